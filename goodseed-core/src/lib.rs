@@ -23,6 +23,7 @@ pub mod flatten;
 mod ident;
 pub mod names;
 mod point;
+pub mod time;
 mod value;
 
 pub use ident::{

@@ -1,0 +1,391 @@
+//! The store's traits (write one run, read one run, catalog a directory of runs) and the
+//! plain data they exchange.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use goodseed_core::{
+    ConfigValue, FieldPath, Liveness, MetricPoint, ProjectName, RunId, RunStatus, Step, TextPoint,
+};
+
+use crate::Result;
+
+/// The `run_meta` keys 0.4.0 reads and writes.
+pub mod meta_key {
+    /// Always "1".
+    pub const SCHEMA_VERSION: &str = "schema_version";
+    /// The run id (older files: [`RUN_NAME`]).
+    pub const RUN_ID: &str = "run_id";
+    /// The run id in files from before 0.4.0.
+    pub const RUN_NAME: &str = "run_name";
+    /// The project name.
+    pub const PROJECT: &str = "project";
+    /// ISO 8601 creation time.
+    pub const CREATED_AT: &str = "created_at";
+    /// `running`, `finished` or `failed`.
+    pub const STATUS: &str = "status";
+    /// The display name (older files: [`EXPERIMENT_NAME`]).
+    pub const NAME: &str = "name";
+    /// The display name in files from before 0.4.0.
+    pub const EXPERIMENT_NAME: &str = "experiment_name";
+    /// ISO 8601 close time.
+    pub const CLOSED_AT: &str = "closed_at";
+    /// "true" when the run is in the trash; absent otherwise.
+    pub const TRASHED: &str = "trashed";
+}
+
+/// A run's `run_meta` table, with accessors that fall back to the older key names as
+/// 0.4.0 does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunMeta(pub BTreeMap<String, String>);
+
+impl RunMeta {
+    /// The value of a key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    /// `run_id`, else the older `run_name`.
+    pub fn run_id(&self) -> Option<&str> {
+        self.get(meta_key::RUN_ID).or_else(|| self.get(meta_key::RUN_NAME))
+    }
+    /// `name`, else the older `experiment_name`.
+    pub fn name(&self) -> Option<&str> {
+        self.get(meta_key::NAME).or_else(|| self.get(meta_key::EXPERIMENT_NAME))
+    }
+    /// The stored status.
+    pub fn status(&self) -> Option<&str> {
+        self.get(meta_key::STATUS)
+    }
+    /// `created_at`.
+    pub fn created_at(&self) -> Option<&str> {
+        self.get(meta_key::CREATED_AT)
+    }
+    /// `closed_at`.
+    pub fn closed_at(&self) -> Option<&str> {
+        self.get(meta_key::CLOSED_AT)
+    }
+    /// Whether `trashed` is "true".
+    pub fn trashed(&self) -> bool {
+        self.get(meta_key::TRASHED) == Some("true")
+    }
+}
+
+/// A reference to a series inside one [`WriteBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesRef(u32);
+
+/// One metric point to write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricRow {
+    /// The series, from [`WriteBatch::metric_series`].
+    pub series: SeriesRef,
+    /// The step.
+    pub step: Step,
+    /// The value; NaN and infinities are kept.
+    pub value: f64,
+    /// Unix seconds.
+    pub ts: i64,
+}
+
+impl MetricRow {
+    pub(crate) fn series_index(&self) -> usize {
+        self.series.0 as usize
+    }
+}
+
+/// One text point to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextRow {
+    /// The series, from [`WriteBatch::text_series`].
+    pub series: SeriesRef,
+    /// The step.
+    pub step: Step,
+    /// The text.
+    pub value: String,
+    /// Unix seconds.
+    pub ts: i64,
+}
+
+impl TextRow {
+    pub(crate) fn series_index(&self) -> usize {
+        self.series.0 as usize
+    }
+}
+
+/// Everything one transaction writes: meta keys, configs, metric and text points. Later
+/// writes to the same key, path or (series, step) win, as in 0.4.0.
+///
+/// A batch can be cleared and reused to keep its allocations.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    pub(crate) meta: Vec<(String, Option<String>)>,
+    pub(crate) configs: Vec<(FieldPath, ConfigValue)>,
+    pub(crate) metric_series: Vec<FieldPath>,
+    metric_index: HashMap<FieldPath, SeriesRef>,
+    pub(crate) metrics: Vec<MetricRow>,
+    pub(crate) text_series: Vec<FieldPath>,
+    text_index: HashMap<FieldPath, SeriesRef>,
+    pub(crate) texts: Vec<TextRow>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    /// Sets a `run_meta` key.
+    pub fn set_meta(&mut self, key: &str, value: impl Into<String>) {
+        self.meta.push((key.to_owned(), Some(value.into())));
+    }
+
+    /// Removes a `run_meta` key.
+    pub fn delete_meta(&mut self, key: &str) {
+        self.meta.push((key.to_owned(), None));
+    }
+
+    /// Sets a config value.
+    pub fn config(&mut self, path: FieldPath, value: ConfigValue) {
+        self.configs.push((path, value));
+    }
+
+    /// The reference to use for points of a metric series in this batch.
+    pub fn metric_series(&mut self, path: &FieldPath) -> SeriesRef {
+        intern(&mut self.metric_series, &mut self.metric_index, path)
+    }
+
+    /// Adds a metric point.
+    ///
+    /// # Panics
+    /// If `series` does not come from this batch's [`WriteBatch::metric_series`].
+    pub fn metric(&mut self, series: SeriesRef, step: Step, value: f64, ts: i64) {
+        assert!((series.0 as usize) < self.metric_series.len(), "series from another batch");
+        self.metrics.push(MetricRow { series, step, value, ts });
+    }
+
+    /// The reference to use for points of a text series in this batch.
+    pub fn text_series(&mut self, path: &FieldPath) -> SeriesRef {
+        intern(&mut self.text_series, &mut self.text_index, path)
+    }
+
+    /// Adds a text point.
+    ///
+    /// # Panics
+    /// If `series` does not come from this batch's [`WriteBatch::text_series`].
+    pub fn text(&mut self, series: SeriesRef, step: Step, value: impl Into<String>, ts: i64) {
+        assert!((series.0 as usize) < self.text_series.len(), "series from another batch");
+        self.texts.push(TextRow { series, step, value: value.into(), ts });
+    }
+
+    /// Number of meta keys, configs and points in the batch.
+    pub fn len(&self) -> usize {
+        self.meta.len() + self.configs.len() + self.metrics.len() + self.texts.len()
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of metric points.
+    pub fn metric_len(&self) -> usize {
+        self.metrics.len()
+    }
+
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.meta.clear();
+        self.configs.clear();
+        self.metric_series.clear();
+        self.metric_index.clear();
+        self.metrics.clear();
+        self.text_series.clear();
+        self.text_index.clear();
+        self.texts.clear();
+    }
+}
+
+fn intern(
+    list: &mut Vec<FieldPath>,
+    index: &mut HashMap<FieldPath, SeriesRef>,
+    path: &FieldPath,
+) -> SeriesRef {
+    if let Some(r) = index.get(path) {
+        return *r;
+    }
+    let r = SeriesRef(u32::try_from(list.len()).expect("fewer than 2^32 series in one batch"));
+    list.push(path.clone());
+    index.insert(path.clone(), r);
+    r
+}
+
+/// The last step logged on each series of a run, for resuming auto-increment steps.
+pub type LastSteps = HashMap<String, f64>;
+
+/// Writes one run. Each [`RunWriter::write`] is one transaction: it lands whole or not at all.
+pub trait RunWriter: Send {
+    /// Writes a batch in one transaction.
+    fn write(&mut self, batch: &WriteBatch) -> Result<()>;
+
+    /// The current value of a config, for read-modify-write updates such as tags.
+    fn config(&self, path: &FieldPath) -> Result<Option<ConfigValue>>;
+
+    /// The last step of every metric and text series.
+    fn last_steps(&self) -> Result<LastSteps>;
+
+    /// Checkpoints and closes the file, leaving a single file on disk. Writing after this
+    /// is an error; closing twice is not.
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Which text points to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextWindow {
+    /// All of them.
+    #[default]
+    All,
+    /// `limit` points from `offset`, in step order.
+    Page {
+        /// At most this many.
+        limit: u64,
+        /// Skipping this many.
+        offset: u64,
+    },
+    /// The last `n` points, returned in step order.
+    Tail(u64),
+}
+
+/// A page of text points with the total before paging.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TextPage {
+    /// `(series path, point)` in order of path then step.
+    pub points: Vec<(String, TextPoint)>,
+    /// How many points match the path filter, before paging.
+    pub total: u64,
+}
+
+/// Reads one run. Paths are returned as stored (files from other writers may hold paths
+/// our [`FieldPath`] would refuse).
+pub trait RunReader: Send + Sync {
+    /// The `run_meta` table.
+    fn meta(&self) -> Result<RunMeta>;
+
+    /// All configs, in table order.
+    fn configs(&self) -> Result<Vec<(String, ConfigValue)>>;
+
+    /// Metric paths with at least one point, sorted.
+    fn metric_paths(&self) -> Result<Vec<String>>;
+
+    /// Text-series paths with at least one point, sorted.
+    fn text_paths(&self) -> Result<Vec<String>>;
+
+    /// Number of points in a metric series (0 when it does not exist).
+    fn metric_count(&self, path: &str) -> Result<u64>;
+
+    /// Visits the points of one series (or all series, ordered by path then step) in step
+    /// order. The visitor returns `false` to stop early.
+    fn visit_metrics(
+        &self,
+        path: Option<&str>,
+        visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
+    ) -> Result<()>;
+
+    /// Visits the points of one series whose index in step order lies in `rows`.
+    fn visit_metric_rows(
+        &self,
+        path: &str,
+        rows: Range<u64>,
+        visit: &mut dyn FnMut(MetricPoint),
+    ) -> Result<()>;
+
+    /// Text points of one series (or all), paged.
+    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage>;
+
+    /// True when the file stores steps as `INTEGER` (files from before 0.4.0), so
+    /// they can be shown as whole numbers as those versions did.
+    fn integer_steps(&self) -> Result<bool>;
+}
+
+/// Size and modification time of a run file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Bytes in the main file.
+    pub size: u64,
+    /// Modification time of the main file.
+    pub modified: SystemTime,
+}
+
+/// What the catalog knows about one readable run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The project, from the directory layout (`<project>/runs/<file>.sqlite`).
+    pub project: String,
+    /// The file name without `.sqlite`: how the run is addressed.
+    pub file_stem: String,
+    /// The run id as 0.4.0 reports it: `run_id`, else `run_name`, else the file stem.
+    pub run_id: String,
+    /// The whole `run_meta` table.
+    pub meta: RunMeta,
+    /// The status to show, `crashed` included.
+    pub status: RunStatus,
+    /// Whether the writer is known to be alive.
+    pub liveness: Liveness,
+    /// Metric paths with points, sorted.
+    pub metric_paths: Vec<String>,
+    /// Text-series paths with points, sorted.
+    pub text_paths: Vec<String>,
+    /// The main file's size and modification time.
+    pub file: FileStamp,
+}
+
+/// A file that looks like a run (`**/runs/*.sqlite`) but cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRun {
+    /// The path relative to the catalog's root.
+    pub relative_path: PathBuf,
+    /// The project the layout implies.
+    pub project: String,
+    /// The file name without `.sqlite`.
+    pub file_stem: String,
+    /// Why it cannot be read, in a few words.
+    pub reason: String,
+}
+
+/// Every run in the catalog, newest first (by `created_at`, as 0.4.0 orders them), and
+/// every file that could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct RunListing {
+    /// Readable runs.
+    pub runs: Vec<Arc<RunSummary>>,
+    /// Files that could not be read, with the reason.
+    pub unreadable: Vec<UnreadableRun>,
+}
+
+/// A project: a directory holding `runs/*.sqlite`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectSummary {
+    /// The project name (its path under the root).
+    pub name: String,
+    /// How many run files it holds, readable or not.
+    pub run_count: usize,
+    /// The newest modification time among them.
+    pub last_modified: Option<SystemTime>,
+}
+
+/// A directory of projects and their runs.
+pub trait Catalog: Send + Sync {
+    /// Projects, most recently modified first.
+    fn list_projects(&self) -> Result<Vec<ProjectSummary>>;
+
+    /// Runs (of one project, or all), newest first, and the files that could not be read.
+    fn list_runs(&self, project: Option<&ProjectName>) -> Result<RunListing>;
+
+    /// A reader for one run.
+    fn open_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<dyn RunReader>>;
+
+    /// Marks a run as trashed, or restores it. Only the `trashed` meta key changes.
+    fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()>;
+}

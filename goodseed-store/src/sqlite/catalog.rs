@@ -1,0 +1,420 @@
+//! [`SqliteCatalog`]: the runs under a projects directory, kept warm between listings.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use goodseed_core::time::UtcMicros;
+use goodseed_core::{Liveness, ProjectName, RunId, RunStatus};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use scheduled_thread_pool::ScheduledThreadPool;
+use walkdir::WalkDir;
+
+use super::reader::{SqliteRunReader, paths_with_points, read_meta};
+use super::schema::{self, ReadMode};
+use crate::model::{
+    Catalog, FileStamp, ProjectSummary, RunListing, RunReader, RunSummary, UnreadableRun, meta_key,
+};
+use crate::{Result, StoreError};
+
+/// How many run readers (each a small connection pool) the catalog keeps open.
+const MAX_CACHED_READERS: usize = 64;
+
+/// The file a run lives in: `<root>/<project segments>/runs/<run_id>.sqlite`.
+pub fn run_file_path(root: &Path, project: &ProjectName, run_id: &RunId) -> PathBuf {
+    let mut path = root.to_path_buf();
+    path.extend(project.segments());
+    path.push("runs");
+    path.push(format!("{run_id}.sqlite"));
+    path
+}
+
+/// A catalog over a projects directory (`<root>/**/runs/*.sqlite`).
+///
+/// Listing walks the directory and stats each run file and its `-wal`; a file is only
+/// opened when it is new or its size or modification time changed since the last
+/// listing, so a warm listing opens nothing. Files that cannot be read are reported with
+/// a reason beside the good runs. Symlinks are never followed out of the root.
+pub struct SqliteCatalog {
+    root: PathBuf,
+    summaries: Mutex<HashMap<PathBuf, CachedSummary>>,
+    readers: Mutex<ReaderCache>,
+    threads: Arc<ScheduledThreadPool>,
+}
+
+impl std::fmt::Debug for SqliteCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteCatalog").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+/// What identifies one version of a run file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    size: u64,
+    modified: SystemTime,
+    wal: Option<(u64, SystemTime)>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedSummary {
+    fingerprint: Fingerprint,
+    result: std::result::Result<Arc<RunSummary>, String>,
+}
+
+#[derive(Debug, Default)]
+struct ReaderCache {
+    clock: u64,
+    entries: HashMap<PathBuf, CachedReader>,
+}
+
+#[derive(Debug)]
+struct CachedReader {
+    reader: Arc<SqliteRunReader>,
+    fingerprint: Fingerprint,
+    last_used: u64,
+}
+
+/// One `**/runs/*.sqlite` found by the walk.
+#[derive(Debug)]
+struct Found {
+    /// Where to open it (the symlink's target for a symlink).
+    path: PathBuf,
+    relative: PathBuf,
+    project: String,
+    stem: String,
+    state: std::result::Result<Fingerprint, String>,
+}
+
+fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
+    let meta = std::fs::metadata(path)?;
+    let wal = std::fs::metadata(schema::wal_path(path))
+        .ok()
+        .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+    Ok(Fingerprint {
+        size: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        wal,
+    })
+}
+
+impl SqliteCatalog {
+    /// A catalog over `root`. The directory need not exist yet; it is never created.
+    pub fn new(root: impl Into<PathBuf>) -> SqliteCatalog {
+        SqliteCatalog {
+            root: root.into(),
+            summaries: Mutex::new(HashMap::new()),
+            readers: Mutex::new(ReaderCache::default()),
+            threads: Arc::new(
+                ScheduledThreadPool::builder()
+                    .num_threads(1)
+                    .thread_name_pattern("goodseed-pool-{}")
+                    .build(),
+            ),
+        }
+    }
+
+    /// The projects directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn canonical_root(&self) -> Option<PathBuf> {
+        std::fs::canonicalize(&self.root).ok()
+    }
+
+    /// Walks the root for `**/runs/*.sqlite`, in path order.
+    fn scan(&self) -> Vec<Found> {
+        let Some(canonical_root) = self.canonical_root() else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        // Walk the canonical root so that prefixes compare, and never follow links.
+        for entry in WalkDir::new(&canonical_root).follow_links(false).into_iter().flatten() {
+            let name = entry.file_name();
+            let is_run_file = Path::new(name).extension() == Some(OsStr::new("sqlite"))
+                && entry.path().parent().and_then(Path::file_name) == Some(OsStr::new("runs"));
+            if !is_run_file || entry.file_type().is_dir() {
+                continue;
+            }
+            let relative =
+                entry.path().strip_prefix(&canonical_root).unwrap_or(entry.path()).to_path_buf();
+            let project_dir = relative.parent().and_then(Path::parent).unwrap_or(Path::new(""));
+            let project = project_dir
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let stem =
+                Path::new(name).file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let mut path = entry.path().to_path_buf();
+            let state = if project.is_empty() {
+                Err("run file directly under the data directory's runs/ has no project".to_owned())
+            } else if entry.path_is_symlink() {
+                match std::fs::canonicalize(entry.path()) {
+                    Ok(target) if target.starts_with(&canonical_root) => {
+                        path = target;
+                        fingerprint(&path).map_err(|e| format!("cannot read file: {e}"))
+                    }
+                    Ok(_) => Err("symlink leads outside the data directory".to_owned()),
+                    Err(_) => Err("broken symlink".to_owned()),
+                }
+            } else {
+                fingerprint(&path).map_err(|e| format!("cannot read file: {e}"))
+            };
+            if state.is_ok() && !path.is_file() {
+                continue; // a directory or device named like a run
+            }
+            found.push(Found { path, relative, project, stem, state });
+        }
+        found.sort_by(|a, b| a.relative.cmp(&b.relative));
+        found
+    }
+
+    /// Resolves a run's file, refusing anything that is missing or leaves the root.
+    fn resolve(&self, project: &ProjectName, run_id: &RunId) -> Result<PathBuf> {
+        let not_found =
+            || StoreError::NotFound { project: project.to_string(), run_id: run_id.to_string() };
+        let root = self.canonical_root().ok_or_else(not_found)?;
+        let path = run_file_path(&root, project, run_id);
+        let real = std::fs::canonicalize(&path).map_err(|_| not_found())?;
+        if !real.starts_with(&root) {
+            return Err(StoreError::OutsideRoot { what: format!("run {project}/{run_id}") });
+        }
+        if !real.is_file() {
+            return Err(not_found());
+        }
+        Ok(real)
+    }
+
+    fn forget_reader(&self, path: &Path) {
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner).entries.remove(path);
+    }
+}
+
+/// Reads what a listing shows of one run file.
+fn load_summary(
+    found: &Found,
+    fingerprint: Fingerprint,
+) -> std::result::Result<RunSummary, String> {
+    if fingerprint.size == 0 && fingerprint.wal.is_none_or(|(size, _)| size == 0) {
+        return Err("empty file (0 bytes)".to_owned());
+    }
+    let mode = if fingerprint.wal.is_some() { ReadMode::Live } else { ReadMode::Closed };
+    let conn = schema::open_reader(&found.path, mode).map_err(|e| reason(&e))?;
+    schema::check_is_run(&conn, &found.path).map_err(|e| reason(&e))?;
+    let read = |conn: &Connection| -> rusqlite::Result<_> {
+        Ok((
+            read_meta(conn)?,
+            paths_with_points(conn, "metric_series", "metric_points")?,
+            paths_with_points(conn, "string_series", "string_points")?,
+        ))
+    };
+    let (meta, metric_paths, text_paths) =
+        read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
+    let liveness = Liveness::Unknown;
+    Ok(RunSummary {
+        project: found.project.clone(),
+        file_stem: found.stem.clone(),
+        run_id: meta.run_id().unwrap_or(&found.stem).to_owned(),
+        status: RunStatus::derive(meta.status(), liveness),
+        liveness,
+        meta,
+        metric_paths,
+        text_paths,
+        file: FileStamp { size: fingerprint.size, modified: fingerprint.modified },
+    })
+}
+
+/// A short reason for a listing, without the file path (the listing names the file).
+fn reason(err: &StoreError) -> String {
+    match err {
+        StoreError::NotARun { reason, .. } => reason.clone(),
+        StoreError::Database { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn micros(t: SystemTime) -> UtcMicros {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => UtcMicros::from_unix_float_parts(d.as_secs() as i64, d.subsec_nanos()),
+        Err(_) => UtcMicros::from(t),
+    }
+}
+
+impl Catalog for SqliteCatalog {
+    fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
+        let mut projects: Vec<ProjectSummary> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for found in self.scan() {
+            let i = *index.entry(found.project.clone()).or_insert_with(|| {
+                projects.push(ProjectSummary {
+                    name: found.project.clone(),
+                    run_count: 0,
+                    last_modified: None,
+                });
+                projects.len() - 1
+            });
+            let p = &mut projects[i];
+            p.run_count += 1;
+            if let Ok(f) = found.state {
+                p.last_modified = p.last_modified.max(Some(f.modified));
+            }
+        }
+        // Most recent first; ties keep path order (0.4.0 compares microsecond text).
+        projects.sort_by_key(|p| std::cmp::Reverse(p.last_modified.map(micros)));
+        Ok(projects)
+    }
+
+    fn list_runs(&self, project: Option<&ProjectName>) -> Result<RunListing> {
+        let mut found = self.scan();
+        if let Some(p) = project {
+            found.retain(|f| f.project == p.as_str());
+        }
+
+        // Which files need (re)reading?
+        let mut todo: Vec<usize> = Vec::new();
+        {
+            let cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
+            for (i, f) in found.iter().enumerate() {
+                if let Ok(fp) = f.state
+                    && cache.get(&f.path).is_none_or(|c| c.fingerprint != fp)
+                {
+                    todo.push(i);
+                }
+            }
+        }
+
+        // Read them in parallel, without holding the cache lock.
+        let loaded: Vec<Mutex<Option<CachedSummary>>> =
+            todo.iter().map(|_| Mutex::new(None)).collect();
+        if !todo.is_empty() {
+            let next = AtomicUsize::new(0);
+            let workers = std::thread::available_parallelism()
+                .map_or(2, usize::from)
+                .min(todo.len().div_ceil(8))
+                .max(1);
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(|| {
+                        loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = todo.get(k) else { break };
+                            let f = &found[i];
+                            let Ok(fp) = f.state else { continue };
+                            let result = load_summary(f, fp).map(Arc::new);
+                            *loaded[k].lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(CachedSummary { fingerprint: fp, result });
+                        }
+                    });
+                }
+            });
+        }
+
+        let mut cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
+        for (k, slot) in todo.iter().zip(loaded) {
+            if let Some(entry) = slot.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                cache.insert(found[*k].path.clone(), entry);
+            }
+        }
+        if project.is_none() {
+            // Forget files that are gone.
+            let live: std::collections::HashSet<&Path> =
+                found.iter().map(|f| f.path.as_path()).collect();
+            cache.retain(|p, _| live.contains(p.as_path()));
+        }
+
+        let mut listing = RunListing::default();
+        for f in &found {
+            let outcome = match &f.state {
+                Ok(_) => cache.get(&f.path).map(|c| c.result.clone()),
+                Err(reason) => Some(Err(reason.clone())),
+            };
+            match outcome {
+                Some(Ok(summary)) => listing.runs.push(summary),
+                Some(Err(reason)) => listing.unreadable.push(UnreadableRun {
+                    relative_path: f.relative.clone(),
+                    project: f.project.clone(),
+                    file_stem: f.stem.clone(),
+                    reason,
+                }),
+                None => {}
+            }
+        }
+        drop(cache);
+        // Newest first by created_at text, ties in path order, as 0.4.0 sorts.
+        listing.runs.sort_by(|a, b| {
+            b.meta.created_at().unwrap_or("").cmp(a.meta.created_at().unwrap_or(""))
+        });
+        Ok(listing)
+    }
+
+    fn open_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<dyn RunReader>> {
+        let path = self.resolve(project, run_id)?;
+        let now = fingerprint(&path).map_err(|e| StoreError::io("reading", &path, e))?;
+        {
+            let mut cache = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.clock += 1;
+            let clock = cache.clock;
+            if let Some(entry) = cache.entries.get_mut(&path) {
+                // An immutable reader is only good while the file is unchanged; a live
+                // reader is dropped once the run closes, so it stops holding the WAL.
+                let fresh = if entry.reader.opened_closed() {
+                    now == entry.fingerprint
+                } else {
+                    now.wal.is_some()
+                };
+                if fresh {
+                    entry.last_used = clock;
+                    return Ok(entry.reader.clone());
+                }
+                cache.entries.remove(&path);
+            }
+        }
+        let reader = Arc::new(SqliteRunReader::open_with(&path, Some(self.threads.clone()))?);
+        let mut cache = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.entries.len() >= MAX_CACHED_READERS {
+            let oldest =
+                cache.entries.iter().min_by_key(|(_, e)| e.last_used).map(|(p, _)| p.clone());
+            if let Some(p) = oldest {
+                cache.entries.remove(&p);
+            }
+        }
+        let last_used = cache.clock;
+        cache
+            .entries
+            .insert(path, CachedReader { reader: reader.clone(), fingerprint: now, last_used });
+        Ok(reader)
+    }
+
+    fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()> {
+        let path = self.resolve(project, run_id)?;
+        // Our own readers must not hold the file, or the WAL this write makes would
+        // outlive it.
+        self.forget_reader(&path);
+        let db = |e| StoreError::db(&path, e);
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| schema::not_a_run(&path, e))?;
+        conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
+            .map_err(db)?;
+        schema::check_is_run(&conn, &path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        if trashed {
+            tx.execute(
+                "INSERT OR REPLACE INTO run_meta (key, value) VALUES (?1, 'true')",
+                [meta_key::TRASHED],
+            )
+        } else {
+            tx.execute("DELETE FROM run_meta WHERE key = ?1", [meta_key::TRASHED])
+        }
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        conn.close().map_err(|(_, e)| db(e))
+    }
+}

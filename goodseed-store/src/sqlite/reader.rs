@@ -1,0 +1,403 @@
+//! [`SqliteRunReader`]: reads one run through a small pool of read-only connections.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use goodseed_core::{ConfigValue, MetricPoint, TextPoint};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Row};
+use scheduled_thread_pool::ScheduledThreadPool;
+
+use super::schema::{self, NAN_TABLE, ReadMode};
+use crate::model::{LastSteps, RunMeta, RunReader, TextPage, TextWindow};
+use crate::{Result, StoreError};
+
+/// Reads one run file through pooled read-only connections.
+///
+/// A run that was closed when the reader arrived (no `-wal` beside it) is opened with
+/// SQLite's `immutable=1`: no locks, no `-wal` or `-shm` files left behind. A live run is
+/// opened read-only and shares the writer's WAL, so each query sees the newest commit.
+#[derive(Debug, Clone)]
+pub struct SqliteRunReader {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    path: PathBuf,
+    mode: ReadMode,
+}
+
+impl SqliteRunReader {
+    /// Opens a reader on a run file, checking that it is a goodseed run.
+    pub fn open(path: &Path) -> Result<SqliteRunReader> {
+        SqliteRunReader::open_with(path, None)
+    }
+
+    pub(crate) fn open_with(
+        path: &Path,
+        threads: Option<Arc<ScheduledThreadPool>>,
+    ) -> Result<SqliteRunReader> {
+        let mode = ReadMode::for_file(path);
+        let manager = SqliteConnectionManager::file(schema::file_uri(path, mode))
+            .with_flags(schema::reader_flags())
+            .with_init(|c| c.busy_timeout(Duration::from_millis(schema::BUSY_TIMEOUT_MS.into())));
+        let mut builder = r2d2::Pool::builder()
+            .max_size(4)
+            .min_idle(Some(0))
+            .idle_timeout(Some(Duration::from_secs(10)))
+            .connection_timeout(Duration::from_secs(10));
+        if let Some(threads) = threads {
+            builder = builder.thread_pool(threads);
+        }
+        let reader =
+            SqliteRunReader { pool: builder.build_unchecked(manager), path: path.to_owned(), mode };
+        let conn = reader.conn()?;
+        schema::check_is_run(&conn, path)?;
+        Ok(reader)
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when the reader was opened on a closed run (immutable mode).
+    pub(crate) fn opened_closed(&self) -> bool {
+        self.mode == ReadMode::Closed
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
+        self.pool.get().map_err(|e| StoreError::Database {
+            path: self.path.clone(),
+            message: e.to_string(),
+            busy: true,
+        })
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.conn()?;
+        f(&conn).map_err(|e| schema::not_a_run(&self.path, e))
+    }
+}
+
+/// Reads `run_meta`.
+pub(crate) fn read_meta(conn: &Connection) -> rusqlite::Result<RunMeta> {
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM run_meta")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default()))
+    })?;
+    Ok(RunMeta(rows.collect::<rusqlite::Result<_>>()?))
+}
+
+/// Paths of a series table that have at least one point (looked up through the primary
+/// key, never by scanning points).
+pub(crate) fn paths_with_points(
+    conn: &Connection,
+    series: &str,
+    points: &str,
+) -> rusqlite::Result<Vec<String>> {
+    if !schema::has_table(conn, series)? || !schema::has_table(conn, points)? {
+        return Ok(Vec::new());
+    }
+    let nan = series == "metric_series" && schema::has_table(conn, NAN_TABLE)?;
+    let extra = if nan {
+        format!(" OR EXISTS (SELECT 1 FROM {NAN_TABLE} n WHERE n.series_id = s.id)")
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT s.path FROM {series} s
+         WHERE EXISTS (SELECT 1 FROM {points} p WHERE p.series_id = s.id){extra}
+         ORDER BY s.path"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// The last step of every metric and text series.
+pub(crate) fn last_steps(conn: &Connection) -> rusqlite::Result<LastSteps> {
+    let mut out = LastSteps::new();
+    let mut sql = vec![
+        "SELECT s.path, MAX(p.step) FROM metric_points p JOIN metric_series s ON p.series_id = s.id GROUP BY s.path".to_owned(),
+        "SELECT s.path, MAX(p.step) FROM string_points p JOIN string_series s ON p.series_id = s.id GROUP BY s.path".to_owned(),
+    ];
+    if schema::has_table(conn, NAN_TABLE)? {
+        sql.push(format!(
+            "SELECT s.path, MAX(p.step) FROM {NAN_TABLE} p JOIN metric_series s ON p.series_id = s.id GROUP BY s.path"
+        ));
+    }
+    for q in sql {
+        let mut stmt = conn.prepare(&q)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
+        for row in rows {
+            let (path, step) = row?;
+            let e = out.entry(path).or_insert(step);
+            *e = e.max(step);
+        }
+    }
+    Ok(out)
+}
+
+fn series_id(conn: &Connection, table: &str, path: &str) -> rusqlite::Result<Option<i64>> {
+    if !schema::has_table(conn, table)? {
+        return Ok(None);
+    }
+    conn.prepare_cached(&format!("SELECT id FROM {table} WHERE path = ?1"))?
+        .query_row([path], |r| r.get(0))
+        .optional()
+}
+
+fn series_has_nan(conn: &Connection, sid: i64) -> rusqlite::Result<bool> {
+    if !schema::has_table(conn, NAN_TABLE)? {
+        return Ok(false);
+    }
+    conn.prepare_cached(&format!("SELECT 1 FROM {NAN_TABLE} WHERE series_id = ?1 LIMIT 1"))?
+        .query_row([sid], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+}
+
+/// The points of one series in step order: straight from `metric_points`, or merged with
+/// the NaN table when the series has NaN points. A row in `metric_points` wins over a NaN
+/// at the same step (only a writer that cannot store NaN could have put it there later).
+fn series_points_sql(with_nan: bool) -> String {
+    if with_nan {
+        format!(
+            "SELECT step, y, ts FROM metric_points WHERE series_id = ?1
+             UNION ALL
+             SELECT n.step, NULL, n.ts FROM {NAN_TABLE} n WHERE n.series_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM metric_points p WHERE p.series_id = ?1 AND p.step = n.step)
+             ORDER BY 1"
+        )
+    } else {
+        "SELECT step, y, ts FROM metric_points WHERE series_id = ?1 ORDER BY step".to_owned()
+    }
+}
+
+/// A float column that older or foreign writers may have filled with integers or NULL.
+fn loose_f64(v: ValueRef<'_>) -> f64 {
+    match v {
+        ValueRef::Real(x) => x,
+        ValueRef::Integer(i) => i as f64,
+        ValueRef::Text(t) => {
+            std::str::from_utf8(t).ok().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+        }
+        ValueRef::Null | ValueRef::Blob(_) => f64::NAN,
+    }
+}
+
+fn loose_i64(v: ValueRef<'_>) -> i64 {
+    match v {
+        ValueRef::Integer(i) => i,
+        ValueRef::Real(x) => x as i64,
+        _ => 0,
+    }
+}
+
+fn metric_point(row: &Row<'_>, first: usize) -> rusqlite::Result<MetricPoint> {
+    Ok(MetricPoint {
+        step: loose_f64(row.get_ref(first)?),
+        value: loose_f64(row.get_ref(first + 1)?),
+        ts: loose_i64(row.get_ref(first + 2)?),
+    })
+}
+
+fn text_point(row: &Row<'_>) -> rusqlite::Result<(String, TextPoint)> {
+    let value = match row.get_ref(2)? {
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        other => match other {
+            ValueRef::Integer(i) => i.to_string(),
+            ValueRef::Real(x) => x.to_string(),
+            _ => String::new(),
+        },
+    };
+    Ok((
+        row.get(0)?,
+        TextPoint { step: loose_f64(row.get_ref(1)?), value, ts: loose_i64(row.get_ref(3)?) },
+    ))
+}
+
+impl RunReader for SqliteRunReader {
+    fn meta(&self) -> Result<RunMeta> {
+        self.with_conn(read_meta)
+    }
+
+    fn configs(&self) -> Result<Vec<(String, ConfigValue)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT path, type_tag, value FROM configs")?;
+            let rows = stmt.query_map([], |r| {
+                let tag: String = r.get(1)?;
+                let value: Option<String> = match r.get_ref(2)? {
+                    ValueRef::Null => None,
+                    ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Integer(i) => Some(i.to_string()),
+                    ValueRef::Real(x) => Some(goodseed_core::python_float_repr(x)),
+                    ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                };
+                Ok((r.get::<_, String>(0)?, ConfigValue::decode(&tag, value.as_deref())))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn metric_paths(&self) -> Result<Vec<String>> {
+        self.with_conn(|c| paths_with_points(c, "metric_series", "metric_points"))
+    }
+
+    fn text_paths(&self) -> Result<Vec<String>> {
+        self.with_conn(|c| paths_with_points(c, "string_series", "string_points"))
+    }
+
+    fn metric_count(&self, path: &str) -> Result<u64> {
+        self.with_conn(|conn| {
+            let Some(sid) = series_id(conn, "metric_series", path)? else {
+                return Ok(0);
+            };
+            let mut n: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM metric_points WHERE series_id = ?1")?
+                .query_row([sid], |r| r.get(0))?;
+            if series_has_nan(conn, sid)? {
+                n += conn
+                    .prepare_cached(&format!(
+                        "SELECT COUNT(*) FROM {NAN_TABLE} n WHERE n.series_id = ?1 AND NOT EXISTS
+                         (SELECT 1 FROM metric_points p WHERE p.series_id = ?1 AND p.step = n.step)"
+                    ))?
+                    .query_row([sid], |r| r.get::<_, i64>(0))?;
+            }
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    fn visit_metrics(
+        &self,
+        path: Option<&str>,
+        visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
+    ) -> Result<()> {
+        self.with_conn(|conn| {
+            let series: Vec<(i64, String)> = match path {
+                Some(p) => series_id(conn, "metric_series", p)?
+                    .map(|sid| vec![(sid, p.to_owned())])
+                    .unwrap_or_default(),
+                None if schema::has_table(conn, "metric_series")? => {
+                    let mut stmt =
+                        conn.prepare_cached("SELECT id, path FROM metric_series ORDER BY path")?;
+                    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                }
+                None => Vec::new(),
+            };
+            for (sid, p) in series {
+                let sql = series_points_sql(series_has_nan(conn, sid)?);
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query([sid])?;
+                while let Some(row) = rows.next()? {
+                    if !visit(&p, metric_point(row, 0)?) {
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn visit_metric_rows(
+        &self,
+        path: &str,
+        rows: Range<u64>,
+        visit: &mut dyn FnMut(MetricPoint),
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(|conn| {
+            let Some(sid) = series_id(conn, "metric_series", path)? else {
+                return Ok(());
+            };
+            let sql =
+                format!("{} LIMIT ?2 OFFSET ?3", series_points_sql(series_has_nan(conn, sid)?));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let len = i64::try_from(rows.end - rows.start).unwrap_or(i64::MAX);
+            let offset = i64::try_from(rows.start).unwrap_or(i64::MAX);
+            let mut cursor = stmt.query((sid, len, offset))?;
+            while let Some(row) = cursor.next()? {
+                visit(metric_point(row, 0)?);
+            }
+            Ok(())
+        })
+    }
+
+    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {
+        self.with_conn(|conn| {
+            if !schema::has_table(conn, "string_series")? || !schema::has_table(conn, "string_points")? {
+                return Ok(TextPage::default());
+            }
+            let filter = if path.is_some() { "WHERE s.path = ?1" } else { "" };
+            let order = if path.is_some() { "p.step" } else { "s.path, p.step" };
+            let base = format!(
+                "SELECT s.path, p.step, p.value, p.ts FROM string_points p
+                 JOIN string_series s ON p.series_id = s.id {filter}"
+            );
+            let total: i64 = {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM string_points p JOIN string_series s ON p.series_id = s.id {filter}"
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                match path {
+                    Some(p) => stmt.query_row([p], |r| r.get(0))?,
+                    None => stmt.query_row([], |r| r.get(0))?,
+                }
+            };
+            let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            let (sql, limits): (String, Vec<i64>) = match window {
+                TextWindow::All => (format!("{base} ORDER BY {order}"), vec![]),
+                TextWindow::Page { limit, offset } => (
+                    format!("{base} ORDER BY {order} LIMIT ?2 OFFSET ?3"),
+                    vec![clamp(limit), clamp(offset)],
+                ),
+                // As 0.4.0 does: `DESC` binds to the last ordering column only, so with
+                // no path the tail is taken per path order, newest steps first.
+                TextWindow::Tail(n) => {
+                    let outer = if path.is_some() { "2" } else { "1, 2" };
+                    (
+                        format!(
+                            "SELECT * FROM ({base} ORDER BY {order} DESC LIMIT ?2) ORDER BY {outer}"
+                        ),
+                        vec![clamp(n)],
+                    )
+                }
+            };
+            // Parameters are numbered from ?2 so that ?1 is always the path; with no
+            // path, bind a dummy first.
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let first: Option<&str> = path;
+            let mut idx = 1;
+            if sql.contains("?1") {
+                stmt.raw_bind_parameter(idx, first)?;
+            } else if !limits.is_empty() {
+                // No ?1 in the SQL: SQLite still counts ?2 as the second parameter.
+                stmt.raw_bind_parameter(idx, Option::<&str>::None)?;
+            }
+            for v in &limits {
+                idx += 1;
+                stmt.raw_bind_parameter(idx, v)?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut points = Vec::new();
+            while let Some(row) = rows.next()? {
+                points.push(text_point(row)?);
+            }
+            Ok(TextPage { points, total: total.max(0) as u64 })
+        })
+    }
+
+    fn integer_steps(&self) -> Result<bool> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT type FROM pragma_table_info('metric_points') WHERE name = 'step'",
+            )?;
+            let ty: Option<String> = stmt.query_row([], |r| r.get(0)).optional()?;
+            Ok(ty.is_some_and(|t| t.eq_ignore_ascii_case("INTEGER")))
+        })
+    }
+}
