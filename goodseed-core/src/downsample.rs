@@ -154,7 +154,7 @@ impl From<MetricPoint> for SampledPoint {
 }
 
 /// The answer to a downsampling request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sampled {
     /// The points, in step order.
     pub points: Vec<SampledPoint>,

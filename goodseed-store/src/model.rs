@@ -2,11 +2,11 @@
 //! plain data they exchange.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use goodseed_core::downsample::{PointCount, Sampled, Window};
 use goodseed_core::{
     ConfigValue, FieldPath, Liveness, MetricPoint, ProjectName, RunId, RunStatus, Step, TextPoint,
 };
@@ -293,13 +293,16 @@ pub trait RunReader: Send + Sync {
         visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
     ) -> Result<()>;
 
-    /// Visits the points of one series whose index in step order lies in `rows`.
-    fn visit_metric_rows(
+    /// Downsamples one series over an index window, as 0.4.0's `pointCount` requests do.
+    /// The count and the rows are read in one read transaction, so the window announced
+    /// always matches the points returned even while a writer appends.
+    fn downsample_metric(
         &self,
         path: &str,
-        rows: Range<u64>,
-        visit: &mut dyn FnMut(MetricPoint),
-    ) -> Result<()>;
+        first_point_index: Option<i64>,
+        last_point_index: Option<i64>,
+        point_count: PointCount,
+    ) -> Result<(Window, Sampled)>;
 
     /// Text points of one series (or all), paged.
     fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage>;

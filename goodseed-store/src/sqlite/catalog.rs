@@ -81,6 +81,8 @@ struct CachedReader {
 /// One `**/runs/*.sqlite` found by the walk.
 #[derive(Debug)]
 struct Found {
+    /// Where it was found: the cache key.
+    at: PathBuf,
     /// Where to open it (the symlink's target for a symlink).
     path: PathBuf,
     relative: PathBuf,
@@ -168,7 +170,14 @@ impl SqliteCatalog {
             if state.is_ok() && !path.is_file() {
                 continue; // a directory or device named like a run
             }
-            found.push(Found { path, relative, project, stem, state });
+            found.push(Found {
+                at: entry.path().to_path_buf(),
+                path,
+                relative,
+                project,
+                stem,
+                state,
+            });
         }
         found.sort_by(|a, b| a.relative.cmp(&b.relative));
         found
@@ -281,7 +290,7 @@ impl Catalog for SqliteCatalog {
             let cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
             for (i, f) in found.iter().enumerate() {
                 if let Ok(fp) = f.state
-                    && cache.get(&f.path).is_none_or(|c| c.fingerprint != fp)
+                    && cache.get(&f.at).is_none_or(|c| c.fingerprint != fp)
                 {
                     todo.push(i);
                 }
@@ -317,20 +326,20 @@ impl Catalog for SqliteCatalog {
         let mut cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
         for (k, slot) in todo.iter().zip(loaded) {
             if let Some(entry) = slot.into_inner().unwrap_or_else(PoisonError::into_inner) {
-                cache.insert(found[*k].path.clone(), entry);
+                cache.insert(found[*k].at.clone(), entry);
             }
         }
         if project.is_none() {
             // Forget files that are gone.
             let live: std::collections::HashSet<&Path> =
-                found.iter().map(|f| f.path.as_path()).collect();
+                found.iter().map(|f| f.at.as_path()).collect();
             cache.retain(|p, _| live.contains(p.as_path()));
         }
 
         let mut listing = RunListing::default();
         for f in &found {
             let outcome = match &f.state {
-                Ok(_) => cache.get(&f.path).map(|c| c.result.clone()),
+                Ok(_) => cache.get(&f.at).map(|c| c.result.clone()),
                 Err(reason) => Some(Err(reason.clone())),
             };
             match outcome {

@@ -1,10 +1,10 @@
 //! [`SqliteRunReader`]: reads one run through a small pool of read-only connections.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use goodseed_core::downsample::{Downsampler, PointCount, Sampled, Window};
 use goodseed_core::{ConfigValue, MetricPoint, TextPoint};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::ValueRef;
@@ -38,6 +38,10 @@ impl SqliteRunReader {
         threads: Option<Arc<ScheduledThreadPool>>,
     ) -> Result<SqliteRunReader> {
         let mode = ReadMode::for_file(path);
+        // Fail fast on files that are not runs: the pool would retry until its timeout.
+        let probe = schema::open_reader(path, mode)?;
+        schema::check_is_run(&probe, path)?;
+        drop(probe);
         let manager = SqliteConnectionManager::file(schema::file_uri(path, mode))
             .with_flags(schema::reader_flags())
             .with_init(|c| c.busy_timeout(Duration::from_millis(schema::BUSY_TIMEOUT_MS.into())));
@@ -49,11 +53,7 @@ impl SqliteRunReader {
         if let Some(threads) = threads {
             builder = builder.thread_pool(threads);
         }
-        let reader =
-            SqliteRunReader { pool: builder.build_unchecked(manager), path: path.to_owned(), mode };
-        let conn = reader.conn()?;
-        schema::check_is_run(&conn, path)?;
-        Ok(reader)
+        Ok(SqliteRunReader { pool: builder.build_unchecked(manager), path: path.to_owned(), mode })
     }
 
     /// The file read.
@@ -158,6 +158,22 @@ fn series_has_nan(conn: &Connection, sid: i64) -> rusqlite::Result<bool> {
         .map(|r| r.is_some())
 }
 
+/// Number of points in a series, NaN points included.
+fn count_points(conn: &Connection, sid: i64, with_nan: bool) -> rusqlite::Result<u64> {
+    let mut n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM metric_points WHERE series_id = ?1")?
+        .query_row([sid], |r| r.get(0))?;
+    if with_nan {
+        n += conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM {NAN_TABLE} n WHERE n.series_id = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM metric_points p WHERE p.series_id = ?1 AND p.step = n.step)"
+            ))?
+            .query_row([sid], |r| r.get::<_, i64>(0))?;
+    }
+    Ok(n.max(0) as u64)
+}
+
 /// The points of one series in step order: straight from `metric_points`, or merged with
 /// the NaN table when the series has NaN points. A row in `metric_points` wins over a NaN
 /// at the same step (only a writer that cannot store NaN could have put it there later).
@@ -254,18 +270,7 @@ impl RunReader for SqliteRunReader {
             let Some(sid) = series_id(conn, "metric_series", path)? else {
                 return Ok(0);
             };
-            let mut n: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM metric_points WHERE series_id = ?1")?
-                .query_row([sid], |r| r.get(0))?;
-            if series_has_nan(conn, sid)? {
-                n += conn
-                    .prepare_cached(&format!(
-                        "SELECT COUNT(*) FROM {NAN_TABLE} n WHERE n.series_id = ?1 AND NOT EXISTS
-                         (SELECT 1 FROM metric_points p WHERE p.series_id = ?1 AND p.step = n.step)"
-                    ))?
-                    .query_row([sid], |r| r.get::<_, i64>(0))?;
-            }
-            Ok(n.max(0) as u64)
+            count_points(conn, sid, series_has_nan(conn, sid)?)
         })
     }
 
@@ -301,30 +306,44 @@ impl RunReader for SqliteRunReader {
         })
     }
 
-    fn visit_metric_rows(
+    fn downsample_metric(
         &self,
         path: &str,
-        rows: Range<u64>,
-        visit: &mut dyn FnMut(MetricPoint),
-    ) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.with_conn(|conn| {
-            let Some(sid) = series_id(conn, "metric_series", path)? else {
-                return Ok(());
+        first_point_index: Option<i64>,
+        last_point_index: Option<i64>,
+        point_count: PointCount,
+    ) -> Result<(Window, Sampled)> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(|e| StoreError::db(&self.path, e))?;
+        let result = (|| {
+            let empty = |total| {
+                (Window::new(total, first_point_index, last_point_index), Sampled::default())
             };
-            let sql =
-                format!("{} LIMIT ?2 OFFSET ?3", series_points_sql(series_has_nan(conn, sid)?));
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let Some(sid) = series_id(&tx, "metric_series", path)? else {
+                return Ok(empty(0));
+            };
+            let with_nan = series_has_nan(&tx, sid)?;
+            let total = count_points(&tx, sid, with_nan)?;
+            let window = Window::new(total, first_point_index, last_point_index);
+            let rows = window.rows();
+            if rows.is_empty() {
+                return Ok(empty(total));
+            }
+            let mut sampler = Downsampler::new(window.row_count(), point_count);
+            let sql = format!("{} LIMIT ?2 OFFSET ?3", series_points_sql(with_nan));
+            let mut stmt = tx.prepare_cached(&sql)?;
             let len = i64::try_from(rows.end - rows.start).unwrap_or(i64::MAX);
             let offset = i64::try_from(rows.start).unwrap_or(i64::MAX);
             let mut cursor = stmt.query((sid, len, offset))?;
             while let Some(row) = cursor.next()? {
-                visit(metric_point(row, 0)?);
+                sampler.push(metric_point(row, 0)?);
             }
-            Ok(())
-        })
+            Ok((window, sampler.finish()))
+        })()
+        .map_err(|e| schema::not_a_run(&self.path, e));
+        // A read transaction: ending it can only release the snapshot.
+        let _ = tx.finish();
+        result
     }
 
     fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {

@@ -1,0 +1,419 @@
+//! The store's conformance suite: behaviour every backend must have, written once against
+//! the traits and run against each implementation (today: SQLite on real files).
+
+use std::collections::BTreeSet;
+
+use goodseed_core::downsample::PointCount;
+use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step};
+use goodseed_store::{
+    Catalog, RunWriter, SqliteCatalog, SqliteRunWriter, StoreError, TextWindow, WriteBatch,
+    run_file_path,
+};
+
+/// What a backend provides to the suite.
+pub(crate) trait Backend {
+    type Writer: RunWriter + std::fmt::Debug;
+    type Catalog: Catalog;
+    fn create(
+        &self,
+        project: &str,
+        run: &str,
+        first: &WriteBatch,
+    ) -> Result<Self::Writer, StoreError>;
+    fn resume(&self, project: &str, run: &str) -> Result<Self::Writer, StoreError>;
+    fn catalog(&self) -> &Self::Catalog;
+}
+
+/// SQLite files in a temp dir.
+pub(crate) struct Sqlite {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) catalog: SqliteCatalog,
+}
+
+impl Sqlite {
+    pub(crate) fn new() -> Sqlite {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let catalog = SqliteCatalog::new(dir.path());
+        Sqlite { dir, catalog }
+    }
+
+    pub(crate) fn path(&self, project: &str, run: &str) -> std::path::PathBuf {
+        run_file_path(self.dir.path(), &pn(project), &rid(run))
+    }
+}
+
+impl Backend for Sqlite {
+    type Writer = SqliteRunWriter;
+    type Catalog = SqliteCatalog;
+    fn create(
+        &self,
+        project: &str,
+        run: &str,
+        first: &WriteBatch,
+    ) -> Result<SqliteRunWriter, StoreError> {
+        SqliteRunWriter::create(&self.path(project, run), first)
+    }
+    fn resume(&self, project: &str, run: &str) -> Result<SqliteRunWriter, StoreError> {
+        SqliteRunWriter::open_existing(&self.path(project, run))
+    }
+    fn catalog(&self) -> &SqliteCatalog {
+        &self.catalog
+    }
+}
+
+pub(crate) fn pn(s: &str) -> ProjectName {
+    ProjectName::parse(s).expect("valid project")
+}
+pub(crate) fn rid(s: &str) -> RunId {
+    RunId::parse(s).expect("valid run id")
+}
+pub(crate) fn fp(s: &str) -> FieldPath {
+    FieldPath::parse(s).expect("valid path")
+}
+pub(crate) fn step(x: f64) -> Step {
+    Step::new(x).expect("finite step")
+}
+
+/// The meta a new run gets.
+pub(crate) fn new_run(run: &str, created_at: &str) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.set_meta("run_id", run);
+    b.set_meta("project", "p");
+    b.set_meta("created_at", created_at);
+    b.set_meta("status", "running");
+    b
+}
+
+const TS: i64 = 1_700_000_000;
+
+/// Runs every conformance test against one backend, each on a fresh instance.
+macro_rules! conformance {
+    ($backend:expr; $($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            super::$name(&$backend);
+        }
+    )*};
+}
+
+mod sqlite {
+    use super::Sqlite;
+    conformance!(Sqlite::new();
+        configs_round_trip,
+        metrics_round_trip_with_overwrites,
+        nan_is_data,
+        text_series_paging,
+        downsampling_reads_one_window,
+        listing_and_summaries,
+        trash_and_restore,
+        not_found_is_typed,
+        existing_run_is_not_overwritten,
+        resume_continues,
+        writing_after_close_fails,
+    );
+}
+
+fn configs_round_trip(b: &impl Backend) {
+    let values = vec![
+        ("b", ConfigValue::Bool(true)),
+        ("i", ConfigValue::Int(-42)),
+        (
+            "big",
+            ConfigValue::Raw { type_tag: "int".into(), value: Some("18446744073709551615".into()) },
+        ),
+        ("f", ConfigValue::Float(1e-5)),
+        ("inf", ConfigValue::Float(f64::INFINITY)),
+        ("s", ConfigValue::Str("héllo\nworld".into())),
+        ("d", ConfigValue::DateTime("2025-01-02T03:04:05.000006+00:00".into())),
+        ("n", ConfigValue::Null),
+        ("tags", ConfigValue::StringSet(BTreeSet::from(["b".into(), "ä".into()]))),
+        ("future", ConfigValue::Raw { type_tag: "tensor".into(), value: Some("[1]".into()) }),
+        ("nested/deep/key", ConfigValue::Int(1)),
+    ];
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    for (p, v) in &values {
+        batch.config(fp(p), v.clone());
+    }
+    batch.config(fp("nan"), ConfigValue::Float(f64::NAN));
+    let mut w = b.create("p", "r1", &batch).expect("create");
+    // Overwrite one.
+    let mut again = WriteBatch::new();
+    again.config(fp("i"), ConfigValue::Int(7));
+    w.write(&again).expect("write");
+    assert_eq!(w.config(&fp("i")).expect("config"), Some(ConfigValue::Int(7)));
+    assert_eq!(w.config(&fp("missing")).expect("config"), None);
+    w.close().expect("close");
+
+    let reader = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    let got = reader.configs().expect("configs");
+    for (p, want) in &values {
+        let want = if *p == "i" { ConfigValue::Int(7) } else { want.clone() };
+        let found = got.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone());
+        assert_eq!(found, Some(want), "config {p}");
+    }
+    let nan = got.iter().find(|(k, _)| k == "nan").map(|(_, v)| v.clone());
+    assert!(matches!(nan, Some(ConfigValue::Float(x)) if x.is_nan()), "{nan:?}");
+}
+
+fn metrics_round_trip_with_overwrites(b: &impl Backend) {
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let loss = batch.metric_series(&fp("train/loss"));
+    let acc = batch.metric_series(&fp("val/acc"));
+    for i in 0..100u32 {
+        batch.metric(loss, Step::from(i), 1.0 / f64::from(i + 1), TS + i64::from(i));
+    }
+    batch.metric(acc, step(0.5), 0.25, TS);
+    batch.metric(acc, step(-1.0), f64::NEG_INFINITY, TS);
+    batch.metric(acc, step(0.5), 0.75, TS + 1); // same step later in the batch: wins
+    let mut w = b.create("p", "r1", &batch).expect("create");
+    let mut more = WriteBatch::new();
+    let loss2 = more.metric_series(&fp("train/loss"));
+    more.metric(loss2, Step::from(3u32), 42.0, TS + 500);
+    let inf = more.metric_series(&fp("inf"));
+    more.metric(inf, Step::ZERO, f64::INFINITY, TS);
+    w.write(&more).expect("write");
+    let last = w.last_steps().expect("last steps");
+    assert_eq!(last.get("train/loss"), Some(&99.0));
+    assert_eq!(last.get("val/acc"), Some(&0.5));
+    w.close().expect("close");
+
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.metric_paths().expect("paths"), ["inf", "train/loss", "val/acc"]);
+    assert_eq!(r.metric_count("train/loss").expect("count"), 100);
+    assert_eq!(r.metric_count("nope").expect("count"), 0);
+    let mut acc_points = Vec::new();
+    r.visit_metrics(Some("val/acc"), &mut |_, p| {
+        acc_points.push((p.step, p.value, p.ts));
+        true
+    })
+    .expect("visit");
+    assert_eq!(acc_points, [(-1.0, f64::NEG_INFINITY, TS), (0.5, 0.75, TS + 1)]);
+    let mut all = Vec::new();
+    r.visit_metrics(None, &mut |path, p| {
+        all.push((path.to_owned(), p.step));
+        true
+    })
+    .expect("visit all");
+    assert_eq!(all.len(), 103);
+    assert_eq!(all[0], ("inf".to_owned(), 0.0));
+    assert_eq!(all[4], ("train/loss".to_owned(), 3.0));
+    let mut third = None;
+    r.visit_metrics(Some("train/loss"), &mut |_, p| {
+        third = Some(p.value);
+        p.step < 3.0
+    })
+    .expect("visit");
+    assert_eq!(third, Some(42.0), "overwrite of step 3 in a later batch, and early stop");
+}
+
+fn nan_is_data(b: &impl Backend) {
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let loss = batch.metric_series(&fp("loss"));
+    let only_nan = batch.metric_series(&fp("only_nan"));
+    batch.metric(loss, Step::from(0u32), 1.0, TS);
+    batch.metric(loss, Step::from(1u32), f64::NAN, TS);
+    batch.metric(loss, Step::from(2u32), 0.5, TS);
+    batch.metric(loss, Step::from(3u32), 0.25, TS);
+    batch.metric(only_nan, Step::from(0u32), f64::NAN, TS);
+    let mut w = b.create("p", "r1", &batch).expect("a NaN never fails the batch");
+    // Overwrite a NaN with a value, and a value with a NaN.
+    let mut more = WriteBatch::new();
+    let loss = more.metric_series(&fp("loss"));
+    more.metric(loss, Step::from(1u32), 0.75, TS);
+    more.metric(loss, Step::from(3u32), f64::NAN, TS);
+    more.metric(loss, Step::from(4u32), f64::NAN, TS);
+    w.write(&more).expect("write");
+    assert_eq!(w.last_steps().expect("last").get("loss"), Some(&4.0));
+    w.close().expect("close");
+
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.metric_paths().expect("paths"), ["loss", "only_nan"]);
+    let mut got = Vec::new();
+    r.visit_metrics(Some("loss"), &mut |_, p| {
+        got.push(format!("{}={}", p.step, p.value));
+        true
+    })
+    .expect("visit");
+    assert_eq!(got, ["0=1", "1=0.75", "2=0.5", "3=NaN", "4=NaN"]);
+    assert_eq!(r.metric_count("loss").expect("count"), 5);
+    assert_eq!(r.metric_count("only_nan").expect("count"), 1);
+    let (window, sampled) = r
+        .downsample_metric("loss", None, None, PointCount::new(2).expect("pc"))
+        .expect("downsample");
+    assert_eq!(window.total_count, 5);
+    assert!(sampled.downsampled);
+    let listing = b.catalog().list_runs(None).expect("list");
+    assert_eq!(listing.runs[0].metric_paths, ["loss", "only_nan"]);
+}
+
+fn text_series_paging(b: &impl Backend) {
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let out = batch.text_series(&fp("logs/stdout"));
+    let err = batch.text_series(&fp("logs/stderr"));
+    for i in 0..10u32 {
+        batch.text(out, Step::from(i), format!("line {i}"), TS);
+    }
+    batch.text(err, Step::from(0u32), "oops", TS);
+    batch.text(out, Step::from(9u32), "line 9 again", TS);
+    let mut w = b.create("p", "r1", &batch).expect("create");
+    w.close().expect("close");
+
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.text_paths().expect("paths"), ["logs/stderr", "logs/stdout"]);
+    let values = |path: Option<&str>, window| {
+        let page = r.text_points(path, window).expect("text");
+        (page.points.into_iter().map(|(_, p)| p.value).collect::<Vec<_>>(), page.total)
+    };
+    let (all, total) = values(Some("logs/stdout"), TextWindow::All);
+    assert_eq!((all.len(), total), (10, 10));
+    assert_eq!(all[9], "line 9 again");
+    assert_eq!(
+        values(Some("logs/stdout"), TextWindow::Page { limit: 2, offset: 3 }),
+        (vec!["line 3".to_owned(), "line 4".to_owned()], 10)
+    );
+    assert_eq!(
+        values(Some("logs/stdout"), TextWindow::Tail(2)),
+        (vec!["line 8".to_owned(), "line 9 again".to_owned()], 10)
+    );
+    let (every, total) = values(None, TextWindow::All);
+    assert_eq!((every[0].as_str(), total), ("oops", 11));
+    // 0.4.0's tail over all series keeps path order and takes the last steps of the
+    // first paths.
+    assert_eq!(values(None, TextWindow::Tail(2)).0, ["oops", "line 9 again"]);
+    assert_eq!(values(None, TextWindow::Page { limit: 1, offset: 1 }).0, ["line 0"]);
+    assert_eq!(values(Some("nope"), TextWindow::All), (vec![], 0));
+}
+
+fn downsampling_reads_one_window(b: &impl Backend) {
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let s = batch.metric_series(&fp("x"));
+    for i in 0..1000u32 {
+        batch.metric(s, Step::from(i), f64::from(i), TS);
+    }
+    let mut w = b.create("p", "r1", &batch).expect("create");
+    w.close().expect("close");
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    let pc = |n| PointCount::new(n).expect("pc");
+    let (window, sampled) = r.downsample_metric("x", Some(100), Some(199), pc(10)).expect("ds");
+    assert_eq!(
+        (window.first_point_index, window.last_point_index, window.total_count),
+        (100, 199, 1000)
+    );
+    assert!(sampled.downsampled);
+    assert_eq!(sampled.points.first().map(|p| p.step), Some(100.0));
+    assert_eq!(sampled.points.last().map(|p| p.step), Some(199.0));
+    assert!(sampled.points.len() <= 12);
+    let (_, raw) = r.downsample_metric("x", Some(-5), Some(3), pc(10)).expect("ds");
+    assert_eq!(raw.points.iter().map(|p| p.step).collect::<Vec<_>>(), [0.0, 1.0, 2.0, 3.0]);
+    assert!(!raw.downsampled);
+    let (window, none) = r.downsample_metric("x", Some(5), Some(2), pc(10)).expect("ds");
+    assert!(none.points.is_empty());
+    assert_eq!((window.first_point_index, window.last_point_index), (5, 2));
+    let (window, none) = r.downsample_metric("missing", None, None, pc(10)).expect("ds");
+    assert_eq!((window.total_count, none.points.len()), (0, 0));
+}
+
+fn listing_and_summaries(b: &impl Backend) {
+    let mut first = new_run("old", "2025-01-01T00:00:00+00:00");
+    first.set_meta("name", "the first");
+    let m = first.metric_series(&fp("m"));
+    first.metric(m, Step::ZERO, 1.0, TS);
+    b.create("p", "old", &first).expect("create").close().expect("close");
+    let second = new_run("new", "2025-02-01T00:00:00+00:00");
+    let mut live = b.create("p", "new", &second).expect("create");
+    let other = new_run("x", "2025-03-01T00:00:00+00:00");
+    b.create("team/vision", "x", &other).expect("create").close().expect("close");
+
+    let listing = b.catalog().list_runs(None).expect("list");
+    let ids: Vec<_> =
+        listing.runs.iter().map(|r| (r.project.as_str(), r.run_id.as_str())).collect();
+    assert_eq!(ids, [("team/vision", "x"), ("p", "new"), ("p", "old")], "newest first");
+    assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
+    let old = &listing.runs[2];
+    assert_eq!(
+        (old.meta.name(), old.metric_paths.as_slice()),
+        (Some("the first"), &["m".to_owned()][..])
+    );
+    assert_eq!(old.status.as_str(), "running");
+
+    let only_p = b.catalog().list_runs(Some(&pn("p"))).expect("list");
+    assert_eq!(only_p.runs.len(), 2);
+    let projects = b.catalog().list_projects().expect("projects");
+    let mut names: Vec<_> = projects.iter().map(|p| (p.name.as_str(), p.run_count)).collect();
+    names.sort_unstable();
+    assert_eq!(names, [("p", 2), ("team/vision", 1)]);
+
+    // A change is seen on the next listing.
+    let mut finish = WriteBatch::new();
+    finish.set_meta("status", "finished");
+    live.write(&finish).expect("write");
+    let listing = b.catalog().list_runs(Some(&pn("p"))).expect("list");
+    assert_eq!(listing.runs[0].status.as_str(), "finished");
+    live.close().expect("close");
+}
+
+fn trash_and_restore(b: &impl Backend) {
+    b.create("p", "r1", &new_run("r1", "2025-01-01T00:00:00+00:00"))
+        .expect("create")
+        .close()
+        .expect("close");
+    let c = b.catalog();
+    let trashed = || c.list_runs(None).expect("list").runs[0].meta.trashed();
+    assert!(!trashed());
+    c.set_trashed(&pn("p"), &rid("r1"), true).expect("trash");
+    assert!(trashed());
+    assert_eq!(
+        c.open_run(&pn("p"), &rid("r1")).expect("open").meta().expect("meta").get("trashed"),
+        Some("true")
+    );
+    c.set_trashed(&pn("p"), &rid("r1"), false).expect("restore");
+    assert!(!trashed());
+    c.set_trashed(&pn("p"), &rid("r1"), false).expect("restoring twice is fine");
+}
+
+fn not_found_is_typed(b: &impl Backend) {
+    let c = b.catalog();
+    let err = c.open_run(&pn("p"), &rid("nope")).err().expect("missing run");
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(err.to_string(), "run not found: p/nope");
+    let err = c.set_trashed(&pn("p"), &rid("nope"), true).expect_err("missing run");
+    assert!(err.is_not_found(), "{err}");
+    assert!(c.list_runs(None).expect("list").runs.is_empty());
+}
+
+fn existing_run_is_not_overwritten(b: &impl Backend) {
+    let mut first = new_run("r1", "2025-01-01T00:00:00+00:00");
+    first.config(fp("keep"), ConfigValue::Int(1));
+    b.create("p", "r1", &first).expect("create").close().expect("close");
+    let err = b.create("p", "r1", &new_run("r1", "2026-01-01T00:00:00+00:00")).expect_err("exists");
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.configs().expect("configs").len(), 1, "the first run is intact");
+}
+
+fn resume_continues(b: &impl Backend) {
+    let mut first = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let s = first.metric_series(&fp("loss"));
+    first.metric(s, Step::from(5u32), 1.0, TS);
+    b.create("p", "r1", &first).expect("create").close().expect("close");
+    let mut w = b.resume("p", "r1").expect("resume");
+    assert_eq!(w.last_steps().expect("last").get("loss"), Some(&5.0));
+    let mut more = WriteBatch::new();
+    let s = more.metric_series(&fp("loss"));
+    more.metric(s, Step::from(6u32), 2.0, TS);
+    w.write(&more).expect("write");
+    w.close().expect("close");
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.metric_count("loss").expect("count"), 2);
+    assert!(b.resume("p", "missing").is_err());
+}
+
+fn writing_after_close_fails(b: &impl Backend) {
+    let mut w = b.create("p", "r1", &new_run("r1", "2025-01-01T00:00:00+00:00")).expect("create");
+    w.close().expect("close");
+    w.close().expect("closing twice is fine");
+    let mut batch = WriteBatch::new();
+    batch.set_meta("x", "y");
+    let err = w.write(&batch).expect_err("closed");
+    assert!(matches!(err, StoreError::Closed { .. }), "{err}");
+}

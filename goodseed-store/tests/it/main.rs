@@ -1,0 +1,5 @@
+//! The store's integration tests: the conformance suite over the traits, SQLite file
+//! behaviour, and compatibility with goodseed 0.4.0 both ways.
+
+mod conformance;
+mod sqlite_files;

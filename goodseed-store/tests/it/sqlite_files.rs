@@ -1,0 +1,270 @@
+//! What only the SQLite backend has: files on disk. Single-file runs after close, no
+//! litter from readers, bad files reported beside good runs, symlinks kept inside the
+//! root, older file layouts, and the listing cache.
+
+use std::fs;
+use std::path::Path;
+
+use goodseed_core::Step;
+use goodseed_store::{Catalog, RunWriter, SqliteRunWriter, StoreError, WriteBatch};
+
+use crate::conformance::{Backend, Sqlite, fp, new_run, pn, rid};
+
+fn siblings(path: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(path.parent().expect("parent"))
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn make_run(s: &Sqlite, project: &str, run: &str) {
+    let mut b = new_run(run, "2025-01-01T00:00:00+00:00");
+    let m = b.metric_series(&fp("m"));
+    b.metric(m, Step::ZERO, 1.0, 0);
+    s.create(project, run, &b).expect("create").close().expect("close");
+}
+
+#[test]
+fn closed_runs_are_one_file_and_readers_leave_no_litter() {
+    let s = Sqlite::new();
+    let path = s.path("p", "r1");
+    let mut w = s.create("p", "r1", &new_run("r1", "2025-01-01T00:00:00+00:00")).expect("create");
+    assert!(siblings(&path).contains(&"r1.sqlite-wal".to_owned()), "WAL while open");
+    w.close().expect("close");
+    assert_eq!(siblings(&path), ["r1.sqlite"]);
+
+    let listing = s.catalog.list_runs(None).expect("list");
+    assert_eq!(listing.runs.len(), 1);
+    let r = s.catalog.open_run(&pn("p"), &rid("r1")).expect("open");
+    r.meta().expect("meta");
+    r.configs().expect("configs");
+    r.metric_paths().expect("paths");
+    drop(r);
+    s.catalog.set_trashed(&pn("p"), &rid("r1"), true).expect("trash");
+    s.catalog.open_run(&pn("p"), &rid("r1")).expect("open").meta().expect("meta");
+    assert_eq!(siblings(&path), ["r1.sqlite"], "reads and trash leave a closed run one file");
+}
+
+#[test]
+fn readers_see_each_new_commit_of_a_live_run() {
+    let s = Sqlite::new();
+    let mut w =
+        s.create("p", "live", &new_run("live", "2025-01-01T00:00:00+00:00")).expect("create");
+    let r = s.catalog.open_run(&pn("p"), &rid("live")).expect("open");
+    for i in 0..5u32 {
+        let mut b = WriteBatch::new();
+        let m = b.metric_series(&fp("m"));
+        b.metric(m, Step::from(i), f64::from(i), 0);
+        w.write(&b).expect("write");
+        assert_eq!(r.metric_count("m").expect("count"), u64::from(i) + 1);
+        let reopened = s.catalog.open_run(&pn("p"), &rid("live")).expect("open");
+        assert_eq!(reopened.metric_count("m").expect("count"), u64::from(i) + 1);
+    }
+    // Trash works while the writer is live, and the writer goes on.
+    s.catalog.set_trashed(&pn("p"), &rid("live"), true).expect("trash while live");
+    let mut b = WriteBatch::new();
+    b.set_meta("status", "finished");
+    w.write(&b).expect("write after trash");
+    w.close().expect("close");
+    let meta = s.catalog.open_run(&pn("p"), &rid("live")).expect("open").meta().expect("meta");
+    assert_eq!((meta.status(), meta.trashed()), (Some("finished"), true));
+}
+
+#[test]
+fn bad_files_are_reported_beside_good_runs() {
+    let s = Sqlite::new();
+    make_run(&s, "p", "good");
+    let runs = s.dir.path().join("p/runs");
+    fs::write(runs.join("empty.sqlite"), b"").expect("write");
+    fs::write(
+        runs.join("text.sqlite"),
+        b"hello, I am not a database at all, not even close".repeat(200),
+    )
+    .expect("write");
+    let other = rusqlite::Connection::open(runs.join("other.sqlite")).expect("open");
+    other.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").expect("ddl");
+    drop(other);
+    // A real run cut in half.
+    make_run(&s, "p", "cut");
+    let cut = runs.join("cut.sqlite");
+    let bytes = fs::read(&cut).expect("read");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).expect("truncate");
+    // Not run files: wrong extension, or not under runs/.
+    fs::write(runs.join("notes.txt"), b"x").expect("write");
+    fs::write(s.dir.path().join("p/stray.sqlite"), b"x").expect("write");
+    fs::create_dir_all(runs.join("dir.sqlite")).expect("mkdir");
+
+    let listing = s.catalog.list_runs(None).expect("a bad file never fails the listing");
+    let good: Vec<_> = listing.runs.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(good, ["good"]);
+    let bad: Vec<_> = listing
+        .unreadable
+        .iter()
+        .map(|u| format!("{} {}: {}", u.project, u.relative_path.display(), u.reason))
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            "p p/runs/cut.sqlite: database is corrupt or truncated",
+            "p p/runs/empty.sqlite: empty file (0 bytes)",
+            "p p/runs/other.sqlite: SQLite file without goodseed's run_meta table",
+            "p p/runs/text.sqlite: not an SQLite database",
+        ]
+    );
+    let projects = s.catalog.list_projects().expect("projects");
+    assert_eq!(projects[0].run_count, 5, "projects count every run file, as 0.4.0 does");
+
+    let err = s.catalog.open_run(&pn("p"), &rid("text")).err().expect("not a run");
+    assert!(matches!(err, StoreError::NotARun { .. }), "{err}");
+    let err = s.catalog.set_trashed(&pn("p"), &rid("other"), true).expect_err("not a run");
+    assert!(matches!(err, StoreError::NotARun { .. }), "{err}");
+    assert!(SqliteRunWriter::open_existing(&runs.join("other.sqlite")).is_err());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_never_lead_out_of_the_root() {
+    use std::os::unix::fs::symlink;
+    let outside = Sqlite::new();
+    make_run(&outside, "secret", "leak");
+    let s = Sqlite::new();
+    make_run(&s, "p", "good");
+    let runs = s.dir.path().join("p/runs");
+    // A run file linked from outside, a project directory linked from outside, a link
+    // inside the root and a dangling link.
+    symlink(outside.path("secret", "leak"), runs.join("leak.sqlite")).expect("symlink");
+    symlink(outside.dir.path().join("secret"), s.dir.path().join("linked")).expect("symlink");
+    symlink(runs.join("good.sqlite"), runs.join("alias.sqlite")).expect("symlink");
+    symlink(runs.join("gone.sqlite"), runs.join("dangling.sqlite")).expect("symlink");
+
+    let listing = s.catalog.list_runs(None).expect("list");
+    let good: Vec<_> = listing.runs.iter().map(|r| r.file_stem.as_str()).collect();
+    assert_eq!(good, ["alias", "good"]);
+    let bad: Vec<_> =
+        listing.unreadable.iter().map(|u| format!("{}: {}", u.file_stem, u.reason)).collect();
+    assert_eq!(bad, ["dangling: broken symlink", "leak: symlink leads outside the data directory"]);
+    for reason in &bad {
+        assert!(
+            !reason.contains(&outside.dir.path().display().to_string()),
+            "no outside path revealed"
+        );
+    }
+    let err = s.catalog.open_run(&pn("p"), &rid("leak")).err().expect("refused");
+    assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
+    assert!(!err.to_string().contains(&outside.dir.path().display().to_string()));
+    let err = s.catalog.open_run(&pn("linked"), &rid("leak")).err().expect("refused");
+    assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
+    let err = s.catalog.set_trashed(&pn("linked"), &rid("leak"), true).expect_err("refused");
+    assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
+    s.catalog.open_run(&pn("p"), &rid("alias")).expect("a link inside the root is fine");
+    let outside_meta =
+        outside.catalog.open_run(&pn("secret"), &rid("leak")).expect("open").meta().expect("meta");
+    assert!(!outside_meta.trashed(), "the outside file was not touched");
+}
+
+#[test]
+fn older_files_open() {
+    let s = Sqlite::new();
+    let runs = s.dir.path().join("legacy/runs");
+    fs::create_dir_all(&runs).expect("mkdir");
+    let conn = rusqlite::Connection::open(runs.join("old-run.sqlite")).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE run_meta (key TEXT PRIMARY KEY, value TEXT);
+         INSERT INTO run_meta VALUES ('run_name', 'old-run'), ('experiment_name', 'before 0.4'),
+                                     ('created_at', '2024-05-01T00:00:00+00:00'), ('status', 'finished');
+         CREATE TABLE configs (path TEXT PRIMARY KEY, type_tag TEXT NOT NULL, value TEXT, updated_at TEXT NOT NULL);
+         INSERT INTO configs VALUES ('lr', 'float', '0.1', 'x');
+         CREATE TABLE metric_series (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE);
+         CREATE TABLE metric_points (series_id INTEGER NOT NULL, step INTEGER NOT NULL, y REAL NOT NULL,
+                                     ts INTEGER NOT NULL, PRIMARY KEY (series_id, step));
+         INSERT INTO metric_series (path) VALUES ('loss');
+         INSERT INTO metric_points VALUES (1, 1, 0.5, 100), (1, 2, 0.25, 101);",
+    )
+    .expect("legacy schema");
+    drop(conn);
+
+    let listing = s.catalog.list_runs(None).expect("list");
+    assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
+    let run = &listing.runs[0];
+    assert_eq!((run.run_id.as_str(), run.meta.name()), ("old-run", Some("before 0.4")));
+    assert_eq!(run.metric_paths, ["loss"]);
+    assert!(run.text_paths.is_empty());
+    let r = s.catalog.open_run(&pn("legacy"), &rid("old-run")).expect("open");
+    assert!(r.integer_steps().expect("steps"));
+    let mut steps = Vec::new();
+    r.visit_metrics(Some("loss"), &mut |_, p| {
+        steps.push(p.step);
+        true
+    })
+    .expect("visit");
+    assert_eq!(steps, [1.0, 2.0]);
+    assert_eq!(r.text_points(None, Default::default()).expect("text").total, 0);
+    // Resuming adds the tables 0.4.0 has, and the file goes on working.
+    let mut w = SqliteRunWriter::open_existing(&runs.join("old-run.sqlite")).expect("resume");
+    let mut b = WriteBatch::new();
+    let t = b.text_series(&fp("log"));
+    b.text(t, Step::ZERO, "hello", 0);
+    w.write(&b).expect("write");
+    w.close().expect("close");
+    let r = s.catalog.open_run(&pn("legacy"), &rid("old-run")).expect("open");
+    assert_eq!(r.text_paths().expect("paths"), ["log"]);
+}
+
+#[test]
+fn listings_are_cached_until_a_file_changes() {
+    let s = Sqlite::new();
+    make_run(&s, "p", "r1");
+    assert_eq!(s.catalog.list_runs(None).expect("list").runs.len(), 1);
+    // Replace the contents with garbage of the same size and mtime: a warm listing does
+    // not reopen the file, so it still shows the cached summary.
+    let path = s.path("p", "r1");
+    let modified = fs::metadata(&path).expect("stat").modified().expect("mtime");
+    let len = fs::metadata(&path).expect("stat").len();
+    fs::write(&path, vec![b'x'; len as usize]).expect("write");
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .expect("open")
+        .set_modified(modified)
+        .expect("touch");
+    let warm = s.catalog.list_runs(None).expect("list");
+    assert_eq!((warm.runs.len(), warm.unreadable.len()), (1, 0), "served from cache");
+    // A new mtime makes it read again.
+    let later = modified + std::time::Duration::from_secs(5);
+    fs::File::options().write(true).open(&path).expect("open").set_modified(later).expect("touch");
+    let fresh = s.catalog.list_runs(None).expect("list");
+    assert_eq!((fresh.runs.len(), fresh.unreadable.len()), (0, 1));
+    // Deleted files drop out.
+    fs::remove_file(&path).expect("rm");
+    let gone = s.catalog.list_runs(None).expect("list");
+    assert_eq!((gone.runs.len(), gone.unreadable.len()), (0, 0));
+}
+
+#[test]
+fn a_missing_root_is_empty_and_never_created() {
+    let dir = tempfile::tempdir().expect("temp");
+    let root = dir.path().join("nothing-here");
+    let catalog = goodseed_store::SqliteCatalog::new(&root);
+    assert!(catalog.list_runs(None).expect("list").runs.is_empty());
+    assert!(catalog.list_projects().expect("projects").is_empty());
+    assert!(catalog.open_run(&pn("p"), &rid("r")).err().expect("missing").is_not_found());
+    assert!(!root.exists());
+}
+
+#[test]
+fn two_writers_cannot_create_the_same_run() {
+    let s = Sqlite::new();
+    let path = s.path("p", "r1");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                SqliteRunWriter::create(&path, &new_run("r1", "x")).map(|mut w| w.close())
+            })
+        })
+        .collect();
+    let created = threads.into_iter().map(|t| t.join()).filter(|r| matches!(r, Ok(Ok(_)))).count();
+    assert_eq!(created, 1);
+}
