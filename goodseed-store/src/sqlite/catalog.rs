@@ -1,7 +1,7 @@
 //! [`SqliteCatalog`]: the runs under a projects directory, kept warm between listings.
 
-use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,10 +11,9 @@ use goodseed_core::time::UtcMicros;
 use goodseed_core::{Liveness, ProjectName, RunId, RunStatus};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use scheduled_thread_pool::ScheduledThreadPool;
-use walkdir::WalkDir;
 
 use super::reader::{SqliteRunReader, paths_with_points, read_meta};
-use super::schema::{self, ReadMode};
+use super::schema::{self, ReadMode, wal_path};
 use crate::model::{
     Catalog, FileStamp, ProjectSummary, RunListing, RunReader, RunSummary, UnreadableRun, meta_key,
 };
@@ -91,11 +90,16 @@ struct Found {
     state: std::result::Result<Fingerprint, String>,
 }
 
-fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
+/// Stats a run file, and its `-wal` when one may exist.
+fn fingerprint(path: &Path, has_wal: bool) -> std::io::Result<Fingerprint> {
     let meta = std::fs::metadata(path)?;
-    let wal = std::fs::metadata(schema::wal_path(path))
-        .ok()
-        .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+    let wal = if has_wal {
+        std::fs::metadata(wal_path(path))
+            .ok()
+            .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+    } else {
+        None
+    };
     Ok(Fingerprint {
         size: meta.len(),
         modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
@@ -128,59 +132,75 @@ impl SqliteCatalog {
         std::fs::canonicalize(&self.root).ok()
     }
 
-    /// Walks the root for `**/runs/*.sqlite`, in path order.
+    /// Walks the root for `**/runs/*.sqlite`, in path order, without following links.
+    ///
+    /// Costs one `readdir` per directory and one `stat` per run file; the `-wal` beside a
+    /// run is only stat-ed when the directory listing shows it exists (a live run).
     fn scan(&self) -> Vec<Found> {
-        let Some(canonical_root) = self.canonical_root() else {
+        let Some(root) = self.canonical_root() else {
             return Vec::new();
         };
         let mut found = Vec::new();
-        // Walk the canonical root so that prefixes compare, and never follow links.
-        for entry in WalkDir::new(&canonical_root).follow_links(false).into_iter().flatten() {
-            let name = entry.file_name();
-            let is_run_file = Path::new(name).extension() == Some(OsStr::new("sqlite"))
-                && entry.path().parent().and_then(Path::file_name) == Some(OsStr::new("runs"));
-            if !is_run_file || entry.file_type().is_dir() {
-                continue;
-            }
-            let relative =
-                entry.path().strip_prefix(&canonical_root).unwrap_or(entry.path()).to_path_buf();
-            let project_dir = relative.parent().and_then(Path::parent).unwrap_or(Path::new(""));
-            let project = project_dir
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            let stem =
-                Path::new(name).file_stem().unwrap_or_default().to_string_lossy().into_owned();
-            let mut path = entry.path().to_path_buf();
-            let state = if project.is_empty() {
-                Err("run file directly under the data directory's runs/ has no project".to_owned())
-            } else if entry.path_is_symlink() {
-                match std::fs::canonicalize(entry.path()) {
-                    Ok(target) if target.starts_with(&canonical_root) => {
-                        path = target;
-                        fingerprint(&path).map_err(|e| format!("cannot read file: {e}"))
-                    }
-                    Ok(_) => Err("symlink leads outside the data directory".to_owned()),
-                    Err(_) => Err("broken symlink".to_owned()),
-                }
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(read) = std::fs::read_dir(&dir) else { continue };
+            let entries: Vec<(OsString, std::fs::FileType)> =
+                read.flatten().filter_map(|e| Some((e.file_name(), e.file_type().ok()?))).collect();
+            let in_runs = dir.file_name() == Some(OsStr::new("runs"));
+            let names: HashSet<&OsStr> = if in_runs {
+                entries.iter().map(|(n, _)| n.as_os_str()).collect()
             } else {
-                fingerprint(&path).map_err(|e| format!("cannot read file: {e}"))
+                HashSet::new()
             };
-            if state.is_ok() && !path.is_file() {
-                continue; // a directory or device named like a run
+            for (name, file_type) in &entries {
+                if file_type.is_dir() {
+                    dirs.push(dir.join(name));
+                    continue;
+                }
+                if !in_runs || Path::new(name).extension() != Some(OsStr::new("sqlite")) {
+                    continue;
+                }
+                let at = dir.join(name);
+                let has_wal = names.contains(wal_path(Path::new(name)).as_os_str());
+                if let Some(f) = self.found(&root, at, file_type.is_symlink(), has_wal) {
+                    found.push(f);
+                }
             }
-            found.push(Found {
-                at: entry.path().to_path_buf(),
-                path,
-                relative,
-                project,
-                stem,
-                state,
-            });
         }
         found.sort_by(|a, b| a.relative.cmp(&b.relative));
         found
+    }
+
+    /// Describes one `runs/*.sqlite` entry found by [`SqliteCatalog::scan`].
+    fn found(&self, root: &Path, at: PathBuf, is_symlink: bool, has_wal: bool) -> Option<Found> {
+        let relative = at.strip_prefix(root).unwrap_or(&at).to_path_buf();
+        let project_dir = relative.parent().and_then(Path::parent).unwrap_or(Path::new(""));
+        let project = project_dir
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let stem = at.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let mut path = at.clone();
+        let state = if project.is_empty() {
+            Err("run file directly under the data directory's runs/ has no project".to_owned())
+        } else if is_symlink {
+            match std::fs::canonicalize(&at) {
+                Ok(target) if target.starts_with(root) => {
+                    path = target;
+                    let has_wal = wal_path(&path).exists();
+                    fingerprint(&path, has_wal).map_err(|e| format!("cannot read file: {e}"))
+                }
+                Ok(_) => Err("symlink leads outside the data directory".to_owned()),
+                Err(_) => Err("broken symlink".to_owned()),
+            }
+        } else {
+            fingerprint(&path, has_wal).map_err(|e| format!("cannot read file: {e}"))
+        };
+        if is_symlink && state.is_ok() && !path.is_file() {
+            return None; // a link to a directory or device named like a run
+        }
+        Some(Found { at, path, relative, project, stem, state })
     }
 
     /// Resolves a run's file, refusing anything that is missing or leaves the root.
@@ -363,7 +383,7 @@ impl Catalog for SqliteCatalog {
 
     fn open_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<dyn RunReader>> {
         let path = self.resolve(project, run_id)?;
-        let now = fingerprint(&path).map_err(|e| StoreError::io("reading", &path, e))?;
+        let now = fingerprint(&path, true).map_err(|e| StoreError::io("reading", &path, e))?;
         {
             let mut cache = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
             cache.clock += 1;

@@ -71,7 +71,9 @@ CREATE TABLE IF NOT EXISTS metric_nan_points (
 /// How long a connection waits on another one's lock before reporting busy.
 pub(crate) const BUSY_TIMEOUT_MS: u32 = 5000;
 
-/// Opens a connection for writing and sets the writer's PRAGMAs (WAL, `synchronous=NORMAL`).
+/// Opens a connection for writing and sets the writer's PRAGMAs: WAL,
+/// `synchronous=NORMAL`, and no automatic checkpoint (the writer checkpoints from a
+/// thread of its own, see `writer.rs`).
 pub(crate) fn open_writer(path: &Path, create: bool) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
@@ -83,7 +85,8 @@ pub(crate) fn open_writer(path: &Path, create: bool) -> Result<Connection> {
          PRAGMA journal_mode=WAL;
          PRAGMA synchronous=NORMAL;
          PRAGMA temp_store=MEMORY;
-         PRAGMA cache_size=-8000;"
+         PRAGMA cache_size=-8000;
+         PRAGMA wal_autocheckpoint=0;"
     ))
     .map_err(|e| StoreError::db(path, e))?;
     Ok(conn)

@@ -417,3 +417,67 @@ fn writing_after_close_fails(b: &impl Backend) {
     let err = w.write(&batch).expect_err("closed");
     assert!(matches!(err, StoreError::Closed { .. }), "{err}");
 }
+
+/// One write in a generated history: (series 0..3, step 0..40, value or NaN).
+type Op = (u8, u8, Option<i16>);
+
+/// Any history of batches reads back as a model map says: last write per (series, step)
+/// wins across and within batches, NaN included, in step order, with the right counts.
+pub(crate) fn matches_model<B: Backend>(b: &B, batches: &[Vec<Op>]) {
+    use std::collections::BTreeMap;
+    let mut model: BTreeMap<(u8, u8), f64> = BTreeMap::new();
+    let mut writer: Option<B::Writer> = None;
+    for ops in batches {
+        let mut batch = if writer.is_none() {
+            new_run("r1", "2025-01-01T00:00:00+00:00")
+        } else {
+            WriteBatch::new()
+        };
+        for &(series, s, value) in ops {
+            let r = batch.metric_series(&fp(&format!("s{series}")));
+            let v = value.map_or(f64::NAN, f64::from);
+            batch.metric(r, Step::from(s), v, TS);
+            model.insert((series, s), v);
+        }
+        match &mut writer {
+            None => writer = Some(b.create("p", "r1", &batch).expect("create")),
+            Some(w) => w.write(&batch).expect("write"),
+        }
+    }
+    if let Some(mut w) = writer {
+        w.close().expect("close");
+    } else {
+        return;
+    }
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    let mut got: Vec<String> = Vec::new();
+    r.visit_metrics(None, &mut |path, p| {
+        got.push(format!("{path}@{}={}", p.step, p.value));
+        true
+    })
+    .expect("visit");
+    let want: Vec<String> =
+        model.iter().map(|((series, s), v)| format!("s{series}@{s}={v}")).collect();
+    assert_eq!(got, want);
+    for series in 0..3u8 {
+        let n = model.keys().filter(|(s, _)| *s == series).count() as u64;
+        assert_eq!(r.metric_count(&format!("s{series}")).expect("count"), n);
+    }
+}
+
+mod sqlite_model {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn histories_read_back_as_the_model_says(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0u8..3, 0u8..40, proptest::option::weighted(0.9, any::<i16>())), 0..160),
+                1..5,
+            )
+        ) {
+            super::matches_model(&super::Sqlite::new(), &batches);
+        }
+    }
+}
