@@ -315,10 +315,10 @@ impl Downsampler {
         if self.bucket.len > 0 {
             self.emit_bucket();
         }
-        if let (Some(last), Some(output)) = (self.last, self.points.last()) {
-            if output.step != last.step {
-                self.points.push(last.into());
-            }
+        if let (Some(last), Some(output)) = (self.last, self.points.last())
+            && output.step != last.step
+        {
+            self.points.push(last.into());
         }
         Sampled { points: self.points, downsampled: self.emitted_bucket }
     }

@@ -31,6 +31,12 @@ pub enum StoreError {
         /// Why, in a few words.
         reason: String,
     },
+    /// Another writer has the run open (its writer lock is held).
+    #[error("run {} is being written by another writer", path.display())]
+    Locked {
+        /// The run file.
+        path: PathBuf,
+    },
     /// The writer was already closed.
     #[error("run writer for {} is closed", path.display())]
     Closed {

@@ -41,4 +41,18 @@ pub use model::{
     RunSummary, RunWriter, SeriesRef, TextPage, TextRow, TextWindow, UnreadableRun, WriteBatch,
     meta_key,
 };
-pub use sqlite::{SqliteCatalog, SqliteRunReader, SqliteRunWriter, run_file_path};
+pub use sqlite::{
+    HEARTBEAT_STALE_AFTER, SqliteCatalog, SqliteRunReader, SqliteRunWriter, liveness, lock_path,
+    run_file_path,
+};
+
+/// This machine's host name, as writers record it in `run_meta` (`writer_host`).
+pub fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}

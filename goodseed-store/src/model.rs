@@ -35,6 +35,12 @@ pub mod meta_key {
     pub const CLOSED_AT: &str = "closed_at";
     /// "true" when the run is in the trash; absent otherwise.
     pub const TRASHED: &str = "trashed";
+    /// Ours: the process id of the live writer.
+    pub const WRITER_PID: &str = "writer_pid";
+    /// Ours: the host name of the live writer.
+    pub const WRITER_HOST: &str = "writer_host";
+    /// Ours: ISO 8601 time of the live writer's last heartbeat.
+    pub const HEARTBEAT_AT: &str = "heartbeat_at";
 }
 
 /// A run's `run_meta` table, with accessors that fall back to the older key names as

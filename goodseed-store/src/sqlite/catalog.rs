@@ -5,17 +5,19 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{Liveness, ProjectName, RunId, RunStatus};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use scheduled_thread_pool::ScheduledThreadPool;
 
+use super::lock::{self, LockState};
 use super::reader::{SqliteRunReader, paths_with_points, read_meta};
 use super::schema::{self, ReadMode, wal_path};
 use crate::model::{
-    Catalog, FileStamp, ProjectSummary, RunListing, RunReader, RunSummary, UnreadableRun, meta_key,
+    Catalog, FileStamp, ProjectSummary, RunListing, RunMeta, RunReader, RunSummary, UnreadableRun,
+    meta_key,
 };
 use crate::{Result, StoreError};
 
@@ -224,6 +226,56 @@ impl SqliteCatalog {
     }
 }
 
+/// A writer on another host whose heartbeat is older than this is taken as dead.
+pub const HEARTBEAT_STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether a run's writer is alive, for a run stored as `running`.
+///
+/// On this host the writer lock decides: held means live, present but free means the
+/// writer died. A run written from another host (a shared directory) has no lock we can
+/// see; there a heartbeat older than [`HEARTBEAT_STALE_AFTER`] means dead. A run with
+/// neither (written by goodseed 0.4.0) is `Unknown`.
+pub fn liveness(run_file: &Path, meta: &RunMeta, now: SystemTime) -> Liveness {
+    if meta.status() != Some("running") {
+        return Liveness::Unknown;
+    }
+    match lock::probe(run_file) {
+        LockState::Held => Liveness::Live,
+        LockState::Abandoned => Liveness::Dead,
+        LockState::Absent => {
+            let host = meta.get(meta_key::WRITER_HOST);
+            let beat = meta.get(meta_key::HEARTBEAT_AT).and_then(UtcMicros::parse_iso8601);
+            match (host, beat) {
+                (Some(h), Some(beat)) if h != crate::host_name() => {
+                    let age = UtcMicros::from(now).0.saturating_sub(beat.0);
+                    if age > HEARTBEAT_STALE_AFTER.as_micros() as i64 {
+                        Liveness::Dead
+                    } else {
+                        Liveness::Live
+                    }
+                }
+                _ => Liveness::Unknown,
+            }
+        }
+    }
+}
+
+/// The summary with its status derived afresh: a writer can die without the file
+/// changing, so a cached summary of a running run is re-checked on every listing.
+fn with_fresh_status(summary: Arc<RunSummary>, path: &Path, now: SystemTime) -> Arc<RunSummary> {
+    if summary.meta.status() != Some("running") {
+        return summary;
+    }
+    let alive = liveness(path, &summary.meta, now);
+    if alive == summary.liveness {
+        return summary;
+    }
+    let mut fresh = (*summary).clone();
+    fresh.liveness = alive;
+    fresh.status = RunStatus::derive(fresh.meta.status(), alive);
+    Arc::new(fresh)
+}
+
 /// Reads what a listing shows of one run file.
 fn load_summary(
     found: &Found,
@@ -244,7 +296,7 @@ fn load_summary(
     };
     let (meta, metric_paths, text_paths) =
         read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
-    let liveness = Liveness::Unknown;
+    let liveness = liveness(&found.path, &meta, SystemTime::now());
     Ok(RunSummary {
         project: found.project.clone(),
         file_stem: found.stem.clone(),
@@ -357,13 +409,14 @@ impl Catalog for SqliteCatalog {
         }
 
         let mut listing = RunListing::default();
+        let now = SystemTime::now();
         for f in &found {
             let outcome = match &f.state {
                 Ok(_) => cache.get(&f.at).map(|c| c.result.clone()),
                 Err(reason) => Some(Err(reason.clone())),
             };
             match outcome {
-                Some(Ok(summary)) => listing.runs.push(summary),
+                Some(Ok(summary)) => listing.runs.push(with_fresh_status(summary, &f.path, now)),
                 Some(Err(reason)) => listing.unreadable.push(UnreadableRun {
                     relative_path: f.relative.clone(),
                     project: f.project.clone(),

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::lock::WriterLock;
 use super::schema::{self, DDL, NAN_DDL, NAN_TABLE, SCHEMA_VERSION};
 use crate::model::{LastSteps, RunWriter, WriteBatch, meta_key};
 use crate::{Result, StoreError};
@@ -36,6 +37,8 @@ pub struct SqliteRunWriter {
     scratch: Vec<(i64, f64, f64, i64)>,
     spare: Vec<(i64, f64, f64, i64)>,
     checkpointer: Option<Checkpointer>,
+    /// Held from open to close; released (and its file removed) last.
+    lock: Option<WriterLock>,
     /// Rows and commits since the checkpointer was last woken.
     since_checkpoint: (usize, usize),
 }
@@ -111,8 +114,10 @@ impl SqliteRunWriter {
             }
         })?;
         let result = (|| {
+            let lock = WriterLock::acquire(path)?;
             let conn = schema::open_writer(path, false)?;
             let mut writer = SqliteRunWriter::from_conn(conn, path);
+            writer.lock = Some(lock);
             writer.write_inner(first, true)?;
             writer.checkpointer = Some(Checkpointer::start(path)?);
             Ok(writer)
@@ -136,10 +141,12 @@ impl SqliteRunWriter {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such run file"),
             ));
         }
+        let lock = WriterLock::acquire(path)?;
         let conn = schema::open_writer(path, false)?;
         schema::check_is_run(&conn, path)?;
         conn.execute_batch(DDL).map_err(|e| StoreError::db(path, e))?;
         let mut writer = SqliteRunWriter::from_conn(conn, path);
+        writer.lock = Some(lock);
         writer.load_existing()?;
         writer.checkpointer = Some(Checkpointer::start(path)?);
         Ok(writer)
@@ -156,6 +163,7 @@ impl SqliteRunWriter {
             scratch: Vec::new(),
             spare: Vec::new(),
             checkpointer: None,
+            lock: None,
             since_checkpoint: (0, 0),
         }
     }
@@ -490,9 +498,14 @@ impl RunWriter for SqliteRunWriter {
         if let Some(c) = self.checkpointer.take() {
             c.stop();
         }
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(|e| StoreError::db(&self.path, e))?;
-        conn.close().map_err(|(_, e)| StoreError::db(&self.path, e))
+        let result = conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| StoreError::db(&self.path, e))
+            .and_then(|()| conn.close().map_err(|(_, e)| StoreError::db(&self.path, e)));
+        // Released only after the file is complete, so nobody sees a free lock on an
+        // open run.
+        drop(self.lock.take());
+        result
     }
 }
 

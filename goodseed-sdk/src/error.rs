@@ -1,0 +1,81 @@
+//! The SDK's error type.
+
+use std::path::PathBuf;
+
+use goodseed_core::flatten::FlattenError;
+use goodseed_core::{IdentError, StepError};
+use goodseed_store::StoreError;
+
+/// What can go wrong creating a run or logging into it. A logging call that returns an
+/// error logged nothing; everything logged before it is kept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdkError {
+    /// A project name, run id, path or display name broke its rules.
+    #[error(transparent)]
+    Invalid(#[from] IdentError),
+    /// A step that cannot be stored (NaN, infinite, or a whole number beyond 2^53).
+    #[error(transparent)]
+    Step(#[from] StepError),
+    /// A config value could not be flattened.
+    #[error(transparent)]
+    Config(#[from] FlattenError),
+    /// An explicit run id whose file already exists.
+    #[error(
+        "run file already exists: {} (choose another run id, resume the run, or delete the file)",
+        path.display()
+    )]
+    AlreadyExists {
+        /// The run file.
+        path: PathBuf,
+    },
+    /// Resuming a run that does not exist.
+    #[error("cannot resume run: no run file at {}", path.display())]
+    NotFound {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The run is open in another writer (another process, or another `Run` here).
+    #[error("run {} is being written by another writer{holder}", path.display())]
+    Live {
+        /// The run file.
+        path: PathBuf,
+        /// Who holds it, when the run says (" (pid 123 on host)").
+        holder: String,
+    },
+    /// The run was finished; nothing more can be logged into it.
+    #[error("run {run_id} is finished: nothing more can be logged into it")]
+    Closed {
+        /// The run.
+        run_id: String,
+    },
+    /// The run's background writer cannot write (disk full, file removed, ...). What
+    /// was logged before stays queued and is retried until the run closes.
+    #[error("run {run_id} cannot write to its file: {message}")]
+    Writer {
+        /// The run.
+        run_id: String,
+        /// The store's last error.
+        message: String,
+    },
+    /// Adding or removing tags at a path that holds something other than a string set.
+    #[error("cannot use {path} as tags: it holds a `{type_tag}` value, not a string set")]
+    NotAStringSet {
+        /// The config path.
+        path: String,
+        /// The type it holds.
+        type_tag: String,
+    },
+    /// No free generated run id.
+    #[error(transparent)]
+    NoFreeRunId(#[from] goodseed_core::names::NamesError),
+    /// No home directory to put `~/.goodseed` in, and no `GOODSEED_HOME`.
+    #[error("cannot find a home directory for ~/.goodseed: set GOODSEED_HOME or the run's home")]
+    NoHome,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The SDK's result type.
+pub type Result<T, E = SdkError> = std::result::Result<T, E>;

@@ -1,0 +1,237 @@
+//! The queue between logging threads and a run's writer thread.
+//!
+//! Logging calls take one uncontended mutex, append to in-memory buffers and return: no
+//! allocation in the steady state (the writer hands its emptied buffers back), no
+//! syscall unless the writer must be woken. The writer swaps the buffers out in O(1)
+//! under the same mutex, so it holds it only for moments. When the buffers hold
+//! `capacity` points, loggers wait (back-pressure), and the wait is counted in
+//! [`Stats`]; nothing is ever dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use goodseed_core::{ConfigValue, FieldPath, Step};
+
+/// One queued metric point. `series` indexes [`Series::paths`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetricOp {
+    pub(crate) series: u32,
+    pub(crate) step: Step,
+    pub(crate) value: f64,
+    pub(crate) ts: i64,
+}
+
+/// One queued text point.
+#[derive(Debug, Clone)]
+pub(crate) struct TextOp {
+    pub(crate) series: u32,
+    pub(crate) step: Step,
+    pub(crate) value: String,
+    pub(crate) ts: i64,
+}
+
+/// The series of one kind (metric or text) a run has seen: validated once, then found
+/// by the text the caller passes, with their auto-increment step counters.
+#[derive(Debug, Default)]
+pub(crate) struct Series {
+    by_text: HashMap<Box<str>, u32>,
+    by_path: HashMap<FieldPath, u32>,
+    pub(crate) paths: Vec<FieldPath>,
+    next_auto: Vec<f64>,
+}
+
+impl Series {
+    /// The id of a series, registering it on first use.
+    pub(crate) fn id(&mut self, text: &str) -> Result<u32, goodseed_core::IdentError> {
+        if let Some(&id) = self.by_text.get(text) {
+            return Ok(id);
+        }
+        let path = FieldPath::parse(text)?;
+        let id = match self.by_path.get(&path) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.paths.len()).expect("fewer than 2^32 series");
+                self.by_path.insert(path.clone(), id);
+                self.paths.push(path);
+                self.next_auto.push(0.0);
+                id
+            }
+        };
+        self.by_text.insert(text.into(), id);
+        Ok(id)
+    }
+
+    /// The step to use: the given one (which moves the counter past it, as 0.4.0 does),
+    /// or the series' next auto-increment step.
+    pub(crate) fn step(&mut self, id: u32, step: Option<Step>) -> Step {
+        let next = &mut self.next_auto[id as usize];
+        match step {
+            Some(s) => {
+                if s.get() + 1.0 > *next {
+                    *next = s.get() + 1.0;
+                }
+                s
+            }
+            None => {
+                let s = Step::new(*next).unwrap_or(Step::ZERO);
+                *next += 1.0;
+                s
+            }
+        }
+    }
+
+    /// Continues auto-increment steps after a resumed run's last steps.
+    pub(crate) fn resume_after(
+        &mut self,
+        path: &str,
+        last: f64,
+    ) -> Result<(), goodseed_core::IdentError> {
+        let id = self.id(path)?;
+        let next = &mut self.next_auto[id as usize];
+        *next = next.max(last + 1.0);
+        Ok(())
+    }
+}
+
+/// Everything the mutex guards.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) metrics: Vec<MetricOp>,
+    pub(crate) texts: Vec<TextOp>,
+    pub(crate) configs: Vec<(FieldPath, ConfigValue)>,
+    pub(crate) meta: Vec<(String, Option<String>)>,
+    pub(crate) metric_series: Series,
+    pub(crate) text_series: Series,
+    /// Incremented by every logging call; `committed` catches up with it.
+    pub(crate) logged: u64,
+    pub(crate) committed: u64,
+    /// A flush is waiting for the writer.
+    pub(crate) flush_requested: bool,
+    /// The writer was told to close the run, with this status.
+    pub(crate) closing: Option<&'static str>,
+    /// The writer finished (the run is closed, or the writer could not go on).
+    pub(crate) writer_done: bool,
+    /// The writer's last error, while it persists.
+    pub(crate) writer_error: Option<String>,
+    /// Set once the writer has been woken for the current backlog.
+    pub(crate) writer_woken: bool,
+}
+
+impl State {
+    /// Points waiting for the writer.
+    pub(crate) fn queued(&self) -> usize {
+        self.metrics.len() + self.texts.len()
+    }
+}
+
+/// Counters a run exposes through [`crate::Run::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) points_logged: AtomicU64,
+    pub(crate) points_written: AtomicU64,
+    pub(crate) batches_written: AtomicU64,
+    pub(crate) backpressure_waits: AtomicU64,
+    pub(crate) backpressure_nanos: AtomicU64,
+    pub(crate) write_errors: AtomicU64,
+}
+
+/// A snapshot of a run's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Metric and text points accepted by logging calls.
+    pub points_logged: u64,
+    /// Points committed to the run file.
+    pub points_written: u64,
+    /// Transactions the writer committed.
+    pub batches_written: u64,
+    /// Logging calls that had to wait because the queue was full.
+    pub backpressure_waits: u64,
+    /// Total time logging calls spent waiting for room in the queue.
+    pub backpressure_wait: Duration,
+    /// Failed write attempts (each retried).
+    pub write_errors: u64,
+}
+
+/// The state shared by a run's handles and its writer thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// The writer waits here for work.
+    pub(crate) work: Condvar,
+    /// Loggers wait here for room, and flushes for their commit.
+    pub(crate) progress: Condvar,
+    pub(crate) counters: Counters,
+    /// Points in the queue that make the writer start a transaction at once.
+    pub(crate) batch_points: usize,
+    /// Points in the queue at which loggers wait.
+    pub(crate) capacity: usize,
+}
+
+impl Shared {
+    pub(crate) fn new(capacity: usize, state: State) -> Shared {
+        let capacity = capacity.max(1);
+        Shared {
+            state: Mutex::new(state),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            counters: Counters::default(),
+            batch_points: (capacity / 4).clamp(1, 50_000),
+            capacity,
+        }
+    }
+
+    /// Locks the state. A panic while holding the lock leaves the buffers consistent
+    /// (every push is a single step), so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the queue has room for `incoming` more points (or the writer is
+    /// gone), counting the wait. Returns the guard.
+    pub(crate) fn wait_for_room<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        incoming: usize,
+    ) -> MutexGuard<'a, State> {
+        if state.queued() + incoming <= self.capacity || state.queued() == 0 {
+            return state;
+        }
+        let start = Instant::now();
+        self.counters.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+        while state.queued() + incoming > self.capacity && state.queued() > 0 && !state.writer_done
+        {
+            self.work.notify_one();
+            state.writer_woken = true;
+            state = self.progress.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.counters.backpressure_nanos.fetch_add(waited, Ordering::Relaxed);
+        state
+    }
+
+    /// Called after a logging call appended: wakes the writer once the backlog is worth
+    /// a transaction (a syscall only then, not on every call).
+    pub(crate) fn after_append(&self, state: &mut State, points: usize) {
+        state.logged += 1;
+        self.counters.points_logged.fetch_add(points as u64, Ordering::Relaxed);
+        if !state.writer_woken && state.queued() >= self.batch_points {
+            state.writer_woken = true;
+            self.work.notify_one();
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            points_logged: c.points_logged.load(Ordering::Relaxed),
+            points_written: c.points_written.load(Ordering::Relaxed),
+            batches_written: c.batches_written.load(Ordering::Relaxed),
+            backpressure_waits: c.backpressure_waits.load(Ordering::Relaxed),
+            backpressure_wait: Duration::from_nanos(c.backpressure_nanos.load(Ordering::Relaxed)),
+            write_errors: c.write_errors.load(Ordering::Relaxed),
+        }
+    }
+}

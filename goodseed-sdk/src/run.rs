@@ -1,0 +1,368 @@
+//! The [`Run`] handle: what a training loop logs into.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use goodseed_core::flatten::{flatten, flatten_under};
+use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step, StepError};
+use serde::Serialize;
+
+use crate::queue::{MetricOp, Shared, Stats, TextOp};
+use crate::writer::sys_path;
+use crate::{Result, SdkError};
+
+/// A step argument: a number (whole numbers up to 2^53 exactly, or a finite float), a
+/// [`Step`], or [`Auto`] (or `None`) for the series' next auto-increment step.
+pub trait IntoStep {
+    /// The step, or `None` for auto-increment.
+    fn into_step(self) -> Result<Option<Step>, StepError>;
+}
+
+/// Use each series' next step: 0, 1, 2, … and always past any step logged explicitly
+/// (0.4.0's rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Auto;
+
+impl IntoStep for Auto {
+    fn into_step(self) -> Result<Option<Step>, StepError> {
+        Ok(None)
+    }
+}
+
+impl IntoStep for Step {
+    fn into_step(self) -> Result<Option<Step>, StepError> {
+        Ok(Some(self))
+    }
+}
+
+impl<T: IntoStep> IntoStep for Option<T> {
+    fn into_step(self) -> Result<Option<Step>, StepError> {
+        self.map_or(Ok(None), IntoStep::into_step)
+    }
+}
+
+macro_rules! into_step {
+    ($($t:ty),*) => {$(
+        impl IntoStep for $t {
+            fn into_step(self) -> Result<Option<Step>, StepError> {
+                Step::try_from(self).map(Some)
+            }
+        }
+    )*};
+}
+into_step!(u64, i64, usize, isize, f64, f32);
+
+macro_rules! into_step_small {
+    ($($t:ty),*) => {$(
+        impl IntoStep for $t {
+            fn into_step(self) -> Result<Option<Step>, StepError> {
+                Ok(Some(Step::from(self)))
+            }
+        }
+    )*};
+}
+into_step_small!(u8, u16, u32, i8, i16, i32);
+
+/// The path 0.4.0 keeps tags at.
+const TAGS: &str = "sys/tags";
+
+/// A run being logged. Cheap to clone (`Send + Sync`): every clone logs into the same
+/// run, so a data-loader thread and the training thread can share it.
+///
+/// Logging calls validate, enqueue and return; the run's writer thread commits in the
+/// background. The run closes when [`Run::finish`] or [`Run::fail`] is called, or when
+/// the last clone is dropped: as finished, or as failed if the thread is panicking.
+///
+/// ```
+/// use goodseed_sdk::Run;
+///
+/// let home = tempfile::tempdir()?;
+/// let run = Run::builder().project("demo").home(home.path()).capture_git(false).create()?;
+/// for step in 0..100u32 {
+///     let loss = 1.0 / f64::from(step + 1);
+///     run.log_metrics(step, [("train/loss", loss), ("train/lr", 1e-3)])?;
+/// }
+/// run.log_text("notes", 0u32, "converged")?;
+/// run.set_config("best/loss", 0.01)?;
+/// run.finish()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Run {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) run_id: RunId,
+    pub(crate) project: ProjectName,
+    /// `None` for a disabled run.
+    pub(crate) live: Option<Live>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) path: PathBuf,
+    pub(crate) tags: Mutex<BTreeSet<String>>,
+}
+
+impl Run {
+    /// Starts describing a new run (or one to resume).
+    pub fn builder() -> crate::RunBuilder {
+        crate::RunBuilder::default()
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Run {
+        Run { inner: Arc::new(inner) }
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &RunId {
+        &self.inner.run_id
+    }
+
+    /// The project.
+    pub fn project(&self) -> &ProjectName {
+        &self.inner.project
+    }
+
+    /// The run's file, or `None` for a disabled run.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.live.as_ref().map(|l| l.path.as_path())
+    }
+
+    /// True for a disabled run, where every call is a no-op.
+    pub fn is_disabled(&self) -> bool {
+        self.inner.live.is_none()
+    }
+
+    /// Counters: points logged and written, back-pressure waits, write errors.
+    pub fn stats(&self) -> Stats {
+        self.inner.live.as_ref().map(|l| l.shared.stats()).unwrap_or_default()
+    }
+
+    fn closed(&self) -> SdkError {
+        SdkError::Closed { run_id: self.inner.run_id.to_string() }
+    }
+
+    /// Logs one metric value at a step. NaN and infinities are kept.
+    pub fn log_metric(&self, path: &str, step: impl IntoStep, value: f64) -> Result<()> {
+        self.log_metrics(step, [(path, value)])
+    }
+
+    /// Logs several metrics at one step, in one call (one lock, no allocation).
+    pub fn log_metrics<'a>(
+        &self,
+        step: impl IntoStep,
+        metrics: impl IntoIterator<Item = (&'a str, f64)>,
+    ) -> Result<()> {
+        let Some(live) = &self.inner.live else {
+            return Ok(());
+        };
+        let step = step.into_step()?;
+        let ts = unix_seconds();
+        let shared = &live.shared;
+        let mut st = shared.lock();
+        if st.closing.is_some() {
+            return Err(self.closed());
+        }
+        let iter = metrics.into_iter();
+        st = shared.wait_for_room(st, iter.size_hint().0);
+        // Validate every path before queueing anything: a call that fails logs nothing.
+        let start = st.metrics.len();
+        let mut n = 0;
+        for (path, value) in iter {
+            let series = match st.metric_series.id(path) {
+                Ok(id) => id,
+                Err(e) => {
+                    st.metrics.truncate(start);
+                    return Err(e.into());
+                }
+            };
+            st.metrics.push(MetricOp { series, step: Step::ZERO, value, ts });
+            n += 1;
+        }
+        // Steps are assigned once all paths are valid, so a failed call moves no counter.
+        let st = &mut *st;
+        for op in &mut st.metrics[start..] {
+            op.step = st.metric_series.step(op.series, step);
+        }
+        shared.after_append(st, n);
+        Ok(())
+    }
+
+    /// Logs a text value (a log line, a sample) at a step.
+    pub fn log_text(&self, path: &str, step: impl IntoStep, text: impl Into<String>) -> Result<()> {
+        let Some(live) = &self.inner.live else {
+            return Ok(());
+        };
+        let step = step.into_step()?;
+        let value = text.into();
+        let ts = unix_seconds();
+        let shared = &live.shared;
+        let mut st = shared.lock();
+        if st.closing.is_some() {
+            return Err(self.closed());
+        }
+        st = shared.wait_for_room(st, 1);
+        let series = st.text_series.id(path)?;
+        let step = st.text_series.step(series, step);
+        st.texts.push(TextOp { series, step, value, ts });
+        shared.after_append(&mut st, 1);
+        Ok(())
+    }
+
+    /// Sets one config value (`run["path"] = value` in 0.4.0).
+    pub fn set_config(&self, path: &str, value: impl Into<ConfigValue>) -> Result<()> {
+        let path = FieldPath::parse(path)?;
+        self.push_configs(vec![(path, value.into())])
+    }
+
+    /// Logs a nested config (any `Serialize`: a struct, a map, `serde_json::Value`),
+    /// flattened into `/`-joined paths.
+    pub fn log_config<T: Serialize + ?Sized>(&self, config: &T) -> Result<()> {
+        self.push_configs(flatten(config)?)
+    }
+
+    /// Logs a nested config under a prefix (`prefix/key/...`).
+    pub fn log_config_under<T: Serialize + ?Sized>(&self, prefix: &str, config: &T) -> Result<()> {
+        let prefix = FieldPath::parse(prefix)?;
+        self.push_configs(flatten_under(&prefix, config)?)
+    }
+
+    pub(crate) fn push_configs(&self, configs: Vec<(FieldPath, ConfigValue)>) -> Result<()> {
+        let Some(live) = &self.inner.live else {
+            return Ok(());
+        };
+        let mut st = live.shared.lock();
+        if st.closing.is_some() {
+            return Err(self.closed());
+        }
+        st.configs.extend(configs);
+        live.shared.after_append(&mut st, 0);
+        Ok(())
+    }
+
+    /// Adds tags (0.4.0's `sys/tags` string set).
+    pub fn add_tags<I, S>(&self, tags: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.update_tags(|set| set.extend(tags.into_iter().map(Into::into)))
+    }
+
+    /// Removes tags.
+    pub fn remove_tags<I, S>(&self, tags: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.update_tags(|set| {
+            for t in tags {
+                set.remove(t.as_ref());
+            }
+        })
+    }
+
+    fn update_tags(&self, change: impl FnOnce(&mut BTreeSet<String>)) -> Result<()> {
+        let Some(live) = &self.inner.live else {
+            return Ok(());
+        };
+        let mut tags = live.tags.lock().unwrap_or_else(PoisonError::into_inner);
+        change(&mut tags);
+        self.push_configs(vec![(sys_path(TAGS), ConfigValue::StringSet(tags.clone()))])
+    }
+
+    /// The run's current tags.
+    pub fn tags(&self) -> BTreeSet<String> {
+        self.inner
+            .live
+            .as_ref()
+            .map(|l| l.tags.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .unwrap_or_default()
+    }
+
+    /// Blocks until everything logged so far (by any clone) is committed to the file.
+    pub fn flush(&self) -> Result<()> {
+        let Some(live) = &self.inner.live else {
+            return Ok(());
+        };
+        let shared = &live.shared;
+        let mut st = shared.lock();
+        let target = st.logged;
+        let errors_before = shared.stats().write_errors;
+        while st.committed < target && !st.writer_done {
+            if st.writer_error.is_some() && shared.stats().write_errors > errors_before {
+                return Err(SdkError::Writer {
+                    run_id: self.inner.run_id.to_string(),
+                    message: st.writer_error.clone().unwrap_or_default(),
+                });
+            }
+            st.flush_requested = true;
+            shared.work.notify_one();
+            st = shared.progress.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+        if st.committed < target {
+            return Err(self.closed());
+        }
+        Ok(())
+    }
+
+    /// Finishes the run: writes what is queued, sets the status to `finished`, and
+    /// closes the file (one file on disk). Later logging calls fail; finishing again is
+    /// a no-op.
+    pub fn finish(&self) -> Result<()> {
+        self.inner.close("finished")
+    }
+
+    /// Closes the run with status `failed`.
+    pub fn fail(&self) -> Result<()> {
+        self.inner.close("failed")
+    }
+}
+
+impl Inner {
+    fn close(&self, status: &'static str) -> Result<()> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        {
+            let mut st = live.shared.lock();
+            if st.closing.is_none() {
+                st.closing = Some(status);
+            }
+        }
+        live.shared.work.notify_one();
+        let handle = live.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+        let st = live.shared.lock();
+        match &st.writer_error {
+            Some(message) => {
+                Err(SdkError::Writer { run_id: self.run_id.to_string(), message: message.clone() })
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let status = if std::thread::panicking() { "failed" } else { "finished" };
+        let _ = self.close(status);
+    }
+}
+
+fn unix_seconds() -> i64 {
+    match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}

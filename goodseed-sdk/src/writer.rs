@@ -1,0 +1,237 @@
+//! A run's writer thread: drains the queue into transactions through the store, keeps
+//! the heartbeat, and closes the run.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use goodseed_core::time::UtcMicros;
+use goodseed_core::{ConfigValue, FieldPath};
+use goodseed_store::{RunWriter, SeriesRef, WriteBatch, meta_key};
+
+use crate::queue::{MetricOp, Shared, TextOp};
+
+/// How the writer paces itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// Queued data is committed at least this often.
+    pub(crate) flush_interval: Duration,
+    /// `heartbeat_at` is refreshed this often.
+    pub(crate) heartbeat_interval: Duration,
+}
+
+/// Starts the writer thread of a run.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    writer: Box<dyn RunWriter>,
+    pace: Pace,
+    run_id: &str,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("goodseed-writer-{run_id}"))
+        .spawn(move || WriterThread::new(shared, writer, pace).run())
+}
+
+struct WriterThread {
+    shared: Arc<Shared>,
+    writer: Box<dyn RunWriter>,
+    pace: Pace,
+    batch: WriteBatch,
+    /// Buffers swapped with the queue's.
+    metrics: Vec<MetricOp>,
+    texts: Vec<TextOp>,
+    /// The series paths known so far, by id, and their reference in the current batch.
+    metric_paths: Vec<FieldPath>,
+    metric_refs: Vec<Option<SeriesRef>>,
+    text_paths: Vec<FieldPath>,
+    text_refs: Vec<Option<SeriesRef>>,
+    /// Points in the batch (kept across failed attempts).
+    batch_points: u64,
+    last_commit: Instant,
+    last_heartbeat: Instant,
+    failures: u32,
+}
+
+impl WriterThread {
+    fn new(shared: Arc<Shared>, writer: Box<dyn RunWriter>, pace: Pace) -> WriterThread {
+        WriterThread {
+            shared,
+            writer,
+            pace,
+            batch: WriteBatch::new(),
+            metrics: Vec::new(),
+            texts: Vec::new(),
+            metric_paths: Vec::new(),
+            metric_refs: Vec::new(),
+            text_paths: Vec::new(),
+            text_refs: Vec::new(),
+            batch_points: 0,
+            last_commit: Instant::now(),
+            last_heartbeat: Instant::now(),
+            failures: 0,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let (seq, closing) = self.take_work();
+            if self.last_heartbeat.elapsed() >= self.pace.heartbeat_interval || closing.is_some() {
+                self.batch.set_meta(meta_key::HEARTBEAT_AT, now_iso());
+                self.last_heartbeat = Instant::now();
+            }
+            if let Some(status) = closing {
+                close_entries(&mut self.batch, status);
+            }
+            if self.commit(seq) {
+                if closing.is_some() {
+                    let closed = self.writer.close();
+                    self.finish(closed.err().map(|e| e.to_string()));
+                    return;
+                }
+            } else if closing.is_some() && self.failures >= 5 {
+                // Give up: the run cannot be written. Keep the error for the caller.
+                let _ = self.writer.close();
+                let lost = self.batch_points;
+                let message = self.shared.lock().writer_error.clone().unwrap_or_default();
+                self.finish(Some(format!("{message} ({lost} points could not be written)")));
+                return;
+            } else {
+                // Back off before retrying; new data keeps queueing meanwhile.
+                let backoff = Duration::from_millis(50 << self.failures.min(6));
+                std::thread::sleep(backoff);
+            }
+        }
+    }
+
+    /// Waits for something to write, then moves it out of the queue into the batch.
+    /// Returns the logging sequence number covered and whether the run is closing.
+    fn take_work(&mut self) -> (u64, Option<&'static str>) {
+        let shared = Arc::clone(&self.shared);
+        let mut st = shared.lock();
+        loop {
+            let has_data = st.queued() > 0 || !st.configs.is_empty() || !st.meta.is_empty();
+            let due = self.last_commit.elapsed() >= self.pace.flush_interval;
+            let beat_due = self.last_heartbeat.elapsed() >= self.pace.heartbeat_interval;
+            if st.closing.is_some()
+                || st.flush_requested
+                || st.queued() >= shared.batch_points
+                || (has_data && due)
+                || beat_due
+                || self.failures > 0
+            {
+                break;
+            }
+            let until_flush = self.pace.flush_interval.saturating_sub(self.last_commit.elapsed());
+            let until_beat =
+                self.pace.heartbeat_interval.saturating_sub(self.last_heartbeat.elapsed());
+            let wait = if has_data { until_flush.min(until_beat) } else { until_beat };
+            st = shared
+                .work
+                .wait_timeout(st, wait.max(Duration::from_millis(1)))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        std::mem::swap(&mut st.metrics, &mut self.metrics);
+        std::mem::swap(&mut st.texts, &mut self.texts);
+        let configs = std::mem::take(&mut st.configs);
+        let meta = std::mem::take(&mut st.meta);
+        self.metric_paths.extend_from_slice(&st.metric_series.paths[self.metric_paths.len()..]);
+        self.text_paths.extend_from_slice(&st.text_series.paths[self.text_paths.len()..]);
+        st.flush_requested = false;
+        st.writer_woken = false;
+        let seq = st.logged;
+        let closing = st.closing;
+        drop(st);
+        shared.progress.notify_all();
+
+        self.metric_refs.resize(self.metric_paths.len(), None);
+        self.text_refs.resize(self.text_paths.len(), None);
+        for (key, value) in meta {
+            match value {
+                Some(v) => self.batch.set_meta(&key, v),
+                None => self.batch.delete_meta(&key),
+            }
+        }
+        for (path, value) in configs {
+            self.batch.config(path, value);
+        }
+        self.batch_points += (self.metrics.len() + self.texts.len()) as u64;
+        for m in self.metrics.drain(..) {
+            let i = m.series as usize;
+            let r = *self.metric_refs[i]
+                .get_or_insert_with(|| self.batch.metric_series(&self.metric_paths[i]));
+            self.batch.metric(r, m.step, m.value, m.ts);
+        }
+        for t in self.texts.drain(..) {
+            let i = t.series as usize;
+            let r = *self.text_refs[i]
+                .get_or_insert_with(|| self.batch.text_series(&self.text_paths[i]));
+            self.batch.text(r, t.step, t.value, t.ts);
+        }
+        (seq, closing)
+    }
+
+    /// Writes the batch. On success everything logged up to `seq` is committed.
+    fn commit(&mut self, seq: u64) -> bool {
+        let result = if self.batch.is_empty() { Ok(()) } else { self.writer.write(&self.batch) };
+        let counters = &self.shared.counters;
+        match result {
+            Ok(()) => {
+                if !self.batch.is_empty() {
+                    counters.points_written.fetch_add(self.batch_points, Ordering::Relaxed);
+                    counters.batches_written.fetch_add(1, Ordering::Relaxed);
+                }
+                self.batch.clear();
+                self.batch_points = 0;
+                self.metric_refs.fill(None);
+                self.text_refs.fill(None);
+                self.failures = 0;
+                self.last_commit = Instant::now();
+                let mut st = self.shared.lock();
+                st.committed = st.committed.max(seq);
+                st.writer_error = None;
+                drop(st);
+                self.shared.progress.notify_all();
+                true
+            }
+            Err(e) => {
+                counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                self.failures += 1;
+                self.shared.lock().writer_error = Some(e.to_string());
+                self.shared.progress.notify_all();
+                false
+            }
+        }
+    }
+
+    fn finish(&self, error: Option<String>) {
+        let mut st = self.shared.lock();
+        st.writer_done = true;
+        if error.is_some() {
+            st.writer_error = error;
+        }
+        drop(st);
+        self.shared.progress.notify_all();
+    }
+}
+
+/// The current time as `run_meta` stores it.
+pub(crate) fn now_iso() -> String {
+    UtcMicros::from(SystemTime::now()).to_iso8601()
+}
+
+/// What 0.4.0 writes when a run closes: status, `closed_at`, `sys/state`,
+/// `sys/closed_time`.
+fn close_entries(batch: &mut WriteBatch, status: &str) {
+    let now = now_iso();
+    batch.set_meta(meta_key::STATUS, status);
+    batch.set_meta(meta_key::CLOSED_AT, now.clone());
+    batch.config(sys_path("sys/state"), ConfigValue::Str(status.to_owned()));
+    batch.config(sys_path("sys/closed_time"), ConfigValue::Str(now));
+}
+
+/// A path known to be valid.
+pub(crate) fn sys_path(path: &'static str) -> FieldPath {
+    FieldPath::parse(path).expect("built-in paths are valid")
+}
