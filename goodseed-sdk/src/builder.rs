@@ -307,10 +307,7 @@ impl RunBuilder {
         for (path, value) in &self.configs {
             b.config(path.clone(), value.clone());
         }
-        for (path, value) in metadata::collect(
-            &self.capture,
-            goodseed_core::time::UtcMicros::from(SystemTime::now()),
-        ) {
+        for (path, value) in metadata::collect(&self.capture) {
             b.config(path, value);
         }
         b

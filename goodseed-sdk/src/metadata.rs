@@ -18,7 +18,6 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, FieldPath};
 
 /// What to capture; each switchable off.
@@ -95,9 +94,7 @@ const MAX_GIT_OUTPUT_BYTES: usize = 1 << 20;
 ///   process's arguments joined with spaces, each quoted for a POSIX shell when needed)
 ///   and `sys/working_directory` (str).
 ///
-/// `now` is not used yet: nothing captured here is timestamped.
-pub(crate) fn collect(capture: &Capture, now: UtcMicros) -> Vec<(FieldPath, ConfigValue)> {
-    let _ = now;
+pub(crate) fn collect(capture: &Capture) -> Vec<(FieldPath, ConfigValue)> {
     let mut configs = Configs::default();
     match &capture.git {
         GitCapture::Off => {}
@@ -138,17 +135,10 @@ pub(crate) fn monitoring_namespace() -> String {
     format!("monitoring/{:08x}", hasher.finish() as u32)
 }
 
-/// The machine's host name, as Python's `platform.node()` gives it on Linux, read
-/// without a system call binding: `/proc/sys/kernel/hostname`, else `/etc/hostname`,
-/// else `$HOSTNAME`, else `unknown`.
+/// The machine's host name, the same one the writer records in `run_meta` (and the
+/// store compares to tell this host's runs from others').
 pub(crate) fn hostname() -> String {
-    let from_file = |path: &str| std::fs::read_to_string(path).ok();
-    [from_file("/proc/sys/kernel/hostname"), from_file("/etc/hostname"), env::var("HOSTNAME").ok()]
-        .into_iter()
-        .flatten()
-        .map(|name| name.trim().to_owned())
-        .find(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+    goodseed_store::host_name()
 }
 
 /// A number for the calling thread, stable for its lifetime: the kernel's thread id
@@ -491,10 +481,7 @@ mod tests {
     }
 
     fn collect_map(capture: &Capture) -> BTreeMap<String, ConfigValue> {
-        collect(capture, UtcMicros(0))
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v))
-            .collect()
+        collect(capture).into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect()
     }
 
     fn str_value<'a>(configs: &'a BTreeMap<String, ConfigValue>, key: &str) -> &'a str {
@@ -733,7 +720,7 @@ mod tests {
 
     #[test]
     fn everything_off_collects_nothing() {
-        let configs = collect(&capture(GitCapture::Off), UtcMicros(0));
+        let configs = collect(&capture(GitCapture::Off));
         assert_eq!(configs, []);
     }
 

@@ -315,6 +315,7 @@ fn a_disabled_run_writes_nothing() {
 /// The child side of `kill_9_keeps_everything_flushed`: logs forever, flushing every
 /// 100 steps and saying so on stdout.
 #[test]
+#[allow(clippy::print_stdout)] // stdout is how the child tells the parent what is flushed
 fn child_logger() {
     let Some(home) = std::env::var_os("GOODSEED_TEST_CHILD_HOME") else {
         return; // only does anything when spawned by the parent test

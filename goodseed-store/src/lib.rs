@@ -46,7 +46,9 @@ pub use sqlite::{
     run_file_path,
 };
 
-/// This machine's host name, as writers record it in `run_meta` (`writer_host`).
+/// This machine's host name, as writers record it in `run_meta` (`writer_host`): what
+/// Python's `platform.node()` gives on Linux, read from `/proc/sys/kernel/hostname`,
+/// else `/etc/hostname`, else `$HOSTNAME`, else `unknown`.
 pub fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
