@@ -25,7 +25,8 @@ const CHECK_IMPORT: &str =
 
 /// The directory holding the scripts the tests run.
 pub(crate) fn scripts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("python")
+    // Through the workspace root, so the SDK's tests can share this module.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../goodseed-store/tests/python")
 }
 
 /// The interpreter with goodseed 0.4.0, made on first use.
