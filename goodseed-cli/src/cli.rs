@@ -1,6 +1,7 @@
 //! What `goodseed` accepts on its command line, declared with clap.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -24,7 +25,8 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// The subcommands. 0.4.0 also has `serve` and `upload`; `serve` comes next.
+/// The subcommands. 0.4.0 also has `serve` and `upload`; `serve` comes next. `demo` is
+/// ours.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// List projects (or runs with --project).
@@ -40,6 +42,16 @@ pub(crate) enum Command {
             every file is readable the output is exactly 0.4.0's."
     )]
     List(ListArgs),
+
+    /// Train a small grid of MLP classifiers on the Iris data set, logging each as a run.
+    #[command(long_about = "Train a small grid of MLP classifiers on the Iris data set, logging \
+            each as a run.\n\n\
+            A real training job, logged as your own trainer would log it: 8 runs (hidden \
+            units 8 or 32, learning rate 0.01 or 0.1, SGD with momentum or Adam), each with \
+            its config and, per epoch, train/loss, train/accuracy, val/loss, val/accuracy \
+            and a text line. The runs go to project demo/iris under the goodseed home. \
+            Training is deterministic given --seed; it takes a few seconds.")]
+    Demo(DemoArgs),
 }
 
 /// Arguments of `goodseed list`.
@@ -54,6 +66,24 @@ pub(crate) struct ListArgs {
     /// List runs within a specific project (e.g. workspace/project-name)
     #[arg(short, long, value_name = "PROJECT")]
     pub(crate) project: Option<String>,
+}
+
+/// Arguments of `goodseed demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The goodseed home; runs go to DIR/projects/demo/iris/runs/ [default:
+    /// $GOODSEED_HOME, or ~/.goodseed when GOODSEED_HOME is unset]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+
+    /// Epochs per run
+    #[arg(long, value_name = "N", default_value_t = crate::demo::DEFAULT_EPOCHS,
+        value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) epochs: u32,
+
+    /// Seeds the data split, the initial weights and the batch order
+    #[arg(long, value_name = "S", default_value_t = crate::demo::DEFAULT_SEED)]
+    pub(crate) seed: u64,
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Where the data lives: the projects directory, found as goodseed 0.4.0 finds it, and
-//! paths shown the way 0.4.0 shows them.
+//! Where the data lives: the goodseed home and its projects directory, found as goodseed
+//! 0.4.0 finds them, and paths shown the way 0.4.0 shows them.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,31 @@ fn resolve(
          set GOODSEED_HOME or pass the data directory",
     )?;
     Ok(home.join(".goodseed").join("projects"))
+}
+
+/// The goodseed home (the parent of the projects directory): `home` when given, else
+/// `$GOODSEED_HOME`, else `~/.goodseed`. An empty `GOODSEED_HOME` counts as absent.
+pub(crate) fn home_dir(home: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    resolve_home(home, std::env::var_os(GOODSEED_HOME), || {
+        directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+    })
+}
+
+fn resolve_home(
+    home: Option<PathBuf>,
+    goodseed_home: Option<OsString>,
+    user_home: impl FnOnce() -> Option<PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(home) = home {
+        return Ok(home);
+    }
+    if let Some(home) = goodseed_home.filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    let home = user_home().context(
+        "cannot find your home directory to locate ~/.goodseed; set GOODSEED_HOME or pass --home",
+    )?;
+    Ok(home.join(".goodseed"))
 }
 
 /// A path as Python's `str(pathlib.PurePosixPath(p))` writes it: repeated `/` and `.`
@@ -80,6 +105,25 @@ mod tests {
             None,
             "error: cannot find your home directory to locate ~/.goodseed/projects; \
              set GOODSEED_HOME or pass the data directory",
+        );
+    }
+
+    #[test]
+    fn finds_the_home_directory() {
+        let check = |home: Option<&str>, goodseed_home: Option<&str>, user: Option<&str>| {
+            resolve_home(home.map(PathBuf::from), goodseed_home.map(Into::into), || {
+                user.map(PathBuf::from)
+            })
+            .map_or_else(|e| format!("error: {e:#}"), |p| p.display().to_string())
+        };
+        assert_eq!(check(Some("h"), Some("/gs"), Some("/home/u")), "h");
+        assert_eq!(check(None, Some("/gs"), Some("/home/u")), "/gs");
+        assert_eq!(check(None, Some(""), Some("/home/u")), "/home/u/.goodseed");
+        assert_eq!(check(None, None, Some("/home/u")), "/home/u/.goodseed");
+        assert_eq!(
+            check(None, None, None),
+            "error: cannot find your home directory to locate ~/.goodseed; \
+             set GOODSEED_HOME or pass --home"
         );
     }
 

@@ -5,6 +5,7 @@
 //! line that asks for something invalid (clap's usage errors and ours alike).
 
 mod cli;
+mod demo;
 mod home;
 mod list;
 
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let mut out = BufWriter::new(io::stdout().lock());
     let result = match cli.command {
         Command::List(args) => list::run(args, &mut out),
+        Command::Demo(args) => demo::run(args, &mut out),
     };
     let flushed = out.flush();
     let result = result.and_then(|()| Ok(flushed?));

@@ -60,7 +60,7 @@ pub enum StoreError {
         busy: bool,
     },
     /// A filesystem operation failed.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}", path.display())]
     Io {
         /// What was being done ("reading", "creating", …).
         action: &'static str,

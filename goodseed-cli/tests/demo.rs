@@ -1,0 +1,190 @@
+//! Tests of `goodseed demo`: the real binary trains its grid into a temp home, and the
+//! runs it leaves are read back through the store's catalog, and listed by
+//! `goodseed list`.
+
+use std::process::{Command, Output};
+
+use goodseed_core::{ConfigValue, ProjectName, RunId, RunStatus};
+use goodseed_store::{Catalog, RunReader, SqliteCatalog};
+
+const METRICS: [&str; 4] = ["train/accuracy", "train/loss", "val/accuracy", "val/loss"];
+
+/// Runs `goodseed` with `args`, in an environment without goodseed's variables.
+fn goodseed(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_goodseed"));
+    command.args(args);
+    for var in ["GOODSEED_HOME", "GOODSEED_PROJECT", "GOODSEED_RUN_ID", "GOODSEED_STORAGE"] {
+        command.env_remove(var);
+    }
+    let output = command.output().expect("running goodseed");
+    assert!(
+        output.status.success(),
+        "goodseed {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("goodseed writes UTF-8")
+}
+
+/// Every point of one metric series, in step order.
+fn points(reader: &dyn RunReader, path: &str) -> Vec<(f64, f64)> {
+    let mut points = Vec::new();
+    reader
+        .visit_metrics(Some(path), &mut |_, point| {
+            points.push((point.step, point.value));
+            true
+        })
+        .expect("reading a metric series");
+    points
+}
+
+fn config<'a>(configs: &'a [(String, ConfigValue)], path: &str) -> &'a ConfigValue {
+    configs
+        .iter()
+        .find_map(|(p, v)| (p == path).then_some(v))
+        .unwrap_or_else(|| panic!("no config {path:?} in {configs:?}"))
+}
+
+fn float(value: &ConfigValue) -> f64 {
+    match value {
+        ConfigValue::Float(x) => *x,
+        other => panic!("expected a float, got {other:?}"),
+    }
+}
+
+#[test]
+fn demo_logs_its_grid_as_finished_runs() {
+    let home = tempfile::tempdir().expect("creating a temp dir");
+    let home_arg = home.path().to_str().expect("temp paths are UTF-8");
+    let output = goodseed(&["demo", "--home", home_arg, "--epochs", "20"]);
+    let stdout = text(&output.stdout);
+
+    let projects = home.path().join("projects");
+    let catalog = SqliteCatalog::new(&projects);
+    let project = ProjectName::parse("demo/iris").expect("a valid project name");
+    let listing = catalog.list_runs(Some(&project)).expect("listing the demo's runs");
+    assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
+    let mut names: Vec<&str> =
+        listing.runs.iter().map(|r| r.meta.name().expect("every run has a name")).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "mlp h=32 lr=0.01 adam",
+            "mlp h=32 lr=0.01 sgd",
+            "mlp h=32 lr=0.1 adam",
+            "mlp h=32 lr=0.1 sgd",
+            "mlp h=8 lr=0.01 adam",
+            "mlp h=8 lr=0.01 sgd",
+            "mlp h=8 lr=0.1 adam",
+            "mlp h=8 lr=0.1 sgd",
+        ]
+    );
+
+    for run in &listing.runs {
+        let name = run.meta.name().unwrap_or_default();
+        assert_eq!(run.status, RunStatus::Finished, "{name}");
+        assert_eq!(run.metric_paths, METRICS, "{name}");
+        assert_eq!(run.text_paths, ["logs/epochs"], "{name}");
+        // Each run's progress line names it.
+        assert!(stdout.contains(&format!("{} ", run.run_id)), "{name} in {stdout}");
+
+        let run_id = RunId::parse(&run.run_id).expect("the demo writes valid run ids");
+        let reader = catalog.open_run(&project, &run_id).expect("opening a run");
+        let configs = reader.configs().expect("reading configs");
+        assert_eq!(config(&configs, "epochs"), &ConfigValue::Int(20), "{name}");
+        assert_eq!(config(&configs, "seed"), &ConfigValue::Int(0), "{name}");
+        assert_eq!(config(&configs, "batch_size"), &ConfigValue::Int(16), "{name}");
+        let hidden = config(&configs, "hidden");
+        assert!([ConfigValue::Int(8), ConfigValue::Int(32)].contains(hidden), "{name}");
+        let optimizer = config(&configs, "optimizer");
+        let optimizers = [ConfigValue::Str("sgd".into()), ConfigValue::Str("adam".into())];
+        assert!(optimizers.contains(optimizer), "{name}: {optimizer:?}");
+        assert!([0.01, 0.1].contains(&float(config(&configs, "lr"))), "{name}");
+        assert_eq!(
+            config(&configs, "sys/tags"),
+            &ConfigValue::StringSet(["demo", "iris", "mlp"].map(String::from).into()),
+            "{name}"
+        );
+
+        for path in METRICS {
+            assert_eq!(reader.metric_count(path).expect("counting points"), 20, "{name} {path}");
+            let steps: Vec<f64> = points(&*reader, path).iter().map(|p| p.0).collect();
+            assert_eq!(steps, (1..=20).map(f64::from).collect::<Vec<_>>(), "{name} {path}");
+        }
+        // The results agree with the series they summarise.
+        let val_accuracy = points(&*reader, "val/accuracy");
+        let last = val_accuracy[val_accuracy.len() - 1].1;
+        let best = val_accuracy.iter().map(|p| p.1).fold(0.0, f64::max);
+        assert_eq!(float(config(&configs, "results/final_val_accuracy")), last, "{name}");
+        assert_eq!(float(config(&configs, "results/best_val_accuracy")), best, "{name}");
+        assert!(points(&*reader, "train/accuracy").iter().all(|p| (0.0..=1.0).contains(&p.1)));
+    }
+
+    // The closing lines say where the runs are and how to list them; the command works.
+    let runs_dir = projects.join("demo").join("iris").join("runs");
+    assert!(stdout.contains(&format!("The runs are in {}/\n", runs_dir.display())), "{stdout}");
+    let list_command = format!("goodseed list {} -p demo/iris", projects.display());
+    assert!(stdout.ends_with(&format!("List them with: {list_command}\n")), "{stdout}");
+    let projects_arg = projects.to_str().expect("temp paths are UTF-8");
+    let listed = goodseed(&["list", projects_arg, "-p", "demo/iris"]);
+    assert!(text(&listed.stdout).ends_with("\n8 run(s) in demo/iris\n"));
+}
+
+#[test]
+fn demo_is_deterministic_given_the_seed() {
+    let values = |seed: &str| {
+        let home = tempfile::tempdir().expect("creating a temp dir");
+        let home_arg = home.path().to_str().expect("temp paths are UTF-8");
+        goodseed(&["demo", "--home", home_arg, "--epochs", "3", "--seed", seed]);
+        let catalog = SqliteCatalog::new(home.path().join("projects"));
+        let project = ProjectName::parse("demo/iris").expect("a valid project name");
+        let listing = catalog.list_runs(Some(&project)).expect("listing the demo's runs");
+        let mut values: Vec<(String, Vec<(f64, f64)>)> = listing
+            .runs
+            .iter()
+            .map(|run| {
+                let run_id = RunId::parse(&run.run_id).expect("the demo writes valid run ids");
+                let reader = catalog.open_run(&project, &run_id).expect("opening a run");
+                let name = run.meta.name().unwrap_or_default().to_owned();
+                (name, points(&*reader, "val/loss"))
+            })
+            .collect();
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        values
+    };
+    let first = values("7");
+    assert_eq!(first.len(), 8);
+    assert_eq!(first, values("7"));
+    assert_ne!(first, values("8"));
+}
+
+#[test]
+fn demo_defaults_to_goodseed_home() {
+    let home = tempfile::tempdir().expect("creating a temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_goodseed"))
+        .args(["demo", "--epochs", "1"])
+        .env("GOODSEED_HOME", home.path())
+        .env_remove("GOODSEED_RUN_ID")
+        .env_remove("GOODSEED_STORAGE")
+        .output()
+        .expect("running goodseed");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let runs = home.path().join("projects/demo/iris/runs");
+    let files = std::fs::read_dir(&runs).expect("the runs directory exists").count();
+    assert_eq!(files, 8, "one file per run in {}", runs.display());
+    assert!(text(&output.stdout).ends_with("List them with: goodseed list -p demo/iris\n"));
+}
+
+#[test]
+fn demo_refuses_zero_epochs() {
+    let output = Command::new(env!("CARGO_BIN_EXE_goodseed"))
+        .args(["demo", "--epochs", "0"])
+        .output()
+        .expect("running goodseed");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--epochs"), "{}", text(&output.stderr));
+}

@@ -1,0 +1,223 @@
+//! JSON text exactly as Python's `json.dumps` writes it with its defaults, which is what
+//! goodseed 0.4.0's server sends: `", "` and `": "` separators, every character outside
+//! printable ASCII escaped as `\uXXXX`, floats as Python's `repr`, and (0.4.0's own rule)
+//! NaN and infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
+//!
+//! The writer appends to a byte buffer; handlers stream large answers by taking the
+//! buffer's contents whenever it grows past a chunk size.
+
+use std::fmt::Write as _;
+
+use goodseed_core::python_float_repr;
+
+/// Appends JSON values to a buffer, managing commas.
+#[derive(Debug, Default)]
+pub(crate) struct Json {
+    out: String,
+    /// Per open container: whether the next item needs a comma before it.
+    comma: Vec<bool>,
+}
+
+impl Json {
+    pub(crate) fn new() -> Json {
+        Json::default()
+    }
+
+    pub(crate) fn with_capacity(n: usize) -> Json {
+        Json { out: String::with_capacity(n), comma: Vec::new() }
+    }
+
+    fn item(&mut self) {
+        if let Some(c) = self.comma.last_mut() {
+            if *c {
+                self.out.push_str(", ");
+            }
+            *c = true;
+        }
+    }
+
+    /// `{`
+    pub(crate) fn begin_object(&mut self) -> &mut Json {
+        self.item();
+        self.out.push('{');
+        self.comma.push(false);
+        self
+    }
+
+    /// `}`
+    pub(crate) fn end_object(&mut self) -> &mut Json {
+        self.comma.pop();
+        self.out.push('}');
+        self
+    }
+
+    /// `[`
+    pub(crate) fn begin_array(&mut self) -> &mut Json {
+        self.item();
+        self.out.push('[');
+        self.comma.push(false);
+        self
+    }
+
+    /// `]`
+    pub(crate) fn end_array(&mut self) -> &mut Json {
+        self.comma.pop();
+        self.out.push(']');
+        self
+    }
+
+    /// An object key; the value follows.
+    pub(crate) fn key(&mut self, key: &str) -> &mut Json {
+        self.item();
+        push_str(&mut self.out, key);
+        self.out.push_str(": ");
+        // The value that follows must not add a comma.
+        if let Some(c) = self.comma.last_mut() {
+            *c = false;
+        }
+        self.after_key = true;
+        self
+    }
+
+    /// A string.
+    pub(crate) fn str(&mut self, s: &str) -> &mut Json {
+        self.value_start();
+        push_str(&mut self.out, s);
+        self
+    }
+
+    /// A float as Python writes it; NaN and infinities as 0.4.0's strings.
+    pub(crate) fn f64(&mut self, x: f64) -> &mut Json {
+        self.value_start();
+        if x.is_nan() {
+            self.out.push_str("\"NaN\"");
+        } else if x.is_infinite() {
+            self.out.push_str(if x > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" });
+        } else {
+            self.out.push_str(&python_float_repr(x));
+        }
+        self
+    }
+
+    /// An integer.
+    pub(crate) fn i64(&mut self, i: i64) -> &mut Json {
+        self.value_start();
+        let _ = write!(self.out, "{i}");
+        self
+    }
+
+    /// A number whose text is already valid JSON (an integer beyond 64 bits).
+    pub(crate) fn raw_number(&mut self, digits: &str) -> &mut Json {
+        self.value_start();
+        self.out.push_str(digits);
+        self
+    }
+
+    /// `true` / `false`.
+    pub(crate) fn bool(&mut self, b: bool) -> &mut Json {
+        self.value_start();
+        self.out.push_str(if b { "true" } else { "false" });
+        self
+    }
+
+    /// `null`.
+    pub(crate) fn null(&mut self) -> &mut Json {
+        self.value_start();
+        self.out.push_str("null");
+        self
+    }
+
+    /// A string, or `null` when absent.
+    pub(crate) fn opt_str(&mut self, s: Option<&str>) -> &mut Json {
+        match s {
+            Some(s) => self.str(s),
+            None => self.null(),
+        }
+    }
+
+    fn value_start(&mut self) {
+        if self.after_key {
+            self.after_key = false;
+            if let Some(c) = self.comma.last_mut() {
+                *c = true;
+            }
+        } else {
+            self.item();
+        }
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Takes what was written so far (for streaming), keeping the nesting state.
+    pub(crate) fn take_chunk(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The finished text.
+    pub(crate) fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Writes `s` as a JSON string with `ensure_ascii` escaping.
+fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(ch),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in ch.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_what_python_json_dumps_writes() {
+        let mut j = Json::new();
+        j.begin_object();
+        j.key("a").i64(1);
+        j.key("b").begin_array().f64(1.0).f64(0.1).f64(f64::NAN).f64(f64::NEG_INFINITY).end_array();
+        j.key("c").str("é\"\n☃🌱");
+        j.key("d").null();
+        j.key("e").begin_object().end_object();
+        j.key("f").begin_array().end_array();
+        j.key("g").bool(true);
+        j.end_object();
+        // python3 -c 'import json; print(json.dumps({"a": 1, "b": [1.0, 0.1, "NaN", "-Infinity"],
+        //   "c": "é\"\n☃🌱", "d": None, "e": {}, "f": [], "g": True}))'
+        assert_eq!(
+            j.finish(),
+            r#"{"a": 1, "b": [1.0, 0.1, "NaN", "-Infinity"], "c": "\u00e9\"\n\u2603\ud83c\udf31", "d": null, "e": {}, "f": [], "g": true}"#
+        );
+    }
+
+    #[test]
+    fn nested_arrays_of_objects() {
+        let mut j = Json::new();
+        j.begin_array();
+        for i in 0..2 {
+            j.begin_object().key("i").i64(i).key("s").str("x").end_object();
+        }
+        j.end_array();
+        assert_eq!(j.finish(), r#"[{"i": 0, "s": "x"}, {"i": 1, "s": "x"}]"#);
+    }
+}
