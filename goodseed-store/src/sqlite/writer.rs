@@ -56,7 +56,7 @@ struct Checkpointer {
 /// Wake the checkpointer after this many rows, or this many commits (each commit adds
 /// a few WAL frames even when small), whichever comes first: about SQLite's default of
 /// a checkpoint per 1,000 frames.
-const CHECKPOINT_AFTER_ROWS: usize = 200_000;
+const CHECKPOINT_AFTER_ROWS: usize = 25_000;
 const CHECKPOINT_AFTER_COMMITS: usize = 250;
 
 impl Checkpointer {
