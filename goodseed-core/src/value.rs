@@ -138,8 +138,15 @@ impl From<String> for ConfigValue {
 }
 
 /// Python's `int(text)` for the forms that fit in an `i64`: surrounding whitespace,
-/// an optional sign and `_` between digits.
-fn parse_python_int(text: &str) -> Option<i64> {
+/// an optional sign and `_` between digits. (0.4.0 reads both stored ints and query
+/// parameters this way.)
+///
+/// ```
+/// use goodseed_core::parse_python_int;
+/// assert_eq!(parse_python_int(" -1_000 "), Some(-1000));
+/// assert_eq!(parse_python_int("1.5"), None);
+/// ```
+pub fn parse_python_int(text: &str) -> Option<i64> {
     let t = text.trim();
     let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
     if digits.is_empty()

@@ -16,18 +16,21 @@ pub(crate) struct Json {
     out: String,
     /// Per open container: whether the next item needs a comma before it.
     comma: Vec<bool>,
+    /// A key was just written: the next value belongs to it.
+    after_key: bool,
 }
 
 impl Json {
-    pub(crate) fn new() -> Json {
-        Json::default()
-    }
-
     pub(crate) fn with_capacity(n: usize) -> Json {
-        Json { out: String::with_capacity(n), comma: Vec::new() }
+        Json { out: String::with_capacity(n), ..Json::default() }
     }
 
+    /// Before any value or key: the comma that separates it from the previous item.
     fn item(&mut self) {
+        if self.after_key {
+            self.after_key = false;
+            return;
+        }
         if let Some(c) = self.comma.last_mut() {
             if *c {
                 self.out.push_str(", ");
@@ -71,24 +74,20 @@ impl Json {
         self.item();
         push_str(&mut self.out, key);
         self.out.push_str(": ");
-        // The value that follows must not add a comma.
-        if let Some(c) = self.comma.last_mut() {
-            *c = false;
-        }
         self.after_key = true;
         self
     }
 
     /// A string.
     pub(crate) fn str(&mut self, s: &str) -> &mut Json {
-        self.value_start();
+        self.item();
         push_str(&mut self.out, s);
         self
     }
 
     /// A float as Python writes it; NaN and infinities as 0.4.0's strings.
     pub(crate) fn f64(&mut self, x: f64) -> &mut Json {
-        self.value_start();
+        self.item();
         if x.is_nan() {
             self.out.push_str("\"NaN\"");
         } else if x.is_infinite() {
@@ -101,28 +100,28 @@ impl Json {
 
     /// An integer.
     pub(crate) fn i64(&mut self, i: i64) -> &mut Json {
-        self.value_start();
+        self.item();
         let _ = write!(self.out, "{i}");
         self
     }
 
     /// A number whose text is already valid JSON (an integer beyond 64 bits).
     pub(crate) fn raw_number(&mut self, digits: &str) -> &mut Json {
-        self.value_start();
+        self.item();
         self.out.push_str(digits);
         self
     }
 
     /// `true` / `false`.
     pub(crate) fn bool(&mut self, b: bool) -> &mut Json {
-        self.value_start();
+        self.item();
         self.out.push_str(if b { "true" } else { "false" });
         self
     }
 
     /// `null`.
     pub(crate) fn null(&mut self) -> &mut Json {
-        self.value_start();
+        self.item();
         self.out.push_str("null");
         self
     }
@@ -135,18 +134,7 @@ impl Json {
         }
     }
 
-    fn value_start(&mut self) {
-        if self.after_key {
-            self.after_key = false;
-            if let Some(c) = self.comma.last_mut() {
-                *c = true;
-            }
-        } else {
-            self.item();
-        }
-    }
-
-    /// Bytes written so far.
+    /// Bytes written and not yet taken.
     pub(crate) fn len(&self) -> usize {
         self.out.len()
     }
@@ -192,7 +180,7 @@ mod tests {
 
     #[test]
     fn writes_what_python_json_dumps_writes() {
-        let mut j = Json::new();
+        let mut j = Json::default();
         j.begin_object();
         j.key("a").i64(1);
         j.key("b").begin_array().f64(1.0).f64(0.1).f64(f64::NAN).f64(f64::NEG_INFINITY).end_array();
@@ -212,7 +200,7 @@ mod tests {
 
     #[test]
     fn nested_arrays_of_objects() {
-        let mut j = Json::new();
+        let mut j = Json::default();
         j.begin_array();
         for i in 0..2 {
             j.begin_object().key("i").i64(i).key("s").str("x").end_object();

@@ -1,5 +1,130 @@
-//! Goodseed's HTTP server: the JSON API of goodseed 0.4.0 and the web UI, over a
-//! [`goodseed_store::Catalog`] handed in by the binary.
+//! Goodseed's HTTP server: goodseed 0.4.0's JSON API over a [`Catalog`] handed in by the
+//! binary, safe against hostile requests.
 //!
-//! Not built yet: this crate holds its place in the workspace so the dependency
-//! direction (core ← store ← server ← cli) is fixed from the start.
+//! The routes, parameters and JSON bytes are 0.4.0's (see `api.rs`); before any handler
+//! runs, `guard.rs` refuses oversized URLs, foreign `Host` names (DNS rebinding),
+//! missing tokens, and state-changing requests from foreign origins, and CORS answers
+//! only an allow-list. Identifiers are validated by the core's types before the catalog
+//! sees them, and no answer reveals a filesystem path.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use goodseed_server::{ServerOptions, serve};
+//! use goodseed_store::SqliteCatalog;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = std::net::TcpListener::bind("127.0.0.1:8765")?;
+//! let catalog = Arc::new(SqliteCatalog::new("/home/me/.goodseed/projects"));
+//! let options = ServerOptions { port: 8765, ..ServerOptions::default() };
+//! serve(listener, catalog, options)?.await
+//! # }
+//! ```
+
+mod api;
+mod guard;
+mod json;
+mod query;
+
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{Server, Service as _, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::{App, HttpServer, web};
+use goodseed_store::Catalog;
+
+/// The origin of the hosted goodseed frontend, allowed by default.
+pub const GOODSEED_APP_ORIGIN: &str = "https://app.goodseed.ai";
+
+/// How the server checks requests.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The port the server listens on (its own UI's origins use it).
+    pub port: u16,
+    /// Origins whose browser requests are allowed (CORS, and state-changing requests),
+    /// besides the UI's own `http://localhost:<port>` and `http://127.0.0.1:<port>`.
+    pub allowed_origins: Vec<String>,
+    /// Host names accepted in `Host`, besides loopback names.
+    pub allowed_hosts: Vec<String>,
+    /// When set, every `/api/` request needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            port: 8765,
+            allowed_origins: vec![GOODSEED_APP_ORIGIN.to_owned()],
+            allowed_hosts: Vec::new(),
+            token: None,
+            workers: None,
+        }
+    }
+}
+
+/// Configures the routes and checks on an actix `App`.
+fn configure(cfg: &mut web::ServiceConfig, catalog: Arc<dyn Catalog>) {
+    cfg.app_data(web::Data::new(api::AppState { catalog }))
+        .route("/api/projects", web::get().to(api::projects))
+        .route("/api/runs", web::get().to(api::runs))
+        .route("/api/runs/{tail:.*}", web::get().to(api::run_get))
+        .route("/api/runs/{tail:.*}", web::post().to(api::run_post))
+        .default_service(web::to(api::fallback));
+}
+
+/// Starts serving `catalog` on an already bound listener (bind port 0 in tests). The
+/// returned server runs when awaited (or spawned) and stops on its handle.
+pub fn serve(
+    listener: std::net::TcpListener,
+    catalog: Arc<dyn Catalog>,
+    options: ServerOptions,
+) -> std::io::Result<Server> {
+    let options = Arc::new(options);
+    let workers = options.workers;
+    let app_options = Arc::clone(&options);
+    let mut server = HttpServer::new(move || {
+        let catalog = Arc::clone(&catalog);
+        let options = Arc::clone(&app_options);
+        App::new()
+            .wrap_fn(move |req, srv| {
+                let options = Arc::clone(&options);
+                let refused = guard::check(
+                    &options,
+                    req.method(),
+                    req.uri().path_and_query().map_or(0, |pq| pq.as_str().len()),
+                    req.path(),
+                    req.headers(),
+                );
+                let preflight = req.method() == Method::OPTIONS;
+                let request_headers = req.headers().clone();
+                let fut = match (refused, preflight) {
+                    (Err(refusal), _) => {
+                        let response = api::error_response(refusal.status, &refusal.message);
+                        Err(req.into_response(response.map_into_right_body()))
+                    }
+                    // CORS preflight: answered here, headers added below.
+                    (Ok(()), true) => {
+                        let response = actix_web::HttpResponse::NoContent().finish();
+                        Err(req.into_response(response.map_into_right_body()))
+                    }
+                    (Ok(()), false) => Ok(srv.call(req)),
+                };
+                async move {
+                    let mut response: ServiceResponse<EitherBody<BoxBody>> = match fut {
+                        Ok(call) => call.await?.map_into_left_body(),
+                        Err(answered) => answered,
+                    };
+                    guard::cors_headers(&options, &request_headers, response.headers_mut());
+                    Ok(response)
+                }
+            })
+            .configure(|cfg| configure(cfg, catalog))
+    })
+    .listen(listener)?;
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.disable_signals().run())
+}

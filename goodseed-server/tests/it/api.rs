@@ -1,0 +1,192 @@
+//! Every 0.4.0 endpoint, on runs written through the SDK.
+
+use crate::support::{TestServer, sdk_run};
+
+#[test]
+fn projects_and_runs() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "a", 3).finish().expect("finish");
+    sdk_run(home.path(), "ws/q", "b", 3).finish().expect("finish");
+    let live = sdk_run(home.path(), "p", "c", 3);
+    live.flush().expect("flush");
+    let server = TestServer::start(&home.path().join("projects"));
+
+    let projects = server.get("/api/projects");
+    assert_eq!(projects.status, 200);
+    assert_eq!(projects.header("content-type"), Some("application/json"));
+    let names: Vec<_> = projects.json()["projects"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| {
+            (p["name"].as_str().expect("name").to_owned(), p["run_count"].as_i64().expect("count"))
+        })
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&("ws/q".to_owned(), 1)) && names.contains(&("p".to_owned(), 2)));
+
+    let runs = server.get("/api/runs").json();
+    let runs = runs["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3);
+    let c = runs.iter().find(|r| r["run_id"] == "c").expect("c");
+    assert_eq!(c["status"], "running");
+    assert_eq!(c["state"], "running");
+    assert_eq!(c["experiment_name"], "c name");
+    assert_eq!(c["trashed"], false);
+    assert_eq!(c["metric_paths"], serde_json::json!(["train/acc", "train/loss"]));
+    assert_eq!(c["string_series_paths"], serde_json::json!(["logs/stdout"]));
+    assert!(c["closed_at"].is_null());
+
+    let only = server.get("/api/runs?project=ws%2Fq").json();
+    assert_eq!(only["runs"].as_array().expect("runs").len(), 1);
+    let none = server.get("/api/runs?project=..%2Fetc").json();
+    assert_eq!(none["runs"], serde_json::json!([]));
+    live.finish().expect("finish");
+}
+
+#[test]
+fn configs_metrics_and_text() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = sdk_run(home.path(), "ws/q", "r1", 1000);
+    run.log_metric("nan", 0u32, f64::NAN).expect("log");
+    run.log_metric("nan", 1u32, f64::INFINITY).expect("log");
+    run.set_config("when", goodseed_sdk::ConfigValue::DateTime("2025-01-01T00:00:00+00:00".into()))
+        .expect("cfg");
+    for i in 1..10u32 {
+        run.log_text("logs/stdout", i, format!("line {i}")).expect("text");
+    }
+    run.finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let base = "/api/runs/ws/q/r1";
+
+    let configs = server.get(&format!("{base}/configs"));
+    assert_eq!(configs.status, 200, "{}", configs.body);
+    let c = configs.json();
+    assert_eq!(c["configs"]["lr"], 0.001);
+    assert_eq!(c["configs"]["sys/tags"], serde_json::json!(["t1"]));
+    assert_eq!(c["configs"]["when"], "2025-01-01T00:00:00+00:00");
+    assert!(configs.body.contains(r#""lr": 0.001"#), "Python's separators: {}", configs.body);
+
+    let paths = server.get(&format!("{base}/metric-paths")).json();
+    assert_eq!(paths, serde_json::json!({"paths": ["nan", "train/acc", "train/loss"]}));
+
+    let nan = server.get(&format!("{base}/metrics?path=nan"));
+    assert!(
+        nan.body.contains(r#""value": "NaN""#) && nan.body.contains(r#""value": "Infinity""#),
+        "{}",
+        nan.body
+    );
+    let all = server.get(&format!("{base}/metrics")).json();
+    assert_eq!(all["metrics"].as_array().expect("points").len(), 2002);
+    let loss = server.get(&format!("{base}/metrics?path=train%2Floss")).json();
+    let first = &loss["metrics"][0];
+    assert_eq!(
+        (first["path"].as_str(), first["step"].as_f64(), first["value"].as_f64()),
+        (Some("train/loss"), Some(0.0), Some(1.0))
+    );
+    assert!(first["logged_at"].as_str().expect("time").ends_with("+00:00"));
+
+    let ds = server.get(&format!("{base}/metrics?path=train/loss&pointCount=10")).json();
+    assert_eq!(ds["totalCount"], 1000);
+    assert_eq!(ds["downsampled"], true);
+    assert!(ds["points"].as_array().expect("points").len() <= 12);
+    let window = server
+        .get(&format!(
+            "{base}/metrics?path=train/loss&pointCount=100&firstPointIndex=10&lastPointIndex=19"
+        ))
+        .json();
+    assert_eq!(
+        (window["firstPointIndex"].as_i64(), window["lastPointIndex"].as_i64()),
+        (Some(10), Some(19))
+    );
+    assert_eq!(window["points"].as_array().expect("points").len(), 10);
+    assert_eq!(window["downsampled"], false);
+
+    let text = server.get(&format!("{base}/string_series?path=logs/stdout&tail=2")).json();
+    assert_eq!(text["total"], 10);
+    let values: Vec<_> = text["string_series"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["value"].clone())
+        .collect();
+    assert_eq!(values, ["line 8", "line 9"]);
+    let page = server.get(&format!("{base}/string_series?limit=3&offset=2")).json();
+    assert_eq!(page["string_series"].as_array().expect("points").len(), 3);
+}
+
+#[test]
+fn trash_and_restore() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r1", 1).finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let trashed = || server.get("/api/runs").json()["runs"][0]["trashed"].clone();
+    assert_eq!(trashed(), false);
+    let r = server.post("/api/runs/p/r1/trash");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"ok": true}"#));
+    assert_eq!(trashed(), true);
+    assert_eq!(server.post("/api/runs/p/r1/trash/restore").status, 200);
+    assert_eq!(trashed(), false);
+    let files: Vec<_> = std::fs::read_dir(home.path().join("projects/p/runs"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["r1.sqlite"], "trash never moves, renames or litters");
+}
+
+#[test]
+fn trash_works_while_the_trainer_writes() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = sdk_run(home.path(), "p", "live", 1);
+    run.flush().expect("flush");
+    let server = TestServer::start(&home.path().join("projects"));
+    assert_eq!(server.post("/api/runs/p/live/trash").status, 200);
+    for step in 1..200u32 {
+        run.log_metric("train/loss", step, 0.5).expect("log");
+    }
+    run.flush().expect("flush");
+    let loss = server.get("/api/runs/p/live/metrics?path=train/loss").json();
+    assert_eq!(
+        loss["metrics"].as_array().expect("points").len(),
+        200,
+        "newest commit visible at once"
+    );
+    run.finish().expect("finish");
+    assert_eq!(server.get("/api/runs").json()["runs"][0]["trashed"], true);
+}
+
+#[test]
+fn missing_runs_and_routes_are_json_404s() {
+    let home = tempfile::tempdir().expect("temp");
+    let server = TestServer::start(&home.path().join("projects"));
+    let r = server.get("/api/runs/p/nope/configs");
+    assert_eq!((r.status, r.json()), (404, serde_json::json!({"error": "Run not found: p/nope"})));
+    assert_eq!(server.post("/api/runs/p/nope/trash").status, 404);
+    let r = server.get("/api/nothing");
+    assert_eq!((r.status, r.json()), (404, serde_json::json!({"error": "Not found"})));
+    assert_eq!(server.get("/api/projects").json(), serde_json::json!({"projects": []}));
+}
+
+#[test]
+fn long_series_are_streamed() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = goodseed_sdk::Run::builder()
+        .home(home.path())
+        .project("big")
+        .run_id("r")
+        .capture_git(false)
+        .create()
+        .expect("create");
+    for step in 0..200_000u32 {
+        run.log_metric("x", step, f64::from(step)).expect("log");
+    }
+    run.finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let all = server.get("/api/runs/big/r/metrics?path=x");
+    assert_eq!(all.status, 200);
+    assert_eq!(all.header("transfer-encoding"), Some("chunked"));
+    let v = all.json();
+    let points = v["metrics"].as_array().expect("points");
+    assert_eq!(points.len(), 200_000);
+    assert_eq!(points[199_999]["step"], 199_999.0);
+}

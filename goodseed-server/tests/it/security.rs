@@ -1,0 +1,197 @@
+//! Hostile requests: traversal in every encoding, symlinks out of the data directory,
+//! DNS rebinding, cross-site requests, CORS, tokens and bad parameters. Nothing outside
+//! the data directory may be read, changed, or named in an answer.
+
+use crate::support::{TestServer, request, sdk_run};
+
+/// A data directory with one run, and a secret run outside it (plus a symlink to it).
+struct Fixture {
+    _home: tempfile::TempDir,
+    outside: tempfile::TempDir,
+    server: TestServer,
+}
+
+fn fixture() -> Fixture {
+    let home = tempfile::tempdir().expect("temp");
+    let outside = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r1", 2).finish().expect("finish");
+    sdk_run(outside.path(), "secret", "leak", 2).finish().expect("finish");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::symlink;
+        let projects = home.path().join("projects");
+        symlink(outside.path().join("projects/secret"), projects.join("linked")).expect("symlink");
+        symlink(
+            outside.path().join("projects/secret/runs/leak.sqlite"),
+            projects.join("p/runs/alias.sqlite"),
+        )
+        .expect("symlink");
+    }
+    let server = TestServer::start(&home.path().join("projects"));
+    Fixture { _home: home, outside, server }
+}
+
+fn outside_text(f: &Fixture) -> String {
+    f.outside.path().display().to_string()
+}
+
+#[test]
+fn traversal_is_refused_in_every_encoding() {
+    let f = fixture();
+    let targets = [
+        "/api/runs/../secret/leak/configs",
+        "/api/runs/p/../../secret/leak/configs",
+        "/api/runs/%2e%2e/secret/leak/configs",
+        "/api/runs/p/%2e%2e%2f%2e%2e%2fsecret/leak/configs",
+        "/api/runs/%252e%252e/secret/leak/configs",
+        "/api/runs/..%5c..%5csecret/leak/configs",
+        "/api/runs/p%00/r1/configs",
+        "/api/runs//etc/passwd/configs",
+        "/api/runs/%2Fetc/passwd/configs",
+        "/api/runs/p/..%2fr1/configs",
+        "/api/runs/linked/leak/configs",
+        "/api/runs/p/alias/configs",
+        "/api/runs/linked/leak/metrics",
+        "/api/runs/p/r1%2f..%2f..%2fx/configs",
+    ];
+    for target in targets {
+        let r = f.server.get(target);
+        assert!(matches!(r.status, 400 | 404), "{target}: {} {}", r.status, r.body);
+        assert!(r.json()["error"].is_string(), "{target}: errors are JSON");
+        assert!(!r.body.contains(&outside_text(&f)), "{target} leaked a path: {}", r.body);
+        assert!(
+            !r.body.contains("leak name") && !r.body.contains("train/"),
+            "{target} leaked data: {}",
+            r.body
+        );
+    }
+    for target in ["/api/runs/linked/leak/trash", "/api/runs/%2e%2e/secret/leak/trash"] {
+        assert!(matches!(f.server.post(target).status, 400 | 404), "{target}");
+    }
+    let listing = f.server.get("/api/runs").body;
+    assert!(!listing.contains("leak") && !listing.contains(&outside_text(&f)), "{listing}");
+    // The outside run was never touched.
+    let outside = goodseed_store::SqliteCatalog::new(f.outside.path().join("projects"));
+    use goodseed_store::Catalog as _;
+    assert!(!outside.list_runs(None).expect("list").runs[0].meta.trashed());
+}
+
+#[test]
+fn foreign_hosts_are_refused() {
+    let f = fixture();
+    for host in ["evil.example", "evil.example:8765", "localhost.evil.example", "10.0.0.1:8765"] {
+        let r = f.server.request("GET", "/api/runs", &[("Host", host)], "");
+        assert_eq!(r.status, 403, "{host}");
+        assert!(r.json()["error"].as_str().expect("error").contains("not allowed"));
+    }
+    for host in ["localhost:1", "127.0.0.1", "[::1]:8765", "app.localhost"] {
+        assert_eq!(
+            f.server.request("GET", "/api/runs", &[("Host", host)], "").status,
+            200,
+            "{host}"
+        );
+    }
+}
+
+#[test]
+fn cross_site_writes_are_refused_and_cors_is_an_allow_list() {
+    let f = fixture();
+    let port = f.server.port;
+    let own = format!("http://127.0.0.1:{port}");
+    for (origin, content_type) in [
+        ("http://evil.example", "application/json"),
+        ("http://evil.example", "text/plain"),
+        ("null", "text/plain"),
+    ] {
+        let r = f.server.request(
+            "POST",
+            "/api/runs/p/r1/trash",
+            &[("Origin", origin), ("Content-Type", content_type)],
+            "x",
+        );
+        assert_eq!(r.status, 403, "{origin} {content_type}");
+        assert!(r.header("access-control-allow-origin").is_none());
+    }
+    let r =
+        f.server.request("POST", "/api/runs/p/r1/trash", &[("Sec-Fetch-Site", "cross-site")], "");
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        f.server.get("/api/runs").json()["runs"][0]["trashed"],
+        false,
+        "nothing was trashed"
+    );
+    for origin in [own.as_str(), "https://app.goodseed.ai"] {
+        let r = f.server.request("POST", "/api/runs/p/r1/trash/restore", &[("Origin", origin)], "");
+        assert_eq!(r.status, 200, "{origin}");
+        assert_eq!(r.header("access-control-allow-origin"), Some(origin));
+    }
+    let r = f.server.request("GET", "/api/runs", &[("Origin", "http://evil.example")], "");
+    assert_eq!(r.status, 200);
+    assert!(r.header("access-control-allow-origin").is_none(), "no CORS for foreign sites");
+    let pre = f.server.request(
+        "OPTIONS",
+        "/api/runs/p/r1/trash",
+        &[("Origin", "https://app.goodseed.ai"), ("Access-Control-Request-Method", "POST")],
+        "",
+    );
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("https://app.goodseed.ai"));
+    assert_eq!(pre.header("access-control-allow-methods"), Some("GET, POST, OPTIONS"));
+    let pre = f.server.request("OPTIONS", "/api/runs", &[("Origin", "http://evil.example")], "");
+    assert!(pre.header("access-control-allow-origin").is_none());
+}
+
+#[test]
+fn a_token_guards_everything() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r1", 1).finish().expect("finish");
+    let server = TestServer::start_with(&home.path().join("projects"), |o| {
+        goodseed_server::ServerOptions { token: Some("s3cret".into()), ..o }
+    });
+    assert_eq!(server.get("/api/runs").status, 401);
+    assert_eq!(
+        server.request("GET", "/api/runs", &[("Authorization", "Bearer wrong")], "").status,
+        401
+    );
+    let ok = server.request(
+        "GET",
+        "/api/runs",
+        &[("Authorization", "Bearer s3cret"), ("Host", "my.box:8765")],
+        "",
+    );
+    assert_eq!(ok.status, 200, "with a token any Host may be used: {}", ok.body);
+    assert_eq!(server.post("/api/runs/p/r1/trash").status, 401);
+}
+
+#[test]
+fn bad_parameters_are_400_at_once() {
+    let f = fixture();
+    let base = "/api/runs/p/r1";
+    let cases = [
+        ("metrics?path=train/loss&pointCount=0", "pointCount must be at least 1, got 0"),
+        ("metrics?path=train/loss&pointCount=-1", "pointCount must be at least 1, got -1"),
+        ("metrics?path=train/loss&pointCount=99999999999", "pointCount must be at most"),
+        ("metrics?path=train/loss&pointCount=ten", "pointCount must be an integer"),
+        ("metrics?pointCount=10", "pointCount requires a path parameter"),
+        (
+            "metrics?path=x&pointCount=10&firstPointIndex=a",
+            "firstPointIndex and lastPointIndex must be integers",
+        ),
+        ("string_series?limit=-1", "limit must not be negative, got -1"),
+        ("string_series?tail=-5", "tail must not be negative, got -5"),
+        ("string_series?limit=1&offset=-2", "offset must not be negative, got -2"),
+        ("string_series?limit=x", "limit, offset, and tail must be integers"),
+    ];
+    for (query, want) in cases {
+        let r = f.server.get(&format!("{base}/{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        let error = r.json()["error"].as_str().expect("error").to_owned();
+        assert!(error.contains(want), "{query}: {error}");
+    }
+    let long = format!("{base}/configs?x={}", "a".repeat(9000));
+    let r = f.server.get(&long);
+    assert_eq!(r.status, 414);
+    let r = request(f.server.port, "GET", "/api/runs/p/-bad-/configs", &[], "");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().expect("error").contains("run id"));
+}
