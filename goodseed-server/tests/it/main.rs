@@ -1,6 +1,7 @@
 //! The server's integration tests: the real server on port 0, driven over HTTP.
 
 mod api;
+mod compat;
 mod security;
 mod support;
 
