@@ -50,6 +50,8 @@ pub struct ServerOptions {
     pub token: Option<String>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// Stop gracefully on Ctrl-C and SIGTERM (the binary wants this; tests do not).
+    pub handle_signals: bool,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +62,7 @@ impl Default for ServerOptions {
             allowed_hosts: Vec::new(),
             token: None,
             workers: None,
+            handle_signals: false,
         }
     }
 }
@@ -83,6 +86,7 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let options = Arc::new(options);
     let workers = options.workers;
+    let handle_signals = options.handle_signals;
     let app_options = Arc::clone(&options);
     let mut server = HttpServer::new(move || {
         let catalog = Arc::clone(&catalog);
@@ -126,5 +130,18 @@ pub fn serve(
     if let Some(n) = workers {
         server = server.workers(n);
     }
-    Ok(server.disable_signals().run())
+    if !handle_signals {
+        server = server.disable_signals();
+    }
+    Ok(server.shutdown_timeout(5).run())
+}
+
+/// Serves until the server stops (on Ctrl-C or SIGTERM when `handle_signals` is set),
+/// on a runtime of its own: the blocking entry point for the binary.
+pub fn run(
+    listener: std::net::TcpListener,
+    catalog: Arc<dyn Catalog>,
+    options: ServerOptions,
+) -> std::io::Result<()> {
+    actix_web::rt::System::new().block_on(async move { serve(listener, catalog, options)?.await })
 }
