@@ -10,25 +10,28 @@ use clap::{Args, Parser, Subcommand};
 /// Each run is one SQLite file under `<data dir>/<project>/runs/<run_id>.sqlite`, the
 /// layout goodseed 0.4.0 writes, so both can share one data directory.
 #[derive(Debug, Parser)]
-#[command(
-    name = "goodseed",
-    version,
-    // goodseed 0.4.0 starts the server (`serve`) when no subcommand is given. The
-    // server is not built yet, so until it is a bare `goodseed` prints this help on
-    // stderr and exits with code 2; then `command` becomes an `Option` defaulting to
-    // `serve`.
-    arg_required_else_help = true
-)]
+#[command(name = "goodseed", version)]
 pub(crate) struct Cli {
-    /// What to do.
+    /// What to do. Without a command, `goodseed` serves the default data directory, as
+    /// 0.4.0 does.
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub(crate) command: Option<Command>,
 }
 
-/// The subcommands. 0.4.0 also has `serve` and `upload`; `serve` comes next. `demo` is
-/// ours.
+/// The subcommands. 0.4.0 has `serve`, `list` and `upload` (cloud sync, which we do not
+/// have); `demo`, `show`, `export`, `trash`, `restore`, `rm` and `doctor` are ours.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Start the local server: goodseed 0.4.0's JSON API over the data directory.
+    #[command(long_about = "Start the local server: goodseed 0.4.0's JSON API over the data \
+            directory, on 127.0.0.1:8765 by default. This is also what `goodseed` does \
+            without a command.\n\n\
+            Beyond goodseed 0.4.0: requests from other sites are refused (Host and Origin \
+            are checked, CORS answers an allow-list, never *), bad parameters get a 400, \
+            and paths never leave the data directory. Listening on a non-loopback address \
+            requires --token. Stop with Ctrl-C.")]
+    Serve(crate::serve::ServeArgs),
+
     /// List projects (or runs with --project).
     #[command(
         long_about = "List projects (or runs with --project).\n\n\
@@ -52,6 +55,126 @@ pub(crate) enum Command {
             and a text line. The runs go to project demo/iris under the goodseed home. \
             Training is deterministic given --seed; it takes a few seconds.")]
     Demo(DemoArgs),
+
+    /// Show one run: status, metadata, configs and the last value of every metric.
+    #[command(long_about = "Show one run: status, metadata, configs and the last value of \
+            every metric.\n\n\
+            The status is derived as in `goodseed list`: a run stored as running whose \
+            writer died is shown as crashed. Long config values are cut short with …; \
+            `goodseed export` gives everything.")]
+    Show(RunArgs),
+
+    /// Export a run's metrics (and, as JSON, its metadata, configs and text) to stdout.
+    #[command(long_about = "Export a run's metrics to stdout (or --output FILE).\n\n\
+            CSV (the default) has the header `path,step,value,logged_at` and one row per \
+            point, series by series in path order, each in step order. Values are written \
+            as Python writes floats (0.1, 1e-05, nan, inf); logged_at is ISO 8601 UTC.\n\n\
+            JSON is one object: {\"run\": {...}, \"configs\": {...}, \"metrics\": \
+            [{path, step, value, logged_at}, ...], \"text\": [{path, step, value, \
+            logged_at}, ...]}, with NaN and infinities as the strings \"NaN\", \
+            \"Infinity\" and \"-Infinity\", as goodseed's HTTP API sends them.")]
+    Export(ExportArgs),
+
+    /// Move a run to the trash. Its file stays; `goodseed restore` brings it back.
+    Trash(RunArgs),
+
+    /// Take a run out of the trash.
+    Restore(RunArgs),
+
+    /// Delete trashed runs from disk, for good.
+    #[command(long_about = "Delete trashed runs from disk, for good: the run file and its \
+            -wal, -shm and .lock files.\n\n\
+            Only runs in the trash (`goodseed trash`) can be deleted, and never while their \
+            writer is alive. Every run named is checked before anything is deleted; if one \
+            cannot be deleted, none is. Asks for confirmation unless --yes is given, and \
+            refuses when standard input is not a terminal and --yes is not given.")]
+    Rm(RmArgs),
+
+    /// Check every run file under the data directory for damage, changing nothing.
+    #[command(long_about = "Check every run file under the data directory for damage, \
+            changing nothing.\n\n\
+            Runs SQLite's integrity check on each run (read-only: no file is written, \
+            locked or created) and lists the files that cannot be read at all. Prints one \
+            line per problem file, `damaged  <path>: <problem>` or `unreadable  <path>: \
+            <reason>` (paths relative to the data directory), then a summary such as \
+            \"checked 12 runs: 11 ok, 1 damaged, 2 unreadable files\". Exits with 1 when \
+            any problem was found.")]
+    Doctor(DoctorArgs),
+}
+
+/// The data directory of the commands that act on runs.
+#[derive(Debug, Args)]
+pub(crate) struct DataDir {
+    /// Directory containing run databases [default: $GOODSEED_HOME/projects, or
+    /// ~/.goodseed/projects when GOODSEED_HOME is unset]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<OsString>,
+}
+
+/// Arguments of the commands that act on one run (`show`, `trash`, `restore`).
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The run: its project, a slash, its run id (e.g. workspace/project/bold-falcon)
+    #[arg(value_name = "PROJECT/RUN")]
+    pub(crate) run: String,
+
+    #[command(flatten)]
+    pub(crate) data: DataDir,
+}
+
+/// What `goodseed export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// `path,step,value,logged_at`, one row per metric point
+    Csv,
+    /// One object with the run's metadata, configs, metric and text points
+    Json,
+}
+
+/// Arguments of `goodseed export`.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The run: its project, a slash, its run id (e.g. workspace/project/bold-falcon)
+    #[arg(value_name = "PROJECT/RUN")]
+    pub(crate) run: String,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub(crate) format: ExportFormat,
+
+    /// Export only this series (repeat for more) [default: every series]
+    #[arg(long = "path", value_name = "PATH")]
+    pub(crate) paths: Vec<String>,
+
+    /// Write to FILE instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) data: DataDir,
+}
+
+/// Arguments of `goodseed rm`.
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// The runs to delete, each PROJECT/RUN; each must be in the trash
+    #[arg(value_name = "PROJECT/RUN", required = true)]
+    pub(crate) runs: Vec<String>,
+
+    /// Delete without asking for confirmation
+    #[arg(short, long)]
+    pub(crate) yes: bool,
+
+    #[command(flatten)]
+    pub(crate) data: DataDir,
+}
+
+/// Arguments of `goodseed doctor`.
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Directory containing run databases [default: $GOODSEED_HOME/projects, or
+    /// ~/.goodseed/projects when GOODSEED_HOME is unset]
+    pub(crate) dir: Option<OsString>,
 }
 
 /// Arguments of `goodseed list`.

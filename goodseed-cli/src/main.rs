@@ -1,4 +1,7 @@
 //! The `goodseed` binary: the command line over the run store (and, later, the server).
+//! Each command is a module: `list`, `show`, `export`, `trash` (with `restore`), `rm`,
+//! `doctor`, `demo`; `run_ref` parses the `PROJECT/RUN` they share, `home` finds the
+//! data directory.
 //!
 //! Errors end here: each command returns an `anyhow` chain, printed on stderr as one
 //! line, `error: <what failed>: <why>`. Exit codes: 0 success, 1 failure, 2 a command
@@ -6,8 +9,17 @@
 
 mod cli;
 mod demo;
+mod display;
+mod doctor;
+mod export;
 mod home;
 mod list;
+mod progress;
+mod rm;
+mod run_ref;
+mod serve;
+mod show;
+mod trash;
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -27,9 +39,19 @@ fn main() -> ExitCode {
         }
     };
     let mut out = BufWriter::new(io::stdout().lock());
-    let result = match cli.command {
+    // goodseed 0.4.0 serves when no command is given.
+    let command =
+        cli.command.unwrap_or_else(|| Command::Serve(serve::ServeArgs::default_for_bare_command()));
+    let result = match command {
+        Command::Serve(args) => serve::run(args, &mut out),
         Command::List(args) => list::run(args, &mut out),
         Command::Demo(args) => demo::run(args, &mut out),
+        Command::Show(args) => show::run(args, &mut out),
+        Command::Export(args) => export::run(args, &mut out),
+        Command::Trash(args) => trash::run(args, true, &mut out),
+        Command::Restore(args) => trash::run(args, false, &mut out),
+        Command::Rm(args) => rm::run(args, &mut out),
+        Command::Doctor(args) => doctor::run(args, &mut out),
     };
     let flushed = out.flush();
     let result = result.and_then(|()| Ok(flushed?));

@@ -297,12 +297,64 @@ fn refuses_a_bad_project_name_as_a_usage_error() {
 }
 
 #[test]
-fn without_a_subcommand_prints_help_and_fails() {
-    // 0.4.0 would start the server here; ours is not built yet.
-    let (code, stdout, stderr) = outcome(&mut goodseed());
-    assert_eq!((code, stdout.as_str()), (2, ""));
-    assert!(stderr.contains("Usage: goodseed"), "{stderr}");
-    assert!(stderr.contains("list"), "{stderr}");
+fn serve_answers_the_api_and_stops_on_ctrl_c() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = goodseed()
+        .args(["serve", "--port", "0"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start goodseed serve");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("first line");
+    let port: u16 = first
+        .trim()
+        .strip_prefix("Goodseed server running at http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+    let mut second = String::new();
+    stdout.read_line(&mut second).expect("second line");
+    assert_eq!(
+        second.trim(),
+        format!("View your runs at https://app.goodseed.ai/local?port={port}")
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET /api/projects HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"projects": []}"#), "{answer}");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "Ctrl-C is a clean stop: {status}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("rest");
+    assert!(rest.contains("Server stopped."), "{rest}");
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_token_and_bad_hosts() {
+    let (code, _, stderr) = outcome(goodseed().args(["serve", "--host", "0.0.0.0", "--port", "0"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("exposes your runs to the network"), "{stderr}");
+    let (code, _, stderr) =
+        outcome(goodseed().args(["serve", "--host", "example.org", "--port", "0"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not an IP address"), "{stderr}");
+    let (code, stdout, _) = outcome(goodseed().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("serve") && stdout.contains("list"), "{stdout}");
     let (code, stdout, _) = outcome(goodseed().args(["list", "--help"]));
     assert_eq!(code, 0);
     assert!(stdout.contains("[unreadable]"), "--help documents unreadable files: {stdout}");

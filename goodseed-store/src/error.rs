@@ -31,6 +31,14 @@ pub enum StoreError {
         /// Why, in a few words.
         reason: String,
     },
+    /// Deleting a run that is not in the trash: only trashed runs can be deleted.
+    #[error("run {project}/{run_id} is not in the trash; only trashed runs can be deleted")]
+    NotTrashed {
+        /// The project.
+        project: String,
+        /// The run id.
+        run_id: String,
+    },
     /// Another writer has the run open (its writer lock is held).
     #[error("run {} is being written by another writer", path.display())]
     Locked {

@@ -316,6 +316,13 @@ pub trait RunReader: Send + Sync {
     /// True when the file stores steps as `INTEGER` (files from before 0.4.0), so
     /// they can be shown as whole numbers as those versions did.
     fn integer_steps(&self) -> Result<bool>;
+
+    /// Checks the file's structure without changing it (SQLite's `PRAGMA
+    /// integrity_check`). Returns `["ok"]` for a sound file, else the problems found,
+    /// one per line; damage that stops the check early is reported the same way, as
+    /// SQLite's message ("database disk image is malformed"). Errors are for a check
+    /// that could not run (the file vanished, a lock timed out).
+    fn integrity_check(&self) -> Result<Vec<String>>;
 }
 
 /// Size and modification time of a run file.
@@ -397,4 +404,12 @@ pub trait Catalog: Send + Sync {
 
     /// Marks a run as trashed, or restores it. Only the `trashed` meta key changes.
     fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()>;
+
+    /// Deletes a run for good: its file and everything beside it that belongs to it.
+    /// Only a run in the trash can be deleted ([`StoreError::NotTrashed`]), and never
+    /// while its writer is alive ([`StoreError::Locked`]).
+    ///
+    /// [`StoreError::NotTrashed`]: crate::StoreError::NotTrashed
+    /// [`StoreError::Locked`]: crate::StoreError::Locked
+    fn delete_run(&self, project: &ProjectName, run_id: &RunId) -> Result<()>;
 }

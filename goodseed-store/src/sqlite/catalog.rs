@@ -12,9 +12,9 @@ use goodseed_core::{Liveness, ProjectName, RunId, RunStatus};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use scheduled_thread_pool::ScheduledThreadPool;
 
-use super::lock::{self, LockState};
+use super::lock::{self, LockState, WriterLock};
 use super::reader::{SqliteRunReader, paths_with_points, read_meta};
-use super::schema::{self, ReadMode, wal_path};
+use super::schema::{self, ReadMode, shm_path, wal_path};
 use crate::model::{
     Catalog, FileStamp, ProjectSummary, RunListing, RunMeta, RunReader, RunSummary, UnreadableRun,
     meta_key,
@@ -221,8 +221,37 @@ impl SqliteCatalog {
         Ok(real)
     }
 
+    /// Where a run's directory entry is: its directory resolved (so a linked project
+    /// directory inside the root is followed), its file name not (so a run file that is
+    /// a symlink is the link itself). Call after [`SqliteCatalog::resolve`] succeeded.
+    fn entry_path(&self, project: &ProjectName, run_id: &RunId) -> Result<PathBuf> {
+        let not_found =
+            || StoreError::NotFound { project: project.to_string(), run_id: run_id.to_string() };
+        let root = self.canonical_root().ok_or_else(not_found)?;
+        let path = run_file_path(&root, project, run_id);
+        let dir =
+            path.parent().and_then(|d| std::fs::canonicalize(d).ok()).ok_or_else(not_found)?;
+        if !dir.starts_with(&root) {
+            return Err(StoreError::OutsideRoot { what: format!("run {project}/{run_id}") });
+        }
+        Ok(dir.join(format!("{run_id}.sqlite")))
+    }
+
     fn forget_reader(&self, path: &Path) {
         self.readers.lock().unwrap_or_else(PoisonError::into_inner).entries.remove(path);
+    }
+
+    fn forget_summary(&self, path: &Path) {
+        self.summaries.lock().unwrap_or_else(PoisonError::into_inner).remove(path);
+    }
+}
+
+/// Removes a file, taking one that is already gone as removed.
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io("deleting", path, e)),
     }
 }
 
@@ -498,5 +527,49 @@ impl Catalog for SqliteCatalog {
         .map_err(db)?;
         tx.commit().map_err(db)?;
         conn.close().map_err(|(_, e)| db(e))
+    }
+
+    fn delete_run(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
+        let real = self.resolve(project, run_id)?;
+        let entry = self.entry_path(project, run_id)?;
+        let is_link = std::fs::symlink_metadata(&entry)
+            .map_err(|e| StoreError::io("reading", &entry, e))?
+            .file_type()
+            .is_symlink();
+        let meta = {
+            let conn = schema::open_reader(&real, ReadMode::for_file(&real))?;
+            schema::check_is_run(&conn, &real)?;
+            read_meta(&conn).map_err(|e| schema::not_a_run(&real, e))?
+        };
+        if !meta.trashed() {
+            return Err(StoreError::NotTrashed {
+                project: project.to_string(),
+                run_id: run_id.to_string(),
+            });
+        }
+        let link_held = is_link && lock::probe(&entry) == LockState::Held;
+        if link_held || liveness(&real, &meta, SystemTime::now()) == Liveness::Live {
+            return Err(StoreError::Locked { path: entry });
+        }
+        // Holding the writer lock while deleting keeps our writers from resuming the run
+        // half way; one that got in since the check above makes this fail. A symlinked
+        // run is only the link: the file it points to is another run of the listing and
+        // stays, with its own lock file, untouched.
+        let lock = if is_link { None } else { Some(WriterLock::acquire(&real)?) };
+        self.forget_reader(&real);
+        self.forget_reader(&entry);
+        self.forget_summary(&entry);
+        // The main file first: once it is gone the run is gone, whatever happens to the
+        // side files.
+        remove_if_present(&entry)?;
+        remove_if_present(&wal_path(&entry))?;
+        remove_if_present(&shm_path(&entry))?;
+        match lock {
+            // Dropping the lock removes its file while still holding it, so a writer
+            // that creates the run anew right after keeps its own lock file.
+            Some(lock) => drop(lock),
+            None => remove_if_present(&lock::lock_path(&entry))?,
+        }
+        Ok(())
     }
 }

@@ -419,4 +419,33 @@ impl RunReader for SqliteRunReader {
             Ok(ty.is_some_and(|t| t.eq_ignore_ascii_case("INTEGER")))
         })
     }
+
+    fn integrity_check(&self) -> Result<Vec<String>> {
+        // On the pool's read-only connections: a closed run is opened `immutable=1`, so
+        // the check takes no lock and leaves nothing beside the file.
+        // Damage bad enough to stop the check (a page that cannot even be parsed) is
+        // its finding, not a failure to check.
+        let conn = self.conn()?;
+        let check = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(match r.get_ref(0)? {
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    other => format!("{other:?}"),
+                })
+            })?;
+            rows.collect()
+        };
+        match check() {
+            // A row may hold several lines under a "*** in database main ***" heading.
+            Ok(rows) => Ok(rows
+                .iter()
+                .flat_map(|row| row.lines())
+                .filter(|line| !line.starts_with("*** in database "))
+                .map(str::to_owned)
+                .collect()),
+            Err(e) if schema::is_damage(&e) => Ok(vec![e.to_string()]),
+            Err(e) => Err(schema::not_a_run(&self.path, e)),
+        }
+    }
 }

@@ -175,6 +175,14 @@ pub(crate) fn check_is_run(conn: &Connection, path: &Path) -> Result<()> {
     }
 }
 
+/// True for the errors SQLite reports on a damaged file: corrupt, or not a database.
+pub(crate) fn is_damage(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
 /// Classifies an error from opening or reading a run file.
 pub(crate) fn not_a_run(path: &Path, err: rusqlite::Error) -> StoreError {
     let reason = match err.sqlite_error_code() {

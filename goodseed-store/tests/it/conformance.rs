@@ -110,6 +110,8 @@ mod sqlite {
         existing_run_is_not_overwritten,
         resume_continues,
         writing_after_close_fails,
+        delete_refuses_untrashed_and_live_runs,
+        integrity_check_passes_a_good_run,
     );
 }
 
@@ -416,6 +418,62 @@ fn writing_after_close_fails(b: &impl Backend) {
     batch.set_meta("x", "y");
     let err = w.write(&batch).expect_err("closed");
     assert!(matches!(err, StoreError::Closed { .. }), "{err}");
+}
+
+fn delete_refuses_untrashed_and_live_runs(b: &impl Backend) {
+    let c = b.catalog();
+    let mut closed = new_run("closed", "2025-01-01T00:00:00+00:00");
+    closed.set_meta("status", "finished");
+    b.create("p", "closed", &closed).expect("create").close().expect("close");
+    let mut live =
+        b.create("p", "live", &new_run("live", "2025-01-02T00:00:00+00:00")).expect("create");
+
+    let err = c.delete_run(&pn("p"), &rid("closed")).expect_err("not trashed");
+    assert!(matches!(err, StoreError::NotTrashed { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "run p/closed is not in the trash; only trashed runs can be deleted"
+    );
+    c.set_trashed(&pn("p"), &rid("live"), true).expect("trash while live");
+    let err = c.delete_run(&pn("p"), &rid("live")).expect_err("live");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    let err = c.delete_run(&pn("p"), &rid("nope")).expect_err("missing");
+    assert!(err.is_not_found(), "{err}");
+    let ids = |c: &dyn Catalog| -> Vec<String> {
+        c.list_runs(None).expect("list").runs.iter().map(|r| r.run_id.clone()).collect()
+    };
+    assert_eq!(ids(c), ["live", "closed"], "nothing was deleted");
+    let mut more = WriteBatch::new();
+    more.set_meta("x", "still writing");
+    live.write(&more).expect("the live writer goes on");
+
+    // Readers and listings of a run do not keep it from being deleted, nor outlive it.
+    c.open_run(&pn("p"), &rid("closed")).expect("open").meta().expect("meta");
+    c.set_trashed(&pn("p"), &rid("closed"), true).expect("trash");
+    c.delete_run(&pn("p"), &rid("closed")).expect("delete a trashed run");
+    assert_eq!(ids(c), ["live"]);
+    assert!(c.open_run(&pn("p"), &rid("closed")).err().expect("gone").is_not_found());
+    assert!(c.delete_run(&pn("p"), &rid("closed")).expect_err("gone").is_not_found());
+
+    // Once its writer has closed, the trashed run can go too.
+    live.close().expect("close");
+    c.delete_run(&pn("p"), &rid("live")).expect("delete after close");
+    assert!(ids(c).is_empty());
+}
+
+fn integrity_check_passes_a_good_run(b: &impl Backend) {
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let m = batch.metric_series(&fp("m"));
+    for i in 0..1000u32 {
+        batch.metric(m, Step::from(i), f64::from(i), TS);
+    }
+    batch.metric(m, Step::from(1000u32), f64::NAN, TS);
+    let mut w = b.create("p", "r1", &batch).expect("create");
+    let live = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(live.integrity_check().expect("check while live"), ["ok"]);
+    w.close().expect("close");
+    let closed = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(closed.integrity_check().expect("check"), ["ok"]);
 }
 
 /// One write in a generated history: (series 0..3, step 0..40, value or NaN).

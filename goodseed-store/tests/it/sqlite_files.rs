@@ -268,3 +268,107 @@ fn two_writers_cannot_create_the_same_run() {
     let created = threads.into_iter().map(|t| t.join()).filter(|r| matches!(r, Ok(Ok(_)))).count();
     assert_eq!(created, 1);
 }
+
+#[test]
+fn deleting_a_run_removes_every_file_beside_it() {
+    let s = Sqlite::new();
+    // A trashed run whose writer is live: its WAL, shared memory and lock file exist.
+    let mut first = new_run("live", "2025-01-01T00:00:00+00:00");
+    first.set_meta("trashed", "true");
+    let m = first.metric_series(&fp("m"));
+    first.metric(m, Step::ZERO, 1.0, 0);
+    let mut live = s.create("p", "live", &first).expect("create");
+    let live_path = s.path("p", "live");
+    // Its files copied under another name, lock file included: a trashed run whose
+    // writer died (the copied lock file is not held).
+    let crashed = s.path("p", "crashed");
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let from = format!("{}{suffix}", live_path.display());
+        fs::copy(&from, format!("{}{suffix}", crashed.display())).expect("copy");
+    }
+    let listing = s.catalog.list_runs(None).expect("list");
+    let status: Vec<_> =
+        listing.runs.iter().map(|r| format!("{} {}", r.file_stem, r.status)).collect();
+    assert_eq!(status, ["crashed crashed", "live running"]);
+    let before = siblings(&live_path);
+    assert_eq!(
+        before,
+        [
+            "crashed.sqlite",
+            "crashed.sqlite-shm",
+            "crashed.sqlite-wal",
+            "crashed.sqlite.lock",
+            "live.sqlite",
+            "live.sqlite-shm",
+            "live.sqlite-wal",
+            "live.sqlite.lock",
+        ]
+    );
+
+    let err = s.catalog.delete_run(&pn("p"), &rid("live")).expect_err("live");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert_eq!(siblings(&live_path), before, "a refused delete removes nothing");
+    s.catalog.delete_run(&pn("p"), &rid("crashed")).expect("delete");
+    assert_eq!(
+        siblings(&live_path),
+        ["live.sqlite", "live.sqlite-shm", "live.sqlite-wal", "live.sqlite.lock"]
+    );
+    let mut b = WriteBatch::new();
+    b.set_meta("status", "finished");
+    live.write(&b).expect("the live run is untouched");
+    live.close().expect("close");
+    s.catalog.delete_run(&pn("p"), &rid("live")).expect("delete after close");
+    assert!(siblings(&live_path).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn deleting_a_symlinked_run_removes_only_the_link() {
+    use std::os::unix::fs::symlink;
+    let s = Sqlite::new();
+    make_run(&s, "p", "good");
+    let runs = s.dir.path().join("p/runs");
+    symlink(runs.join("good.sqlite"), runs.join("alias.sqlite")).expect("symlink");
+    s.catalog.set_trashed(&pn("p"), &rid("alias"), true).expect("trash through the link");
+    s.catalog.delete_run(&pn("p"), &rid("alias")).expect("delete");
+    assert_eq!(siblings(&runs.join("good.sqlite")), ["good.sqlite"]);
+    let listing = s.catalog.list_runs(None).expect("list");
+    assert_eq!(listing.runs.iter().map(|r| r.file_stem.as_str()).collect::<Vec<_>>(), ["good"]);
+}
+
+/// Inverts `len` bytes in the middle of page `page` (counted from 0) of a file.
+pub(crate) fn damage_page(path: &Path, page: usize, len: usize) {
+    let mut bytes = fs::read(path).expect("read");
+    let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    let middle = page * page_size + page_size / 2;
+    for b in &mut bytes[middle - len / 2..middle + len / 2] {
+        *b = !*b;
+    }
+    fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn integrity_check_finds_damage_and_changes_nothing() {
+    let s = Sqlite::new();
+    let mut first = new_run("r", "2025-01-01T00:00:00+00:00");
+    let m = first.metric_series(&fp("m"));
+    for i in 0..20_000u32 {
+        first.metric(m, Step::from(i), f64::from(i).sqrt(), 1_700_000_000);
+    }
+    s.create("p", "r", &first).expect("create").close().expect("close");
+    let path = s.path("p", "r");
+    let pages = fs::metadata(&path).expect("stat").len() as usize / 4096;
+    damage_page(&path, pages / 2, 64);
+    let bytes = fs::read(&path).expect("read");
+    let modified = fs::metadata(&path).expect("stat").modified().expect("mtime");
+
+    let listing = s.catalog.list_runs(None).expect("list");
+    assert_eq!(listing.runs.len(), 1, "the damage is past what a listing reads");
+    let problems =
+        s.catalog.open_run(&pn("p"), &rid("r")).expect("open").integrity_check().expect("check");
+    assert_ne!(problems, ["ok"]);
+    assert!(!problems.is_empty());
+    assert_eq!(fs::read(&path).expect("read"), bytes, "the file is unchanged");
+    assert_eq!(fs::metadata(&path).expect("stat").modified().expect("mtime"), modified);
+    assert_eq!(siblings(&path), ["r.sqlite"]);
+}

@@ -1,0 +1,129 @@
+//! `goodseed serve`: the JSON API (and, later, the web UI) over a data directory.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions};
+use goodseed_store::SqliteCatalog;
+
+use crate::UsageError;
+use crate::home::projects_dir;
+
+/// The port 0.4.0 serves on.
+pub(crate) const DEFAULT_PORT: u16 = 8765;
+
+/// Arguments of `goodseed serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Directory containing run databases [default: $GOODSEED_HOME/projects, or
+    /// ~/.goodseed/projects]
+    pub(crate) dir: Option<OsString>,
+
+    /// Port to listen on
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub(crate) port: u16,
+
+    /// Address to listen on. Anything but a loopback address exposes your runs to the
+    /// network, so it needs --token (or --unsafe-no-token)
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub(crate) host: String,
+
+    /// Require `Authorization: Bearer TOKEN` on every API request
+    #[arg(long, env = "GOODSEED_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+
+    /// Also accept browser requests from this origin (repeatable), e.g.
+    /// http://my-box:3000
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub(crate) allow_origins: Vec<String>,
+
+    /// Also accept this name in the Host header (repeatable), e.g. a name this
+    /// machine has on your network
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub(crate) allow_hosts: Vec<String>,
+
+    /// Listen on a non-loopback address without a token (anyone who can reach the
+    /// port can read and trash your runs)
+    #[arg(long)]
+    pub(crate) unsafe_no_token: bool,
+
+    /// Print extra startup information
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+}
+
+impl ServeArgs {
+    /// What a bare `goodseed` serves with: the defaults of `goodseed serve`.
+    pub(crate) fn default_for_bare_command() -> ServeArgs {
+        ServeArgs {
+            dir: None,
+            port: DEFAULT_PORT,
+            host: "127.0.0.1".to_owned(),
+            token: std::env::var("GOODSEED_TOKEN").ok().filter(|t| !t.is_empty()),
+            allow_origins: Vec::new(),
+            allow_hosts: Vec::new(),
+            unsafe_no_token: false,
+            verbose: false,
+        }
+    }
+}
+
+/// Runs the server until Ctrl-C.
+pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ip: IpAddr = if args.host.eq_ignore_ascii_case("localhost") {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        args.host.parse().map_err(|_| {
+            UsageError::new(std::io::Error::other(format!(
+                "--host {:?} is not an IP address (use 127.0.0.1, ::1 or 0.0.0.0)",
+                args.host
+            )))
+        })?
+    };
+    if !ip.is_loopback() && args.token.is_none() && !args.unsafe_no_token {
+        return Err(UsageError::new(std::io::Error::other(format!(
+            "listening on {ip} exposes your runs to the network: pass --token TOKEN (or set \
+             GOODSEED_TOKEN), or --unsafe-no-token to do it anyway"
+        )))
+        .into());
+    }
+    if args.token.as_deref().is_some_and(str::is_empty) {
+        return Err(UsageError::new(std::io::Error::other("--token must not be empty")).into());
+    }
+    let projects = projects_dir(args.dir)?;
+    let listener = TcpListener::bind((ip, args.port))
+        .with_context(|| format!("cannot listen on {ip} port {}", args.port))?;
+    let port = listener.local_addr().context("reading the listening address")?.port();
+
+    let mut allowed_origins = vec![GOODSEED_APP_ORIGIN.to_owned()];
+    allowed_origins.extend(args.allow_origins);
+    let options = ServerOptions {
+        port,
+        allowed_origins,
+        allowed_hosts: args.allow_hosts,
+        token: args.token,
+        workers: None,
+        handle_signals: true,
+    };
+    let shown = if ip.is_unspecified() || ip.is_loopback() {
+        "127.0.0.1".to_owned()
+    } else {
+        ip.to_string()
+    };
+    let shown = if shown.contains(':') { format!("[{shown}]") } else { shown };
+    writeln!(out, "Goodseed server running at http://{shown}:{port}")?;
+    if args.verbose {
+        writeln!(out, "Data directory: {}", projects.display())?;
+    }
+    writeln!(out, "View your runs at {GOODSEED_APP_ORIGIN}/local?port={port}")?;
+    writeln!(out, "Press Ctrl-C to stop.")?;
+    out.flush()?;
+    goodseed_server::run(listener, Arc::new(SqliteCatalog::new(projects)), options)
+        .context("serving")?;
+    writeln!(out, "\nServer stopped.")?;
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! `goodseed show PROJECT/RUN`: one run on a screen. Its status (crashed included),
+//! metadata, the Git commit and host it ran from, every config, and the last value of
+//! every metric.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use goodseed_core::downsample::PointCount;
+use goodseed_core::time::UtcMicros;
+use goodseed_core::{ConfigValue, Liveness, RunStatus, python_float_repr};
+use goodseed_store::{Catalog, RunMeta, RunReader, SqliteCatalog, meta_key};
+
+use crate::cli::RunArgs;
+use crate::display::{self, elide, one_line, width};
+use crate::home;
+use crate::run_ref::{self, RunRef};
+
+/// Context for a failed write to the output.
+const WRITING: &str = "writing to standard output";
+
+/// Config values longer than this many characters are cut with `…`.
+const MAX_VALUE_CHARS: usize = 72;
+
+/// Paths wider than this do not widen the path column further.
+const MAX_PATH_COLUMN: usize = 40;
+
+/// Runs `goodseed show`.
+pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let run = RunRef::parse(&args.run)?;
+    let dir = home::projects_dir(args.data.dir)?;
+    let catalog = SqliteCatalog::new(&dir);
+    let reader =
+        catalog.open_run(&run.project, &run.run_id).map_err(|e| run_ref::store_error(e, &dir))?;
+    let reading = || format!("reading run {run}");
+    let meta = reader.meta().with_context(reading)?;
+    let (status, liveness) = run_ref::status(&catalog, &run, &meta).with_context(reading)?;
+    let mut configs = reader.configs().with_context(reading)?;
+    configs.sort_by(|a, b| a.0.cmp(&b.0));
+    let metrics = last_points(reader.as_ref()).with_context(reading)?;
+
+    let header = Header { run: &run, meta: &meta, status: &status, liveness, configs: &configs };
+    header.write(out, SystemTime::now()).context(WRITING)?;
+    write_configs(out, &configs).context(WRITING)?;
+    write_metrics(out, &metrics, reader.integer_steps().unwrap_or(false)).context(WRITING)
+}
+
+/// The last point of each metric series: (path, step, value).
+fn last_points(reader: &dyn RunReader) -> goodseed_store::Result<Vec<(String, f64, f64)>> {
+    let one = PointCount::new(1).expect("1 is a valid point count");
+    let mut last = Vec::new();
+    for path in reader.metric_paths()? {
+        let count = reader.metric_count(&path)?;
+        let Some(index) = count.checked_sub(1).and_then(|i| i64::try_from(i).ok()) else {
+            continue;
+        };
+        let (_, sampled) = reader.downsample_metric(&path, Some(index), None, one)?;
+        if let Some(p) = sampled.points.last() {
+            last.push((path, p.step, p.value));
+        }
+    }
+    Ok(last)
+}
+
+/// What the first block of `show` is made of.
+struct Header<'a> {
+    run: &'a RunRef,
+    meta: &'a RunMeta,
+    status: &'a RunStatus,
+    liveness: Liveness,
+    configs: &'a [(String, ConfigValue)],
+}
+
+impl Header<'_> {
+    fn config(&self, path: &str) -> Option<&ConfigValue> {
+        self.configs.iter().find_map(|(p, v)| (p == path).then_some(v))
+    }
+
+    fn write(&self, out: &mut dyn Write, now: SystemTime) -> io::Result<()> {
+        let meta = self.meta;
+        let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map_or("-".to_owned(), one_line);
+        let rows = [
+            ("status", self.status.to_string()),
+            ("run id", text(Some(self.run.run_id.as_str()))),
+            ("name", text(meta.name())),
+            ("project", text(Some(self.run.project.as_str()))),
+            ("created", text(meta.created_at())),
+            ("closed", text(meta.closed_at())),
+            ("duration", self.duration(now)),
+            ("host", self.host()),
+            ("tags", self.tags()),
+            ("git", self.git()),
+            ("trashed", if meta.trashed() { "yes" } else { "no" }.to_owned()),
+        ];
+        for (label, value) in rows {
+            writeln!(out, "{:<10}{value}", format!("{label}:"))?;
+        }
+        Ok(())
+    }
+
+    /// Closed minus created; for a live run, the time since creation so far.
+    fn duration(&self, now: SystemTime) -> String {
+        let parse = |t: Option<&str>| t.and_then(UtcMicros::parse_iso8601);
+        let Some(created) = parse(self.meta.created_at()) else {
+            return "-".to_owned();
+        };
+        let (end, so_far) = match parse(self.meta.closed_at()) {
+            Some(closed) => (closed, false),
+            None if *self.status == RunStatus::Running && self.liveness == Liveness::Live => {
+                (UtcMicros::from(now), true)
+            }
+            None => return "-".to_owned(),
+        };
+        match end.0.checked_sub(created.0).filter(|d| *d >= 0) {
+            Some(d) if so_far => format!("{} so far", display::duration(d)),
+            Some(d) => display::duration(d),
+            None => "-".to_owned(),
+        }
+    }
+
+    /// The writer's host (`writer_host`), else the host names the run recorded under
+    /// `monitoring/<hash>/hostname`.
+    fn host(&self) -> String {
+        if let Some(host) = self.meta.get(meta_key::WRITER_HOST).filter(|h| !h.is_empty()) {
+            return one_line(host);
+        }
+        let hosts: BTreeSet<String> = self
+            .configs
+            .iter()
+            .filter(|(p, _)| {
+                p.strip_prefix("monitoring/")
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(_, key)| key == "hostname")
+            })
+            .filter_map(|(_, v)| match v {
+                ConfigValue::Str(s) if !s.is_empty() => Some(one_line(s)),
+                _ => None,
+            })
+            .collect();
+        if hosts.is_empty() {
+            "-".to_owned()
+        } else {
+            hosts.into_iter().collect::<Vec<_>>().join(", ")
+        }
+    }
+
+    fn tags(&self) -> String {
+        match self.config("sys/tags") {
+            Some(ConfigValue::StringSet(tags)) if !tags.is_empty() => {
+                tags.iter().map(|t| one_line(t)).collect::<Vec<_>>().join(", ")
+            }
+            _ => "-".to_owned(),
+        }
+    }
+
+    /// `<commit id>`, with `(dirty)` or `(clean)` when the run recorded it.
+    fn git(&self) -> String {
+        let Some(ConfigValue::Str(commit)) = self.config("source_code/git/commit_id") else {
+            return "-".to_owned();
+        };
+        match self.config("source_code/git/dirty") {
+            Some(ConfigValue::Bool(true)) => format!("{} (dirty)", one_line(commit)),
+            Some(ConfigValue::Bool(false)) => format!("{} (clean)", one_line(commit)),
+            _ => one_line(commit),
+        }
+    }
+}
+
+/// A config value as stored (0.4.0's text for its type), on one line and cut short.
+fn config_text(value: &ConfigValue) -> String {
+    match value {
+        ConfigValue::Null => "null".to_owned(),
+        ConfigValue::Str(s) if s.is_empty() => "\"\"".to_owned(),
+        other => elide(&other.encode().unwrap_or_else(|| "null".to_owned()), MAX_VALUE_CHARS),
+    }
+}
+
+/// Rows as aligned columns, each line indented by two spaces; the last column is not
+/// padded.
+fn write_table<const N: usize>(
+    out: &mut dyn Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
+    let mut widths = header.map(width);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    widths[0] = widths[0].min(MAX_PATH_COLUMN);
+    let mut line = |cells: [&str; N]| {
+        let mut text = String::from(" ");
+        for (i, cell) in cells.iter().enumerate() {
+            text.push(' ');
+            text.push_str(cell);
+            if i + 1 < N {
+                let pad = widths[i].saturating_sub(width(cell)) + 1;
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{text}")
+    };
+    line(header)?;
+    for row in rows {
+        line(std::array::from_fn(|i| row[i].as_str()))?;
+    }
+    Ok(())
+}
+
+fn write_configs(out: &mut dyn Write, configs: &[(String, ConfigValue)]) -> io::Result<()> {
+    writeln!(out, "\nconfigs ({}):", configs.len())?;
+    let rows: Vec<[String; 2]> =
+        configs.iter().map(|(path, value)| [one_line(path), config_text(value)]).collect();
+    if rows.is_empty() {
+        return writeln!(out, "  (none)");
+    }
+    write_table(out, ["PATH", "VALUE"], &rows)
+}
+
+fn write_metrics(
+    out: &mut dyn Write,
+    metrics: &[(String, f64, f64)],
+    integer_steps: bool,
+) -> io::Result<()> {
+    writeln!(out, "\nmetrics ({}):", metrics.len())?;
+    let rows: Vec<[String; 3]> = metrics
+        .iter()
+        .map(|(path, step, value)| {
+            [one_line(path), step_text(*step, integer_steps), python_float_repr(*value)]
+        })
+        .collect();
+    if rows.is_empty() {
+        return writeln!(out, "  (none)");
+    }
+    write_table(out, ["PATH", "LAST STEP", "LAST VALUE"], &rows)
+}
+
+/// A step for people: whole steps without a fractional part (`99`, not `99.0`).
+fn step_text(step: f64, integer_steps: bool) -> String {
+    if (integer_steps || step.fract() == 0.0) && step.abs() < 1e15 {
+        format!("{}", step as i64)
+    } else {
+        python_float_repr(step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_config_values_as_stored_on_one_line() {
+        let cases = [
+            (ConfigValue::Float(1e-5), "1e-05"),
+            (ConfigValue::Float(f64::NAN), "nan"),
+            (ConfigValue::Int(-3), "-3"),
+            (ConfigValue::Bool(true), "true"),
+            (ConfigValue::Null, "null"),
+            (ConfigValue::Str(String::new()), "\"\""),
+            (ConfigValue::Str("two\nlines".into()), "two\\nlines"),
+            (ConfigValue::StringSet(["b".to_owned(), "a".to_owned()].into()), "[\"a\", \"b\"]"),
+            (ConfigValue::Raw { type_tag: "tensor".into(), value: None }, "null"),
+        ];
+        for (value, want) in cases {
+            assert_eq!(config_text(&value), want, "{value:?}");
+        }
+        let long = config_text(&ConfigValue::Str("x".repeat(500)));
+        assert_eq!(long.chars().count(), MAX_VALUE_CHARS);
+        assert!(long.ends_with("x…"));
+    }
+
+    #[test]
+    fn shows_steps_as_whole_numbers_when_they_are() {
+        assert_eq!(step_text(99.0, false), "99");
+        assert_eq!(step_text(-0.0, false), "0");
+        assert_eq!(step_text(0.5, false), "0.5");
+        assert_eq!(step_text(1e300, false), "1e+300");
+    }
+
+    #[test]
+    fn aligns_tables() {
+        let mut out = Vec::new();
+        let rows = [["a".to_owned(), "1".to_owned()], ["long/path".to_owned(), "2".to_owned()]];
+        write_table(&mut out, ["PATH", "VALUE"], &rows).expect("writing to a Vec");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "  PATH       VALUE\n  a          1\n  long/path  2\n"
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! Server benchmarks, reported as a table (`cargo bench -p goodseed-server`, or
+//! `cargo xtask bench`). A data generator writes, through the SDK:
+//!
+//! - 1,000 runs in 10 projects (5 metrics of 100 points, a text series, configs each);
+//! - one run with a 1,000,000-point series;
+//! - one small run (10 metrics of 100 points) for the throughput test.
+//!
+//! Then our server (in this process, port 0) answers each workload over keep-alive HTTP,
+//! timed request by request, and goodseed 0.4.0's server (when a Python with goodseed
+//! 0.4.0 is found: `GOODSEED_PYTHON`, or the test venv under `target/`) answers the same
+//! workloads on the same data. Medians are reported. When `wrk` is installed, it loads
+//! both servers with `wrk -t2 -c32` on the small run's metrics.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark report is its output
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goodseed_sdk::Run;
+use goodseed_server::{ServerOptions, serve};
+use goodseed_store::SqliteCatalog;
+
+fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
+    Run::builder()
+        .home(home)
+        .project(project)
+        .run_id(run_id)
+        .capture_git(false)
+        .capture_command_line(false)
+        .capture_host(false)
+}
+
+fn generate(home: &Path) {
+    let started = Instant::now();
+    for i in 0..1000u32 {
+        let run = builder(home, &format!("team/p{}", i % 10), &format!("run-{i:04}"))
+            .name(format!("run {i}"))
+            .tags(["bench"])
+            .config(
+                &[("lr", 0.001), ("momentum", 0.9)]
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            )
+            .expect("config")
+            .create()
+            .expect("create");
+        for step in 0..100u32 {
+            let x = f64::from(step);
+            run.log_metrics(
+                step,
+                [
+                    ("train/loss", 1.0 / (x + 1.0)),
+                    ("train/acc", x / 100.0),
+                    ("val/loss", 0.5),
+                    ("val/acc", 0.5),
+                    ("lr", 1e-3),
+                ],
+            )
+            .expect("log");
+        }
+        run.log_text("logs/stdout", 0u32, "hello").expect("text");
+        run.finish().expect("finish");
+    }
+    let big = builder(home, "big", "million").create().expect("create");
+    for step in 0..1_000_000u32 {
+        big.log_metric("train/loss", step, (f64::from(step) * 1e-4).sin()).expect("log");
+    }
+    big.finish().expect("finish");
+    let small = builder(home, "small", "r").create().expect("create");
+    for step in 0..100u32 {
+        let v = f64::from(step);
+        let metrics: Vec<(String, f64)> =
+            (0..10).map(|i| (format!("m{i}"), v + f64::from(i))).collect();
+        small.log_metrics(step, metrics.iter().map(|(k, v)| (k.as_str(), *v))).expect("log");
+    }
+    small.finish().expect("finish");
+    eprintln!("generated the data in {:.1?}", started.elapsed());
+}
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    port: u16,
+}
+
+impl Conn {
+    fn new(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn { reader: BufReader::new(stream), port }
+    }
+
+    /// Sends a GET and reads the whole answer; returns the body length.
+    fn get(&mut self, target: &str) -> usize {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", self.port);
+        self.reader.get_mut().write_all(req.as_bytes()).expect("send");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status");
+        assert!(line.contains(" 200 "), "{target}: {line}");
+        let (mut length, mut chunked) = (None, false);
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("header");
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let lower = l.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse::<usize>().ok();
+            }
+            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                chunked = true;
+            }
+        }
+        if !chunked {
+            let n = length.expect("a length");
+            let mut body = vec![0; n];
+            self.reader.read_exact(&mut body).expect("body");
+            return n;
+        }
+        let mut total = 0;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("chunk size");
+            let size = usize::from_str_radix(line.trim(), 16).expect("hex");
+            let mut chunk = vec![0; size + 2];
+            self.reader.read_exact(&mut chunk).expect("chunk");
+            total += size;
+            if size == 0 {
+                return total;
+            }
+        }
+    }
+}
+
+/// Median time of `n` requests (after one warm-up).
+fn median(port: u16, target: &str, n: usize) -> (Duration, usize) {
+    let mut conn = Conn::new(port);
+    let size = conn.get(target);
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            conn.get(target);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[times.len() / 2], size)
+}
+
+fn python_with_goodseed() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("GOODSEED_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/goodseed-0.4.0-venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+struct Python(Child);
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_python(python: &Path, projects: &Path) -> Option<(Python, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let child = Command::new(python)
+        .args(["-m", "goodseed.cli", "serve"])
+        .arg(projects)
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let guard = Python(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((guard, port))
+}
+
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+fn wrk(port: u16, target: &str) -> Option<String> {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", "-d10s", "--latency"])
+        .arg(format!("http://127.0.0.1:{port}{target}"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rps =
+        text.lines().find(|l| l.starts_with("Requests/sec"))?.split_whitespace().nth(1)?.to_owned();
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))?
+        .split_whitespace()
+        .nth(1)?
+        .to_owned();
+    Some(format!("{rps} req/s, p99 {p99}"))
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    generate(home.path());
+    let projects = home.path().join("projects");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let catalog = Arc::new(SqliteCatalog::new(&projects));
+    let options = ServerOptions { port, ..ServerOptions::default() };
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            serve(listener, catalog, options).expect("serve").await.expect("server ran");
+        });
+    });
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let workloads: [(&str, &str, usize, usize); 4] = [
+        ("GET /api/runs, 1,000 runs (target <= 10 ms)", "/api/runs", 50, 3),
+        (
+            "metrics, 1,000,000-point series, pointCount=1000 (target <= 25 ms)",
+            "/api/runs/big/million/metrics?path=train/loss&pointCount=1000",
+            30,
+            3,
+        ),
+        (
+            "metrics, 1,000,000-point series, full (target <= 1 s)",
+            "/api/runs/big/million/metrics?path=train/loss",
+            5,
+            1,
+        ),
+        (
+            "metric-paths of that run (target <= 2 ms)",
+            "/api/runs/big/million/metric-paths",
+            200,
+            20,
+        ),
+    ];
+    let python = python_with_goodseed().and_then(|p| start_python(&p, &projects));
+    println!("{:<72} {:>12} {:>14}", "workload (median)", "ours", "goodseed 0.4.0");
+    for (name, target, n, n_py) in workloads {
+        let (ours, size) = median(port, target, n);
+        let theirs = python.as_ref().map(|(_, p)| median(*p, target, n_py).0);
+        println!(
+            "{name:<72} {:>12} {:>14}   ({size} bytes)",
+            format!("{ours:.2?}"),
+            theirs.map_or("-".to_owned(), |t| format!("{t:.2?}"))
+        );
+    }
+    if let Some(mib) = rss_mib() {
+        println!("RSS of this process (server, data generator and client): {mib:.1} MiB");
+    }
+    let small = "/api/runs/small/r/metrics";
+    match wrk(port, small) {
+        Some(ours) => {
+            let theirs =
+                python.as_ref().and_then(|(_, p)| wrk(*p, small)).unwrap_or_else(|| "-".to_owned());
+            println!(
+                "wrk -t2 -c32 {small}: ours {ours}; goodseed 0.4.0 {theirs} (target >= 20,000 req/s, p99 <= 5 ms)"
+            );
+        }
+        None => println!("wrk not installed: apt-get install wrk to run the throughput test"),
+    }
+}
