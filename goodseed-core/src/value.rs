@@ -198,32 +198,53 @@ fn looks_like_iso_datetime(text: &str) -> bool {
 /// assert_eq!(python_float_repr(1e16), "1e+16");
 /// ```
 pub fn python_float_repr(x: f64) -> String {
+    let mut out = String::with_capacity(24);
+    push_python_float_repr(&mut out, x);
+    out
+}
+
+/// [`python_float_repr`] appended to a buffer, without allocating: the form for hot
+/// loops (a server writing a million points).
+pub fn push_python_float_repr(out: &mut String, x: f64) {
     if x.is_nan() {
-        return "nan".to_owned();
+        return out.push_str("nan");
     }
     if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+        return out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+    }
+    // Whole numbers below 10^16 print as Python prints them: digits and ".0".
+    if x.fract() == 0.0 && x.abs() < 1e16 {
+        if x == 0.0 && x.is_sign_negative() {
+            return out.push_str("-0.0");
+        }
+        let _ = write!(out, "{}.0", x as i64);
+        return;
     }
     // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let sci = format!("{x:e}");
+    let mut sci = StackText::default();
+    let _ = write!(sci, "{x:e}");
+    let sci = sci.as_str();
     let (mantissa, exp) = sci.split_once('e').expect("{:e} always writes an exponent");
     let exp: i32 = exp.parse().expect("{:e} writes a decimal exponent");
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => ("-", m),
         None => ("", mantissa),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let mut out = String::with_capacity(24);
+    let mut digits = StackText::default();
+    for c in mantissa.chars().filter(|c| *c != '.') {
+        digits.push(c);
+    }
+    let digits = digits.as_str();
     out.push_str(sign);
     if (-4..16).contains(&exp) {
         if exp < 0 {
             out.push_str("0.");
             out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(&digits);
+            out.push_str(digits);
         } else {
             let int_len = exp as usize + 1;
             if digits.len() <= int_len {
-                out.push_str(&digits);
+                out.push_str(digits);
                 out.extend(std::iter::repeat_n('0', int_len - digits.len()));
                 out.push_str(".0");
             } else {
@@ -240,7 +261,35 @@ pub fn python_float_repr(x: f64) -> String {
         }
         let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
     }
-    out
+}
+
+/// A short ASCII text on the stack (a float's `{:e}` form is at most 24 bytes).
+#[derive(Default)]
+struct StackText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn push(&mut self, c: char) {
+        if c.is_ascii() && self.len < self.buf.len() {
+            self.buf[self.len] = c as u8;
+            self.len += 1;
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for c in s.chars() {
+            self.push(c);
+        }
+        Ok(())
+    }
 }
 
 /// `json.dumps(sorted(set))` as Python writes it: `", "` between items and every

@@ -15,6 +15,7 @@ use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, ProjectName, RunId, parse_python_int};
 use goodseed_store::{Catalog, RunReader, StoreError, TextWindow};
 
+use crate::cache::{self, Key, ResponseCache};
 use crate::json::Json;
 use crate::query::{Query, decode_path};
 
@@ -22,6 +23,7 @@ use crate::query::{Query, decode_path};
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) catalog: Arc<dyn Catalog>,
+    pub(crate) cache: Arc<ResponseCache>,
 }
 
 /// An error answer: a status and `{"error": message}`.
@@ -59,6 +61,19 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> HttpResponse 
 
 fn json_response(j: Json) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::json()).body(j.finish())
+}
+
+fn json_bytes(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(body)
+}
+
+/// The answer, kept in the cache when it is about a closed run.
+fn cached(cache: &ResponseCache, key: Option<Key>, j: Json) -> HttpResponse {
+    let body = Bytes::from(j.finish());
+    if let Some(key) = key {
+        cache.put(key, body.clone());
+    }
+    json_bytes(body)
 }
 
 /// Maps store errors to answers that never reveal a filesystem path.
@@ -246,6 +261,16 @@ pub(crate) async fn run_get(
         .ok_or_else(not_found)?;
     let query = Query::parse(req.query_string());
     let reader = route.open(&state).await?;
+    let key = reader.snapshot_id().map(|snapshot| Key {
+        project: route.project.clone(),
+        run: route.run.clone(),
+        snapshot,
+        target: req.uri().path_and_query().map_or_else(String::new, |pq| pq.as_str().to_owned()),
+    });
+    if let Some(body) = key.as_ref().and_then(|k| state.cache.get(k)) {
+        return Ok(json_bytes(body));
+    }
+    let cache = &state.cache;
     match route.what {
         "configs" => {
             let configs = blocking(move || reader.configs().map_err(|e| route.err(e))).await?;
@@ -256,7 +281,7 @@ pub(crate) async fn run_get(
                 config_value(&mut j, value);
             }
             j.end_object().end_object();
-            Ok(json_response(j))
+            Ok(cached(cache, key, j))
         }
         "metric-paths" => {
             let paths = blocking(move || reader.metric_paths().map_err(|e| route.err(e))).await?;
@@ -266,10 +291,13 @@ pub(crate) async fn run_get(
                 j.str(p);
             }
             j.end_array().end_object();
-            Ok(json_response(j))
+            Ok(cached(cache, key, j))
         }
-        "string_series" => string_series(route, reader, &query).await,
-        _ => metrics(route, reader, &query).await,
+        "string_series" => {
+            let j = string_series(route, reader, &query).await?;
+            Ok(cached(cache, key, j))
+        }
+        _ => metrics(route, reader, &query, Arc::clone(cache), key).await,
     }
 }
 
@@ -328,10 +356,30 @@ fn logged_at(ts: i64) -> String {
     UtcMicros::from_unix_seconds(ts).to_iso8601()
 }
 
+/// `logged_at` text for a run of points: consecutive points share their second, so the
+/// text is formatted once per distinct `ts`, not once per point.
+#[derive(Default)]
+struct LoggedAt {
+    ts: Option<i64>,
+    text: String,
+}
+
+impl LoggedAt {
+    fn get(&mut self, ts: i64) -> &str {
+        if self.ts != Some(ts) {
+            self.ts = Some(ts);
+            self.text = logged_at(ts);
+        }
+        &self.text
+    }
+}
+
 async fn metrics(
     route: RunRoute,
     reader: Arc<dyn RunReader>,
     query: &Query,
+    cache: Arc<ResponseCache>,
+    key: Option<Key>,
 ) -> Result<HttpResponse, ApiError> {
     let path = query.get("path").map(str::to_owned);
     if let Some(count) = query.get("pointCount") {
@@ -362,20 +410,22 @@ async fn metrics(
             Ok(j)
         })
         .await?;
-        return Ok(json_response(j));
+        return Ok(cached(&cache, key, j));
     }
-    // Every point: streamed, so a million points never sit in memory as one string.
-    let body = stream(move |send| {
+    // Every point: streamed, so a million points never sit in memory as one string;
+    // kept for reuse when it turns out small.
+    let body = stream(cache, key, move |send| {
         let integer = reader.integer_steps().map_err(|e| route.err(e))?;
         let mut j = Json::with_capacity(CHUNK + 256);
         j.begin_object().key("metrics").begin_array();
         let mut open = true;
+        let mut times = LoggedAt::default();
         reader
             .visit_metrics(path.as_deref(), &mut |p, point| {
                 j.begin_object().key("path").str(p).key("step");
                 step(&mut j, point.step, integer);
                 j.key("value").f64(point.value);
-                j.key("logged_at").str(&logged_at(point.ts));
+                j.key("logged_at").str(times.get(point.ts));
                 j.end_object();
                 if j.len() >= CHUNK {
                     open = send(j.take_chunk());
@@ -410,7 +460,7 @@ async fn string_series(
     route: RunRoute,
     reader: Arc<dyn RunReader>,
     query: &Query,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Json, ApiError> {
     const ERROR: &str = "limit, offset, and tail must be integers";
     let path = query.get("path").map(str::to_owned);
     let limit = int_param(query, "limit", ERROR)?;
@@ -428,7 +478,7 @@ async fn string_series(
         },
         (None, None) => TextWindow::All,
     };
-    let j = blocking(move || {
+    blocking(move || {
         let integer = reader.integer_steps().map_err(|e| route.err(e))?;
         let page = reader.text_points(path.as_deref(), window).map_err(|e| route.err(e))?;
         let mut j = Json::with_capacity(64 + page.points.len() * 120);
@@ -443,8 +493,7 @@ async fn string_series(
         j.end_array().key("total").i64(page.total as i64).end_object();
         Ok(j)
     })
-    .await?;
-    Ok(json_response(j))
+    .await
 }
 
 /// `POST /api/runs/<project>/<run>/trash` and `.../trash/restore`
@@ -473,24 +522,43 @@ pub(crate) async fn fallback() -> Result<HttpResponse, ApiError> {
 /// Bytes per streamed chunk.
 const CHUNK: usize = 64 * 1024;
 
-/// Runs `produce` on a blocking thread; what it sends becomes the response body. Errors
-/// before the first chunk become the answer; later ones end the stream early.
+/// Runs `produce` on a blocking thread; what it sends becomes the response body, and
+/// the cache's entry for `key` when the whole body stays small. Errors before the first
+/// chunk become the answer; later ones end the stream early (and nothing is cached).
 async fn stream(
+    cache: Arc<ResponseCache>,
+    key: Option<Key>,
     produce: impl FnOnce(&mut dyn FnMut(String) -> bool) -> Result<(), ApiError> + Send + 'static,
 ) -> Result<ChunkStream, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     actix_web::rt::task::spawn_blocking(move || {
         let mut first = Some(first_tx);
+        let mut kept: Option<Vec<u8>> = key.as_ref().map(|_| Vec::new());
         let mut send = |chunk: String| {
             if let Some(f) = first.take() {
                 let _ = f.send(Ok(()));
             }
+            if let Some(buf) = kept.as_mut() {
+                if buf.len() + chunk.len() <= cache::MAX_ENTRY {
+                    buf.extend_from_slice(chunk.as_bytes());
+                } else {
+                    kept = None;
+                }
+            }
             tx.blocking_send(Bytes::from(chunk)).is_ok()
         };
         let result = produce(&mut send);
-        if let (Err(e), Some(f)) = (result, first.take()) {
-            let _ = f.send(Err(e));
+        match (result, first.take()) {
+            (Err(e), Some(f)) => {
+                let _ = f.send(Err(e));
+            }
+            (Ok(()), _) => {
+                if let (Some(key), Some(body)) = (key, kept) {
+                    cache.put(key, Bytes::from(body));
+                }
+            }
+            (Err(_), None) => {}
         }
     });
     match first_rx.await {

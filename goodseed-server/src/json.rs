@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use goodseed_core::python_float_repr;
+use goodseed_core::push_python_float_repr;
 
 /// Appends JSON values to a buffer, managing commas.
 #[derive(Debug, Default)]
@@ -93,7 +93,7 @@ impl Json {
         } else if x.is_infinite() {
             self.out.push_str(if x > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" });
         } else {
-            self.out.push_str(&python_float_repr(x));
+            push_python_float_repr(&mut self.out, x);
         }
         self
     }

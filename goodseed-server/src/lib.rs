@@ -21,6 +21,7 @@
 //! ```
 
 mod api;
+mod cache;
 mod guard;
 mod json;
 mod query;
@@ -68,8 +69,8 @@ impl Default for ServerOptions {
 }
 
 /// Configures the routes and checks on an actix `App`.
-fn configure(cfg: &mut web::ServiceConfig, catalog: Arc<dyn Catalog>) {
-    cfg.app_data(web::Data::new(api::AppState { catalog }))
+fn configure(cfg: &mut web::ServiceConfig, state: web::Data<api::AppState>) {
+    cfg.app_data(state)
         .route("/api/projects", web::get().to(api::projects))
         .route("/api/runs", web::get().to(api::runs))
         .route("/api/runs/{tail:.*}", web::get().to(api::run_get))
@@ -85,11 +86,14 @@ pub fn serve(
     options: ServerOptions,
 ) -> std::io::Result<Server> {
     let options = Arc::new(options);
+    // One state for every worker: the response cache is shared.
+    let state =
+        web::Data::new(api::AppState { catalog, cache: Arc::new(cache::ResponseCache::default()) });
     let workers = options.workers;
     let handle_signals = options.handle_signals;
     let app_options = Arc::clone(&options);
     let mut server = HttpServer::new(move || {
-        let catalog = Arc::clone(&catalog);
+        let state = state.clone();
         let options = Arc::clone(&app_options);
         App::new()
             .wrap_fn(move |req, srv| {
@@ -124,7 +128,7 @@ pub fn serve(
                     Ok(response)
                 }
             })
-            .configure(|cfg| configure(cfg, catalog))
+            .configure(|cfg| configure(cfg, state))
     })
     .listen(listener)?;
     if let Some(n) = workers {

@@ -323,6 +323,11 @@ pub trait RunReader: Send + Sync {
     /// SQLite's message ("database disk image is malformed"). Errors are for a check
     /// that could not run (the file vanished, a lock timed out).
     fn integrity_check(&self) -> Result<Vec<String>>;
+
+    /// An id of the data this reader sees, when that data cannot change: set for a run
+    /// that was closed when the reader opened it (a reader is replaced if the file
+    /// changes), `None` for a live run. Callers may cache answers under it.
+    fn snapshot_id(&self) -> Option<u64>;
 }
 
 /// Size and modification time of a run file.

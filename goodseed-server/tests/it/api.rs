@@ -190,3 +190,35 @@ fn long_series_are_streamed() {
     assert_eq!(points.len(), 200_000);
     assert_eq!(points[199_999]["step"], 199_999.0);
 }
+
+#[test]
+fn answers_about_a_run_that_changes_are_never_stale() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r1", 10).finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let targets = [
+        "/api/runs/p/r1/configs",
+        "/api/runs/p/r1/metrics?path=train/loss",
+        "/api/runs/p/r1/metrics?path=train/loss&pointCount=3",
+    ];
+    let before: Vec<String> = targets.iter().map(|t| server.get(t).body).collect();
+    for (t, b) in targets.iter().zip(&before) {
+        assert_eq!(&server.get(t).body, b, "{t}: a closed run answers the same, from the cache");
+    }
+    let run = goodseed_sdk::Run::builder()
+        .home(home.path())
+        .project("p")
+        .capture_git(false)
+        .resume("r1")
+        .expect("resume");
+    run.set_config("lr", 0.5).expect("config");
+    run.log_metric("train/loss", 10u32, 42.0).expect("log");
+    run.finish().expect("finish");
+    let after: Vec<String> = targets.iter().map(|t| server.get(t).body).collect();
+    assert!(after[0].contains(r#""lr": 0.5"#), "{}", after[0]);
+    assert!(after[1].contains(r#""value": 42.0"#), "{}", after[1]);
+    assert_ne!(after[2], before[2]);
+    // Trash changes the file too.
+    assert_eq!(server.post("/api/runs/p/r1/trash").status, 200);
+    assert_eq!(server.get("/api/runs").json()["runs"][0]["trashed"], true);
+}

@@ -313,7 +313,7 @@ fn load_summary(
     if fingerprint.size == 0 && fingerprint.wal.is_none_or(|(size, _)| size == 0) {
         return Err("empty file (0 bytes)".to_owned());
     }
-    let mode = if fingerprint.wal.is_some() { ReadMode::Live } else { ReadMode::Closed };
+    let mode = ReadMode::for_stamp(&found.path, fingerprint.wal.map(|(size, _)| size));
     let conn = schema::open_reader(&found.path, mode).map_err(|e| reason(&e))?;
     schema::check_is_run(&conn, &found.path).map_err(|e| reason(&e))?;
     let read = |conn: &Connection| -> rusqlite::Result<_> {
@@ -476,7 +476,7 @@ impl Catalog for SqliteCatalog {
                 let fresh = if entry.reader.opened_closed() {
                     now == entry.fingerprint
                 } else {
-                    now.wal.is_some()
+                    ReadMode::for_stamp(&path, now.wal.map(|(size, _)| size)) == ReadMode::Live
                 };
                 if fresh {
                     entry.last_used = clock;

@@ -25,6 +25,19 @@ pub struct SqliteRunReader {
     pool: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
     mode: ReadMode,
+    /// For a closed run: a hash of the file's identity, size and modification time.
+    snapshot: Option<u64>,
+}
+
+/// What identifies one version of a closed run file.
+fn snapshot_of(path: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = std::fs::metadata(path).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    meta.len().hash(&mut h);
+    meta.modified().ok()?.hash(&mut h);
+    Some(h.finish())
 }
 
 impl SqliteRunReader {
@@ -53,7 +66,13 @@ impl SqliteRunReader {
         if let Some(threads) = threads {
             builder = builder.thread_pool(threads);
         }
-        Ok(SqliteRunReader { pool: builder.build_unchecked(manager), path: path.to_owned(), mode })
+        let snapshot = if mode == ReadMode::Closed { snapshot_of(path) } else { None };
+        Ok(SqliteRunReader {
+            pool: builder.build_unchecked(manager),
+            path: path.to_owned(),
+            mode,
+            snapshot,
+        })
     }
 
     /// The file read.
@@ -418,6 +437,10 @@ impl RunReader for SqliteRunReader {
             let ty: Option<String> = stmt.query_row([], |r| r.get(0)).optional()?;
             Ok(ty.is_some_and(|t| t.eq_ignore_ascii_case("INTEGER")))
         })
+    }
+
+    fn snapshot_id(&self) -> Option<u64> {
+        self.snapshot
     }
 
     fn integrity_check(&self) -> Result<Vec<String>> {

@@ -103,9 +103,22 @@ pub(crate) enum ReadMode {
 }
 
 impl ReadMode {
-    /// Chooses the mode from whether a `-wal` file sits beside the run.
+    /// Chooses the mode for a run file. A run is live while its WAL holds frames or a
+    /// writer holds its lock. An empty `-wal` without a writer is what a closed run
+    /// looks like after goodseed 0.4.0's readers opened it (they leave `-wal` and `-shm`
+    /// behind): everything is in the main file, so it is read as closed.
     pub(crate) fn for_file(path: &Path) -> ReadMode {
-        if wal_path(path).exists() { ReadMode::Live } else { ReadMode::Closed }
+        ReadMode::for_stamp(path, std::fs::metadata(wal_path(path)).ok().map(|m| m.len()))
+    }
+
+    /// The same, when the size of the `-wal` (if any) is already known.
+    pub(crate) fn for_stamp(path: &Path, wal_size: Option<u64>) -> ReadMode {
+        let live = match wal_size {
+            None => false,
+            Some(0) => super::lock::probe(path) == super::lock::LockState::Held,
+            Some(_) => true,
+        };
+        if live { ReadMode::Live } else { ReadMode::Closed }
     }
 }
 

@@ -372,3 +372,25 @@ fn integrity_check_finds_damage_and_changes_nothing() {
     assert_eq!(fs::metadata(&path).expect("stat").modified().expect("mtime"), modified);
     assert_eq!(siblings(&path), ["r.sqlite"]);
 }
+
+#[test]
+fn runs_littered_by_other_readers_still_read_as_closed() {
+    use goodseed_store::RunReader as _;
+    let s = Sqlite::new();
+    make_run(&s, "p", "closed");
+    let path = s.path("p", "closed");
+    // What goodseed 0.4.0's readers leave beside a closed run.
+    fs::write(format!("{}-wal", path.display()), b"").expect("empty wal");
+    fs::write(format!("{}-shm", path.display()), vec![0u8; 32768]).expect("shm");
+    let r = s.catalog.open_run(&pn("p"), &rid("closed")).expect("open");
+    assert!(r.snapshot_id().is_some(), "an empty WAL and no writer: closed, cacheable");
+    assert_eq!(r.metric_count("m").expect("count"), 1);
+
+    let mut live =
+        s.create("p", "live", &new_run("live", "2025-01-01T00:00:00+00:00")).expect("create");
+    let r = s.catalog.open_run(&pn("p"), &rid("live")).expect("open");
+    assert_eq!(r.snapshot_id(), None, "a live run's data changes: no snapshot");
+    live.close().expect("close");
+    let r = s.catalog.open_run(&pn("p"), &rid("live")).expect("open");
+    assert!(r.snapshot_id().is_some(), "once closed, the next reader is a closed one");
+}
