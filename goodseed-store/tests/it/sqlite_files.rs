@@ -375,7 +375,6 @@ fn integrity_check_finds_damage_and_changes_nothing() {
 
 #[test]
 fn runs_littered_by_other_readers_still_read_as_closed() {
-    use goodseed_store::RunReader as _;
     let s = Sqlite::new();
     make_run(&s, "p", "closed");
     let path = s.path("p", "closed");
