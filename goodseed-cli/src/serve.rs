@@ -108,6 +108,7 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         token: args.token,
         workers: None,
         handle_signals: true,
+        data_dir: Some(projects.clone()),
     };
     let shown = if ip.is_unspecified() || ip.is_loopback() {
         "127.0.0.1".to_owned()

@@ -353,6 +353,8 @@ impl RunBuilder {
         let mut b = WriteBatch::new();
         b.set_meta(meta_key::STATUS, "running");
         writer_meta(&mut b);
+        // A stop asked of an earlier session is not a stop for this one.
+        b.delete_meta(meta_key::STOP_REQUESTED_AT);
         b.config(sys_path("sys/state"), ConfigValue::Str("running".to_owned()));
         for (path, value) in &self.configs {
             b.config(path.clone(), value.clone());

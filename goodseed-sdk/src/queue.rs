@@ -8,7 +8,7 @@
 //! [`Stats`]; nothing is ever dropped.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,9 @@ pub(crate) struct Shared {
     /// Loggers wait here for room, and flushes for their commit.
     pub(crate) progress: Condvar,
     pub(crate) counters: Counters,
+    /// Set by the writer thread once it sees `stop_requested_at` in the run file; read
+    /// by [`crate::Run::should_stop`] without taking the lock.
+    pub(crate) stop_requested: AtomicBool,
     /// Points in the queue that make the writer start a transaction at once.
     pub(crate) batch_points: usize,
     /// Points in the queue at which loggers wait.
@@ -178,6 +181,7 @@ impl Shared {
             work: Condvar::new(),
             progress: Condvar::new(),
             counters: Counters::default(),
+            stop_requested: AtomicBool::new(false),
             batch_points: (capacity / 4).clamp(1, 50_000),
             capacity,
         }

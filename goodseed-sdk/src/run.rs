@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
@@ -139,6 +140,17 @@ impl Run {
     /// True for a disabled run, where every call is a no-op.
     pub fn is_disabled(&self) -> bool {
         self.inner.live.is_none()
+    }
+
+    /// True once someone asked this run to stop (`POST /api/runs/<project>/<run>/stop`
+    /// from the UI, or [`Catalog::request_stop`]): the training loop should end
+    /// gracefully, then [`Run::finish`]. Cheap enough to call every step (one relaxed
+    /// atomic load); the writer thread looks for a request at least every 250 ms. Always
+    /// false for a disabled run.
+    ///
+    /// [`Catalog::request_stop`]: goodseed_store::Catalog::request_stop
+    pub fn should_stop(&self) -> bool {
+        self.inner.live.as_ref().is_some_and(|l| l.shared.stop_requested.load(Ordering::Relaxed))
     }
 
     /// Counters: points logged and written, back-pressure waits, write errors.

@@ -21,6 +21,9 @@ pub(crate) struct Pace {
     pub(crate) heartbeat_interval: Duration,
 }
 
+/// How often the writer reads `stop_requested_at` (one indexed read) until it sees it.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Starts the writer thread of a run.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
@@ -50,6 +53,9 @@ struct WriterThread {
     batch_points: u64,
     last_commit: Instant,
     last_heartbeat: Instant,
+    /// When `stop_requested_at` was last read; `None` once a stop request was seen
+    /// (there is nothing more to learn).
+    last_stop_check: Option<Instant>,
     failures: u32,
 }
 
@@ -69,6 +75,7 @@ impl WriterThread {
             batch_points: 0,
             last_commit: Instant::now(),
             last_heartbeat: Instant::now(),
+            last_stop_check: Some(Instant::now()),
             failures: 0,
         }
     }
@@ -79,6 +86,12 @@ impl WriterThread {
             if self.last_heartbeat.elapsed() >= self.pace.heartbeat_interval || closing.is_some() {
                 self.batch.set_meta(meta_key::HEARTBEAT_AT, now_iso());
                 self.last_heartbeat = Instant::now();
+                if closing.is_none() {
+                    self.check_stop();
+                }
+            } else if self.until_stop_check() == Some(Duration::ZERO) {
+                // A busy writer never waits in `take_work`: check here, between commits.
+                self.check_stop();
             }
             if let Some(status) = closing {
                 close_entries(&mut self.batch, status);
@@ -122,10 +135,20 @@ impl WriterThread {
             {
                 break;
             }
+            let until_stop = self.until_stop_check();
+            if until_stop == Some(Duration::ZERO) {
+                // Read the run file without holding the queue's lock, then look again.
+                drop(st);
+                self.check_stop();
+                st = shared.lock();
+                continue;
+            }
             let until_flush = self.pace.flush_interval.saturating_sub(self.last_commit.elapsed());
             let until_beat =
                 self.pace.heartbeat_interval.saturating_sub(self.last_heartbeat.elapsed());
             let wait = if has_data { until_flush.min(until_beat) } else { until_beat };
+            // Waking to check for a stop request does not commit: only the check runs.
+            let wait = until_stop.map_or(wait, |s| wait.min(s));
             st = shared
                 .work
                 .wait_timeout(st, wait.max(Duration::from_millis(1)))
@@ -170,6 +193,26 @@ impl WriterThread {
             self.batch.text(r, t.step, t.value, t.ts);
         }
         (seq, closing)
+    }
+
+    /// Time left until the next read of `stop_requested_at`; `None` once a request was
+    /// seen.
+    fn until_stop_check(&self) -> Option<Duration> {
+        self.last_stop_check.map(|t| STOP_CHECK_INTERVAL.saturating_sub(t.elapsed()))
+    }
+
+    /// Reads `stop_requested_at` through the writer's connection and raises the run's
+    /// flag once it is there. A failed read (the file busy, say) is retried next time.
+    fn check_stop(&mut self) {
+        if self.last_stop_check.is_none() {
+            return;
+        }
+        if let Ok(Some(_)) = self.writer.meta(meta_key::STOP_REQUESTED_AT) {
+            self.shared.stop_requested.store(true, Ordering::Relaxed);
+            self.last_stop_check = None;
+        } else {
+            self.last_stop_check = Some(Instant::now());
+        }
     }
 
     /// Writes the batch. On success everything logged up to `seq` is committed.

@@ -249,6 +249,71 @@ fn resume_continues_steps_tags_and_status() {
     assert_eq!(read.metric_count("loss").expect("count"), 4);
 }
 
+/// Polls `done` until it holds or 5 s pass, calling `step` in between.
+fn within_5s(mut done: impl FnMut() -> bool, mut step: impl FnMut()) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
+#[test]
+fn a_stop_request_reaches_should_stop() {
+    let home = tempfile::tempdir().expect("temp");
+    let c = catalog(home.path());
+    let run = builder(home.path()).run_id("r").create().expect("create");
+    assert!(!run.should_stop(), "a fresh run is not asked to stop");
+    let mut step = 0u32;
+    let mut train = || {
+        run.log_metric("loss", step, 1.0).expect("log");
+        step += 1;
+    };
+    for _ in 0..100 {
+        train();
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    assert!(!run.should_stop(), "nobody asked yet");
+    c.request_stop(&pn("p"), &rid("r")).expect("request stop");
+    assert!(within_5s(|| run.should_stop(), &mut train), "the trainer sees the request");
+    assert!(run.clone().should_stop(), "every clone sees it");
+    run.finish().expect("a stopped run finishes normally");
+    assert!(reader(home.path(), &run).meta().expect("meta").get("stop_requested_at").is_some());
+
+    // An idle writer (nothing logged, long flush and heartbeat intervals) still looks,
+    // without committing anything to do so.
+    let idle = builder(home.path())
+        .run_id("idle")
+        .flush_interval(Duration::from_secs(3600))
+        .heartbeat_interval(Duration::from_secs(3600))
+        .create()
+        .expect("create");
+    let before = idle.stats().batches_written;
+    c.request_stop(&pn("p"), &rid("idle")).expect("request stop");
+    assert!(within_5s(|| idle.should_stop(), || {}), "an idle writer sees the request");
+    assert_eq!(idle.stats().batches_written, before, "looking commits nothing");
+    idle.finish().expect("finish");
+
+    // Resuming starts afresh: the earlier request is gone.
+    let resumed = builder(home.path()).resume("r").expect("resume");
+    assert!(!resumed.should_stop());
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(!resumed.should_stop(), "the old request does not stop the resumed run");
+    assert_eq!(reader(home.path(), &resumed).meta().expect("meta").get("stop_requested_at"), None);
+    resumed.finish().expect("finish");
+
+    let disabled = builder(home.path()).disabled(true).create().expect("create");
+    assert!(!disabled.should_stop());
+    assert!(matches!(
+        c.request_stop(&pn("p"), &rid("missing")),
+        Err(e) if e.is_not_found()
+    ));
+}
+
 #[test]
 fn flush_makes_everything_visible_to_readers() {
     let home = tempfile::tempdir().expect("temp");

@@ -227,9 +227,77 @@ fn wrk(port: u16, target: &str) -> Option<String> {
     Some(format!("{rps} req/s, p99 {p99}"))
 }
 
+/// The child side of the idle-RSS measurement: a server and nothing else.
+fn idle_server(projects: &str) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    println!("{port}");
+    let _ = std::io::stdout().flush();
+    let catalog = Arc::new(SqliteCatalog::new(projects));
+    let options = ServerOptions { port, ..ServerOptions::default() };
+    goodseed_server::run(listener, catalog, options).expect("serve");
+}
+
+/// RSS of a server process of its own, after it answered a listing of the data.
+fn idle_rss_mib(projects: &Path) -> Option<f64> {
+    let mut child = Command::new(std::env::current_exe().ok()?)
+        .env("GOODSEED_BENCH_IDLE_SERVER", projects)
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+    let port: u16 = line.trim().parse().ok()?;
+    Conn::new(port).get("/api/projects");
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = status?.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+/// Median time from a committed point (the SDK's `flush` returned) to its live event.
+fn live_latency(home: &Path, port: u16) -> Duration {
+    let run = builder(home, "live", "follow").create().expect("create");
+    run.log_metric("x", 0u32, 0.0).expect("log");
+    run.flush().expect("flush");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(stream, "GET /api/events?run=live/follow HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+        .expect("send");
+    stream.set_read_timeout(Some(Duration::from_millis(5))).expect("timeout");
+    let mut seen = String::new();
+    let mut read_until = |needle: &str, seen: &mut String| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seen.contains(needle) {
+            assert!(Instant::now() < deadline, "no {needle} in {seen}");
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = stream.read(&mut buf) {
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    };
+    read_until("event: status", &mut seen);
+    std::thread::sleep(Duration::from_millis(300)); // past the first look
+    let mut times = Vec::new();
+    for step in 1..=20u32 {
+        run.log_metric("x", step, f64::from(step)).expect("log");
+        run.flush().expect("flush");
+        let t = Instant::now();
+        read_until(&format!("\"step\": {step}.0"), &mut seen);
+        times.push(t.elapsed());
+    }
+    run.finish().expect("finish");
+    times.sort();
+    times[times.len() / 2]
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
+    }
+    if let Ok(projects) = std::env::var("GOODSEED_BENCH_IDLE_SERVER") {
+        return idle_server(&projects);
     }
     let home = tempfile::tempdir().expect("temp dir");
     generate(home.path());
@@ -283,6 +351,16 @@ fn main() {
     if let Some(mib) = rss_mib() {
         println!("RSS of this process (server, data generator and client): {mib:.1} MiB");
     }
+    match idle_rss_mib(&projects) {
+        Some(mib) => println!(
+            "idle RSS of a server process over this data: {mib:.1} MiB (target <= 15; goodseed 0.4.0 ~25)"
+        ),
+        None => println!("idle RSS: not measurable here"),
+    }
+    println!(
+        "live update, commit to client (median of 20): {:.1?} (target <= 250 ms)",
+        live_latency(home.path(), port)
+    );
     let small = "/api/runs/small/r/metrics";
     match wrk(port, small) {
         Some(ours) => {

@@ -38,7 +38,7 @@ impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError { status, message: message.into() }
     }
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 }
@@ -496,19 +496,25 @@ async fn string_series(
     .await
 }
 
-/// `POST /api/runs/<project>/<run>/trash` and `.../trash/restore`
+/// `POST /api/runs/<project>/<run>/trash`, `.../trash/restore`, and ours, `.../stop`
+/// (asks the run's trainer to stop: `Run::should_stop` in the SDK).
 pub(crate) async fn run_post(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let path = decode_path(req.uri().path())?;
     // Longer ending first, as 0.4.0 matches restore before trash.
-    let route = run_route(&path, &["trash/restore", "trash"]).ok_or_else(not_found)?;
+    let route = run_route(&path, &["trash/restore", "trash", "stop"]).ok_or_else(not_found)?;
     let (project, run) = route.ids()?;
-    let trashed = route.what == "trash";
     let catalog = Arc::clone(&state.catalog);
-    blocking(move || catalog.set_trashed(&project, &run, trashed).map_err(|e| route.err(e)))
-        .await?;
+    blocking(move || {
+        match route.what {
+            "stop" => catalog.request_stop(&project, &run),
+            what => catalog.set_trashed(&project, &run, what == "trash"),
+        }
+        .map_err(|e| route.err(e))
+    })
+    .await?;
     let mut j = Json::default();
     j.begin_object().key("ok").bool(true).end_object();
     Ok(json_response(j))
@@ -571,9 +577,15 @@ async fn stream(
     }
 }
 
-/// A response body fed by [`stream`].
+/// A response body fed by [`stream`] (or any producer with the sending end).
 pub(crate) struct ChunkStream {
     rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+}
+
+impl ChunkStream {
+    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<Bytes>) -> ChunkStream {
+        ChunkStream { rx: Some(rx) }
+    }
 }
 
 impl futures_core::Stream for ChunkStream {
@@ -605,9 +617,10 @@ mod tests {
         check("/api/runs//r/configs", &get, None);
         check("/api/runs/p//configs", &get, None);
         check("/api/runs/p/r/other", &get, None);
-        let post = ["trash/restore", "trash"];
+        let post = ["trash/restore", "trash", "stop"];
         check("/api/runs/p/r/trash/restore", &post, Some(("p", "r", "trash/restore")));
         check("/api/runs/p/r/trash", &post, Some(("p", "r", "trash")));
+        check("/api/runs/ws/p/r/stop", &post, Some(("ws/p", "r", "stop")));
     }
 
     #[test]

@@ -24,6 +24,8 @@ mod api;
 mod cache;
 mod guard;
 mod json;
+mod live;
+mod meta;
 mod query;
 
 use std::sync::Arc;
@@ -53,6 +55,9 @@ pub struct ServerOptions {
     pub workers: Option<usize>,
     /// Stop gracefully on Ctrl-C and SIGTERM (the binary wants this; tests do not).
     pub handle_signals: bool,
+    /// The catalog's data directory, which `GET /api/health` reports as there or
+    /// missing (never by its path); `"unknown"` when `None`.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -64,6 +69,7 @@ impl Default for ServerOptions {
             token: None,
             workers: None,
             handle_signals: false,
+            data_dir: None,
         }
     }
 }
@@ -73,8 +79,12 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<api::AppState>) {
     cfg.app_data(state)
         .route("/api/projects", web::get().to(api::projects))
         .route("/api/runs", web::get().to(api::runs))
+        .route("/api/events", web::get().to(live::events))
         .route("/api/runs/{tail:.*}", web::get().to(api::run_get))
         .route("/api/runs/{tail:.*}", web::post().to(api::run_post))
+        .route("/api/health", web::get().to(meta::health))
+        .route("/api/version", web::get().to(meta::version))
+        .route("/api/openapi.json", web::get().to(meta::openapi))
         .default_service(web::to(api::fallback));
 }
 
@@ -89,6 +99,7 @@ pub fn serve(
     // One state for every worker: the response cache is shared.
     let state =
         web::Data::new(api::AppState { catalog, cache: Arc::new(cache::ResponseCache::default()) });
+    let data_dir = web::Data::new(meta::DataDir(options.data_dir.clone()));
     let workers = options.workers;
     let handle_signals = options.handle_signals;
     let app_options = Arc::clone(&options);
@@ -96,6 +107,7 @@ pub fn serve(
         let state = state.clone();
         let options = Arc::clone(&app_options);
         App::new()
+            .app_data(data_dir.clone())
             .wrap_fn(move |req, srv| {
                 let options = Arc::clone(&options);
                 let refused = guard::check(

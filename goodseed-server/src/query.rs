@@ -51,16 +51,21 @@ impl Query {
         for part in query.split('&') {
             let Some((k, v)) = part.split_once('=') else { continue };
             let (k, v) = (percent_decode(k, true), percent_decode(v, true));
-            if v.is_empty() || pairs.iter().any(|(name, _)| *name == k) {
-                continue;
+            if !v.is_empty() {
+                pairs.push((k, v));
             }
-            pairs.push((k, v));
         }
         Query(pairs)
     }
 
+    /// The first value of a parameter (what 0.4.0 reads).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated parameter, in order.
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -94,5 +99,6 @@ mod tests {
         assert_eq!(q.get("pointCount"), Some("10"));
         assert_eq!(q.get("a b"), Some("c d"));
         assert_eq!(q.get("flag"), None);
+        assert_eq!(q.all("path").collect::<Vec<_>>(), ["train/loss", "other"]);
     }
 }

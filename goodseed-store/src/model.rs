@@ -41,6 +41,10 @@ pub mod meta_key {
     pub const WRITER_HOST: &str = "writer_host";
     /// Ours: ISO 8601 time of the live writer's last heartbeat.
     pub const HEARTBEAT_AT: &str = "heartbeat_at";
+    /// Ours: ISO 8601 time at which someone asked the live writer's trainer to stop
+    /// ([`Catalog::request_stop`](crate::Catalog::request_stop)); absent otherwise. The
+    /// SDK shows it as `Run::should_stop` and deletes it when the run is resumed.
+    pub const STOP_REQUESTED_AT: &str = "stop_requested_at";
 }
 
 /// A run's `run_meta` table, with accessors that fall back to the older key names as
@@ -242,6 +246,11 @@ pub trait RunWriter: Send {
     /// The last step of every metric and text series.
     fn last_steps(&self) -> Result<LastSteps>;
 
+    /// The current value of one `run_meta` key, read through the writer's own
+    /// connection (one indexed read), so it sees changes made by others, such as
+    /// [`Catalog::request_stop`].
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+
     /// Checkpoints and closes the file, leaving a single file on disk. Writing after this
     /// is an error; closing twice is not.
     fn close(&mut self) -> Result<()>;
@@ -297,6 +306,16 @@ pub trait RunReader: Send + Sync {
         &self,
         path: Option<&str>,
         visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
+    ) -> Result<()>;
+
+    /// Visits the points of one series whose step is greater than `after` (all points
+    /// when `None`), in step order: what a live view needs since its last look. The
+    /// visitor returns `false` to stop early.
+    fn visit_metrics_after(
+        &self,
+        path: &str,
+        after: Option<f64>,
+        visit: &mut dyn FnMut(MetricPoint) -> bool,
     ) -> Result<()>;
 
     /// Downsamples one series over an index window, as 0.4.0's `pointCount` requests do.
@@ -409,6 +428,14 @@ pub trait Catalog: Send + Sync {
 
     /// Marks a run as trashed, or restores it. Only the `trashed` meta key changes.
     fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()>;
+
+    /// Asks the run's trainer to stop: sets the `stop_requested_at` meta key to the
+    /// current time, which the live writer sees through [`RunWriter::meta`]. Only that
+    /// key changes; requesting again moves the time. [`StoreError::NotFound`] for a run
+    /// that does not exist.
+    ///
+    /// [`StoreError::NotFound`]: crate::StoreError::NotFound
+    fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()>;
 
     /// Deletes a run for good: its file and everything beside it that belongs to it.
     /// Only a run in the trash can be deleted ([`StoreError::NotTrashed`]), and never

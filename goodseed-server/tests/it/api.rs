@@ -156,6 +156,39 @@ fn trash_works_while_the_trainer_writes() {
 }
 
 #[test]
+fn stop_request_reaches_the_trainer() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = sdk_run(home.path(), "p", "r", 1);
+    run.flush().expect("flush");
+    let server = TestServer::start(&home.path().join("projects"));
+    assert!(!run.should_stop());
+    let r = server.request("POST", "/api/runs/p/r/stop", &[("Origin", "http://evil.example")], "");
+    assert_eq!(r.status, 403, "a foreign page cannot stop a run");
+    let stop_key = || {
+        use goodseed_store::Catalog as _;
+        let catalog = goodseed_store::SqliteCatalog::new(home.path().join("projects"));
+        let (p, id) = (goodseed_core::ProjectName::parse("p"), goodseed_core::RunId::parse("r"));
+        let reader = catalog.open_run(&p.expect("project"), &id.expect("run")).expect("open");
+        reader.meta().expect("meta").get("stop_requested_at").map(str::to_owned)
+    };
+    assert_eq!(stop_key(), None, "nothing was recorded");
+    let r = server.post("/api/runs/p/r/stop");
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"ok": true})));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut step = 1u32;
+    while !run.should_stop() && std::time::Instant::now() < deadline {
+        run.log_metric("train/loss", step, 0.5).expect("log");
+        step += 1;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(run.should_stop(), "the trainer sees the request within 5 s");
+    run.finish().expect("finish");
+    assert!(stop_key().is_some());
+    let r = server.post("/api/runs/p/nope/stop");
+    assert_eq!((r.status, r.json()), (404, serde_json::json!({"error": "Run not found: p/nope"})));
+}
+
+#[test]
 fn missing_runs_and_routes_are_json_404s() {
     let home = tempfile::tempdir().expect("temp");
     let server = TestServer::start(&home.path().join("projects"));

@@ -2,6 +2,8 @@
 
 mod api;
 mod compat;
+mod live;
+mod openapi;
 mod security;
 mod support;
 

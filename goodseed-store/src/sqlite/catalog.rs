@@ -237,6 +237,40 @@ impl SqliteCatalog {
         Ok(dir.join(format!("{run_id}.sqlite")))
     }
 
+    /// Sets one `run_meta` key (or deletes it, for `None`) in one short transaction:
+    /// the only change the catalog makes to a run besides deleting a trashed one.
+    fn set_meta_key(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        let path = self.resolve(project, run_id)?;
+        // Our own readers must not hold the file, or the WAL this write makes would
+        // outlive it.
+        self.forget_reader(&path);
+        let db = |e| StoreError::db(&path, e);
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| schema::not_a_run(&path, e))?;
+        conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
+            .map_err(db)?;
+        schema::check_is_run(&conn, &path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        match value {
+            Some(v) => {
+                tx.execute("INSERT OR REPLACE INTO run_meta (key, value) VALUES (?1, ?2)", [key, v])
+            }
+            None => tx.execute("DELETE FROM run_meta WHERE key = ?1", [key]),
+        }
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        conn.close().map_err(|(_, e)| db(e))
+    }
+
     fn forget_reader(&self, path: &Path) {
         self.readers.lock().unwrap_or_else(PoisonError::into_inner).entries.remove(path);
     }
@@ -502,31 +536,12 @@ impl Catalog for SqliteCatalog {
     }
 
     fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()> {
-        let path = self.resolve(project, run_id)?;
-        // Our own readers must not hold the file, or the WAL this write makes would
-        // outlive it.
-        self.forget_reader(&path);
-        let db = |e| StoreError::db(&path, e);
-        let mut conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| schema::not_a_run(&path, e))?;
-        conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
-            .map_err(db)?;
-        schema::check_is_run(&conn, &path)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        if trashed {
-            tx.execute(
-                "INSERT OR REPLACE INTO run_meta (key, value) VALUES (?1, 'true')",
-                [meta_key::TRASHED],
-            )
-        } else {
-            tx.execute("DELETE FROM run_meta WHERE key = ?1", [meta_key::TRASHED])
-        }
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        conn.close().map_err(|(_, e)| db(e))
+        self.set_meta_key(project, run_id, meta_key::TRASHED, trashed.then_some("true"))
+    }
+
+    fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
+        let now = UtcMicros::from(SystemTime::now()).to_iso8601();
+        self.set_meta_key(project, run_id, meta_key::STOP_REQUESTED_AT, Some(&now))
     }
 
     fn delete_run(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {

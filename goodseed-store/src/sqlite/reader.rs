@@ -325,6 +325,37 @@ impl RunReader for SqliteRunReader {
         })
     }
 
+    fn visit_metrics_after(
+        &self,
+        path: &str,
+        after: Option<f64>,
+        visit: &mut dyn FnMut(MetricPoint) -> bool,
+    ) -> Result<()> {
+        self.with_conn(|conn| {
+            let Some(sid) = series_id(conn, "metric_series", path)? else {
+                return Ok(());
+            };
+            // The plain form lets SQLite seek the primary key straight to `after`.
+            let sql = if series_has_nan(conn, sid)? {
+                format!(
+                    "SELECT step, y, ts FROM ({}) WHERE step > ?2 ORDER BY step",
+                    series_points_sql(true)
+                )
+            } else {
+                "SELECT step, y, ts FROM metric_points WHERE series_id = ?1 AND step > ?2 ORDER BY step"
+                    .to_owned()
+            };
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query((sid, after.unwrap_or(f64::NEG_INFINITY)))?;
+            while let Some(row) = rows.next()? {
+                if !visit(metric_point(row, 0)?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn downsample_metric(
         &self,
         path: &str,

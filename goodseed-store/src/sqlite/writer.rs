@@ -491,6 +491,14 @@ impl RunWriter for SqliteRunWriter {
         super::reader::last_steps(conn).map_err(|e| StoreError::db(&self.path, e))
     }
 
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        let conn = self.conn()?;
+        conn.prepare_cached("SELECT value FROM run_meta WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get::<_, Option<String>>(0)).optional())
+            .map(Option::flatten)
+            .map_err(|e| StoreError::db(&self.path, e))
+    }
+
     fn close(&mut self) -> Result<()> {
         let Some(conn) = self.conn.take() else {
             return Ok(());

@@ -106,12 +106,14 @@ mod sqlite {
         downsampling_reads_one_window,
         listing_and_summaries,
         trash_and_restore,
+        stop_requests_reach_the_writer,
         not_found_is_typed,
         existing_run_is_not_overwritten,
         resume_continues,
         writing_after_close_fails,
         delete_refuses_untrashed_and_live_runs,
         integrity_check_passes_a_good_run,
+        points_after_a_step,
     );
 }
 
@@ -373,6 +375,28 @@ fn trash_and_restore(b: &impl Backend) {
     c.set_trashed(&pn("p"), &rid("r1"), false).expect("restoring twice is fine");
 }
 
+fn stop_requests_reach_the_writer(b: &impl Backend) {
+    let mut w = b.create("p", "r1", &new_run("r1", "2025-01-01T00:00:00+00:00")).expect("create");
+    assert_eq!(w.meta("stop_requested_at").expect("meta"), None);
+    assert_eq!(w.meta("status").expect("meta").as_deref(), Some("running"));
+    let c = b.catalog();
+    c.request_stop(&pn("p"), &rid("r1")).expect("request stop");
+    let at = w.meta("stop_requested_at").expect("meta").expect("the writer sees the request");
+    assert!(goodseed_core::time::UtcMicros::parse_iso8601(&at).is_some(), "an ISO 8601 time: {at}");
+    // The writer keeps writing, and readers see the key too.
+    let mut more = WriteBatch::new();
+    more.set_meta("status", "finished");
+    w.write(&more).expect("write after a stop request");
+    w.close().expect("close");
+    let meta = c.open_run(&pn("p"), &rid("r1")).expect("open").meta().expect("meta");
+    assert_eq!(meta.get("stop_requested_at"), Some(at.as_str()));
+    assert_eq!(meta.status(), Some("finished"));
+    let err = c.request_stop(&pn("p"), &rid("nope")).expect_err("missing run");
+    assert!(err.is_not_found(), "{err}");
+    let err = w.meta("status").expect_err("closed");
+    assert!(matches!(err, StoreError::Closed { .. }), "{err}");
+}
+
 fn not_found_is_typed(b: &impl Backend) {
     let c = b.catalog();
     let err = c.open_run(&pn("p"), &rid("nope")).err().expect("missing run");
@@ -538,4 +562,34 @@ mod sqlite_model {
             super::matches_model(&super::Sqlite::new(), &batches);
         }
     }
+}
+
+fn points_after_a_step(b: &impl Backend) {
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let s = batch.metric_series(&fp("x"));
+    for i in 0..10u32 {
+        batch.metric(s, Step::from(i), if i == 7 { f64::NAN } else { f64::from(i) }, TS);
+    }
+    b.create("p", "r1", &batch).expect("create").close().expect("close");
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    let after = |from: Option<f64>| {
+        let mut steps = Vec::new();
+        r.visit_metrics_after("x", from, &mut |p| {
+            steps.push(p.step);
+            true
+        })
+        .expect("visit");
+        steps
+    };
+    assert_eq!(after(None).len(), 10);
+    assert_eq!(after(Some(6.0)), [7.0, 8.0, 9.0], "NaN points included");
+    assert_eq!(after(Some(6.5)), [7.0, 8.0, 9.0]);
+    assert!(after(Some(9.0)).is_empty());
+    let mut none = 0;
+    r.visit_metrics_after("missing", None, &mut |_| {
+        none += 1;
+        true
+    })
+    .expect("visit");
+    assert_eq!(none, 0);
 }
