@@ -21,6 +21,9 @@ use crate::model::{
 };
 use crate::{Result, StoreError};
 
+/// How long a resolved run file is trusted before it is resolved again.
+const RESOLVED_FOR: Duration = Duration::from_secs(1);
+
 /// How many run readers (each a small connection pool) the catalog keeps open.
 const MAX_CACHED_READERS: usize = 64;
 
@@ -70,6 +73,8 @@ struct CachedSummary {
 struct ReaderCache {
     clock: u64,
     entries: HashMap<PathBuf, CachedReader>,
+    /// (project, run id) → the run's file, as resolved inside the root, and when.
+    resolved: HashMap<(String, String), (PathBuf, std::time::Instant)>,
 }
 
 #[derive(Debug)]
@@ -272,7 +277,9 @@ impl SqliteCatalog {
     }
 
     fn forget_reader(&self, path: &Path) {
-        self.readers.lock().unwrap_or_else(PoisonError::into_inner).entries.remove(path);
+        let mut cache = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.entries.remove(path);
+        cache.resolved.retain(|_, (p, _)| p != path);
     }
 
     fn forget_summary(&self, path: &Path) {
@@ -498,8 +505,35 @@ impl Catalog for SqliteCatalog {
     }
 
     fn open_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<dyn RunReader>> {
-        let path = self.resolve(project, run_id)?;
-        let now = fingerprint(&path, true).map_err(|e| StoreError::io("reading", &path, e))?;
+        // Resolving (a `realpath` of every component) is most of the cost of a request
+        // for a cached answer, so the resolved file is remembered with its reader. It
+        // was inside the root when resolved; a file that vanished is resolved again.
+        // It is trusted for at most a second, and only while it is still a regular file
+        // (not a symlink swapped in since), so nothing can lead reads out of the root.
+        let key = (project.to_string(), run_id.to_string());
+        let known = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .resolved
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < RESOLVED_FOR)
+            .map(|(p, _)| p.clone())
+            .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file()));
+        let (path, now) = match known.and_then(|p| fingerprint(&p, true).ok().map(|f| (p, f))) {
+            Some(found) => found,
+            None => {
+                let path = self.resolve(project, run_id)?;
+                let now =
+                    fingerprint(&path, true).map_err(|e| StoreError::io("reading", &path, e))?;
+                let mut cache = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+                if cache.resolved.len() >= 4 * MAX_CACHED_READERS {
+                    cache.resolved.clear();
+                }
+                cache.resolved.insert(key, (path.clone(), std::time::Instant::now()));
+                (path, now)
+            }
+        };
         {
             let mut cache = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
             cache.clock += 1;

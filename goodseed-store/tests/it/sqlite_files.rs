@@ -393,3 +393,18 @@ fn runs_littered_by_other_readers_still_read_as_closed() {
     let r = s.catalog.open_run(&pn("p"), &rid("live")).expect("open");
     assert!(r.snapshot_id().is_some(), "once closed, the next reader is a closed one");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_run_swapped_for_a_symlink_is_refused_at_once() {
+    let outside = Sqlite::new();
+    make_run(&outside, "secret", "leak");
+    let s = Sqlite::new();
+    make_run(&s, "p", "swap");
+    s.catalog.open_run(&pn("p"), &rid("swap")).expect("open").meta().expect("meta");
+    let path = s.path("p", "swap");
+    fs::remove_file(&path).expect("rm");
+    std::os::unix::fs::symlink(outside.path("secret", "leak"), &path).expect("symlink");
+    let err = s.catalog.open_run(&pn("p"), &rid("swap")).err().expect("refused");
+    assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
+}
