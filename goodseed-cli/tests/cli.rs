@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use goodseed_store::{RunWriter, SqliteRunWriter, WriteBatch};
@@ -387,104 +386,18 @@ fn stops_quietly_when_the_reader_goes_away() {
 // ---------------------------------------------------------------------------------
 // Against goodseed 0.4.0 itself.
 
-/// A Python with goodseed 0.4.0 installed: `$GOODSEED_PYTHON`, else the venv at
-/// `<workspace>/target/goodseed-0.4.0-venv`, made here if missing as the store's tests
-/// (and `.ci/run`) make it. Fails, never skips, when there is none: a compatibility
-/// test that compared nothing must not pass.
-fn python_0_4_0() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let python = match std::env::var_os("GOODSEED_PYTHON").filter(|p| !p.is_empty()) {
-            Some(python) => PathBuf::from(python),
-            None => {
-                let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-                ensure_venv(&target.join("goodseed-0.4.0-venv"))
-            }
-        };
-        assert!(
-            has_goodseed_0_4_0(&python),
-            "{} cannot import goodseed 0.4.0; set GOODSEED_PYTHON to a python that can",
-            python.display()
-        );
-        python
-    })
-}
-
-/// A Python command without the caller's goodseed settings or Python paths.
-fn python_command(python: &Path) -> Command {
-    let mut cmd = Command::new(python);
-    for var in ["GOODSEED_HOME", "GOODSEED_PROJECT", "PYTHONPATH", "PYTHONHOME"] {
-        cmd.env_remove(var);
-    }
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1").env("PYTHONUTF8", "1");
-    cmd
-}
-
-fn has_goodseed_0_4_0(python: &Path) -> bool {
-    let check = "import importlib.metadata as m, sys; sys.exit(m.version('goodseed') != '0.4.0')";
-    python_command(python).args(["-c", check]).output().is_ok_and(|o| o.status.success())
-}
-
-/// Makes `venv` with goodseed 0.4.0 unless it has it, and returns its python. Built
-/// beside it and renamed into place, so concurrent test processes never see half a
-/// venv; the loser of a race uses the winner's.
-fn ensure_venv(venv: &Path) -> PathBuf {
-    let python = venv.join("bin/python");
-    if has_goodseed_0_4_0(&python) {
-        return python;
-    }
-    let parent = venv.parent().expect("the venv has a parent");
-    std::fs::create_dir_all(parent).expect("creating target/");
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let partial = parent.join(format!(
-        "{}.partial-{}-{nanos}",
-        venv.file_name().and_then(OsStr::to_str).expect("a UTF-8 venv name"),
-        std::process::id()
-    ));
-    let run = |cmd: &mut Command| {
-        let out = cmd.output();
-        if out.as_ref().is_ok_and(|out| out.status.success()) {
-            return;
-        }
-        let _ = std::fs::remove_dir_all(&partial);
-        panic!(
-            "{cmd:?} failed; install python3 with venv and pip, or set GOODSEED_PYTHON to a \
-             python with goodseed==0.4.0: {}",
-            match out {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
-                Err(e) => e.to_string(),
-            }
-        );
-    };
-    run(python_command(Path::new("python3")).arg("-m").arg("venv").arg(&partial));
-    run(python_command(&partial.join("bin/python")).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-input",
-        "goodseed==0.4.0",
-    ]));
-    if venv.exists() && !has_goodseed_0_4_0(&python) {
-        // Left broken by an interrupted run: move it aside, then drop it.
-        let aside = partial.with_extension("broken");
-        if std::fs::rename(venv, &aside).is_ok() {
-            let _ = std::fs::remove_dir_all(&aside);
-        }
-    }
-    if std::fs::rename(&partial, venv).is_err() {
-        // Another test process finished first.
-        let _ = std::fs::remove_dir_all(&partial);
-        assert!(has_goodseed_0_4_0(&python), "could not move {} into place", partial.display());
-    }
-    python
-}
+/// goodseed 0.4.0 in a venv, shared with the store's compatibility tests: the
+/// interpreter in `GOODSEED_PYTHON`, else `target/goodseed-0.4.0-venv`, made on first use.
+/// Fails, never skips, when there is none.
+#[path = "../../goodseed-store/tests/it/python.rs"]
+#[allow(dead_code)] // shared with the store's tests, which use all of it
+mod python;
 
 /// Runs 0.4.0's `goodseed <args>` (as a module: the venv may have been moved, which
 /// breaks its scripts) and returns its exit code and stdout.
 fn python_goodseed(args: &[&OsStr], goodseed_home: Option<&Path>) -> (i32, String) {
-    let mut cmd = python_command(python_0_4_0());
+    let mut cmd = Command::new(python::python());
+    python::isolate(&mut cmd);
     cmd.args(["-m", "goodseed.cli"]).args(args);
     if let Some(home) = goodseed_home {
         cmd.env("GOODSEED_HOME", home);

@@ -31,4 +31,7 @@ pub use ident::{
     MAX_PROJECT_SEGMENT_BYTES, MAX_RUN_ID_LEN, MAX_RUN_NAME_LEN, ProjectName, RunId, RunName,
 };
 pub use point::{Liveness, MAX_EXACT_STEP, MetricPoint, RunStatus, Step, StepError, TextPoint};
-pub use value::{ConfigValue, parse_python_int, push_python_float_repr, python_float_repr, tag};
+pub use value::{
+    ConfigValue, parse_python_int, push_json_ascii_string, push_python_float_repr,
+    python_float_repr, tag,
+};

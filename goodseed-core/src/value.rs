@@ -306,8 +306,11 @@ fn encode_string_set(set: &BTreeSet<String>) -> String {
     out
 }
 
-/// Writes `s` as a JSON string with Python's `ensure_ascii=True` escaping.
-pub(crate) fn push_json_ascii_string(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string exactly as Python's `json.dumps` writes it
+/// (`ensure_ascii=True`: every character outside printable ASCII as `\uXXXX`, UTF-16
+/// surrogate pairs beyond the BMP). 0.4.0 stores string sets this way and its server
+/// sends every string this way.
+pub fn push_json_ascii_string(out: &mut String, s: &str) {
     out.push('"');
     for ch in s.chars() {
         match ch {

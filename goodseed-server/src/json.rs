@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use goodseed_core::push_python_float_repr;
+use goodseed_core::{push_json_ascii_string, push_python_float_repr};
 
 /// Appends JSON values to a buffer, managing commas.
 #[derive(Debug, Default)]
@@ -72,7 +72,7 @@ impl Json {
     /// An object key; the value follows.
     pub(crate) fn key(&mut self, key: &str) -> &mut Json {
         self.item();
-        push_str(&mut self.out, key);
+        push_json_ascii_string(&mut self.out, key);
         self.out.push_str(": ");
         self.after_key = true;
         self
@@ -81,7 +81,7 @@ impl Json {
     /// A string.
     pub(crate) fn str(&mut self, s: &str) -> &mut Json {
         self.item();
-        push_str(&mut self.out, s);
+        push_json_ascii_string(&mut self.out, s);
         self
     }
 
@@ -148,30 +148,6 @@ impl Json {
     pub(crate) fn finish(self) -> String {
         self.out
     }
-}
-
-/// Writes `s` as a JSON string with `ensure_ascii` escaping.
-fn push_str(out: &mut String, s: &str) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(ch),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in ch.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

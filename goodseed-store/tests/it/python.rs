@@ -71,7 +71,7 @@ where
 }
 
 /// Keeps the caller's goodseed settings and Python's caches out of the scripts.
-fn isolate(cmd: &mut Command) {
+pub(crate) fn isolate(cmd: &mut Command) {
     for var in [
         "GOODSEED_HOME",
         "GOODSEED_PROJECT",
