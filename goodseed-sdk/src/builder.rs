@@ -235,6 +235,7 @@ impl RunBuilder {
 
         let created_at = now_iso();
         // A generated id that another process takes first is simply generated again.
+        let mut last_taken = None;
         for _ in 0..16 {
             let run_id = match &explicit {
                 Some(id) => id.clone(),
@@ -262,15 +263,13 @@ impl RunBuilder {
                 Err(StoreError::AlreadyExists { path }) if explicit.is_some() => {
                     return Err(SdkError::AlreadyExists { path });
                 }
-                Err(StoreError::AlreadyExists { .. }) => continue,
+                Err(StoreError::AlreadyExists { path }) => last_taken = Some(path),
                 Err(e) => return Err(e.into()),
             }
         }
         // Sixteen generated ids all taken between the check and the create: the
         // directory is full of runs being created at once.
-        Err(SdkError::Store(StoreError::AlreadyExists {
-            path: self.file_for(&project, &generate_run_id(&mut random_index))?,
-        }))
+        Err(SdkError::AlreadyExists { path: last_taken.unwrap_or_default() })
     }
 
     /// What a new run's first transaction writes, in 0.4.0's keys: `run_meta`, the
