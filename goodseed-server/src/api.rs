@@ -18,6 +18,7 @@ use goodseed_store::{Catalog, RunReader, StoreError, TextWindow};
 use crate::cache::{self, Key, ResponseCache};
 use crate::json::Json;
 use crate::query::{Query, decode_path};
+use crate::runs::ListingQuery;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -68,7 +69,7 @@ fn json_bytes(body: Bytes) -> HttpResponse {
 }
 
 /// The answer, kept in the cache when it is about a closed run.
-fn cached(cache: &ResponseCache, key: Option<Key>, j: Json) -> HttpResponse {
+pub(crate) fn cached(cache: &ResponseCache, key: Option<Key>, j: Json) -> HttpResponse {
     let body = Bytes::from(j.finish());
     if let Some(key) = key {
         cache.put(key, body.clone());
@@ -77,7 +78,7 @@ fn cached(cache: &ResponseCache, key: Option<Key>, j: Json) -> HttpResponse {
 }
 
 /// Maps store errors to answers that never reveal a filesystem path.
-fn store_error(project: &str, run: &str, err: StoreError) -> ApiError {
+pub(crate) fn store_error(project: &str, run: &str, err: StoreError) -> ApiError {
     match err {
         StoreError::NotFound { .. } | StoreError::OutsideRoot { .. } => {
             ApiError::new(StatusCode::NOT_FOUND, format!("Run not found: {project}/{run}"))
@@ -109,7 +110,7 @@ fn kind_only(err: &StoreError) -> String {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     web::block(f).await.map_err(|_| {
@@ -149,16 +150,19 @@ pub(crate) async fn projects(state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(json_response(j))
 }
 
-/// `GET /api/runs[?project=]`
+/// `GET /api/runs[?project=]`, and ours: `status`, `tag`, `q`, `trashed`, `sort`,
+/// `limit`, `offset` (see `runs.rs`), which add `total` to the answer.
 pub(crate) async fn runs(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let query = Query::parse(req.query_string());
+    let ours = ListingQuery::parse(&query)?;
+    let total = |n: usize| ours.as_ref().map(|_| n);
     // 0.4.0 compares the filter as text: a name no run can have matches nothing.
     let filter = query.get("project").map(|p| ProjectName::parse(p).map_err(|_| ()));
     if let Some(Err(())) = filter {
-        return Ok(json_response(runs_json(&[])));
+        return Ok(json_response(runs_json(&[], total(0))));
     }
     let filter = filter.and_then(Result::ok);
     let catalog = Arc::clone(&state.catalog);
@@ -168,10 +172,16 @@ pub(crate) async fn runs(
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, kind_only(&e)))
     })
     .await?;
-    Ok(json_response(runs_json(&listing.runs)))
+    match &ours {
+        None => Ok(json_response(runs_json(&listing.runs, None))),
+        Some(q) => {
+            let (page, total) = q.apply(listing.runs);
+            Ok(json_response(runs_json(&page, Some(total))))
+        }
+    }
 }
 
-fn runs_json(runs: &[Arc<goodseed_store::RunSummary>]) -> Json {
+fn runs_json(runs: &[Arc<goodseed_store::RunSummary>], total: Option<usize>) -> Json {
     let mut j = Json::with_capacity(64 + runs.len() * 400);
     j.begin_object().key("runs").begin_array();
     for r in runs {
@@ -194,16 +204,25 @@ fn runs_json(runs: &[Arc<goodseed_store::RunSummary>]) -> Json {
             j.str(p);
         }
         j.end_array();
-        // Ours, added after 0.4.0's fields: the status with `crashed` derived.
+        // Ours, added after 0.4.0's fields: the status with `crashed` derived, the tags.
         j.key("state").str(r.status.as_str());
+        j.key("tags").begin_array();
+        for t in &r.tags {
+            j.str(t);
+        }
+        j.end_array();
         j.end_object();
     }
-    j.end_array().end_object();
+    j.end_array();
+    if let Some(total) = total {
+        j.key("total").i64(i64::try_from(total).unwrap_or(i64::MAX));
+    }
+    j.end_object();
     j
 }
 
 /// What a `/api/runs/<project>/<run>/<what>` path names.
-struct RunRoute {
+pub(crate) struct RunRoute {
     project: String,
     run: String,
     what: &'static str,
@@ -242,7 +261,7 @@ impl RunRoute {
         blocking(move || catalog.open_run(&project, &run).map_err(|e| store_error(&p, &r, e))).await
     }
 
-    fn err(&self, e: StoreError) -> ApiError {
+    pub(crate) fn err(&self, e: StoreError) -> ApiError {
         store_error(&self.project, &self.run, e)
     }
 }
@@ -251,14 +270,18 @@ fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Not found")
 }
 
-/// `GET /api/runs/<project>/<run>/{configs,metrics,metric-paths,string_series}`
+/// `GET /api/runs/<project>/<run>/{configs,metrics,metric-paths,string_series}`, and ours:
+/// `series` (`series.rs`) and `summary`.
 pub(crate) async fn run_get(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let path = decode_path(req.uri().path())?;
-    let route = run_route(&path, &["configs", "metrics", "metric-paths", "string_series"])
-        .ok_or_else(not_found)?;
+    let route = run_route(
+        &path,
+        &["configs", "metrics", "metric-paths", "string_series", "series", "summary"],
+    )
+    .ok_or_else(not_found)?;
     let query = Query::parse(req.query_string());
     let reader = route.open(&state).await?;
     let key = reader.snapshot_id().map(|snapshot| Key {
@@ -297,6 +320,9 @@ pub(crate) async fn run_get(
             let j = string_series(route, reader, &query).await?;
             Ok(cached(cache, key, j))
         }
+        "summary" => summary(route, reader, &state, key).await,
+        // Ours: one metric as columns, for charts.
+        "series" => crate::series::series(route, reader, &query, Arc::clone(cache), key).await,
         _ => metrics(route, reader, &query, Arc::clone(cache), key).await,
     }
 }
@@ -335,7 +361,7 @@ fn is_json_integer(text: &str) -> bool {
 }
 
 /// An optional integer parameter, read as 0.4.0 reads it (`int(x) if x else None`).
-fn int_param(query: &Query, name: &str, error: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn int_param(query: &Query, name: &str, error: &str) -> Result<Option<i64>, ApiError> {
     match query.get(name) {
         None => Ok(None),
         Some(text) => parse_python_int(text).map(Some).ok_or_else(|| ApiError::bad_request(error)),
@@ -344,7 +370,7 @@ fn int_param(query: &Query, name: &str, error: &str) -> Result<Option<i64>, ApiE
 
 /// Writes a step as 0.4.0's reader hands it to `json.dumps`: a float from a `REAL`
 /// column, an integer from the `INTEGER` steps of files before 0.4.0.
-fn step(j: &mut Json, step: f64, integer_steps: bool) {
+pub(crate) fn step(j: &mut Json, step: f64, integer_steps: bool) {
     if integer_steps && step.fract() == 0.0 && step.abs() < 9.0e15 {
         j.i64(step as i64);
     } else {
@@ -352,7 +378,7 @@ fn step(j: &mut Json, step: f64, integer_steps: bool) {
     }
 }
 
-fn logged_at(ts: i64) -> String {
+pub(crate) fn logged_at(ts: i64) -> String {
     UtcMicros::from_unix_seconds(ts).to_iso8601()
 }
 
@@ -433,6 +459,10 @@ async fn metrics(
                 open
             })
             .map_err(|e| route.err(e))?;
+        if !open {
+            // The client went away: an error, so the cut body is not cached.
+            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the client went away"));
+        }
         j.end_array().end_object();
         send(j.take_chunk());
         Ok(())
@@ -496,6 +526,33 @@ async fn string_series(
     .await
 }
 
+/// `GET /api/runs/<project>/<run>/summary` (ours): the run's listing entry (for its
+/// derived state and tags) and what the reader tells. Kept in the cache unless the run
+/// is stored as running (its duration grows, its state may turn to crashed).
+async fn summary(
+    route: RunRoute,
+    reader: Arc<dyn RunReader>,
+    state: &AppState,
+    key: Option<Key>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, run) = route.ids()?;
+    let catalog = Arc::clone(&state.catalog);
+    let (j, keep) = blocking(move || {
+        let listing = catalog.list_runs(Some(&project)).map_err(|e| route.err(e))?;
+        let summary =
+            listing.runs.iter().find(|r| r.file_stem == run.as_str()).ok_or_else(|| {
+                route.err(StoreError::NotFound {
+                    project: route.project.clone(),
+                    run_id: route.run.clone(),
+                })
+            })?;
+        let j = crate::runs::summary_json(summary, reader.as_ref()).map_err(|e| route.err(e))?;
+        Ok((j, summary.meta.status() != Some("running")))
+    })
+    .await?;
+    Ok(cached(&state.cache, key.filter(|_| keep), j))
+}
+
 /// `POST /api/runs/<project>/<run>/trash`, `.../trash/restore`, and ours, `.../stop`
 /// (asks the run's trainer to stop: `Run::should_stop` in the SDK).
 pub(crate) async fn run_post(
@@ -526,12 +583,12 @@ pub(crate) async fn fallback() -> Result<HttpResponse, ApiError> {
 }
 
 /// Bytes per streamed chunk.
-const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Runs `produce` on a blocking thread; what it sends becomes the response body, and
 /// the cache's entry for `key` when the whole body stays small. Errors before the first
 /// chunk become the answer; later ones end the stream early (and nothing is cached).
-async fn stream(
+pub(crate) async fn stream(
     cache: Arc<ResponseCache>,
     key: Option<Key>,
     produce: impl FnOnce(&mut dyn FnMut(String) -> bool) -> Result<(), ApiError> + Send + 'static,

@@ -27,6 +27,8 @@ mod json;
 mod live;
 mod meta;
 mod query;
+mod runs;
+mod series;
 
 use std::sync::Arc;
 
@@ -80,6 +82,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<api::AppState>) {
         .route("/api/projects", web::get().to(api::projects))
         .route("/api/runs", web::get().to(api::runs))
         .route("/api/events", web::get().to(live::events))
+        .route("/api/compare", web::get().to(series::compare))
         .route("/api/runs/{tail:.*}", web::get().to(api::run_get))
         .route("/api/runs/{tail:.*}", web::post().to(api::run_post))
         .route("/api/health", web::get().to(meta::health))

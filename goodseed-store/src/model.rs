@@ -377,6 +377,9 @@ pub struct RunSummary {
     pub metric_paths: Vec<String>,
     /// Text-series paths with points, sorted.
     pub text_paths: Vec<String>,
+    /// The run's tags (the `sys/tags` config when it is a string set), sorted; empty
+    /// otherwise.
+    pub tags: Vec<String>,
     /// The main file's size and modification time.
     pub file: FileStamp,
 }

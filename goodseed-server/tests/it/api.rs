@@ -255,3 +255,190 @@ fn answers_about_a_run_that_changes_are_never_stale() {
     assert_eq!(server.post("/api/runs/p/r1/trash").status, 200);
     assert_eq!(server.get("/api/runs").json()["runs"][0]["trashed"], true);
 }
+
+/// The run ids of a `/api/runs` answer, in order, and its `total`.
+fn ids_and_total(server: &TestServer, query: &str) -> (Vec<String>, Option<i64>) {
+    let r = server.get(&format!("/api/runs?{query}"));
+    assert_eq!(r.status, 200, "{query}: {}", r.body);
+    let j = r.json();
+    let ids = j["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["run_id"].as_str().expect("id").to_owned())
+        .collect();
+    (ids, j["total"].as_i64())
+}
+
+#[test]
+fn runs_are_filtered_sorted_and_paged() {
+    let home = tempfile::tempdir().expect("temp");
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(3));
+    sdk_run(home.path(), "p", "a", 2).finish().expect("finish");
+    pause();
+    let b = sdk_run(home.path(), "p", "b", 2);
+    b.add_tags(["t2"]).expect("tags");
+    b.finish().expect("finish");
+    pause();
+    sdk_run(home.path(), "p", "c", 2).fail().expect("fail");
+    pause();
+    sdk_run(home.path(), "p", "d", 2).finish().expect("finish");
+    pause();
+    sdk_run(home.path(), "q", "Zed", 2).finish().expect("finish");
+    pause();
+    let live = sdk_run(home.path(), "p", "e", 2);
+    live.flush().expect("flush");
+    let server = TestServer::start(&home.path().join("projects"));
+    assert_eq!(server.post("/api/runs/p/d/trash").status, 200);
+
+    // Without our parameters: 0.4.0's answer, no total; tags on every run.
+    let plain = server.get("/api/runs");
+    assert!(!plain.body.contains(r#""total""#), "{}", plain.body);
+    let j = plain.json();
+    let b_run = j["runs"].as_array().expect("runs").iter().find(|r| r["run_id"] == "b");
+    assert_eq!(b_run.expect("b")["tags"], serde_json::json!(["t1", "t2"]));
+    let newest_first = ["e", "Zed", "d", "c", "b", "a"];
+    assert_eq!(ids_and_total(&server, "").0, newest_first);
+
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    // Each filter alone.
+    assert_eq!(ids_and_total(&server, "status=failed"), (s(&["c"]), Some(1)));
+    assert_eq!(ids_and_total(&server, "status=running"), (s(&["e"]), Some(1)));
+    assert_eq!(ids_and_total(&server, "status=crashed"), (s(&[]), Some(0)));
+    assert_eq!(ids_and_total(&server, "tag=t2"), (s(&["b"]), Some(1)));
+    assert_eq!(ids_and_total(&server, "tag=t1&tag=t2"), (s(&["b"]), Some(1)));
+    assert_eq!(ids_and_total(&server, "tag=t1&tag=nope"), (s(&[]), Some(0)));
+    assert_eq!(ids_and_total(&server, "q=ZED"), (s(&["Zed"]), Some(1)));
+    assert_eq!(ids_and_total(&server, "q=b+NA"), (s(&["b"]), Some(1)));
+    assert_eq!(ids_and_total(&server, "trashed=true"), (s(&["d"]), Some(1)));
+    assert_eq!(ids_and_total(&server, "trashed=false").1, Some(5));
+    // Sort orders; ties keep the default order.
+    assert_eq!(ids_and_total(&server, "sort=-created_at").0, newest_first);
+    let mut oldest_first = newest_first;
+    oldest_first.reverse();
+    assert_eq!(ids_and_total(&server, "sort=created_at").0, oldest_first);
+    assert_eq!(ids_and_total(&server, "sort=run_id").0, ["Zed", "a", "b", "c", "d", "e"]);
+    assert_eq!(ids_and_total(&server, "sort=-run_id").0, ["e", "d", "c", "b", "a", "Zed"]);
+    assert_eq!(ids_and_total(&server, "sort=name").0, ["Zed", "a", "b", "c", "d", "e"]);
+    assert_eq!(ids_and_total(&server, "sort=-name").0, ["e", "d", "c", "b", "a", "Zed"]);
+    assert_eq!(ids_and_total(&server, "sort=status").0, ["c", "Zed", "d", "b", "a", "e"]);
+    assert_eq!(ids_and_total(&server, "sort=-status").0, ["e", "Zed", "d", "b", "a", "c"]);
+    // Paging, with the total before it.
+    assert_eq!(ids_and_total(&server, "sort=run_id&limit=2&offset=1"), (s(&["a", "b"]), Some(6)));
+    assert_eq!(ids_and_total(&server, "limit=1"), (s(&["e"]), Some(6)));
+    assert_eq!(ids_and_total(&server, "offset=5"), (s(&["a"]), Some(6)));
+    assert_eq!(ids_and_total(&server, "offset=50"), (s(&[]), Some(6)));
+    assert_eq!(ids_and_total(&server, "limit=10000").1, Some(6));
+    // Combined, and with the project filter.
+    assert_eq!(
+        ids_and_total(&server, "project=p&status=finished&tag=t1&sort=-run_id&limit=1"),
+        (s(&["d"]), Some(3))
+    );
+    assert_eq!(
+        ids_and_total(&server, "project=p&trashed=false&q=name&sort=run_id&offset=1&limit=2"),
+        (s(&["b", "c"]), Some(4))
+    );
+    assert_eq!(ids_and_total(&server, "project=..%2Fetc&limit=3"), (s(&[]), Some(0)));
+    // Bad values: 400 with a message naming the parameter.
+    for (query, name) in [
+        ("status=bogus", "status"),
+        ("status=Running", "status"),
+        ("trashed=yes", "trashed"),
+        ("sort=size", "sort"),
+        ("sort=--name", "sort"),
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("limit=x", "limit"),
+        ("limit=-1", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=1.5", "offset"),
+        ("project=..%2Fetc&status=nope", "status"),
+    ] {
+        let r = server.get(&format!("/api/runs?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        let message = r.json()["error"].as_str().expect("error").to_owned();
+        assert!(message.contains(name), "{query}: {message}");
+    }
+    live.finish().expect("finish");
+}
+
+#[test]
+fn summary_of_a_finished_run() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = sdk_run(home.path(), "ws/q", "done", 5);
+    run.log_metric("odd", 0u32, 1.0).expect("log");
+    run.log_metric("odd", 1u32, f64::NAN).expect("log");
+    run.finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let r = server.get("/api/runs/ws/q/done/summary");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let j = r.json();
+    assert_eq!(j["project"], "ws/q");
+    assert_eq!(j["run_id"], "done");
+    assert_eq!(j["name"], "done name");
+    assert_eq!((j["status"].as_str(), j["state"].as_str()), (Some("finished"), Some("finished")));
+    assert!(j["created_at"].is_string() && j["closed_at"].is_string());
+    let duration = j["duration_seconds"].as_f64().expect("duration");
+    assert!((0.0..60.0).contains(&duration), "{duration}");
+    assert_eq!(j["trashed"], false);
+    assert_eq!(j["tags"], serde_json::json!(["t1"]));
+    assert!(j["host"].is_string() || j["host"].is_null());
+    assert!(j["git"].is_null(), "git capture is off: {}", r.body);
+    let last = &j["last"];
+    assert_eq!(
+        (last["train/loss"]["step"].as_f64(), last["train/loss"]["value"].as_f64()),
+        (Some(4.0), Some(0.2))
+    );
+    assert_eq!(last["train/acc"]["value"].as_f64(), Some(0.4));
+    assert!(last["train/acc"]["logged_at"].as_str().expect("time").ends_with("+00:00"));
+    assert_eq!(last["odd"]["value"], "NaN");
+    assert_eq!(last["odd"]["step"].as_f64(), Some(1.0));
+    // Cached like the other answers about a closed run: the same bytes again.
+    assert_eq!(server.get("/api/runs/ws/q/done/summary").body, r.body);
+    // Trashing changes the file, so the summary follows.
+    assert_eq!(server.post("/api/runs/ws/q/done/trash").status, 200);
+    assert_eq!(server.get("/api/runs/ws/q/done/summary").json()["trashed"], true);
+}
+
+#[test]
+fn summary_of_a_live_run_grows() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = sdk_run(home.path(), "p", "live", 3);
+    run.flush().expect("flush");
+    let server = TestServer::start(&home.path().join("projects"));
+    let first = server.get("/api/runs/p/live/summary");
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first = first.json();
+    assert_eq!(first["state"], "running");
+    assert!(first["closed_at"].is_null());
+    assert_eq!(first["last"]["train/loss"]["step"].as_f64(), Some(2.0));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    run.log_metric("train/loss", 10u32, 0.5).expect("log");
+    run.flush().expect("flush");
+    let second = server.get("/api/runs/p/live/summary").json();
+    let (d1, d2) = (
+        first["duration_seconds"].as_f64().expect("d1"),
+        second["duration_seconds"].as_f64().expect("d2"),
+    );
+    assert!(d2 >= d1 + 0.25, "{d1} then {d2}");
+    assert_eq!(second["last"]["train/loss"]["step"].as_f64(), Some(10.0));
+    assert_eq!(second["last"]["train/loss"]["value"].as_f64(), Some(0.5));
+    run.finish().expect("finish");
+    let done = server.get("/api/runs/p/live/summary").json();
+    assert_eq!(done["state"], "finished");
+    assert!(done["closed_at"].is_string());
+}
+
+#[test]
+fn summary_of_a_missing_run_is_404() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "a", 1).finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let r = server.get("/api/runs/p/nope/summary");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["error"], "Run not found: p/nope");
+    let r = server.get("/api/runs/nowhere/a/summary");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(server.get("/api/runs/p/bad..id/summary").status, 400);
+}

@@ -53,6 +53,28 @@ fn without_our_fields(body: &str) -> String {
     for state in ["running", "finished", "failed", "crashed", "unknown"] {
         out = out.replace(&format!(r#", "state": "{state}""#), "");
     }
+    // `, "tags": [...]`: the array ends at the first `]` outside a string.
+    const TAGS: &str = r#", "tags": ["#;
+    while let Some(start) = out.find(TAGS) {
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut end = None;
+        for (i, c) in out[start + TAGS.len()..].char_indices() {
+            match (in_string, escaped, c) {
+                (true, true, _) => escaped = false,
+                (true, false, '\\') => escaped = true,
+                (true, false, '"') => in_string = false,
+                (false, _, '"') => in_string = true,
+                (false, _, ']') => {
+                    end = Some(start + TAGS.len() + i + 1);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end.expect("the tags array ends");
+        out.replace_range(start..end, "");
+    }
     out
 }
 

@@ -5,6 +5,7 @@ mod compat;
 mod live;
 mod openapi;
 mod security;
+mod series;
 mod support;
 
 #[path = "../../../goodseed-store/tests/it/python.rs"]

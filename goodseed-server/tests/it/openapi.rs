@@ -23,10 +23,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/runs/{project}/{run_id}/metrics"),
     ("get", "/api/runs/{project}/{run_id}/metric-paths"),
     ("get", "/api/runs/{project}/{run_id}/string_series"),
+    ("get", "/api/runs/{project}/{run_id}/series"),
+    ("get", "/api/runs/{project}/{run_id}/summary"),
     ("post", "/api/runs/{project}/{run_id}/trash"),
     ("post", "/api/runs/{project}/{run_id}/trash/restore"),
     ("post", "/api/runs/{project}/{run_id}/stop"),
     ("get", "/api/events"),
+    ("get", "/api/compare"),
     ("get", "/api/health"),
     ("get", "/api/version"),
     ("get", "/api/openapi.json"),
@@ -265,6 +268,8 @@ fn every_documented_operation_is_served_as_documented() {
             if p["in"] == "query" && p["required"] == true {
                 match p["name"].as_str() {
                     Some("run") => query.push(format!("run={PROJECT}/{RUN}")),
+                    Some("path") => query.push("path=train/loss".to_owned()),
+                    Some("pointCount") => query.push("pointCount=10".to_owned()),
                     other => panic!("{method} {path}: no value for required {other:?}"),
                 }
             }
@@ -310,6 +315,9 @@ fn answers_have_the_documented_fields() {
     let probes = [
         ("/api/runs", "project=ws%2Fq"),
         ("/api/runs", "project=..%2Fetc"),
+        ("/api/runs", "status=finished&sort=-name&limit=5&offset=0"),
+        ("/api/runs", "project=..%2Fetc&tag=t1"),
+        ("/api/runs/{project}/{run_id}/summary", ""),
         ("/api/runs/{project}/{run_id}/metrics", "path=odd"),
         ("/api/runs/{project}/{run_id}/metrics", "path=train/loss&pointCount=3"),
         (
@@ -319,6 +327,13 @@ fn answers_have_the_documented_fields() {
         ("/api/runs/{project}/{run_id}/metrics", "path=train/loss&pointCount=4&firstPointIndex=2"),
         ("/api/runs/{project}/{run_id}/string_series", "path=logs/stdout&tail=1"),
         ("/api/runs/{project}/{run_id}/string_series", "limit=1&offset=1"),
+        ("/api/runs/{project}/{run_id}/series", "path=odd"),
+        ("/api/runs/{project}/{run_id}/series", "path=train/loss&pointCount=3"),
+        (
+            "/api/runs/{project}/{run_id}/series",
+            "path=train/loss&firstPointIndex=-5&lastPointIndex=3",
+        ),
+        ("/api/compare", "path=odd&pointCount=2&run=ws/q/r1&run=ws/q/nope"),
     ];
     for (path, query) in probes {
         let target = target(path, query);
@@ -343,6 +358,10 @@ fn answers_have_the_documented_fields() {
     assert_eq!(keys(&projects["projects"][0]), fields("Project"));
     let runs = server.get("/api/runs").json();
     assert_eq!(keys(&runs["runs"][0]), fields("Run"));
+    let paged = server.get("/api/runs?limit=1").json();
+    assert_eq!(keys(&paged), fields("Runs"));
+    let summary = server.get(&target(&format!("{run}/summary"), "")).json();
+    assert_eq!(keys(&summary), fields("RunSummary"));
     assert_eq!(keys(&server.get(&target(&format!("{run}/configs"), "")).json()), fields("Configs"));
     let metrics = server.get(&target(&format!("{run}/metrics"), "")).json();
     assert_eq!(keys(&metrics), fields("Metrics"));
@@ -353,6 +372,12 @@ fn answers_have_the_documented_fields() {
     let text = server.get(&target(&format!("{run}/string_series"), "")).json();
     assert_eq!(keys(&text), fields("StringSeries"));
     assert_eq!(keys(&text["string_series"][0]), fields("TextPoint"));
+    let series = server.get(&target(&format!("{run}/series"), "path=odd")).json();
+    assert_eq!(keys(&series), fields("Series"));
+    let compare = server.get("/api/compare?path=odd&pointCount=5&run=ws/q/r1&run=ws/q/nope").json();
+    assert_eq!(keys(&compare), fields("Compare"));
+    assert_eq!(keys(&compare["runs"][0]), fields("CompareRun"));
+    assert_eq!(keys(&compare["runs"][1]), fields("CompareRunError"));
     // Non-finite values are the documented strings.
     let odd = server.get(&target(&format!("{run}/metrics"), "path=odd")).json();
     assert_eq!(
@@ -384,6 +409,9 @@ fn documented_parameter_bounds_are_the_enforced_ones() {
                 if has("path") {
                     q.push(("path".into(), "train/loss".into()));
                 }
+                if has("run") {
+                    q.push(("run".into(), format!("{PROJECT}/{RUN}")));
+                }
                 if has("limit") && name != "limit" && name != "tail" {
                     q.push(("limit".into(), "1".into()));
                 }
@@ -409,8 +437,10 @@ fn documented_parameter_bounds_are_the_enforced_ones() {
             }
         }
     }
-    // pointCount (both ends), limit, offset, tail.
-    assert_eq!(checked, 5);
+    // pointCount (both ends), limit, offset, tail; and /api/runs' limit (both ends) and
+    // offset.
+    // And pointCount (both ends) of series and compare.
+    assert_eq!(checked, 12);
 }
 
 #[test]

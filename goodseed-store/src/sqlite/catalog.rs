@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use goodseed_core::time::UtcMicros;
-use goodseed_core::{Liveness, ProjectName, RunId, RunStatus};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use goodseed_core::{ConfigValue, Liveness, ProjectName, RunId, RunStatus};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::lock::{self, LockState, WriterLock};
@@ -362,9 +362,10 @@ fn load_summary(
             read_meta(conn)?,
             paths_with_points(conn, "metric_series", "metric_points")?,
             paths_with_points(conn, "string_series", "string_points")?,
+            read_tags(conn)?,
         ))
     };
-    let (meta, metric_paths, text_paths) =
+    let (meta, metric_paths, text_paths, tags) =
         read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
     let liveness = liveness(&found.path, &meta, SystemTime::now());
     Ok(RunSummary {
@@ -376,7 +377,22 @@ fn load_summary(
         meta,
         metric_paths,
         text_paths,
+        tags,
         file: FileStamp { size: fingerprint.size, modified: fingerprint.modified },
+    })
+}
+
+/// The `sys/tags` config as a sorted list: one lookup on the `configs` primary key.
+/// Empty when there is no such config or it is not a string set.
+fn read_tags(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT type_tag, value FROM configs WHERE path = 'sys/tags'")?;
+    let row = stmt
+        .query_row([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
+        .optional()?;
+    Ok(match row.map(|(tag, value)| ConfigValue::decode(&tag, value.as_deref())) {
+        Some(ConfigValue::StringSet(set)) => set.into_iter().collect(),
+        _ => Vec::new(),
     })
 }
 

@@ -114,6 +114,7 @@ mod sqlite {
         delete_refuses_untrashed_and_live_runs,
         integrity_check_passes_a_good_run,
         points_after_a_step,
+        summaries_carry_tags,
     );
 }
 
@@ -354,6 +355,35 @@ fn listing_and_summaries(b: &impl Backend) {
     let listing = b.catalog().list_runs(Some(&pn("p"))).expect("list");
     assert_eq!(listing.runs[0].status.as_str(), "finished");
     live.close().expect("close");
+}
+
+fn summaries_carry_tags(b: &impl Backend) {
+    let mut tagged = new_run("tagged", "2025-01-01T00:00:00+00:00");
+    tagged.config(fp("sys/tags"), ConfigValue::StringSet(BTreeSet::from(["z".into(), "a".into()])));
+    b.create("p", "tagged", &tagged).expect("create").close().expect("close");
+    let mut odd = new_run("odd", "2025-01-02T00:00:00+00:00");
+    odd.config(fp("sys/tags"), ConfigValue::Str("not a set".into()));
+    b.create("p", "odd", &odd).expect("create").close().expect("close");
+    b.create("p", "none", &new_run("none", "2025-01-03T00:00:00+00:00"))
+        .expect("create")
+        .close()
+        .expect("close");
+    let tags = || -> Vec<(String, Vec<String>)> {
+        let listing = b.catalog().list_runs(None).expect("list");
+        listing.runs.iter().map(|r| (r.run_id.clone(), r.tags.clone())).collect()
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        tags(),
+        [("none".into(), s(&[])), ("odd".into(), s(&[])), ("tagged".into(), s(&["a", "z"]))]
+    );
+    // A change of tags is seen on the next listing.
+    let mut w = b.resume("p", "none").expect("resume");
+    let mut add = WriteBatch::new();
+    add.config(fp("sys/tags"), ConfigValue::StringSet(BTreeSet::from(["new".into()])));
+    w.write(&add).expect("write");
+    w.close().expect("close");
+    assert_eq!(tags()[0], ("none".into(), s(&["new"])));
 }
 
 fn trash_and_restore(b: &impl Backend) {

@@ -1,0 +1,232 @@
+//! Ours, for charts: one metric as columns instead of an array of point objects.
+//!
+//! - `GET /api/runs/<project>/<run>/series?path=P[&pointCount=N][&firstPointIndex=&lastPointIndex=]`
+//!   (routed through `api::run_get`, so identifiers, 404s and the closed-run cache are
+//!   the metrics endpoint's): `{"path", "steps", "values", "minY", "maxY", "downsampled",
+//!   "firstPointIndex", "lastPointIndex", "totalCount"}`. With `pointCount` the columns
+//!   are the downsampled points of `.../metrics`; without it every point of the window
+//!   (`minY` = `maxY` = the value), streamed.
+//! - `GET /api/compare?path=P&run=<project>/<run_id>&...&pointCount=N`: the same
+//!   downsampled columns for up to [`MAX_RUNS`] runs in one answer; a run that cannot be
+//!   read gets `{"project", "run_id", "error"}` in its place.
+
+use std::sync::Arc;
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, web};
+use goodseed_core::downsample::{PointCount, Sampled, SampledPoint, Window};
+use goodseed_core::{ProjectName, RunId, parse_python_int};
+use goodseed_store::RunReader;
+
+use crate::api::{
+    ApiError, AppState, CHUNK, RunRoute, blocking, cached, int_param, step, store_error, stream,
+};
+use crate::cache::{Key, ResponseCache};
+use crate::json::Json;
+use crate::query::Query;
+
+/// The most runs one compare request may name.
+pub(crate) const MAX_RUNS: usize = 32;
+
+const INDEX_ERROR: &str = "firstPointIndex and lastPointIndex must be integers";
+
+/// `pointCount`, checked as the metrics endpoint checks it.
+fn point_count(text: &str) -> Result<PointCount, ApiError> {
+    let count = parse_python_int(text)
+        .ok_or_else(|| ApiError::bad_request("pointCount must be an integer"))?;
+    PointCount::new(count).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Writes the four columns of downsampled points (steps as `.../metrics` writes them).
+/// `flush` is offered the text after each value (to stream it); false when the client
+/// went away, and then so is the answer.
+fn sampled_columns(
+    j: &mut Json,
+    sampled: &Sampled,
+    integer_steps: bool,
+    flush: &mut dyn FnMut(&mut Json) -> bool,
+) -> bool {
+    j.key("steps").begin_array();
+    for p in &sampled.points {
+        if p.downsampled {
+            j.f64(p.step);
+        } else {
+            step(j, p.step, integer_steps);
+        }
+        if !flush(j) {
+            return false;
+        }
+    }
+    j.end_array();
+    type Pick = fn(&SampledPoint) -> f64;
+    let picks: [(&str, Pick); 3] =
+        [("values", |p| p.value), ("minY", |p| p.min), ("maxY", |p| p.max)];
+    for (name, pick) in picks {
+        j.key(name).begin_array();
+        for p in &sampled.points {
+            j.f64(pick(p));
+            if !flush(j) {
+                return false;
+            }
+        }
+        j.end_array();
+    }
+    j.key("downsampled").bool(sampled.downsampled);
+    true
+}
+
+/// What a producer answers when its client went away: an error, so [`stream`] does not
+/// cache the cut body.
+fn gone() -> ApiError {
+    ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "the client went away")
+}
+
+/// `GET /api/runs/<project>/<run>/series`, after `run_get` opened the run and missed
+/// the cache.
+pub(crate) async fn series(
+    route: RunRoute,
+    reader: Arc<dyn RunReader>,
+    query: &Query,
+    cache: Arc<ResponseCache>,
+    key: Option<Key>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(path) = query.get("path").map(str::to_owned) else {
+        return Err(ApiError::bad_request("series requires a path parameter"));
+    };
+    let count = query.get("pointCount").map(point_count).transpose()?;
+    let first = int_param(query, "firstPointIndex", INDEX_ERROR)?;
+    let last = int_param(query, "lastPointIndex", INDEX_ERROR)?;
+    if let Some(count) = count {
+        let j = blocking(move || {
+            let integer = reader.integer_steps().map_err(|e| route.err(e))?;
+            let (window, sampled) =
+                reader.downsample_metric(&path, first, last, count).map_err(|e| route.err(e))?;
+            let mut j = Json::with_capacity(256 + sampled.points.len() * 96);
+            j.begin_object().key("path").str(&path);
+            sampled_columns(&mut j, &sampled, integer, &mut |_| true);
+            window_fields(&mut j, &window);
+            j.end_object();
+            Ok(j)
+        })
+        .await?;
+        return Ok(cached(&cache, key, j));
+    }
+    // Every point of the window. The columns need the points four times over, so the
+    // window's points are read once into (step, value) pairs, 16 bytes a point (a fifth
+    // of the JSON), and the JSON is streamed from them.
+    let body = stream(cache, key, move |send| {
+        let integer = reader.integer_steps().map_err(|e| route.err(e))?;
+        let wanted = |i: i64| i >= first.unwrap_or(0) && last.is_none_or(|last| i <= last);
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        let mut total: u64 = 0;
+        reader
+            .visit_metrics(Some(&path), &mut |_, point| {
+                if wanted(i64::try_from(total).unwrap_or(i64::MAX)) {
+                    points.push((point.step, point.value));
+                }
+                total += 1;
+                true
+            })
+            .map_err(|e| route.err(e))?;
+        // The same clamping as the downsampled answer; the points kept are its rows.
+        let window = Window::new(total, first, last);
+        debug_assert_eq!(window.row_count(), points.len() as u64);
+        let mut j = Json::with_capacity(CHUNK + 256);
+        j.begin_object().key("path").str(&path);
+        for name in ["steps", "values", "minY", "maxY"] {
+            j.key(name).begin_array();
+            for &(s, v) in &points {
+                if name == "steps" {
+                    step(&mut j, s, integer);
+                } else {
+                    j.f64(v);
+                }
+                if j.len() >= CHUNK && !send(j.take_chunk()) {
+                    return Err(gone());
+                }
+            }
+            j.end_array();
+        }
+        j.key("downsampled").bool(false);
+        window_fields(&mut j, &window);
+        j.end_object();
+        send(j.take_chunk());
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().content_type(ContentType::json()).streaming(body))
+}
+
+fn window_fields(j: &mut Json, window: &Window) {
+    j.key("firstPointIndex").i64(window.first_point_index);
+    j.key("lastPointIndex").i64(window.last_point_index);
+    j.key("totalCount").i64(window.total_count as i64);
+}
+
+/// `GET /api/compare`
+pub(crate) async fn compare(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = Query::parse(req.query_string());
+    let Some(path) = query.get("path").map(str::to_owned) else {
+        return Err(ApiError::bad_request("compare requires a path parameter"));
+    };
+    let count = query
+        .get("pointCount")
+        .ok_or_else(|| ApiError::bad_request("compare requires a pointCount parameter"))?;
+    let count = point_count(count)?;
+    let mut runs = Vec::new();
+    for spec in query.all("run") {
+        let Some((project, run)) = spec.rsplit_once('/') else {
+            return Err(ApiError::bad_request(format!(
+                "run must be <project>/<run_id>, got {spec:?}"
+            )));
+        };
+        let project =
+            ProjectName::parse(project).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let run = RunId::parse(run).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        runs.push((project, run));
+    }
+    if runs.is_empty() {
+        return Err(ApiError::bad_request(
+            "name at least one run to compare: ?run=<project>/<run_id>",
+        ));
+    }
+    if runs.len() > MAX_RUNS {
+        return Err(ApiError::bad_request(format!("at most {MAX_RUNS} runs per comparison")));
+    }
+    let catalog = Arc::clone(&state.catalog);
+    // Streamed: 32 runs of a million points each never sit in memory as one string.
+    let body = stream(Arc::clone(&state.cache), None, move |send| {
+        let mut j = Json::with_capacity(CHUNK + 256);
+        j.begin_object().key("path").str(&path).key("runs").begin_array();
+        let mut flush = |j: &mut Json| j.len() < CHUNK || send(j.take_chunk());
+        for (project, run) in &runs {
+            j.begin_object().key("project").str(project.as_str()).key("run_id").str(run.as_str());
+            let read = catalog.open_run(project, run).and_then(|reader| {
+                let integer = reader.integer_steps()?;
+                let (window, sampled) = reader.downsample_metric(&path, None, None, count)?;
+                Ok((integer, window, sampled))
+            });
+            match read {
+                Ok((integer, window, sampled)) => {
+                    if !sampled_columns(&mut j, &sampled, integer, &mut flush) {
+                        return Err(gone());
+                    }
+                    j.key("totalCount").i64(window.total_count as i64);
+                }
+                Err(e) => {
+                    let e = store_error(project.as_str(), run.as_str(), e);
+                    j.key("error").str(&e.message);
+                }
+            }
+            j.end_object();
+        }
+        j.end_array().end_object();
+        send(j.take_chunk());
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().content_type(ContentType::json()).streaming(body))
+}
