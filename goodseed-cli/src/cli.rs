@@ -53,7 +53,10 @@ pub(crate) enum Command {
             units 8 or 32, learning rate 0.01 or 0.1, SGD with momentum or Adam), each with \
             its config and, per epoch, train/loss, train/accuracy, val/loss, val/accuracy \
             and a text line. The runs go to project demo/iris under the goodseed home. \
-            Training is deterministic given --seed; it takes a few seconds.")]
+            Training is deterministic given --seed.\n\n\
+            While it trains (paced at 20 ms an epoch, so the curves can be watched grow) \
+            and after, it serves the runs as `goodseed serve` does, on 127.0.0.1:8765 \
+            (--port); Ctrl-C stops it. --no-serve only trains, in a few seconds.")]
     Demo(DemoArgs),
 
     /// Show one run: status, metadata, configs and the last value of every metric.
@@ -207,6 +210,19 @@ pub(crate) struct DemoArgs {
     /// Seeds the data split, the initial weights and the batch order
     #[arg(long, value_name = "S", default_value_t = crate::demo::DEFAULT_SEED)]
     pub(crate) seed: u64,
+
+    /// Only train and log; do not serve the runs
+    #[arg(long)]
+    pub(crate) no_serve: bool,
+
+    /// Port to serve the runs on while training and after (0 picks a free one)
+    #[arg(long, default_value_t = crate::serve::DEFAULT_PORT)]
+    pub(crate) port: u16,
+
+    /// Pause after each epoch, so the curves can be watched as they grow
+    /// [default: 20 when serving, 0 with --no-serve]
+    #[arg(long, value_name = "MS")]
+    pub(crate) pace_ms: Option<u64>,
 }
 
 #[cfg(test)]

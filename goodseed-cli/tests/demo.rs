@@ -59,7 +59,7 @@ fn float(value: &ConfigValue) -> f64 {
 fn demo_logs_its_grid_as_finished_runs() {
     let home = tempfile::tempdir().expect("creating a temp dir");
     let home_arg = home.path().to_str().expect("temp paths are UTF-8");
-    let output = goodseed(&["demo", "--home", home_arg, "--epochs", "20"]);
+    let output = goodseed(&["demo", "--no-serve", "--home", home_arg, "--epochs", "20"]);
     let stdout = text(&output.stdout);
 
     let projects = home.path().join("projects");
@@ -139,7 +139,7 @@ fn demo_is_deterministic_given_the_seed() {
     let values = |seed: &str| {
         let home = tempfile::tempdir().expect("creating a temp dir");
         let home_arg = home.path().to_str().expect("temp paths are UTF-8");
-        goodseed(&["demo", "--home", home_arg, "--epochs", "3", "--seed", seed]);
+        goodseed(&["demo", "--no-serve", "--home", home_arg, "--epochs", "3", "--seed", seed]);
         let catalog = SqliteCatalog::new(home.path().join("projects"));
         let project = ProjectName::parse("demo/iris").expect("a valid project name");
         let listing = catalog.list_runs(Some(&project)).expect("listing the demo's runs");
@@ -166,7 +166,7 @@ fn demo_is_deterministic_given_the_seed() {
 fn demo_defaults_to_goodseed_home() {
     let home = tempfile::tempdir().expect("creating a temp dir");
     let output = Command::new(env!("CARGO_BIN_EXE_goodseed"))
-        .args(["demo", "--epochs", "1"])
+        .args(["demo", "--no-serve", "--epochs", "1"])
         .env("GOODSEED_HOME", home.path())
         .env_remove("GOODSEED_RUN_ID")
         .env_remove("GOODSEED_STORAGE")
@@ -182,9 +182,71 @@ fn demo_defaults_to_goodseed_home() {
 #[test]
 fn demo_refuses_zero_epochs() {
     let output = Command::new(env!("CARGO_BIN_EXE_goodseed"))
-        .args(["demo", "--epochs", "0"])
+        .args(["demo", "--no-serve", "--epochs", "0"])
         .output()
         .expect("running goodseed");
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("--epochs"), "{}", text(&output.stderr));
+}
+
+/// `GET target` on 127.0.0.1:port, the body.
+fn http_get(port: u16, target: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(stream, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+#[test]
+fn demo_serves_its_runs_while_training_and_stops_on_ctrl_c() {
+    use std::io::{BufRead as _, Read as _};
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_goodseed"))
+        .args(["demo", "--port", "0", "--epochs", "40", "--pace-ms", "10", "--home"])
+        .arg(home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    let port: u16 = line
+        .strip_prefix("Serving the runs at http://127.0.0.1:")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    // While it trains, a run shows as running through the API.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut saw_running = false;
+    loop {
+        let runs = http_get(port, "/api/runs?project=demo/iris");
+        saw_running |= runs.contains(r#""status": "running""#);
+        if runs.matches(r#""status": "finished""#).count() == 8 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the demo did not finish: {runs}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(saw_running, "runs are visible live, while they train");
+    loop {
+        line.clear();
+        stdout.read_line(&mut line).expect("line");
+        assert!(!line.is_empty(), "the demo ended before saying it still serves");
+        if line.starts_with("Still serving them at") {
+            break;
+        }
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(killed.success());
+    assert!(child.wait().expect("wait").success(), "Ctrl-C stops it cleanly");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("rest");
+    assert!(rest.contains("Server stopped."), "{rest}");
 }

@@ -16,11 +16,17 @@ mod rng;
 mod train;
 
 use std::io::Write;
+use std::net::TcpListener;
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use goodseed_sdk::{Run, SdkError};
+use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions};
+use goodseed_store::SqliteCatalog;
 
 use self::iris::Sample;
 pub(crate) use self::train::{DEFAULT_EPOCHS, DEFAULT_SEED};
@@ -45,6 +51,9 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let runs_dir =
         PROJECT.split('/').fold(projects.clone(), |dir, part| dir.join(part)).join("runs");
 
+    let pace = Duration::from_millis(args.pace_ms.unwrap_or(if args.no_serve { 0 } else { 20 }));
+    let server = if args.no_serve { None } else { Some(Server::start(&projects, args.port, out)?) };
+
     let plural = if epochs.get() == 1 { "" } else { "s" };
     writeln!(
         out,
@@ -54,8 +63,12 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     )
     .context(WRITING)?;
     for (index, config) in configs.iter().enumerate() {
+        if server.as_ref().is_some_and(Server::stopped) {
+            writeln!(out, "Stopped.").context(WRITING)?;
+            return Ok(());
+        }
         let name = config.name();
-        let (run_id, summary) = train_and_log(&home, config, &data).with_context(|| {
+        let (run_id, summary) = train_and_log(&home, config, &data, pace).with_context(|| {
             format!("training and logging run {name:?} in {}", runs_dir.display())
         })?;
         let (last, best) = (summary.last, summary.best);
@@ -80,7 +93,67 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "\nThe runs are in {}{}", runs_dir.display(), std::path::MAIN_SEPARATOR)
         .context(WRITING)?;
     writeln!(out, "List them with: {list}").context(WRITING)?;
+    if let Some(server) = server {
+        writeln!(out, "Still serving them at {}; press Ctrl-C to stop.", server.address)
+            .context(WRITING)?;
+        out.flush().context(WRITING)?;
+        server.wait()?;
+        writeln!(out, "\nServer stopped.").context(WRITING)?;
+    }
     Ok(())
+}
+
+/// The server the demo runs beside its training, so the runs can be watched live.
+struct Server {
+    address: String,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+    done: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// Binds the port and starts serving `projects` on a thread of its own (Ctrl-C stops it).
+    fn start(projects: &Path, port: u16, out: &mut dyn Write) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| {
+            format!(
+                "cannot serve the runs on 127.0.0.1 port {port} (is another server using it? \
+                 pass --port, or --no-serve)"
+            )
+        })?;
+        let port = listener.local_addr().context("reading the listening address")?.port();
+        let address = format!("http://127.0.0.1:{port}");
+        writeln!(
+            out,
+            "Serving the runs at {address} (view them at {GOODSEED_APP_ORIGIN}/local?port={port})"
+        )
+        .context(WRITING)?;
+        let catalog = Arc::new(SqliteCatalog::new(projects));
+        let options = ServerOptions {
+            port,
+            data_dir: Some(projects.to_owned()),
+            handle_signals: true,
+            ..ServerOptions::default()
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let result = goodseed_server::run(listener, catalog, options);
+            flag.store(true, Ordering::Relaxed);
+            result
+        });
+        Ok(Server { address, thread, done })
+    }
+
+    /// True once the server stopped (Ctrl-C): the demo stops training too.
+    fn stopped(&self) -> bool {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    fn wait(self) -> anyhow::Result<()> {
+        match self.thread.join() {
+            Ok(result) => result.context("serving the runs"),
+            Err(_) => anyhow::bail!("the server thread panicked"),
+        }
+    }
 }
 
 /// Trains one config as one run: creates the run, logs every epoch and the results,
@@ -89,6 +162,7 @@ fn train_and_log(
     home: &Path,
     config: &TrainConfig,
     data: &[Sample],
+    pace: Duration,
 ) -> Result<(String, TrainSummary), SdkError> {
     let run = Run::builder()
         .project(PROJECT)
@@ -104,7 +178,7 @@ fn train_and_log(
         .capture_git(false)
         .config(config)?
         .create()?;
-    match log_training(&run, config, data) {
+    match log_training(&run, config, data, pace) {
         Ok(summary) => {
             run.finish()?;
             Ok((run.run_id().to_string(), summary))
@@ -122,8 +196,17 @@ fn log_training(
     run: &Run,
     config: &TrainConfig,
     data: &[Sample],
+    pace: Duration,
 ) -> Result<TrainSummary, SdkError> {
-    let summary = train::train(config, data, |stats| log_epoch(run, stats))?;
+    let summary = train::train(config, data, |stats| {
+        log_epoch(run, stats)?;
+        if !pace.is_zero() {
+            // Committed now, so a watcher sees each epoch as it happens.
+            run.flush()?;
+            std::thread::sleep(pace);
+        }
+        Ok::<(), SdkError>(())
+    })?;
     run.set_config("results/final_val_accuracy", summary.last.val_accuracy)?;
     run.set_config("results/final_val_loss", summary.last.val_loss)?;
     run.set_config("results/best_val_accuracy", summary.best.val_accuracy)?;
