@@ -1,6 +1,6 @@
 //! [`SqliteCatalog`]: the runs under a projects directory, kept warm between listings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -97,6 +97,32 @@ struct Found {
     state: std::result::Result<Fingerprint, String>,
 }
 
+/// A `runs/*.sqlite` directory entry, as the scan found it.
+enum Entry {
+    /// A symlink, resolved (and checked) later.
+    Symlink,
+    /// A file, with its stamp (from the directory entry and its `-wal` entry, if any).
+    File(std::io::Result<Fingerprint>),
+}
+
+/// A fingerprint from the metadata of a run file and of its `-wal`, if there is one.
+fn stamp(
+    meta: std::io::Result<std::fs::Metadata>,
+    wal: Option<std::io::Result<std::fs::Metadata>>,
+) -> std::io::Result<Fingerprint> {
+    let meta = meta?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let wal =
+        wal.and_then(Result::ok).map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+    Ok(Fingerprint {
+        size: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        wal,
+    })
+}
+
 /// Stats a run file, and its `-wal` when one may exist.
 fn fingerprint(path: &Path, has_wal: bool) -> std::io::Result<Fingerprint> {
     let meta = std::fs::metadata(path)?;
@@ -151,15 +177,17 @@ impl SqliteCatalog {
         let mut dirs = vec![root.clone()];
         while let Some(dir) = dirs.pop() {
             let Ok(read) = std::fs::read_dir(&dir) else { continue };
-            let entries: Vec<(OsString, std::fs::FileType)> =
-                read.flatten().filter_map(|e| Some((e.file_name(), e.file_type().ok()?))).collect();
+            let entries: Vec<(OsString, std::fs::FileType, std::fs::DirEntry)> = read
+                .flatten()
+                .filter_map(|e| Some((e.file_name(), e.file_type().ok()?, e)))
+                .collect();
             let in_runs = dir.file_name() == Some(OsStr::new("runs"));
-            let names: HashSet<&OsStr> = if in_runs {
-                entries.iter().map(|(n, _)| n.as_os_str()).collect()
+            let by_name: HashMap<&OsStr, &std::fs::DirEntry> = if in_runs {
+                entries.iter().map(|(n, _, e)| (n.as_os_str(), e)).collect()
             } else {
-                HashSet::new()
+                HashMap::new()
             };
-            for (name, file_type) in &entries {
+            for (name, file_type, entry) in &entries {
                 if file_type.is_dir() {
                     dirs.push(dir.join(name));
                     continue;
@@ -168,8 +196,15 @@ impl SqliteCatalog {
                     continue;
                 }
                 let at = dir.join(name);
-                let has_wal = names.contains(wal_path(Path::new(name)).as_os_str());
-                if let Some(f) = self.found(&root, at, file_type.is_symlink(), has_wal) {
+                let kind = if file_type.is_symlink() {
+                    Entry::Symlink
+                } else {
+                    // Stat-ed through the open directory (no walk of the whole path),
+                    // and the `-wal` only when the listing shows one.
+                    let wal = by_name.get(wal_path(Path::new(name)).as_os_str());
+                    Entry::File(stamp(entry.metadata(), wal.map(|e| e.metadata())))
+                };
+                if let Some(f) = self.found(&root, at, kind) {
                     found.push(f);
                 }
             }
@@ -179,7 +214,8 @@ impl SqliteCatalog {
     }
 
     /// Describes one `runs/*.sqlite` entry found by [`SqliteCatalog::scan`].
-    fn found(&self, root: &Path, at: PathBuf, is_symlink: bool, has_wal: bool) -> Option<Found> {
+    fn found(&self, root: &Path, at: PathBuf, kind: Entry) -> Option<Found> {
+        let is_symlink = matches!(kind, Entry::Symlink);
         let relative = at.strip_prefix(root).unwrap_or(&at).to_path_buf();
         let project_dir = relative.parent().and_then(Path::parent).unwrap_or(Path::new(""));
         let project = project_dir
@@ -189,10 +225,11 @@ impl SqliteCatalog {
             .join("/");
         let stem = at.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         let mut path = at.clone();
-        let state = if project.is_empty() {
-            Err("run file directly under the data directory's runs/ has no project".to_owned())
-        } else if is_symlink {
-            match std::fs::canonicalize(&at) {
+        let state = match kind {
+            _ if project.is_empty() => {
+                Err("run file directly under the data directory's runs/ has no project".to_owned())
+            }
+            Entry::Symlink => match std::fs::canonicalize(&at) {
                 Ok(target) if target.starts_with(root) => {
                     path = target;
                     let has_wal = wal_path(&path).exists();
@@ -200,9 +237,8 @@ impl SqliteCatalog {
                 }
                 Ok(_) => Err("symlink leads outside the data directory".to_owned()),
                 Err(_) => Err("broken symlink".to_owned()),
-            }
-        } else {
-            fingerprint(&path, has_wal).map_err(|e| format!("cannot read file: {e}"))
+            },
+            Entry::File(stamp) => stamp.map_err(|e| format!("cannot read file: {e}")),
         };
         if is_symlink && state.is_ok() && !path.is_file() {
             return None; // a link to a directory or device named like a run
