@@ -360,6 +360,24 @@ fn is_json_integer(text: &str) -> bool {
         && (digits == "0" || !digits.starts_with('0'))
 }
 
+/// A `pointCount` parameter: an integer from 1 to 1,000,000 (0.4.0 loops forever on 0
+/// or less).
+pub(crate) fn point_count(text: &str) -> Result<PointCount, ApiError> {
+    let count = parse_python_int(text)
+        .ok_or_else(|| ApiError::bad_request("pointCount must be an integer"))?;
+    PointCount::new(count).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// A `run` parameter naming one run as `<project>/<run_id>` (projects may hold `/`).
+pub(crate) fn run_spec(spec: &str) -> Result<(ProjectName, RunId), ApiError> {
+    let Some((project, run)) = spec.rsplit_once('/') else {
+        return Err(ApiError::bad_request(format!("run must be <project>/<run_id>, got {spec:?}")));
+    };
+    let project = ProjectName::parse(project).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let run = RunId::parse(run).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((project, run))
+}
+
 /// An optional integer parameter, read as 0.4.0 reads it (`int(x) if x else None`).
 pub(crate) fn int_param(query: &Query, name: &str, error: &str) -> Result<Option<i64>, ApiError> {
     match query.get(name) {
@@ -412,9 +430,7 @@ async fn metrics(
         let Some(path) = path else {
             return Err(ApiError::bad_request("pointCount requires a path parameter"));
         };
-        let count = parse_python_int(count)
-            .ok_or_else(|| ApiError::bad_request("pointCount must be an integer"))?;
-        let count = PointCount::new(count).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let count = point_count(count)?;
         const INDEX_ERROR: &str = "firstPointIndex and lastPointIndex must be integers";
         let first = int_param(query, "firstPointIndex", INDEX_ERROR)?;
         let last = int_param(query, "lastPointIndex", INDEX_ERROR)?;

@@ -26,7 +26,7 @@ use goodseed_core::time::UtcMicros;
 use goodseed_core::{ProjectName, RunId};
 use goodseed_store::Catalog;
 
-use crate::api::{ApiError, AppState, ChunkStream};
+use crate::api::{ApiError, AppState, ChunkStream, run_spec};
 use crate::json::Json;
 use crate::query::Query;
 
@@ -57,14 +57,7 @@ pub(crate) async fn events(
     let query = Query::parse(req.query_string());
     let mut runs = Vec::new();
     for spec in query.all("run") {
-        let Some((project, run)) = spec.rsplit_once('/') else {
-            return Err(ApiError::bad_request(format!(
-                "run must be <project>/<run_id>, got {spec:?}"
-            )));
-        };
-        let project =
-            ProjectName::parse(project).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let run = RunId::parse(run).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let (project, run) = run_spec(spec)?;
         runs.push(Followed { project, run, last_step: HashMap::new(), status: None });
     }
     if runs.is_empty() {

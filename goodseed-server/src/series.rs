@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
-use goodseed_core::downsample::{PointCount, Sampled, SampledPoint, Window};
-use goodseed_core::{ProjectName, RunId, parse_python_int};
+use goodseed_core::downsample::{Sampled, SampledPoint, Window};
 use goodseed_store::RunReader;
 
 use crate::api::{
-    ApiError, AppState, CHUNK, RunRoute, blocking, cached, int_param, step, store_error, stream,
+    ApiError, AppState, CHUNK, RunRoute, blocking, cached, int_param, point_count, run_spec, step,
+    store_error, stream,
 };
 use crate::cache::{Key, ResponseCache};
 use crate::json::Json;
@@ -31,12 +31,6 @@ pub(crate) const MAX_RUNS: usize = 32;
 const INDEX_ERROR: &str = "firstPointIndex and lastPointIndex must be integers";
 
 /// `pointCount`, checked as the metrics endpoint checks it.
-fn point_count(text: &str) -> Result<PointCount, ApiError> {
-    let count = parse_python_int(text)
-        .ok_or_else(|| ApiError::bad_request("pointCount must be an integer"))?;
-    PointCount::new(count).map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
 /// Writes the four columns of downsampled points (steps as `.../metrics` writes them).
 /// `flush` is offered the text after each value (to stream it); false when the client
 /// went away, and then so is the answer.
@@ -178,15 +172,7 @@ pub(crate) async fn compare(
     let count = point_count(count)?;
     let mut runs = Vec::new();
     for spec in query.all("run") {
-        let Some((project, run)) = spec.rsplit_once('/') else {
-            return Err(ApiError::bad_request(format!(
-                "run must be <project>/<run_id>, got {spec:?}"
-            )));
-        };
-        let project =
-            ProjectName::parse(project).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let run = RunId::parse(run).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        runs.push((project, run));
+        runs.push(run_spec(spec)?);
     }
     if runs.is_empty() {
         return Err(ApiError::bad_request(
