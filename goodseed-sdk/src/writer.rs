@@ -51,6 +51,8 @@ struct WriterThread {
     text_refs: Vec<Option<SeriesRef>>,
     /// Points in the batch (kept across failed attempts).
     batch_points: u64,
+    /// The logging sequence number the batch covers.
+    taken: u64,
     last_commit: Instant,
     last_heartbeat: Instant,
     /// When `stop_requested_at` was last read; `None` once a stop request was seen
@@ -73,6 +75,7 @@ impl WriterThread {
             text_paths: Vec::new(),
             text_refs: Vec::new(),
             batch_points: 0,
+            taken: 0,
             last_commit: Instant::now(),
             last_heartbeat: Instant::now(),
             last_stop_check: Some(Instant::now()),
@@ -155,6 +158,13 @@ impl WriterThread {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
+        // While writes fail, the batch waiting for its retry keeps growing with each
+        // look at the queue; once it holds a queue's worth, leave new points queued, so
+        // loggers meet back-pressure instead of the process growing without bound.
+        if self.failures > 0 && st.closing.is_none() && self.batch_points >= shared.capacity as u64
+        {
+            return (self.taken, None);
+        }
         std::mem::swap(&mut st.metrics, &mut self.metrics);
         std::mem::swap(&mut st.texts, &mut self.texts);
         let configs = std::mem::take(&mut st.configs);
@@ -164,6 +174,7 @@ impl WriterThread {
         st.flush_requested = false;
         st.writer_woken = false;
         let seq = st.logged;
+        self.taken = seq;
         let closing = st.closing;
         drop(st);
         shared.progress.notify_all();
@@ -277,4 +288,125 @@ fn close_entries(batch: &mut WriteBatch, status: &str) {
 /// A path known to be valid.
 pub(crate) fn sys_path(path: &'static str) -> FieldPath {
     FieldPath::parse(path).expect("built-in paths are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId};
+    use goodseed_store::{LastSteps, RunWriter, StoreError, WriteBatch};
+
+    use super::{Pace, spawn};
+    use crate::queue::{Shared, State};
+    use crate::run::{Inner, Live};
+    use crate::{Run, SdkError};
+
+    /// A store writer that fails while `failing` is set (a full disk, say).
+    #[derive(Debug)]
+    struct Flaky {
+        failing: Arc<AtomicBool>,
+        written: Arc<AtomicUsize>,
+    }
+
+    impl RunWriter for Flaky {
+        fn write(&mut self, batch: &WriteBatch) -> goodseed_store::Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(StoreError::Database {
+                    path: PathBuf::from("flaky.sqlite"),
+                    message: "database or disk is full".to_owned(),
+                    busy: false,
+                });
+            }
+            self.written.fetch_add(batch.metric_len(), Ordering::SeqCst);
+            Ok(())
+        }
+        fn config(&self, _: &FieldPath) -> goodseed_store::Result<Option<ConfigValue>> {
+            Ok(None)
+        }
+        fn last_steps(&self) -> goodseed_store::Result<LastSteps> {
+            Ok(LastSteps::new())
+        }
+        fn meta(&self, _: &str) -> goodseed_store::Result<Option<String>> {
+            Ok(None)
+        }
+        fn close(&mut self) -> goodseed_store::Result<()> {
+            Ok(())
+        }
+    }
+
+    use std::sync::atomic::Ordering;
+
+    fn flaky_run(capacity: usize) -> (Run, Arc<AtomicBool>, Arc<AtomicUsize>) {
+        let failing = Arc::new(AtomicBool::new(true));
+        let written = Arc::new(AtomicUsize::new(0));
+        let writer = Flaky { failing: Arc::clone(&failing), written: Arc::clone(&written) };
+        let shared = Arc::new(Shared::new(capacity, State::default()));
+        let pace = Pace {
+            flush_interval: Duration::from_millis(10),
+            heartbeat_interval: Duration::from_secs(3600),
+        };
+        let thread = spawn(Arc::clone(&shared), Box::new(writer), pace, "flaky").expect("spawn");
+        let run = Run::from_inner(Inner {
+            run_id: RunId::parse("flaky").expect("id"),
+            project: ProjectName::parse("p").expect("project"),
+            live: Some(Live {
+                shared,
+                thread: Mutex::new(Some(thread)),
+                path: PathBuf::from("flaky.sqlite"),
+                tags: Mutex::new(BTreeSet::new()),
+            }),
+        });
+        (run, failing, written)
+    }
+
+    #[test]
+    fn a_failing_store_applies_backpressure_and_loses_nothing() {
+        let (run, failing, written) = flaky_run(100);
+        let logger = {
+            let run = run.clone();
+            std::thread::spawn(move || {
+                for step in 0..1_000u32 {
+                    run.log_metric("x", step, 1.0).expect("logging waits, it does not fail");
+                }
+            })
+        };
+        // The store fails: the writer holds one queue's worth for its retry, the queue
+        // fills, and the logger waits instead of memory growing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while run.stats().backpressure_waits == 0 {
+            assert!(Instant::now() < deadline, "no back-pressure: {:?}", run.stats());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let stuck = run.stats();
+        assert!(stuck.points_logged <= 2 * 100 + 1, "bounded while failing: {stuck:?}");
+        assert!(stuck.write_errors > 0);
+        let err = run.flush().expect_err("flush reports the failure");
+        assert!(matches!(err, SdkError::Writer { .. }), "{err}");
+        assert!(err.to_string().contains("disk is full"), "{err}");
+
+        // The disk frees up: everything logged is written, nothing lost.
+        failing.store(false, Ordering::SeqCst);
+        logger.join().expect("logger");
+        run.flush().expect("flush");
+        run.finish().expect("finish");
+        assert_eq!(written.load(Ordering::SeqCst), 1_000);
+        assert_eq!(run.stats().points_written, 1_000);
+    }
+
+    #[test]
+    fn closing_on_a_store_that_keeps_failing_says_what_was_lost() {
+        let (run, _failing, written) = flaky_run(1_000);
+        for step in 0..10u32 {
+            run.log_metric("x", step, 1.0).expect("log");
+        }
+        let err = run.finish().expect_err("the run could not be written");
+        assert!(err.to_string().contains("could not be written"), "{err}");
+        assert_eq!(written.load(Ordering::SeqCst), 0);
+    }
 }
