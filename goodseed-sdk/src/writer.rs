@@ -382,10 +382,15 @@ mod tests {
             assert!(Instant::now() < deadline, "no back-pressure: {:?}", run.stats());
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(300));
+        // The writer stops taking once its retry batch holds a queue's worth (so up to
+        // twice the capacity, the last take included) and the queue holds the third.
+        std::thread::sleep(Duration::from_millis(200));
         let stuck = run.stats();
-        assert!(stuck.points_logged <= 2 * 100 + 1, "bounded while failing: {stuck:?}");
-        assert!(stuck.write_errors > 0);
+        std::thread::sleep(Duration::from_millis(300));
+        let later = run.stats();
+        assert_eq!(later.points_logged, stuck.points_logged, "nothing grows while failing");
+        assert!(stuck.points_logged <= 3 * 100 + 1, "bounded while failing: {stuck:?}");
+        assert!(later.write_errors > 0);
         let err = run.flush().expect_err("flush reports the failure");
         assert!(matches!(err, SdkError::Writer { .. }), "{err}");
         assert!(err.to_string().contains("disk is full"), "{err}");
