@@ -156,20 +156,18 @@ fn changes(
             summary.status.as_str().to_owned(),
         );
         if f.status.as_ref() != Some(&now) {
-            {
-                let mut j = Json::default();
-                j.begin_object()
-                    .key("project")
-                    .str(f.project.as_str())
-                    .key("run_id")
-                    .str(f.run.as_str())
-                    .key("status")
-                    .str(&now.0)
-                    .key("state")
-                    .str(&now.1)
-                    .end_object();
-                out.push(("status", j.finish()));
-            }
+            let mut j = Json::default();
+            j.begin_object()
+                .key("project")
+                .str(f.project.as_str())
+                .key("run_id")
+                .str(f.run.as_str())
+                .key("status")
+                .str(&now.0)
+                .key("state")
+                .str(&now.1)
+                .end_object();
+            out.push(("status", j.finish()));
             f.status = Some(now);
         }
     }
@@ -180,13 +178,8 @@ fn changes(
         let after = f.last_step.get(&path).copied();
         if first {
             // Start from the newest step: history comes from the metrics endpoint.
-            let mut newest = None;
-            let _ = reader.visit_metrics_after(&path, None, &mut |p| {
-                newest = Some(p.step);
-                true
-            });
-            if let Some(step) = newest {
-                f.last_step.insert(path, step);
+            if let Ok(Some(p)) = reader.last_metric_point(&path) {
+                f.last_step.insert(path, p.step);
             }
             continue;
         }

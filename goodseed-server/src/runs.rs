@@ -5,7 +5,6 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use goodseed_core::downsample::PointCount;
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, parse_python_int};
 use goodseed_store::{RunReader, RunSummary};
@@ -241,15 +240,8 @@ pub(crate) fn summary_json(
     }
     j.key("last").begin_object();
     let integer = reader.integer_steps()?;
-    let one = PointCount::new(1).expect("1 is a valid point count");
     for path in reader.metric_paths()? {
-        let n = reader.metric_count(&path)?;
-        let Some(last) = n.checked_sub(1).and_then(|l| i64::try_from(l).ok()) else {
-            continue;
-        };
-        // Exactly the point at index n - 1, even if a writer appends meanwhile.
-        let (_, sampled) = reader.downsample_metric(&path, Some(last), Some(last), one)?;
-        let Some(p) = sampled.points.last() else { continue };
+        let Some(p) = reader.last_metric_point(&path)? else { continue };
         j.key(&path).begin_object().key("step");
         crate::api::step(&mut j, p.step, integer);
         j.key("value").f64(p.value);

@@ -318,6 +318,10 @@ pub trait RunReader: Send + Sync {
         visit: &mut dyn FnMut(MetricPoint) -> bool,
     ) -> Result<()>;
 
+    /// The point at the newest step of one series (NaN points included), read straight
+    /// from the primary key; `None` when the series has no point.
+    fn last_metric_point(&self, path: &str) -> Result<Option<MetricPoint>>;
+
     /// Downsamples one series over an index window, as 0.4.0's `pointCount` requests do.
     /// The count and the rows are read in one read transaction, so the window announced
     /// always matches the points returned even while a writer appends.

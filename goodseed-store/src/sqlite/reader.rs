@@ -356,6 +356,24 @@ impl RunReader for SqliteRunReader {
         })
     }
 
+    fn last_metric_point(&self, path: &str) -> Result<Option<MetricPoint>> {
+        self.with_conn(|conn| {
+            let Some(sid) = series_id(conn, "metric_series", path)? else {
+                return Ok(None);
+            };
+            let sql = if series_has_nan(conn, sid)? {
+                format!(
+                    "SELECT step, y, ts FROM ({}) ORDER BY step DESC LIMIT 1",
+                    series_points_sql(true)
+                )
+            } else {
+                "SELECT step, y, ts FROM metric_points WHERE series_id = ?1 ORDER BY step DESC LIMIT 1"
+                    .to_owned()
+            };
+            conn.prepare_cached(&sql)?.query_row([sid], |row| metric_point(row, 0)).optional()
+        })
+    }
+
     fn downsample_metric(
         &self,
         path: &str,

@@ -242,6 +242,8 @@ fn nan_is_data(b: &impl Backend) {
     assert_eq!(got, ["0=1", "1=0.75", "2=0.5", "3=NaN", "4=NaN"]);
     assert_eq!(r.metric_count("loss").expect("count"), 5);
     assert_eq!(r.metric_count("only_nan").expect("count"), 1);
+    let last = r.last_metric_point("loss").expect("last").expect("a point");
+    assert!(last.step == 4.0 && last.value.is_nan(), "the newest point is a NaN: {last:?}");
     let (window, sampled) = r
         .downsample_metric("loss", None, None, PointCount::new(2).expect("pc"))
         .expect("downsample");
@@ -615,6 +617,9 @@ fn points_after_a_step(b: &impl Backend) {
     assert_eq!(after(Some(6.0)), [7.0, 8.0, 9.0], "NaN points included");
     assert_eq!(after(Some(6.5)), [7.0, 8.0, 9.0]);
     assert!(after(Some(9.0)).is_empty());
+    let last = r.last_metric_point("x").expect("last").expect("a point");
+    assert_eq!((last.step, last.value, last.ts), (9.0, 9.0, TS));
+    assert_eq!(r.last_metric_point("missing").expect("last"), None);
     let mut none = 0;
     r.visit_metrics_after("missing", None, &mut |_| {
         none += 1;
