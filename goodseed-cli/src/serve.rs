@@ -121,6 +121,7 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(out, "Data directory: {}", projects.display())?;
     }
     writeln!(out, "View your runs at {GOODSEED_APP_ORIGIN}/local?port={port}")?;
+    writeln!(out, "Or in the built-in web UI: http://{shown}:{port}/")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
     goodseed_server::run(listener, Arc::new(SqliteCatalog::new(projects)), options)

@@ -215,10 +215,13 @@ fn demo_serves_its_runs_while_training_and_stops_on_ctrl_c() {
     let mut line = String::new();
     stdout.read_line(&mut line).expect("first line");
     let port: u16 = line
-        .strip_prefix("Serving the runs at http://127.0.0.1:")
-        .and_then(|rest| rest.split(' ').next())
+        .strip_prefix("Watch the runs live at http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix("/?project=demo%2Firis\n"))
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    // The link opens the web UI.
+    let page = http_get(port, "/?project=demo%2Firis");
+    assert!(page.contains("<div id=\"app\">"), "the UI's page: {page}");
     // While it trains, a run shows as running through the API.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut saw_running = false;

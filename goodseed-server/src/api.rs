@@ -16,6 +16,7 @@ use goodseed_core::{ConfigValue, ProjectName, RunId, parse_python_int};
 use goodseed_store::{Catalog, RunReader, StoreError, TextWindow};
 
 use crate::cache::{self, Key, ResponseCache};
+use crate::columns::{ColumnCache, Columns, RunColumns};
 use crate::json::Json;
 use crate::query::{Query, decode_path};
 use crate::runs::ListingQuery;
@@ -25,6 +26,8 @@ use crate::runs::ListingQuery;
 pub(crate) struct AppState {
     pub(crate) catalog: Arc<dyn Catalog>,
     pub(crate) cache: Arc<ResponseCache>,
+    /// Config and last-metric values for the listing's `config=` / `metric=` columns.
+    pub(crate) columns: Arc<ColumnCache>,
 }
 
 /// An error answer: a status and `{"error": message}`.
@@ -158,59 +161,72 @@ pub(crate) async fn runs(
 ) -> Result<HttpResponse, ApiError> {
     let query = Query::parse(req.query_string());
     let ours = ListingQuery::parse(&query)?;
+    let columns = Columns::parse(&query)?;
     let total = |n: usize| ours.as_ref().map(|_| n);
     // 0.4.0 compares the filter as text: a name no run can have matches nothing.
     let filter = query.get("project").map(|p| ProjectName::parse(p).map_err(|_| ()));
     if let Some(Err(())) = filter {
-        return Ok(json_response(runs_json(&[], total(0))));
+        return Ok(json_response(runs_json(&[], total(0), None)));
     }
     let filter = filter.and_then(Result::ok);
     let catalog = Arc::clone(&state.catalog);
-    let listing = blocking(move || {
-        catalog
+    let column_cache = Arc::clone(&state.columns);
+    let j = blocking(move || {
+        let listing = catalog
             .list_runs(filter.as_ref())
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, kind_only(&e)))
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, kind_only(&e)))?;
+        let (page, total) = match &ours {
+            None => (listing.runs, None),
+            Some(q) => {
+                let (page, total) = q.apply(listing.runs);
+                (page, Some(total))
+            }
+        };
+        let values = columns.as_ref().map(|c| (c, column_cache.get(&*catalog, &page)));
+        Ok(runs_json(&page, total, values.as_ref().map(|(c, v)| (*c, v.as_slice()))))
     })
     .await?;
-    match &ours {
-        None => Ok(json_response(runs_json(&listing.runs, None))),
-        Some(q) => {
-            let (page, total) = q.apply(listing.runs);
-            Ok(json_response(runs_json(&page, Some(total))))
-        }
-    }
+    Ok(json_response(j))
 }
 
-fn runs_json(runs: &[Arc<goodseed_store::RunSummary>], total: Option<usize>) -> Json {
+type ColumnValues<'a> = (&'a Columns, &'a [Option<Arc<RunColumns>>]);
+
+fn runs_json(
+    runs: &[Arc<goodseed_store::RunSummary>],
+    total: Option<usize>,
+    columns: Option<ColumnValues<'_>>,
+) -> Json {
     let mut j = Json::with_capacity(64 + runs.len() * 400);
     j.begin_object().key("runs").begin_array();
-    for r in runs {
-        let m = &r.meta;
-        j.begin_object();
-        j.key("project").str(&r.project);
-        j.key("run_id").str(&r.run_id);
-        j.key("experiment_name").opt_str(m.name());
-        j.key("created_at").opt_str(m.created_at());
-        j.key("closed_at").opt_str(m.closed_at());
-        j.key("status").str(m.status().unwrap_or("unknown"));
-        j.key("trashed").bool(m.trashed());
-        j.key("string_series_paths").begin_array();
-        for p in &r.text_paths {
-            j.str(p);
+    for (i, r) in runs.iter().enumerate() {
+        run_fields(&mut j, r);
+        if let Some((cols, values)) = columns {
+            let values = values.get(i).and_then(Option::as_deref);
+            j.key("config").begin_object();
+            for key in cols.configs() {
+                j.key(key);
+                match values.and_then(|v| v.configs.get(key)) {
+                    Some(value) => config_value(&mut j, value),
+                    None => {
+                        j.null();
+                    }
+                }
+            }
+            j.end_object();
+            j.key("last").begin_object();
+            for path in cols.metrics() {
+                j.key(path);
+                match values.and_then(|v| v.last.get(path)) {
+                    Some(&x) => {
+                        j.f64(x);
+                    }
+                    None => {
+                        j.null();
+                    }
+                }
+            }
+            j.end_object();
         }
-        j.end_array();
-        j.key("metric_paths").begin_array();
-        for p in &r.metric_paths {
-            j.str(p);
-        }
-        j.end_array();
-        // Ours, added after 0.4.0's fields: the status with `crashed` derived, the tags.
-        j.key("state").str(r.status.as_str());
-        j.key("tags").begin_array();
-        for t in &r.tags {
-            j.str(t);
-        }
-        j.end_array();
         j.end_object();
     }
     j.end_array();
@@ -219,6 +235,42 @@ fn runs_json(runs: &[Arc<goodseed_store::RunSummary>], total: Option<usize>) -> 
     }
     j.end_object();
     j
+}
+
+/// One run as the listing shows it (also the data of the live stream's `event: run`).
+pub(crate) fn run_json(j: &mut Json, r: &goodseed_store::RunSummary) {
+    run_fields(j, r);
+    j.end_object();
+}
+
+/// [`run_json`] without its closing brace, so the listing can add fields.
+fn run_fields(j: &mut Json, r: &goodseed_store::RunSummary) {
+    let m = &r.meta;
+    j.begin_object();
+    j.key("project").str(&r.project);
+    j.key("run_id").str(&r.run_id);
+    j.key("experiment_name").opt_str(m.name());
+    j.key("created_at").opt_str(m.created_at());
+    j.key("closed_at").opt_str(m.closed_at());
+    j.key("status").str(m.status().unwrap_or("unknown"));
+    j.key("trashed").bool(m.trashed());
+    j.key("string_series_paths").begin_array();
+    for p in &r.text_paths {
+        j.str(p);
+    }
+    j.end_array();
+    j.key("metric_paths").begin_array();
+    for p in &r.metric_paths {
+        j.str(p);
+    }
+    j.end_array();
+    // Ours, added after 0.4.0's fields: the status with `crashed` derived, the tags.
+    j.key("state").str(r.status.as_str());
+    j.key("tags").begin_array();
+    for t in &r.tags {
+        j.str(t);
+    }
+    j.end_array();
 }
 
 /// What a `/api/runs/<project>/<run>/<what>` path names.
@@ -268,7 +320,7 @@ impl RunRoute {
     }
 }
 
-fn not_found() -> ApiError {
+pub(crate) fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Not found")
 }
 

@@ -2,7 +2,7 @@
 //!
 //! - `GET /api/runs/<project>/<run>/series?path=P[&pointCount=N][&firstPointIndex=&lastPointIndex=]`
 //!   (routed through `api::run_get`, so identifiers, 404s and the closed-run cache are
-//!   the metrics endpoint's): `{"path", "steps", "values", "minY", "maxY", "downsampled",
+//!   the metrics endpoint's): `{"path", "steps", "values", "minY", "maxY", "ts", "downsampled",
 //!   "firstPointIndex", "lastPointIndex", "totalCount"}`. With `pointCount` the columns
 //!   are the downsampled points of `.../metrics`; without it every point of the window
 //!   (`minY` = `maxY` = the value), streamed.
@@ -65,6 +65,14 @@ fn sampled_columns(
         }
         j.end_array();
     }
+    j.key("ts").begin_array();
+    for p in &sampled.points {
+        j.i64(p.ts);
+        if !flush(j) {
+            return false;
+        }
+    }
+    j.end_array();
     j.key("downsampled").bool(sampled.downsampled);
     true
 }
@@ -105,18 +113,18 @@ pub(crate) async fn series(
         .await?;
         return Ok(cached(&cache, key, j));
     }
-    // Every point of the window. The columns need the points four times over, so the
-    // window's points are read once into (step, value) pairs, 16 bytes a point (a fifth
+    // Every point of the window. The columns need the points five times over, so the
+    // window's points are read once into (step, value, ts), 24 bytes a point (a fifth
     // of the JSON), and the JSON is streamed from them.
     let body = stream(cache, key, move |send| {
         let integer = reader.integer_steps().map_err(|e| route.err(e))?;
         let wanted = |i: i64| i >= first.unwrap_or(0) && last.is_none_or(|last| i <= last);
-        let mut points: Vec<(f64, f64)> = Vec::new();
+        let mut points: Vec<(f64, f64, i64)> = Vec::new();
         let mut total: u64 = 0;
         reader
             .visit_metrics(Some(&path), &mut |_, point| {
                 if wanted(i64::try_from(total).unwrap_or(i64::MAX)) {
-                    points.push((point.step, point.value));
+                    points.push((point.step, point.value, point.ts));
                 }
                 total += 1;
                 true
@@ -127,13 +135,17 @@ pub(crate) async fn series(
         debug_assert_eq!(window.row_count(), points.len() as u64);
         let mut j = Json::with_capacity(CHUNK + 256);
         j.begin_object().key("path").str(&path);
-        for name in ["steps", "values", "minY", "maxY"] {
+        for name in ["steps", "values", "minY", "maxY", "ts"] {
             j.key(name).begin_array();
-            for &(s, v) in &points {
-                if name == "steps" {
-                    step(&mut j, s, integer);
-                } else {
-                    j.f64(v);
+            for &(s, v, ts) in &points {
+                match name {
+                    "steps" => step(&mut j, s, integer),
+                    "ts" => {
+                        j.i64(ts);
+                    }
+                    _ => {
+                        j.f64(v);
+                    }
                 }
                 if j.len() >= CHUNK && !send(j.take_chunk()) {
                     return Err(gone());

@@ -121,9 +121,12 @@ impl Server {
         })?;
         let port = listener.local_addr().context("reading the listening address")?.port();
         let address = format!("http://127.0.0.1:{port}");
+        // The web UI opens on the demo's runs table, which follows the runs live.
+        let project = PROJECT.replace('/', "%2F");
         writeln!(
             out,
-            "Serving the runs at {address} (view them at {GOODSEED_APP_ORIGIN}/local?port={port})"
+            "Watch the runs live at {address}/?project={project}\n\
+             (the API is at {address}/api, and {GOODSEED_APP_ORIGIN}/local?port={port} shows them too)"
         )
         .context(WRITING)?;
         let catalog = Arc::new(SqliteCatalog::new(projects));

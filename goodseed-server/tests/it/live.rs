@@ -1,20 +1,24 @@
 //! Live updates: a client following a run sees new points and status changes as the
-//! trainer commits them.
+//! trainer commits them; a client following a project sees its runs appear, change
+//! status and go away.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use goodseed_core::{ProjectName, RunId};
+use goodseed_store::{Catalog, SqliteCatalog};
+
 use crate::support::{TestServer, sdk_run};
 
 /// An open event stream, read as text.
-struct Events {
+pub(crate) struct Events {
     stream: TcpStream,
     seen: String,
 }
 
 impl Events {
-    fn open(port: u16, query: &str) -> Events {
+    pub(crate) fn open(port: u16, query: &str) -> Events {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         write!(stream, "GET /api/events?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
             .expect("send");
@@ -22,9 +26,56 @@ impl Events {
         Events { stream, seen: String::new() }
     }
 
+    /// Opens the stream and waits for its opening comment; returns the offset past it.
+    pub(crate) fn opened(port: u16, query: &str) -> (Events, usize) {
+        let mut events = Events::open(port, query);
+        let at = events.wait_for(0, "text/event-stream", Duration::from_secs(5));
+        let at = events.wait_for(at, ": goodseed live updates\n\n", Duration::from_secs(5));
+        (events, at)
+    }
+
+    /// The data of the first `event` after `from` whose data holds `needle`, and the
+    /// offset past it.
+    pub(crate) fn wait_event(
+        &mut self,
+        from: usize,
+        event: &str,
+        needle: &str,
+        within: Duration,
+    ) -> (serde_json::Value, usize) {
+        let deadline = Instant::now() + within;
+        let mut at = from;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let start = self.wait_for(at, &format!("event: {event}\ndata: "), left);
+            let end = self.wait_for(start, "\n\n", left);
+            let data = &self.seen[start..end - 2];
+            if data.contains(needle) {
+                let value = serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}"));
+                return (value, end);
+            }
+            at = end;
+        }
+    }
+
+    /// The events seen so far, as (event, data) pairs.
+    pub(crate) fn all(&self) -> Vec<(String, String)> {
+        self.seen
+            .split("\n\n")
+            .filter_map(|block| {
+                let block = block.rsplit("\r\n").next()?;
+                let (event, data) = block.split_once('\n')?;
+                Some((
+                    event.strip_prefix("event: ")?.to_owned(),
+                    data.strip_prefix("data: ")?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
     /// Reads until `needle` has been seen after `from` (a byte offset), or panics after
     /// `within`. Returns the offset just past it.
-    fn wait_for(&mut self, from: usize, needle: &str, within: Duration) -> usize {
+    pub(crate) fn wait_for(&mut self, from: usize, needle: &str, within: Duration) -> usize {
         let deadline = Instant::now() + within;
         loop {
             if let Some(i) = self.seen[from..].find(needle) {
@@ -79,15 +130,163 @@ fn bad_subscriptions_are_refused() {
     let home = tempfile::tempdir().expect("temp");
     sdk_run(home.path(), "p", "r", 1).finish().expect("finish");
     let server = TestServer::start(&home.path().join("projects"));
+    let many = (0..65).map(|i| format!("project=p{i}")).collect::<Vec<_>>().join("&");
     for (query, status) in [
         ("", 400),
+        ("project=", 400),
         ("run=nope", 400),
         ("run=../x/r", 400),
         ("run=p/missing", 404),
         ("run=p/-x", 400),
+        ("project=../x", 400),
+        ("project=a//b", 400),
+        ("project=%2Fabs", 400),
+        ("project=a%5Cb", 400),
+        ("project=p&project=../x", 400),
+        ("run=p/r&project=a/./b", 400),
+        ("run=p/missing&project=p", 404),
+        (many.as_str(), 400),
     ] {
         let r = server.get(&format!("/api/events?{query}"));
         assert_eq!(r.status, status, "{query}: {}", r.body);
-        assert!(r.json()["error"].is_string());
+        let error = r.json()["error"].as_str().expect("an error message").to_owned();
+        if query.contains("project=") && status == 400 && query != many && query != "project=" {
+            assert!(error.starts_with("project: invalid project name "), "{query}: {error}");
+        }
     }
+    let r = server.get("/api/events?project=../x");
+    assert_eq!(
+        r.body,
+        r#"{"error": "project: invalid project name \"../x\": segment \"..\" is not allowed"}"#
+    );
+    // A project with no runs yet is followed all the same (its first run will come).
+    let (mut events, at) = Events::opened(server.port, "project=not/yet");
+    sdk_run(home.path(), "not/yet", "first", 1).finish().expect("finish");
+    events.wait_event(at, "run", r#""run_id": "first""#, Duration::from_secs(10));
+}
+
+/// A client following a project: runs that were there are not announced; a new run
+/// comes as the listing's row, its status changes and its removal follow; other
+/// projects' runs do not come.
+#[test]
+fn project_followers_see_runs_come_change_and_go() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "ws/p", "old", 2).finish().expect("finish");
+    let projects = home.path().join("projects");
+    let server = TestServer::start(&projects);
+    let (mut events, at) = Events::opened(server.port, "project=ws/p");
+
+    let run = sdk_run(home.path(), "ws/p", "fresh", 3);
+    run.flush().expect("flush");
+    let (row, at) = events.wait_event(at, "run", r#""run_id": "fresh""#, Duration::from_secs(10));
+    // How fast (within LISTING_POLL + POLL) is not timed here: the machine is shared.
+    // The row is the listing's, field for field.
+    let listing = server.get("/api/runs?project=ws/p").json();
+    let listed = listing["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["run_id"] == "fresh")
+        .expect("listed")
+        .clone();
+    let keys =
+        |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&row), keys(&listed));
+    for field in ["project", "run_id", "experiment_name", "created_at", "trashed", "tags"] {
+        assert_eq!(row[field], listed[field], "{field}");
+    }
+    assert_eq!((&row["project"], &row["state"]), (&"ws/p".into(), &"running".into()));
+    assert!(!events.seen.contains(r#""run_id": "old""#), "runs already there are not announced");
+
+    // Another project's run does not come: by the time a later run of ws/p has come, the
+    // listing held it.
+    sdk_run(home.path(), "ws/other", "elsewhere", 1).finish().expect("finish");
+    sdk_run(home.path(), "ws/p", "later", 1).finish().expect("finish");
+    let (_, at) = events.wait_event(at, "run", r#""run_id": "later""#, Duration::from_secs(10));
+    assert!(!events.seen.contains("elsewhere"), "{}", events.seen);
+    assert!(!events.seen.contains("ws/other"), "{}", events.seen);
+
+    // Closing the run changes its status.
+    run.finish().expect("finish");
+    let (status, at) =
+        events.wait_event(at, "status", r#""run_id": "fresh""#, Duration::from_secs(10));
+    assert_eq!(
+        status,
+        serde_json::json!({"project": "ws/p", "run_id": "fresh", "status": "finished",
+            "state": "finished", "trashed": false})
+    );
+
+    // Trashing it too, then deleting it removes it.
+    assert_eq!(server.post("/api/runs/ws/p/fresh/trash").status, 200);
+    let (status, at) =
+        events.wait_event(at, "status", r#""run_id": "fresh""#, Duration::from_secs(10));
+    assert_eq!(status["trashed"], true);
+    let catalog = SqliteCatalog::new(&projects);
+    let (p, r) = (ProjectName::parse("ws/p").expect("p"), RunId::parse("fresh").expect("r"));
+    catalog.delete_run(&p, &r).expect("delete");
+    let (removed, _) = events.wait_event(at, "removed", "", Duration::from_secs(10));
+    assert_eq!(removed, serde_json::json!({"project": "ws/p", "run_id": "fresh"}));
+
+    // Each change came once, and nothing about the runs that only sat there.
+    let all = events.all();
+    let about = |id: &str| -> Vec<String> {
+        let needle = format!(r#""run_id": "{id}""#);
+        all.iter().filter(|(_, d)| d.contains(&needle)).map(|(e, _)| e.clone()).collect()
+    };
+    assert_eq!(about("fresh"), ["run", "status", "status", "removed"], "{}", events.seen);
+    // Created and closed at once: its row may show it running, then a status follows.
+    assert_eq!(about("later").first().map(String::as_str), Some("run"), "{}", events.seen);
+    assert!(about("later").len() <= 2, "{}", events.seen);
+    assert!(about("old").is_empty(), "{}", events.seen);
+}
+
+/// `run=` and `project=` together: points and status of the runs followed alone, new
+/// runs of the projects followed whole, one status per change for a run followed both
+/// ways.
+#[test]
+fn runs_and_projects_mix() {
+    let home = tempfile::tempdir().expect("temp");
+    let r1 = sdk_run(home.path(), "ws/a", "r1", 5);
+    r1.flush().expect("flush");
+    let s1 = sdk_run(home.path(), "ws/b", "s1", 5);
+    s1.flush().expect("flush");
+    let server = TestServer::start(&home.path().join("projects"));
+    let (mut events, start) =
+        Events::opened(server.port, "run=ws/a/r1&project=ws/a&run=ws/b/s1&project=ws/new");
+    // Runs followed with run= get their status at the start, projects or not.
+    events.wait_event(start, "status", r#""run_id": "r1""#, Duration::from_secs(10));
+    events.wait_event(start, "status", r#""run_id": "s1""#, Duration::from_secs(10));
+
+    // ws/b is not followed whole: its new run does not come; ws/a's and ws/new's do.
+    sdk_run(home.path(), "ws/b", "s2", 1).finish().expect("finish");
+    sdk_run(home.path(), "ws/a", "r2", 1).finish().expect("finish");
+    sdk_run(home.path(), "ws/new", "n1", 1).finish().expect("finish");
+    events.wait_event(start, "run", r#""run_id": "r2""#, Duration::from_secs(10));
+    events.wait_event(start, "run", r#""run_id": "n1""#, Duration::from_secs(10));
+    assert!(!events.seen.contains(r#""s2""#), "{}", events.seen);
+
+    // Points of the runs followed alone.
+    r1.log_metric("train/loss", 50u32, 0.5).expect("log");
+    r1.flush().expect("flush");
+    events.wait_event(start, "metrics", r#""run_id": "r1""#, Duration::from_secs(10));
+
+    r1.finish().expect("finish");
+    events.wait_event(start, "status", r#""status": "finished""#, Duration::from_secs(10));
+    s1.finish().expect("finish");
+    let (s, _) = events.wait_event(
+        start,
+        "status",
+        r#""run_id": "s1", "status": "finished""#,
+        Duration::from_secs(10),
+    );
+    assert_eq!(s["state"], "finished");
+    let all = events.all();
+    let count = |event: &str, needle: &str| {
+        all.iter().filter(|(e, d)| e == event && d.contains(needle)).count()
+    };
+    // r1 is followed both ways, yet each status once.
+    assert_eq!(count("status", r#""run_id": "r1", "status": "running""#), 1, "{}", events.seen);
+    assert_eq!(count("status", r#""run_id": "r1", "status": "finished""#), 1, "{}", events.seen);
+    assert_eq!(count("run", r#""run_id": "r1""#), 0, "r1 was there: {}", events.seen);
+    assert_eq!(count("status", r#""run_id": "s1", "status": "running""#), 1, "{}", events.seen);
 }

@@ -277,6 +277,10 @@ fn every_documented_operation_is_served_as_documented() {
         let target = target(&path, &query.join("&"));
         let what = format!("{} {target}", method.to_uppercase());
         if path == "/api/events" {
+            // Neither parameter is required alone; one of them is.
+            assert!(query.is_empty(), "{what}: run and project are each optional");
+            let target = format!("{path}?run={PROJECT}/{RUN}&project={PROJECT}");
+            let what = format!("GET {target}");
             let r = head_only(server.port, &target);
             if is_generic_404(&r) {
                 // The live-updates route is not in this build yet: nothing to check. Once
@@ -289,6 +293,9 @@ fn every_documented_operation_is_served_as_documented() {
             let missing = head_only(server.port, "/api/events?run=ws/q/nope");
             check_answer(&doc, &op, "GET /api/events (unknown run)", &missing);
             check_answer(&doc, &op, "GET /api/events", &head_only(server.port, "/api/events"));
+            let bad = head_only(server.port, "/api/events?project=..%2Fx");
+            assert_eq!(bad.status, 400, "{}", bad.body);
+            check_answer(&doc, &op, "GET /api/events (bad project)", &bad);
             continue;
         }
         let r = server.request(&method.to_uppercase(), &target, &[], "");
@@ -481,4 +488,49 @@ fn health_version_and_the_document_over_http() {
     assert_eq!(server.get("/api/health").status, 401);
     let r = server.request("GET", "/api/health", &[("Authorization", "Bearer s3cret")], "");
     assert_eq!(r.status, 200);
+}
+
+/// Every event the stream sends conforms to the schema `x-events` names for it, with
+/// exactly the documented fields.
+#[test]
+fn live_events_are_as_documented() {
+    use std::time::Duration;
+
+    use crate::live::Events;
+
+    let doc = doc();
+    let (home, server) = server();
+    let schemas = &doc["paths"]["/api/events"]["get"]["responses"]["200"]["x-events"];
+    let live = sdk_run(home.path(), PROJECT, "live", 3);
+    live.flush().expect("flush");
+    let (mut events, at) =
+        Events::opened(server.port, &format!("run={PROJECT}/live&project={PROJECT}"));
+    let wait = Duration::from_secs(10);
+    let (_, at) = events.wait_event(at, "status", r#""run_id": "live""#, wait);
+    live.log_metric("train/loss", 10u32, 0.5).expect("log");
+    live.flush().expect("flush");
+    let (_, at) = events.wait_event(at, "metrics", r#""run_id": "live""#, wait);
+    sdk_run(home.path(), PROJECT, "new", 2).finish().expect("finish");
+    let (_, at) = events.wait_event(at, "run", r#""run_id": "new""#, wait);
+    live.finish().expect("finish");
+    let (_, at) = events.wait_event(at, "status", r#""status": "finished""#, wait);
+    let stop = server.post(&format!("/api/runs/{PROJECT}/new/trash"));
+    assert_eq!(stop.status, 200, "{}", stop.body);
+    let catalog = goodseed_store::SqliteCatalog::new(home.path().join("projects"));
+    let (p, r) = (goodseed_core::ProjectName::parse(PROJECT), goodseed_core::RunId::parse("new"));
+    goodseed_store::Catalog::delete_run(&catalog, &p.expect("p"), &r.expect("r")).expect("rm");
+    events.wait_event(at, "removed", r#""run_id": "new""#, wait);
+
+    let mut kinds = BTreeSet::new();
+    for (event, data) in events.all() {
+        let schema = schemas.get(&event).unwrap_or_else(|| panic!("event {event} is undocumented"));
+        let value: Value = serde_json::from_str(&data).expect("JSON data");
+        conforms(&doc, schema, &value, &event).unwrap_or_else(|e| panic!("{e}: {data}"));
+        let documented: BTreeSet<&String> =
+            resolve(&doc, schema)["properties"].as_object().expect("properties").keys().collect();
+        let sent: BTreeSet<&String> = value.as_object().expect("object").keys().collect();
+        assert_eq!(sent, documented, "{event}: {data}");
+        kinds.insert(event);
+    }
+    assert_eq!(kinds, ["metrics", "removed", "run", "status"].map(String::from).into());
 }

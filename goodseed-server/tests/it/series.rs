@@ -128,6 +128,18 @@ fn downsampled_columns_equal_the_metrics_points() {
         {
             assert_eq!(series[col], column(points, field), "{query}: {col}");
         }
+        // ts is logged_at as Unix seconds.
+        let logged: Vec<Value> = points
+            .as_array()
+            .expect("points")
+            .iter()
+            .map(|p| {
+                let text = p["logged_at"].as_str().expect("logged_at is text");
+                let t = goodseed_core::time::UtcMicros::parse_iso8601(text).expect("ISO time");
+                json!(t.unix_seconds())
+            })
+            .collect();
+        assert_eq!(series["ts"], Value::Array(logged), "{query}: ts");
         assert_eq!(series["downsampled"], metrics["downsampled"], "{query}");
         assert_eq!(window(&series), window(&metrics), "{query}");
         assert_eq!(series["path"], query.split('&').next().expect("path")[5..]);
@@ -160,10 +172,10 @@ fn compare_runs_in_one_request() {
             &server,
             &format!("/api/runs/{project}/{run}/series?path=train/loss&pointCount=20"),
         );
-        for field in ["steps", "values", "minY", "maxY", "downsampled", "totalCount"] {
+        for field in ["steps", "values", "minY", "maxY", "ts", "downsampled", "totalCount"] {
             assert_eq!(entry[field], series[field], "{project}/{run}: {field}");
         }
-        assert_eq!(entry.as_object().expect("entry").len(), 8, "{entry}");
+        assert_eq!(entry.as_object().expect("entry").len(), 9, "{entry}");
     }
     assert_eq!(entries[0]["downsampled"], true);
     assert_eq!(entries[2]["totalCount"], 50);

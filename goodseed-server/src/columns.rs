@@ -1,0 +1,174 @@
+//! Ours, beside 0.4.0's listing: `GET /api/runs?project=P&config=K&metric=M` adds to each
+//! listed run `"config": {K: value}` and `"last": {M: last value}` (`null` where the run
+//! has none), so a runs table can show and sort by chosen configs and final metrics
+//! without one request per run.
+//!
+//! Reading them opens every listed run, so what a closed run holds is kept in memory by
+//! file stamp (size, modification time): its small configs (values up to
+//! [`MAX_KEPT_TEXT`] bytes) and the last point of each metric. Live runs are read again on
+//! every request. Runs are read on a few threads at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use goodseed_core::{ConfigValue, ProjectName, RunId, RunStatus};
+use goodseed_store::{Catalog, FileStamp, RunSummary};
+
+use crate::api::ApiError;
+use crate::query::Query;
+
+/// The most `config=` and the most `metric=` parameters one listing may carry.
+pub(crate) const MAX_COLUMNS: usize = 32;
+/// Config values longer than this (diffs, long descriptions) are not kept or sent.
+pub(crate) const MAX_KEPT_TEXT: usize = 1024;
+/// How many runs are read at once when the cache misses.
+const READERS: usize = 4;
+
+/// The columns a listing asks for.
+#[derive(Debug, Default)]
+pub(crate) struct Columns {
+    configs: Vec<String>,
+    metrics: Vec<String>,
+}
+
+impl Columns {
+    /// `config=` and `metric=`, each repeatable; `None` when neither is given.
+    pub(crate) fn parse(query: &Query) -> Result<Option<Columns>, ApiError> {
+        let mut out = Columns::default();
+        for (name, list) in [("config", &mut out.configs), ("metric", &mut out.metrics)] {
+            for key in query.all(name) {
+                if key.is_empty() || key.len() > 1024 {
+                    return Err(ApiError::bad_request(format!(
+                        "{name} must be a key of 1 to 1024 bytes, got {} bytes",
+                        key.len()
+                    )));
+                }
+                if !list.iter().any(|k| k == key) {
+                    list.push(key.to_owned());
+                }
+            }
+            if list.len() > MAX_COLUMNS {
+                return Err(ApiError::bad_request(format!(
+                    "at most {MAX_COLUMNS} {name} parameters, got {}",
+                    list.len()
+                )));
+            }
+        }
+        Ok((!out.configs.is_empty() || !out.metrics.is_empty()).then_some(out))
+    }
+
+    /// The config keys asked for.
+    pub(crate) fn configs(&self) -> &[String] {
+        &self.configs
+    }
+
+    /// The metric paths asked for.
+    pub(crate) fn metrics(&self) -> &[String] {
+        &self.metrics
+    }
+}
+
+/// What the columns can show of one run.
+#[derive(Debug, Default)]
+pub(crate) struct RunColumns {
+    /// Its configs, the short ones.
+    pub(crate) configs: HashMap<String, ConfigValue>,
+    /// The value of the last point of each metric.
+    pub(crate) last: HashMap<String, f64>,
+}
+
+/// A closed run's columns, with the file stamp they were read at.
+type Cached = (FileStamp, Arc<RunColumns>);
+
+/// Closed runs' columns by (project, file stem).
+#[derive(Debug, Default)]
+pub(crate) struct ColumnCache {
+    runs: Mutex<HashMap<(String, String), Cached>>,
+}
+
+fn short(value: &ConfigValue) -> bool {
+    match value {
+        ConfigValue::Str(s) | ConfigValue::DateTime(s) => s.len() <= MAX_KEPT_TEXT,
+        ConfigValue::Raw { value, .. } => value.as_ref().is_none_or(|v| v.len() <= MAX_KEPT_TEXT),
+        ConfigValue::StringSet(set) => set.iter().map(String::len).sum::<usize>() <= MAX_KEPT_TEXT,
+        _ => true,
+    }
+}
+
+fn read(catalog: &dyn Catalog, run: &RunSummary) -> Option<RunColumns> {
+    let project = ProjectName::parse(&run.project).ok()?;
+    let id = RunId::parse(&run.file_stem).ok()?;
+    let reader = catalog.open_run(&project, &id).ok()?;
+    let configs =
+        reader.configs().ok()?.into_iter().filter(|(_, v)| short(v)).collect::<HashMap<_, _>>();
+    let mut last = HashMap::new();
+    for path in &run.metric_paths {
+        if let Ok(Some(point)) = reader.last_metric_point(path) {
+            last.insert(path.clone(), point.value);
+        }
+    }
+    Some(RunColumns { configs, last })
+}
+
+impl ColumnCache {
+    /// The columns of each run (in order); `None` for a run that cannot be read now.
+    pub(crate) fn get(
+        &self,
+        catalog: &dyn Catalog,
+        runs: &[Arc<RunSummary>],
+    ) -> Vec<Option<Arc<RunColumns>>> {
+        let mut out: Vec<Option<Arc<RunColumns>>> = vec![None; runs.len()];
+        let mut missing = Vec::new();
+        {
+            let cached = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, run) in runs.iter().enumerate() {
+                let key = (run.project.clone(), run.file_stem.clone());
+                match cached.get(&key) {
+                    Some((stamp, cols)) if *stamp == run.file && !is_live(run) => {
+                        out[i] = Some(Arc::clone(cols));
+                    }
+                    _ => missing.push(i),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return out;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let found: Mutex<Vec<(usize, Arc<RunColumns>)>> = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..READERS.min(missing.len()) {
+                s.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = missing.get(k) else { break };
+                        if let Some(cols) = read(catalog, &runs[i]) {
+                            found
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((i, Arc::new(cols)));
+                        }
+                    }
+                });
+            }
+        });
+        let found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut cached = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, cols) in found {
+            let run = &runs[i];
+            if !is_live(run) {
+                cached.insert(
+                    (run.project.clone(), run.file_stem.clone()),
+                    (run.file, Arc::clone(&cols)),
+                );
+            }
+            out[i] = Some(cols);
+        }
+        out
+    }
+}
+
+/// A run still being written: what it holds changes without its main file changing.
+fn is_live(run: &RunSummary) -> bool {
+    !matches!(run.status, RunStatus::Finished | RunStatus::Failed | RunStatus::Crashed)
+}

@@ -1,0 +1,212 @@
+//! The web UI in a real browser: fixture runs written by the SDK, the real server on
+//! port 0 serving the embedded UI, and `web/tests/e2e.mjs` driving the system Chromium
+//! with playwright-core. A child process (this binary again) plays a trainer that logs
+//! while the browser watches, then dies, so the UI must show it crashed.
+//!
+//! Needs Node.js and Chromium (`.ci/run` installs them). Without them the test fails
+//! with a message saying what is missing, unless `GOODSEED_SKIP_BROWSER=1` says to skip.
+//! Screenshots of the main views land in `target/ui-shots/`.
+
+#![allow(clippy::print_stderr, reason = "the browser script's report is the test's output")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goodseed_sdk::Run;
+use goodseed_server::{ServerOptions, serve};
+use goodseed_store::SqliteCatalog;
+
+fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
+    Run::builder()
+        .home(home)
+        .project(project)
+        .run_id(run_id)
+        .capture_git(false)
+        .capture_command_line(false)
+        .capture_host(false)
+}
+
+/// The runs the browser looks at.
+fn fixtures(home: &Path) {
+    // A project of 1,000 runs for the table.
+    for i in 0..1000u32 {
+        let run = builder(home, "fx/table", &format!("run-{i:04}"))
+            .name(format!("trial {i:04}"))
+            .tags(if i % 3 == 0 { vec!["sweep", "third"] } else { vec!["sweep"] })
+            .config(&serde_json::json!({ "lr": 1e-3 * f64::from(i % 7 + 1), "layers": i % 5 }))
+            .expect("config")
+            .create()
+            .expect("create");
+        for step in 0..20u32 {
+            let x = f64::from(step);
+            run.log_metrics(step, [("loss", 1.0 / (x + 1.0) + f64::from(i) * 1e-4)]).expect("log");
+        }
+        if i % 10 == 1 {
+            run.fail().expect("fail");
+        } else {
+            run.finish().expect("finish");
+        }
+    }
+    // One run with a 1,000,000-point metric, and a metric with NaN and infinities.
+    let big = builder(home, "fx/big", "million").name("a million points").create().expect("create");
+    for step in 0..1_000_000u32 {
+        let x = f64::from(step);
+        big.log_metric("train/loss", step, (x * 1e-4).sin() + 1.5 + 1e-3 * (x * 0.37).sin())
+            .expect("log");
+    }
+    for step in 0..200u32 {
+        let v = match step {
+            50 | 51 | 120 => f64::NAN,
+            80 => f64::INFINITY,
+            _ => f64::from(step).sqrt(),
+        };
+        big.log_metric("train/diverging", step, v).expect("log");
+    }
+    for line in 0..1200u32 {
+        big.log_text("logs/stdout", line, format!("step {line}: all good")).expect("text");
+        if line % 100 == 0 {
+            big.log_text("logs/stderr", line, format!("warning at {line}: grad norm high"))
+                .expect("text");
+        }
+    }
+    big.finish().expect("finish");
+    // A few runs to compare, with configs that differ in some keys only.
+    for (i, (lr, opt)) in [(0.1, "sgd"), (0.01, "adam"), (0.001, "adam")].into_iter().enumerate() {
+        let run = builder(home, "fx/cmp", &format!("cmp-{i}"))
+            .name(format!("{opt} lr={lr}"))
+            .config(&serde_json::json!({ "lr": lr, "optimizer": opt, "epochs": 50, "seed": 7 }))
+            .expect("config")
+            .create()
+            .expect("create");
+        for step in 0..50u32 {
+            let x = f64::from(step);
+            run.log_metrics(
+                step,
+                [
+                    ("train/loss", (-(x + 1.0) * lr * 10.0).exp() + 0.05 * f64::from(i as u32)),
+                    ("val/acc", 1.0 - 1.0 / (x + 2.0)),
+                ],
+            )
+            .expect("log");
+        }
+        run.finish().expect("finish");
+    }
+}
+
+/// The trainer the browser watches: waits for `go`, creates `fx/live/trainee`, logs a
+/// point every 50 ms, and dies (SIGABRT, no close) once `die` exists.
+#[test]
+fn child_trainer() {
+    let (Some(home), Some(flags)) =
+        (std::env::var_os("GOODSEED_UI_CHILD_HOME"), std::env::var_os("GOODSEED_UI_CHILD_FLAGS"))
+    else {
+        return; // Not the child: nothing to do.
+    };
+    let (home, flags) = (PathBuf::from(home), PathBuf::from(flags));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !flags.join("go").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = builder(&home, "fx/live", "trainee")
+        .name("live trainer")
+        .flush_interval(Duration::from_millis(50))
+        .create()
+        .expect("create");
+    let mut step = 0u32;
+    while Instant::now() < deadline {
+        run.log_metrics(step, [("train/loss", 1.0 / f64::from(step + 1))]).expect("log");
+        run.flush().expect("flush");
+        if flags.join("die").exists() {
+            std::process::abort();
+        }
+        step += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn have(cmd: &str, arg: &str) -> bool {
+    Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_ui_in_a_real_browser() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let chromium =
+        std::env::var("GOODSEED_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing: Vec<&str> = [
+        (!have("node", "--version")).then_some("node"),
+        (!Path::new(&chromium).exists()).then_some("chromium"),
+        (!web.join("node_modules/playwright-core").exists())
+            .then_some("web/node_modules/playwright-core (npm ci in web/)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        if std::env::var_os("GOODSEED_SKIP_BROWSER").is_some() {
+            eprintln!("skipped: GOODSEED_SKIP_BROWSER is set and {missing:?} missing");
+            return;
+        }
+        panic!(
+            "the browser tests need {missing:?} (.ci/run installs them; GOODSEED_SKIP_BROWSER=1 skips)"
+        );
+    }
+
+    let home = tempfile::tempdir().expect("temp home");
+    let flags = tempfile::tempdir().expect("flag dir");
+    let started = Instant::now();
+    fixtures(home.path());
+    eprintln!("fixtures written in {:.1} s", started.elapsed().as_secs_f64());
+    // GOODSEED_UI_KEEP=<dir>: keep a copy of the fixtures (before the browser changes
+    // anything), to serve them with a release build and run web/tests/e2e.mjs by hand.
+    if let Some(keep) = std::env::var_os("GOODSEED_UI_KEEP") {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(home.path().join("projects"))
+            .arg(&keep)
+            .status()
+            .expect("run cp");
+        assert!(status.success(), "copy the fixtures to GOODSEED_UI_KEEP");
+    }
+
+    let projects = home.path().join("projects");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().expect("addr").port();
+    let options = ServerOptions { port, workers: Some(2), ..ServerOptions::default() };
+    let catalog = Arc::new(SqliteCatalog::new(&projects));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = serve(listener, catalog, options).expect("serve");
+            tx.send(server.handle()).expect("handle");
+            server.await.expect("server ran");
+        });
+    });
+    let handle = rx.recv().expect("server started");
+
+    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--exact", "child_trainer", "--nocapture", "--test-threads=1"])
+        .env("GOODSEED_UI_CHILD_HOME", home.path())
+        .env("GOODSEED_UI_CHILD_FLAGS", flags.path())
+        .spawn()
+        .expect("start the trainer");
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-shots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let out = Command::new("node")
+        .arg(web.join("tests/e2e.mjs"))
+        .env("GOODSEED_URL", format!("http://127.0.0.1:{port}"))
+        .env("GOODSEED_CHROMIUM", &chromium)
+        .env("GOODSEED_FLAGS", flags.path())
+        .env("GOODSEED_SHOTS", &shots)
+        .output()
+        .expect("run node");
+    let _ = child.kill();
+    let _ = child.wait();
+    actix_web::rt::System::new().block_on(handle.stop(false));
+    let _ = server.join();
+    eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "browser tests failed (output above)");
+}

@@ -1,0 +1,238 @@
+// Typed access to the goodseed HTTP API (see /api/openapi.json).
+
+export type State = 'running' | 'finished' | 'failed' | 'crashed' | 'unknown';
+
+export interface Project {
+  name: string;
+  run_count: number;
+  last_modified: string | null;
+}
+
+export interface RunRow {
+  project: string;
+  run_id: string;
+  experiment_name: string | null;
+  created_at: string | null;
+  closed_at: string | null;
+  status: string | null;
+  state: State;
+  trashed: boolean;
+  tags: string[];
+  metric_paths: string[];
+  string_series_paths: string[];
+  /** Added by the listing's `config=` parameters. */
+  config?: Record<string, ConfigScalar>;
+  /** Added by the listing's `metric=` parameters: last value of each. */
+  last?: Record<string, number | null>;
+}
+
+export type ConfigScalar = string | number | boolean | null | string[];
+
+export interface LastPoint {
+  step: number;
+  value: number;
+  logged_at: string;
+}
+
+export interface Summary {
+  project: string;
+  run_id: string;
+  name: string | null;
+  status: string | null;
+  state: State;
+  created_at: string | null;
+  closed_at: string | null;
+  duration_seconds: number | null;
+  trashed: boolean;
+  tags: string[];
+  host: string | null;
+  git: { commit?: string; dirty?: boolean; branch?: string; message?: string } | null;
+  last: Record<string, LastPoint>;
+  stop_requested?: boolean;
+}
+
+/** One metric as columns, the chart's shape (`.../series` and `/api/compare`). */
+export interface Series {
+  path: string;
+  steps: number[];
+  values: number[];
+  minY: number[];
+  maxY: number[];
+  ts?: number[];
+  downsampled: boolean;
+  firstPointIndex: number;
+  lastPointIndex: number;
+  totalCount: number;
+}
+
+export interface CompareEntry extends Partial<Series> {
+  project: string;
+  run_id: string;
+  error?: string;
+}
+
+export interface TextPoint {
+  path: string;
+  step: number;
+  value: string;
+  logged_at: string;
+}
+
+/** An answer that was not 2xx, with the server's error message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The server writes non-finite floats as the strings "NaN", "Infinity", "-Infinity". */
+export function num(x: unknown): number {
+  if (typeof x === 'number') return x;
+  if (x === 'NaN') return NaN;
+  if (x === 'Infinity') return Infinity;
+  if (x === '-Infinity') return -Infinity;
+  if (x === null || x === undefined) return NaN;
+  return Number(x);
+}
+
+function nums(xs: unknown): number[] {
+  return Array.isArray(xs) ? xs.map(num) : [];
+}
+
+export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    throw new ApiError(0, `cannot reach the goodseed server (${String(e)})`);
+  }
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    throw new ApiError(res.status, `bad answer from ${url}: ${text.slice(0, 200)}`);
+  }
+  if (!res.ok) {
+    const msg =
+      body && typeof body === 'object' && 'error' in body
+        ? String((body as { error: unknown }).error)
+        : `HTTP ${res.status}`;
+    throw new ApiError(res.status, msg);
+  }
+  return body as T;
+}
+
+const enc = encodeURIComponent;
+
+/** `project/run_id` as a URL path, each segment encoded. */
+export function runPath(project: string, runId: string): string {
+  return `${project.split('/').map(enc).join('/')}/${enc(runId)}`;
+}
+
+export async function projects(): Promise<Project[]> {
+  const r = await getJson<{ projects: Project[] }>('/api/projects');
+  return r.projects;
+}
+
+export async function runs(
+  project: string,
+  opts: { trashed?: boolean; q?: string; config?: string[]; metric?: string[] },
+): Promise<{ runs: RunRow[]; total: number }> {
+  const q = new URLSearchParams({ project, sort: '-created_at' });
+  if (opts.trashed !== undefined) q.set('trashed', String(opts.trashed));
+  if (opts.q) q.set('q', opts.q);
+  for (const c of opts.config ?? []) q.append('config', c);
+  for (const m of opts.metric ?? []) q.append('metric', m);
+  const r = await getJson<{ runs: RunRow[]; total: number }>(`/api/runs?${q}`);
+  for (const run of r.runs) {
+    if (run.last) for (const k of Object.keys(run.last)) run.last[k] = num(run.last[k]);
+  }
+  return r;
+}
+
+export async function summary(project: string, runId: string): Promise<Summary> {
+  const s = await getJson<Summary>(`/api/runs/${runPath(project, runId)}/summary`);
+  for (const k of Object.keys(s.last ?? {})) s.last[k].value = num(s.last[k].value);
+  return s;
+}
+
+export async function configs(project: string, runId: string): Promise<Record<string, ConfigScalar>> {
+  const r = await getJson<{ configs: Record<string, ConfigScalar> }>(
+    `/api/runs/${runPath(project, runId)}/configs`,
+  );
+  return r.configs;
+}
+
+export async function metricPaths(project: string, runId: string): Promise<string[]> {
+  const r = await getJson<{ paths: string[] }>(`/api/runs/${runPath(project, runId)}/metric-paths`);
+  return r.paths;
+}
+
+function fixSeries<T extends Partial<Series>>(s: T): T {
+  s.steps = nums(s.steps);
+  s.values = nums(s.values);
+  s.minY = nums(s.minY);
+  s.maxY = nums(s.maxY);
+  if (s.ts) s.ts = nums(s.ts);
+  return s;
+}
+
+export interface Range {
+  first?: number;
+  last?: number;
+}
+
+export async function series(
+  project: string,
+  runId: string,
+  path: string,
+  pointCount: number,
+  range: Range = {},
+  signal?: AbortSignal,
+): Promise<Series> {
+  const q = new URLSearchParams({ path, pointCount: String(pointCount) });
+  if (range.first !== undefined) q.set('firstPointIndex', String(range.first));
+  if (range.last !== undefined) q.set('lastPointIndex', String(range.last));
+  const s = await getJson<Series>(`/api/runs/${runPath(project, runId)}/series?${q}`, { signal });
+  return fixSeries(s);
+}
+
+export async function compare(
+  runsToCompare: { project: string; run_id: string }[],
+  path: string,
+  pointCount: number,
+  signal?: AbortSignal,
+): Promise<CompareEntry[]> {
+  const q = new URLSearchParams({ path, pointCount: String(pointCount) });
+  for (const r of runsToCompare) q.append('run', `${r.project}/${r.run_id}`);
+  const r = await getJson<{ runs: CompareEntry[] }>(`/api/compare?${q}`, { signal });
+  return r.runs.map((e) => (e.error ? e : fixSeries(e)));
+}
+
+export async function texts(
+  project: string,
+  runId: string,
+  opts: { path?: string; limit: number; offset?: number; tail?: boolean },
+): Promise<{ points: TextPoint[]; total: number }> {
+  // `tail=N` asks for the last N points; otherwise `limit` from `offset`.
+  const q = new URLSearchParams(
+    opts.tail ? { tail: String(opts.limit) } : { limit: String(opts.limit), offset: String(opts.offset ?? 0) },
+  );
+  if (opts.path) q.set('path', opts.path);
+  const r = await getJson<{ string_series: TextPoint[]; total: number }>(
+    `/api/runs/${runPath(project, runId)}/string_series?${q}`,
+  );
+  return { points: r.string_series, total: r.total };
+}
+
+async function post(url: string): Promise<void> {
+  await getJson<unknown>(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+}
+
+export const trash = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/trash`);
+export const restore = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/trash/restore`);
+export const stop = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/stop`);

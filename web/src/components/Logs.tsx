@@ -1,0 +1,96 @@
+// The text series of a run (logs, stdout, stderr): the tail by default, paging, search
+// within the loaded page, a series picker; follows a live run.
+import { useEffect, useState } from 'preact/hooks';
+import * as api from '../api';
+import { fmtTime } from '../format';
+import { Empty, ErrorBox, Loading } from './common';
+
+const PAGE = 500;
+
+export function Logs({ project, runId, live }: { project: string; runId: string; live: boolean }) {
+  const [path, setPath] = useState<string>('');
+  const [paths, setPaths] = useState<string[] | null>(null);
+  /** null: the tail; otherwise an offset. */
+  const [offset, setOffset] = useState<number | null>(null);
+  const [page, setPage] = useState<{ points: api.TextPoint[]; total: number } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [q, setQ] = useState('');
+  const [tick, setTick] = useState(0);
+
+  useEffect(() => {
+    api.runs(project, { q: runId }).then(
+      (r) => setPaths(r.runs.find((x) => x.run_id === runId)?.string_series_paths ?? []),
+      () => setPaths([]),
+    );
+  }, [project, runId]);
+
+  useEffect(() => {
+    let alive = true;
+    api
+      .texts(project, runId, { path: path || undefined, limit: PAGE, offset: offset ?? 0, tail: offset === null })
+      .then((p) => alive && (setPage(p), setError(null)), (e) => alive && setError(e));
+    return () => {
+      alive = false;
+    };
+  }, [project, runId, path, offset, tick]);
+
+  // Following the tail of a live run.
+  useEffect(() => {
+    if (!live || offset !== null) return;
+    const t = setInterval(() => setTick((x) => x + 1), 1000);
+    return () => clearInterval(t);
+  }, [live, offset]);
+
+  if (error) return <ErrorBox error={error} retry={() => setTick((x) => x + 1)} />;
+  if (!page) return <Loading what="logs" />;
+  const needle = q.toLowerCase();
+  const lines = needle ? page.points.filter((p) => p.value.toLowerCase().includes(needle)) : page.points;
+  const start = offset ?? Math.max(0, page.total - page.points.length);
+  const isErr = (p: string) => /(^|\/)stderr$/.test(p);
+  return (
+    <div class="logs">
+      <div class="toolbar">
+        <select aria-label="Text series" value={path} onChange={(e) => (setPath((e.target as HTMLSelectElement).value), setOffset(null))}>
+          <option value="">all series</option>
+          {(paths ?? []).map((p) => (
+            <option value={p}>{p}</option>
+          ))}
+        </select>
+        <input type="search" placeholder="Search in these lines…" aria-label="Search logs" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+        <span class="spacer" />
+        <span class="count">
+          {page.total ? `lines ${start + 1}–${start + page.points.length} of ${page.total}` : ''}
+        </span>
+        <button class="btn" disabled={start === 0} onClick={() => setOffset(0)}>
+          First
+        </button>
+        <button class="btn" disabled={start === 0} onClick={() => setOffset(Math.max(0, start - PAGE))}>
+          Previous
+        </button>
+        <button class="btn" disabled={start + page.points.length >= page.total} onClick={() => setOffset(start + PAGE >= page.total - PAGE ? null : start + PAGE)}>
+          Next
+        </button>
+        <button class="btn" disabled={offset === null} onClick={() => setOffset(null)}>
+          Tail{live && offset === null ? ' (following)' : ''}
+        </button>
+      </div>
+      {page.total === 0 ? (
+        <Empty>This run has no text series{live ? ' yet' : ''}.</Empty>
+      ) : lines.length === 0 ? (
+        <Empty>No line on this page matches “{q}”.</Empty>
+      ) : (
+        <div class="log-lines" role="log" tabIndex={0}>
+          {lines.map((p) => (
+            <div class={`log-line${isErr(p.path) ? ' stderr' : ''}`}>
+              <span class="log-step mono" title={fmtTime(p.logged_at)}>
+                {p.step}
+              </span>
+              {!path && <span class="log-path">{p.path}</span>}
+              <pre>{p.value}</pre>
+            </div>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}

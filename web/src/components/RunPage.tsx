@@ -1,0 +1,216 @@
+// One run: header (status, times, host, git), charts of every metric grouped by path
+// prefix, the config tree, and the text series (logs). Follows the run live.
+import { useMemo, useState } from 'preact/hooks';
+import * as api from '../api';
+import { durationOf, fmtDuration, fmtTime } from '../format';
+import { useLive } from '../live';
+import { linkProps, patchRoute, type Route } from '../route';
+import { ChartOptions } from './ChartOptions';
+import { ConfigTree } from './ConfigTree';
+import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync } from './common';
+import { Logs } from './Logs';
+import { MetricChart, publishLive, type RunRef } from './MetricChart';
+
+/** Groups paths by their first segment (`train/loss` → `train`), in order. */
+export function groupPaths(paths: string[]): [string, string[]][] {
+  const groups = new Map<string, string[]>();
+  for (const p of paths) {
+    const i = p.indexOf('/');
+    const g = i > 0 ? p.slice(0, i) : '(top level)';
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g)!.push(p);
+  }
+  return [...groups.entries()];
+}
+
+export function RunPage({ route }: { route: Route }) {
+  const project = route.project!;
+  const runId = route.run!;
+  const summary = useAsync(() => api.summary(project, runId), [project, runId]);
+  const paths = useAsync(() => api.metricPaths(project, runId), [project, runId]);
+  const tab = route.tab ?? 'charts';
+  const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+
+  const live = useLive(project, [runId], false, {
+    metrics: (run, path, points) => {
+      if (run !== runId) return;
+      if (paths.data && !paths.data.includes(path)) paths.set([...paths.data, path].sort());
+      publishLive(run, path, points);
+    },
+    status: (run, status, state) => {
+      if (run === runId && summary.data) {
+        summary.set({ ...summary.data, status, state });
+        if (state !== 'running') summary.reload();
+      }
+    },
+  });
+
+  const s = summary.data;
+  const filter = (route.filter ?? '').toLowerCase();
+  const shownPaths = useMemo(
+    () => (paths.data ?? []).filter((p) => !filter || p.toLowerCase().includes(filter)),
+    [paths.data, filter],
+  );
+  const runs: RunRef[] = useMemo(() => [{ id: runId, label: runId, color: '#2f6fde' }], [runId]);
+
+  if (summary.error) {
+    return (
+      <section class="page">
+        <h1>
+          <a {...linkProps({ project })} class="crumb">{project}</a> / {runId}
+        </h1>
+        <ErrorBox error={summary.error} retry={summary.reload} />
+      </section>
+    );
+  }
+  if (!s) return <Loading what={`run ${runId}`} />;
+
+  const stop = async () => {
+    try {
+      await api.stop(project, runId);
+      toast('Stop requested: the trainer sees it through run.should_stop()');
+    } catch (e) {
+      toast(`Stop failed: ${e instanceof Error ? e.message : e}`, true);
+    }
+  };
+  const trash = async () => {
+    try {
+      await (s.trashed ? api.restore(project, runId) : api.trash(project, runId));
+      toast(s.trashed ? 'Restored' : 'Moved to trash');
+      summary.reload();
+    } catch (e) {
+      toast(`Failed: ${e instanceof Error ? e.message : e}`, true);
+    }
+  };
+
+  return (
+    <section class="page run-page">
+      <header class="page-head run-head">
+        <h1>
+          <a {...linkProps({ project })} class="crumb">{project}</a> / <span class="mono">{runId}</span>
+          <StatusBadge state={s.state} trashed={s.trashed} />
+          <span class={`live-dot live-${live}`} title={`live updates: ${live}`} />
+        </h1>
+        {s.name && s.name !== runId && <p class="run-name">{s.name}</p>}
+        <dl class="facts">
+          <div>
+            <dt>Created</dt>
+            <dd>{fmtTime(s.created_at)}</dd>
+          </div>
+          <div>
+            <dt>{s.closed_at ? 'Closed' : s.state === 'running' ? 'Running for' : 'Last heard'}</dt>
+            <dd>{s.closed_at ? fmtTime(s.closed_at) : s.state === 'running' ? fmtDuration(durationOf(s.created_at, null)) : '—'}</dd>
+          </div>
+          {s.closed_at && (
+            <div>
+              <dt>Duration</dt>
+              <dd>{fmtDuration(s.duration_seconds)}</dd>
+            </div>
+          )}
+          {s.host && (
+            <div>
+              <dt>Host</dt>
+              <dd>{s.host}</dd>
+            </div>
+          )}
+          {s.git && (
+            <div>
+              <dt>Git</dt>
+              <dd class="mono" title={s.git.message ?? ''}>
+                {(s.git.commit ?? '').slice(0, 10)}
+                {s.git.branch ? ` (${s.git.branch})` : ''}
+                {s.git.dirty && <span class="badge badge-failed">dirty</span>}
+              </dd>
+            </div>
+          )}
+          {s.tags.length > 0 && (
+            <div>
+              <dt>Tags</dt>
+              <dd>
+                {s.tags.map((t) => (
+                  <span class="tag">{t}</span>
+                ))}
+              </dd>
+            </div>
+          )}
+        </dl>
+        <div class="toolbar">
+          <nav class="tabs" role="tablist">
+            {(['charts', 'config', 'logs'] as const).map((t) => (
+              <button role="tab" aria-selected={tab === t} class={tab === t ? 'tab active' : 'tab'} onClick={() => patchRoute({ tab: t === 'charts' ? undefined : t })}>
+                {t === 'charts' ? 'Charts' : t === 'config' ? 'Config' : 'Logs'}
+              </button>
+            ))}
+          </nav>
+          <span class="spacer" />
+          {s.state === 'running' && (
+            <button class="btn" onClick={stop} title="Ask the trainer to stop (run.should_stop())">
+              Stop run
+            </button>
+          )}
+          <button class="btn" onClick={trash}>
+            {s.trashed ? 'Restore' : 'Trash'}
+          </button>
+        </div>
+      </header>
+      {tab === 'charts' && (
+        <>
+          <div class="toolbar">
+            <input
+              type="search"
+              placeholder="Filter metrics…"
+              aria-label="Filter metrics"
+              value={route.filter ?? ''}
+              onInput={(e) => patchRoute({ filter: (e.target as HTMLInputElement).value || undefined })}
+            />
+            <ChartOptions route={route} />
+          </div>
+          {paths.error ? (
+            <ErrorBox error={paths.error} retry={paths.reload} />
+          ) : !paths.data ? (
+            <Loading what="metrics" />
+          ) : paths.data.length === 0 ? (
+            <Empty>This run has no metrics yet{s.state === 'running' ? ': they appear here as they are logged.' : '.'}</Empty>
+          ) : shownPaths.length === 0 ? (
+            <Empty>No metric matches “{route.filter}”.</Empty>
+          ) : (
+            groupPaths(shownPaths).map(([group, ps]) => (
+              <section class="group" key={group}>
+                <h2>
+                  <button
+                    class="group-toggle"
+                    aria-expanded={!collapsed.has(group)}
+                    onClick={() => {
+                      const next = new Set(collapsed);
+                      if (next.has(group)) next.delete(group);
+                      else next.add(group);
+                      setCollapsed(next);
+                    }}
+                  >
+                    {collapsed.has(group) ? '▸' : '▾'} {group} <span class="muted">({ps.length})</span>
+                  </button>
+                </h2>
+                {!collapsed.has(group) && (
+                  <div class="charts">
+                    {ps.map((p) => (
+                      <MetricChart key={p} project={project} runs={runs} path={p} x={route.x} logy={route.logy} smooth={route.smooth} />
+                    ))}
+                  </div>
+                )}
+              </section>
+            ))
+          )}
+        </>
+      )}
+      {tab === 'config' && <RunConfig project={project} runId={runId} />}
+      {tab === 'logs' && <Logs project={project} runId={runId} live={s.state === 'running'} />}
+    </section>
+  );
+}
+
+function RunConfig({ project, runId }: { project: string; runId: string }) {
+  const c = useAsync(() => api.configs(project, runId), [project, runId]);
+  if (c.error) return <ErrorBox error={c.error} retry={c.reload} />;
+  if (!c.data) return <Loading what="config" />;
+  return <ConfigTree config={c.data} />;
+}

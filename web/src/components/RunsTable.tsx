@@ -1,0 +1,436 @@
+// The runs of a project: a virtualised, sortable, filterable table that follows new
+// runs and status changes live, with selection for comparison, trash/restore and stop.
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import * as api from '../api';
+import type { RunRow } from '../api';
+import { durationOf, fmtDuration, fmtNum, fmtTime } from '../format';
+import { useLive } from '../live';
+import { linkProps, navigate, patchRoute, type Route } from '../route';
+import { Empty, ErrorBox, Loading, StatusBadge, toast, useDebounced } from './common';
+import { mark } from '../perf';
+
+const ROW = 36;
+const OVERSCAN = 10;
+
+type Col = { key: string; label: string; num?: boolean; get: (r: RunRow) => string | number | null };
+
+function configText(v: api.ConfigScalar | undefined): string {
+  if (v === undefined || v === null) return '';
+  if (Array.isArray(v)) return v.join(', ');
+  if (typeof v === 'number') return fmtNum(v);
+  return String(v);
+}
+
+const BASE: Col[] = [
+  { key: 'status', label: 'Status', get: (r) => r.state },
+  { key: 'name', label: 'Name', get: (r) => r.experiment_name ?? '' },
+  { key: 'id', label: 'Run', get: (r) => r.run_id },
+  { key: 'created', label: 'Created', get: (r) => r.created_at ?? '' },
+  {
+    key: 'duration',
+    label: 'Duration',
+    num: true,
+    get: (r) => durationOf(r.created_at, r.closed_at ?? (r.state === 'running' ? null : r.created_at)),
+  },
+  { key: 'tags', label: 'Tags', get: (r) => r.tags.join(' ') },
+];
+
+function extraCol(spec: string): Col | null {
+  const [kind, ...rest] = spec.split(':');
+  const name = rest.join(':');
+  if (!name) return null;
+  if (kind === 'c') {
+    return {
+      key: spec,
+      label: name,
+      num: true,
+      get: (r) => {
+        const v = r.config?.[name];
+        return typeof v === 'number' ? v : v === undefined || v === null ? null : configText(v);
+      },
+    };
+  }
+  if (kind === 'm') return { key: spec, label: name, num: true, get: (r) => r.last?.[name] ?? null };
+  return null;
+}
+
+function compare(a: string | number | null, b: string | number | null): number {
+  if (a === b) return 0;
+  if (a === null || a === '' || (typeof a === 'number' && Number.isNaN(a))) return 1;
+  if (b === null || b === '' || (typeof b === 'number' && Number.isNaN(b))) return -1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a).localeCompare(String(b), undefined, { numeric: true });
+}
+
+export function RunsTable({ route }: { route: Route }) {
+  const project = route.project!;
+  const extra = useMemo(() => route.cols.map(extraCol).filter((c): c is Col => !!c), [route.cols.join(',')]);
+  const configKeys = extra.filter((c) => c.key.startsWith('c:')).map((c) => c.label);
+  const metricKeys = extra.filter((c) => c.key.startsWith('m:')).map((c) => c.label);
+  const [rows, setRows] = useState<RunRow[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [n, setN] = useState(0);
+  const [qText, setQText] = useState(route.q ?? '');
+  const q = useDebounced(qText, 150);
+  const selected = new Set(route.sel);
+
+  useEffect(() => {
+    let alive = true;
+    setError(null);
+    api
+      .runs(project, { trashed: route.trashed, config: configKeys, metric: metricKeys })
+      .then((r) => alive && setRows(r.runs), (e) => alive && setError(e));
+    return () => {
+      alive = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [project, route.trashed, route.cols.join(','), n]);
+
+  useEffect(() => {
+    if ((route.q ?? '') !== q) patchRoute({ q: q || undefined });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [q]);
+
+  // Live: insert new runs, update states, drop removed runs; refresh the chosen metric
+  // columns now and then while runs are live. The stream opens once the first listing
+  // is in (so the two do not compete for a cold server), and the listing is loaded
+  // again whenever the stream (re)opens, so nothing created in between is missed.
+  const liveState = useLive(project, [], true, {
+    open: () => setN((x) => x + 1),
+    run: (row) =>
+      setRows((prev) => {
+        if (!prev || row.trashed !== route.trashed) return prev;
+        if (prev.some((r) => r.run_id === row.run_id)) return prev.map((r) => (r.run_id === row.run_id ? { ...r, ...row } : r));
+        return [row, ...prev];
+      }),
+    status: (id, status, state) =>
+      setRows((prev) => prev && prev.map((r) => (r.run_id === id ? { ...r, status, state } : r))),
+    removed: (id) => setRows((prev) => prev && prev.filter((r) => r.run_id !== id)),
+  }, rows !== null);
+  const anyLive = rows?.some((r) => r.state === 'running') ?? false;
+  useEffect(() => {
+    if (!anyLive || (!metricKeys.length && !configKeys.length)) return;
+    const t = setInterval(() => setN((x) => x + 1), 5000);
+    return () => clearInterval(t);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [anyLive, route.cols.join(',')]);
+
+  const cols = [...BASE, ...extra];
+  const sortSpec = route.sort ?? 'created:desc';
+  const sortKey = sortSpec.slice(0, sortSpec.lastIndexOf(':'));
+  const sortDir = sortSpec.slice(sortSpec.lastIndexOf(':') + 1);
+  const allTags = useMemo(() => [...new Set((rows ?? []).flatMap((r) => r.tags))].sort(), [rows]);
+  const metricPaths = useMemo(() => [...new Set((rows ?? []).flatMap((r) => r.metric_paths))].sort(), [rows]);
+  const shown = useMemo(() => {
+    if (!rows) return [];
+    const needle = q.trim().toLowerCase();
+    let out = rows.filter(
+      (r) =>
+        (!route.status || r.state === route.status) &&
+        (!route.tag || r.tags.includes(route.tag)) &&
+        (!needle ||
+          r.run_id.toLowerCase().includes(needle) ||
+          (r.experiment_name ?? '').toLowerCase().includes(needle) ||
+          r.tags.some((t) => t.toLowerCase().includes(needle))),
+    );
+    const col = cols.find((c) => c.key === sortKey) ?? BASE[3];
+    const dir = sortDir === 'asc' ? 1 : -1;
+    out = [...out].sort((a, b) => {
+      const c = compare(col.get(a), col.get(b));
+      // Empty values last whatever the direction.
+      const av = col.get(a);
+      const bv = col.get(b);
+      const aEmpty = av === null || av === '';
+      const bEmpty = bv === null || bv === '';
+      if (aEmpty !== bEmpty) return aEmpty ? 1 : -1;
+      return c * dir || a.run_id.localeCompare(b.run_id);
+    });
+    return out;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [rows, q, route.status, route.tag, sortKey, sortDir, extra]);
+
+  // Virtualisation: only the rows in view (and a few around) are in the DOM.
+  const scroller = useRef<HTMLDivElement>(null);
+  const [scroll, setScroll] = useState({ top: 0, height: 600 });
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const update = () => setScroll({ top: el.scrollTop, height: el.clientHeight });
+    update();
+    el.addEventListener('scroll', update, { passive: true });
+    const ro = new ResizeObserver(update);
+    ro.observe(el);
+    return () => {
+      el.removeEventListener('scroll', update);
+      ro.disconnect();
+    };
+  }, [rows !== null]);
+  useEffect(() => {
+    if (shown.length) mark('table');
+  }, [shown.length > 0]);
+  const start = Math.max(0, Math.floor(scroll.top / ROW) - OVERSCAN);
+  const end = Math.min(shown.length, Math.ceil((scroll.top + scroll.height) / ROW) + OVERSCAN);
+
+  const setSel = (ids: string[]) => patchRoute({ sel: ids });
+  const toggle = (id: string) => setSel(selected.has(id) ? route.sel.filter((s) => s !== id) : [...route.sel, id]);
+  const allShownSelected = shown.length > 0 && shown.every((r) => selected.has(r.run_id));
+
+  async function act(what: 'trash' | 'restore' | 'stop', ids: string[]) {
+    const fn = what === 'trash' ? api.trash : what === 'restore' ? api.restore : api.stop;
+    const results = await Promise.allSettled(ids.map((id) => fn(project, id)));
+    const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    if (failed.length) toast(`${what} failed for ${failed.length} run(s): ${String(failed[0].reason?.message ?? failed[0].reason)}`, true);
+    else toast(`${what === 'stop' ? 'Stop requested for' : what === 'trash' ? 'Moved to trash:' : 'Restored:'} ${ids.length} run(s)`);
+    if (what !== 'stop') {
+      setRows((prev) => prev && prev.filter((r) => !ids.includes(r.run_id) || failed.length > 0));
+      setSel(route.sel.filter((s) => !ids.includes(s)));
+      setN((x) => x + 1);
+    }
+  }
+
+  const sortBy = (key: string) => {
+    const dir = sortKey === key && sortDir === 'desc' ? 'asc' : 'desc';
+    patchRoute({ sort: `${key}:${dir}` });
+  };
+
+  return (
+    <section class="page runs-page">
+      <header class="page-head">
+        <h1>
+          <a {...linkProps({})} class="crumb">Projects</a> / {project}
+          <span class={`live-dot live-${liveState}`} title={`live updates: ${liveState}`} />
+        </h1>
+        <div class="toolbar" role="toolbar" aria-label="Runs filters">
+          <input
+            type="search"
+            placeholder="Search name, id, tag…"
+            aria-label="Search runs"
+            value={qText}
+            onInput={(e) => setQText((e.target as HTMLInputElement).value)}
+          />
+          <select
+            aria-label="Status filter"
+            value={route.status ?? ''}
+            onChange={(e) => patchRoute({ status: (e.target as HTMLSelectElement).value || undefined })}
+          >
+            <option value="">any status</option>
+            {['running', 'finished', 'failed', 'crashed'].map((s) => (
+              <option value={s}>{s === 'running' ? 'live' : s}</option>
+            ))}
+          </select>
+          <select
+            aria-label="Tag filter"
+            value={route.tag ?? ''}
+            onChange={(e) => patchRoute({ tag: (e.target as HTMLSelectElement).value || undefined })}
+          >
+            <option value="">any tag</option>
+            {allTags.map((t) => (
+              <option value={t}>{t}</option>
+            ))}
+          </select>
+          <ColumnPicker route={route} metricPaths={metricPaths} project={project} newest={rows?.[0]?.run_id} />
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={route.trashed}
+              onChange={(e) => patchRoute({ trashed: (e.target as HTMLInputElement).checked, sel: [] })}
+            />
+            trashed
+          </label>
+          <span class="spacer" />
+          <span class="count">
+            {rows ? `${shown.length.toLocaleString()} of ${rows.length.toLocaleString()} runs` : ''}
+          </span>
+          <button
+            class="btn primary"
+            disabled={route.sel.length === 0}
+            onClick={() => navigate({ project, view: 'compare', sel: route.sel, smooth: route.smooth, logy: route.logy, x: route.x })}
+          >
+            Compare {route.sel.length > 0 ? `(${route.sel.length})` : ''}
+          </button>
+          {route.trashed ? (
+            <button class="btn" disabled={route.sel.length === 0} onClick={() => act('restore', route.sel)}>
+              Restore
+            </button>
+          ) : (
+            <button class="btn" disabled={route.sel.length === 0} onClick={() => act('trash', route.sel)}>
+              Trash
+            </button>
+          )}
+        </div>
+      </header>
+      {error ? (
+        <ErrorBox error={error} retry={() => setN((x) => x + 1)} />
+      ) : !rows ? (
+        <Loading what="runs" />
+      ) : rows.length === 0 ? (
+        <Empty>
+          {route.trashed ? 'No trashed runs in this project.' : 'No runs in this project yet: they appear here as soon as a trainer creates them.'}
+        </Empty>
+      ) : (
+        <div class="vscroll" ref={scroller} role="region" aria-label="Runs" tabIndex={-1}>
+          <table class="table runs" aria-rowcount={shown.length + 1}>
+            <thead>
+              <tr>
+                <th class="sel">
+                  <input
+                    type="checkbox"
+                    aria-label="Select all shown runs"
+                    checked={allShownSelected}
+                    onChange={() =>
+                      setSel(allShownSelected ? [] : [...new Set([...route.sel, ...shown.slice(0, 32).map((r) => r.run_id)])])
+                    }
+                  />
+                </th>
+                {cols.map((c) => (
+                  <th
+                    key={c.key}
+                    class={c.num ? 'num' : ''}
+                    aria-sort={sortKey === c.key ? (sortDir === 'asc' ? 'ascending' : 'descending') : 'none'}
+                  >
+                    <button class="sort" onClick={() => sortBy(c.key)} data-col={c.key}>
+                      {c.label}
+                      {sortKey === c.key ? (sortDir === 'asc' ? ' ▲' : ' ▼') : ''}
+                    </button>
+                    {c.key.includes(':') && (
+                      <button
+                        class="x"
+                        aria-label={`Remove column ${c.label}`}
+                        onClick={() => patchRoute({ cols: route.cols.filter((k) => k !== c.key) })}
+                      >
+                        ×
+                      </button>
+                    )}
+                  </th>
+                ))}
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {start > 0 && <tr class="spacer" style={{ height: `${start * ROW}px` }} />}
+              {shown.slice(start, end).map((r) => (
+                <tr
+                  key={r.run_id}
+                  class={selected.has(r.run_id) ? 'selected' : ''}
+                  data-run={r.run_id}
+                  onDblClick={() => navigate({ project, run: r.run_id })}
+                >
+                  <td class="sel">
+                    <input
+                      type="checkbox"
+                      aria-label={`Select ${r.run_id}`}
+                      checked={selected.has(r.run_id)}
+                      onChange={() => toggle(r.run_id)}
+                    />
+                  </td>
+                  <td>
+                    <StatusBadge state={r.state} />
+                  </td>
+                  <td class="name">
+                    <a {...linkProps({ project, run: r.run_id })} title={r.experiment_name ?? ''}>
+                      {r.experiment_name || r.run_id}
+                    </a>
+                  </td>
+                  <td class="mono">{r.run_id}</td>
+                  <td>{fmtTime(r.created_at)}</td>
+                  <td class="num">
+                    <Duration row={r} />
+                  </td>
+                  <td class="tags">
+                    {r.tags.map((t) => (
+                      <button class="tag" onClick={() => patchRoute({ tag: route.tag === t ? undefined : t })}>
+                        {t}
+                      </button>
+                    ))}
+                  </td>
+                  {extra.map((c) => {
+                    const v = c.get(r);
+                    return (
+                      <td class="num mono" key={c.key}>
+                        {typeof v === 'number' ? fmtNum(v) : v}
+                      </td>
+                    );
+                  })}
+                  <td class="actions">
+                    {r.state === 'running' && !route.trashed && (
+                      <button class="btn small" onClick={() => act('stop', [r.run_id])} title="Ask the trainer to stop (run.should_stop())">
+                        Stop
+                      </button>
+                    )}
+                    <button class="btn small" onClick={() => act(route.trashed ? 'restore' : 'trash', [r.run_id])}>
+                      {route.trashed ? 'Restore' : 'Trash'}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+              {end < shown.length && <tr class="spacer" style={{ height: `${(shown.length - end) * ROW}px` }} />}
+            </tbody>
+          </table>
+          {shown.length === 0 && <Empty>No run matches these filters.</Empty>}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Duration({ row }: { row: RunRow }) {
+  const running = row.state === 'running';
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => tick((x) => x + 1), 1000);
+    return () => clearInterval(t);
+  }, [running]);
+  const d = durationOf(row.created_at, row.closed_at ?? (running ? null : undefined));
+  return <>{row.closed_at || running ? fmtDuration(d) : ''}</>;
+}
+
+/** Adds config and metric columns: config keys from the newest run, metric paths from all. */
+function ColumnPicker({ route, metricPaths, project, newest }: { route: Route; metricPaths: string[]; project: string; newest?: string }) {
+  const [open, setOpen] = useState(false);
+  const [keys, setKeys] = useState<string[] | null>(null);
+  useEffect(() => {
+    if (!open || keys || !newest) return;
+    api.configs(project, newest).then(
+      (c) => setKeys(Object.keys(c).filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/')).sort()),
+      () => setKeys([]),
+    );
+  }, [open, newest]);
+  const add = (spec: string) => {
+    if (!route.cols.includes(spec)) patchRoute({ cols: [...route.cols, spec] });
+  };
+  return (
+    <div class="picker">
+      <button class="btn" aria-expanded={open} onClick={() => setOpen(!open)}>
+        Columns
+      </button>
+      {open && (
+        <div class="picker-menu" role="dialog" aria-label="Add columns" onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+          <div class="picker-group">
+            <b>Configs</b>
+            {keys === null ? <span class="spinner" /> : keys.length === 0 ? <i>none</i> : null}
+            {keys?.map((k) => (
+              <label class="check">
+                <input type="checkbox" checked={route.cols.includes(`c:${k}`)} onChange={(e) => ((e.target as HTMLInputElement).checked ? add(`c:${k}`) : patchRoute({ cols: route.cols.filter((c) => c !== `c:${k}`) }))} />
+                {k}
+              </label>
+            ))}
+          </div>
+          <div class="picker-group">
+            <b>Last metric values</b>
+            {metricPaths.length === 0 && <i>none</i>}
+            {metricPaths.map((m) => (
+              <label class="check">
+                <input type="checkbox" checked={route.cols.includes(`m:${m}`)} onChange={(e) => ((e.target as HTMLInputElement).checked ? add(`m:${m}`) : patchRoute({ cols: route.cols.filter((c) => c !== `m:${m}`) }))} />
+                {m}
+              </label>
+            ))}
+          </div>
+          <button class="btn small" onClick={() => setOpen(false)}>
+            Done
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,102 @@
+// Small pieces every view uses: loading, error and empty states, status badges, hooks.
+import type { ComponentChildren } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import type { State } from '../api';
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <div class="state state-loading" aria-busy="true" role="status">
+      <span class="spinner" /> Loading {what}…
+    </div>
+  );
+}
+
+export function ErrorBox({ error, retry }: { error: unknown; retry?: () => void }) {
+  const msg = error instanceof Error ? error.message : String(error);
+  return (
+    <div class="state state-error" role="alert">
+      <b>Could not load:</b> {msg}
+      {retry && (
+        <button class="btn" onClick={retry}>
+          Retry
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Empty({ children }: { children: ComponentChildren }) {
+  return <div class="state state-empty">{children}</div>;
+}
+
+const LABEL: Record<string, string> = {
+  running: 'live',
+  finished: 'finished',
+  failed: 'failed',
+  crashed: 'crashed',
+  unknown: 'unknown',
+};
+
+export function StatusBadge({ state, trashed }: { state: State | string; trashed?: boolean }) {
+  return (
+    <span class={`badge badge-${state}`} title={`state: ${state}`} data-state={state}>
+      {state === 'running' && <i class="pulse" />}
+      {LABEL[state] ?? state}
+      {trashed && <span class="badge-trashed"> · trashed</span>}
+    </span>
+  );
+}
+
+/** The result of an async load: data, error, loading; `reload` runs it again. */
+export function useAsync<T>(load: () => Promise<T>, deps: unknown[]) {
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    let alive = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => alive && setState({ data, loading: false }),
+      (error) => alive && setState({ error, loading: false }),
+    );
+    return () => {
+      alive = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, n]);
+  return { ...state, reload: () => setN((x) => x + 1), set: (data: T) => setState({ data, loading: false }) };
+}
+
+/** A value that follows `value` after it has stopped changing for `ms`. */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return v;
+}
+
+/** A toast line at the bottom: the result of an action. */
+let toastListener: ((m: { text: string; error: boolean } | null) => void) | null = null;
+export function toast(text: string, error = false): void {
+  toastListener?.({ text, error });
+}
+export function Toasts() {
+  const [m, setM] = useState<{ text: string; error: boolean } | null>(null);
+  useEffect(() => {
+    toastListener = setM;
+    return () => {
+      toastListener = null;
+    };
+  }, []);
+  useEffect(() => {
+    if (!m) return;
+    const t = setTimeout(() => setM(null), 4000);
+    return () => clearTimeout(t);
+  }, [m]);
+  return m ? (
+    <div class={`toast${m.error ? ' toast-error' : ''}`} role={m.error ? 'alert' : 'status'}>
+      {m.text}
+    </div>
+  ) : null;
+}

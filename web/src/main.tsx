@@ -1,0 +1,65 @@
+// The Goodseed UI: one page application; the URL says which view (see route.ts).
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { Compare } from './components/Compare';
+import { Toasts } from './components/common';
+import { Projects } from './components/Projects';
+import { RunPage } from './components/RunPage';
+import { RunsTable } from './components/RunsTable';
+import { linkProps, useRoute } from './route';
+import './styles.css';
+
+type Theme = 'auto' | 'light' | 'dark';
+
+function useTheme(): [Theme, (t: Theme) => void] {
+  const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem('goodseed-theme') as Theme) || 'auto');
+  useEffect(() => {
+    if (theme === 'auto') delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+    localStorage.setItem('goodseed-theme', theme);
+  }, [theme]);
+  return [theme, setTheme];
+}
+
+function App() {
+  const route = useRoute();
+  const [theme, setTheme] = useTheme();
+  let view;
+  if (!route.project) view = <Projects />;
+  else if (route.run) view = <RunPage key={`${route.project}/${route.run}`} route={route} />;
+  else if (route.view === 'compare') view = <Compare route={route} />;
+  else view = <RunsTable key={route.project} route={route} />;
+  useEffect(() => {
+    document.title = ['Goodseed', route.project, route.run ?? (route.view === 'compare' ? 'compare' : undefined)]
+      .filter(Boolean)
+      .join(' · ');
+  }, [route.project, route.run, route.view]);
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <nav class="topbar" aria-label="Main">
+        <a class="brand" {...linkProps({})}>
+          <i class="seed" /> goodseed
+        </a>
+        <span class="spacer" />
+        <a href="/api/openapi.json" class="muted">
+          API
+        </a>
+        <label class="theme">
+          <span class="sr-only">Theme</span>
+          <select aria-label="Theme" value={theme} onChange={(e) => setTheme((e.target as HTMLSelectElement).value as Theme)}>
+            <option value="auto">auto theme</option>
+            <option value="light">light</option>
+            <option value="dark">dark</option>
+          </select>
+        </label>
+      </nav>
+      <main id="main">{view}</main>
+      <Toasts />
+    </>
+  );
+}
+
+render(<App />, document.getElementById('app')!);

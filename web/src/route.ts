@@ -1,0 +1,132 @@
+// The URL is the state of the screen: every view and option lives in the query string,
+// so a view can be shared, bookmarked and reloaded.
+import { useEffect, useState } from 'preact/hooks';
+
+export interface Route {
+  /** Project shown (runs table, run page or comparison). */
+  project?: string;
+  /** Run shown. */
+  run?: string;
+  /** Run page tab. */
+  tab?: 'charts' | 'config' | 'logs';
+  /** Runs selected in the table, compared when `view` is compare. */
+  sel: string[];
+  view?: 'compare';
+  /** Runs table: search text, status and tag filters, trashed view, sort, columns. */
+  q?: string;
+  status?: string;
+  tag?: string;
+  trashed: boolean;
+  sort?: string;
+  cols: string[];
+  /** Chart options: EMA smoothing weight 0..0.99, log y, x axis. */
+  smooth: number;
+  logy: boolean;
+  x: 'step' | 'wall' | 'rel';
+  /** Comparison: metric paths overlaid. */
+  metrics: string[];
+  /** Charts filter (run page). */
+  filter?: string;
+}
+
+const LISTS = ['sel', 'cols', 'metrics'] as const;
+
+export function parseRoute(search: string): Route {
+  const q = new URLSearchParams(search);
+  const list = (k: string) => (q.get(k) ? q.get(k)!.split(',').filter(Boolean) : []);
+  const x = q.get('x');
+  const tab = q.get('tab');
+  const smooth = Number(q.get('smooth') ?? '0');
+  return {
+    project: q.get('project') ?? undefined,
+    run: q.get('run') ?? undefined,
+    tab: tab === 'config' || tab === 'logs' || tab === 'charts' ? tab : undefined,
+    sel: list('sel'),
+    view: q.get('view') === 'compare' ? 'compare' : undefined,
+    q: q.get('q') ?? undefined,
+    status: q.get('status') ?? undefined,
+    tag: q.get('tag') ?? undefined,
+    trashed: q.get('trashed') === '1',
+    sort: q.get('sort') ?? undefined,
+    cols: list('cols'),
+    smooth: Number.isFinite(smooth) ? Math.min(Math.max(smooth, 0), 0.99) : 0,
+    logy: q.get('logy') === '1',
+    x: x === 'wall' || x === 'rel' ? x : 'step',
+    metrics: list('metrics'),
+    filter: q.get('filter') ?? undefined,
+  };
+}
+
+export function routeUrl(r: Partial<Route>): string {
+  const q = new URLSearchParams();
+  const set = (k: string, v: string | undefined | false) => {
+    if (v) q.set(k, v);
+  };
+  set('project', r.project);
+  set('run', r.run);
+  set('view', r.view);
+  set('tab', r.tab);
+  for (const k of LISTS) {
+    const v = r[k];
+    if (v && v.length) q.set(k, v.join(','));
+  }
+  set('q', r.q);
+  set('status', r.status);
+  set('tag', r.tag);
+  set('trashed', r.trashed && '1');
+  set('sort', r.sort);
+  set('smooth', r.smooth ? String(r.smooth) : undefined);
+  set('logy', r.logy && '1');
+  set('x', r.x && r.x !== 'step' ? r.x : undefined);
+  set('filter', r.filter);
+  const s = q.toString();
+  return s ? `/?${s}` : '/';
+}
+
+type Listener = () => void;
+const listeners = new Set<Listener>();
+window.addEventListener('popstate', () => listeners.forEach((l) => l()));
+
+export function currentRoute(): Route {
+  return parseRoute(window.location.search);
+}
+
+/** Goes to a new screen (a history entry), or, with `replace`, changes options in place. */
+export function navigate(r: Partial<Route>, opts: { replace?: boolean } = {}): void {
+  const url = routeUrl(r);
+  if (url === window.location.pathname + window.location.search) return;
+  if (opts.replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  listeners.forEach((l) => l());
+  if (!opts.replace) window.scrollTo(0, 0);
+}
+
+/** Changes some options of the current screen, in place. */
+export function patchRoute(patch: Partial<Route>, opts: { replace?: boolean } = { replace: true }): void {
+  navigate({ ...currentRoute(), ...patch }, opts);
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(currentRoute);
+  useEffect(() => {
+    const l = () => setRoute(currentRoute());
+    listeners.add(l);
+    return () => {
+      listeners.delete(l);
+    };
+  }, []);
+  return route;
+}
+
+/** A link that changes the screen without reloading the page. */
+export function linkProps(r: Partial<Route>) {
+  const href = routeUrl(r);
+  return {
+    href,
+    onClick: (e: MouseEvent) => {
+      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      navigate(r);
+    },
+  };
+}

@@ -1,0 +1,341 @@
+// End-to-end tests of the UI in the system Chromium, driven by playwright-core.
+// Started by goodseed-server/tests/ui.rs, which writes the fixture runs, serves them and
+// runs a trainer process. Environment: GOODSEED_URL (the server), GOODSEED_CHROMIUM,
+// GOODSEED_FLAGS (a directory: `go` starts the trainer, `die` kills it), GOODSEED_SHOTS
+// (where screenshots go). Prints one line per test and the measured timings; exits 1
+// when a test fails.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.GOODSEED_URL ?? 'http://127.0.0.1:8765';
+const SHOTS = process.env.GOODSEED_SHOTS ?? '.';
+const FLAGS = process.env.GOODSEED_FLAGS;
+const figures = {};
+
+const browser = await chromium.launch({
+  executablePath: process.env.GOODSEED_CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+let page = await context.newPage();
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+const url = (q) => `${BASE}/?${new URLSearchParams(q)}`;
+
+/** How many pixels of a chart's canvas are not background: a drawn chart has many. */
+async function inkOf(selector) {
+  return page.$eval(selector, (fig) => {
+    const canvas = fig.querySelector('canvas');
+    if (!canvas) return 0;
+    const ctx = canvas.getContext('2d');
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let ink = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) ink++;
+    return ink;
+  });
+}
+
+/** Pixels of one colour (a series' stroke) on a chart's canvas. */
+async function pixelsOf(selector, [r, g, b]) {
+  return page.$eval(
+    selector,
+    (fig, [r, g, b]) => {
+      const canvas = fig.querySelector('canvas');
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        if (Math.abs(data[i] - r) < 40 && Math.abs(data[i + 1] - g) < 40 && Math.abs(data[i + 2] - b) < 40 && data[i + 3] > 200) n++;
+      }
+      return n;
+    },
+    [r, g, b],
+  );
+}
+
+test('projects are listed', async () => {
+  await page.goto(`${BASE}/`);
+  await page.getByRole('link', { name: 'fx/table' }).waitFor();
+  const names = await page.$$eval('table.projects td:first-child', (tds) => tds.map((t) => t.textContent));
+  for (const p of ['fx/big', 'fx/cmp', 'fx/table']) assert.ok(names.includes(p), `${p} in ${names}`);
+  await shot('projects');
+});
+
+test('runs table: 1,000 runs, virtualised, sortable, filterable, in the URL', async () => {
+  const t0 = Date.now();
+  await page.goto(url({ project: 'fx/table' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  figures.runs_table_rows_ms = Math.round(await page.evaluate(() => window.__goodseedMarks.table));
+  // Newest first; interactive: a click on the Created header reverses the order.
+  assert.equal(await page.getAttribute('tr[data-run]', 'data-run'), 'run-0999');
+  await page.click('button.sort[data-col="created"]');
+  await page.waitForFunction(() => document.querySelector('tr[data-run]')?.dataset.run === 'run-0000');
+  figures.runs_table_interactive_ms = Date.now() - t0;
+  const rendered = await page.locator('tr[data-run]').count();
+  assert.ok(rendered < 120, `only the rows in view are rendered, got ${rendered}`);
+  assert.equal(await page.textContent('.count'), '1,000 of 1,000 runs');
+  assert.match(page.url(), /sort=created%3Aasc/);
+  await page.click('button.sort[data-col="id"]');
+  await page.waitForFunction(() => document.querySelector('tr[data-run]')?.dataset.run === 'run-0999');
+  // Scrolling to the end shows the last rows.
+  await page.$eval('.vscroll', (el) => (el.scrollTop = el.scrollHeight));
+  await page.locator('tr[data-run="run-0000"]').waitFor();
+  // Status filter: every tenth run (i % 10 == 1) failed.
+  await page.selectOption('select[aria-label="Status filter"]', 'failed');
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '100 of 1,000 runs');
+  await page.selectOption('select[aria-label="Status filter"]', '');
+  // Search, and the URL keeps it across a reload.
+  await page.fill('input[aria-label="Search runs"]', 'trial 012');
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '10 of 1,000 runs');
+  await page.waitForFunction(() => location.search.includes('q=trial'));
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '10 of 1,000 runs');
+  assert.equal(await page.inputValue('input[aria-label="Search runs"]'), 'trial 012');
+  // Tag filter.
+  await page.goto(url({ project: 'fx/table', tag: 'third' }));
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '334 of 1,000 runs');
+  // Config and metric columns, sorted by value.
+  await page.goto(url({ project: 'fx/table', cols: 'c:lr,m:loss', sort: 'm:loss:desc' }));
+  await page.waitForFunction(() => document.querySelector('tr[data-run]')?.dataset.run === 'run-0999');
+  const cells = await page.$$eval('tr[data-run="run-0999"] td.num', (tds) => tds.map((t) => t.textContent));
+  assert.ok(cells.some((c) => c.startsWith('0.1')), `last loss of run-0999 shown: ${cells}`);
+  await shot('runs-table');
+});
+
+test('run page: a 1,000,000-point metric is drawn downsampled, with its band', async () => {
+  const t0 = Date.now();
+  await page.goto(url({ project: 'fx/big', run: 'million' }));
+  const chart = 'figure.chart[data-path="train/loss"]';
+  await page.waitForFunction(
+    (sel) => {
+      const fig = document.querySelector(sel);
+      return fig && Number(fig.dataset.points) > 0 && fig.querySelector('canvas');
+    },
+    chart,
+  );
+  figures.run_page_chart_ms = Date.now() - t0;
+  figures.run_page_chart_drawn_ms = Math.round(await page.evaluate(() => window.__goodseedMarks.chart));
+  assert.equal(await page.getAttribute(chart, 'data-total'), '1000000');
+  const points = Number(await page.getAttribute(chart, 'data-points'));
+  assert.ok(points > 500 && points <= 1002, `downsampled to about 1000 points, got ${points}`);
+  assert.ok((await inkOf(chart)) > 2000, 'the chart canvas is drawn, not blank');
+  // The header says what the run is.
+  await page.getByText('a million points').waitFor();
+  await shot('run-page');
+});
+
+test('zoom: dragging fetches the visible range again, at full resolution once it fits', async () => {
+  const chart = 'figure.chart[data-path="train/loss"]';
+  const requests = [];
+  const onRequest = (r) => r.url().includes('/series?') && requests.push(r.url());
+  page.on('request', onRequest);
+  const drag = async (from, to) => {
+    const box = await page.locator(`${chart} .u-over`).boundingBox();
+    const before = await page.evaluate(() => window.__goodseedTimings.length);
+    const y = box.y + box.height / 2;
+    await page.mouse.move(box.x + box.width * from, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * ((from + to) / 2), y, { steps: 2 });
+    await page.mouse.move(box.x + box.width * to, y, { steps: 2 });
+    await page.mouse.up();
+    await page.waitForFunction((n) => window.__goodseedTimings.length > n && window.__goodseedTimings.at(-1).kind === 'zoom', before);
+    return Math.round(await page.evaluate(() => window.__goodseedTimings.at(-1).ms));
+  };
+  const view = async () => {
+    const w = Number(await page.getAttribute(chart, 'data-window'));
+    const points = Number(await page.getAttribute(chart, 'data-points'));
+    return { w, points };
+  };
+  // A tenth of the series: still downsampled, but ten times finer.
+  const first = await drag(0.45, 0.55);
+  let z = await view();
+  assert.ok(z.w > 50000 && z.w < 200000, `a window of about a tenth: ${z.w}`);
+  assert.ok(z.points > 500 && z.points < z.w, `downsampled within the window: ${z.points} of ${z.w}`);
+  // Two more tenths: few enough points to come at full resolution.
+  const second = await drag(0.45, 0.55);
+  const third = await drag(0.47, 0.53);
+  z = await view();
+  assert.ok(z.w < 1000 && z.points === z.w, `full resolution: ${z.points} of ${z.w}`);
+  page.off('request', onRequest);
+  assert.ok(requests.filter((u) => u.includes('firstPointIndex')).length >= 3, `windowed requests: ${requests}`);
+  figures.zoom_refetch_ms = Math.max(first, second, third);
+  assert.ok((await inkOf(chart)) > 300, 'the zoomed chart is drawn');
+  await page.getByRole('button', { name: 'reset zoom' }).waitFor();
+  await shot('run-page-zoomed');
+  await page.getByRole('button', { name: 'reset zoom' }).click();
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.window) === 1000000, chart);
+});
+
+test('chart options: smoothing, log y, x axis live in the URL', async () => {
+  await page.goto(url({ project: 'fx/big', run: 'million', smooth: '0.9', logy: '1', x: 'rel' }));
+  const chart = 'figure.chart[data-path="train/diverging"]';
+  await page.locator(`${chart} canvas`).waitFor();
+  assert.equal(await page.inputValue('select[aria-label="x axis"]'), 'rel');
+  assert.ok(await page.isChecked('text=log y >> input'), 'log y checked');
+  assert.ok((await inkOf(chart)) > 500);
+  await page.selectOption('select[aria-label="x axis"]', 'wall');
+  await page.waitForFunction(() => location.search.includes('x=wall'));
+});
+
+test('NaN and infinite values are marked, not hidden as gaps', async () => {
+  await page.goto(url({ project: 'fx/big', run: 'million' }));
+  const chart = 'figure.chart[data-path="train/diverging"]';
+  await page.locator(`${chart} canvas`).waitFor();
+  await page.locator(`${chart} .legend-nan`).waitFor();
+  // Markers are drawn in the run's colour (#2f6fde) at the top edge.
+  assert.ok((await pixelsOf(chart, [0x2f, 0x6f, 0xde])) > 50);
+  // Hovering the NaN step says NaN.
+  const box = await page.locator(`${chart} .u-over`).boundingBox();
+  await page.mouse.move(box.x + box.width * (50.2 / 199), box.y + box.height / 2);
+  await page.waitForFunction((sel) => /NaN/.test(document.querySelector(`${sel} .chart-legend`)?.textContent ?? ''), chart);
+  await page.locator(chart).screenshot({ path: join(SHOTS, 'nan-chart.png') });
+});
+
+test('logs: tail, paging, search, stderr readable', async () => {
+  await page.goto(url({ project: 'fx/big', run: 'million', tab: 'logs' }));
+  await page.locator('.log-line').first().waitFor();
+  const count = await page.textContent('.logs .count');
+  assert.match(count, /of 1212$/);
+  assert.ok(await page.isVisible('text=step 1199: all good'), 'the tail is shown');
+  await page.click('text=First');
+  await page.getByText('step 0: all good', { exact: true }).waitFor();
+  await page.fill('input[aria-label="Search logs"]', 'grad norm');
+  await page.waitForFunction(() => [...document.querySelectorAll('.log-line')].every((l) => l.textContent.includes('grad norm')));
+  const lines = await page.locator('.log-line').count();
+  assert.ok(lines > 0 && lines === (await page.locator('.log-line.stderr').count()), `stderr lines found and marked: ${lines}`);
+  await shot('logs');
+});
+
+test('config tree is searchable', async () => {
+  await page.goto(url({ project: 'fx/cmp', run: 'cmp-1', tab: 'config' }));
+  await page.locator('.tree').waitFor();
+  await page.fill('input[aria-label="Search config"]', 'optimizer');
+  await page.getByText('adam', { exact: true }).waitFor();
+  assert.equal(await page.locator('.tree .leaf').count(), 1);
+});
+
+test('compare: overlay across runs with consistent colours, config diff', async () => {
+  await page.goto(url({ project: 'fx/cmp' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  for (const id of ['cmp-0', 'cmp-1', 'cmp-2']) await page.check(`input[aria-label="Select ${id}"]`);
+  await page.getByRole('button', { name: /Compare \(3\)/ }).click();
+  const chart = 'figure.chart[data-path="train/loss"]';
+  await page.locator(`${chart} canvas`).waitFor();
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.points) === 150, chart);
+  assert.equal(await page.locator(`${chart} .legend-item`).count(), 3);
+  // Each run's colour is on the canvas.
+  for (const rgb of [[0x2f, 0x6f, 0xde], [0xe0, 0x54, 0x2f], [0x1f, 0x9e, 0x6e]]) {
+    assert.ok((await pixelsOf(chart, rgb)) > 30, `colour ${rgb} drawn`);
+  }
+  // Only the keys that differ: lr and optimizer, not epochs or seed.
+  const keys = await page.$$eval('table.diff tbody td:first-child', (tds) => tds.map((t) => t.textContent));
+  assert.deepEqual(keys.sort(), ['lr', 'optimizer']);
+  assert.match(page.url(), /view=compare/);
+  assert.match(decodeURIComponent(page.url()), /sel=cmp-0,cmp-1,cmp-2/);
+  await shot('compare');
+});
+
+test('trash and restore', async () => {
+  await page.goto(url({ project: 'fx/cmp' }));
+  const row = 'tr[data-run="cmp-2"]';
+  await page.locator(row).waitFor();
+  await page.click(`${row} >> text=Trash`);
+  await page.locator(row).waitFor({ state: 'detached' });
+  await page.check('text=trashed >> input');
+  await page.locator(row).waitFor();
+  await shot('trashed-view');
+  await page.click(`${row} >> text=Restore`);
+  await page.locator(row).waitFor({ state: 'detached' });
+  await page.uncheck('text=trashed >> input');
+  await page.locator(row).waitFor();
+});
+
+test('live: a new run appears, its points arrive, and its death shows as crashed', async () => {
+  if (!FLAGS) {
+    // Only when run by hand against a server without the trainer (see tests/ui.rs).
+    console.log('     (no trainer: GOODSEED_FLAGS is not set)');
+    return;
+  }
+  await page.goto(url({ project: 'fx/live' }));
+  await page.locator('.live-open').waitFor();
+  writeFileSync(join(FLAGS, 'go'), '');
+  const t0 = Date.now();
+  await page.locator('tr[data-run="trainee"]').waitFor({ timeout: 10000 });
+  figures.new_run_visible_ms = Date.now() - t0;
+  await page.locator('tr[data-run="trainee"] [data-state="running"]').waitFor();
+  await shot('runs-live');
+  await page.click('tr[data-run="trainee"] >> text=live trainer');
+  const chart = 'figure.chart[data-path="train/loss"]';
+  await page.locator(`${chart} canvas`).waitFor({ timeout: 10000 });
+  const first = Number(await page.getAttribute(chart, 'data-total'));
+  // New points arrive without a reload: the chart's count grows.
+  const t1 = Date.now();
+  await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel)?.dataset.total) > n + 5, [chart, first], { timeout: 10000 });
+  figures.live_points_ms = Date.now() - t1;
+  await shot('run-live');
+  writeFileSync(join(FLAGS, 'die'), '');
+  const t2 = Date.now();
+  await page.locator('.run-head [data-state="crashed"]').waitFor({ timeout: 15000 });
+  figures.crash_visible_ms = Date.now() - t2;
+  await shot('run-crashed');
+});
+
+test('dark theme', async () => {
+  await page.goto(url({ project: 'fx/cmp', view: 'compare', sel: 'cmp-0,cmp-1,cmp-2' }));
+  await page.selectOption('select[aria-label="Theme"]', 'dark');
+  await page.locator('figure.chart canvas').first().waitFor();
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, 'rgb(15, 18, 23)');
+  await page.waitForTimeout(300);
+  await shot('compare-dark');
+  await page.selectOption('select[aria-label="Theme"]', 'auto');
+});
+
+test('errors and empty states are shown, not blank pages', async () => {
+  await page.goto(url({ project: 'fx/cmp', run: 'no-such-run' }));
+  await page.locator('.state-error').waitFor();
+  await page.goto(url({ project: 'fx/nothing-here' }));
+  await page.locator('.state-empty, .state-error').first().waitFor();
+  await page.goto(url({ project: 'fx/cmp', view: 'compare' }));
+  await page.getByText('Select runs in the runs table').waitFor();
+});
+
+test('keyboard: the runs table is reachable and a run opens with Enter', async () => {
+  await page.goto(url({ project: 'fx/cmp' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.focus('input[aria-label="Search runs"]');
+  // Tab through the toolbar to the first run link, then open it.
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press('Tab');
+    const onRunLink = await page.evaluate(() => document.activeElement?.closest('td.name') !== null);
+    if (onRunLink) break;
+  }
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.search.includes('run='));
+});
+
+let failed = 0;
+for (const t of tests) {
+  const t0 = Date.now();
+  try {
+    await t.fn();
+    console.log(`ok   ${t.name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${t.name}\n     ${String(e.stack ?? e).split('\n').slice(0, 6).join('\n     ')}`);
+    await page.screenshot({ path: join(SHOTS, `failed-${tests.indexOf(t)}.png`) }).catch(() => {});
+  }
+}
+if (pageErrors.length) {
+  failed++;
+  console.log(`FAIL uncaught errors in the page:\n     ${pageErrors.join('\n     ')}`);
+}
+console.log(`figures ${JSON.stringify(figures)}`);
+writeFileSync(join(SHOTS, 'figures.json'), JSON.stringify(figures, null, 2));
+await browser.close();
+process.exit(failed ? 1 : 0);
