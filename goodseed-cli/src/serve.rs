@@ -94,6 +94,15 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if args.token.as_deref().is_some_and(str::is_empty) {
         return Err(UsageError::new(std::io::Error::other("--token must not be empty")).into());
     }
+    // The token travels in the web UI's link and cookie: only characters both carry as is.
+    let url_safe = |c: char| c.is_ascii_alphanumeric() || "._~+/=-".contains(c);
+    if let Some(bad) = args.token.as_deref().and_then(|t| t.chars().find(|&c| !url_safe(c))) {
+        return Err(UsageError::new(std::io::Error::other(format!(
+            "--token may only hold letters, digits and ._~+/=- (it goes in a link and a \
+             cookie), found {bad:?}"
+        )))
+        .into());
+    }
     let projects = projects_dir(args.dir)?;
     let listener = TcpListener::bind((ip, args.port))
         .with_context(|| format!("cannot listen on {ip} port {}", args.port))?;
@@ -121,7 +130,13 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(out, "Data directory: {}", projects.display())?;
     }
     writeln!(out, "View your runs at {GOODSEED_APP_ORIGIN}/local?port={port}")?;
-    writeln!(out, "Or in the built-in web UI: http://{shown}:{port}/")?;
+    match &options.token {
+        // The page keeps the token in a cookie and takes it out of the address bar.
+        Some(token) => {
+            writeln!(out, "Or in the built-in web UI: http://{shown}:{port}/?token={token}")?
+        }
+        None => writeln!(out, "Or in the built-in web UI: http://{shown}:{port}/")?,
+    }
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
     goodseed_server::run(listener, Arc::new(SqliteCatalog::new(projects)), options)

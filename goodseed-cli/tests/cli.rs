@@ -351,6 +351,9 @@ fn serve_refuses_a_public_address_without_a_token_and_bad_hosts() {
         outcome(goodseed().args(["serve", "--host", "example.org", "--port", "0"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("is not an IP address"), "{stderr}");
+    let (code, _, stderr) = outcome(goodseed().args(["serve", "--token", "a b;c", "--port", "0"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--token may only hold") && stderr.contains("' '"), "{stderr}");
     let (code, stdout, _) = outcome(goodseed().arg("--help"));
     assert_eq!(code, 0);
     assert!(stdout.contains("serve") && stdout.contains("list"), "{stdout}");

@@ -74,7 +74,11 @@ pub(crate) fn check(
         && path.starts_with("/api/")
         && method != Method::OPTIONS
     {
-        let given = header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+        // The bearer header, or the web UI's cookie: a browser cannot put a header on an
+        // EventSource, and the page sets the cookie (SameSite=Strict) from `/?token=`.
+        let given = header(header::AUTHORIZATION)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| headers.get_all(header::COOKIE).find_map(token_cookie));
         if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
             return Err(refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"));
         }
@@ -142,6 +146,17 @@ pub(crate) fn cors_headers(options: &ServerOptions, request: &HeaderMap, respons
         HeaderValue::from_static("Content-Type, Authorization"),
     );
     response.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+}
+
+/// The name of the cookie the web UI keeps the token in.
+pub(crate) const TOKEN_COOKIE: &str = "goodseed_token";
+
+/// The value of [`TOKEN_COOKIE`] in one `Cookie` header, if there.
+fn token_cookie(value: &actix_web::http::header::HeaderValue) -> Option<&str> {
+    value.to_str().ok()?.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == TOKEN_COOKIE).then_some(value)
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -116,6 +116,9 @@ export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
   } catch {
     throw new ApiError(res.status, `bad answer from ${url}: ${text.slice(0, 200)}`);
   }
+  if (res.status === 401) {
+    throw new ApiError(401, 'this server needs its token: open the link `goodseed serve` printed (it ends in ?token=…)');
+  }
   if (!res.ok) {
     const msg =
       body && typeof body === 'object' && 'error' in body

@@ -62,4 +62,17 @@ function App() {
   );
 }
 
+// A server started with --token prints the UI's link as /?token=...: keep the token in a
+// cookie the API accepts (EventSource cannot send headers), and take it out of the URL.
+{
+  const params = new URLSearchParams(window.location.search);
+  const token = params.get('token');
+  if (token) {
+    document.cookie = `goodseed_token=${token}; path=/; SameSite=Strict`;
+    params.delete('token');
+    const rest = params.toString();
+    history.replaceState(null, '', rest ? `/?${rest}` : '/');
+  }
+}
+
 render(<App />, document.getElementById('app')!);

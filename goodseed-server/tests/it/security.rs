@@ -161,6 +161,18 @@ fn a_token_guards_everything() {
     );
     assert_eq!(ok.status, 200, "with a token any Host may be used: {}", ok.body);
     assert_eq!(server.post("/api/runs/p/r1/trash").status, 401);
+    // The web UI's cookie (EventSource cannot send a header): the right one only.
+    let with_cookie = |cookie: &str| {
+        server.request("GET", "/api/events?project=p", &[("Cookie", cookie)], "").status
+    };
+    assert_eq!(with_cookie("a=1; goodseed_token=wrong"), 401);
+    assert_eq!(with_cookie("goodseed_token="), 401);
+    assert_eq!(with_cookie("other_token=s3cret"), 401);
+    let r = server.request("GET", "/api/runs", &[("Cookie", "a=1; goodseed_token=s3cret")], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The UI's page itself needs no token (it holds no data), and says how to pass one.
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
 }
 
 #[test]
