@@ -1,5 +1,7 @@
 //! Every 0.4.0 endpoint, on runs written through the SDK.
 
+use serde_json::json;
+
 use crate::support::{TestServer, sdk_run};
 
 #[test]
@@ -42,6 +44,46 @@ fn projects_and_runs() {
     let none = server.get("/api/runs?project=..%2Fetc").json();
     assert_eq!(none["runs"], serde_json::json!([]));
     live.finish().expect("finish");
+}
+
+#[test]
+fn listing_columns_of_configs_and_last_values() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "a", 3).finish().expect("finish");
+    let b = sdk_run(home.path(), "p", "b", 5);
+    b.set_config("long", "x".repeat(2000)).expect("config");
+    b.log_metric("odd", 0u32, f64::NAN).expect("log");
+    b.flush().expect("flush");
+    let server = TestServer::start(&home.path().join("projects"));
+    let query = "/api/runs?project=p&config=lr&config=long&config=none\
+                 &metric=train/loss&metric=odd&metric=none";
+    for round in 0..2 {
+        // The second round is answered from the cache for the closed run.
+        let listing = server.get(query);
+        assert_eq!(listing.status, 200, "{}", listing.body);
+        let runs = listing.json();
+        let runs = runs["runs"].as_array().expect("runs").clone();
+        let get = |id: &str| runs.iter().find(|r| r["run_id"] == id).expect("run").clone();
+        let (a, b) = (get("a"), get("b"));
+        assert_eq!(a["config"], json!({"lr": 0.001, "long": null, "none": null}), "{round}");
+        assert_eq!(a["last"], json!({"train/loss": 1.0 / 3.0, "odd": null, "none": null}));
+        // Values over 1 KiB are not sent; NaN as the API writes it; the live run too.
+        assert_eq!(b["config"], json!({"lr": 0.001, "long": null, "none": null}));
+        assert_eq!(b["last"], json!({"train/loss": 0.2, "odd": "NaN", "none": null}));
+    }
+    // Columns keep the listing's own fields and order, and mix with its parameters.
+    let paged = server.get("/api/runs?project=p&sort=run_id&limit=1&metric=train/loss").json();
+    assert_eq!(paged["runs"][0]["run_id"], "a");
+    assert_eq!(paged["total"], 2);
+    // Too many columns, or a key over 1 KiB, is a 400 that says so.
+    let many: String = (0..33).map(|i| format!("&config=k{i}")).collect();
+    let r = server.get(&format!("/api/runs?project=p{many}"));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("at most 32 config parameters, got 33"), "{}", r.body);
+    let r = server.get(&format!("/api/runs?metric={}", "m".repeat(1025)));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("metric must be a key of 1 to 1024 bytes"), "{}", r.body);
+    b.finish().expect("finish");
 }
 
 #[test]
