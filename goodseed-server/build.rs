@@ -3,8 +3,8 @@
 //! Builds the web UI (`web/`, with npm and Vite) into Cargo's OUT_DIR and writes
 //! `ui_assets.rs`, the table of embedded files `src/ui.rs` serves.
 //!
-//! - `npm ci` runs when `web/node_modules` is missing or older than the lock file;
-//!   `vite build` whenever the UI's sources change. A file lock keeps two builds (two
+//! - `npm install --no-save` runs when `web/node_modules` is missing or older than the
+//!   lock file, `vite build` whenever the UI's sources change. A file lock keeps two builds (two
 //!   target directories, say) from installing at the same time.
 //! - `GOODSEED_WEB_DIST=<dir>` embeds an already built UI instead of building one.
 //! - Without npm, the build goes on with a warning and the binary serves a page that
@@ -75,7 +75,10 @@ fn build_web(web: &Path, dest: &Path) -> Option<PathBuf> {
         _ => true,
     };
     if stale {
-        run(web, &["ci", "--no-audit", "--no-fund", "--loglevel=error"], None);
+        // `npm install --no-save` installs exactly what the lock file pins without
+        // rewriting it. Not `npm ci`: it refuses a lock file that lacks entries for other
+        // platforms' optional packages (rollup's), which some registries never list.
+        run(web, &["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"], None);
     }
     run(web, &["run", "build", "--silent"], Some(dest));
     drop(lock);

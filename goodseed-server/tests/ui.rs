@@ -138,8 +138,9 @@ fn the_ui_in_a_real_browser() {
     let missing: Vec<&str> = [
         (!have("node", "--version")).then_some("node"),
         (!Path::new(&chromium).exists()).then_some("chromium"),
-        (!web.join("node_modules/playwright-core").exists())
-            .then_some("web/node_modules/playwright-core (npm ci in web/)"),
+        (!web.join("node_modules/playwright-core").exists()).then_some(
+            "web/node_modules/playwright-core (npm install in web/; cargo build does it)",
+        ),
     ]
     .into_iter()
     .flatten()
