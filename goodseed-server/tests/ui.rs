@@ -3,6 +3,9 @@
 //! with playwright-core. A child process (this binary again) plays a trainer that logs
 //! while the browser watches, then dies, so the UI must show it crashed.
 //!
+//! One more run is written by goodseed 0.4.0 itself (the Python package, see
+//! `goodseed-store/tests/it/python.rs`), so the UI is seen on files of both.
+//!
 //! Needs Node.js and Chromium (`.ci/run` installs them). Without them the test fails
 //! with a message saying what is missing, unless `GOODSEED_SKIP_BROWSER=1` says to skip.
 //! Screenshots of the main views land in `target/ui-shots/`.
@@ -15,6 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
+
+#[path = "../../goodseed-store/tests/it/python.rs"]
+#[allow(dead_code, reason = "shared with the store's tests; this one uses part of it")]
+mod python;
 use goodseed_server::{ServerOptions, serve};
 use goodseed_store::SqliteCatalog;
 
@@ -126,6 +133,11 @@ fn child_trainer() {
     }
 }
 
+/// A run written by goodseed 0.4.0 itself (Python), in `fx/py`.
+fn python_fixture(home: &Path) {
+    python::run_python("write_ui_run.py", [home.as_os_str()], &[]);
+}
+
 fn have(cmd: &str, arg: &str) -> bool {
     Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success())
 }
@@ -159,6 +171,7 @@ fn the_ui_in_a_real_browser() {
     let flags = tempfile::tempdir().expect("flag dir");
     let started = Instant::now();
     fixtures(home.path());
+    python_fixture(home.path());
     eprintln!("fixtures written in {:.1} s", started.elapsed().as_secs_f64());
     // GOODSEED_UI_KEEP=<dir>: keep a copy of the fixtures (before the browser changes
     // anything), to serve them with a release build and run web/tests/e2e.mjs by hand.

@@ -62,7 +62,7 @@ test('projects are listed', async () => {
   await page.goto(`${BASE}/`);
   await page.getByRole('link', { name: 'fx/table' }).waitFor();
   const names = await page.$$eval('table.projects td:first-child', (tds) => tds.map((t) => t.textContent));
-  for (const p of ['fx/big', 'fx/cmp', 'fx/table']) assert.ok(names.includes(p), `${p} in ${names}`);
+  for (const p of ['fx/big', 'fx/cmp', 'fx/py', 'fx/table']) assert.ok(names.includes(p), `${p} in ${names}`);
   await shot('projects');
 });
 
@@ -209,6 +209,24 @@ test('logs: tail, paging, search, stderr readable', async () => {
   const lines = await page.locator('.log-line').count();
   assert.ok(lines > 0 && lines === (await page.locator('.log-line.stderr').count()), `stderr lines found and marked: ${lines}`);
   await shot('logs');
+});
+
+test('a run written by Python goodseed 0.4.0: charts, config and logs', async () => {
+  await page.goto(url({ project: 'fx/py', run: 'py-run' }));
+  await page.getByText('written by python goodseed').waitFor();
+  const chart = 'figure.chart[data-path="train/loss"]';
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.total) === 3000, chart);
+  assert.ok((await inkOf(chart)) > 1000, 'drawn');
+  const points = Number(await page.getAttribute(chart, 'data-points'));
+  assert.ok(points > 500 && points <= 1002, `downsampled like any run: ${points}`);
+  await page.locator('figure.chart[data-path="val/acc"] canvas').waitFor();
+  await page.getByRole('tab', { name: 'Config' }).click();
+  await page.fill('input[aria-label="Search config"]', 'hp/');
+  await page.getByText('adam', { exact: true }).waitFor();
+  await page.getByRole('tab', { name: 'Logs' }).click();
+  await page.getByText('python epoch 29: loss').waitFor();
+  assert.equal(await page.locator('.log-line.stderr').count(), 3);
+  await shot('python-run');
 });
 
 test('config tree is searchable', async () => {

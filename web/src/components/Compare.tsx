@@ -8,7 +8,7 @@ import { linkProps, patchRoute, type Route } from '../route';
 import { ChartOptions } from './ChartOptions';
 import { Empty, ErrorBox, Loading } from './common';
 import { valueText } from './ConfigTree';
-import { MetricChart, publishLive, type RunRef } from './MetricChart';
+import { LazyMetricChart, publishLive, type RunRef } from './MetricChart';
 
 interface RunInfo {
   id: string;
@@ -113,7 +113,7 @@ export function Compare({ route }: { route: Route }) {
       ) : (
         <div class="charts">
           {chosen.map((p) => (
-            <MetricChart key={p} project={project} runs={runs} path={p} x={route.x} logy={route.logy} smooth={route.smooth} />
+            <LazyMetricChart key={p} project={project} runs={runs} path={p} x={route.x} logy={route.logy} smooth={route.smooth} />
           ))}
         </div>
       )}

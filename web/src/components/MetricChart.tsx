@@ -101,6 +101,31 @@ export interface MetricChartProps {
   smooth: number;
 }
 
+/**
+ * A chart that fetches and draws once it comes near the screen: a run with hundreds of
+ * metrics loads the charts in view first, not hundreds at once.
+ */
+export function LazyMetricChart(props: MetricChartProps) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [near, setNear] = useState(false);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || near) return;
+    const io = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && setNear(true), {
+      rootMargin: '400px 0px',
+    });
+    io.observe(el);
+    return () => io.disconnect();
+  }, [near]);
+  if (near) return <MetricChart {...props} />;
+  return (
+    <div ref={ref} class="chart chart-loading" data-path={props.path}>
+      <figcaption>{props.path}</figcaption>
+      <div class="skeleton" />
+    </div>
+  );
+}
+
 export function MetricChart({ project, runs, path, x, logy, smooth }: MetricChartProps) {
   const [overview, setOverview] = useState<Map<string, Series | string> | null>(null);
   const [zoomed, setZoomed] = useState<Map<string, Series | string> | null>(null);

@@ -9,7 +9,7 @@ import { ChartOptions } from './ChartOptions';
 import { ConfigTree } from './ConfigTree';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync } from './common';
 import { Logs } from './Logs';
-import { MetricChart, publishLive, type RunRef } from './MetricChart';
+import { LazyMetricChart, publishLive, type RunRef } from './MetricChart';
 
 /** Groups paths by their first segment (`train/loss` → `train`), in order. */
 export function groupPaths(paths: string[]): [string, string[]][] {
@@ -193,7 +193,7 @@ export function RunPage({ route }: { route: Route }) {
                 {!collapsed.has(group) && (
                   <div class="charts">
                     {ps.map((p) => (
-                      <MetricChart key={p} project={project} runs={runs} path={p} x={route.x} logy={route.logy} smooth={route.smooth} />
+                      <LazyMetricChart key={p} project={project} runs={runs} path={p} x={route.x} logy={route.logy} smooth={route.smooth} />
                     ))}
                   </div>
                 )}

@@ -10,6 +10,8 @@ import { Empty, ErrorBox, Loading, StatusBadge, toast, useDebounced } from './co
 import { mark } from '../perf';
 
 const ROW = 36;
+/** The most runs one comparison shows (the server's /api/compare limit). */
+const MAX_COMPARE = 32;
 const OVERSCAN = 10;
 
 type Col = { key: string; label: string; num?: boolean; get: (r: RunRow) => string | number | null };
@@ -243,7 +245,8 @@ export function RunsTable({ route }: { route: Route }) {
           </span>
           <button
             class="btn primary"
-            disabled={route.sel.length === 0}
+            disabled={route.sel.length === 0 || route.sel.length > MAX_COMPARE}
+            title={route.sel.length > MAX_COMPARE ? `Compare at most ${MAX_COMPARE} runs at once` : undefined}
             onClick={() => navigate({ project, view: 'compare', sel: route.sel, smooth: route.smooth, logy: route.logy, x: route.x })}
           >
             Compare {route.sel.length > 0 ? `(${route.sel.length})` : ''}

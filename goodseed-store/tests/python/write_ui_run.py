@@ -1,0 +1,44 @@
+"""Writes one run with goodseed 0.4.0's real ``Run`` API for the web UI's browser tests
+(goodseed-server/tests/ui.rs): project fx/py, run py-run.
+
+Usage: write_ui_run.py GOODSEED_HOME
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import goodseed
+
+
+def main() -> None:
+    home = sys.argv[1]
+    run = goodseed.Run(
+        project="fx/py",
+        run_id="py-run",
+        name="written by python goodseed",
+        tags=["python"],
+        storage="local",
+        goodseed_home=home,
+        capture_hardware_metrics=False,
+        capture_stdout=False,
+        capture_stderr=False,
+        capture_traceback=False,
+        git_ref=False,
+    )
+    run["hp/lr"] = 0.01
+    run["hp/optimizer"] = "adam"
+    for i in range(3000):
+        run["train/loss"].log(math.exp(-i / 700) + 0.05 * math.sin(i / 9), step=i)
+        if i % 10 == 0:
+            run["val/acc"].log(1 - math.exp(-i / 900), step=i)
+    for i in range(30):
+        run["logs/stdout"].log(f"python epoch {i}: loss {math.exp(-i / 7):.4f}", step=i)
+        if i % 10 == 0:
+            run["logs/stderr"].log(f"python warning at epoch {i}", step=i)
+    run.close()
+
+
+if __name__ == "__main__":
+    main()
