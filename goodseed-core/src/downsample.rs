@@ -10,7 +10,9 @@
 //! [`Downsampler`] does this one point at a time, so a caller can feed it rows straight
 //! from a database cursor without collecting them; [`downsample`] is the same over a
 //! slice. Unlike 0.4.0, which loops forever on a point count of zero or less, an invalid
-//! point count is refused when the [`PointCount`] is built.
+//! point count is refused when the [`PointCount`] is built. A store that keeps the sums of
+//! aligned buckets ahead of time ([`BucketSums`]) pushes them whole with
+//! [`Downsampler::push_bucket`], and gets the same output without reading the points.
 //!
 //! ```
 //! use goodseed_core::MetricPoint;
@@ -180,44 +182,61 @@ pub struct Downsampler {
     pushed: u64,
     /// The bucket being filled.
     bucket: Bucket,
-    /// The first and last raw points pushed, for the bookends.
+    /// The first and last raw points pushed (or set), for the bookends.
     first: Option<MetricPoint>,
     last: Option<MetricPoint>,
+    /// Whether the last point was set ([`Downsampler::set_last`]) rather than pushed.
+    last_set: bool,
     /// Whether a bucket has been emitted yet (the front bookend is decided then).
     emitted_bucket: bool,
     points: Vec<SampledPoint>,
 }
 
-/// The running sums of one bucket, in 0.4.0's order of operations.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    /// The number of points in it so far.
-    len: u64,
-    /// The number of points it is due to hold.
-    due: u64,
-    sum_step: f64,
-    sum_value: f64,
-    finite: u64,
-    min: f64,
-    max: f64,
-    ts: i64,
+/// The sums over one bucket of consecutive raw points, in 0.4.0's order of operations:
+/// steps and finite values added one at a time, in step order, from `0.0`; the least and
+/// greatest finite values kept by strict comparisons (a tie keeps the first seen, which
+/// tells `0.0` from `-0.0`); the time of the bucket's middle point.
+///
+/// This is what [`Downsampler`] keeps for the bucket it is filling, public so that sums
+/// computed elsewhere (ahead of time, over a stored series) can be pushed whole with
+/// [`Downsampler::push_bucket`]. Float addition is not associative, so the sums of a
+/// bucket must be computed over its own points, in order, from zero: the sums of two
+/// halves do not add up to the sums of the whole. The count and the extremes do compose
+/// ([`BucketSums::merge_extremes`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketSums {
+    /// The number of raw points added.
+    pub len: u64,
+    /// The sum of their steps.
+    pub sum_step: f64,
+    /// The sum of their finite values.
+    pub sum_value: f64,
+    /// The number of finite values.
+    pub finite: u64,
+    /// The least finite value; `+inf` while there is none.
+    pub min: f64,
+    /// The greatest finite value; `-inf` while there is none.
+    pub max: f64,
+    /// Unix seconds of the point at offset `due / 2` (see [`BucketSums::add`]).
+    pub ts: i64,
 }
 
-impl Bucket {
-    fn empty(due: u64) -> Bucket {
-        Bucket {
-            len: 0,
-            due,
-            sum_step: 0.0,
-            sum_value: 0.0,
-            finite: 0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            ts: 0,
-        }
-    }
+impl BucketSums {
+    /// The sums of no points.
+    pub const EMPTY: BucketSums = BucketSums {
+        len: 0,
+        sum_step: 0.0,
+        sum_value: 0.0,
+        finite: 0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        ts: 0,
+    };
 
-    fn add(&mut self, point: MetricPoint) {
+    /// Adds the next raw point (in step order) of a bucket that is due to hold `due`
+    /// points. The bucket takes the time of its point at offset `due / 2`; until that one
+    /// comes, that of the latest, in case the stream stops early.
+    pub fn add(&mut self, point: MetricPoint, due: u64) {
         self.sum_step += point.step;
         let value = point.value;
         if value.is_finite() {
@@ -232,15 +251,28 @@ impl Bucket {
                 self.max = value;
             }
         }
-        // 0.4.0 reports the time of point `due / 2`; until that one comes, keep the
-        // latest, in case the stream stops early.
-        if self.len <= self.due / 2 {
+        if self.len <= due / 2 {
             self.ts = point.ts;
         }
         self.len += 1;
     }
 
-    fn summary(&self) -> SampledPoint {
+    /// Folds in the count and extremes of `later`, the sums of the points that follow
+    /// this bucket's, giving exactly what [`BucketSums::add`] would have kept over all of
+    /// them. Only `finite`, `min` and `max` change: sums do not compose (see the type).
+    pub fn merge_extremes(&mut self, later: &BucketSums) {
+        self.finite += later.finite;
+        if later.min < self.min {
+            self.min = later.min;
+        }
+        if later.max > self.max {
+            self.max = later.max;
+        }
+    }
+
+    /// The output point for this bucket: mean step, mean and range of the finite values
+    /// (NaN for all three when there are none), the bucket's time.
+    pub fn summary(&self) -> SampledPoint {
         let (value, min, max) = if self.finite > 0 {
             (self.sum_value / self.finite as f64, self.min, self.max)
         } else {
@@ -254,6 +286,19 @@ impl Bucket {
             downsampled: true,
             ts: self.ts,
         }
+    }
+}
+
+/// The bucket a [`Downsampler`] is filling: its sums and how many points it is due.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    sums: BucketSums,
+    due: u64,
+}
+
+impl Bucket {
+    fn empty(due: u64) -> Bucket {
+        Bucket { sums: BucketSums::EMPTY, due }
     }
 }
 
@@ -271,6 +316,7 @@ impl Downsampler {
             bucket: Bucket::empty(bucket_size.min(raw_count)),
             first: None,
             last: None,
+            last_set: false,
             emitted_bucket: false,
             points: Vec::with_capacity(capacity),
         }
@@ -296,15 +342,56 @@ impl Downsampler {
         if self.first.is_none() {
             self.first = Some(point);
         }
-        self.last = Some(point);
-        self.pushed += 1;
-        self.bucket.add(point);
-        if self.bucket.len >= self.bucket.due {
-            self.emit_bucket();
-            let left = self.raw_count.saturating_sub(self.pushed);
-            let due = if left == 0 { self.bucket_size } else { left.min(self.bucket_size) };
-            self.bucket = Bucket::empty(due);
+        if !self.last_set {
+            self.last = Some(point);
         }
+        self.pushed += 1;
+        self.bucket.sums.add(point, self.bucket.due);
+        if self.bucket.sums.len >= self.bucket.due {
+            self.emit_bucket();
+            self.next_bucket();
+        }
+    }
+
+    /// Sets the window's first raw point, for a caller that pushes the first bucket
+    /// whole ([`Downsampler::push_bucket`]) and so never pushes that point: it is the
+    /// front bookend. Call it before pushing anything.
+    pub fn set_first(&mut self, first: MetricPoint) {
+        self.first = Some(first);
+    }
+
+    /// Sets the window's last raw point, for a caller that pushes the last bucket whole:
+    /// it is the back bookend, whatever is pushed afterwards.
+    pub fn set_last(&mut self, last: MetricPoint) {
+        self.last = Some(last);
+        self.last_set = true;
+    }
+
+    /// Takes the next bucket whole: `sums` over exactly the raw points it is due to hold
+    /// (`bucket_size` of them, or for the last bucket what is left of the announced
+    /// count), computed in step order from [`BucketSums::EMPTY`] with that due count.
+    /// The output is then what pushing those points one at a time would give. A bucket
+    /// filled partly by [`Downsampler::push`] is emitted first, cut short; when not
+    /// downsampling, the bucket's summary is added as it is.
+    pub fn push_bucket(&mut self, sums: BucketSums) {
+        if !self.is_downsampling() {
+            self.points.push(sums.summary());
+            return;
+        }
+        if self.bucket.sums.len > 0 {
+            self.emit_bucket();
+        }
+        self.pushed = self.pushed.saturating_add(sums.len);
+        self.bucket = Bucket { sums, due: sums.len };
+        self.emit_bucket();
+        self.next_bucket();
+    }
+
+    /// Starts the next bucket, due the bucket size or what is left of the announced count.
+    fn next_bucket(&mut self) {
+        let left = self.raw_count.saturating_sub(self.pushed);
+        let due = if left == 0 { self.bucket_size } else { left.min(self.bucket_size) };
+        self.bucket = Bucket::empty(due);
     }
 
     /// The output: buckets and bookends, or the raw points when not downsampling.
@@ -312,7 +399,7 @@ impl Downsampler {
         if !self.is_downsampling() {
             return Sampled { points: self.points, downsampled: false };
         }
-        if self.bucket.len > 0 {
+        if self.bucket.sums.len > 0 {
             self.emit_bucket();
         }
         if let (Some(last), Some(output)) = (self.last, self.points.last())
@@ -324,7 +411,7 @@ impl Downsampler {
     }
 
     fn emit_bucket(&mut self) {
-        let summary = self.bucket.summary();
+        let summary = self.bucket.sums.summary();
         if !self.emitted_bucket {
             self.emitted_bucket = true;
             match self.first {
@@ -897,6 +984,59 @@ mod tests {
                     prop_assert!(magnitude >= f64::MAX / k as f64, "{:?}", p);
                 }
             }
+        }
+
+        #[test]
+        fn buckets_pushed_whole_give_the_same_output(
+            points in any_series(),
+            point_count in 1..300i64,
+            whole in proptest::collection::vec(any::<bool>(), 64),
+        ) {
+            // Each bucket is pushed either point by point or as sums computed on the
+            // side (with the due count the downsampler would use), in any mix.
+            let expected = downsample(&points, pc(point_count));
+            let mut downsampler = Downsampler::new(points.len() as u64, pc(point_count));
+            let k = downsampler.bucket_size() as usize;
+            if let (Some(&first), Some(&last)) = (points.first(), points.last()) {
+                downsampler.set_first(first);
+                downsampler.set_last(last);
+            }
+            for (i, chunk) in points.chunks(k).enumerate() {
+                if k > 1 && whole[i % whole.len()] {
+                    let mut sums = BucketSums::EMPTY;
+                    chunk.iter().for_each(|&p| sums.add(p, chunk.len() as u64));
+                    downsampler.push_bucket(sums);
+                } else {
+                    chunk.iter().for_each(|&p| downsampler.push(p));
+                }
+            }
+            let sampled = downsampler.finish();
+            prop_assert_eq!(bits(&sampled.points), bits(&expected.points));
+            prop_assert_eq!(sampled.downsampled, expected.downsampled);
+        }
+
+        #[test]
+        fn extremes_compose(
+            points in any_series(),
+            cuts in proptest::collection::vec(0..2000usize, 0..6),
+        ) {
+            // Sums over consecutive runs, their extremes merged in order, keep what one
+            // pass over all the points keeps (bit for bit: -0.0 is not 0.0 here).
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(points.len())).collect();
+            cuts.push(0);
+            cuts.push(points.len());
+            cuts.sort_unstable();
+            let mut merged = BucketSums::EMPTY;
+            for run in cuts.windows(2) {
+                let mut part = BucketSums::EMPTY;
+                points[run[0]..run[1]].iter().for_each(|&p| part.add(p, 0));
+                merged.merge_extremes(&part);
+            }
+            let mut once = BucketSums::EMPTY;
+            points.iter().for_each(|&p| once.add(p, 0));
+            prop_assert_eq!(merged.finite, once.finite);
+            prop_assert_eq!(merged.min.to_bits(), once.min.to_bits());
+            prop_assert_eq!(merged.max.to_bits(), once.max.to_bits());
         }
 
         #[test]

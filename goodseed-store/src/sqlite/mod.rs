@@ -2,6 +2,7 @@
 
 mod catalog;
 mod lock;
+mod pyramid;
 mod reader;
 mod schema;
 mod writer;

@@ -11,6 +11,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row};
 use scheduled_thread_pool::ScheduledThreadPool;
 
+use super::pyramid;
 use super::schema::{self, NAN_TABLE, ReadMode};
 use crate::model::{LastSteps, RunMeta, RunReader, TextPage, TextWindow};
 use crate::{Result, StoreError};
@@ -167,7 +168,7 @@ fn series_id(conn: &Connection, table: &str, path: &str) -> rusqlite::Result<Opt
         .optional()
 }
 
-fn series_has_nan(conn: &Connection, sid: i64) -> rusqlite::Result<bool> {
+pub(super) fn series_has_nan(conn: &Connection, sid: i64) -> rusqlite::Result<bool> {
     if !schema::has_table(conn, NAN_TABLE)? {
         return Ok(false);
     }
@@ -196,7 +197,7 @@ fn count_points(conn: &Connection, sid: i64, with_nan: bool) -> rusqlite::Result
 /// The points of one series in step order: straight from `metric_points`, or merged with
 /// the NaN table when the series has NaN points. A row in `metric_points` wins over a NaN
 /// at the same step (only a writer that cannot store NaN could have put it there later).
-fn series_points_sql(with_nan: bool) -> String {
+pub(super) fn series_points_sql(with_nan: bool) -> String {
     if with_nan {
         format!(
             "SELECT step, y, ts FROM metric_points WHERE series_id = ?1
@@ -230,7 +231,7 @@ fn loose_i64(v: ValueRef<'_>) -> i64 {
     }
 }
 
-fn metric_point(row: &Row<'_>, first: usize) -> rusqlite::Result<MetricPoint> {
+pub(super) fn metric_point(row: &Row<'_>, first: usize) -> rusqlite::Result<MetricPoint> {
     Ok(MetricPoint {
         step: loose_f64(row.get_ref(first)?),
         value: loose_f64(row.get_ref(first + 1)?),
@@ -289,6 +290,9 @@ impl RunReader for SqliteRunReader {
             let Some(sid) = series_id(conn, "metric_series", path)? else {
                 return Ok(0);
             };
+            if let Some(state) = pyramid::valid_state(conn, sid)? {
+                return Ok(state.len());
+            }
             count_points(conn, sid, series_has_nan(conn, sid)?)
         })
     }
@@ -391,11 +395,23 @@ impl RunReader for SqliteRunReader {
                 return Ok(empty(0));
             };
             let with_nan = series_has_nan(&tx, sid)?;
-            let total = count_points(&tx, sid, with_nan)?;
+            // The pyramid, when it describes the file, knows the count and answers most
+            // requests from about `point_count` rows; otherwise the points are read.
+            let state = pyramid::valid_state(&tx, sid)?;
+            let total = match &state {
+                Some(state) => state.len(),
+                None => count_points(&tx, sid, with_nan)?,
+            };
             let window = Window::new(total, first_point_index, last_point_index);
             let rows = window.rows();
             if rows.is_empty() {
                 return Ok(empty(total));
+            }
+            if let Some(state) = &state
+                && let Some(sampled) =
+                    pyramid::sample(&tx, sid, with_nan, state, rows.clone(), point_count)?
+            {
+                return Ok((window, sampled));
             }
             let mut sampler = Downsampler::new(window.row_count(), point_count);
             let sql = format!("{} LIMIT ?2 OFFSET ?3", series_points_sql(with_nan));

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::lock::WriterLock;
+use super::pyramid::{self, PyramidWriter};
 use super::schema::{self, DDL, NAN_DDL, NAN_TABLE, SCHEMA_VERSION};
 use crate::model::{LastSteps, RunWriter, WriteBatch, meta_key};
 use crate::{Result, StoreError};
@@ -41,6 +42,8 @@ pub struct SqliteRunWriter {
     lock: Option<WriterLock>,
     /// Rows and commits since the checkpointer was last woken.
     since_checkpoint: (usize, usize),
+    /// The downsampling pyramid of every metric series, kept with the points.
+    pyramid: PyramidWriter,
 }
 
 /// Checkpoints the WAL from a second connection on its own thread, so the writing thread
@@ -102,6 +105,16 @@ impl SqliteRunWriter {
     /// the schema, `schema_version` and `first` in one transaction. Fails with
     /// [`StoreError::AlreadyExists`] if the file exists.
     pub fn create(path: &Path, first: &WriteBatch) -> Result<SqliteRunWriter> {
+        SqliteRunWriter::create_with(path, first, pyramid::MIN_LEVEL)
+    }
+
+    /// [`SqliteRunWriter::create`] with the pyramid's smallest level chosen (tests use
+    /// small ones, to cover many levels with few points).
+    pub(crate) fn create_with(
+        path: &Path,
+        first: &WriteBatch,
+        min_level: u32,
+    ) -> Result<SqliteRunWriter> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating", dir, e))?;
         }
@@ -116,7 +129,7 @@ impl SqliteRunWriter {
         let result = (|| {
             let lock = WriterLock::acquire(path)?;
             let conn = schema::open_writer(path, false)?;
-            let mut writer = SqliteRunWriter::from_conn(conn, path);
+            let mut writer = SqliteRunWriter::from_conn(conn, path, min_level);
             writer.lock = Some(lock);
             writer.write_inner(first, true)?;
             writer.checkpointer = Some(Checkpointer::start(path)?);
@@ -133,7 +146,17 @@ impl SqliteRunWriter {
 
     /// Opens an existing run file to write more into it (resume). Creates any 0.4.0
     /// table an older file lacks.
+    ///
+    /// The downsampling pyramid is loaded, and rebuilt from the points (one read of each
+    /// series) for the series it does not describe: all of them in a file that another
+    /// writer, such as goodseed 0.4.0, wrote into since, or that has none yet.
     pub fn open_existing(path: &Path) -> Result<SqliteRunWriter> {
+        SqliteRunWriter::open_existing_with(path, pyramid::MIN_LEVEL)
+    }
+
+    /// [`SqliteRunWriter::open_existing`] with the smallest level of the series it starts
+    /// or rebuilds chosen.
+    pub(crate) fn open_existing_with(path: &Path, min_level: u32) -> Result<SqliteRunWriter> {
         if !path.is_file() {
             return Err(StoreError::io(
                 "opening",
@@ -145,14 +168,15 @@ impl SqliteRunWriter {
         let conn = schema::open_writer(path, false)?;
         schema::check_is_run(&conn, path)?;
         conn.execute_batch(DDL).map_err(|e| StoreError::db(path, e))?;
-        let mut writer = SqliteRunWriter::from_conn(conn, path);
+        let mut writer = SqliteRunWriter::from_conn(conn, path, min_level);
         writer.lock = Some(lock);
         writer.load_existing()?;
+        writer.load_pyramid(min_level)?;
         writer.checkpointer = Some(Checkpointer::start(path)?);
         Ok(writer)
     }
 
-    fn from_conn(conn: Connection, path: &Path) -> SqliteRunWriter {
+    fn from_conn(conn: Connection, path: &Path, min_level: u32) -> SqliteRunWriter {
         SqliteRunWriter {
             conn: Some(conn),
             path: path.to_owned(),
@@ -165,6 +189,7 @@ impl SqliteRunWriter {
             checkpointer: None,
             lock: None,
             since_checkpoint: (0, 0),
+            pyramid: PyramidWriter::new(min_level),
         }
     }
 
@@ -194,6 +219,17 @@ impl SqliteRunWriter {
         Ok(())
     }
 
+    fn load_pyramid(&mut self, min_level: u32) -> Result<()> {
+        let path = self.path.clone();
+        let db = |e| StoreError::db(&path, e);
+        let conn = self.conn.as_mut().ok_or_else(|| StoreError::Closed { path: path.clone() })?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let pyramid = PyramidWriter::open(&tx, min_level).map_err(db)?;
+        tx.commit().map_err(db)?;
+        self.pyramid = pyramid;
+        Ok(())
+    }
+
     fn write_inner(&mut self, batch: &WriteBatch, creating: bool) -> Result<()> {
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
@@ -202,6 +238,7 @@ impl SqliteRunWriter {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         if creating {
             tx.execute_batch(DDL).map_err(db)?;
+            tx.execute_batch(pyramid::DDL).map_err(db)?;
             tx.execute(
                 "INSERT OR IGNORE INTO run_meta (key, value) VALUES (?1, ?2)",
                 (meta_key::SCHEMA_VERSION, SCHEMA_VERSION),
@@ -256,7 +293,9 @@ impl SqliteRunWriter {
 
         let mut nan =
             NanState { table: self.nan_table, known: &self.nan_series, new_series: Vec::new() };
+        let mut staged = None;
         if !batch.metrics.is_empty() {
+            let mut staged_now = self.pyramid.begin(&tx).map_err(db)?;
             let rows = &mut self.scratch;
             rows.clear();
             rows.extend(
@@ -267,6 +306,8 @@ impl SqliteRunWriter {
             );
             sort_and_dedup(rows, &mut self.spare);
             write_metric_rows(&tx, rows, &mut nan).map_err(db)?;
+            self.pyramid.apply(&tx, rows, &mut staged_now).map_err(db)?;
+            staged = Some(staged_now);
         }
         let NanState { table: nan_table, new_series: new_nan_series, .. } = nan;
 
@@ -299,6 +340,9 @@ impl SqliteRunWriter {
         self.text_ids.extend(new_text_ids);
         self.nan_series.extend(new_nan_series);
         self.nan_table = nan_table;
+        if let Some(staged) = staged {
+            self.pyramid.commit(staged);
+        }
         Ok(())
     }
 }
@@ -332,8 +376,9 @@ fn sort_and_dedup(rows: &mut Vec<(i64, f64, f64, i64)>, spare: &mut Vec<(i64, f6
     }
     // Distinct series in order of id, and where each group starts.
     let mut series: Vec<(i64, usize)> = Vec::new();
+    let mut hint = 0;
     for row in rows.iter() {
-        match series.binary_search_by_key(&row.0, |s| s.0) {
+        match find_group(&series, row.0, &mut hint) {
             Ok(i) => series[i].1 += 1,
             Err(i) => series.insert(i, (row.0, 1)),
         }
@@ -348,7 +393,7 @@ fn sort_and_dedup(rows: &mut Vec<(i64, f64, f64, i64)>, spare: &mut Vec<(i64, f6
     spare.resize(rows.len(), (0, 0.0, 0.0, 0));
     let mut next: Vec<usize> = series.iter().map(|s| s.1).collect();
     for row in rows.iter() {
-        let g = series.binary_search_by_key(&row.0, |s| s.0).unwrap_or_default();
+        let g = find_group(&series, row.0, &mut hint).unwrap_or_default();
         spare[next[g]] = *row;
         next[g] += 1;
     }
@@ -367,6 +412,23 @@ fn sort_and_dedup(rows: &mut Vec<(i64, f64, f64, i64)>, spare: &mut Vec<(i64, f6
         }
         same
     });
+}
+
+/// Where series `id` is in `series` (sorted by id), as `binary_search` answers, trying
+/// first the entry after the last one found (`hint`) and the first: rows usually come
+/// step-major, one series after the other in the same order at every step.
+fn find_group(series: &[(i64, usize)], id: i64, hint: &mut usize) -> Result<usize, usize> {
+    for i in [*hint + 1, 0] {
+        if series.get(i).is_some_and(|s| s.0 == id) {
+            *hint = i;
+            return Ok(i);
+        }
+    }
+    let found = series.binary_search_by_key(&id, |s| s.0);
+    if let Ok(i) = found {
+        *hint = i;
+    }
+    found
 }
 
 /// What the writer knows of the NaN table during one transaction.

@@ -768,6 +768,126 @@ fn python_resumes_rust_run() {
     assert_eq!(diffs[&format!("{project}/runs/{run}.sqlite")], Differences::default());
 }
 
+/// Whether the file's downsampling pyramid describes its points: its watermark (the
+/// largest rowids it was written against) matches the tables.
+fn pyramid_is_current(path: &Path) -> bool {
+    let uri = format!("file:{}?mode=ro&immutable=1", path.display());
+    let conn = rusqlite::Connection::open_with_flags(
+        uri,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .expect("open");
+    let stored: Option<(i64, i64)> = conn
+        .query_row("SELECT points_rowid, nan_rowid FROM metric_pyramid_watermark", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .ok();
+    let live: (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COALESCE(MAX(rowid), 0) FROM metric_points),
+                    (SELECT COALESCE(MAX(rowid), 0) FROM metric_nan_points)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("rowids");
+    stored == Some(live)
+}
+
+/// Every downsampled answer on `path` equals, bit for bit, the downsampler over the
+/// points the reader returns.
+fn assert_downsampling_matches_points(reader: &dyn RunReader, path: &str) {
+    use goodseed_core::downsample::{PointCount, Window, downsample};
+    let canon = |x: f64| if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() };
+    let mut points = Vec::new();
+    reader
+        .visit_metrics(Some(path), &mut |_, p| {
+            points.push(p);
+            true
+        })
+        .expect("points");
+    let n = points.len() as u64;
+    let windows = [(None, None), (Some(0), None), (Some(256), None), (Some(128), Some(700))];
+    for pc in [1, 2, 3, 5, 8, 13, 50, 100, 1000] {
+        let count = PointCount::new(pc).expect("valid");
+        for (first, last) in windows {
+            let window = Window::new(n, first, last);
+            let rows = window.rows();
+            let want = downsample(&points[rows.start as usize..rows.end as usize], count);
+            let (got_window, got) =
+                reader.downsample_metric(path, first, last, count).expect("downsample");
+            let what = format!("{path}: pointCount={pc} window={first:?}..={last:?}");
+            assert_eq!(got_window, window, "{what}");
+            let bits = |s: &goodseed_core::downsample::Sampled| -> Vec<_> {
+                s.points
+                    .iter()
+                    .map(|p| (canon(p.step), canon(p.value), canon(p.min), canon(p.max), p.ts))
+                    .collect()
+            };
+            assert_eq!(bits(&got), bits(&want), "{what}");
+            assert_eq!(got.downsampled, want.downsampled, "{what}");
+        }
+    }
+}
+
+#[test]
+fn python_resumes_a_run_with_a_pyramid_and_we_notice() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let root = home.path().join("projects");
+    let (project, run) = ("rust/pyramid", "pyramid-run");
+    let path = run_file_path(&root, &pn(project), &rid(run));
+    let t0 = now_micros().unix_seconds();
+    let mut rec = Recorder::default();
+    start_run(&mut rec, project, run, "pyramid", &now_micros().to_iso8601());
+    let mut writer = rec.create(&path);
+    // 1,000 points on the series 0.4.0 then appends to (from step 1000) and rewrites
+    // (steps 5 and 7), 3,000 on one it leaves alone; NaN and infinities in both.
+    for i in 0..3000u32 {
+        let x = f64::from(i);
+        let special = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0];
+        let value = if i % 97 == 3 { special[(i / 97 % 4) as usize] } else { (x * 0.01).sin() };
+        if i < 1000 {
+            rec.metric("train/loss", x, value, t0 + i64::from(i));
+        }
+        rec.metric("train/acc", x * 0.5 + 0.25, value * 2.0, t0 + i64::from(i / 3));
+        if i % 700 == 699 {
+            rec.flush(&mut writer);
+        }
+    }
+    rec.flush(&mut writer);
+    finish_run(&mut rec, "finished");
+    rec.flush(&mut writer);
+    writer.close().expect("close");
+    assert!(pyramid_is_current(&path), "our writer keeps the pyramid current");
+    let catalog = SqliteCatalog::new(&root);
+    {
+        let reader = catalog.open_run(&pn(project), &rid(run)).expect("open");
+        assert_downsampling_matches_points(reader.as_ref(), "train/loss");
+        assert_downsampling_matches_points(reader.as_ref(), "train/acc");
+    }
+
+    run_python("resume_run.py", [home.path(), Path::new(project), Path::new(run)], &[]);
+    assert!(!pyramid_is_current(&path), "0.4.0's rows move the watermark");
+    let reader = catalog.open_run(&pn(project), &rid(run)).expect("open");
+    assert_eq!(reader.metric_count("train/loss").expect("count"), 1010);
+    assert_downsampling_matches_points(reader.as_ref(), "train/loss");
+    assert_downsampling_matches_points(reader.as_ref(), "train/acc");
+    drop(reader);
+
+    // Our writer resuming the run rebuilds the pyramid.
+    let mut writer = SqliteRunWriter::open_existing(&path).expect("resume");
+    for i in 0..300u32 {
+        rec.metric("train/loss", 2000.0 + f64::from(i), f64::from(i).sqrt(), t0);
+    }
+    rec.flush(&mut writer);
+    writer.close().expect("close");
+    assert!(pyramid_is_current(&path), "rebuilt on resume");
+    let reader = catalog.open_run(&pn(project), &rid(run)).expect("open");
+    assert_eq!(reader.metric_count("train/loss").expect("count"), 1310);
+    assert_downsampling_matches_points(reader.as_ref(), "train/loss");
+    assert_downsampling_matches_points(reader.as_ref(), "train/acc");
+    assert_downsampling_matches_points(reader.as_ref(), "py/new");
+}
+
 #[test]
 fn rust_resumes_python_run() {
     let home = tempfile::tempdir().expect("temp dir");
