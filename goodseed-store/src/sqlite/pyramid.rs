@@ -62,6 +62,13 @@ CREATE TABLE IF NOT EXISTS metric_pyramid_watermark (
 );
 ";
 
+/// Removes the pyramid's tables (their layout is not [`DDL`]'s).
+const DROP_DDL: &str = "
+DROP TABLE IF EXISTS metric_pyramid;
+DROP TABLE IF EXISTS metric_pyramid_series;
+DROP TABLE IF EXISTS metric_pyramid_watermark;
+";
+
 /// A value as a reader gets it back: `-0.0` from a `REAL` column comes back as `0.0` (it
 /// is stored as the integer 0), and a NaN (kept as a row of the NaN table) as the one
 /// NaN. The pyramid folds what readers read.
@@ -538,6 +545,18 @@ impl PyramidWriter {
     /// (all of them when the watermark shows other writers' rows, or the file has no
     /// pyramid yet: a file from goodseed 0.4.0).
     pub(crate) fn open(tx: &Connection, min_level: u32) -> rusqlite::Result<PyramidWriter> {
+        match PyramidWriter::open_tables(tx, min_level) {
+            Ok(writer) => Ok(writer),
+            // Tables of another layout (a development build's): the pyramid is only an
+            // index of the points, so it is made anew rather than refusing the file.
+            Err(_) => {
+                tx.execute_batch(DROP_DDL)?;
+                PyramidWriter::open_tables(tx, min_level)
+            }
+        }
+    }
+
+    fn open_tables(tx: &Connection, min_level: u32) -> rusqlite::Result<PyramidWriter> {
         tx.execute_batch(DDL)?;
         let mut writer = PyramidWriter::new(min_level);
         let valid = stored_watermark(tx)? == Some(live_watermark(tx)?);

@@ -290,7 +290,9 @@ impl RunReader for SqliteRunReader {
             let Some(sid) = series_id(conn, "metric_series", path)? else {
                 return Ok(0);
             };
-            if let Some(state) = pyramid::valid_state(conn, sid)? {
+            // The pyramid is only an index: when it cannot be read (tables of another
+            // layout), the points are.
+            if let Ok(Some(state)) = pyramid::valid_state(conn, sid) {
                 return Ok(state.len());
             }
             count_points(conn, sid, series_has_nan(conn, sid)?)
@@ -397,7 +399,8 @@ impl RunReader for SqliteRunReader {
             let with_nan = series_has_nan(&tx, sid)?;
             // The pyramid, when it describes the file, knows the count and answers most
             // requests from about `point_count` rows; otherwise the points are read.
-            let state = pyramid::valid_state(&tx, sid)?;
+            // An unreadable pyramid (tables of another layout) is no pyramid.
+            let state = pyramid::valid_state(&tx, sid).ok().flatten();
             let total = match &state {
                 Some(state) => state.len(),
                 None => count_points(&tx, sid, with_nan)?,
@@ -408,8 +411,8 @@ impl RunReader for SqliteRunReader {
                 return Ok(empty(total));
             }
             if let Some(state) = &state
-                && let Some(sampled) =
-                    pyramid::sample(&tx, sid, with_nan, state, rows.clone(), point_count)?
+                && let Ok(Some(sampled)) =
+                    pyramid::sample(&tx, sid, with_nan, state, rows.clone(), point_count)
             {
                 return Ok((window, sampled));
             }

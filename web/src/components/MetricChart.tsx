@@ -249,6 +249,14 @@ export function MetricChart({ project, runs, path, x, logy, smooth }: MetricChar
     if (typeof s === 'object' && s) lines.push({ key: r.id, label: r.label, color: r.color, data: s });
     else if (typeof s === 'string') failed.push(`${r.label}: ${s}`);
   }
+  if (lines.length === 0) {
+    return (
+      <figure class="chart chart-error" role="alert" data-path={path}>
+        <figcaption>{path}</figcaption>
+        <p>{failed.length ? `Could not load: ${failed.join('; ')}` : 'No data.'}</p>
+      </figure>
+    );
+  }
   return (
     <div class="chart-wrap">
       <Chart
