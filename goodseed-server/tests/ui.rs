@@ -14,16 +14,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
 
+#[path = "it/support.rs"]
+#[allow(dead_code, reason = "shared with the integration tests; this one uses part of it")]
+mod support;
+
 #[path = "../../goodseed-store/tests/it/python.rs"]
 #[allow(dead_code, reason = "shared with the store's tests; this one uses part of it")]
 mod python;
-use goodseed_server::{ServerOptions, serve};
-use goodseed_store::SqliteCatalog;
 
 fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
     Run::builder()
@@ -185,20 +186,8 @@ fn the_ui_in_a_real_browser() {
         assert!(status.success(), "copy the fixtures to GOODSEED_UI_KEEP");
     }
 
-    let projects = home.path().join("projects");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    let port = listener.local_addr().expect("addr").port();
-    let options = ServerOptions { port, workers: Some(2), ..ServerOptions::default() };
-    let catalog = Arc::new(SqliteCatalog::new(&projects));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = serve(listener, catalog, options).expect("serve");
-            tx.send(server.handle()).expect("handle");
-            server.await.expect("server ran");
-        });
-    });
-    let handle = rx.recv().expect("server started");
+    let server = support::TestServer::start(&home.path().join("projects"));
+    let port = server.port;
 
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
         .args(["--exact", "child_trainer", "--nocapture", "--test-threads=1"])
@@ -219,8 +208,7 @@ fn the_ui_in_a_real_browser() {
         .expect("run node");
     let _ = child.kill();
     let _ = child.wait();
-    actix_web::rt::System::new().block_on(handle.stop(false));
-    let _ = server.join();
+    drop(server);
     eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser tests failed (output above)");
 }

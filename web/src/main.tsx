@@ -14,9 +14,14 @@ type Theme = 'auto' | 'light' | 'dark';
 function useTheme(): [Theme, (t: Theme) => void] {
   const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem('goodseed-theme') as Theme) || 'auto');
   useEffect(() => {
-    if (theme === 'auto') delete document.documentElement.dataset.theme;
-    else document.documentElement.dataset.theme = theme;
     localStorage.setItem('goodseed-theme', theme);
+    const system = window.matchMedia('(prefers-color-scheme: dark)');
+    const apply = () => {
+      document.documentElement.dataset.theme = theme === 'auto' ? (system.matches ? 'dark' : 'light') : theme;
+    };
+    apply();
+    system.addEventListener('change', apply);
+    return () => system.removeEventListener('change', apply);
   }, [theme]);
   return [theme, setTheme];
 }

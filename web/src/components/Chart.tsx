@@ -188,15 +188,10 @@ export function Chart(props: ChartProps) {
   const [theme, setTheme] = useState(() => document.documentElement.dataset.theme ?? '');
 
   useEffect(() => {
+    // The theme (main.tsx sets it, following the system on auto) restyles the axes.
     const obs = new MutationObserver(() => setTheme(document.documentElement.dataset.theme ?? ''));
     obs.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
-    const mq = window.matchMedia('(prefers-color-scheme: dark)');
-    const onMq = () => setTheme(`${document.documentElement.dataset.theme ?? ''}${mq.matches}`);
-    mq.addEventListener('change', onMq);
-    return () => {
-      obs.disconnect();
-      mq.removeEventListener('change', onMq);
-    };
+    return () => obs.disconnect();
   }, []);
 
   // The structure (series, scales, colours) decides when the plot is made anew; data
