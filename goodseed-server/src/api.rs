@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
-use goodseed_core::downsample::{PointCount, SampledPoint};
+use goodseed_core::downsample::{PointCount, SampledPoint, Window};
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, ProjectName, RunId, parse_python_int};
 use goodseed_store::{Catalog, RunReader, StoreError, TextWindow};
@@ -485,9 +485,7 @@ async fn metrics(
             return Err(ApiError::bad_request("pointCount requires a path parameter"));
         };
         let count = point_count(count)?;
-        const INDEX_ERROR: &str = "firstPointIndex and lastPointIndex must be integers";
-        let first = int_param(query, "firstPointIndex", INDEX_ERROR)?;
-        let last = int_param(query, "lastPointIndex", INDEX_ERROR)?;
+        let (first, last) = index_window(query)?;
         let j = blocking(move || {
             let integer = reader.integer_steps().map_err(|e| route.err(e))?;
             let (window, sampled) =
@@ -498,9 +496,7 @@ async fn metrics(
                 sampled_point(&mut j, &path, p, integer);
             }
             j.end_array();
-            j.key("firstPointIndex").i64(window.first_point_index);
-            j.key("lastPointIndex").i64(window.last_point_index);
-            j.key("totalCount").i64(window.total_count as i64);
+            window_fields(&mut j, &window);
             j.key("downsampled").bool(sampled.downsampled);
             j.end_object();
             Ok(j)
@@ -650,6 +646,22 @@ pub(crate) async fn run_post(
 /// Any other path.
 pub(crate) async fn fallback() -> Result<HttpResponse, ApiError> {
     Err(not_found())
+}
+
+/// `firstPointIndex` and `lastPointIndex`, as the metrics and series endpoints read them.
+pub(crate) fn index_window(query: &Query) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    const INDEX_ERROR: &str = "firstPointIndex and lastPointIndex must be integers";
+    Ok((
+        int_param(query, "firstPointIndex", INDEX_ERROR)?,
+        int_param(query, "lastPointIndex", INDEX_ERROR)?,
+    ))
+}
+
+/// The window a downsampled answer reports, in 0.4.0's order.
+pub(crate) fn window_fields(j: &mut Json, window: &Window) {
+    j.key("firstPointIndex").i64(window.first_point_index);
+    j.key("lastPointIndex").i64(window.last_point_index);
+    j.key("totalCount").i64(window.total_count as i64);
 }
 
 /// Bytes per streamed chunk.

@@ -18,8 +18,8 @@ use goodseed_core::downsample::{Sampled, SampledPoint, Window};
 use goodseed_store::RunReader;
 
 use crate::api::{
-    ApiError, AppState, CHUNK, RunRoute, blocking, cached, int_param, point_count, run_spec, step,
-    store_error, stream,
+    ApiError, AppState, CHUNK, RunRoute, blocking, cached, index_window, point_count, run_spec,
+    step, store_error, stream, window_fields,
 };
 use crate::cache::{Key, ResponseCache};
 use crate::json::Json;
@@ -27,8 +27,6 @@ use crate::query::Query;
 
 /// The most runs one compare request may name.
 pub(crate) const MAX_RUNS: usize = 32;
-
-const INDEX_ERROR: &str = "firstPointIndex and lastPointIndex must be integers";
 
 /// `pointCount`, checked as the metrics endpoint checks it.
 /// Writes the four columns of downsampled points (steps as `.../metrics` writes them).
@@ -96,8 +94,7 @@ pub(crate) async fn series(
         return Err(ApiError::bad_request("series requires a path parameter"));
     };
     let count = query.get("pointCount").map(point_count).transpose()?;
-    let first = int_param(query, "firstPointIndex", INDEX_ERROR)?;
-    let last = int_param(query, "lastPointIndex", INDEX_ERROR)?;
+    let (first, last) = index_window(query)?;
     if let Some(count) = count {
         let j = blocking(move || {
             let integer = reader.integer_steps().map_err(|e| route.err(e))?;
@@ -161,12 +158,6 @@ pub(crate) async fn series(
     })
     .await?;
     Ok(HttpResponse::Ok().content_type(ContentType::json()).streaming(body))
-}
-
-fn window_fields(j: &mut Json, window: &Window) {
-    j.key("firstPointIndex").i64(window.first_point_index);
-    j.key("lastPointIndex").i64(window.last_point_index);
-    j.key("totalCount").i64(window.total_count as i64);
 }
 
 /// `GET /api/compare`

@@ -126,7 +126,7 @@ export function RunsTable({ route }: { route: Route }) {
   const shown = useMemo(() => {
     if (!rows) return [];
     const needle = q.trim().toLowerCase();
-    let out = rows.filter(
+    const out = rows.filter(
       (r) =>
         (!route.status || r.state === route.status) &&
         (!route.tag || r.tags.includes(route.tag)) &&
@@ -137,17 +137,14 @@ export function RunsTable({ route }: { route: Route }) {
     );
     const col = cols.find((c) => c.key === sortKey) ?? BASE[3];
     const dir = sortDir === 'asc' ? 1 : -1;
-    out = [...out].sort((a, b) => {
-      const c = compare(col.get(a), col.get(b));
-      // Empty values last whatever the direction.
-      const av = col.get(a);
-      const bv = col.get(b);
-      const aEmpty = av === null || av === '';
-      const bEmpty = bv === null || bv === '';
-      if (aEmpty !== bEmpty) return aEmpty ? 1 : -1;
-      return c * dir || a.run_id.localeCompare(b.run_id);
+    // Each row's value read once; empty values last whatever the direction.
+    const keyed = out.map((r) => ({ r, v: col.get(r) }));
+    const empty = (v: string | number | null) => v === null || v === '';
+    keyed.sort((a, b) => {
+      if (empty(a.v) !== empty(b.v)) return empty(a.v) ? 1 : -1;
+      return compare(a.v, b.v) * dir || a.r.run_id.localeCompare(b.r.run_id);
     });
-    return out;
+    return keyed.map((k) => k.r);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [rows, q, route.status, route.tag, sortKey, sortDir, extra]);
 
