@@ -72,6 +72,73 @@ impl ServeArgs {
     }
 }
 
+/// The shortest token accepted: 16 characters of a random hex string are 64 bits.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// Why a token cannot be used, if it cannot.
+fn check_token(token: &str) -> Result<(), String> {
+    // The token travels in the web UI's link and cookie: only characters both carry as is.
+    let url_safe = |c: char| c.is_ascii_alphanumeric() || "._~+/=-".contains(c);
+    if let Some(bad) = token.chars().find(|&c| !url_safe(c)) {
+        return Err(format!(
+            "--token may only hold letters, digits and ._~+/=- (it goes in a link and a \
+             cookie), found {bad:?}"
+        ));
+    }
+    if token.chars().count() < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "--token must be at least {MIN_TOKEN_CHARS} characters long, got {} (make one \
+             with `openssl rand -hex 16`)",
+            token.chars().count()
+        ));
+    }
+    Ok(())
+}
+
+/// One warning line on stderr, where the server's own output does not go.
+fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {message}");
+}
+
+/// The host part of the link printed for a browser on this machine: the address
+/// listened on, a loopback address of its family for `0.0.0.0` and `::`.
+fn link_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// The names clients on the network reach this server by, which its `Host` check
+/// (kept on in every mode, against DNS rebinding) accepts without `--allow-host`: the
+/// address listened on, or for `0.0.0.0` and `::` this machine's name and the
+/// addresses of its interfaces. Loopback needs nothing.
+fn own_host_names(ip: IpAddr) -> Vec<String> {
+    let bracketed = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    if ip.is_loopback() {
+        return Vec::new();
+    }
+    if !ip.is_unspecified() {
+        return vec![bracketed(ip)];
+    }
+    let mut names = vec![goodseed_store::host_name()];
+    // Interfaces that cannot be listed leave the name and --allow-host.
+    for interface in if_addrs::get_if_addrs().unwrap_or_default() {
+        let addr = interface.ip();
+        // `::` also takes IPv4 (dual stack); `0.0.0.0` only IPv4.
+        if !addr.is_loopback() && (ip.is_ipv6() || addr.is_ipv4()) {
+            names.push(bracketed(addr));
+        }
+    }
+    names.dedup();
+    names
+}
+
 /// Runs the server until Ctrl-C.
 pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ip: IpAddr = if args.host.eq_ignore_ascii_case("localhost") {
@@ -91,17 +158,16 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         )))
         .into());
     }
-    if args.token.as_deref().is_some_and(str::is_empty) {
-        return Err(UsageError::new(std::io::Error::other("--token must not be empty")).into());
+    if let Some(token) = args.token.as_deref() {
+        check_token(token).map_err(|e| UsageError::new(std::io::Error::other(e)))?;
     }
-    // The token travels in the web UI's link and cookie: only characters both carry as is.
-    let url_safe = |c: char| c.is_ascii_alphanumeric() || "._~+/=-".contains(c);
-    if let Some(bad) = args.token.as_deref().and_then(|t| t.chars().find(|&c| !url_safe(c))) {
-        return Err(UsageError::new(std::io::Error::other(format!(
-            "--token may only hold letters, digits and ._~+/=- (it goes in a link and a \
-             cookie), found {bad:?}"
-        )))
-        .into());
+    if !ip.is_loopback() && args.token.is_none() {
+        // Asked for, but never silently: anyone on the network can now read and trash.
+        warn(&format!(
+            "listening on {ip} without a token (--unsafe-no-token): anyone who can reach \
+             port {} can read, trash and stop your runs",
+            args.port
+        ));
     }
     let projects = projects_dir(args.dir)?;
     let listener = TcpListener::bind((ip, args.port))
@@ -110,24 +176,22 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
     let mut allowed_origins = vec![GOODSEED_APP_ORIGIN.to_owned()];
     allowed_origins.extend(args.allow_origins);
+    let mut allowed_hosts = args.allow_hosts;
+    allowed_hosts.extend(own_host_names(ip));
     let options = ServerOptions {
         port,
         allowed_origins,
-        allowed_hosts: args.allow_hosts,
+        allowed_hosts,
         token: args.token,
         workers: None,
         handle_signals: true,
         data_dir: Some(projects.clone()),
     };
-    let shown = if ip.is_unspecified() || ip.is_loopback() {
-        "127.0.0.1".to_owned()
-    } else {
-        ip.to_string()
-    };
-    let shown = if shown.contains(':') { format!("[{shown}]") } else { shown };
+    let shown = link_host(ip);
     writeln!(out, "Goodseed server running at http://{shown}:{port}")?;
     if args.verbose {
         writeln!(out, "Data directory: {}", projects.display())?;
+        writeln!(out, "Accepted Host names: loopback names, {}", options.allowed_hosts.join(", "))?;
     }
     writeln!(out, "View your runs at {GOODSEED_APP_ORIGIN}/local?port={port}")?;
     match &options.token {

@@ -342,6 +342,106 @@ fn serve_answers_the_api_and_stops_on_ctrl_c() {
     assert!(rest.contains("Server stopped."), "{rest}");
 }
 
+/// A `goodseed serve` started with `args`, its port, and its first lines of output.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    first_lines: String,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = goodseed()
+            .arg("serve")
+            .args(args)
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start goodseed serve");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first_lines = String::new();
+        stdout.read_line(&mut first_lines).expect("first line");
+        let port: u16 = first_lines
+            .trim()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {first_lines}"));
+        for _ in 0..2 {
+            stdout.read_line(&mut first_lines).expect("more lines");
+        }
+        Served { child, port, first_lines }
+    }
+
+    /// The status line of `GET target` sent to 127.0.0.1 with these headers.
+    fn status(&self, target: &str, headers: &str) -> String {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(stream, "GET {target} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n")
+            .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
+    fn stop(mut self) -> String {
+        use std::io::Read as _;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut stderr).expect("stderr");
+        }
+        stderr
+    }
+}
+
+#[test]
+fn serve_on_all_interfaces_accepts_this_machines_names_and_the_token_only() {
+    let token = "0123456789abcdef";
+    let served = Served::start(&["--host", "0.0.0.0", "--port", "0", "--token", token]);
+    let port = served.port;
+    assert!(
+        served.first_lines.contains(&format!("http://127.0.0.1:{port}/?token={token}")),
+        "{}",
+        served.first_lines
+    );
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let name = name.trim();
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    let with =
+        |host: &str, auth: &str| served.status("/api/projects", &format!("Host: {host}\r\n{auth}"));
+    assert!(with(&format!("{name}:{port}"), &bearer).contains(" 200 "), "this machine's name");
+    assert!(with(&format!("127.0.0.1:{port}"), &bearer).contains(" 200 "));
+    assert!(with(&format!("{name}:{port}"), "").contains(" 401 "), "the token is still needed");
+    assert!(
+        with("evil.example", &bearer).contains(" 403 "),
+        "a token does not turn off the Host check"
+    );
+    let stderr = served.stop();
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[test]
+fn serve_warns_when_told_to_expose_runs_without_a_token_and_links_to_its_address() {
+    let served = Served::start(&["--host", "0.0.0.0", "--port", "0", "--unsafe-no-token"]);
+    let stderr = served.stop();
+    assert!(stderr.contains("warning: listening on 0.0.0.0 without a token"), "{stderr}");
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        return; // No IPv6 loopback on this machine.
+    }
+    let served = Served::start(&["--host", "::1", "--port", "0"]);
+    assert!(
+        served.first_lines.starts_with("Goodseed server running at http://[::1]:"),
+        "{}",
+        served.first_lines
+    );
+    assert!(served.first_lines.contains("web UI: http://[::1]:"), "{}", served.first_lines);
+    served.stop();
+}
+
 #[test]
 fn serve_refuses_a_public_address_without_a_token_and_bad_hosts() {
     let (code, _, stderr) = outcome(goodseed().args(["serve", "--host", "0.0.0.0", "--port", "0"]));
@@ -354,6 +454,12 @@ fn serve_refuses_a_public_address_without_a_token_and_bad_hosts() {
     let (code, _, stderr) = outcome(goodseed().args(["serve", "--token", "a b;c", "--port", "0"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("--token may only hold") && stderr.contains("' '"), "{stderr}");
+    for short in ["x", "0123456789abcde"] {
+        let (code, _, stderr) =
+            outcome(goodseed().args(["serve", "--token", short, "--port", "0"]));
+        assert_eq!(code, 2, "{short}");
+        assert!(stderr.contains("at least 16 characters"), "{stderr}");
+    }
     let (code, stdout, _) = outcome(goodseed().arg("--help"));
     assert_eq!(code, 0);
     assert!(stdout.contains("serve") && stdout.contains("list"), "{stdout}");

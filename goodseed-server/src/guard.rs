@@ -21,12 +21,39 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Refusal {
     Refusal { status, message: message.into() }
 }
 
-/// The host part of a `Host` header value: `[::1]:8765` → `[::1]`, `a:1` → `a`.
-fn host_part(value: &str) -> &str {
-    if value.starts_with('[') {
-        return value.find(']').map_or(value, |i| &value[..=i]);
+/// The host part of a `Host` header value (`[::1]:8765` → `[::1]`, `a:1` → `a`), or
+/// why the value is not `host [":" port]` as RFC 9110 defines it. We are stricter than
+/// the RFC on one point: a `:` must be followed by a port (an empty port is refused).
+fn host_part(value: &str) -> Result<&str, &'static str> {
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']').ok_or("an IPv6 address without its closing `]`")?;
+        let (host, rest) = value.split_at(end + 1);
+        if host[1..end].parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("not an IPv6 address between `[` and `]`");
+        }
+        match rest.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if rest.is_empty() => (host, None),
+            None => return Err("text after the `]` of an IPv6 address"),
+        }
+    } else {
+        match value.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        }
+    };
+    let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if !host.starts_with('[') && (host.is_empty() || !host.chars().all(name_char)) {
+        return Err("a host name holds only letters, digits, `-`, `.` and `_`");
     }
-    value.rsplit_once(':').map_or(value, |(h, _)| h)
+    if let Some(port) = port {
+        let digits =
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u32>().map_or(true, |p| p > u32::from(u16::MAX)) {
+            return Err("the port must be a number from 0 to 65535");
+        }
+    }
+    Ok(host)
 }
 
 /// Loopback names a browser can only reach on this machine.
@@ -38,12 +65,21 @@ fn is_loopback_name(host: &str) -> bool {
         || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Checks a request. `Ok` carries nothing; the CORS headers are added separately.
+/// Whether a path is one of the UI's static files, the only answers a token does not
+/// guard: the page and its assets hold no data (the page asks for the token).
+fn is_public(routed_path: &str) -> bool {
+    routed_path == "/" || routed_path == "/index.html" || routed_path.starts_with("/assets/")
+}
+
+/// Checks a request. `routed_path` is the path exactly as the router matches it
+/// (percent-decoded but for `%`, `/` and `+`), so what is protected is decided on the
+/// same text that picks the handler: `/%61pi/runs` is `/api/runs` here too.
+/// `Ok` carries nothing; the CORS headers are added separately.
 pub(crate) fn check(
     options: &ServerOptions,
     method: &Method,
     uri_len: usize,
-    path: &str,
+    routed_path: &str,
     headers: &HeaderMap,
 ) -> Result<(), Refusal> {
     if uri_len > MAX_URI_BYTES {
@@ -52,32 +88,19 @@ pub(crate) fn check(
             format!("request URL longer than {MAX_URI_BYTES} bytes"),
         ));
     }
-    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-
-    // DNS rebinding: a page from a foreign site that renamed itself to our address
-    // still sends its own name as Host. With a token, the token protects instead.
-    if options.token.is_none()
-        && let Some(host) = header(header::HOST)
-    {
-        let name = host_part(host);
-        let allowed = is_loopback_name(name)
-            || options.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(name));
-        if !allowed {
-            return Err(refuse(
-                StatusCode::FORBIDDEN,
-                format!("host {name:?} is not allowed (serve with --allow-host to add it)"),
-            ));
-        }
-    }
+    check_host(options, headers)?;
 
     if let Some(token) = &options.token
-        && path.starts_with("/api/")
         && method != Method::OPTIONS
+        && !is_public(routed_path)
     {
         // The bearer header, or the web UI's cookie: a browser cannot put a header on an
         // EventSource, and the page sets the cookie (SameSite=Strict) from `/?token=`.
-        let given = header(header::AUTHORIZATION)
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned)
             .or_else(|| headers.get_all(header::COOKIE).find_map(token_cookie));
         if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
             return Err(refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"));
@@ -85,23 +108,73 @@ pub(crate) fn check(
     }
 
     // Forged requests: a foreign page can make a browser POST here (even a "simple"
-    // text/plain request needs no preflight), but it cannot hide its Origin.
+    // text/plain request needs no preflight), but it cannot hide its Origin. Every
+    // Origin header counts: a second one, or one that is not text, is refused.
     let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state {
-        if let Some(origin) = header(header::ORIGIN)
-            && !origin_allowed(options, origin)
-        {
+        let mut origins = headers.get_all(header::ORIGIN);
+        match (origins.next(), origins.next()) {
+            (Some(_), Some(_)) => {
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    "requests that change data must carry at most one Origin header",
+                ));
+            }
+            (Some(origin), None) => {
+                let text = origin.to_str().unwrap_or("");
+                if !origin_allowed(options, text) {
+                    return Err(refuse(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "requests that change data are not accepted from origin {:?}",
+                            String::from_utf8_lossy(origin.as_bytes())
+                        ),
+                    ));
+                }
+            }
+            (None, _) => {
+                if header_is(headers, "sec-fetch-site", "cross-site") {
+                    return Err(refuse(
+                        StatusCode::FORBIDDEN,
+                        "cross-site requests that change data are refused",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// DNS rebinding: a page from a foreign site that renamed itself to our address still
+/// sends its own name as `Host`. Checked in every mode, a token's too: exactly one
+/// well-formed `Host` naming loopback or a name the server was told to accept.
+fn check_host(options: &ServerOptions, headers: &HeaderMap) -> Result<(), Refusal> {
+    let mut values = headers.get_all(header::HOST);
+    let value = match (values.next(), values.next()) {
+        (None, _) => {
             return Err(refuse(
-                StatusCode::FORBIDDEN,
-                format!("requests that change data are not accepted from origin {origin:?}"),
+                StatusCode::BAD_REQUEST,
+                "a Host header is required (HTTP/1.0 requests must send one too)",
             ));
         }
-        if header(header::ORIGIN).is_none() && header_is(headers, "sec-fetch-site", "cross-site") {
-            return Err(refuse(
-                StatusCode::FORBIDDEN,
-                "cross-site requests that change data are refused",
-            ));
+        (Some(_), Some(_)) => {
+            return Err(refuse(StatusCode::BAD_REQUEST, "more than one Host header"));
         }
+        (Some(value), None) => value,
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "the Host header is not plain ASCII text"))?;
+    let name = host_part(text).map_err(|why| {
+        refuse(StatusCode::BAD_REQUEST, format!("bad Host header {text:?}: {why}"))
+    })?;
+    let allowed = is_loopback_name(name)
+        || options.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(name));
+    if !allowed {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!("host {name:?} is not allowed (serve with --allow-host to add it)"),
+        ));
     }
     Ok(())
 }
@@ -130,7 +203,8 @@ fn own_origin(options: &ServerOptions, origin: &str) -> bool {
 /// CORS headers for a response: the origin echoed when allowed, never `*`.
 pub(crate) fn cors_headers(options: &ServerOptions, request: &HeaderMap, response: &mut HeaderMap) {
     response.insert(header::VARY, HeaderValue::from_static("Origin"));
-    let Some(origin) = request.get(header::ORIGIN) else {
+    let mut origins = request.get_all(header::ORIGIN);
+    let (Some(origin), None) = (origins.next(), origins.next()) else {
         return;
     };
     if !origin.to_str().is_ok_and(|o| origin_allowed(options, o)) {
@@ -151,11 +225,12 @@ pub(crate) fn cors_headers(options: &ServerOptions, request: &HeaderMap, respons
 /// The name of the cookie the web UI keeps the token in.
 pub(crate) const TOKEN_COOKIE: &str = "goodseed_token";
 
-/// The value of [`TOKEN_COOKIE`] in one `Cookie` header, if there.
-fn token_cookie(value: &actix_web::http::header::HeaderValue) -> Option<&str> {
+/// The value of [`TOKEN_COOKIE`] in one `Cookie` header, if there, percent-decoded
+/// (the page stores it with `encodeURIComponent`).
+fn token_cookie(value: &actix_web::http::header::HeaderValue) -> Option<String> {
     value.to_str().ok()?.split(';').find_map(|pair| {
         let (name, value) = pair.trim().split_once('=')?;
-        (name == TOKEN_COOKIE).then_some(value)
+        (name == TOKEN_COOKIE).then(|| crate::query::percent_decode(value, false))
     })
 }
 
@@ -173,9 +248,42 @@ mod tests {
             ("localhost:8765", "localhost"),
             ("127.0.0.1", "127.0.0.1"),
             ("[::1]:8765", "[::1]"),
+            ("[::1]", "[::1]"),
             ("evil.example:80", "evil.example"),
+            ("my_box:0", "my_box"),
+            ("a:65535", "a"),
         ] {
-            assert_eq!(host_part(value), host);
+            assert_eq!(host_part(value), Ok(host), "{value}");
+        }
+        for value in [
+            "127.0.0.1:8765@evil.com",
+            "127.0.0.1:99999",
+            "127.0.0.1:",
+            "127.0.0.1:+80",
+            "127.0.0.1:8765:1",
+            ":8765",
+            "",
+            "[::1",
+            "[::1]x",
+            "[::1]:",
+            "[evil.com]:80",
+            "user@127.0.0.1",
+            "127.0.0.1 ",
+            "127.0.0.1/x",
+        ] {
+            assert!(host_part(value).is_err(), "{value:?} was accepted");
+        }
+        for (path, public) in [
+            ("/", true),
+            ("/index.html", true),
+            ("/assets/index.js", true),
+            ("/api/runs", false),
+            ("/assets", false),
+            ("//", false),
+            ("/index.html/x", false),
+            ("", false),
+        ] {
+            assert_eq!(is_public(path), public, "{path}");
         }
         for (host, loopback) in [
             ("localhost", true),

@@ -53,7 +53,8 @@ pub struct ServerOptions {
     pub allowed_origins: Vec<String>,
     /// Host names accepted in `Host`, besides loopback names.
     pub allowed_hosts: Vec<String>,
-    /// When set, every `/api/` request needs `Authorization: Bearer <token>`.
+    /// When set, every request but the web UI's static files needs
+    /// `Authorization: Bearer <token>` (or the UI's token cookie).
     pub token: Option<String>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
@@ -131,7 +132,8 @@ pub fn serve(
                     &options,
                     req.method(),
                     req.uri().path_and_query().map_or(0, |pq| pq.as_str().len()),
-                    req.path(),
+                    // The path the router matches, not the raw one: see `guard::check`.
+                    req.match_info().as_str(),
                     req.headers(),
                 );
                 let preflight = req.method() == Method::OPTIONS;

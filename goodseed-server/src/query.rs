@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use crate::api::ApiError;
 
 /// `%XX` escapes decoded once; invalid UTF-8 replaced, as Python's `unquote` does.
-fn percent_decode(text: &str, plus_is_space: bool) -> String {
+pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -73,7 +73,8 @@ function App() {
   const params = new URLSearchParams(window.location.search);
   const token = params.get('token');
   if (token) {
-    document.cookie = `goodseed_token=${token}; path=/; SameSite=Strict`;
+    // Encoded, so no character of it can end the cookie or start another attribute.
+    document.cookie = `goodseed_token=${encodeURIComponent(token)}; path=/; SameSite=Strict`;
     params.delete('token');
     const rest = params.toString();
     history.replaceState(null, '', rest ? `/?${rest}` : '/');

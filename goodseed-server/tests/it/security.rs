@@ -145,21 +145,32 @@ fn cross_site_writes_are_refused_and_cors_is_an_allow_list() {
 fn a_token_guards_everything() {
     let home = tempfile::tempdir().expect("temp");
     sdk_run(home.path(), "p", "r1", 1).finish().expect("finish");
-    let server = TestServer::start_with(&home.path().join("projects"), |o| {
-        goodseed_server::ServerOptions { token: Some("s3cret".into()), ..o }
-    });
+    let server =
+        TestServer::start_with(&home.path().join("projects"), |o| goodseed_server::ServerOptions {
+            token: Some("s3cret".into()),
+            allowed_hosts: vec!["team.box".into()],
+            ..o
+        });
     assert_eq!(server.get("/api/runs").status, 401);
     assert_eq!(
         server.request("GET", "/api/runs", &[("Authorization", "Bearer wrong")], "").status,
         401
     );
-    let ok = server.request(
+    // The token does not turn off the Host check (DNS rebinding).
+    let foreign = server.request(
         "GET",
         "/api/runs",
         &[("Authorization", "Bearer s3cret"), ("Host", "my.box:8765")],
         "",
     );
-    assert_eq!(ok.status, 200, "with a token any Host may be used: {}", ok.body);
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    let ok = server.request(
+        "GET",
+        "/api/runs",
+        &[("Authorization", "Bearer s3cret"), ("Host", "team.box:8765")],
+        "",
+    );
+    assert_eq!(ok.status, 200, "an allowed host with the token: {}", ok.body);
     assert_eq!(server.post("/api/runs/p/r1/trash").status, 401);
     // The web UI's cookie (EventSource cannot send a header): the right one only.
     let with_cookie = |cookie: &str| {
@@ -170,9 +181,134 @@ fn a_token_guards_everything() {
     assert_eq!(with_cookie("other_token=s3cret"), 401);
     let r = server.request("GET", "/api/runs", &[("Cookie", "a=1; goodseed_token=s3cret")], "");
     assert_eq!(r.status, 200, "{}", r.body);
+    // The page stores it with encodeURIComponent.
+    let r = server.request("GET", "/api/runs", &[("Cookie", "goodseed_token=s3%63ret")], "");
+    assert_eq!(r.status, 200, "{}", r.body);
     // The UI's page itself needs no token (it holds no data), and says how to pass one.
     let page = server.get("/");
     assert_eq!(page.status, 200);
+    // Paths that reach no handler are guarded too: nothing tells what exists.
+    for target in ["/nothing", "/api", "/assets", "/index.html/x", "//api/runs"] {
+        assert_eq!(server.get(target).status, 401, "{target}");
+    }
+}
+
+/// Every spelling of `/api/` that the router reads as `/api/`: each percent-encoded
+/// letter, in either case of hex digit, alone and together.
+fn encoded_api_prefixes() -> Vec<String> {
+    let mut out = Vec::new();
+    for mask in 1u8..8 {
+        for upper in [false, true] {
+            let mut prefix = String::from("/");
+            for (i, c) in "api".chars().enumerate() {
+                if mask & (1 << i) != 0 {
+                    let hex = format!("%{:02x}", c as u8);
+                    prefix.push_str(&if upper { hex.to_uppercase() } else { hex });
+                } else {
+                    prefix.push(c);
+                }
+            }
+            prefix.push('/');
+            out.push(prefix);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_encoded_path_does_not_get_past_the_token() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r1", 1).finish().expect("finish");
+    let server = TestServer::start_with(&home.path().join("projects"), |o| {
+        goodseed_server::ServerOptions { token: Some("s3cret".into()), ..o }
+    });
+    let prefixes = encoded_api_prefixes();
+    assert_eq!(prefixes.len(), 14);
+    for prefix in &prefixes {
+        for tail in [
+            "runs",
+            "projects",
+            "events?project=p",
+            "runs/p/r1/configs",
+            "runs/p/r1/metrics",
+            "compare?path=train/loss&run=p/r1",
+            "openapi.json",
+            "health",
+        ] {
+            let target = format!("{prefix}{tail}");
+            let r = server.get(&target);
+            assert_eq!(r.status, 401, "{target} answered without the token: {}", r.body);
+            assert!(!r.body.contains("r1 name"), "{target} leaked data");
+        }
+        for tail in ["runs/p/r1/trash", "runs/p/r1/stop", "runs/p/r1/trash/restore"] {
+            let target = format!("{prefix}{tail}");
+            assert_eq!(server.post(&target).status, 401, "{target}");
+        }
+        // Encoded letters of the rest of the path too.
+        let target = format!("{prefix}%72uns");
+        assert_eq!(server.get(&target).status, 401, "{target}");
+    }
+    let r = server.request("GET", "/api/runs", &[("Authorization", "Bearer s3cret")], "");
+    assert_eq!(r.json()["runs"][0]["trashed"], false, "nothing was trashed: {}", r.body);
+    // The router really does read those spellings as the API (so the test means
+    // something): with the token, an encoded path answers like the plain one.
+    let r = server.request("GET", "/%61pi/runs", &[("Authorization", "Bearer s3cret")], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn malformed_hosts_and_missing_hosts_are_refused() {
+    let f = fixture();
+    for host in [
+        "127.0.0.1:8765@evil.com",
+        "127.0.0.1:99999",
+        "127.0.0.1:",
+        "localhost:80:80",
+        "[::1",
+        "",
+        "evil.com@127.0.0.1",
+    ] {
+        let r = f.server.request("GET", "/api/runs", &[("Host", host)], "");
+        assert_eq!(r.status, 400, "{host:?}: {}", r.body);
+        assert!(r.json()["error"].as_str().expect("error").contains("Host"), "{}", r.body);
+    }
+    // HTTP/1.0 without a Host, and two Hosts.
+    let r = raw(f.server.port, "GET /api/runs HTTP/1.0\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.0 400") || r.starts_with("HTTP/1.1 400"), "{r}");
+    assert!(!r.contains("r1 name"), "{r}");
+    let r = raw(
+        f.server.port,
+        "GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.com\r\nConnection: close\r\n\r\n",
+    );
+    assert!(r.contains(" 400 "), "{r}");
+}
+
+#[test]
+fn a_second_origin_header_is_not_ignored() {
+    let f = fixture();
+    let own = format!("http://127.0.0.1:{}", f.server.port);
+    for origins in [[own.as_str(), "http://evil.example"], ["http://evil.example", own.as_str()]] {
+        let r = f.server.request(
+            "POST",
+            "/api/runs/p/r1/trash",
+            &[("Origin", origins[0]), ("Origin", origins[1])],
+            "",
+        );
+        assert_eq!(r.status, 403, "{origins:?}: {}", r.body);
+        assert!(r.header("access-control-allow-origin").is_none());
+    }
+    assert_eq!(f.server.get("/api/runs").json()["runs"][0]["trashed"], false);
+}
+
+/// Sends `text` as is and returns the whole answer.
+fn raw(port: u16, text: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+    stream.write_all(text.as_bytes()).expect("send");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]
