@@ -6,12 +6,12 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use goodseed_core::{ProjectName, RunId};
-use goodseed_store::{Catalog, RunSummary, SqliteCatalog, StoreError};
+use goodseed_store::{RunStore, RunSummary, StoreError};
 
 use crate::cli::DoctorArgs;
 use crate::display::one_line;
-use crate::home;
 use crate::progress::Progress;
+use crate::store::open_store;
 
 /// Context for a failed write to the output.
 const WRITING: &str = "writing to standard output";
@@ -27,29 +27,24 @@ struct Problem {
 
 /// Runs `goodseed doctor`.
 pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let dir = home::projects_dir(args.dir)?;
-    if !dir.is_dir() {
+    let opened = open_store(args.dir)?;
+    let (store, dir) = (&*opened.store, &opened.dir);
+    if store.check_available().is_err() {
         anyhow::bail!("projects directory does not exist: {}", dir.display());
     }
-    let catalog = SqliteCatalog::new(&dir);
-    let listing = catalog
-        .list_runs(None)
-        .with_context(|| format!("listing the runs in {}", dir.display()))?;
+    let listing =
+        store.list_runs(None).with_context(|| format!("listing the runs in {}", dir.display()))?;
 
     let mut problems: Vec<Problem> = listing
         .unreadable
         .iter()
-        .map(|u| Problem {
-            kind: "unreadable",
-            path: u.relative_path.to_string_lossy().into_owned(),
-            reason: u.reason.clone(),
-        })
+        .map(|u| Problem { kind: "unreadable", path: u.location.clone(), reason: u.reason.clone() })
         .collect();
     let (mut damaged, mut unreadable) = (0, problems.len());
     let mut progress = Progress::new("checked", "runs", listing.runs.len() as u64);
     for run in &listing.runs {
-        let path = format!("{}/runs/{}.sqlite", run.project, run.file_stem);
-        match check(&catalog, run) {
+        let path = run.location.clone();
+        match check(store, run) {
             Finding::Ok => {}
             Finding::Damaged(reason) => {
                 damaged += 1;
@@ -98,15 +93,15 @@ enum Finding {
     Unreadable(String),
 }
 
-/// Runs the integrity check on one run.
-fn check(catalog: &SqliteCatalog, run: &RunSummary) -> Finding {
-    let address = ProjectName::parse(&run.project)
-        .and_then(|project| Ok((project, RunId::parse(&run.file_stem)?)));
+/// Runs the store's integrity check on one run.
+fn check(store: &dyn RunStore, run: &RunSummary) -> Finding {
+    let address =
+        ProjectName::parse(&run.project).and_then(|project| Ok((project, RunId::parse(&run.id)?)));
     let (project, run_id) = match address {
         Ok(address) => address,
         Err(e) => return Finding::Unreadable(format!("cannot be addressed: {e}")),
     };
-    let lines = match catalog.open_run(&project, &run_id).and_then(|r| r.integrity_check()) {
+    let lines = match store.open_run(&project, &run_id).and_then(|r| r.integrity_check()) {
         Ok(lines) => lines,
         Err(StoreError::NotARun { reason, .. }) => return Finding::Damaged(reason),
         Err(e) => return Finding::Unreadable(e.to_string()),

@@ -8,12 +8,12 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Context as _;
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, MetricPoint, RunStatus, python_float_repr};
-use goodseed_store::{Catalog, RunMeta, RunReader, SqliteCatalog, TextWindow};
+use goodseed_store::{RunMeta, RunReader, RunStore, TextWindow};
 
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::home;
 use crate::progress::Progress;
 use crate::run_ref::{self, RunRef};
+use crate::store::open_store;
 
 /// Text points are read this many at a time.
 const TEXT_PAGE: u64 = 10_000;
@@ -23,21 +23,22 @@ const PROGRESS_BATCH: u64 = 4096;
 
 /// Runs `goodseed export`, writing to `out` or to `--output`.
 pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let run = RunRef::parse(&args.run)?;
-    let dir = home::projects_dir(args.data.dir)?;
-    let catalog = SqliteCatalog::new(&dir);
-    let reader =
-        catalog.open_run(&run.project, &run.run_id).map_err(|e| run_ref::store_error(e, &dir))?;
+    let run = run_ref::parse(&args.run)?;
+    let opened = open_store(args.data.dir)?;
+    let store = &*opened.store;
+    let reader = store
+        .open_run(&run.project, &run.run_id)
+        .map_err(|e| run_ref::store_error(e, &opened.dir))?;
     let (metrics, texts) = select_series(reader.as_ref(), &run, &args.paths, args.format)?;
     let export = Export { run: &run, reader: reader.as_ref(), metrics, texts };
 
     let Some(path) = args.output else {
-        return export.write(args.format, &catalog, out);
+        return export.write(args.format, store, out);
     };
     let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let mut file = BufWriter::new(file);
     let result = export
-        .write(args.format, &catalog, &mut file)
+        .write(args.format, store, &mut file)
         .and_then(|()| file.flush().with_context(|| format!("writing {}", path.display())));
     if result.is_err() {
         // Leave no half-written export that looks like a whole one.
@@ -106,7 +107,7 @@ impl Export<'_> {
     fn write(
         &self,
         format: ExportFormat,
-        catalog: &SqliteCatalog,
+        store: &dyn RunStore,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
         let integer_steps = self.reader.integer_steps().unwrap_or(false);
@@ -128,8 +129,7 @@ impl Export<'_> {
             ExportFormat::Json => {
                 let reading = || format!("reading run {}", self.run);
                 let meta = self.reader.meta().with_context(reading)?;
-                let (status, _) =
-                    run_ref::status(catalog, self.run, &meta).with_context(reading)?;
+                let (status, _) = run_ref::status(store, self.run, &meta).with_context(reading)?;
                 write!(out, "{{\"run\": ").map_err(context_writing)?;
                 write_run(out, self.run, &meta, &status).map_err(context_writing)?;
                 write!(out, ",\n\"configs\": ").map_err(context_writing)?;

@@ -8,11 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use goodseed_core::ProjectName;
 use goodseed_core::time::UtcMicros;
-use goodseed_store::{Catalog, ProjectSummary, RunListing, SqliteCatalog};
+use goodseed_store::{ProjectSummary, RunListing};
 
 use crate::UsageError;
 use crate::cli::ListArgs;
-use crate::home::{self, python_path_display};
+use crate::home::python_path_display;
+use crate::store::open_store;
 
 /// Context for a failed write to the output.
 const WRITING: &str = "writing to standard output";
@@ -25,22 +26,22 @@ pub(crate) fn run(args: ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None | Some("") => None,
         Some(name) => Some(ProjectName::parse(name).map_err(UsageError::new)?),
     };
-    let dir = home::projects_dir(args.dir)?;
+    let opened = open_store(args.dir)?;
+    let (store, dir) = (&opened.store, &opened.dir);
     if !dir.exists() {
-        writeln!(out, "Projects directory does not exist: {}", python_path_display(&dir))
+        writeln!(out, "Projects directory does not exist: {}", python_path_display(dir))
             .context(WRITING)?;
         return Ok(());
     }
-    let catalog = SqliteCatalog::new(&dir);
     match project {
         Some(project) => {
-            let listing = catalog.list_runs(Some(&project)).with_context(|| {
+            let listing = store.list_runs(Some(&project)).with_context(|| {
                 format!("listing the runs of project {project} in {}", dir.display())
             })?;
             write_runs(out, &project, &listing).context(WRITING)
         }
         None => {
-            let projects = catalog
+            let projects = store
                 .list_projects()
                 .with_context(|| format!("listing the projects in {}", dir.display()))?;
             write_projects(out, &projects).context(WRITING)
@@ -83,7 +84,7 @@ fn write_runs(out: &mut dyn Write, project: &ProjectName, listing: &RunListing) 
         writeln!(out, "      created: {}", first_19_chars(created))?;
     }
     for bad in &listing.unreadable {
-        writeln!(out, "  [unreadable] {}: {}", bad.relative_path.to_string_lossy(), bad.reason)?;
+        writeln!(out, "  [unreadable] {}: {}", bad.location, bad.reason)?;
     }
     write!(out, "\n{} run(s) in {project}", listing.runs.len())?;
     if !listing.unreadable.is_empty() {

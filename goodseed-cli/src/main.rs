@@ -19,6 +19,7 @@ mod rm;
 mod run_ref;
 mod serve;
 mod show;
+mod store;
 mod trash;
 
 use std::fmt;

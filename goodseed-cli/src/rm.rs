@@ -1,10 +1,10 @@
 //! `goodseed rm PROJECT/RUN...`: deletes trashed runs from disk, for good.
 //!
-//! Every run named is checked first (it exists, it is in the trash, its writer is not
-//! alive); if any fails, nothing is deleted. Then the user confirms, unless `--yes`;
-//! with no terminal to ask on and no `--yes`, the command refuses rather than wait.
-//! The deleting itself, and the same checks again, are the store's
-//! (`Catalog::delete_run`).
+//! Every run named is looked at first (it exists, it is in the trash, its writer is not
+//! alive), so every reason for a refusal is told at once; if any, nothing is deleted.
+//! Then the user confirms, unless `--yes`; with no terminal to ask on and no `--yes`,
+//! the command refuses rather than wait. The deleting itself, all or nothing, with the
+//! rules checked again, is the store's (`RunStore::delete_runs`).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use goodseed_core::Liveness;
-use goodseed_store::{Catalog, RunSummary, SqliteCatalog};
+use goodseed_store::{RunSummary, StoreError};
 
 use crate::UsageError;
 use crate::cli::RmArgs;
 use crate::display::one_line;
-use crate::home;
 use crate::run_ref::{self, RunRef};
+use crate::store::open_store;
 
 /// No terminal to ask on, and no `--yes`.
 #[derive(Debug)]
@@ -41,32 +41,29 @@ impl std::error::Error for CannotConfirm {}
 /// Runs `goodseed rm`.
 pub(crate) fn run(args: RmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let runs: BTreeSet<RunRef> =
-        args.runs.iter().map(|r| RunRef::parse(r)).collect::<Result<_, _>>()?;
-    let dir = home::projects_dir(args.data.dir)?;
-    let catalog = SqliteCatalog::new(&dir);
+        args.runs.iter().map(|r| run_ref::parse(r)).collect::<Result<_, _>>()?;
+    let opened = open_store(args.data.dir)?;
+    let (store, dir) = (&opened.store, &opened.dir);
 
     let mut doomed: Vec<(RunRef, Arc<RunSummary>)> = Vec::new();
     let mut refusals: Vec<String> = Vec::new();
     for run in runs {
-        let listing = catalog
-            .list_runs(Some(&run.project))
-            .with_context(|| format!("listing the runs of project {}", run.project))?;
-        let stem = run.run_id.as_str();
-        match listing.runs.iter().find(|r| r.file_stem == stem) {
-            Some(s) if !s.meta.trashed() => {
+        match store.run_summary(&run.project, &run.run_id) {
+            Ok(s) if !s.meta.trashed() => {
                 refusals.push(format!("{run} is not in the trash (`goodseed trash {run}` first)"))
             }
-            Some(s) if s.liveness == Liveness::Live => {
+            Ok(s) if s.liveness == Liveness::Live => {
                 refusals.push(format!("{run} is being written: its writer is alive"));
             }
-            Some(s) => doomed.push((run, s.clone())),
-            None => match listing.unreadable.iter().find(|u| u.file_stem == stem) {
-                Some(bad) => refusals.push(format!(
-                    "{run} cannot be read ({}); remove its files by hand",
-                    one_line(&bad.reason)
-                )),
-                None => refusals.push(format!("run not found: {run} in {}", dir.display())),
-            },
+            Ok(s) => doomed.push((run, s)),
+            Err(StoreError::NotARun { reason, .. }) => refusals.push(format!(
+                "{run} cannot be read ({}); remove its files by hand",
+                one_line(&reason)
+            )),
+            Err(StoreError::NotFound { .. }) => {
+                refusals.push(format!("run not found: {run} in {}", dir.display()));
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading run {run}")),
         }
     }
     if !refusals.is_empty() {
@@ -77,20 +74,15 @@ pub(crate) fn run(args: RmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         anyhow::bail!("not confirmed; nothing was deleted");
     }
 
-    let mut failures = Vec::new();
-    for (run, _) in &doomed {
-        match catalog.delete_run(&run.project, &run.run_id) {
-            Ok(()) => writeln!(out, "deleted {run}").context("writing to standard output")?,
-            Err(e) => failures.push(format!("{run}: {:#}", run_ref::store_error(e, &dir))),
-        }
+    // All or nothing: a run that changed since it was looked at (restored, resumed)
+    // keeps every run in place.
+    let all: Vec<RunRef> = doomed.iter().map(|(run, _)| run.clone()).collect();
+    if let Err(e) = store.delete_runs(&all) {
+        let e = run_ref::store_error(e, dir);
+        anyhow::bail!("{e:#}; nothing was deleted");
     }
-    if !failures.is_empty() {
-        anyhow::bail!(
-            "deleted {} of {} runs; could not delete {}",
-            doomed.len() - failures.len(),
-            doomed.len(),
-            failures.join("; ")
-        );
+    for run in &all {
+        writeln!(out, "deleted {run}").context("writing to standard output")?;
     }
     Ok(())
 }

@@ -1,57 +1,18 @@
 //! `PROJECT/RUN`: how the commands that act on a run name it, checked once for all of
 //! them, and what they share once they have it.
 
-use std::fmt;
 use std::path::Path;
 
-use goodseed_core::{Liveness, ProjectName, RunId, RunStatus};
-use goodseed_store::{Catalog, RunMeta, StoreError};
+pub(crate) use goodseed_core::RunRef;
+use goodseed_core::{Liveness, RunStatus};
+use goodseed_store::{RunMeta, RunStore, StoreError};
 
 use crate::UsageError;
 
-/// A run named on the command line: the run id is the last `/`-separated segment, the
-/// project everything before it (a project may itself hold `/`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct RunRef {
-    pub(crate) project: ProjectName,
-    pub(crate) run_id: RunId,
-}
-
-/// A `PROJECT/RUN` argument without a `/`.
-#[derive(Debug)]
-struct NoProject(String);
-
-impl fmt::Display for NoProject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid run {:?}: expected PROJECT/RUN, the project, a slash and the run id \
-             (e.g. demo/iris/bold-falcon)",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for NoProject {}
-
-impl RunRef {
-    /// Splits and validates `PROJECT/RUN`; a bad one is a usage error naming the part
-    /// that is wrong and why.
-    pub(crate) fn parse(text: &str) -> Result<RunRef, UsageError> {
-        let Some((project, run_id)) = text.rsplit_once('/') else {
-            return Err(UsageError::new(NoProject(text.to_owned())));
-        };
-        Ok(RunRef {
-            project: ProjectName::parse(project).map_err(UsageError::new)?,
-            run_id: RunId::parse(run_id).map_err(UsageError::new)?,
-        })
-    }
-}
-
-impl fmt::Display for RunRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.project, self.run_id)
-    }
+/// Splits and validates `PROJECT/RUN` (the core's [`RunRef::parse`]); a bad one is a
+/// usage error naming the part that is wrong and why.
+pub(crate) fn parse(text: &str) -> Result<RunRef, UsageError> {
+    RunRef::parse(text).map_err(UsageError::new)
 }
 
 /// A store error for a command's error line: "run not found" says where it looked.
@@ -59,17 +20,19 @@ pub(crate) fn store_error(err: StoreError, dir: &Path) -> anyhow::Error {
     if err.is_not_found() { anyhow::anyhow!("{err} in {}", dir.display()) } else { err.into() }
 }
 
-/// The run's status as the catalog derives it (`crashed` for a dead writer) and whether
-/// its writer is alive; the stored status when the listing does not show the run.
+/// The run's status as the store derives it (`crashed` for a dead writer) and whether
+/// its writer is alive; the stored status when the store cannot summarise the run.
 pub(crate) fn status(
-    catalog: &dyn Catalog,
+    store: &dyn RunStore,
     run: &RunRef,
     meta: &RunMeta,
 ) -> Result<(RunStatus, Liveness), StoreError> {
-    let listing = catalog.list_runs(Some(&run.project))?;
-    Ok(match listing.runs.iter().find(|r| r.file_stem == run.run_id.as_str()) {
-        Some(summary) => (summary.status.clone(), summary.liveness),
-        None => (RunStatus::from_stored(meta.status()), Liveness::Unknown),
+    Ok(match store.run_summary(&run.project, &run.run_id) {
+        Ok(summary) => (summary.status.clone(), summary.liveness),
+        Err(StoreError::NotARun { .. }) => {
+            (RunStatus::from_stored(meta.status()), Liveness::Unknown)
+        }
+        Err(e) => return Err(e),
     })
 }
 
@@ -78,7 +41,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str, want: &str) {
-        let got = match RunRef::parse(text) {
+        let got = match parse(text) {
             Ok(run) => format!("{} | {}", run.project, run.run_id),
             Err(e) => e.to_string(),
         };

@@ -3,15 +3,13 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
 use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions};
-use goodseed_store::SqliteCatalog;
 
 use crate::UsageError;
-use crate::home::projects_dir;
+use crate::store::open_store;
 
 /// The port 0.4.0 serves on.
 pub(crate) const DEFAULT_PORT: u16 = 8765;
@@ -169,7 +167,7 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
             args.port
         ));
     }
-    let projects = projects_dir(args.dir)?;
+    let opened = open_store(args.dir)?;
     let listener = TcpListener::bind((ip, args.port))
         .with_context(|| format!("cannot listen on {ip} port {}", args.port))?;
     let port = listener.local_addr().context("reading the listening address")?.port();
@@ -185,12 +183,11 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         token: args.token,
         workers: None,
         handle_signals: true,
-        data_dir: Some(projects.clone()),
     };
     let shown = link_host(ip);
     writeln!(out, "Goodseed server running at http://{shown}:{port}")?;
     if args.verbose {
-        writeln!(out, "Data directory: {}", projects.display())?;
+        writeln!(out, "Data directory: {}", opened.dir.display())?;
         writeln!(out, "Accepted Host names: loopback names, {}", options.allowed_hosts.join(", "))?;
     }
     writeln!(out, "View your runs at {GOODSEED_APP_ORIGIN}/local?port={port}")?;
@@ -203,8 +200,7 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     }
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
-    goodseed_server::run(listener, Arc::new(SqliteCatalog::new(projects)), options)
-        .context("serving")?;
+    goodseed_server::run(listener, opened.store, options).context("serving")?;
     writeln!(out, "\nServer stopped.")?;
     Ok(())
 }

@@ -10,12 +10,12 @@ use anyhow::Context as _;
 use goodseed_core::downsample::PointCount;
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, Liveness, RunStatus, python_float_repr};
-use goodseed_store::{Catalog, RunMeta, RunReader, SqliteCatalog, meta_key};
+use goodseed_store::{RunMeta, RunReader, meta_key};
 
 use crate::cli::RunArgs;
 use crate::display::{self, elide, one_line, width};
-use crate::home;
 use crate::run_ref::{self, RunRef};
+use crate::store::open_store;
 
 /// Context for a failed write to the output.
 const WRITING: &str = "writing to standard output";
@@ -28,14 +28,15 @@ const MAX_PATH_COLUMN: usize = 40;
 
 /// Runs `goodseed show`.
 pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let run = RunRef::parse(&args.run)?;
-    let dir = home::projects_dir(args.data.dir)?;
-    let catalog = SqliteCatalog::new(&dir);
-    let reader =
-        catalog.open_run(&run.project, &run.run_id).map_err(|e| run_ref::store_error(e, &dir))?;
+    let run = run_ref::parse(&args.run)?;
+    let opened = open_store(args.data.dir)?;
+    let store = &*opened.store;
+    let reader = store
+        .open_run(&run.project, &run.run_id)
+        .map_err(|e| run_ref::store_error(e, &opened.dir))?;
     let reading = || format!("reading run {run}");
     let meta = reader.meta().with_context(reading)?;
-    let (status, liveness) = run_ref::status(&catalog, &run, &meta).with_context(reading)?;
+    let (status, liveness) = run_ref::status(store, &run, &meta).with_context(reading)?;
     let mut configs = reader.configs().with_context(reading)?;
     configs.sort_by(|a, b| a.0.cmp(&b.0));
     let metrics = last_points(reader.as_ref()).with_context(reading)?;

@@ -4,21 +4,20 @@
 use std::io::Write;
 
 use anyhow::Context as _;
-use goodseed_store::{Catalog, SqliteCatalog};
 
 use crate::cli::RunArgs;
-use crate::home;
-use crate::run_ref::{self, RunRef};
+use crate::run_ref;
+use crate::store::open_store;
 
 /// Runs `goodseed trash` (`trashed` true) or `goodseed restore` (false).
 pub(crate) fn run(args: RunArgs, trashed: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    let run = RunRef::parse(&args.run)?;
-    let dir = home::projects_dir(args.data.dir)?;
-    let catalog = SqliteCatalog::new(&dir);
-    let meta = catalog
+    let run = run_ref::parse(&args.run)?;
+    let opened = open_store(args.data.dir)?;
+    let (store, dir) = (&opened.store, &opened.dir);
+    let meta = store
         .open_run(&run.project, &run.run_id)
         .and_then(|reader| reader.meta())
-        .map_err(|e| run_ref::store_error(e, &dir))?;
+        .map_err(|e| run_ref::store_error(e, dir))?;
     let line = if meta.trashed() == trashed {
         if trashed {
             format!("{run} is already in the trash")
@@ -26,9 +25,9 @@ pub(crate) fn run(args: RunArgs, trashed: bool, out: &mut dyn Write) -> anyhow::
             format!("{run} is not in the trash")
         }
     } else {
-        catalog
+        store
             .set_trashed(&run.project, &run.run_id, trashed)
-            .map_err(|e| run_ref::store_error(e, &dir))
+            .map_err(|e| run_ref::store_error(e, dir))
             .with_context(|| format!("{} {run}", if trashed { "trashing" } else { "restoring" }))?;
         format!("{} {run}", if trashed { "trashed" } else { "restored" })
     };

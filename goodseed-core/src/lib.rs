@@ -1,7 +1,8 @@
 //! Goodseed's domain core: the types and rules every other crate shares.
 //!
 //! This crate does no I/O and knows no SQL, HTTP or JSON wire shapes. It holds validated
-//! identifiers ([`RunId`], [`ProjectName`], [`FieldPath`], [`RunName`]), config values
+//! identifiers ([`RunId`], [`ProjectName`], [`FieldPath`], [`RunName`], and [`RunRef`],
+//! a run's project and id), config values
 //! and their on-disk text encoding ([`ConfigValue`]), flattening of nested configs
 //! ([`flatten`]), steps and points, run status, downsampling of long series
 //! ([`downsample`]) and run-id generation ([`names`]).
@@ -23,6 +24,7 @@ pub mod flatten;
 mod ident;
 pub mod names;
 mod point;
+mod run_ref;
 pub mod time;
 mod value;
 
@@ -31,6 +33,7 @@ pub use ident::{
     MAX_PROJECT_SEGMENT_BYTES, MAX_RUN_ID_LEN, MAX_RUN_NAME_LEN, ProjectName, RunId, RunName,
 };
 pub use point::{Liveness, MAX_EXACT_STEP, MetricPoint, RunStatus, Step, StepError, TextPoint};
+pub use run_ref::{RunRef, RunRefError};
 pub use value::{
     ConfigValue, parse_python_int, push_json_ascii_string, push_python_float_repr,
     python_float_repr, tag,

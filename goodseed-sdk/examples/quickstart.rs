@@ -23,10 +23,6 @@ fn main() -> Result<(), goodseed_sdk::SdkError> {
     run.set_config("results/final_loss", (-99.0f64 / 30.0).exp())?;
     run.finish()?;
 
-    println!(
-        "run {} written to {}",
-        run.run_id(),
-        run.path().map(|p| p.display().to_string()).unwrap_or_default()
-    );
+    println!("run {} written to {}", run.run_id(), run.location().unwrap_or_default());
     Ok(())
 }

@@ -90,7 +90,7 @@ fn main() -> Result<(), goodseed_sdk::SdkError> {
         stats.batches_written,
         stats.backpressure_waits,
         run.run_id(),
-        run.path().map(|p| p.display().to_string()).unwrap_or_default(),
+        run.location().unwrap_or_default(),
     );
     Ok(())
 }

@@ -2,23 +2,21 @@
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use goodseed_core::flatten::flatten;
 use goodseed_core::names::{generate_run_id, unique_run_id};
 use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, RunName};
-use goodseed_store::{
-    Catalog, RunReader, RunWriter, SqliteCatalog, SqliteRunReader, SqliteRunWriter, StoreError,
-    WriteBatch, meta_key, run_file_path,
-};
+use goodseed_store::lifecycle::{self, NewRun, WriterIdentity};
+use goodseed_store::{RunReader, RunStore, RunWriter, StoreError, StoreLocation, open_store};
 use serde::Serialize;
 
 use crate::metadata::{self, Capture, GitCapture};
 use crate::queue::{Shared, State};
 use crate::run::{Inner, Live};
-use crate::writer::{self, Pace, now_iso, sys_path};
+use crate::writer::{self, Pace};
 use crate::{Result, Run, SdkError};
 
 /// Environment variables, as 0.4.0 reads them.
@@ -37,9 +35,11 @@ pub mod env {
 pub const DEFAULT_PROJECT: &str = "default";
 
 /// Describes a run to create ([`RunBuilder::create`]), resume ([`RunBuilder::resume`])
-/// or read ([`RunBuilder::open_read_only`]).
-#[derive(Debug, Clone)]
+/// or read ([`RunBuilder::open_read_only`]), and the store that keeps it
+/// ([`RunBuilder::store`]; by default SQLite files under the goodseed home).
+#[derive(Clone)]
 pub struct RunBuilder {
+    store: Option<Arc<dyn RunStore>>,
     project: Option<String>,
     run_id: Option<String>,
     name: Option<String>,
@@ -55,9 +55,22 @@ pub struct RunBuilder {
     disabled: Option<bool>,
 }
 
+impl std::fmt::Debug for RunBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunBuilder")
+            .field("store", &self.store.as_ref().map(|s| s.location()))
+            .field("project", &self.project)
+            .field("run_id", &self.run_id)
+            .field("home", &self.home)
+            .field("log_dir", &self.log_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for RunBuilder {
     fn default() -> RunBuilder {
         RunBuilder {
+            store: None,
             project: None,
             run_id: None,
             name: None,
@@ -113,6 +126,13 @@ impl RunBuilder {
         self
     }
 
+    /// The store that keeps the run (any [`RunStore`]): the composition root's choice.
+    /// Overrides [`RunBuilder::home`] and [`RunBuilder::log_dir`].
+    pub fn store(mut self, store: Arc<dyn RunStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// The goodseed home; runs go to `<home>/projects/<project>/runs/`. Default:
     /// `GOODSEED_HOME`, else `~/.goodseed`.
     pub fn home(mut self, home: impl Into<PathBuf>) -> Self {
@@ -120,8 +140,8 @@ impl RunBuilder {
         self
     }
 
-    /// Puts the run file directly in this directory (`<dir>/<run_id>.sqlite`), as
-    /// 0.4.0's `log_dir` does.
+    /// Keeps the run in this directory (`<dir>/<run_id>.sqlite`), as 0.4.0's `log_dir`
+    /// does: the SQLite store's flat layout.
     pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.log_dir = Some(dir.into());
         self
@@ -212,14 +232,19 @@ impl RunBuilder {
         Ok(home.join("projects"))
     }
 
-    fn file_for(&self, project: &ProjectName, run_id: &RunId) -> Result<PathBuf> {
-        Ok(match &self.log_dir {
-            Some(dir) => dir.join(format!("{run_id}.sqlite")),
-            None => run_file_path(&self.projects_dir()?, project, run_id),
-        })
+    /// The store chosen, else the one `log_dir` or the home names.
+    fn the_store(&self) -> Result<Arc<dyn RunStore>> {
+        if let Some(store) = &self.store {
+            return Ok(Arc::clone(store));
+        }
+        let location = match &self.log_dir {
+            Some(dir) => StoreLocation::Flat(dir.clone()),
+            None => StoreLocation::Projects(self.projects_dir()?),
+        };
+        Ok(open_store(&location))
     }
 
-    /// Creates the run: its file, its metadata, and its writer thread.
+    /// Creates the run: its first transaction in the store, and its writer thread.
     pub fn create(self) -> Result<Run> {
         let project = self.project_name()?;
         let name = self.name.as_deref().map(RunName::parse).transpose()?;
@@ -233,7 +258,11 @@ impl RunBuilder {
             return Ok(Run::from_inner(Inner { run_id, project, live: None }));
         }
 
-        let created_at = now_iso();
+        let store = self.the_store()?;
+        let created_at = lifecycle::now_iso();
+        let writer_identity = WriterIdentity::this_process();
+        let mut configs = self.configs.clone();
+        configs.extend(metadata::collect(&self.capture));
         // A generated id that another process takes first is simply generated again.
         let mut last_taken = None;
         for _ in 0..16 {
@@ -241,101 +270,50 @@ impl RunBuilder {
                 Some(id) => id.clone(),
                 None => {
                     let base = generate_run_id(&mut random_index);
-                    unique_run_id(&base, |id| {
-                        self.file_for(&project, id).is_ok_and(|p| p.exists())
-                    })?
+                    unique_run_id(&base, |id| store.run_exists(&project, id).unwrap_or(true))?
                 }
             };
-            let path = self.file_for(&project, &run_id)?;
-            let first = self.first_batch(&run_id, &project, name.as_ref(), &created_at);
-            match SqliteRunWriter::create(&path, &first) {
+            let new = NewRun {
+                run_id: run_id.clone(),
+                project: project.clone(),
+                name: name.clone(),
+                description: self.description.clone(),
+                tags: self.tags.iter().cloned().collect(),
+                configs: configs.clone(),
+            };
+            let first = lifecycle::created(&new, &writer_identity, &created_at);
+            match store.create_run(&project, &run_id, &first) {
                 Ok(writer) => {
-                    let tags = self.tags.iter().cloned().collect();
-                    return self.start(
-                        run_id,
-                        project,
-                        path,
-                        Box::new(writer),
-                        tags,
-                        State::default(),
-                    );
+                    return self.start(run_id, project, writer, new.tags, State::default());
                 }
-                Err(StoreError::AlreadyExists { path }) if explicit.is_some() => {
-                    return Err(SdkError::AlreadyExists { path });
+                Err(StoreError::AlreadyExists { location }) if explicit.is_some() => {
+                    return Err(SdkError::AlreadyExists { location });
                 }
-                Err(StoreError::AlreadyExists { path }) => last_taken = Some(path),
+                Err(StoreError::AlreadyExists { location }) => last_taken = Some(location),
                 Err(e) => return Err(e.into()),
             }
         }
         // Sixteen generated ids all taken between the check and the create: the
         // directory is full of runs being created at once.
-        Err(SdkError::AlreadyExists { path: last_taken.unwrap_or_default() })
+        Err(SdkError::AlreadyExists { location: last_taken.unwrap_or_default() })
     }
 
-    /// What a new run's first transaction writes, in 0.4.0's keys: `run_meta`, the
-    /// `sys/*` configs, the user's config, then the captured metadata.
-    fn first_batch(
-        &self,
-        run_id: &RunId,
-        project: &ProjectName,
-        name: Option<&RunName>,
-        created_at: &str,
-    ) -> WriteBatch {
-        let mut b = WriteBatch::new();
-        b.set_meta(meta_key::RUN_ID, run_id.as_str());
-        b.set_meta(meta_key::PROJECT, project.as_str());
-        b.set_meta(meta_key::CREATED_AT, created_at);
-        b.set_meta(meta_key::STATUS, "running");
-        if let Some(name) = name.filter(|n| !n.as_str().is_empty()) {
-            b.set_meta(meta_key::NAME, name.as_str());
-        }
-        writer_meta(&mut b);
-        b.config(sys_path("sys/id"), ConfigValue::Str(run_id.to_string()));
-        b.config(sys_path("sys/creation_time"), ConfigValue::Str(created_at.to_owned()));
-        b.config(sys_path("sys/state"), ConfigValue::Str("running".to_owned()));
-        if let Some(name) = name.filter(|n| !n.as_str().is_empty()) {
-            b.config(sys_path("sys/name"), ConfigValue::Str(name.to_string()));
-        }
-        if let Some(d) = self.description.as_ref().filter(|d| !d.is_empty()) {
-            b.config(sys_path("sys/description"), ConfigValue::Str(d.clone()));
-        }
-        if !self.tags.is_empty() {
-            let tags: BTreeSet<String> = self.tags.iter().cloned().collect();
-            b.config(sys_path("sys/tags"), ConfigValue::StringSet(tags));
-        }
-        for (path, value) in &self.configs {
-            b.config(path.clone(), value.clone());
-        }
-        for (path, value) in metadata::collect(&self.capture) {
-            b.config(path, value);
-        }
-        b
-    }
-
-    /// Reopens an existing run to log more into it. Refused while another writer has
-    /// it; auto-increment steps continue after each series' last step.
+    /// Reopens an existing run to log more into it. Refused while another writer may
+    /// have it (the store's rule: see [`RunStore::resume_run`]); auto-increment steps
+    /// continue after each series' last step.
     pub fn resume(self, run_id: &str) -> Result<Run> {
         let project = self.project_name()?;
         let run_id = RunId::parse(run_id)?;
         if self.is_disabled() {
             return Ok(Run::from_inner(Inner { run_id, project, live: None }));
         }
-        let path = self.file_for(&project, &run_id)?;
-        if !path.is_file() {
-            return Err(SdkError::NotFound { path });
-        }
-        // 0.4.0 leaves no lock: a run it is writing says `running` with no way to tell
-        // it from a crash, so like 0.4.0 we refuse it. Our own dead writers are known.
-        let reader = SqliteRunReader::open(&path)?;
-        let meta = reader.meta()?;
-        drop(reader);
-        let alive = goodseed_store::liveness(&path, &meta, SystemTime::now());
-        if meta.status() == Some("running") && alive != goodseed_core::Liveness::Dead {
-            return Err(live_error(&path, &meta));
-        }
-        let mut writer = match SqliteRunWriter::open_existing(&path) {
+        let store = self.the_store()?;
+        let mut writer = match store.resume_run(&project, &run_id) {
             Ok(w) => w,
-            Err(StoreError::Locked { .. }) => return Err(live_error(&path, &meta)),
+            Err(StoreError::NotFound { .. }) => return Err(not_found(&*store, &project, &run_id)),
+            Err(StoreError::Live { location, holder }) => {
+                return Err(SdkError::Live { location, holder });
+            }
             Err(e) => return Err(e.into()),
         };
         let mut state = State::default();
@@ -345,36 +323,27 @@ impl RunBuilder {
             let _ = state.metric_series.resume_after(&series, last);
             let _ = state.text_series.resume_after(&series, last);
         }
-        let tags = match writer.config(&sys_path("sys/tags"))? {
+        let tags = match writer.config(&lifecycle::tags_path())? {
             Some(ConfigValue::StringSet(set)) => set,
             _ => BTreeSet::new(),
         };
-        let mut b = WriteBatch::new();
-        b.set_meta(meta_key::STATUS, "running");
-        writer_meta(&mut b);
-        // A stop asked of an earlier session is not a stop for this one.
-        b.delete_meta(meta_key::STOP_REQUESTED_AT);
-        b.config(sys_path("sys/state"), ConfigValue::Str("running".to_owned()));
-        for (path, value) in &self.configs {
-            b.config(path.clone(), value.clone());
-        }
-        writer.write(&b)?;
-        self.start(run_id, project, path, Box::new(writer), tags, state)
+        let first = lifecycle::resumed(
+            &self.configs,
+            &WriterIdentity::this_process(),
+            &lifecycle::now_iso(),
+        );
+        writer.write(&first)?;
+        self.start(run_id, project, writer, tags, state)
     }
 
     /// Opens an existing run for reading only.
     pub fn open_read_only(self, run_id: &str) -> Result<Arc<dyn RunReader>> {
         let project = self.project_name()?;
         let run_id = RunId::parse(run_id)?;
-        match &self.log_dir {
-            Some(dir) => {
-                let path = dir.join(format!("{run_id}.sqlite"));
-                if !path.is_file() {
-                    return Err(SdkError::NotFound { path });
-                }
-                Ok(Arc::new(SqliteRunReader::open(&path)?))
-            }
-            None => Ok(SqliteCatalog::new(self.projects_dir()?).open_run(&project, &run_id)?),
+        let store = self.the_store()?;
+        match store.open_run(&project, &run_id) {
+            Err(StoreError::NotFound { .. }) => Err(not_found(&*store, &project, &run_id)),
+            other => Ok(other?),
         }
     }
 
@@ -382,7 +351,6 @@ impl RunBuilder {
         self,
         run_id: RunId,
         project: ProjectName,
-        path: PathBuf,
         writer: Box<dyn RunWriter>,
         tags: BTreeSet<String>,
         state: State,
@@ -392,11 +360,12 @@ impl RunBuilder {
             flush_interval: self.flush_interval,
             heartbeat_interval: self.heartbeat_interval,
         };
+        let location = writer.location().to_owned();
         let thread =
             writer::spawn(Arc::clone(&shared), writer, pace, run_id.as_str()).map_err(|e| {
                 StoreError::Io {
                     action: "starting the writer thread for",
-                    path: path.clone(),
+                    location: location.clone(),
                     source: e,
                 }
             })?;
@@ -406,26 +375,19 @@ impl RunBuilder {
             live: Some(Live {
                 shared,
                 thread: Mutex::new(Some(thread)),
-                path,
+                location,
                 tags: Mutex::new(tags),
             }),
         }))
     }
 }
 
-/// The keys that let readers tell a live writer from a dead one.
-fn writer_meta(b: &mut WriteBatch) {
-    b.set_meta(meta_key::WRITER_PID, std::process::id().to_string());
-    b.set_meta(meta_key::WRITER_HOST, goodseed_store::host_name());
-    b.set_meta(meta_key::HEARTBEAT_AT, now_iso());
-}
-
-fn live_error(path: &Path, meta: &goodseed_store::RunMeta) -> SdkError {
-    let holder = match (meta.get(meta_key::WRITER_PID), meta.get(meta_key::WRITER_HOST)) {
-        (Some(pid), Some(host)) => format!(" (pid {pid} on {host})"),
-        _ => " (its status is running)".to_owned(),
-    };
-    SdkError::Live { path: path.to_owned(), holder }
+fn not_found(store: &dyn RunStore, project: &ProjectName, run_id: &RunId) -> SdkError {
+    SdkError::NotFound {
+        project: project.to_string(),
+        run_id: run_id.to_string(),
+        store: store.location(),
+    }
 }
 
 /// A random index below `bound`, from the standard library's randomly keyed hasher.

@@ -1,7 +1,5 @@
 //! The SDK's error type.
 
-use std::path::PathBuf;
-
 use goodseed_core::flatten::FlattenError;
 use goodseed_core::{IdentError, StepError};
 use goodseed_store::StoreError;
@@ -20,26 +18,30 @@ pub enum SdkError {
     /// A config value could not be flattened.
     #[error(transparent)]
     Config(#[from] FlattenError),
-    /// An explicit run id whose file already exists.
+    /// An explicit run id that is already taken.
     #[error(
-        "run file already exists: {} (choose another run id, resume the run, or delete the file)",
-        path.display()
+        "run file already exists: {location} (choose another run id, resume the run, or \
+         delete the file)"
     )]
     AlreadyExists {
-        /// The run file.
-        path: PathBuf,
+        /// Where the run that has the id is kept.
+        location: String,
     },
-    /// Resuming a run that does not exist.
-    #[error("cannot resume run: no run file at {}", path.display())]
+    /// Resuming (or opening) a run that does not exist.
+    #[error("cannot resume run: no run {project}/{run_id} in {store}")]
     NotFound {
-        /// Where it was looked for.
-        path: PathBuf,
+        /// The project asked for.
+        project: String,
+        /// The run id asked for.
+        run_id: String,
+        /// The store looked in.
+        store: String,
     },
     /// The run is open in another writer (another process, or another `Run` here).
-    #[error("run {} is being written by another writer{holder}", path.display())]
+    #[error("run {location} is being written by another writer{holder}")]
     Live {
-        /// The run file.
-        path: PathBuf,
+        /// Where the run is kept.
+        location: String,
         /// Who holds it, when the run says (" (pid 123 on host)").
         holder: String,
     },

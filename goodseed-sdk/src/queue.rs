@@ -110,7 +110,7 @@ pub(crate) struct State {
     /// A flush is waiting for the writer.
     pub(crate) flush_requested: bool,
     /// The writer was told to close the run, with this status.
-    pub(crate) closing: Option<&'static str>,
+    pub(crate) closing: Option<goodseed_store::lifecycle::EndState>,
     /// The writer finished (the run is closed, or the writer could not go on).
     pub(crate) writer_done: bool,
     /// The writer's last error, while it persists.

@@ -1,7 +1,6 @@
 //! The [`Run`] handle: what a training loop logs into.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -12,8 +11,8 @@ use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step, StepError}
 use serde::Serialize;
 
 use crate::queue::{MetricOp, Shared, Stats, TextOp};
-use crate::writer::sys_path;
 use crate::{Result, SdkError};
+use goodseed_store::lifecycle::{self, EndState};
 
 /// A step argument: a number (whole numbers up to 2^53 exactly, or a finite float), a
 /// [`Step`], or [`Auto`] (or `None`) for the series' next auto-increment step.
@@ -67,9 +66,6 @@ macro_rules! into_step_small {
 }
 into_step_small!(u8, u16, u32, i8, i16, i32);
 
-/// The path 0.4.0 keeps tags at.
-const TAGS: &str = "sys/tags";
-
 /// A run being logged. Cheap to clone (`Send + Sync`): every clone logs into the same
 /// run, so a data-loader thread and the training thread can share it.
 ///
@@ -108,7 +104,8 @@ pub(crate) struct Inner {
 pub(crate) struct Live {
     pub(crate) shared: Arc<Shared>,
     pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
-    pub(crate) path: PathBuf,
+    /// Where the store keeps the run, for people to read.
+    pub(crate) location: String,
     pub(crate) tags: Mutex<BTreeSet<String>>,
 }
 
@@ -132,9 +129,10 @@ impl Run {
         &self.inner.project
     }
 
-    /// The run's file, or `None` for a disabled run.
-    pub fn path(&self) -> Option<&Path> {
-        self.inner.live.as_ref().map(|l| l.path.as_path())
+    /// Where the store keeps the run, for people to read (for runs on disk, its file),
+    /// or `None` for a disabled run.
+    pub fn location(&self) -> Option<&str> {
+        self.inner.live.as_ref().map(|l| l.location.as_str())
     }
 
     /// True for a disabled run, where every call is a no-op.
@@ -288,7 +286,7 @@ impl Run {
         };
         let mut tags = live.tags.lock().unwrap_or_else(PoisonError::into_inner);
         change(&mut tags);
-        self.push_configs(vec![(sys_path(TAGS), ConfigValue::StringSet(tags.clone()))])
+        self.push_configs(vec![(lifecycle::tags_path(), ConfigValue::StringSet(tags.clone()))])
     }
 
     /// The run's current tags.
@@ -330,17 +328,17 @@ impl Run {
     /// closes the file (one file on disk). Later logging calls fail; finishing again is
     /// a no-op.
     pub fn finish(&self) -> Result<()> {
-        self.inner.close("finished")
+        self.inner.close(EndState::Finished)
     }
 
     /// Closes the run with status `failed`.
     pub fn fail(&self) -> Result<()> {
-        self.inner.close("failed")
+        self.inner.close(EndState::Failed)
     }
 }
 
 impl Inner {
-    fn close(&self, status: &'static str) -> Result<()> {
+    fn close(&self, status: EndState) -> Result<()> {
         let Some(live) = &self.live else {
             return Ok(());
         };
@@ -367,7 +365,7 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let status = if std::thread::panicking() { "failed" } else { "finished" };
+        let status = if std::thread::panicking() { EndState::Failed } else { EndState::Finished };
         let _ = self.close(status);
     }
 }

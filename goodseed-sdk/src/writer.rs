@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use goodseed_core::time::UtcMicros;
-use goodseed_core::{ConfigValue, FieldPath};
+use goodseed_core::FieldPath;
+use goodseed_store::lifecycle::{self, EndState};
 use goodseed_store::{RunWriter, SeriesRef, WriteBatch, meta_key};
 
 use crate::queue::{MetricOp, Shared, TextOp};
@@ -87,7 +87,7 @@ impl WriterThread {
         loop {
             let (seq, closing) = self.take_work();
             if self.last_heartbeat.elapsed() >= self.pace.heartbeat_interval || closing.is_some() {
-                self.batch.set_meta(meta_key::HEARTBEAT_AT, now_iso());
+                lifecycle::heartbeat(&mut self.batch, &lifecycle::now_iso());
                 self.last_heartbeat = Instant::now();
                 if closing.is_none() {
                     self.check_stop();
@@ -96,8 +96,8 @@ impl WriterThread {
                 // A busy writer never waits in `take_work`: check here, between commits.
                 self.check_stop();
             }
-            if let Some(status) = closing {
-                close_entries(&mut self.batch, status);
+            if let Some(end) = closing {
+                lifecycle::closed(&mut self.batch, end, &lifecycle::now_iso());
             }
             if self.commit(seq) {
                 if closing.is_some() {
@@ -122,7 +122,7 @@ impl WriterThread {
 
     /// Waits for something to write, then moves it out of the queue into the batch.
     /// Returns the logging sequence number covered and whether the run is closing.
-    fn take_work(&mut self) -> (u64, Option<&'static str>) {
+    fn take_work(&mut self) -> (u64, Option<EndState>) {
         let shared = Arc::clone(&self.shared);
         let mut st = shared.lock();
         loop {
@@ -270,30 +270,9 @@ impl WriterThread {
     }
 }
 
-/// The current time as `run_meta` stores it.
-pub(crate) fn now_iso() -> String {
-    UtcMicros::from(SystemTime::now()).to_iso8601()
-}
-
-/// What 0.4.0 writes when a run closes: status, `closed_at`, `sys/state`,
-/// `sys/closed_time`.
-fn close_entries(batch: &mut WriteBatch, status: &str) {
-    let now = now_iso();
-    batch.set_meta(meta_key::STATUS, status);
-    batch.set_meta(meta_key::CLOSED_AT, now.clone());
-    batch.config(sys_path("sys/state"), ConfigValue::Str(status.to_owned()));
-    batch.config(sys_path("sys/closed_time"), ConfigValue::Str(now));
-}
-
-/// A path known to be valid.
-pub(crate) fn sys_path(path: &'static str) -> FieldPath {
-    FieldPath::parse(path).expect("built-in paths are valid")
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::path::PathBuf;
     use std::sync::atomic::{AtomicBool, AtomicUsize};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
@@ -317,7 +296,7 @@ mod tests {
         fn write(&mut self, batch: &WriteBatch) -> goodseed_store::Result<()> {
             if self.failing.load(Ordering::SeqCst) {
                 return Err(StoreError::Database {
-                    path: PathBuf::from("flaky.sqlite"),
+                    location: "flaky.sqlite".to_owned(),
                     message: "database or disk is full".to_owned(),
                     busy: false,
                 });
@@ -333,6 +312,9 @@ mod tests {
         }
         fn meta(&self, _: &str) -> goodseed_store::Result<Option<String>> {
             Ok(None)
+        }
+        fn location(&self) -> &str {
+            "flaky.sqlite"
         }
         fn close(&mut self) -> goodseed_store::Result<()> {
             Ok(())
@@ -357,7 +339,7 @@ mod tests {
             live: Some(Live {
                 shared,
                 thread: Mutex::new(Some(thread)),
-                path: PathBuf::from("flaky.sqlite"),
+                location: "flaky.sqlite".to_owned(),
                 tags: Mutex::new(BTreeSet::new()),
             }),
         });

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
 use goodseed_server::{ServerOptions, serve};
-use goodseed_store::SqliteCatalog;
+use goodseed_store::SqliteStore;
 
 fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
     Run::builder()
@@ -161,7 +161,7 @@ impl FreshServer {
     fn start(projects: &Path) -> FreshServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let catalog = Arc::new(SqliteCatalog::new(projects));
+        let catalog = Arc::new(SqliteStore::new(projects));
         let options = ServerOptions { port, workers: Some(1), ..ServerOptions::default() };
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -288,7 +288,7 @@ fn idle_server(projects: &str) {
     let port = listener.local_addr().expect("addr").port();
     println!("{port}");
     let _ = std::io::stdout().flush();
-    let catalog = Arc::new(SqliteCatalog::new(projects));
+    let catalog = Arc::new(SqliteStore::new(projects));
     let options = ServerOptions { port, ..ServerOptions::default() };
     goodseed_server::run(listener, catalog, options).expect("serve");
 }
@@ -367,7 +367,7 @@ fn main() {
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let catalog = Arc::new(SqliteCatalog::new(&projects));
+    let catalog = Arc::new(SqliteStore::new(&projects));
     let options = ServerOptions { port, ..ServerOptions::default() };
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use goodseed_core::downsample::{PointCount, SampledPoint, Window};
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, ProjectName, RunId, parse_python_int};
-use goodseed_store::{Catalog, RunReader, StoreError, TextWindow};
+use goodseed_store::{RunReader, RunStore, StoreError, TextWindow};
 
 use crate::cache::{self, Key, ResponseCache};
 use crate::columns::{ColumnCache, Columns, RunColumns};
@@ -24,7 +24,7 @@ use crate::runs::ListingQuery;
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(crate) catalog: Arc<dyn Catalog>,
+    pub(crate) store: Arc<dyn RunStore>,
     pub(crate) cache: Arc<ResponseCache>,
     /// Config and last-metric values for the listing's `config=` / `metric=` columns.
     pub(crate) columns: Arc<ColumnCache>,
@@ -131,9 +131,9 @@ fn iso_mtime(t: SystemTime) -> String {
 
 /// `GET /api/projects`
 pub(crate) async fn projects(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let catalog = Arc::clone(&state.catalog);
+    let store = Arc::clone(&state.store);
     let projects = blocking(move || {
-        catalog
+        store
             .list_projects()
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, kind_only(&e)))
     })
@@ -169,10 +169,10 @@ pub(crate) async fn runs(
         return Ok(json_response(runs_json(&[], total(0), None)));
     }
     let filter = filter.and_then(Result::ok);
-    let catalog = Arc::clone(&state.catalog);
+    let store = Arc::clone(&state.store);
     let column_cache = Arc::clone(&state.columns);
     let j = blocking(move || {
-        let listing = catalog
+        let listing = store
             .list_runs(filter.as_ref())
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, kind_only(&e)))?;
         let (page, total) = match &ours {
@@ -182,7 +182,7 @@ pub(crate) async fn runs(
                 (page, Some(total))
             }
         };
-        let values = columns.as_ref().map(|c| (c, column_cache.get(&*catalog, &page)));
+        let values = columns.as_ref().map(|c| (c, column_cache.get(&*store, &page)));
         Ok(runs_json(&page, total, values.as_ref().map(|(c, v)| (*c, v.as_slice()))))
     })
     .await?;
@@ -312,7 +312,7 @@ impl RunRoute {
     /// reader not yet open costs one SQLite open, about a millisecond.
     fn open(&self, state: &AppState) -> Result<Arc<dyn RunReader>, ApiError> {
         let (project, run) = self.ids()?;
-        state.catalog.open_run(&project, &run).map_err(|e| self.err(e))
+        state.store.open_run(&project, &run).map_err(|e| self.err(e))
     }
 
     pub(crate) fn err(&self, e: StoreError) -> ApiError {
@@ -338,10 +338,10 @@ pub(crate) async fn run_get(
     .ok_or_else(not_found)?;
     let query = Query::parse(req.query_string());
     let reader = route.open(&state)?;
-    let key = reader.snapshot_id().map(|snapshot| Key {
+    let key = reader.version().map(|version| Key {
         project: route.project.clone(),
         run: route.run.clone(),
-        snapshot,
+        version,
         target: req.uri().path_and_query().map_or_else(String::new, |pq| pq.as_str().to_owned()),
     });
     if let Some(body) = key.as_ref().and_then(|k| state.cache.get(k)) {
@@ -602,17 +602,10 @@ async fn summary(
     key: Option<Key>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, run) = route.ids()?;
-    let catalog = Arc::clone(&state.catalog);
+    let store = Arc::clone(&state.store);
     let (j, keep) = blocking(move || {
-        let listing = catalog.list_runs(Some(&project)).map_err(|e| route.err(e))?;
-        let summary =
-            listing.runs.iter().find(|r| r.file_stem == run.as_str()).ok_or_else(|| {
-                route.err(StoreError::NotFound {
-                    project: route.project.clone(),
-                    run_id: route.run.clone(),
-                })
-            })?;
-        let j = crate::runs::summary_json(summary, reader.as_ref()).map_err(|e| route.err(e))?;
+        let summary = store.run_summary(&project, &run).map_err(|e| route.err(e))?;
+        let j = crate::runs::summary_json(&summary, reader.as_ref()).map_err(|e| route.err(e))?;
         Ok((j, summary.meta.status() != Some("running")))
     })
     .await?;
@@ -629,11 +622,11 @@ pub(crate) async fn run_post(
     // Longer ending first, as 0.4.0 matches restore before trash.
     let route = run_route(&path, &["trash/restore", "trash", "stop"]).ok_or_else(not_found)?;
     let (project, run) = route.ids()?;
-    let catalog = Arc::clone(&state.catalog);
+    let store = Arc::clone(&state.store);
     blocking(move || {
         match route.what {
-            "stop" => catalog.request_stop(&project, &run),
-            what => catalog.set_trashed(&project, &run, what == "trash"),
+            "stop" => store.request_stop(&project, &run),
+            what => store.set_trashed(&project, &run, what == "trash"),
         }
         .map_err(|e| route.err(e))
     })

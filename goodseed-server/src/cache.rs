@@ -1,5 +1,5 @@
-//! Answers about closed runs, kept for reuse. A closed run's file does not change (and
-//! when it does, its reader, and so its snapshot id, changes), so the same request gets
+//! Answers about closed runs, kept for reuse. A closed run's data does not change (and
+//! when it does, its reader, and so its version, changes), so the same request gets
 //! the same bytes: a chart reloaded, or many clients polling one finished run, costs a
 //! map lookup. Bounded in bytes, least recently used out first.
 
@@ -13,12 +13,12 @@ const BUDGET: usize = 64 * 1024 * 1024;
 /// Answers larger than this are not kept (a full million-point series is streamed).
 pub(crate) const MAX_ENTRY: usize = 8 * 1024 * 1024;
 
-/// What identifies an answer: the run, its snapshot, and the request target.
+/// What identifies an answer: the run, its version, and the request target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) project: String,
     pub(crate) run: String,
-    pub(crate) snapshot: u64,
+    pub(crate) version: goodseed_store::RunVersion,
     pub(crate) target: String,
 }
 
@@ -74,7 +74,12 @@ mod tests {
     use super::*;
 
     fn key(target: &str) -> Key {
-        Key { project: "p".into(), run: "r".into(), snapshot: 1, target: target.into() }
+        Key {
+            project: "p".into(),
+            run: "r".into(),
+            version: goodseed_store::RunVersion(1),
+            target: target.into(),
+        }
     }
 
     #[test]
@@ -82,7 +87,11 @@ mod tests {
         let cache = ResponseCache::default();
         cache.put(key("a"), Bytes::from_static(b"A"));
         assert_eq!(cache.get(&key("a")), Some(Bytes::from_static(b"A")));
-        assert_eq!(cache.get(&Key { snapshot: 2, ..key("a") }), None, "a new snapshot misses");
+        assert_eq!(
+            cache.get(&Key { version: goodseed_store::RunVersion(2), ..key("a") }),
+            None,
+            "a new version misses"
+        );
         cache.put(key("big"), Bytes::from(vec![0; MAX_ENTRY + 1]));
         assert_eq!(cache.get(&key("big")), None, "oversized answers are not kept");
         for i in 0..10 {

@@ -4,7 +4,7 @@
 //! without one request per run.
 //!
 //! Reading them opens every listed run, so what a closed run holds is kept in memory by
-//! file stamp (size, modification time): its small configs (values up to
+//! the version of its data (see `RunSummary::version`): its small configs (values up to
 //! [`MAX_KEPT_TEXT`] bytes) and the last point of each metric. Live runs are read again on
 //! every request. Runs are read on a few threads at once.
 
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use goodseed_core::{ConfigValue, ProjectName, RunId, RunStatus};
-use goodseed_store::{Catalog, FileStamp, RunSummary};
+use goodseed_store::{RunStore, RunSummary, RunVersion};
 
 use crate::api::ApiError;
 use crate::query::Query;
@@ -77,10 +77,10 @@ pub(crate) struct RunColumns {
     pub(crate) last: HashMap<String, f64>,
 }
 
-/// A closed run's columns, with the file stamp they were read at.
-type Cached = (FileStamp, Arc<RunColumns>);
+/// A closed run's columns, with the version of the data they were read from.
+type Cached = (RunVersion, Arc<RunColumns>);
 
-/// Closed runs' columns by (project, file stem).
+/// Closed runs' columns by (project, run id).
 #[derive(Debug, Default)]
 pub(crate) struct ColumnCache {
     runs: Mutex<HashMap<(String, String), Cached>>,
@@ -95,10 +95,10 @@ fn short(value: &ConfigValue) -> bool {
     }
 }
 
-fn read(catalog: &dyn Catalog, run: &RunSummary) -> Option<RunColumns> {
+fn read(store: &dyn RunStore, run: &RunSummary) -> Option<RunColumns> {
     let project = ProjectName::parse(&run.project).ok()?;
-    let id = RunId::parse(&run.file_stem).ok()?;
-    let reader = catalog.open_run(&project, &id).ok()?;
+    let id = RunId::parse(&run.id).ok()?;
+    let reader = store.open_run(&project, &id).ok()?;
     let configs =
         reader.configs().ok()?.into_iter().filter(|(_, v)| short(v)).collect::<HashMap<_, _>>();
     let mut last = HashMap::new();
@@ -114,7 +114,7 @@ impl ColumnCache {
     /// The columns of each run (in order); `None` for a run that cannot be read now.
     pub(crate) fn get(
         &self,
-        catalog: &dyn Catalog,
+        store: &dyn RunStore,
         runs: &[Arc<RunSummary>],
     ) -> Vec<Option<Arc<RunColumns>>> {
         let mut out: Vec<Option<Arc<RunColumns>>> = vec![None; runs.len()];
@@ -122,9 +122,9 @@ impl ColumnCache {
         {
             let cached = self.runs.lock().unwrap_or_else(|e| e.into_inner());
             for (i, run) in runs.iter().enumerate() {
-                let key = (run.project.clone(), run.file_stem.clone());
+                let key = (run.project.clone(), run.id.clone());
                 match cached.get(&key) {
-                    Some((stamp, cols)) if *stamp == run.file && !is_live(run) => {
+                    Some((version, cols)) if Some(*version) == run.version && !is_live(run) => {
                         out[i] = Some(Arc::clone(cols));
                     }
                     _ => missing.push(i),
@@ -142,7 +142,7 @@ impl ColumnCache {
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&i) = missing.get(k) else { break };
-                        if let Some(cols) = read(catalog, &runs[i]) {
+                        if let Some(cols) = read(store, &runs[i]) {
                             found
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
@@ -156,11 +156,8 @@ impl ColumnCache {
         let mut cached = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         for (i, cols) in found {
             let run = &runs[i];
-            if !is_live(run) {
-                cached.insert(
-                    (run.project.clone(), run.file_stem.clone()),
-                    (run.file, Arc::clone(&cols)),
-                );
+            if let Some(version) = run.version.filter(|_| !is_live(run)) {
+                cached.insert((run.project.clone(), run.id.clone()), (version, Arc::clone(&cols)));
             }
             out[i] = Some(cols);
         }

@@ -1,22 +1,22 @@
-//! Goodseed's HTTP server: goodseed 0.4.0's JSON API over a [`Catalog`] handed in by the
-//! binary, safe against hostile requests.
+//! Goodseed's HTTP server: goodseed 0.4.0's JSON API over a [`RunStore`] handed in by
+//! the binary, safe against hostile requests.
 //!
 //! The routes, parameters and JSON bytes are 0.4.0's (see `api.rs`); before any handler
 //! runs, `guard.rs` refuses oversized URLs, foreign `Host` names (DNS rebinding),
 //! missing tokens, and state-changing requests from foreign origins, and CORS answers
-//! only an allow-list. Identifiers are validated by the core's types before the catalog
+//! only an allow-list. Identifiers are validated by the core's types before the store
 //! sees them, and no answer reveals a filesystem path.
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use goodseed_server::{ServerOptions, serve};
-//! use goodseed_store::SqliteCatalog;
+//! use goodseed_store::{StoreLocation, open_store};
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let listener = std::net::TcpListener::bind("127.0.0.1:8765")?;
-//! let catalog = Arc::new(SqliteCatalog::new("/home/me/.goodseed/projects"));
+//! let store = open_store(&StoreLocation::Projects("/home/me/.goodseed/projects".into()));
 //! let options = ServerOptions { port: 8765, ..ServerOptions::default() };
-//! serve(listener, catalog, options)?.await
+//! serve(listener, store, options)?.await
 //! # }
 //! ```
 
@@ -38,7 +38,7 @@ use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Server, Service as _, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::{App, HttpServer, web};
-use goodseed_store::Catalog;
+use goodseed_store::RunStore;
 
 /// The origin of the hosted goodseed frontend, allowed by default.
 pub const GOODSEED_APP_ORIGIN: &str = "https://app.goodseed.ai";
@@ -60,9 +60,6 @@ pub struct ServerOptions {
     pub workers: Option<usize>,
     /// Stop gracefully on Ctrl-C and SIGTERM (the binary wants this; tests do not).
     pub handle_signals: bool,
-    /// The catalog's data directory, which `GET /api/health` reports as there or
-    /// missing (never by its path); `"unknown"` when `None`.
-    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -74,7 +71,6 @@ impl Default for ServerOptions {
             token: None,
             workers: None,
             handle_signals: false,
-            data_dir: None,
         }
     }
 }
@@ -97,27 +93,26 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<api::AppState>) {
         .default_service(web::to(api::fallback));
 }
 
-/// Starts serving `catalog` on an already bound listener (bind port 0 in tests). The
+/// Starts serving `store` on an already bound listener (bind port 0 in tests). The
 /// returned server runs when awaited (or spawned) and stops on its handle.
 pub fn serve(
     listener: std::net::TcpListener,
-    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn RunStore>,
     options: ServerOptions,
 ) -> std::io::Result<Server> {
     let options = Arc::new(options);
-    // Read the directory once in the background, so the first visitor gets a warm run
+    // List the runs once in the background, so the first visitor gets a warm run
     // listing (1,000 runs: ~5 ms warm, ~200 ms cold) rather than waiting for the scan.
-    let warm = Arc::clone(&catalog);
+    let warm = Arc::clone(&store);
     std::thread::Builder::new().name("goodseed-warm".into()).spawn(move || {
         let _ = warm.list_runs(None);
     })?;
     // One state for every worker: the response cache is shared.
     let state = web::Data::new(api::AppState {
-        catalog,
+        store,
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),
     });
-    let data_dir = web::Data::new(meta::DataDir(options.data_dir.clone()));
     let workers = options.workers;
     let handle_signals = options.handle_signals;
     let app_options = Arc::clone(&options);
@@ -125,7 +120,6 @@ pub fn serve(
         let state = state.clone();
         let options = Arc::clone(&app_options);
         App::new()
-            .app_data(data_dir.clone())
             .wrap_fn(move |req, srv| {
                 let options = Arc::clone(&options);
                 let refused = guard::check(
@@ -175,8 +169,8 @@ pub fn serve(
 /// on a runtime of its own: the blocking entry point for the binary.
 pub fn run(
     listener: std::net::TcpListener,
-    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn RunStore>,
     options: ServerOptions,
 ) -> std::io::Result<()> {
-    actix_web::rt::System::new().block_on(async move { serve(listener, catalog, options)?.await })
+    actix_web::rt::System::new().block_on(async move { serve(listener, store, options)?.await })
 }

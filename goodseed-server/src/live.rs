@@ -45,7 +45,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ProjectName, RunId};
-use goodseed_store::{Catalog, RunSummary};
+use goodseed_store::{RunStore, RunSummary};
 
 use crate::api::{ApiError, AppState, ChunkStream, run_json, run_spec};
 use crate::json::Json;
@@ -87,9 +87,11 @@ impl ProjectRuns {
     fn same(&self, other: &ProjectRuns) -> bool {
         self.unreadable == other.unreadable
             && self.runs.len() == other.runs.len()
-            && self.runs.iter().zip(&other.runs).all(|(a, b)| {
-                a.file_stem == b.file_stem && a.run_id == b.run_id && shown(a) == shown(b)
-            })
+            && self
+                .runs
+                .iter()
+                .zip(&other.runs)
+                .all(|(a, b)| a.id == b.id && a.run_id == b.run_id && shown(a) == shown(b))
     }
 }
 
@@ -107,7 +109,7 @@ fn shown(r: &RunSummary) -> Shown {
 /// The catalog's listing, shared by every connection over that catalog and refreshed
 /// when one of them looks and it is older than [`LISTING_POLL`].
 struct Feed {
-    catalog: Arc<dyn Catalog>,
+    catalog: Arc<dyn RunStore>,
     state: Mutex<FeedState>,
 }
 
@@ -126,7 +128,7 @@ static FEEDS: Mutex<Vec<Weak<Feed>>> = Mutex::new(Vec::new());
 
 impl Feed {
     /// The feed of `catalog`, shared with every other stream over it.
-    fn of(catalog: &Arc<dyn Catalog>) -> Arc<Feed> {
+    fn of(catalog: &Arc<dyn RunStore>) -> Arc<Feed> {
         let mut feeds = FEEDS.lock().unwrap_or_else(PoisonError::into_inner);
         feeds.retain(|f| f.strong_count() > 0);
         // A live feed holds its catalog, so an equal pointer is the same catalog.
@@ -164,14 +166,14 @@ impl FeedState {
     /// Lists every run (one walk of the directory, summaries from the catalog's cache)
     /// and keeps the `Arc` of each project whose runs did not change. A listing that
     /// fails keeps the last one.
-    fn refresh(&mut self, catalog: &dyn Catalog) {
+    fn refresh(&mut self, catalog: &dyn RunStore) {
         let Ok(listing) = catalog.list_runs(None) else { return };
         let mut now: HashMap<String, ProjectRuns> = HashMap::new();
         for r in listing.runs {
             now.entry(r.project.clone()).or_default().runs.push(r);
         }
         for u in listing.unreadable {
-            now.entry(u.project).or_default().unreadable.insert(u.file_stem);
+            now.entry(u.project).or_default().unreadable.insert(u.id);
         }
         let mut before = std::mem::take(&mut self.projects);
         self.projects = now
@@ -214,7 +216,7 @@ impl Watched {
 
     /// The id events about `r` carry: the one the client followed it by, else its own.
     fn id<'a>(&self, r: &'a RunSummary) -> &'a str {
-        if self.direct.contains(&r.file_stem) { &r.file_stem } else { &r.run_id }
+        if self.direct.contains(&r.id) { &r.id } else { &r.run_id }
     }
 
     /// Takes the runs the client will load through the listing as known (for a whole
@@ -224,8 +226,8 @@ impl Watched {
             return;
         }
         for r in &runs.runs {
-            let shown = (!self.direct.contains(&r.file_stem)).then(|| shown(r));
-            self.known.insert(r.file_stem.clone(), Known { run_id: self.id(r).to_owned(), shown });
+            let shown = (!self.direct.contains(&r.id)).then(|| shown(r));
+            self.known.insert(r.id.clone(), Known { run_id: self.id(r).to_owned(), shown });
         }
     }
 
@@ -238,13 +240,13 @@ impl Watched {
         }
         // Oldest first, so a table that puts each new row on top ends newest first.
         for r in now.runs.iter().rev() {
-            let direct = self.direct.contains(&r.file_stem);
+            let direct = self.direct.contains(&r.id);
             if !self.whole && !direct {
                 continue;
             }
             let id = self.id(r).to_owned();
             let shown = shown(r);
-            match self.known.get_mut(&r.file_stem) {
+            match self.known.get_mut(&r.id) {
                 Some(known) if known.shown.as_ref() == Some(&shown) => {}
                 Some(known) => {
                     out.push(("status", status_json(&self.project, &known.run_id, &shown)));
@@ -259,12 +261,11 @@ impl Watched {
                     if direct {
                         out.push(("status", status_json(&self.project, &id, &shown)));
                     }
-                    self.known
-                        .insert(r.file_stem.clone(), Known { run_id: id, shown: Some(shown) });
+                    self.known.insert(r.id.clone(), Known { run_id: id, shown: Some(shown) });
                 }
             }
         }
-        let present: HashSet<&str> = now.runs.iter().map(|r| r.file_stem.as_str()).collect();
+        let present: HashSet<&str> = now.runs.iter().map(|r| r.id.as_str()).collect();
         let mut gone: Vec<String> = self
             .known
             .keys()
@@ -353,7 +354,7 @@ pub(crate) async fn events(
         watched[i].direct.insert(f.run.as_str().to_owned());
     }
 
-    let catalog = Arc::clone(&state.catalog);
+    let catalog = Arc::clone(&state.store);
     let feed = Feed::of(&catalog);
     // Check the runs exist before the stream starts, so a typo is a 404, not silence;
     // and take the listing new runs are told apart from before the head is sent.
@@ -430,7 +431,7 @@ fn poll(
 
 /// The points committed to one run since the client's last look, as `(event, data)`
 /// pairs. The first look records where the points start.
-fn changes(catalog: &dyn Catalog, f: &mut Followed, first: bool) -> Vec<(&'static str, String)> {
+fn changes(catalog: &dyn RunStore, f: &mut Followed, first: bool) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let Ok(reader) = catalog.open_run(&f.project, &f.run) else {
         return out;

@@ -3,11 +3,12 @@
 //! (`openapi.json`, served as written; `tests/it/openapi.rs` checks it against the real
 //! server so it cannot drift).
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 
+use crate::api::AppState;
 use crate::json::Json;
 
 /// The OpenAPI 3.1 document of the whole API.
@@ -16,18 +17,12 @@ pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 /// What the API calls itself in `GET /api/version`.
 pub(crate) const API: &str = "goodseed-0.4.0-compatible";
 
-/// The data directory `GET /api/health` reports on (never by its path); `None` when
-/// whoever embeds the server did not say.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DataDir(pub(crate) Option<PathBuf>);
-
-/// Whether the data directory is there: `None` when unknown.
-fn health_json(data_directory: Option<bool>) -> String {
+/// Whether the store can be reached.
+fn health_json(available: bool) -> String {
     let mut j = Json::default();
-    j.begin_object().key("status").str("ok").key("data_directory").str(match data_directory {
-        Some(true) => "ok",
-        Some(false) => "missing",
-        None => "unknown",
+    j.begin_object().key("status").str("ok").key("data_directory").str(match available {
+        true => "ok",
+        false => "missing",
     });
     j.end_object();
     j.finish()
@@ -46,15 +41,16 @@ fn version_json() -> String {
     j.finish()
 }
 
-/// `GET /api/health`: the server answers, and whether its data directory exists (one
-/// `stat`, on the blocking pool; nothing else is read).
-pub(crate) async fn health(dir: Option<web::Data<DataDir>>) -> HttpResponse {
-    let exists = match dir.and_then(|d| d.0.clone()) {
-        // A worker that stopped answers "missing": the directory could not be checked.
-        Some(path) => Some(web::block(move || path.is_dir()).await.unwrap_or(false)),
-        None => None,
-    };
-    HttpResponse::Ok().content_type(ContentType::json()).body(health_json(exists))
+/// `GET /api/health`: the server answers, and whether its store can be reached
+/// ([`RunStore::check_available`]: for files, one `stat` of the data directory), on the
+/// blocking pool; nothing else is read, and the store is never named.
+///
+/// [`RunStore::check_available`]: goodseed_store::RunStore::check_available
+pub(crate) async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let store = Arc::clone(&state.store);
+    // A worker that stopped answers "missing": the store could not be checked.
+    let available = web::block(move || store.check_available().is_ok()).await.unwrap_or(false);
+    HttpResponse::Ok().content_type(ContentType::json()).body(health_json(available))
 }
 
 /// `GET /api/version`
@@ -73,9 +69,8 @@ mod tests {
 
     #[test]
     fn health_answers() {
-        assert_eq!(health_json(Some(true)), r#"{"status": "ok", "data_directory": "ok"}"#);
-        assert_eq!(health_json(Some(false)), r#"{"status": "ok", "data_directory": "missing"}"#);
-        assert_eq!(health_json(None), r#"{"status": "ok", "data_directory": "unknown"}"#);
+        assert_eq!(health_json(true), r#"{"status": "ok", "data_directory": "ok"}"#);
+        assert_eq!(health_json(false), r#"{"status": "ok", "data_directory": "missing"}"#);
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub(crate) async fn compare(
     if runs.len() > MAX_RUNS {
         return Err(ApiError::bad_request(format!("at most {MAX_RUNS} runs per comparison")));
     }
-    let catalog = Arc::clone(&state.catalog);
+    let store = Arc::clone(&state.store);
     // Streamed: 32 runs of a million points each never sit in memory as one string.
     let body = stream(Arc::clone(&state.cache), None, move |send| {
         let mut j = Json::with_capacity(CHUNK + 256);
@@ -193,7 +193,7 @@ pub(crate) async fn compare(
         let mut flush = |j: &mut Json| j.len() < CHUNK || send(j.take_chunk());
         for (project, run) in &runs {
             j.begin_object().key("project").str(project.as_str()).key("run_id").str(run.as_str());
-            let read = catalog.open_run(project, run).and_then(|reader| {
+            let read = store.open_run(project, run).and_then(|reader| {
                 let integer = reader.integer_steps()?;
                 let (window, sampled) = reader.downsample_metric(&path, None, None, count)?;
                 Ok((integer, window, sampled))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step};
 use goodseed_store::{
-    Catalog, RunWriter, SqliteCatalog, SqliteRunWriter, WriteBatch, run_file_path,
+    RunStore, RunWriter, SqliteRunWriter, SqliteStore, WriteBatch, run_file_path,
 };
 
 const SERIES: usize = 10;
@@ -155,7 +155,7 @@ fn catalog(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("list_runs_cold", |b| {
         b.iter_batched(
-            || SqliteCatalog::new(dir.path()),
+            || SqliteStore::new(dir.path()),
             |catalog| {
                 let listing = catalog.list_runs(None).expect("list");
                 assert_eq!(listing.runs.len(), 1000);
@@ -164,7 +164,7 @@ fn catalog(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
-    let warm = SqliteCatalog::new(dir.path());
+    let warm = SqliteStore::new(dir.path());
     warm.list_runs(None).expect("list");
     group.bench_function("list_runs_warm", |b| {
         b.iter(|| {

@@ -1,15 +1,13 @@
 //! The store's error type.
 
-use std::path::PathBuf;
-
 /// What can go wrong in the store.
 ///
-/// Database errors carry a message and the file, never a rusqlite type, so callers do not
-/// depend on the backend.
+/// Errors carry a location for people to read (a file, a database), never a backend
+/// type or a path to act on, so callers do not depend on the backend.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// No run with this project and id exists in the catalog.
+    /// No run with this project and id exists in the store.
     #[error("run not found: {project}/{run_id}")]
     NotFound {
         /// The project asked for.
@@ -17,17 +15,18 @@ pub enum StoreError {
         /// The run id asked for.
         run_id: String,
     },
-    /// A new run's file already exists.
-    #[error("run file already exists: {}", path.display())]
+    /// A new run's id is already taken.
+    #[error("run file already exists: {location}")]
     AlreadyExists {
-        /// The file.
-        path: PathBuf,
+        /// Where the run that has it is kept.
+        location: String,
     },
-    /// The file exists but is not a goodseed run (no `run_meta` table, not SQLite, empty).
-    #[error("{} is not a readable goodseed run: {reason}", path.display())]
+    /// The run exists but cannot be read as a goodseed run (for SQLite: no `run_meta`
+    /// table, not SQLite, empty).
+    #[error("{location} is not a readable goodseed run: {reason}")]
     NotARun {
-        /// The file.
-        path: PathBuf,
+        /// Where it is kept.
+        location: String,
         /// Why, in a few words.
         reason: String,
     },
@@ -40,40 +39,50 @@ pub enum StoreError {
         run_id: String,
     },
     /// Another writer has the run open (its writer lock is held).
-    #[error("run {} is being written by another writer", path.display())]
+    #[error("run {location} is being written by another writer")]
     Locked {
-        /// The run file.
-        path: PathBuf,
+        /// Where the run is kept.
+        location: String,
+    },
+    /// Resuming a run that another writer may be writing: its writer is alive, or it
+    /// says `running` and nothing tells whether its writer is (goodseed 0.4.0's runs).
+    #[error("run {location} is being written by another writer{holder}")]
+    Live {
+        /// Where the run is kept.
+        location: String,
+        /// Who holds it, when the run says (" (pid 123 on host)"), else why it counts
+        /// as live (" (its status is running)").
+        holder: String,
     },
     /// The writer was already closed.
-    #[error("run writer for {} is closed", path.display())]
+    #[error("run writer for {location} is closed")]
     Closed {
-        /// The file.
-        path: PathBuf,
+        /// Where the run is kept.
+        location: String,
     },
-    /// A path resolved outside the data directory (a symlink, for example).
+    /// A name resolved outside the store (a symlink out of the data directory).
     #[error("{what} leads outside the data directory")]
     OutsideRoot {
         /// What was refused, without revealing where it pointed.
         what: String,
     },
     /// The database reported an error.
-    #[error("database error on {}: {message}", path.display())]
+    #[error("database error on {location}: {message}")]
     Database {
-        /// The file.
-        path: PathBuf,
-        /// SQLite's message.
+        /// Where the run is kept.
+        location: String,
+        /// The database's message.
         message: String,
-        /// Whether SQLite reported the file busy or locked by another connection.
+        /// Whether the database reported the run busy or locked by another connection.
         busy: bool,
     },
-    /// A filesystem operation failed.
-    #[error("{action} {}", path.display())]
+    /// An operation of the operating system failed.
+    #[error("{action} {location}")]
     Io {
         /// What was being done ("reading", "creating", …).
         action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
+        /// The file or directory, for people to read.
+        location: String,
         /// The OS error.
         #[source]
         source: std::io::Error,
@@ -89,15 +98,31 @@ impl StoreError {
             err.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         );
-        StoreError::Database { path: path.to_owned(), message: err.to_string(), busy }
+        StoreError::Database { location: shown(path), message: err.to_string(), busy }
     }
 
     pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
-        StoreError::Io { action, path: path.to_owned(), source }
+        StoreError::Io { action, location: shown(path), source }
     }
 
     /// True for [`StoreError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
     }
+
+    /// True when the error says "try again later": the run is busy or locked by another
+    /// connection, or its writer holds it.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database { busy: true, .. }
+                | StoreError::Locked { .. }
+                | StoreError::Live { .. }
+        )
+    }
+}
+
+/// A path as errors show it.
+pub(crate) fn shown(path: &std::path::Path) -> String {
+    path.display().to_string()
 }

@@ -1,50 +1,75 @@
-//! Goodseed's run store: persistence behind three traits, and their SQLite
-//! implementation in goodseed 0.4.0's on-disk format (one SQLite file per run).
+//! Goodseed's run store: persistence behind one port, and its SQLite implementation in
+//! goodseed 0.4.0's on-disk format (one SQLite file per run).
 //!
-//! - [`RunWriter`] writes one run, a [`WriteBatch`] per transaction
-//!   ([`SqliteRunWriter`]).
-//! - [`RunReader`] reads one run ([`SqliteRunReader`], pooled read-only connections).
-//! - [`Catalog`] lists the projects and runs under a projects directory and opens
-//!   readers ([`SqliteCatalog`]).
+//! - [`RunStore`] is the port: create, resume, list, read, change and delete runs, with
+//!   the rules on what may be done to a run (see [`SqliteStore`], and
+//!   [`open_store`] for a composition root).
+//! - [`RunWriter`] writes one run, a [`WriteBatch`] per transaction.
+//! - [`RunReader`] reads one run.
+//! - [`lifecycle`] says what the batches of a created, resumed and closed run hold.
 //!
 //! No rusqlite or r2d2 type appears in this crate's public API; errors are
 //! [`StoreError`], with "no such run" as [`StoreError::NotFound`].
 //!
 //! ```
 //! use goodseed_core::{FieldPath, ProjectName, RunId, Step};
-//! use goodseed_store::{Catalog, RunReader, RunWriter, SqliteCatalog, SqliteRunWriter, WriteBatch, run_file_path};
+//! use goodseed_store::lifecycle::{self, NewRun, WriterIdentity};
+//! use goodseed_store::{RunStore, StoreLocation, open_store};
 //!
 //! let dir = tempfile::tempdir()?;
+//! let store = open_store(&StoreLocation::Projects(dir.path().into()));
 //! let (project, run) = (ProjectName::parse("demo")?, RunId::parse("calm-otter")?);
-//! let mut batch = WriteBatch::new();
-//! batch.set_meta("run_id", run.as_str());
-//! let loss = batch.metric_series(&FieldPath::parse("train/loss")?);
-//! batch.metric(loss, Step::from(0u32), 0.9, 1_700_000_000);
-//! let mut writer = SqliteRunWriter::create(&run_file_path(dir.path(), &project, &run), &batch)?;
+//! let new = NewRun::new(run.clone(), project.clone());
+//! let mut first = lifecycle::created(&new, &WriterIdentity::this_process(), &lifecycle::now_iso());
+//! let loss = first.metric_series(&FieldPath::parse("train/loss")?);
+//! first.metric(loss, Step::from(0u32), 0.9, 1_700_000_000);
+//! let mut writer = store.create_run(&project, &run, &first)?;
 //! writer.close()?;
 //!
-//! let catalog = SqliteCatalog::new(dir.path());
-//! let listing = catalog.list_runs(None)?;
+//! let listing = store.list_runs(None)?;
 //! assert_eq!(listing.runs[0].metric_paths, ["train/loss"]);
-//! let reader = catalog.open_run(&project, &run)?;
+//! let reader = store.open_run(&project, &run)?;
 //! assert_eq!(reader.metric_count("train/loss")?, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod error;
+pub mod lifecycle;
 mod model;
 mod sqlite;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 pub use error::{Result, StoreError};
 pub use model::{
-    Catalog, FileStamp, LastSteps, MetricRow, ProjectSummary, RunListing, RunMeta, RunReader,
-    RunSummary, RunWriter, SeriesRef, TextPage, TextRow, TextWindow, UnreadableRun, WriteBatch,
+    LastSteps, MetricRow, ProjectSummary, RunListing, RunMeta, RunReader, RunStore, RunSummary,
+    RunVersion, RunWriter, SeriesRef, TextPage, TextRow, TextWindow, UnreadableRun, WriteBatch,
     meta_key,
 };
 pub use sqlite::{
-    HEARTBEAT_STALE_AFTER, SqliteCatalog, SqliteRunReader, SqliteRunWriter, liveness, lock_path,
-    run_file_path,
+    HEARTBEAT_STALE_AFTER, SqliteRunReader, SqliteRunWriter, SqliteStore, lock_path, run_file_path,
 };
+
+/// Where a store keeps its runs: what a composition root names to get one from
+/// [`open_store`] without naming a backend's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreLocation {
+    /// A projects directory, `<dir>/<project>/runs/<run_id>.sqlite` (goodseed's home
+    /// keeps one at `~/.goodseed/projects`).
+    Projects(PathBuf),
+    /// One directory of run files, `<dir>/<run_id>.sqlite`, as 0.4.0's `log_dir`.
+    Flat(PathBuf),
+}
+
+/// The store at a location.
+pub fn open_store(location: &StoreLocation) -> Arc<dyn RunStore> {
+    match location {
+        StoreLocation::Projects(dir) => Arc::new(SqliteStore::new(dir)),
+        StoreLocation::Flat(dir) => Arc::new(SqliteStore::flat(dir)),
+    }
+}
 
 /// This machine's host name, as writers record it in `run_meta` (`writer_host`): what
 /// Python's `platform.node()` gives on Linux, read from `/proc/sys/kernel/hostname`,

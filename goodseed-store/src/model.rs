@@ -1,14 +1,15 @@
-//! The store's traits (write one run, read one run, catalog a directory of runs) and the
-//! plain data they exchange.
+//! The store's port: [`RunStore`] (create, resume, list, read, change and delete runs),
+//! with [`RunWriter`] and [`RunReader`] for one run, and the plain data they exchange.
+//! Nothing here knows how a backend keeps runs: no paths, no SQL.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use goodseed_core::downsample::{PointCount, Sampled, Window};
 use goodseed_core::{
-    ConfigValue, FieldPath, Liveness, MetricPoint, ProjectName, RunId, RunStatus, Step, TextPoint,
+    ConfigValue, FieldPath, Liveness, MetricPoint, ProjectName, RunId, RunRef, RunStatus, Step,
+    TextPoint,
 };
 
 use crate::Result;
@@ -42,7 +43,7 @@ pub mod meta_key {
     /// Ours: ISO 8601 time of the live writer's last heartbeat.
     pub const HEARTBEAT_AT: &str = "heartbeat_at";
     /// Ours: ISO 8601 time at which someone asked the live writer's trainer to stop
-    /// ([`Catalog::request_stop`](crate::Catalog::request_stop)); absent otherwise. The
+    /// ([`RunStore::request_stop`](crate::RunStore::request_stop)); absent otherwise. The
     /// SDK shows it as `Run::should_stop` and deletes it when the run is resumed.
     pub const STOP_REQUESTED_AT: &str = "stop_requested_at";
 }
@@ -190,6 +191,38 @@ impl WriteBatch {
         self.texts.push(TextRow { series, step, value: value.into(), ts });
     }
 
+    /// The `run_meta` changes in the order they were made: a key and its new value, or
+    /// `None` for a key removed.
+    pub fn meta_entries(&self) -> impl ExactSizeIterator<Item = (&str, Option<&str>)> {
+        self.meta.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
+    }
+
+    /// The configs in the order they were set (a later one for a path wins).
+    pub fn config_entries(&self) -> impl ExactSizeIterator<Item = (&FieldPath, &ConfigValue)> {
+        self.configs.iter().map(|(p, v)| (p, v))
+    }
+
+    /// The metric points in the order they were added, each with its series' path (a
+    /// later point at a (path, step) wins).
+    pub fn metric_entries(&self) -> impl ExactSizeIterator<Item = (&FieldPath, &MetricRow)> {
+        self.metrics.iter().map(|m| (&self.metric_series[m.series_index()], m))
+    }
+
+    /// The text points in the order they were added, each with its series' path.
+    pub fn text_entries(&self) -> impl ExactSizeIterator<Item = (&FieldPath, &TextRow)> {
+        self.texts.iter().map(|t| (&self.text_series[t.series_index()], t))
+    }
+
+    /// The metric series the batch has points for (or interned), in first-use order.
+    pub fn metric_paths(&self) -> &[FieldPath] {
+        &self.metric_series
+    }
+
+    /// The text series the batch has points for (or interned), in first-use order.
+    pub fn text_paths(&self) -> &[FieldPath] {
+        &self.text_series
+    }
+
     /// Number of meta keys, configs and points in the batch.
     pub fn len(&self) -> usize {
         self.meta.len() + self.configs.len() + self.metrics.len() + self.texts.len()
@@ -236,7 +269,7 @@ fn intern(
 pub type LastSteps = HashMap<String, f64>;
 
 /// Writes one run. Each [`RunWriter::write`] is one transaction: it lands whole or not at all.
-pub trait RunWriter: Send {
+pub trait RunWriter: Send + std::fmt::Debug {
     /// Writes a batch in one transaction.
     fn write(&mut self, batch: &WriteBatch) -> Result<()>;
 
@@ -248,8 +281,11 @@ pub trait RunWriter: Send {
 
     /// The current value of one `run_meta` key, read through the writer's own
     /// connection (one indexed read), so it sees changes made by others, such as
-    /// [`Catalog::request_stop`].
+    /// [`RunStore::request_stop`].
     fn meta(&self, key: &str) -> Result<Option<String>>;
+
+    /// Where the run is kept, for people to read (a file, a database row): never parsed.
+    fn location(&self) -> &str;
 
     /// Checkpoints and closes the file, leaving a single file on disk. Writing after this
     /// is an error; closing twice is not.
@@ -284,7 +320,7 @@ pub struct TextPage {
 
 /// Reads one run. Paths are returned as stored (files from other writers may hold paths
 /// our [`FieldPath`] would refuse).
-pub trait RunReader: Send + Sync {
+pub trait RunReader: Send + Sync + std::fmt::Debug {
     /// The `run_meta` table.
     fn meta(&self) -> Result<RunMeta>;
 
@@ -340,35 +376,34 @@ pub trait RunReader: Send + Sync {
     /// they can be shown as whole numbers as those versions did.
     fn integer_steps(&self) -> Result<bool>;
 
-    /// Checks the file's structure without changing it (SQLite's `PRAGMA
-    /// integrity_check`). Returns `["ok"]` for a sound file, else the problems found,
-    /// one per line; damage that stops the check early is reported the same way, as
-    /// SQLite's message ("database disk image is malformed"). Errors are for a check
-    /// that could not run (the file vanished, a lock timed out).
+    /// The backend's own check that the run's stored data is sound, made without
+    /// changing anything. Returns `["ok"]` for a sound run, else the problems found, one
+    /// per line; damage that stops the check early is reported the same way (the
+    /// backend's message). Errors are for a check that could not run (the run vanished,
+    /// a lock timed out).
     fn integrity_check(&self) -> Result<Vec<String>>;
 
-    /// An id of the data this reader sees, when that data cannot change: set for a run
-    /// that was closed when the reader opened it (a reader is replaced if the file
+    /// The version of the data this reader sees, when that data cannot change: set for
+    /// a run that was closed when the reader opened it (a reader is replaced if the run
     /// changes), `None` for a live run. Callers may cache answers under it.
-    fn snapshot_id(&self) -> Option<u64>;
+    fn version(&self) -> Option<RunVersion>;
 }
 
-/// Size and modification time of a run file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    /// Bytes in the main file.
-    pub size: u64,
-    /// Modification time of the main file.
-    pub modified: SystemTime,
-}
+/// An opaque version of one run's data, given only while the data cannot change (the
+/// run is closed). Two equal versions of the same run hold the same data, so answers
+/// about a run may be cached under (run, version); the backend gives a new version
+/// whenever the run changes. Readers and summaries of the same data carry the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunVersion(pub u64);
 
-/// What the catalog knows about one readable run.
+/// What the store knows about one readable run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
-    /// The project, from the directory layout (`<project>/runs/<file>.sqlite`).
+    /// The project the run is kept under.
     pub project: String,
-    /// The file name without `.sqlite`: how the run is addressed.
-    pub file_stem: String,
+    /// The id the run is addressed by in this store ([`RunStore::open_run`], URLs). For
+    /// SQLite, the file name without `.sqlite`; usually the same as `run_id`.
+    pub id: String,
     /// The run id as 0.4.0 reports it: `run_id`, else `run_name`, else the file stem.
     pub run_id: String,
     /// The whole `run_meta` table.
@@ -384,24 +419,28 @@ pub struct RunSummary {
     /// The run's tags (the `sys/tags` config when it is a string set), sorted; empty
     /// otherwise.
     pub tags: Vec<String>,
-    /// The main file's size and modification time.
-    pub file: FileStamp,
+    /// The version of the run's data while it cannot change (see [`RunVersion`]);
+    /// `None` while the run may be written.
+    pub version: Option<RunVersion>,
+    /// Where the run is kept, for people to read (relative to the store: for SQLite,
+    /// `<project>/runs/<id>.sqlite`). Never parsed.
+    pub location: String,
 }
 
-/// A file that looks like a run (`**/runs/*.sqlite`) but cannot be read.
+/// Something the store keeps as a run but cannot read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadableRun {
-    /// The path relative to the catalog's root.
-    pub relative_path: PathBuf,
-    /// The project the layout implies.
+    /// Where it is kept, for people to read (relative to the store). Never parsed.
+    pub location: String,
+    /// The project it is kept under.
     pub project: String,
-    /// The file name without `.sqlite`.
-    pub file_stem: String,
+    /// The id it would be addressed by.
+    pub id: String,
     /// Why it cannot be read, in a few words.
     pub reason: String,
 }
 
-/// Every run in the catalog, newest first (by `created_at`, as 0.4.0 orders them), and
+/// Every run in the store, newest first (by `created_at`, as 0.4.0 orders them), and
 /// every file that could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct RunListing {
@@ -411,27 +450,72 @@ pub struct RunListing {
     pub unreadable: Vec<UnreadableRun>,
 }
 
-/// A project: a directory holding `runs/*.sqlite`.
+/// A project: a name runs are kept under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectSummary {
-    /// The project name (its path under the root).
+    /// The project name.
     pub name: String,
-    /// How many run files it holds, readable or not.
+    /// How many runs it holds, readable or not.
     pub run_count: usize,
     /// The newest modification time among them.
     pub last_modified: Option<SystemTime>,
 }
 
-/// A directory of projects and their runs.
-pub trait Catalog: Send + Sync {
+/// A store of runs: the port through which every run is created, resumed, read,
+/// changed and deleted, whatever keeps it (SQLite files, a database, memory). The rules
+/// that decide what may be done to a run (a live run cannot be resumed or deleted, only
+/// a trashed one can be deleted) are the store's, so every caller gets the same ones.
+pub trait RunStore: Send + Sync + std::fmt::Debug {
+    /// Where the store keeps its runs, for people to read (a directory, a database).
+    fn location(&self) -> String;
+
+    /// Whether the store can be reached now: a directory that is not there, or a
+    /// database that does not answer, is `Err` with the reason. A store that is missing
+    /// lists no runs; this tells a caller why.
+    fn check_available(&self) -> Result<()>;
+
     /// Projects, most recently modified first.
     fn list_projects(&self) -> Result<Vec<ProjectSummary>>;
 
-    /// Runs (of one project, or all), newest first, and the files that could not be read.
+    /// Runs (of one project, or all), newest first, and those that could not be read.
     fn list_runs(&self, project: Option<&ProjectName>) -> Result<RunListing>;
+
+    /// One run's summary, as the listing has it, without listing its project.
+    /// [`StoreError::NotFound`] when there is no such run; [`StoreError::NotARun`] when
+    /// it cannot be read.
+    ///
+    /// [`StoreError::NotFound`]: crate::StoreError::NotFound
+    /// [`StoreError::NotARun`]: crate::StoreError::NotARun
+    fn run_summary(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<RunSummary>>;
+
+    /// Whether a run is kept under this project and id (readable or not): a new run
+    /// cannot take it.
+    fn run_exists(&self, project: &ProjectName, run_id: &RunId) -> Result<bool>;
 
     /// A reader for one run.
     fn open_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<dyn RunReader>>;
+
+    /// Creates a run and writes `first` (its meta and first data, see
+    /// [`lifecycle`](crate::lifecycle)) in one transaction; the returned writer holds
+    /// the run until closed. [`StoreError::AlreadyExists`] when the id is taken: two
+    /// creators never get the same run.
+    ///
+    /// [`StoreError::AlreadyExists`]: crate::StoreError::AlreadyExists
+    fn create_run(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        first: &WriteBatch,
+    ) -> Result<Box<dyn RunWriter>>;
+
+    /// Opens an existing run to write more into it. Refused with [`StoreError::Live`]
+    /// while another writer may be writing it: its writer is alive, or it says
+    /// `running` with no way to tell a live writer from a dead one (goodseed 0.4.0
+    /// leaves no trace of its writers). [`StoreError::NotFound`] when there is no run.
+    ///
+    /// [`StoreError::Live`]: crate::StoreError::Live
+    /// [`StoreError::NotFound`]: crate::StoreError::NotFound
+    fn resume_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Box<dyn RunWriter>>;
 
     /// Marks a run as trashed, or restores it. Only the `trashed` meta key changes.
     fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()>;
@@ -444,11 +528,18 @@ pub trait Catalog: Send + Sync {
     /// [`StoreError::NotFound`]: crate::StoreError::NotFound
     fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()>;
 
-    /// Deletes a run for good: its file and everything beside it that belongs to it.
-    /// Only a run in the trash can be deleted ([`StoreError::NotTrashed`]), and never
-    /// while its writer is alive ([`StoreError::Locked`]).
+    /// Deletes runs for good, all or nothing: every run is checked first, and if one
+    /// cannot be deleted nothing is. Only a run in the trash can be deleted
+    /// ([`StoreError::NotTrashed`]), and never while its writer is alive
+    /// ([`StoreError::Locked`]); a missing run is [`StoreError::NotFound`].
     ///
     /// [`StoreError::NotTrashed`]: crate::StoreError::NotTrashed
     /// [`StoreError::Locked`]: crate::StoreError::Locked
-    fn delete_run(&self, project: &ProjectName, run_id: &RunId) -> Result<()>;
+    /// [`StoreError::NotFound`]: crate::StoreError::NotFound
+    fn delete_runs(&self, runs: &[RunRef]) -> Result<()>;
+
+    /// [`RunStore::delete_runs`] for one run.
+    fn delete_run(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
+        self.delete_runs(&[RunRef::new(project.clone(), run_id.clone())])
+    }
 }

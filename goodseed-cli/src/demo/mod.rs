@@ -18,7 +18,6 @@ mod train;
 use std::io::Write;
 use std::net::TcpListener;
 use std::num::NonZeroU32;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use goodseed_sdk::{Run, SdkError};
 use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions};
-use goodseed_store::SqliteCatalog;
+use goodseed_store::RunStore;
 
 use self::iris::Sample;
 pub(crate) use self::train::{DEFAULT_EPOCHS, DEFAULT_SEED};
@@ -51,8 +50,11 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let runs_dir =
         PROJECT.split('/').fold(projects.clone(), |dir, part| dir.join(part)).join("runs");
 
+    // One store for the server and for every run the demo trains.
+    let store = crate::store::open_projects(projects.clone()).store;
     let pace = Duration::from_millis(args.pace_ms.unwrap_or(if args.no_serve { 0 } else { 20 }));
-    let server = if args.no_serve { None } else { Some(Server::start(&projects, args.port, out)?) };
+    let server =
+        if args.no_serve { None } else { Some(Server::start(Arc::clone(&store), args.port, out)?) };
 
     let plural = if epochs.get() == 1 { "" } else { "s" };
     writeln!(
@@ -68,7 +70,7 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             return Ok(());
         }
         let name = config.name();
-        let (run_id, summary) = train_and_log(&home, config, &data, pace).with_context(|| {
+        let (run_id, summary) = train_and_log(&store, config, &data, pace).with_context(|| {
             format!("training and logging run {name:?} in {}", runs_dir.display())
         })?;
         let (last, best) = (summary.last, summary.best);
@@ -111,8 +113,8 @@ struct Server {
 }
 
 impl Server {
-    /// Binds the port and starts serving `projects` on a thread of its own (Ctrl-C stops it).
-    fn start(projects: &Path, port: u16, out: &mut dyn Write) -> anyhow::Result<Server> {
+    /// Binds the port and starts serving `store` on a thread of its own (Ctrl-C stops it).
+    fn start(store: Arc<dyn RunStore>, port: u16, out: &mut dyn Write) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| {
             format!(
                 "cannot serve the runs on 127.0.0.1 port {port} (is another server using it? \
@@ -129,17 +131,11 @@ impl Server {
              (the API is at {address}/api, and {GOODSEED_APP_ORIGIN}/local?port={port} shows them too)"
         )
         .context(WRITING)?;
-        let catalog = Arc::new(SqliteCatalog::new(projects));
-        let options = ServerOptions {
-            port,
-            data_dir: Some(projects.to_owned()),
-            handle_signals: true,
-            ..ServerOptions::default()
-        };
+        let options = ServerOptions { port, handle_signals: true, ..ServerOptions::default() };
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
         let thread = std::thread::spawn(move || {
-            let result = goodseed_server::run(listener, catalog, options);
+            let result = goodseed_server::run(listener, store, options);
             flag.store(true, Ordering::Relaxed);
             result
         });
@@ -162,7 +158,7 @@ impl Server {
 /// Trains one config as one run: creates the run, logs every epoch and the results,
 /// and closes it as finished, or as failed when anything went wrong on the way.
 fn train_and_log(
-    home: &Path,
+    store: &Arc<dyn RunStore>,
     config: &TrainConfig,
     data: &[Sample],
     pace: Duration,
@@ -176,7 +172,7 @@ fn train_and_log(
             config.hidden, config.optimizer, config.lr
         ))
         .tags(["demo", "iris", "mlp"])
-        .home(home)
+        .store(Arc::clone(store))
         // The demo's code is not in the repository around the user's working directory.
         .capture_git(false)
         .config(config)?

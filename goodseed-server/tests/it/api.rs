@@ -207,8 +207,8 @@ fn stop_request_reaches_the_trainer() {
     let r = server.request("POST", "/api/runs/p/r/stop", &[("Origin", "http://evil.example")], "");
     assert_eq!(r.status, 403, "a foreign page cannot stop a run");
     let stop_key = || {
-        use goodseed_store::Catalog as _;
-        let catalog = goodseed_store::SqliteCatalog::new(home.path().join("projects"));
+        use goodseed_store::RunStore as _;
+        let catalog = goodseed_store::SqliteStore::new(home.path().join("projects"));
         let (p, id) = (goodseed_core::ProjectName::parse("p"), goodseed_core::RunId::parse("r"));
         let reader = catalog.open_run(&p.expect("project"), &id.expect("run")).expect("open");
         reader.meta().expect("meta").get("stop_requested_at").map(str::to_owned)

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::python;
 use crate::support::{TestServer, request, sdk_run};
+use goodseed_testkit::python;
 
 /// goodseed 0.4.0's `goodseed serve`, killed on drop.
 struct PythonServer {

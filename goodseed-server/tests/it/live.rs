@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use goodseed_core::{ProjectName, RunId};
-use goodseed_store::{Catalog, SqliteCatalog};
+use goodseed_store::{RunStore, SqliteStore};
 
 use crate::support::{TestServer, sdk_run};
 
@@ -221,7 +221,7 @@ fn project_followers_see_runs_come_change_and_go() {
     let (status, at) =
         events.wait_event(at, "status", r#""run_id": "fresh""#, Duration::from_secs(10));
     assert_eq!(status["trashed"], true);
-    let catalog = SqliteCatalog::new(&projects);
+    let catalog = SqliteStore::new(&projects);
     let (p, r) = (ProjectName::parse("ws/p").expect("p"), RunId::parse("fresh").expect("r"));
     catalog.delete_run(&p, &r).expect("delete");
     let (removed, _) = events.wait_event(at, "removed", "", Duration::from_secs(10));

@@ -1,4 +1,5 @@
-//! The server's integration tests: the real server on port 0, driven over HTTP.
+//! The server's integration tests: the real server on port 0, driven over HTTP, and
+//! the web UI in a real browser (`ui`).
 
 mod api;
 mod compat;
@@ -7,7 +8,4 @@ mod openapi;
 mod security;
 mod series;
 mod support;
-
-#[path = "../../../goodseed-store/tests/it/python.rs"]
-#[allow(dead_code)] // shared with the store's tests, which use all of it
-mod python;
+mod ui;

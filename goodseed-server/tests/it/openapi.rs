@@ -163,11 +163,7 @@ fn server() -> (tempfile::TempDir, TestServer) {
     run.log_metric("odd", 1u32, f64::NEG_INFINITY).expect("log");
     run.log_text("logs/stdout", 1u32, "h\u{e9}llo").expect("text");
     run.finish().expect("finish");
-    let projects = home.path().join("projects");
-    let server = TestServer::start_with(&projects.clone(), |o| goodseed_server::ServerOptions {
-        data_dir: Some(projects),
-        ..o
-    });
+    let server = TestServer::start(&home.path().join("projects"));
     (home, server)
 }
 
@@ -482,19 +478,12 @@ fn health_version_and_the_document_over_http() {
     drop(server);
 
     // A data directory that is not there: still 200, and no path in the answer.
-    let gone = home.path().join("gone");
-    let server = TestServer::start_with(&gone.clone(), |o| goodseed_server::ServerOptions {
-        data_dir: Some(gone),
-        ..o
-    });
+    let server = TestServer::start(&home.path().join("gone"));
     let r = server.get("/api/health");
     assert_eq!(
         (r.status, r.body.as_str()),
         (200, r#"{"status": "ok", "data_directory": "missing"}"#)
     );
-    // Embedded without one: said so.
-    let server = TestServer::start(&home.path().join("projects"));
-    assert_eq!(server.get("/api/health").body, r#"{"status": "ok", "data_directory": "unknown"}"#);
     // With a token, these need it too, as documented by the global security.
     let server = TestServer::start_with(&home.path().join("projects"), |o| {
         goodseed_server::ServerOptions { token: Some("s3cret".into()), ..o }
@@ -530,9 +519,9 @@ fn live_events_are_as_documented() {
     let (_, at) = events.wait_event(at, "status", r#""status": "finished""#, wait);
     let stop = server.post(&format!("/api/runs/{PROJECT}/new/trash"));
     assert_eq!(stop.status, 200, "{}", stop.body);
-    let catalog = goodseed_store::SqliteCatalog::new(home.path().join("projects"));
+    let catalog = goodseed_store::SqliteStore::new(home.path().join("projects"));
     let (p, r) = (goodseed_core::ProjectName::parse(PROJECT), goodseed_core::RunId::parse("new"));
-    goodseed_store::Catalog::delete_run(&catalog, &p.expect("p"), &r.expect("r")).expect("rm");
+    goodseed_store::RunStore::delete_run(&catalog, &p.expect("p"), &r.expect("r")).expect("rm");
     events.wait_event(at, "removed", r#""run_id": "new""#, wait);
 
     let mut kinds = BTreeSet::new();

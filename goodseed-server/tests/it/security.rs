@@ -71,8 +71,8 @@ fn traversal_is_refused_in_every_encoding() {
     let listing = f.server.get("/api/runs").body;
     assert!(!listing.contains("leak") && !listing.contains(&outside_text(&f)), "{listing}");
     // The outside run was never touched.
-    let outside = goodseed_store::SqliteCatalog::new(f.outside.path().join("projects"));
-    use goodseed_store::Catalog as _;
+    let outside = goodseed_store::SqliteStore::new(f.outside.path().join("projects"));
+    use goodseed_store::RunStore as _;
     assert!(!outside.list_runs(None).expect("list").runs[0].meta.trashed());
 }
 

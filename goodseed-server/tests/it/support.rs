@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use goodseed_sdk::Run;
 use goodseed_server::{ServerOptions, serve};
-use goodseed_store::SqliteCatalog;
+use goodseed_store::SqliteStore;
 
 /// A running server; stopped on drop.
 pub(crate) struct TestServer {
@@ -30,7 +30,7 @@ impl TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("addr").port();
         let options = tweak(ServerOptions { port, workers: Some(2), ..ServerOptions::default() });
-        let catalog = Arc::new(SqliteCatalog::new(projects));
+        let catalog = Arc::new(SqliteStore::new(projects));
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {

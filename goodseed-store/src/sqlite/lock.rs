@@ -27,6 +27,8 @@ pub fn lock_path(run_file: &Path) -> PathBuf {
 pub(crate) struct WriterLock {
     file: Option<File>,
     path: PathBuf,
+    /// Whether the lock file was there before this lock (left by a writer that died).
+    found: bool,
 }
 
 impl WriterLock {
@@ -35,6 +37,7 @@ impl WriterLock {
         let path = lock_path(run_file);
         // Loop in case the holder removed the file between our open and our lock: a
         // lock on an unlinked file would lock nothing.
+        let found = path.exists();
         for _ in 0..10 {
             let file = OpenOptions::new()
                 .read(true)
@@ -46,17 +49,17 @@ impl WriterLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    return Err(StoreError::Locked { path: run_file.to_owned() });
+                    return Err(StoreError::Locked { location: crate::error::shown(run_file) });
                 }
                 Err(TryLockError::Error(e)) => {
                     return Err(StoreError::io("taking the writer lock", &path, e));
                 }
             }
             if same_file(&file, &path) {
-                return Ok(WriterLock { file: Some(file), path });
+                return Ok(WriterLock { file: Some(file), path, found });
             }
         }
-        Err(StoreError::Locked { path: run_file.to_owned() })
+        Err(StoreError::Locked { location: crate::error::shown(run_file) })
     }
 }
 
@@ -74,11 +77,25 @@ fn same_file(_: &File, path: &Path) -> bool {
     path.exists()
 }
 
+impl WriterLock {
+    /// Releases the lock without having used it: a lock file a dead writer left stays
+    /// (it is the evidence that the run crashed), one this lock made goes.
+    pub(crate) fn give_back(mut self) {
+        let file = self.file.take();
+        if !self.found {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        drop(file);
+    }
+}
+
 impl Drop for WriterLock {
     fn drop(&mut self) {
         // Remove the file while still holding the lock, then release it.
-        let _ = std::fs::remove_file(&self.path);
-        drop(self.file.take());
+        if let Some(file) = self.file.take() {
+            let _ = std::fs::remove_file(&self.path);
+            drop(file);
+        }
     }
 }
 

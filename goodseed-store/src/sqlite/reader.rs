@@ -13,7 +13,7 @@ use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::pyramid;
 use super::schema::{self, NAN_TABLE, ReadMode};
-use crate::model::{LastSteps, RunMeta, RunReader, TextPage, TextWindow};
+use crate::model::{LastSteps, RunMeta, RunReader, RunVersion, TextPage, TextWindow};
 use crate::{Result, StoreError};
 
 /// Reads one run file through pooled read-only connections.
@@ -26,19 +26,19 @@ pub struct SqliteRunReader {
     pool: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
     mode: ReadMode,
-    /// For a closed run: a hash of the file's identity, size and modification time.
-    snapshot: Option<u64>,
+    /// For a closed run: the version of the file (see [`version_of`]).
+    version: Option<RunVersion>,
 }
 
-/// What identifies one version of a closed run file.
-fn snapshot_of(path: &Path) -> Option<u64> {
+/// The version of a closed run file: a hash of its path, size and modification time,
+/// the same for a reader and for the summary a listing makes of the file.
+pub(crate) fn version_of(path: &Path, size: u64, modified: std::time::SystemTime) -> RunVersion {
     use std::hash::{Hash, Hasher};
-    let meta = std::fs::metadata(path).ok()?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     path.hash(&mut h);
-    meta.len().hash(&mut h);
-    meta.modified().ok()?.hash(&mut h);
-    Some(h.finish())
+    size.hash(&mut h);
+    modified.hash(&mut h);
+    RunVersion(h.finish())
 }
 
 impl SqliteRunReader {
@@ -67,12 +67,17 @@ impl SqliteRunReader {
         if let Some(threads) = threads {
             builder = builder.thread_pool(threads);
         }
-        let snapshot = if mode == ReadMode::Closed { snapshot_of(path) } else { None };
+        let version = match mode {
+            ReadMode::Closed => std::fs::metadata(path)
+                .ok()
+                .and_then(|m| Some(version_of(path, m.len(), m.modified().ok()?))),
+            ReadMode::Live => None,
+        };
         Ok(SqliteRunReader {
             pool: builder.build_unchecked(manager),
             path: path.to_owned(),
             mode,
-            snapshot,
+            version,
         })
     }
 
@@ -88,7 +93,7 @@ impl SqliteRunReader {
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
         self.pool.get().map_err(|e| StoreError::Database {
-            path: self.path.clone(),
+            location: crate::error::shown(&self.path),
             message: e.to_string(),
             busy: true,
         })
@@ -507,8 +512,8 @@ impl RunReader for SqliteRunReader {
         })
     }
 
-    fn snapshot_id(&self) -> Option<u64> {
-        self.snapshot
+    fn version(&self) -> Option<RunVersion> {
+        self.version
     }
 
     fn integrity_check(&self) -> Result<Vec<String>> {

@@ -181,7 +181,7 @@ pub(crate) fn check_is_run(conn: &Connection, path: &Path) -> Result<()> {
     match has_table(conn, "run_meta") {
         Ok(true) => Ok(()),
         Ok(false) => Err(StoreError::NotARun {
-            path: path.to_owned(),
+            location: crate::error::shown(path),
             reason: "SQLite file without goodseed's run_meta table".to_owned(),
         }),
         Err(e) => Err(not_a_run(path, e)),
@@ -204,5 +204,5 @@ pub(crate) fn not_a_run(path: &Path, err: rusqlite::Error) -> StoreError {
         Some(rusqlite::ErrorCode::CannotOpen) => "cannot be opened".to_owned(),
         _ => return StoreError::db(path, err),
     };
-    StoreError::NotARun { path: path.to_owned(), reason }
+    StoreError::NotARun { location: crate::error::shown(path), reason }
 }

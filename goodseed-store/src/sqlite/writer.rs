@@ -28,6 +28,8 @@ use crate::{Result, StoreError};
 pub struct SqliteRunWriter {
     conn: Option<Connection>,
     path: PathBuf,
+    /// The path as errors and people see it.
+    location: String,
     metric_ids: HashMap<FieldPath, i64>,
     text_ids: HashMap<FieldPath, i64>,
     /// Series with rows in the NaN table: only these need a delete there when a finite
@@ -121,7 +123,7 @@ impl SqliteRunWriter {
         // Claim the name atomically, so two writers never create the same run.
         OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                StoreError::AlreadyExists { path: path.to_owned() }
+                StoreError::AlreadyExists { location: crate::error::shown(path) }
             } else {
                 StoreError::io("creating", path, e)
             }
@@ -180,6 +182,7 @@ impl SqliteRunWriter {
         SqliteRunWriter {
             conn: Some(conn),
             path: path.to_owned(),
+            location: crate::error::shown(path),
             metric_ids: HashMap::new(),
             text_ids: HashMap::new(),
             nan_series: HashSet::new(),
@@ -199,7 +202,9 @@ impl SqliteRunWriter {
     }
 
     fn conn(&self) -> Result<&Connection> {
-        self.conn.as_ref().ok_or_else(|| StoreError::Closed { path: self.path.clone() })
+        self.conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Closed { location: crate::error::shown(&self.path) })
     }
 
     fn load_existing(&mut self) -> Result<()> {
@@ -222,7 +227,10 @@ impl SqliteRunWriter {
     fn load_pyramid(&mut self, min_level: u32) -> Result<()> {
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
-        let conn = self.conn.as_mut().ok_or_else(|| StoreError::Closed { path: path.clone() })?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Closed { location: crate::error::shown(&path) })?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let pyramid = PyramidWriter::open(&tx, min_level).map_err(db)?;
         tx.commit().map_err(db)?;
@@ -234,7 +242,10 @@ impl SqliteRunWriter {
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
         let now = UtcMicros::from(SystemTime::now()).to_iso8601();
-        let conn = self.conn.as_mut().ok_or_else(|| StoreError::Closed { path: path.clone() })?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Closed { location: crate::error::shown(&path) })?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         if creating {
             tx.execute_batch(DDL).map_err(db)?;
@@ -559,6 +570,10 @@ impl RunWriter for SqliteRunWriter {
             .and_then(|mut s| s.query_row([key], |r| r.get::<_, Option<String>>(0)).optional())
             .map(Option::flatten)
             .map_err(|e| StoreError::db(&self.path, e))
+    }
+
+    fn location(&self) -> &str {
+        &self.location
     }
 
     fn close(&mut self) -> Result<()> {

@@ -20,12 +20,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step, python_float_repr};
 use goodseed_store::{
-    Catalog, ProjectSummary, RunReader, RunSummary, RunWriter, SqliteCatalog, SqliteRunWriter,
+    ProjectSummary, RunReader, RunStore, RunSummary, RunWriter, SqliteRunWriter, SqliteStore,
     TextPage, TextWindow, WriteBatch, run_file_path,
 };
 use serde_json::{Value, json};
 
-use crate::python::run_python;
+use goodseed_testkit::python::run_python;
 
 // ---------------------------------------------------------------------------------------
 // Running the Python side.
@@ -263,7 +263,7 @@ fn assert_reads_like_0_4_0(reader: &dyn RunReader, theirs: &Value) -> Difference
 
 /// Opens each file 0.4.0 dumped through our catalog and compares, returning the
 /// differences by relative path.
-fn compare_all(catalog: &SqliteCatalog, dump: &Value) -> BTreeMap<String, Differences> {
+fn compare_all(catalog: &SqliteStore, dump: &Value) -> BTreeMap<String, Differences> {
     let mut out = BTreeMap::new();
     for theirs in dump["files"].as_array().expect("files") {
         let relative = theirs["relative_path"].as_str().expect("relative_path");
@@ -281,12 +281,12 @@ fn compare_all(catalog: &SqliteCatalog, dump: &Value) -> BTreeMap<String, Differ
 }
 
 /// Our listing of every readable run, in order, as 0.4.0 lists runs.
-fn our_listing(catalog: &SqliteCatalog) -> Vec<Value> {
+fn our_listing(catalog: &SqliteStore) -> Vec<Value> {
     let listing = catalog.list_runs(None).expect("list runs");
     listing.runs.iter().map(|r| listing_json(r)).collect()
 }
 
-fn our_projects(catalog: &SqliteCatalog) -> Vec<Value> {
+fn our_projects(catalog: &SqliteStore) -> Vec<Value> {
     catalog.list_projects().expect("list projects").iter().map(project_json).collect()
 }
 
@@ -440,7 +440,7 @@ fn python_written_runs_read_back_identically() {
     let nan_note = theirs["notes"]["nan_metric"].as_str().expect("note");
     assert!(nan_note.starts_with("IntegrityError"), "0.4.0 stored a NaN metric? {nan_note}");
 
-    let catalog = SqliteCatalog::new(home.path().join("projects"));
+    let catalog = SqliteStore::new(home.path().join("projects"));
     let listing = catalog.list_runs(None).expect("list runs");
     assert!(listing.unreadable.is_empty(), "unreadable: {:?}", listing.unreadable);
 
@@ -646,7 +646,7 @@ fn rust_written_runs_read_by_0_4_0() {
     assert_same_list("text points", &rec.expected_texts(), &theirs_file["strings"]["points"]);
 
     // ...and so do we, with the NaN points at their steps.
-    let catalog = SqliteCatalog::new(&root);
+    let catalog = SqliteStore::new(&root);
     let diffs = compare_all(&catalog, &theirs);
     let diff = &diffs["rust/compat/runs/rust-all-types.sqlite"];
     let nan_points = rec.expected_nan_points();
@@ -718,7 +718,7 @@ fn python_resumes_rust_run() {
     );
     assert!(is_single_file(&path), "0.4.0 left a single file on close");
 
-    let catalog = SqliteCatalog::new(&root);
+    let catalog = SqliteStore::new(&root);
     let reader = catalog.open_run(&pn(project), &rid(run)).expect("open");
     let meta = reader.meta().expect("meta");
     assert_eq!(meta.status(), Some("finished"));
@@ -858,7 +858,7 @@ fn python_resumes_a_run_with_a_pyramid_and_we_notice() {
     rec.flush(&mut writer);
     writer.close().expect("close");
     assert!(pyramid_is_current(&path), "our writer keeps the pyramid current");
-    let catalog = SqliteCatalog::new(&root);
+    let catalog = SqliteStore::new(&root);
     {
         let reader = catalog.open_run(&pn(project), &rid(run)).expect("open");
         assert_downsampling_matches_points(reader.as_ref(), "train/loss");
@@ -953,7 +953,7 @@ fn rust_resumes_python_run() {
     let texts = &theirs_file["strings"]["points"];
     assert_eq!(texts[1]["value"], "rust says hi ✓");
 
-    let catalog = SqliteCatalog::new(&root);
+    let catalog = SqliteStore::new(&root);
     let diffs = compare_all(&catalog, &theirs);
     let diff = &diffs["compat/runs/py-small.sqlite"];
     assert_eq!(diff.nan_points, [("train/loss".to_owned(), 25.0)]);
@@ -990,7 +990,7 @@ fn catalog_lists_a_mixed_directory_like_0_4_0() {
     other.close().map_err(|(_, e)| e).expect("close");
 
     let theirs = read_with_0_4_0(&root);
-    let catalog = SqliteCatalog::new(&root);
+    let catalog = SqliteStore::new(&root);
     let listing = catalog.list_runs(None).expect("list");
     let ours: Vec<Value> = listing.runs.iter().map(|r| listing_json(r)).collect();
     assert_eq!(ours.len(), 5);
@@ -998,11 +998,8 @@ fn catalog_lists_a_mixed_directory_like_0_4_0() {
     assert_same_list("projects listing", &our_projects(&catalog), &theirs["scan_projects"]);
 
     // 0.4.0 skips the bad files silently (its summary fails on each); we say why.
-    let mut unreadable: Vec<(String, String)> = listing
-        .unreadable
-        .iter()
-        .map(|u| (u.relative_path.to_string_lossy().into_owned(), u.reason.clone()))
-        .collect();
+    let mut unreadable: Vec<(String, String)> =
+        listing.unreadable.iter().map(|u| (u.location.clone(), u.reason.clone())).collect();
     unreadable.sort();
     let want = [
         ("mixed/runs/empty.sqlite", "empty file"),
@@ -1014,10 +1011,10 @@ fn catalog_lists_a_mixed_directory_like_0_4_0() {
         assert_eq!(path, want_path);
         assert!(reason.contains(want_reason), "{path}: {reason}");
         assert!(file(&theirs, path)["summary"].get("error").is_some(), "0.4.0 read {path}?");
-        let u = listing.unreadable.iter().find(|u| u.relative_path == Path::new(path));
+        let u = listing.unreadable.iter().find(|u| u.location == *path);
         let u = u.expect("listed");
         assert_eq!(
-            (u.project.as_str(), u.file_stem.as_str()),
+            (u.project.as_str(), u.id.as_str()),
             ("mixed", Path::new(path).file_stem().and_then(OsStr::to_str).expect("stem"))
         );
     }

@@ -1,39 +1,49 @@
 //! The store's conformance suite: behaviour every backend must have, written once against
-//! the traits and run against each implementation (today: SQLite on real files).
+//! the port ([`RunStore`] and the writers and readers it hands out) and run against each
+//! implementation: SQLite on real files, and the test kit's in-memory store.
 
 use std::collections::BTreeSet;
 
 use goodseed_core::downsample::PointCount;
 use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step};
 use goodseed_store::{
-    Catalog, RunWriter, SqliteCatalog, SqliteRunWriter, StoreError, TextWindow, WriteBatch,
-    run_file_path,
+    RunStore, RunWriter, SqliteStore, StoreError, TextWindow, WriteBatch, run_file_path,
 };
+use goodseed_testkit::MemoryStore;
 
-/// What a backend provides to the suite.
+/// A fresh store of one backend. Everything the suite does goes through its
+/// [`RunStore`]; `create` and `resume` only name the run as text.
 pub(crate) trait Backend {
-    type Writer: RunWriter + std::fmt::Debug;
-    type Catalog: Catalog;
+    fn store(&self) -> &dyn RunStore;
+
     fn create(
         &self,
         project: &str,
         run: &str,
         first: &WriteBatch,
-    ) -> Result<Self::Writer, StoreError>;
-    fn resume(&self, project: &str, run: &str) -> Result<Self::Writer, StoreError>;
-    fn catalog(&self) -> &Self::Catalog;
+    ) -> Result<Box<dyn RunWriter>, StoreError> {
+        self.store().create_run(&pn(project), &rid(run), first)
+    }
+
+    fn resume(&self, project: &str, run: &str) -> Result<Box<dyn RunWriter>, StoreError> {
+        self.store().resume_run(&pn(project), &rid(run))
+    }
+
+    fn catalog(&self) -> &dyn RunStore {
+        self.store()
+    }
 }
 
 /// SQLite files in a temp dir.
 pub(crate) struct Sqlite {
     pub(crate) dir: tempfile::TempDir,
-    pub(crate) catalog: SqliteCatalog,
+    pub(crate) catalog: SqliteStore,
 }
 
 impl Sqlite {
     pub(crate) fn new() -> Sqlite {
         let dir = tempfile::tempdir().expect("temp dir");
-        let catalog = SqliteCatalog::new(dir.path());
+        let catalog = SqliteStore::new(dir.path());
         Sqlite { dir, catalog }
     }
 
@@ -43,21 +53,17 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
-    type Writer = SqliteRunWriter;
-    type Catalog = SqliteCatalog;
-    fn create(
-        &self,
-        project: &str,
-        run: &str,
-        first: &WriteBatch,
-    ) -> Result<SqliteRunWriter, StoreError> {
-        SqliteRunWriter::create(&self.path(project, run), first)
-    }
-    fn resume(&self, project: &str, run: &str) -> Result<SqliteRunWriter, StoreError> {
-        SqliteRunWriter::open_existing(&self.path(project, run))
-    }
-    fn catalog(&self) -> &SqliteCatalog {
+    fn store(&self) -> &dyn RunStore {
         &self.catalog
+    }
+}
+
+/// The test kit's store in memory.
+pub(crate) struct Memory(MemoryStore);
+
+impl Backend for Memory {
+    fn store(&self) -> &dyn RunStore {
+        &self.0
     }
 }
 
@@ -84,21 +90,39 @@ pub(crate) fn new_run(run: &str, created_at: &str) -> WriteBatch {
     b
 }
 
-const TS: i64 = 1_700_000_000;
-
-/// Runs every conformance test against one backend, each on a fresh instance.
-macro_rules! conformance {
-    ($backend:expr; $($name:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() {
-            super::$name(&$backend);
-        }
-    )*};
+/// [`new_run`] for a run that is closed at once (`finished`): one that may be resumed.
+pub(crate) fn finished_run(run: &str, created_at: &str) -> WriteBatch {
+    let mut b = new_run(run, created_at);
+    b.set_meta("status", "finished");
+    b
 }
 
-mod sqlite {
-    use super::Sqlite;
-    conformance!(Sqlite::new();
+const TS: i64 = 1_700_000_000;
+
+/// Runs every conformance test against each backend, each on a fresh instance.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::super::$name(&super::super::Sqlite::new());
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[test]
+                fn $name() {
+                    super::super::$name(&super::super::Memory(goodseed_testkit::MemoryStore::new()));
+                }
+            )*
+        }
+    };
+}
+
+mod backends {
+    conformance!(
         configs_round_trip,
         metrics_round_trip_with_overwrites,
         nan_is_data,
@@ -115,6 +139,10 @@ mod sqlite {
         integrity_check_passes_a_good_run,
         points_after_a_step,
         summaries_carry_tags,
+        resume_follows_the_stores_rules,
+        deleting_is_all_or_nothing,
+        one_summary_without_a_listing,
+        batches_read_back_from_outside_the_crate,
     );
 }
 
@@ -366,7 +394,7 @@ fn summaries_carry_tags(b: &impl Backend) {
     let mut odd = new_run("odd", "2025-01-02T00:00:00+00:00");
     odd.config(fp("sys/tags"), ConfigValue::Str("not a set".into()));
     b.create("p", "odd", &odd).expect("create").close().expect("close");
-    b.create("p", "none", &new_run("none", "2025-01-03T00:00:00+00:00"))
+    b.create("p", "none", &finished_run("none", "2025-01-03T00:00:00+00:00"))
         .expect("create")
         .close()
         .expect("close");
@@ -431,7 +459,7 @@ fn stop_requests_reach_the_writer(b: &impl Backend) {
 
 fn not_found_is_typed(b: &impl Backend) {
     let c = b.catalog();
-    let err = c.open_run(&pn("p"), &rid("nope")).err().expect("missing run");
+    let err = c.open_run(&pn("p"), &rid("nope")).expect_err("missing run");
     assert!(err.is_not_found(), "{err}");
     assert_eq!(err.to_string(), "run not found: p/nope");
     let err = c.set_trashed(&pn("p"), &rid("nope"), true).expect_err("missing run");
@@ -450,7 +478,7 @@ fn existing_run_is_not_overwritten(b: &impl Backend) {
 }
 
 fn resume_continues(b: &impl Backend) {
-    let mut first = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let mut first = finished_run("r1", "2025-01-01T00:00:00+00:00");
     let s = first.metric_series(&fp("loss"));
     first.metric(s, Step::from(5u32), 1.0, TS);
     b.create("p", "r1", &first).expect("create").close().expect("close");
@@ -495,7 +523,7 @@ fn delete_refuses_untrashed_and_live_runs(b: &impl Backend) {
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     let err = c.delete_run(&pn("p"), &rid("nope")).expect_err("missing");
     assert!(err.is_not_found(), "{err}");
-    let ids = |c: &dyn Catalog| -> Vec<String> {
+    let ids = |c: &dyn RunStore| -> Vec<String> {
         c.list_runs(None).expect("list").runs.iter().map(|r| r.run_id.clone()).collect()
     };
     assert_eq!(ids(c), ["live", "closed"], "nothing was deleted");
@@ -508,7 +536,7 @@ fn delete_refuses_untrashed_and_live_runs(b: &impl Backend) {
     c.set_trashed(&pn("p"), &rid("closed"), true).expect("trash");
     c.delete_run(&pn("p"), &rid("closed")).expect("delete a trashed run");
     assert_eq!(ids(c), ["live"]);
-    assert!(c.open_run(&pn("p"), &rid("closed")).err().expect("gone").is_not_found());
+    assert!(c.open_run(&pn("p"), &rid("closed")).expect_err("gone").is_not_found());
     assert!(c.delete_run(&pn("p"), &rid("closed")).expect_err("gone").is_not_found());
 
     // Once its writer has closed, the trashed run can go too.
@@ -537,10 +565,10 @@ type Op = (u8, u8, Option<i16>);
 
 /// Any history of batches reads back as a model map says: last write per (series, step)
 /// wins across and within batches, NaN included, in step order, with the right counts.
-pub(crate) fn matches_model<B: Backend>(b: &B, batches: &[Vec<Op>]) {
+pub(crate) fn matches_model(b: &impl Backend, batches: &[Vec<Op>]) {
     use std::collections::BTreeMap;
     let mut model: BTreeMap<(u8, u8), f64> = BTreeMap::new();
-    let mut writer: Option<B::Writer> = None;
+    let mut writer: Option<Box<dyn RunWriter>> = None;
     for ops in batches {
         let mut batch = if writer.is_none() {
             new_run("r1", "2025-01-01T00:00:00+00:00")
@@ -592,6 +620,7 @@ mod sqlite_model {
             )
         ) {
             super::matches_model(&super::Sqlite::new(), &batches);
+            super::matches_model(&super::Memory(goodseed_testkit::MemoryStore::new()), &batches);
         }
     }
 }
@@ -627,4 +656,123 @@ fn points_after_a_step(b: &impl Backend) {
     })
     .expect("visit");
     assert_eq!(none, 0);
+}
+
+fn resume_follows_the_stores_rules(b: &impl Backend) {
+    // A live writer keeps the run: no second writer.
+    let mut live =
+        b.create("p", "live", &new_run("live", "2025-01-01T00:00:00+00:00")).expect("create");
+    let err = b.resume("p", "live").expect_err("live");
+    assert!(matches!(err, StoreError::Live { .. }), "{err}");
+    assert!(err.is_busy());
+    // Closed but still `running`, with nothing to tell its writer is gone (goodseed
+    // 0.4.0's runs): refused too.
+    live.close().expect("close");
+    let err = b.resume("p", "live").expect_err("running, unknown writer");
+    assert!(err.to_string().contains("(its status is running)"), "{err}");
+    // A closed run resumes; the resumed writer holds it in turn.
+    b.create("p", "done", &finished_run("done", "2025-01-02T00:00:00+00:00"))
+        .expect("create")
+        .close()
+        .expect("close");
+    let mut w = b.resume("p", "done").expect("resume a finished run");
+    let err = b.resume("p", "done").expect_err("held by the resumed writer");
+    assert!(matches!(err, StoreError::Live { .. }), "{err}");
+    w.close().expect("close");
+    let err = b.resume("p", "missing").expect_err("missing");
+    assert!(err.is_not_found(), "{err}");
+    // Ids: taken once, whatever the run holds.
+    assert!(b.store().run_exists(&pn("p"), &rid("done")).expect("exists"));
+    assert!(!b.store().run_exists(&pn("p"), &rid("nope")).expect("exists"));
+    assert!(!b.store().run_exists(&pn("q"), &rid("done")).expect("exists"), "per project");
+}
+
+fn deleting_is_all_or_nothing(b: &impl Backend) {
+    let c = b.catalog();
+    for id in ["a", "b", "c"] {
+        b.create("p", id, &finished_run(id, "2025-01-01T00:00:00+00:00"))
+            .expect("create")
+            .close()
+            .expect("close");
+    }
+    c.set_trashed(&pn("p"), &rid("a"), true).expect("trash");
+    c.set_trashed(&pn("p"), &rid("b"), true).expect("trash");
+    let refs = |ids: &[&str]| -> Vec<goodseed_core::RunRef> {
+        ids.iter().map(|id| goodseed_core::RunRef::new(pn("p"), rid(id))).collect()
+    };
+    // One not in the trash, one missing: nothing goes.
+    let err = c.delete_runs(&refs(&["a", "b", "c"])).expect_err("c is not trashed");
+    assert!(matches!(err, StoreError::NotTrashed { .. }), "{err}");
+    let err = c.delete_runs(&refs(&["a", "nope"])).expect_err("nope is missing");
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(c.list_runs(None).expect("list").runs.len(), 3, "nothing was deleted");
+    c.delete_runs(&refs(&["a", "b", "a"])).expect("both trashed (a named twice)");
+    let left: Vec<String> =
+        c.list_runs(None).expect("list").runs.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(left, ["c"]);
+    c.delete_runs(&[]).expect("nothing to delete");
+}
+
+fn one_summary_without_a_listing(b: &impl Backend) {
+    let c = b.catalog();
+    let mut first = new_run("r1", "2025-01-01T00:00:00+00:00");
+    first.set_meta("name", "one");
+    first.config(fp("sys/tags"), ConfigValue::StringSet(BTreeSet::from(["t".into()])));
+    let m = first.metric_series(&fp("m"));
+    first.metric(m, Step::ZERO, 1.0, TS);
+    let mut w = b.create("team/p", "r1", &first).expect("create");
+    let live = c.run_summary(&pn("team/p"), &rid("r1")).expect("summary");
+    let listed = c.list_runs(Some(&pn("team/p"))).expect("list").runs[0].clone();
+    assert_eq!(*live, *listed, "the same summary as the listing's");
+    assert_eq!((live.id.as_str(), live.run_id.as_str()), ("r1", "r1"));
+    assert_eq!((live.meta.name(), live.tags.as_slice()), (Some("one"), &["t".to_owned()][..]));
+    assert_eq!(live.version, None, "a run being written has no version");
+    assert!(!live.location.is_empty());
+    let mut done = WriteBatch::new();
+    done.set_meta("status", "finished");
+    w.write(&done).expect("write");
+    w.close().expect("close");
+    let closed = c.run_summary(&pn("team/p"), &rid("r1")).expect("summary");
+    assert_eq!(closed.status.as_str(), "finished");
+    let version = closed.version.expect("a closed run has a version");
+    let reader = c.open_run(&pn("team/p"), &rid("r1")).expect("open");
+    assert_eq!(reader.version(), Some(version), "reader and summary agree");
+    // A change makes a new version.
+    c.set_trashed(&pn("team/p"), &rid("r1"), true).expect("trash");
+    let trashed = c.run_summary(&pn("team/p"), &rid("r1")).expect("summary");
+    assert!(trashed.meta.trashed());
+    assert_ne!(trashed.version, Some(version));
+    let err = c.run_summary(&pn("team/p"), &rid("nope")).expect_err("missing");
+    assert!(err.is_not_found(), "{err}");
+    assert!(c.run_summary(&pn("p"), &rid("r1")).expect_err("other project").is_not_found());
+    c.check_available().expect("the store is there");
+}
+
+/// A backend in another crate (a remote writer, say) sees a batch as it was built.
+fn batches_read_back_from_outside_the_crate(b: &impl Backend) {
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    batch.delete_meta("gone");
+    batch.config(fp("lr"), ConfigValue::Float(0.1));
+    let loss = batch.metric_series(&fp("loss"));
+    batch.metric(loss, Step::from(2u32), 0.5, TS);
+    let out = batch.text_series(&fp("out"));
+    batch.text(out, Step::ZERO, "hi", TS + 1);
+    let meta: Vec<_> = batch.meta_entries().collect();
+    assert_eq!(meta.last(), Some(&("gone", None)));
+    assert_eq!(meta[0], ("run_id", Some("r1")));
+    let configs: Vec<_> = batch.config_entries().map(|(p, v)| (p.as_str(), v.clone())).collect();
+    assert_eq!(configs, [("lr", ConfigValue::Float(0.1))]);
+    let metrics: Vec<_> =
+        batch.metric_entries().map(|(p, r)| (p.as_str(), r.step.get(), r.value, r.ts)).collect();
+    assert_eq!(metrics, [("loss", 2.0, 0.5, TS)]);
+    let texts: Vec<_> =
+        batch.text_entries().map(|(p, r)| (p.as_str(), r.value.as_str(), r.ts)).collect();
+    assert_eq!(texts, [("out", "hi", TS + 1)]);
+    assert_eq!(batch.metric_paths(), [fp("loss")]);
+    assert_eq!(batch.text_paths(), [fp("out")]);
+    // And the store writes what the batch says.
+    b.create("p", "r1", &batch).expect("create").close().expect("close");
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.metric_count("loss").expect("count"), 1);
+    assert_eq!(r.text_points(Some("out"), TextWindow::All).expect("text").total, 1);
 }

@@ -3,5 +3,5 @@
 
 mod compat;
 mod conformance;
-mod python;
+
 mod sqlite_files;

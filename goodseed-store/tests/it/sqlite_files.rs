@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use goodseed_core::Step;
-use goodseed_store::{Catalog, RunWriter, SqliteRunWriter, StoreError, WriteBatch};
+use goodseed_store::{RunStore, RunWriter, SqliteRunWriter, StoreError, WriteBatch};
 
 use crate::conformance::{Backend, Sqlite, fp, new_run, pn, rid};
 
@@ -102,7 +102,7 @@ fn bad_files_are_reported_beside_good_runs() {
     let bad: Vec<_> = listing
         .unreadable
         .iter()
-        .map(|u| format!("{} {}: {}", u.project, u.relative_path.display(), u.reason))
+        .map(|u| format!("{} {}: {}", u.project, u.location, u.reason))
         .collect();
     assert_eq!(
         bad,
@@ -116,7 +116,7 @@ fn bad_files_are_reported_beside_good_runs() {
     let projects = s.catalog.list_projects().expect("projects");
     assert_eq!(projects[0].run_count, 5, "projects count every run file, as 0.4.0 does");
 
-    let err = s.catalog.open_run(&pn("p"), &rid("text")).err().expect("not a run");
+    let err = s.catalog.open_run(&pn("p"), &rid("text")).expect_err("not a run");
     assert!(matches!(err, StoreError::NotARun { .. }), "{err}");
     let err = s.catalog.set_trashed(&pn("p"), &rid("other"), true).expect_err("not a run");
     assert!(matches!(err, StoreError::NotARun { .. }), "{err}");
@@ -140,10 +140,10 @@ fn symlinks_never_lead_out_of_the_root() {
     symlink(runs.join("gone.sqlite"), runs.join("dangling.sqlite")).expect("symlink");
 
     let listing = s.catalog.list_runs(None).expect("list");
-    let good: Vec<_> = listing.runs.iter().map(|r| r.file_stem.as_str()).collect();
+    let good: Vec<_> = listing.runs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(good, ["alias", "good"]);
     let bad: Vec<_> =
-        listing.unreadable.iter().map(|u| format!("{}: {}", u.file_stem, u.reason)).collect();
+        listing.unreadable.iter().map(|u| format!("{}: {}", u.id, u.reason)).collect();
     assert_eq!(bad, ["dangling: broken symlink", "leak: symlink leads outside the data directory"]);
     for reason in &bad {
         assert!(
@@ -151,10 +151,10 @@ fn symlinks_never_lead_out_of_the_root() {
             "no outside path revealed"
         );
     }
-    let err = s.catalog.open_run(&pn("p"), &rid("leak")).err().expect("refused");
+    let err = s.catalog.open_run(&pn("p"), &rid("leak")).expect_err("refused");
     assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
     assert!(!err.to_string().contains(&outside.dir.path().display().to_string()));
-    let err = s.catalog.open_run(&pn("linked"), &rid("leak")).err().expect("refused");
+    let err = s.catalog.open_run(&pn("linked"), &rid("leak")).expect_err("refused");
     assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
     let err = s.catalog.set_trashed(&pn("linked"), &rid("leak"), true).expect_err("refused");
     assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
@@ -246,10 +246,10 @@ fn listings_are_cached_until_a_file_changes() {
 fn a_missing_root_is_empty_and_never_created() {
     let dir = tempfile::tempdir().expect("temp");
     let root = dir.path().join("nothing-here");
-    let catalog = goodseed_store::SqliteCatalog::new(&root);
+    let catalog = goodseed_store::SqliteStore::new(&root);
     assert!(catalog.list_runs(None).expect("list").runs.is_empty());
     assert!(catalog.list_projects().expect("projects").is_empty());
-    assert!(catalog.open_run(&pn("p"), &rid("r")).err().expect("missing").is_not_found());
+    assert!(catalog.open_run(&pn("p"), &rid("r")).expect_err("missing").is_not_found());
     assert!(!root.exists());
 }
 
@@ -287,8 +287,7 @@ fn deleting_a_run_removes_every_file_beside_it() {
         fs::copy(&from, format!("{}{suffix}", crashed.display())).expect("copy");
     }
     let listing = s.catalog.list_runs(None).expect("list");
-    let status: Vec<_> =
-        listing.runs.iter().map(|r| format!("{} {}", r.file_stem, r.status)).collect();
+    let status: Vec<_> = listing.runs.iter().map(|r| format!("{} {}", r.id, r.status)).collect();
     assert_eq!(status, ["crashed crashed", "live running"]);
     let before = siblings(&live_path);
     assert_eq!(
@@ -333,7 +332,7 @@ fn deleting_a_symlinked_run_removes_only_the_link() {
     s.catalog.delete_run(&pn("p"), &rid("alias")).expect("delete");
     assert_eq!(siblings(&runs.join("good.sqlite")), ["good.sqlite"]);
     let listing = s.catalog.list_runs(None).expect("list");
-    assert_eq!(listing.runs.iter().map(|r| r.file_stem.as_str()).collect::<Vec<_>>(), ["good"]);
+    assert_eq!(listing.runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["good"]);
 }
 
 /// Inverts `len` bytes in the middle of page `page` (counted from 0) of a file.
@@ -382,16 +381,16 @@ fn runs_littered_by_other_readers_still_read_as_closed() {
     fs::write(format!("{}-wal", path.display()), b"").expect("empty wal");
     fs::write(format!("{}-shm", path.display()), vec![0u8; 32768]).expect("shm");
     let r = s.catalog.open_run(&pn("p"), &rid("closed")).expect("open");
-    assert!(r.snapshot_id().is_some(), "an empty WAL and no writer: closed, cacheable");
+    assert!(r.version().is_some(), "an empty WAL and no writer: closed, cacheable");
     assert_eq!(r.metric_count("m").expect("count"), 1);
 
     let mut live =
         s.create("p", "live", &new_run("live", "2025-01-01T00:00:00+00:00")).expect("create");
     let r = s.catalog.open_run(&pn("p"), &rid("live")).expect("open");
-    assert_eq!(r.snapshot_id(), None, "a live run's data changes: no snapshot");
+    assert_eq!(r.version(), None, "a live run's data changes: no snapshot");
     live.close().expect("close");
     let r = s.catalog.open_run(&pn("p"), &rid("live")).expect("open");
-    assert!(r.snapshot_id().is_some(), "once closed, the next reader is a closed one");
+    assert!(r.version().is_some(), "once closed, the next reader is a closed one");
 }
 
 #[cfg(unix)]
@@ -405,6 +404,6 @@ fn a_run_swapped_for_a_symlink_is_refused_at_once() {
     let path = s.path("p", "swap");
     fs::remove_file(&path).expect("rm");
     std::os::unix::fs::symlink(outside.path("secret", "leak"), &path).expect("symlink");
-    let err = s.catalog.open_run(&pn("p"), &rid("swap")).err().expect("refused");
+    let err = s.catalog.open_run(&pn("p"), &rid("swap")).expect_err("refused");
     assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
 }

@@ -4,7 +4,7 @@
 //! while the browser watches, then dies, so the UI must show it crashed.
 //!
 //! One more run is written by goodseed 0.4.0 itself (the Python package, see
-//! `goodseed-store/tests/it/python.rs`), so the UI is seen on files of both.
+//! `goodseed_testkit::python`), so the UI is seen on files of both.
 //!
 //! Needs Node.js and Chromium (`.ci/run` installs them). Without them the test fails
 //! with a message saying what is missing, unless `GOODSEED_SKIP_BROWSER=1` says to skip.
@@ -18,13 +18,9 @@ use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
 
-#[path = "it/support.rs"]
-#[allow(dead_code, reason = "shared with the integration tests; this one uses part of it")]
-mod support;
+use goodseed_testkit::python;
 
-#[path = "../../goodseed-store/tests/it/python.rs"]
-#[allow(dead_code, reason = "shared with the store's tests; this one uses part of it")]
-mod python;
+use crate::support;
 
 fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
     Run::builder()
@@ -190,7 +186,7 @@ fn the_ui_in_a_real_browser() {
     let port = server.port;
 
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
-        .args(["--exact", "child_trainer", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "ui::child_trainer", "--nocapture", "--test-threads=1"])
         .env("GOODSEED_UI_CHILD_HOME", home.path())
         .env("GOODSEED_UI_CHILD_FLAGS", flags.path())
         .spawn()

@@ -1,23 +1,26 @@
-//! [`SqliteCatalog`]: the runs under a projects directory, kept warm between listings.
+//! [`SqliteStore`]: the runs under a directory, one SQLite file each, kept warm between
+//! listings; the [`RunStore`] of goodseed 0.4.0's files.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use goodseed_core::time::UtcMicros;
-use goodseed_core::{ConfigValue, Liveness, ProjectName, RunId, RunStatus};
+use goodseed_core::{ConfigValue, Liveness, ProjectName, RunId, RunRef, RunStatus};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::lock::{self, LockState, WriterLock};
-use super::reader::{SqliteRunReader, paths_with_points, read_meta};
+use super::reader::{SqliteRunReader, paths_with_points, read_meta, version_of};
 use super::schema::{self, ReadMode, shm_path, wal_path};
+use super::writer::SqliteRunWriter;
+use crate::error::shown;
 use crate::model::{
-    Catalog, FileStamp, ProjectSummary, RunListing, RunMeta, RunReader, RunSummary, UnreadableRun,
-    meta_key,
+    ProjectSummary, RunListing, RunMeta, RunReader, RunStore, RunSummary, RunWriter, UnreadableRun,
+    WriteBatch, meta_key,
 };
 use crate::{Result, StoreError};
 
@@ -36,22 +39,39 @@ pub fn run_file_path(root: &Path, project: &ProjectName, run_id: &RunId) -> Path
     path
 }
 
-/// A catalog over a projects directory (`<root>/**/runs/*.sqlite`).
+/// How run files are laid out under the store's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `<root>/<project segments>/runs/<run_id>.sqlite`: goodseed's projects directory.
+    Projects,
+    /// `<root>/<run_id>.sqlite`: 0.4.0's `log_dir`, one directory of runs of any project
+    /// (each run's project is the one its `run_meta` names).
+    Flat,
+}
+
+/// The runs under a directory, one SQLite file each, in goodseed 0.4.0's format
+/// ([`SqliteStore::new`]: a projects directory, `<root>/**/runs/*.sqlite`;
+/// [`SqliteStore::flat`]: 0.4.0's `log_dir`, `<root>/*.sqlite`).
 ///
 /// Listing walks the directory and stats each run file and its `-wal`; a file is only
 /// opened when it is new or its size or modification time changed since the last
 /// listing, so a warm listing opens nothing. Files that cannot be read are reported with
 /// a reason beside the good runs. Symlinks are never followed out of the root.
-pub struct SqliteCatalog {
+pub struct SqliteStore {
     root: PathBuf,
+    layout: Layout,
     summaries: Mutex<HashMap<PathBuf, CachedSummary>>,
     readers: Mutex<ReaderCache>,
-    threads: Arc<ScheduledThreadPool>,
+    /// The thread the readers' pools use for their upkeep, started on first use.
+    threads: OnceLock<Arc<ScheduledThreadPool>>,
 }
 
-impl std::fmt::Debug for SqliteCatalog {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteCatalog").field("root", &self.root).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("root", &self.root)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,25 +160,57 @@ fn fingerprint(path: &Path, has_wal: bool) -> std::io::Result<Fingerprint> {
     })
 }
 
-impl SqliteCatalog {
-    /// A catalog over `root`. The directory need not exist yet; it is never created.
-    pub fn new(root: impl Into<PathBuf>) -> SqliteCatalog {
-        SqliteCatalog {
-            root: root.into(),
+impl SqliteStore {
+    /// The store of a projects directory, `<root>/<project>/runs/<run_id>.sqlite`. The
+    /// directory need not exist yet; it is created when the first run is.
+    pub fn new(root: impl Into<PathBuf>) -> SqliteStore {
+        SqliteStore::with_layout(root.into(), Layout::Projects)
+    }
+
+    /// The store of one directory of run files, `<dir>/<run_id>.sqlite`, as goodseed
+    /// 0.4.0's `log_dir` keeps them: runs of any project side by side, each found by its
+    /// id alone (the project asked for is not part of the file's name).
+    pub fn flat(dir: impl Into<PathBuf>) -> SqliteStore {
+        SqliteStore::with_layout(dir.into(), Layout::Flat)
+    }
+
+    fn with_layout(root: PathBuf, layout: Layout) -> SqliteStore {
+        SqliteStore {
+            root,
+            layout,
             summaries: Mutex::new(HashMap::new()),
             readers: Mutex::new(ReaderCache::default()),
-            threads: Arc::new(
+            threads: OnceLock::new(),
+        }
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file a run is (or would be) kept in.
+    pub fn run_file(&self, project: &ProjectName, run_id: &RunId) -> PathBuf {
+        self.file_under(&self.root, project, run_id)
+    }
+
+    fn file_under(&self, root: &Path, project: &ProjectName, run_id: &RunId) -> PathBuf {
+        match self.layout {
+            Layout::Projects => run_file_path(root, project, run_id),
+            Layout::Flat => root.join(format!("{run_id}.sqlite")),
+        }
+    }
+
+    fn threads(&self) -> Arc<ScheduledThreadPool> {
+        let pool = self.threads.get_or_init(|| {
+            Arc::new(
                 ScheduledThreadPool::builder()
                     .num_threads(1)
                     .thread_name_pattern("goodseed-pool-{}")
                     .build(),
-            ),
-        }
-    }
-
-    /// The projects directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+            )
+        });
+        Arc::clone(pool)
     }
 
     fn canonical_root(&self) -> Option<PathBuf> {
@@ -181,7 +233,10 @@ impl SqliteCatalog {
                 .flatten()
                 .filter_map(|e| Some((e.file_name(), e.file_type().ok()?, e)))
                 .collect();
-            let in_runs = dir.file_name() == Some(OsStr::new("runs"));
+            let in_runs = match self.layout {
+                Layout::Projects => dir.file_name() == Some(OsStr::new("runs")),
+                Layout::Flat => dir == root,
+            };
             let by_name: HashMap<&OsStr, &std::fs::DirEntry> = if in_runs {
                 entries.iter().map(|(n, _, e)| (n.as_os_str(), e)).collect()
             } else {
@@ -189,7 +244,9 @@ impl SqliteCatalog {
             };
             for (name, file_type, entry) in &entries {
                 if file_type.is_dir() {
-                    dirs.push(dir.join(name));
+                    if self.layout == Layout::Projects {
+                        dirs.push(dir.join(name));
+                    }
                     continue;
                 }
                 if !in_runs || Path::new(name).extension() != Some(OsStr::new("sqlite")) {
@@ -213,20 +270,26 @@ impl SqliteCatalog {
         found
     }
 
-    /// Describes one `runs/*.sqlite` entry found by [`SqliteCatalog::scan`].
+    /// Describes one `runs/*.sqlite` entry found by [`SqliteStore::scan`].
     fn found(&self, root: &Path, at: PathBuf, kind: Entry) -> Option<Found> {
         let is_symlink = matches!(kind, Entry::Symlink);
         let relative = at.strip_prefix(root).unwrap_or(&at).to_path_buf();
-        let project_dir = relative.parent().and_then(Path::parent).unwrap_or(Path::new(""));
-        let project = project_dir
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+        // A flat directory's runs take their project from their `run_meta` when read.
+        let project = match self.layout {
+            Layout::Projects => relative
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new(""))
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            Layout::Flat => String::new(),
+        };
         let stem = at.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         let mut path = at.clone();
         let state = match kind {
-            _ if project.is_empty() => {
+            _ if project.is_empty() && self.layout == Layout::Projects => {
                 Err("run file directly under the data directory's runs/ has no project".to_owned())
             }
             Entry::Symlink => match std::fs::canonicalize(&at) {
@@ -251,7 +314,7 @@ impl SqliteCatalog {
         let not_found =
             || StoreError::NotFound { project: project.to_string(), run_id: run_id.to_string() };
         let root = self.canonical_root().ok_or_else(not_found)?;
-        let path = run_file_path(&root, project, run_id);
+        let path = self.file_under(&root, project, run_id);
         let real = std::fs::canonicalize(&path).map_err(|_| not_found())?;
         if !real.starts_with(&root) {
             return Err(StoreError::OutsideRoot { what: format!("run {project}/{run_id}") });
@@ -264,12 +327,12 @@ impl SqliteCatalog {
 
     /// Where a run's directory entry is: its directory resolved (so a linked project
     /// directory inside the root is followed), its file name not (so a run file that is
-    /// a symlink is the link itself). Call after [`SqliteCatalog::resolve`] succeeded.
+    /// a symlink is the link itself). Call after [`SqliteStore::resolve`] succeeded.
     fn entry_path(&self, project: &ProjectName, run_id: &RunId) -> Result<PathBuf> {
         let not_found =
             || StoreError::NotFound { project: project.to_string(), run_id: run_id.to_string() };
         let root = self.canonical_root().ok_or_else(not_found)?;
-        let path = run_file_path(&root, project, run_id);
+        let path = self.file_under(&root, project, run_id);
         let dir =
             path.parent().and_then(|d| std::fs::canonicalize(d).ok()).ok_or_else(not_found)?;
         if !dir.starts_with(&root) {
@@ -341,7 +404,7 @@ pub const HEARTBEAT_STALE_AFTER: Duration = Duration::from_secs(60);
 /// writer died. A run written from another host (a shared directory) has no lock we can
 /// see; there a heartbeat older than [`HEARTBEAT_STALE_AFTER`] means dead. A run with
 /// neither (written by goodseed 0.4.0) is `Unknown`.
-pub fn liveness(run_file: &Path, meta: &RunMeta, now: SystemTime) -> Liveness {
+pub(crate) fn liveness(run_file: &Path, meta: &RunMeta, now: SystemTime) -> Liveness {
     if meta.status() != Some("running") {
         return Liveness::Unknown;
     }
@@ -404,9 +467,17 @@ fn load_summary(
     let (meta, metric_paths, text_paths, tags) =
         read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
     let liveness = liveness(&found.path, &meta, SystemTime::now());
+    let project = if found.project.is_empty() {
+        // A flat directory: the project the run says it belongs to.
+        meta.get(meta_key::PROJECT).unwrap_or(DEFAULT_PROJECT).to_owned()
+    } else {
+        found.project.clone()
+    };
+    let version = (mode == ReadMode::Closed)
+        .then(|| version_of(&found.path, fingerprint.size, fingerprint.modified));
     Ok(RunSummary {
-        project: found.project.clone(),
-        file_stem: found.stem.clone(),
+        project,
+        id: found.stem.clone(),
         run_id: meta.run_id().unwrap_or(&found.stem).to_owned(),
         status: RunStatus::derive(meta.status(), liveness),
         liveness,
@@ -414,8 +485,19 @@ fn load_summary(
         metric_paths,
         text_paths,
         tags,
-        file: FileStamp { size: fingerprint.size, modified: fingerprint.modified },
+        version,
+        location: found.location(),
     })
+}
+
+/// The project of a run in a flat directory whose `run_meta` names none: 0.4.0's.
+const DEFAULT_PROJECT: &str = "default";
+
+impl Found {
+    /// The run's place relative to the store's directory, for people to read.
+    fn location(&self) -> String {
+        self.relative.to_string_lossy().into_owned()
+    }
 }
 
 /// The `sys/tags` config as a sorted list: one lookup on the `configs` primary key.
@@ -448,8 +530,27 @@ fn micros(t: SystemTime) -> UtcMicros {
     }
 }
 
-impl Catalog for SqliteCatalog {
+impl RunStore for SqliteStore {
+    fn location(&self) -> String {
+        shown(&self.root)
+    }
+
+    fn check_available(&self) -> Result<()> {
+        match std::fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(StoreError::io(
+                "the data directory is not a directory:",
+                &self.root,
+                std::io::Error::other("not a directory"),
+            )),
+            Err(e) => Err(StoreError::io("cannot read the data directory", &self.root, e)),
+        }
+    }
+
     fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
+        if self.layout == Layout::Flat {
+            return Ok(flat_projects(&self.list_runs(None)?));
+        }
         let mut projects: Vec<ProjectSummary> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for found in self.scan() {
@@ -474,7 +575,9 @@ impl Catalog for SqliteCatalog {
 
     fn list_runs(&self, project: Option<&ProjectName>) -> Result<RunListing> {
         let mut found = self.scan();
-        if let Some(p) = project {
+        if let Some(p) = project
+            && self.layout == Layout::Projects
+        {
             found.retain(|f| f.project == p.as_str());
         }
 
@@ -523,7 +626,7 @@ impl Catalog for SqliteCatalog {
                 cache.insert(found[*k].at.clone(), entry);
             }
         }
-        if project.is_none() {
+        if project.is_none() || self.layout == Layout::Flat {
             // Forget files that are gone.
             let live: std::collections::HashSet<&Path> =
                 found.iter().map(|f| f.at.as_path()).collect();
@@ -540,15 +643,21 @@ impl Catalog for SqliteCatalog {
             match outcome {
                 Some(Ok(summary)) => listing.runs.push(with_fresh_status(summary, &f.path, now)),
                 Some(Err(reason)) => listing.unreadable.push(UnreadableRun {
-                    relative_path: f.relative.clone(),
+                    location: f.location(),
                     project: f.project.clone(),
-                    file_stem: f.stem.clone(),
+                    id: f.stem.clone(),
                     reason,
                 }),
                 None => {}
             }
         }
         drop(cache);
+        if let Some(p) = project
+            && self.layout == Layout::Flat
+        {
+            listing.runs.retain(|r| r.project == p.as_str());
+            listing.unreadable.clear();
+        }
         // Newest first by created_at text, ties in path order, as 0.4.0 sorts.
         listing.runs.sort_by(|a, b| {
             b.meta.created_at().unwrap_or("").cmp(a.meta.created_at().unwrap_or(""))
@@ -605,7 +714,7 @@ impl Catalog for SqliteCatalog {
                 cache.entries.remove(&path);
             }
         }
-        let reader = Arc::new(SqliteRunReader::open_with(&path, Some(self.threads.clone()))?);
+        let reader = Arc::new(SqliteRunReader::open_with(&path, Some(self.threads()))?);
         let mut cache = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.entries.len() >= MAX_CACHED_READERS {
             let oldest =
@@ -630,7 +739,148 @@ impl Catalog for SqliteCatalog {
         self.set_meta_key(project, run_id, meta_key::STOP_REQUESTED_AT, Some(&now))
     }
 
-    fn delete_run(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
+    fn run_summary(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<RunSummary>> {
+        let path = self.resolve(project, run_id)?;
+        let entry = self.entry_path(project, run_id)?;
+        let has_wal = wal_path(&path).exists();
+        let now = fingerprint(&path, has_wal).map_err(|e| StoreError::io("reading", &path, e))?;
+        let cached = self
+            .summaries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&entry)
+            .filter(|c| c.fingerprint == now)
+            .map(|c| c.result.clone());
+        let result = match cached {
+            Some(result) => result,
+            None => {
+                let root = self.canonical_root().unwrap_or_else(|| self.root.clone());
+                let found = Found {
+                    relative: entry.strip_prefix(&root).unwrap_or(&entry).to_path_buf(),
+                    at: entry.clone(),
+                    path: path.clone(),
+                    project: match self.layout {
+                        Layout::Projects => project.to_string(),
+                        Layout::Flat => String::new(),
+                    },
+                    stem: run_id.to_string(),
+                    state: Ok(now),
+                };
+                let result = load_summary(&found, now).map(Arc::new);
+                self.summaries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(entry, CachedSummary { fingerprint: now, result: result.clone() });
+                result
+            }
+        };
+        match result {
+            Ok(summary) => Ok(with_fresh_status(summary, &path, SystemTime::now())),
+            Err(reason) => Err(StoreError::NotARun { location: shown(&path), reason }),
+        }
+    }
+
+    fn run_exists(&self, project: &ProjectName, run_id: &RunId) -> Result<bool> {
+        // The name is taken whatever it holds (a broken link, a directory): creating a
+        // run there would fail.
+        Ok(std::fs::symlink_metadata(self.run_file(project, run_id)).is_ok())
+    }
+
+    fn create_run(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        first: &WriteBatch,
+    ) -> Result<Box<dyn RunWriter>> {
+        let path = self.run_file(project, run_id);
+        Ok(Box::new(SqliteRunWriter::create(&path, first)?))
+    }
+
+    fn resume_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Box<dyn RunWriter>> {
+        let path = self.resolve(project, run_id)?;
+        let meta = {
+            let conn = schema::open_reader(&path, ReadMode::for_file(&path))?;
+            schema::check_is_run(&conn, &path)?;
+            read_meta(&conn).map_err(|e| schema::not_a_run(&path, e))?
+        };
+        // goodseed 0.4.0 leaves no lock: a run it is writing says `running` with no way to
+        // tell it from a crash, so like 0.4.0 we refuse it. Our own dead writers are
+        // known (their lock file is free) and can be resumed.
+        let live = || StoreError::Live { location: shown(&path), holder: holder(&meta) };
+        if meta.status() == Some("running")
+            && liveness(&path, &meta, SystemTime::now()) != Liveness::Dead
+        {
+            return Err(live());
+        }
+        // Our readers of the closed file must not outlive it becoming live.
+        self.forget_reader(&path);
+        match SqliteRunWriter::open_existing(&path) {
+            Ok(writer) => Ok(Box::new(writer)),
+            Err(StoreError::Locked { .. }) => Err(live()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn delete_runs(&self, runs: &[RunRef]) -> Result<()> {
+        // Every run is checked before anything is deleted: one that cannot be deleted
+        // leaves all of them in place.
+        let mut plans = Vec::with_capacity(runs.len());
+        for run in runs {
+            if plans.iter().any(|p: &Deletion| p.run == *run) {
+                continue;
+            }
+            plans.push(self.plan_deletion(run)?);
+        }
+        // Holding each run's writer lock while deleting keeps our writers from resuming
+        // a run half way; one that got in since the checks makes this fail, and then
+        // nothing is deleted either. A symlinked run is only the link: the file it points
+        // to is another run of the listing and stays, with its own lock file, untouched.
+        let mut locks = Vec::with_capacity(plans.len());
+        for plan in &plans {
+            let lock = if plan.is_link { None } else { Some(WriterLock::acquire(&plan.real)) };
+            match lock.transpose() {
+                Ok(lock) => locks.push(lock),
+                Err(e) => {
+                    locks.into_iter().flatten().for_each(WriterLock::give_back);
+                    return Err(e);
+                }
+            }
+        }
+        for (plan, lock) in plans.iter().zip(locks) {
+            self.forget_reader(&plan.real);
+            self.forget_reader(&plan.entry);
+            self.forget_summary(&plan.entry);
+            // The main file first: once it is gone the run is gone, whatever happens to
+            // the side files.
+            remove_if_present(&plan.entry)?;
+            remove_if_present(&wal_path(&plan.entry))?;
+            remove_if_present(&shm_path(&plan.entry))?;
+            match lock {
+                // Dropping the lock removes its file while still holding it, so a writer
+                // that creates the run anew right after keeps its own lock file.
+                Some(lock) => drop(lock),
+                None => remove_if_present(&lock::lock_path(&plan.entry))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One run [`SqliteStore::delete_runs`] may delete, once checked.
+struct Deletion {
+    run: RunRef,
+    /// The file holding the run.
+    real: PathBuf,
+    /// Its directory entry (a symlink, for a linked run).
+    entry: PathBuf,
+    is_link: bool,
+}
+
+impl SqliteStore {
+    /// Checks that a run can be deleted (there, trashed, its writer not alive) and
+    /// where its files are.
+    fn plan_deletion(&self, run: &RunRef) -> Result<Deletion> {
+        let (project, run_id) = (&run.project, &run.run_id);
         let real = self.resolve(project, run_id)?;
         let entry = self.entry_path(project, run_id)?;
         let is_link = std::fs::symlink_metadata(&entry)
@@ -650,27 +900,43 @@ impl Catalog for SqliteCatalog {
         }
         let link_held = is_link && lock::probe(&entry) == LockState::Held;
         if link_held || liveness(&real, &meta, SystemTime::now()) == Liveness::Live {
-            return Err(StoreError::Locked { path: entry });
+            return Err(StoreError::Locked { location: shown(&entry) });
         }
-        // Holding the writer lock while deleting keeps our writers from resuming the run
-        // half way; one that got in since the check above makes this fail. A symlinked
-        // run is only the link: the file it points to is another run of the listing and
-        // stays, with its own lock file, untouched.
-        let lock = if is_link { None } else { Some(WriterLock::acquire(&real)?) };
-        self.forget_reader(&real);
-        self.forget_reader(&entry);
-        self.forget_summary(&entry);
-        // The main file first: once it is gone the run is gone, whatever happens to the
-        // side files.
-        remove_if_present(&entry)?;
-        remove_if_present(&wal_path(&entry))?;
-        remove_if_present(&shm_path(&entry))?;
-        match lock {
-            // Dropping the lock removes its file while still holding it, so a writer
-            // that creates the run anew right after keeps its own lock file.
-            Some(lock) => drop(lock),
-            None => remove_if_present(&lock::lock_path(&entry))?,
-        }
-        Ok(())
+        Ok(Deletion { run: run.clone(), real, entry, is_link })
     }
+}
+
+/// Who holds a live run, as its `run_meta` says, for [`StoreError::Live`].
+fn holder(meta: &RunMeta) -> String {
+    match (meta.get(meta_key::WRITER_PID), meta.get(meta_key::WRITER_HOST)) {
+        (Some(pid), Some(host)) => format!(" (pid {pid} on {host})"),
+        _ => " (its status is running)".to_owned(),
+    }
+}
+
+/// The projects of a flat directory's listing, as [`RunStore::list_projects`] reports
+/// them (the newest run's `created_at` stands for the modification time it cannot see
+/// per project without reading every run).
+fn flat_projects(listing: &RunListing) -> Vec<ProjectSummary> {
+    let mut projects: Vec<ProjectSummary> = Vec::new();
+    for r in &listing.runs {
+        let modified = r
+            .meta
+            .created_at()
+            .and_then(UtcMicros::parse_iso8601)
+            .map(|t| SystemTime::UNIX_EPOCH + Duration::from_micros(t.0.max(0) as u64));
+        match projects.iter_mut().find(|p| p.name == r.project) {
+            Some(p) => {
+                p.run_count += 1;
+                p.last_modified = p.last_modified.max(modified);
+            }
+            None => projects.push(ProjectSummary {
+                name: r.project.clone(),
+                run_count: 1,
+                last_modified: modified,
+            }),
+        }
+    }
+    projects.sort_by_key(|p| std::cmp::Reverse(p.last_modified));
+    projects
 }

@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 
 use goodseed_core::{ConfigValue, ProjectName, RunId, RunStatus};
-use goodseed_store::{Catalog, RunReader, SqliteCatalog};
+use goodseed_store::{RunReader, RunStore, SqliteStore};
 
 const METRICS: [&str; 4] = ["train/accuracy", "train/loss", "val/accuracy", "val/loss"];
 
@@ -63,7 +63,7 @@ fn demo_logs_its_grid_as_finished_runs() {
     let stdout = text(&output.stdout);
 
     let projects = home.path().join("projects");
-    let catalog = SqliteCatalog::new(&projects);
+    let catalog = SqliteStore::new(&projects);
     let project = ProjectName::parse("demo/iris").expect("a valid project name");
     let listing = catalog.list_runs(Some(&project)).expect("listing the demo's runs");
     assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
@@ -140,7 +140,7 @@ fn demo_is_deterministic_given_the_seed() {
         let home = tempfile::tempdir().expect("creating a temp dir");
         let home_arg = home.path().to_str().expect("temp paths are UTF-8");
         goodseed(&["demo", "--no-serve", "--home", home_arg, "--epochs", "3", "--seed", seed]);
-        let catalog = SqliteCatalog::new(home.path().join("projects"));
+        let catalog = SqliteStore::new(home.path().join("projects"));
         let project = ProjectName::parse("demo/iris").expect("a valid project name");
         let listing = catalog.list_runs(Some(&project)).expect("listing the demo's runs");
         let mut values: Vec<(String, Vec<(f64, f64)>)> = listing

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step};
 use goodseed_sdk::Run;
 use goodseed_store::{
-    Catalog, RunWriter, SqliteCatalog, SqliteRunWriter, WriteBatch, lock_path, run_file_path,
+    RunStore, RunWriter, SqliteRunWriter, SqliteStore, WriteBatch, lock_path, run_file_path,
 };
 use tempfile::TempDir;
 
@@ -65,7 +65,7 @@ impl Home {
 
     /// Whether the run is in the trash, read through the store.
     fn trashed(&self, project: &str, run: &str) -> bool {
-        let catalog = SqliteCatalog::new(self.projects());
+        let catalog = SqliteStore::new(self.projects());
         let project = ProjectName::parse(project).expect("a valid project");
         let run = RunId::parse(run).expect("a valid run id");
         catalog.open_run(&project, &run).and_then(|r| r.meta()).expect("reading a run").trashed()

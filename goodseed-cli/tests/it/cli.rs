@@ -498,9 +498,7 @@ fn stops_quietly_when_the_reader_goes_away() {
 /// goodseed 0.4.0 in a venv, shared with the store's compatibility tests: the
 /// interpreter in `GOODSEED_PYTHON`, else `target/goodseed-0.4.0-venv`, made on first use.
 /// Fails, never skips, when there is none.
-#[path = "../../goodseed-store/tests/it/python.rs"]
-#[allow(dead_code)] // shared with the store's tests, which use all of it
-mod python;
+use goodseed_testkit::python;
 
 /// Runs 0.4.0's `goodseed <args>` (as a module: the venv may have been moved, which
 /// breaks its scripts) and returns its exit code and stdout.

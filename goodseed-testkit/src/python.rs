@@ -1,5 +1,5 @@
 //! A Python interpreter with goodseed 0.4.0 installed, for the compatibility tests, and
-//! a way to run the scripts in `tests/python/` with it.
+//! a way to run the scripts in `python/` with it.
 //!
 //! `GOODSEED_PYTHON` names an interpreter to use as is. Otherwise a venv is made once at
 //! `<workspace>/target/goodseed-0.4.0-venv` with `python3 -m venv` and
@@ -23,17 +23,16 @@ const GOODSEED_VERSION: &str = "0.4.0";
 const CHECK_IMPORT: &str =
     "import sys, goodseed; sys.exit(0 if goodseed.__version__ == '0.4.0' else 3)";
 
-/// The directory holding the scripts the tests run.
-pub(crate) fn scripts_dir() -> PathBuf {
-    // Through the workspace root, so the SDK's tests can share this module.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../goodseed-store/tests/python")
+/// The directory holding the scripts the tests run (`goodseed-testkit/python/`).
+pub fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
 }
 
 /// The interpreter with goodseed 0.4.0, made on first use.
 ///
 /// # Panics
 /// With the reason, when no such interpreter can be had.
-pub(crate) fn python() -> &'static Path {
+pub fn python() -> &'static Path {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match PYTHON.get_or_init(find_or_make_python) {
         Ok(path) => path,
@@ -41,12 +40,12 @@ pub(crate) fn python() -> &'static Path {
     }
 }
 
-/// Runs `tests/python/<script>` with the goodseed 0.4.0 interpreter and returns its
+/// Runs `python/<script>` with the goodseed 0.4.0 interpreter and returns its
 /// stdout.
 ///
 /// # Panics
 /// When the script cannot start or exits non-zero, with its stderr.
-pub(crate) fn run_python<I, S>(script: &str, args: I, env: &[(&str, &OsStr)]) -> String
+pub fn run_python<I, S>(script: &str, args: I, env: &[(&str, &OsStr)]) -> String
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -71,7 +70,7 @@ where
 }
 
 /// Keeps the caller's goodseed settings and Python's caches out of the scripts.
-pub(crate) fn isolate(cmd: &mut Command) {
+pub fn isolate(cmd: &mut Command) {
     for var in [
         "GOODSEED_HOME",
         "GOODSEED_PROJECT",

@@ -2,9 +2,7 @@
 
 use goodseed_sdk::{Auto, Run};
 
-#[path = "../../goodseed-store/tests/it/python.rs"]
-#[allow(dead_code)] // shared with the store's tests, which use all of it
-mod python;
+use goodseed_testkit::python;
 
 fn find<'a>(list: &'a [serde_json::Value], path: &str) -> &'a serde_json::Value {
     list.iter()

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use goodseed_core::{ConfigValue, Liveness, ProjectName, RunId, RunStatus};
 use goodseed_sdk::{Auto, Run, RunBuilder, SdkError};
-use goodseed_store::{Catalog, RunReader, RunSummary, SqliteCatalog};
+use goodseed_store::{RunReader, RunStore, RunSummary, SqliteStore};
 
 fn builder(home: &Path) -> RunBuilder {
     Run::builder().home(home).project("p").capture_git(false)
 }
 
-fn catalog(home: &Path) -> SqliteCatalog {
-    SqliteCatalog::new(home.join("projects"))
+fn catalog(home: &Path) -> SqliteStore {
+    SqliteStore::new(home.join("projects"))
 }
 
 fn summary(home: &Path, run_id: &str) -> Arc<RunSummary> {
@@ -373,7 +373,7 @@ fn a_disabled_run_writes_nothing() {
     run.set_config("a", 1).expect("no-op");
     run.flush().expect("no-op");
     run.finish().expect("no-op");
-    assert!(run.path().is_none());
+    assert!(run.location().is_none());
     assert!(!home.path().join("projects").exists());
 }
 
@@ -399,7 +399,7 @@ fn child_logger() {
 fn kill_9_keeps_everything_flushed() {
     let home = tempfile::tempdir().expect("temp");
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child_logger", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "sdk::child_logger", "--nocapture", "--test-threads=1"])
         .env("GOODSEED_TEST_CHILD_HOME", home.path())
         .stdout(Stdio::piped())
         .spawn()

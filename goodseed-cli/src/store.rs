@@ -1,0 +1,26 @@
+//! The composition root: the one place the CLI picks the store every command works on.
+//! Commands get a [`DataStore`] and use the store's port ([`RunStore`]) only.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use goodseed_store::{RunStore, StoreLocation, open_store as open_location};
+
+use crate::home;
+
+/// A command's store and the data directory it was opened on (for messages).
+pub(crate) struct DataStore {
+    pub(crate) store: Arc<dyn RunStore>,
+    pub(crate) dir: PathBuf,
+}
+
+/// The store of the data directory `dir` names (see [`home::projects_dir`]).
+pub(crate) fn open_store(dir: Option<OsString>) -> anyhow::Result<DataStore> {
+    Ok(open_projects(home::projects_dir(dir)?))
+}
+
+/// The store of a projects directory.
+pub(crate) fn open_projects(dir: PathBuf) -> DataStore {
+    DataStore { store: open_location(&StoreLocation::Projects(dir.clone())), dir }
+}

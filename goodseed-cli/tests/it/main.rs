@@ -1,0 +1,7 @@
+//! Tests of the `goodseed` binary: the real executable on data directories made in temp
+//! dirs, compared byte for byte with goodseed 0.4.0's own CLI (`cli`); the commands that
+//! act on runs (`commands`); and `goodseed demo` (`demo`).
+
+mod cli;
+mod commands;
+mod demo;

@@ -1,0 +1,5 @@
+//! The SDK's integration tests: real runs in temp dirs read back through the store
+//! (`sdk`), and by goodseed 0.4.0's own readers (`compat`).
+
+mod compat;
+mod sdk;

@@ -1,0 +1,268 @@
+//! The run lifecycle in goodseed 0.4.0's keys: what the batches of a run that is created,
+//! resumed, kept alive and closed hold. Every writer of runs uses these (the SDK, the
+//! team server's ingest, importers), so a run reads the same whoever wrote it.
+//!
+//! - created: `run_meta` `run_id`, `project`, `created_at`, `status=running`, `name`
+//!   (when given), the writer's identity; configs `sys/id`, `sys/creation_time`,
+//!   `sys/state=running`, `sys/name`, `sys/description`, `sys/tags` (when given), then the
+//!   caller's configs;
+//! - resumed: `status=running`, the writer's identity, `stop_requested_at` removed (a stop
+//!   asked of an earlier session is not one for this), `sys/state=running`, then the
+//!   caller's configs;
+//! - alive: `heartbeat_at` refreshed;
+//! - closed: `status` and `sys/state` (`finished` or `failed`), `closed_at` and
+//!   `sys/closed_time`.
+//!
+//! The writer's identity (`writer_pid`, `writer_host`, `heartbeat_at`) is ours: readers
+//! use it to tell a live writer from a dead one on another host.
+//!
+//! ```
+//! use goodseed_core::{ProjectName, RunId};
+//! use goodseed_store::lifecycle::{self, EndState, NewRun, WriterIdentity};
+//!
+//! let run = NewRun::new(RunId::parse("calm-otter")?, ProjectName::parse("demo")?);
+//! let now = lifecycle::now_iso();
+//! let first = lifecycle::created(&run, &WriterIdentity::this_process(), &now);
+//! assert!(first.meta_entries().any(|(k, v)| k == "status" && v == Some("running")));
+//! let mut last = goodseed_store::WriteBatch::new();
+//! lifecycle::closed(&mut last, EndState::Finished, &now);
+//! assert!(last.config_entries().any(|(p, _)| p.as_str() == "sys/closed_time"));
+//! # Ok::<(), goodseed_core::IdentError>(())
+//! ```
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use goodseed_core::time::UtcMicros;
+use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, RunName};
+
+use crate::model::{WriteBatch, meta_key};
+
+/// A run about to be created: what its first batch records.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Its id.
+    pub run_id: RunId,
+    /// Its project.
+    pub project: ProjectName,
+    /// Its display name (`name`, `sys/name`); an empty one is not written.
+    pub name: Option<RunName>,
+    /// A free-form description (`sys/description`); an empty one is not written.
+    pub description: Option<String>,
+    /// Its tags (`sys/tags`); none is not written.
+    pub tags: BTreeSet<String>,
+    /// Configs written after the `sys/*` ones, in order (a later path wins).
+    pub configs: Vec<(FieldPath, ConfigValue)>,
+}
+
+impl NewRun {
+    /// A run with nothing but its id and project.
+    pub fn new(run_id: RunId, project: ProjectName) -> NewRun {
+        NewRun {
+            run_id,
+            project,
+            name: None,
+            description: None,
+            tags: BTreeSet::new(),
+            configs: Vec::new(),
+        }
+    }
+}
+
+/// Who writes a run: the process, and the host it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterIdentity {
+    /// The writer's process id.
+    pub pid: u32,
+    /// The writer's host name.
+    pub host: String,
+}
+
+impl WriterIdentity {
+    /// This process on this host ([`crate::host_name`]).
+    pub fn this_process() -> WriterIdentity {
+        WriterIdentity { pid: std::process::id(), host: crate::host_name() }
+    }
+}
+
+/// How a run ended, as 0.4.0 stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndState {
+    /// Closed normally (`finished`).
+    Finished,
+    /// Closed after a failure (`failed`).
+    Failed,
+}
+
+impl EndState {
+    /// The stored `status` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndState::Finished => "finished",
+            EndState::Failed => "failed",
+        }
+    }
+}
+
+/// The current time as `run_meta` and the `sys/*` configs store it (ISO 8601, UTC,
+/// microseconds).
+pub fn now_iso() -> String {
+    UtcMicros::from(SystemTime::now()).to_iso8601()
+}
+
+/// A built-in path.
+fn sys(path: &'static str) -> FieldPath {
+    FieldPath::parse(path).expect("built-in paths are valid")
+}
+
+/// The `sys/tags` path, where 0.4.0 keeps tags.
+pub fn tags_path() -> FieldPath {
+    sys("sys/tags")
+}
+
+/// The first batch of a new run, created at `created_at` (ISO 8601).
+pub fn created(run: &NewRun, writer: &WriterIdentity, created_at: &str) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    let name = run.name.as_ref().filter(|n| !n.as_str().is_empty());
+    b.set_meta(meta_key::RUN_ID, run.run_id.as_str());
+    b.set_meta(meta_key::PROJECT, run.project.as_str());
+    b.set_meta(meta_key::CREATED_AT, created_at);
+    b.set_meta(meta_key::STATUS, "running");
+    if let Some(name) = name {
+        b.set_meta(meta_key::NAME, name.as_str());
+    }
+    identity(&mut b, writer, created_at);
+    b.config(sys("sys/id"), ConfigValue::Str(run.run_id.to_string()));
+    b.config(sys("sys/creation_time"), ConfigValue::Str(created_at.to_owned()));
+    b.config(sys("sys/state"), ConfigValue::Str("running".to_owned()));
+    if let Some(name) = name {
+        b.config(sys("sys/name"), ConfigValue::Str(name.to_string()));
+    }
+    if let Some(d) = run.description.as_ref().filter(|d| !d.is_empty()) {
+        b.config(sys("sys/description"), ConfigValue::Str(d.clone()));
+    }
+    if !run.tags.is_empty() {
+        b.config(tags_path(), ConfigValue::StringSet(run.tags.clone()));
+    }
+    for (path, value) in &run.configs {
+        b.config(path.clone(), value.clone());
+    }
+    b
+}
+
+/// The first batch of a resumed run, with `configs` the resuming writer sets.
+pub fn resumed(
+    configs: &[(FieldPath, ConfigValue)],
+    writer: &WriterIdentity,
+    now: &str,
+) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.set_meta(meta_key::STATUS, "running");
+    identity(&mut b, writer, now);
+    b.delete_meta(meta_key::STOP_REQUESTED_AT);
+    b.config(sys("sys/state"), ConfigValue::Str("running".to_owned()));
+    for (path, value) in configs {
+        b.config(path.clone(), value.clone());
+    }
+    b
+}
+
+/// Adds the heartbeat that says the writer is alive at `now`.
+pub fn heartbeat(batch: &mut WriteBatch, now: &str) {
+    batch.set_meta(meta_key::HEARTBEAT_AT, now);
+}
+
+/// Adds what closing the run at `now` records.
+pub fn closed(batch: &mut WriteBatch, end: EndState, now: &str) {
+    batch.set_meta(meta_key::STATUS, end.as_str());
+    batch.set_meta(meta_key::CLOSED_AT, now);
+    batch.config(sys("sys/state"), ConfigValue::Str(end.as_str().to_owned()));
+    batch.config(sys("sys/closed_time"), ConfigValue::Str(now.to_owned()));
+}
+
+/// The keys that let readers tell a live writer from a dead one.
+fn identity(b: &mut WriteBatch, writer: &WriterIdentity, now: &str) {
+    b.set_meta(meta_key::WRITER_PID, writer.pid.to_string());
+    b.set_meta(meta_key::WRITER_HOST, writer.host.clone());
+    heartbeat(b, now);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(b: &WriteBatch) -> (Vec<String>, Vec<String>) {
+        let meta = b.meta_entries().map(|(k, v)| format!("{k}={}", v.unwrap_or("<removed>")));
+        let configs =
+            b.config_entries().map(|(p, v)| format!("{p}={}", v.encode().unwrap_or_default()));
+        (meta.collect(), configs.collect())
+    }
+
+    fn writer() -> WriterIdentity {
+        WriterIdentity { pid: 7, host: "box".into() }
+    }
+
+    #[test]
+    fn a_created_run_records_what_0_4_0_does() {
+        let mut run =
+            NewRun::new(RunId::parse("r1").expect("id"), ProjectName::parse("ws/p").expect("p"));
+        run.name = Some(RunName::parse("first").expect("name"));
+        run.description = Some(String::new());
+        run.tags = BTreeSet::from(["b".into(), "a".into()]);
+        run.configs.push((FieldPath::parse("lr").expect("path"), ConfigValue::Float(0.1)));
+        let (meta, configs) = entries(&created(&run, &writer(), "T0"));
+        assert_eq!(
+            meta,
+            [
+                "run_id=r1",
+                "project=ws/p",
+                "created_at=T0",
+                "status=running",
+                "name=first",
+                "writer_pid=7",
+                "writer_host=box",
+                "heartbeat_at=T0"
+            ]
+        );
+        assert_eq!(
+            configs,
+            [
+                "sys/id=r1",
+                "sys/creation_time=T0",
+                "sys/state=running",
+                "sys/name=first",
+                "sys/tags=[\"a\", \"b\"]",
+                "lr=0.1"
+            ]
+        );
+        // No name, no description, no tags: none written.
+        let bare =
+            NewRun::new(RunId::parse("r2").expect("id"), ProjectName::parse("p").expect("p"));
+        let (meta, configs) = entries(&created(&bare, &writer(), "T0"));
+        assert!(!meta.iter().any(|m| m.starts_with("name=")), "{meta:?}");
+        assert_eq!(configs, ["sys/id=r2", "sys/creation_time=T0", "sys/state=running"]);
+    }
+
+    #[test]
+    fn resumed_alive_and_closed_batches() {
+        let configs = [(FieldPath::parse("epochs").expect("path"), ConfigValue::Int(3))];
+        let (meta, configs) = entries(&resumed(&configs, &writer(), "T1"));
+        assert_eq!(
+            meta,
+            [
+                "status=running",
+                "writer_pid=7",
+                "writer_host=box",
+                "heartbeat_at=T1",
+                "stop_requested_at=<removed>"
+            ]
+        );
+        assert_eq!(configs, ["sys/state=running", "epochs=3"]);
+        let mut b = WriteBatch::new();
+        heartbeat(&mut b, "T2");
+        closed(&mut b, EndState::Failed, "T3");
+        let (meta, configs) = entries(&b);
+        assert_eq!(meta, ["heartbeat_at=T2", "status=failed", "closed_at=T3"]);
+        assert_eq!(configs, ["sys/state=failed", "sys/closed_time=T3"]);
+    }
+}

@@ -1,0 +1,28 @@
+//! Test support shared by goodseed's crates (a dev-dependency only):
+//!
+//! - [`MemoryStore`]: a whole [`RunStore`](goodseed_store::RunStore) in memory, the
+//!   second backend of the store's conformance suite, and a store that fails on demand
+//!   ([`MemoryStore::fail`]) for tests of what callers do then;
+//! - [`python`]: an interpreter with Python goodseed 0.4.0 installed (a venv made once
+//!   under `target/`), and the scripts in `python/` that drive it, for the tests that
+//!   check compatibility both ways.
+//!
+//! ```
+//! use goodseed_core::{ProjectName, RunId};
+//! use goodseed_store::{RunStore, StoreError, WriteBatch};
+//! use goodseed_testkit::{Failure, MemoryStore, Operation};
+//!
+//! let store = MemoryStore::new();
+//! let (p, r) = (ProjectName::parse("p")?, RunId::parse("r")?);
+//! store.create_run(&p, &r, &WriteBatch::new())?.close()?;
+//! store.fail(Operation::Read, Failure::Busy);
+//! assert!(matches!(store.open_run(&p, &r), Err(StoreError::Database { busy: true, .. })));
+//! store.heal();
+//! assert!(store.open_run(&p, &r).is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod memory;
+pub mod python;
+
+pub use memory::{Failure, MemoryStore, Operation};
