@@ -6,8 +6,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
 use anyhow::Context as _;
-use goodseed_core::time::UtcMicros;
 use goodseed_core::{ConfigValue, MetricPoint, RunStatus, python_float_repr};
+use goodseed_server::encode::{self, LoggedAt};
+use goodseed_server::json::Json;
 use goodseed_store::{RunMeta, RunReader, RunStore, TextWindow};
 
 use crate::cli::{ExportArgs, ExportFormat};
@@ -122,7 +123,7 @@ impl Export<'_> {
                         csv_field(path),
                         step(p.step),
                         python_float_repr(p.value),
-                        logged_at(p.ts)
+                        encode::logged_at(p.ts)
                     )
                 })
             }
@@ -130,28 +131,24 @@ impl Export<'_> {
                 let reading = || format!("reading run {}", self.run);
                 let meta = self.reader.meta().with_context(reading)?;
                 let (status, _) = run_ref::status(store, self.run, &meta).with_context(reading)?;
-                write!(out, "{{\"run\": ").map_err(context_writing)?;
-                write_run(out, self.run, &meta, &status).map_err(context_writing)?;
-                write!(out, ",\n\"configs\": ").map_err(context_writing)?;
+                write!(out, "{{\"run\": {}", run_json(self.run, &meta, &status))
+                    .map_err(context_writing)?;
                 let mut configs = self.reader.configs().with_context(reading)?;
                 configs.sort_by(|a, b| a.0.cmp(&b.0));
-                write_configs(out, &configs).map_err(context_writing)?;
+                write!(out, ",\n\"configs\": {}", configs_json(&configs))
+                    .map_err(context_writing)?;
                 write!(out, ",\n\"metrics\": [").map_err(context_writing)?;
                 let mut first = true;
+                let mut times = LoggedAt::default();
                 self.each_metric(out, &mut |out, path, p| {
                     let sep = if std::mem::take(&mut first) { "\n" } else { ",\n" };
-                    write!(
-                        out,
-                        "{sep}{{\"path\": {}, \"step\": {}, \"value\": {}, \"logged_at\": \"{}\"}}",
-                        json_str(path),
-                        step(p.step),
-                        json_f64(p.value),
-                        logged_at(p.ts)
-                    )
+                    let mut j = Json::with_capacity(128);
+                    encode::metric_point(&mut j, path, &p, integer_steps, &mut times);
+                    write!(out, "{sep}{}", j.finish())
                 })?;
                 write!(out, "{}],\n\"text\": [", if first { "" } else { "\n" })
                     .map_err(context_writing)?;
-                let wrote = self.each_text(out, &step)?;
+                let wrote = self.each_text(out, integer_steps)?;
                 writeln!(out, "{}]}}", if wrote { "\n" } else { "" }).map_err(context_writing)
             }
         }
@@ -196,8 +193,9 @@ impl Export<'_> {
     }
 
     /// Writes every chosen text point as JSON objects, a page at a time; true if any.
-    fn each_text(&self, out: &mut dyn Write, step: &dyn Fn(f64) -> String) -> anyhow::Result<bool> {
+    fn each_text(&self, out: &mut dyn Write, integer_steps: bool) -> anyhow::Result<bool> {
         let mut wrote = false;
+        let mut times = LoggedAt::default();
         for path in &self.texts {
             let mut offset = 0;
             loop {
@@ -207,15 +205,9 @@ impl Export<'_> {
                     .with_context(|| format!("reading text {path:?} of run {}", self.run))?;
                 for (path, p) in &page.points {
                     let sep = if std::mem::replace(&mut wrote, true) { ",\n" } else { "\n" };
-                    write!(
-                        out,
-                        "{sep}{{\"path\": {}, \"step\": {}, \"value\": {}, \"logged_at\": \"{}\"}}",
-                        json_str(path),
-                        step(p.step),
-                        json_str(&p.value),
-                        logged_at(p.ts)
-                    )
-                    .map_err(context_writing)?;
+                    let mut j = Json::with_capacity(128);
+                    encode::text_point(&mut j, path, p, integer_steps, &mut times);
+                    write!(out, "{sep}{}", j.finish()).map_err(context_writing)?;
                 }
                 let got = page.points.len() as u64;
                 offset += got;
@@ -229,73 +221,34 @@ impl Export<'_> {
 }
 
 /// The `"run"` object: who the run is, its derived status, and its whole `run_meta`.
-fn write_run(
-    out: &mut dyn Write,
-    run: &RunRef,
-    meta: &RunMeta,
-    status: &RunStatus,
-) -> io::Result<()> {
-    let opt = |v: Option<&str>| v.map_or_else(|| "null".to_owned(), json_str);
-    write!(
-        out,
-        "{{\"project\": {}, \"run_id\": {}, \"name\": {}, \"status\": {}, \"created_at\": {}, \
-         \"closed_at\": {}, \"trashed\": {}, \"meta\": {{",
-        json_str(run.project.as_str()),
-        json_str(run.run_id.as_str()),
-        opt(meta.name()),
-        json_str(status.as_str()),
-        opt(meta.created_at()),
-        opt(meta.closed_at()),
-        meta.trashed(),
-    )?;
-    for (i, (key, value)) in meta.0.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        write!(out, "{sep}{}: {}", json_str(key), json_str(value))?;
+fn run_json(run: &RunRef, meta: &RunMeta, status: &RunStatus) -> String {
+    let mut j = Json::with_capacity(512);
+    j.begin_object();
+    j.key("project").str(run.project.as_str());
+    j.key("run_id").str(run.run_id.as_str());
+    j.key("name").opt_str(meta.name());
+    j.key("status").str(status.as_str());
+    j.key("created_at").opt_str(meta.created_at());
+    j.key("closed_at").opt_str(meta.closed_at());
+    j.key("trashed").bool(meta.trashed());
+    j.key("meta").begin_object();
+    for (key, value) in &meta.0 {
+        j.key(key).str(value);
     }
-    write!(out, "}}}}")
+    j.end_object().end_object();
+    j.finish()
 }
 
-/// The `"configs"` object: path → value, typed as JSON allows.
-fn write_configs(out: &mut dyn Write, configs: &[(String, ConfigValue)]) -> io::Result<()> {
-    write!(out, "{{")?;
-    for (i, (path, value)) in configs.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        write!(out, "{sep}{}: {}", json_str(path), config_json(value))?;
+/// The `"configs"` object: path → value, typed as the HTTP API sends them.
+fn configs_json(configs: &[(String, ConfigValue)]) -> String {
+    let mut j = Json::with_capacity(64 + configs.len() * 48);
+    j.begin_object();
+    for (path, value) in configs {
+        j.key(path);
+        encode::config_value(&mut j, value);
     }
-    write!(out, "}}")
-}
-
-/// A config value as JSON: booleans, numbers (NaN and infinities as strings), strings,
-/// `null`, and string sets as arrays; a value of an unknown type as its stored text.
-fn config_json(value: &ConfigValue) -> String {
-    match value {
-        ConfigValue::Bool(b) => b.to_string(),
-        ConfigValue::Int(i) => i.to_string(),
-        ConfigValue::Float(x) => json_f64(*x),
-        ConfigValue::Str(s) | ConfigValue::DateTime(s) => json_str(s),
-        ConfigValue::StringSet(set) => {
-            let items: Vec<String> = set.iter().map(|s| json_str(s)).collect();
-            format!("[{}]", items.join(", "))
-        }
-        ConfigValue::Raw { value: Some(v), .. } => json_str(v),
-        _ => "null".to_owned(),
-    }
-}
-
-/// A JSON string.
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serializes")
-}
-
-/// A float as Python writes it, NaN and infinities as goodseed's HTTP API sends them.
-fn json_f64(x: f64) -> String {
-    if x.is_nan() {
-        "\"NaN\"".to_owned()
-    } else if x.is_infinite() {
-        if x > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" }.to_owned()
-    } else {
-        python_float_repr(x)
-    }
+    j.end_object();
+    j.finish()
 }
 
 /// A step as Python writes the float (`3.0`); a whole number for files that store steps
@@ -306,11 +259,6 @@ fn step_text(step: f64, integer_steps: bool) -> String {
     } else {
         python_float_repr(step)
     }
-}
-
-/// Unix seconds as ISO 8601 UTC.
-fn logged_at(ts: i64) -> String {
-    UtcMicros::from_unix_seconds(ts).to_iso8601()
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
@@ -336,40 +284,6 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(csv_field(text), want, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn writes_floats_as_python_and_the_http_api_do() {
-        let cases = [
-            (0.1, "0.1"),
-            (3.0, "3.0"),
-            (1e-5, "1e-05"),
-            (f64::NAN, "\"NaN\""),
-            (f64::INFINITY, "\"Infinity\""),
-            (f64::NEG_INFINITY, "\"-Infinity\""),
-        ];
-        for (x, want) in cases {
-            assert_eq!(json_f64(x), want, "{x}");
-        }
-    }
-
-    #[test]
-    fn writes_config_values_as_json() {
-        let cases = [
-            (ConfigValue::Bool(false), "false"),
-            (ConfigValue::Int(7), "7"),
-            (ConfigValue::Float(f64::NAN), "\"NaN\""),
-            (ConfigValue::Str("é\"".into()), "\"é\\\"\""),
-            (ConfigValue::Null, "null"),
-            (ConfigValue::StringSet(["b".to_owned(), "a".to_owned()].into()), "[\"a\", \"b\"]"),
-            (
-                ConfigValue::Raw { type_tag: "int".into(), value: Some("1".repeat(30)) },
-                "\"111111111111111111111111111111\"",
-            ),
-        ];
-        for (value, want) in cases {
-            assert_eq!(config_json(&value), want, "{value:?}");
         }
     }
 }

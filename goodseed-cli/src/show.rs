@@ -2,15 +2,13 @@
 //! metadata, the Git commit and host it ran from, every config, and the last value of
 //! every metric.
 
-use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use goodseed_core::downsample::PointCount;
-use goodseed_core::time::UtcMicros;
-use goodseed_core::{ConfigValue, Liveness, RunStatus, python_float_repr};
-use goodseed_store::{RunMeta, RunReader, meta_key};
+use goodseed_core::{ConfigValue, MetricPoint, python_float_repr};
+use goodseed_store::RunSummary;
+use goodseed_store::overview::{DurationKind, RunOverview};
 
 use crate::cli::RunArgs;
 use crate::display::{self, elide, one_line, width};
@@ -35,60 +33,37 @@ pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         .open_run(&run.project, &run.run_id)
         .map_err(|e| run_ref::store_error(e, &opened.dir))?;
     let reading = || format!("reading run {run}");
-    let meta = reader.meta().with_context(reading)?;
-    let (status, liveness) = run_ref::status(store, &run, &meta).with_context(reading)?;
+    let summary = store.run_summary(&run.project, &run.run_id).with_context(reading)?;
     let mut configs = reader.configs().with_context(reading)?;
     configs.sort_by(|a, b| a.0.cmp(&b.0));
-    let metrics = last_points(reader.as_ref()).with_context(reading)?;
+    let overview = RunOverview::of(&summary, &configs, reader.as_ref(), SystemTime::now())
+        .with_context(reading)?;
 
-    let header = Header { run: &run, meta: &meta, status: &status, liveness, configs: &configs };
-    header.write(out, SystemTime::now()).context(WRITING)?;
+    let header = Header { run: &run, summary: &summary, overview: &overview };
+    header.write(out).context(WRITING)?;
     write_configs(out, &configs).context(WRITING)?;
-    write_metrics(out, &metrics, reader.integer_steps().unwrap_or(false)).context(WRITING)
-}
-
-/// The last point of each metric series: (path, step, value).
-fn last_points(reader: &dyn RunReader) -> goodseed_store::Result<Vec<(String, f64, f64)>> {
-    let one = PointCount::new(1).expect("1 is a valid point count");
-    let mut last = Vec::new();
-    for path in reader.metric_paths()? {
-        let count = reader.metric_count(&path)?;
-        let Some(index) = count.checked_sub(1).and_then(|i| i64::try_from(i).ok()) else {
-            continue;
-        };
-        let (_, sampled) = reader.downsample_metric(&path, Some(index), None, one)?;
-        if let Some(p) = sampled.points.last() {
-            last.push((path, p.step, p.value));
-        }
-    }
-    Ok(last)
+    write_metrics(out, &overview.last, reader.integer_steps().unwrap_or(false)).context(WRITING)
 }
 
 /// What the first block of `show` is made of.
 struct Header<'a> {
     run: &'a RunRef,
-    meta: &'a RunMeta,
-    status: &'a RunStatus,
-    liveness: Liveness,
-    configs: &'a [(String, ConfigValue)],
+    summary: &'a RunSummary,
+    overview: &'a RunOverview,
 }
 
 impl Header<'_> {
-    fn config(&self, path: &str) -> Option<&ConfigValue> {
-        self.configs.iter().find_map(|(p, v)| (p == path).then_some(v))
-    }
-
-    fn write(&self, out: &mut dyn Write, now: SystemTime) -> io::Result<()> {
-        let meta = self.meta;
+    fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let meta = &self.summary.meta;
         let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map_or("-".to_owned(), one_line);
         let rows = [
-            ("status", self.status.to_string()),
+            ("status", self.summary.status.to_string()),
             ("run id", text(Some(self.run.run_id.as_str()))),
             ("name", text(meta.name())),
             ("project", text(Some(self.run.project.as_str()))),
             ("created", text(meta.created_at())),
             ("closed", text(meta.closed_at())),
-            ("duration", self.duration(now)),
+            ("duration", self.duration()),
             ("host", self.host()),
             ("tags", self.tags()),
             ("git", self.git()),
@@ -100,70 +75,43 @@ impl Header<'_> {
         Ok(())
     }
 
-    /// Closed minus created; for a live run, the time since creation so far.
-    fn duration(&self, now: SystemTime) -> String {
-        let parse = |t: Option<&str>| t.and_then(UtcMicros::parse_iso8601);
-        let Some(created) = parse(self.meta.created_at()) else {
-            return "-".to_owned();
-        };
-        let (end, so_far) = match parse(self.meta.closed_at()) {
-            Some(closed) => (closed, false),
-            None if *self.status == RunStatus::Running && self.liveness == Liveness::Live => {
-                (UtcMicros::from(now), true)
-            }
-            None => return "-".to_owned(),
-        };
-        match end.0.checked_sub(created.0).filter(|d| *d >= 0) {
-            Some(d) if so_far => format!("{} so far", display::duration(d)),
-            Some(d) => display::duration(d),
+    /// How long it ran (see `overview::duration`), saying when it is not to its close.
+    fn duration(&self) -> String {
+        match self.overview.duration {
             None => "-".to_owned(),
+            Some(d) => {
+                let text = display::duration(d.micros);
+                match d.kind {
+                    DurationKind::Closed => text,
+                    DurationKind::SoFar => format!("{text} so far"),
+                    DurationKind::ToLastHeartbeat => format!("{text} (to its last heartbeat)"),
+                }
+            }
         }
     }
 
-    /// The writer's host (`writer_host`), else the host names the run recorded under
-    /// `monitoring/<hash>/hostname`.
     fn host(&self) -> String {
-        if let Some(host) = self.meta.get(meta_key::WRITER_HOST).filter(|h| !h.is_empty()) {
-            return one_line(host);
-        }
-        let hosts: BTreeSet<String> = self
-            .configs
-            .iter()
-            .filter(|(p, _)| {
-                p.strip_prefix("monitoring/")
-                    .and_then(|rest| rest.split_once('/'))
-                    .is_some_and(|(_, key)| key == "hostname")
-            })
-            .filter_map(|(_, v)| match v {
-                ConfigValue::Str(s) if !s.is_empty() => Some(one_line(s)),
-                _ => None,
-            })
-            .collect();
-        if hosts.is_empty() {
-            "-".to_owned()
-        } else {
-            hosts.into_iter().collect::<Vec<_>>().join(", ")
-        }
+        let hosts: Vec<String> = self.overview.hosts.iter().map(|h| one_line(h)).collect();
+        if hosts.is_empty() { "-".to_owned() } else { hosts.join(", ") }
     }
 
     fn tags(&self) -> String {
-        match self.config("sys/tags") {
-            Some(ConfigValue::StringSet(tags)) if !tags.is_empty() => {
-                tags.iter().map(|t| one_line(t)).collect::<Vec<_>>().join(", ")
-            }
-            _ => "-".to_owned(),
+        let tags = &self.summary.tags;
+        if tags.is_empty() {
+            "-".to_owned()
+        } else {
+            tags.iter().map(|t| one_line(t)).collect::<Vec<_>>().join(", ")
         }
     }
 
     /// `<commit id>`, with `(dirty)` or `(clean)` when the run recorded it.
     fn git(&self) -> String {
-        let Some(ConfigValue::Str(commit)) = self.config("source_code/git/commit_id") else {
-            return "-".to_owned();
-        };
-        match self.config("source_code/git/dirty") {
-            Some(ConfigValue::Bool(true)) => format!("{} (dirty)", one_line(commit)),
-            Some(ConfigValue::Bool(false)) => format!("{} (clean)", one_line(commit)),
-            _ => one_line(commit),
+        let Some(git) = &self.overview.git else { return "-".to_owned() };
+        let Some(commit) = &git.commit else { return "-".to_owned() };
+        match git.dirty {
+            Some(true) => format!("{} (dirty)", one_line(commit)),
+            Some(false) => format!("{} (clean)", one_line(commit)),
+            None => one_line(commit),
         }
     }
 }
@@ -222,14 +170,14 @@ fn write_configs(out: &mut dyn Write, configs: &[(String, ConfigValue)]) -> io::
 
 fn write_metrics(
     out: &mut dyn Write,
-    metrics: &[(String, f64, f64)],
+    metrics: &[(String, MetricPoint)],
     integer_steps: bool,
 ) -> io::Result<()> {
     writeln!(out, "\nmetrics ({}):", metrics.len())?;
     let rows: Vec<[String; 3]> = metrics
         .iter()
-        .map(|(path, step, value)| {
-            [one_line(path), step_text(*step, integer_steps), python_float_repr(*value)]
+        .map(|(path, p)| {
+            [one_line(path), step_text(p.step, integer_steps), python_float_repr(p.value)]
         })
         .collect();
     if rows.is_empty() {

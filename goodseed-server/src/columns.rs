@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use goodseed_core::{ConfigValue, ProjectName, RunId, RunStatus};
+use goodseed_store::overview;
 use goodseed_store::{RunStore, RunSummary, RunVersion};
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::query::Query;
 
 /// The most `config=` and the most `metric=` parameters one listing may carry.
@@ -101,12 +102,9 @@ fn read(store: &dyn RunStore, run: &RunSummary) -> Option<RunColumns> {
     let reader = store.open_run(&project, &id).ok()?;
     let configs =
         reader.configs().ok()?.into_iter().filter(|(_, v)| short(v)).collect::<HashMap<_, _>>();
-    let mut last = HashMap::new();
-    for path in &run.metric_paths {
-        if let Ok(Some(point)) = reader.last_metric_point(path) {
-            last.insert(path.clone(), point.value);
-        }
-    }
+    // The run's last values as its overview has them (`goodseed show`, `/summary`).
+    let last = overview::last_points(reader.as_ref(), &run.metric_paths).ok()?;
+    let last = last.into_iter().map(|(path, point)| (path, point.value)).collect();
     Some(RunColumns { configs, last })
 }
 

@@ -12,7 +12,7 @@ use goodseed_core::{push_json_ascii_string, push_python_float_repr};
 
 /// Appends JSON values to a buffer, managing commas.
 #[derive(Debug, Default)]
-pub(crate) struct Json {
+pub struct Json {
     out: String,
     /// Per open container: whether the next item needs a comma before it.
     comma: Vec<bool>,
@@ -21,7 +21,8 @@ pub(crate) struct Json {
 }
 
 impl Json {
-    pub(crate) fn with_capacity(n: usize) -> Json {
+    /// An empty writer with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Json {
         Json { out: String::with_capacity(n), ..Json::default() }
     }
 
@@ -40,7 +41,7 @@ impl Json {
     }
 
     /// `{`
-    pub(crate) fn begin_object(&mut self) -> &mut Json {
+    pub fn begin_object(&mut self) -> &mut Json {
         self.item();
         self.out.push('{');
         self.comma.push(false);
@@ -48,14 +49,14 @@ impl Json {
     }
 
     /// `}`
-    pub(crate) fn end_object(&mut self) -> &mut Json {
+    pub fn end_object(&mut self) -> &mut Json {
         self.comma.pop();
         self.out.push('}');
         self
     }
 
     /// `[`
-    pub(crate) fn begin_array(&mut self) -> &mut Json {
+    pub fn begin_array(&mut self) -> &mut Json {
         self.item();
         self.out.push('[');
         self.comma.push(false);
@@ -63,14 +64,14 @@ impl Json {
     }
 
     /// `]`
-    pub(crate) fn end_array(&mut self) -> &mut Json {
+    pub fn end_array(&mut self) -> &mut Json {
         self.comma.pop();
         self.out.push(']');
         self
     }
 
     /// An object key; the value follows.
-    pub(crate) fn key(&mut self, key: &str) -> &mut Json {
+    pub fn key(&mut self, key: &str) -> &mut Json {
         self.item();
         push_json_ascii_string(&mut self.out, key);
         self.out.push_str(": ");
@@ -79,14 +80,14 @@ impl Json {
     }
 
     /// A string.
-    pub(crate) fn str(&mut self, s: &str) -> &mut Json {
+    pub fn str(&mut self, s: &str) -> &mut Json {
         self.item();
         push_json_ascii_string(&mut self.out, s);
         self
     }
 
     /// A float as Python writes it; NaN and infinities as 0.4.0's strings.
-    pub(crate) fn f64(&mut self, x: f64) -> &mut Json {
+    pub fn f64(&mut self, x: f64) -> &mut Json {
         self.item();
         if x.is_nan() {
             self.out.push_str("\"NaN\"");
@@ -99,35 +100,35 @@ impl Json {
     }
 
     /// An integer.
-    pub(crate) fn i64(&mut self, i: i64) -> &mut Json {
+    pub fn i64(&mut self, i: i64) -> &mut Json {
         self.item();
         let _ = write!(self.out, "{i}");
         self
     }
 
     /// A number whose text is already valid JSON (an integer beyond 64 bits).
-    pub(crate) fn raw_number(&mut self, digits: &str) -> &mut Json {
+    pub fn raw_number(&mut self, digits: &str) -> &mut Json {
         self.item();
         self.out.push_str(digits);
         self
     }
 
     /// `true` / `false`.
-    pub(crate) fn bool(&mut self, b: bool) -> &mut Json {
+    pub fn bool(&mut self, b: bool) -> &mut Json {
         self.item();
         self.out.push_str(if b { "true" } else { "false" });
         self
     }
 
     /// `null`.
-    pub(crate) fn null(&mut self) -> &mut Json {
+    pub fn null(&mut self) -> &mut Json {
         self.item();
         self.out.push_str("null");
         self
     }
 
     /// A string, or `null` when absent.
-    pub(crate) fn opt_str(&mut self, s: Option<&str>) -> &mut Json {
+    pub fn opt_str(&mut self, s: Option<&str>) -> &mut Json {
         match s {
             Some(s) => self.str(s),
             None => self.null(),
@@ -135,17 +136,22 @@ impl Json {
     }
 
     /// Bytes written and not yet taken.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.out.len()
     }
 
+    /// True when nothing was written since the last [`Json::take_chunk`].
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
     /// Takes what was written so far (for streaming), keeping the nesting state.
-    pub(crate) fn take_chunk(&mut self) -> String {
+    pub fn take_chunk(&mut self) -> String {
         std::mem::take(&mut self.out)
     }
 
     /// The finished text.
-    pub(crate) fn finish(self) -> String {
+    pub fn finish(self) -> String {
         self.out
     }
 }

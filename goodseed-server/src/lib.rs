@@ -21,15 +21,21 @@
 //! ```
 
 mod api;
+mod body;
 mod cache;
 mod columns;
+pub mod encode;
+mod error;
 mod guard;
-mod json;
+pub mod json;
 mod live;
 mod meta;
+mod params;
 mod query;
+mod routes;
 mod runs;
 mod series;
+mod state;
 mod ui;
 
 use std::sync::Arc;
@@ -76,7 +82,7 @@ impl Default for ServerOptions {
 }
 
 /// Configures the routes and checks on an actix `App`.
-fn configure(cfg: &mut web::ServiceConfig, state: web::Data<api::AppState>) {
+fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
     cfg.app_data(state)
         .route("/api/projects", web::get().to(api::projects))
         .route("/api/runs", web::get().to(api::runs))
@@ -108,7 +114,7 @@ pub fn serve(
         let _ = warm.list_runs(None);
     })?;
     // One state for every worker: the response cache is shared.
-    let state = web::Data::new(api::AppState {
+    let state = web::Data::new(state::AppState {
         store,
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),
@@ -134,7 +140,7 @@ pub fn serve(
                 let request_headers = req.headers().clone();
                 let fut = match (refused, preflight) {
                     (Err(refusal), _) => {
-                        let response = api::error_response(refusal.status, &refusal.message);
+                        let response = error::error_response(refusal.status, &refusal.message);
                         Err(req.into_response(response.map_into_right_body()))
                     }
                     // CORS preflight: answered here, headers added below.

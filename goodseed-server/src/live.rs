@@ -47,9 +47,13 @@ use goodseed_core::time::UtcMicros;
 use goodseed_core::{ProjectName, RunId};
 use goodseed_store::{RunStore, RunSummary};
 
-use crate::api::{ApiError, AppState, ChunkStream, run_json, run_spec};
+use crate::body::ChunkStream;
+use crate::encode::run_json;
+use crate::error::ApiError;
 use crate::json::Json;
+use crate::params::run_spec;
 use crate::query::Query;
+use crate::state::AppState;
 
 /// How often a connection looks for changes: the bound on commit-to-client latency.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
@@ -316,7 +320,7 @@ pub(crate) async fn events(
     let query = Query::parse(req.query_string());
     let mut runs: Vec<Followed> = Vec::new();
     for spec in query.all("run") {
-        let (project, run) = run_spec(spec)?;
+        let goodseed_core::RunRef { project, run_id: run } = run_spec(spec)?;
         if !runs.iter().any(|f| f.project == project && f.run == run) {
             runs.push(Followed { project, run, last_step: HashMap::new() });
         }

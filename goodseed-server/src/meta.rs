@@ -8,8 +8,8 @@ use std::sync::Arc;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 
-use crate::api::AppState;
 use crate::json::Json;
+use crate::state::AppState;
 
 /// The OpenAPI 3.1 document of the whole API.
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");

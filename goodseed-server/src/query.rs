@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 
 /// `%XX` escapes decoded once; invalid UTF-8 replaced, as Python's `unquote` does.
 pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {

@@ -5,11 +5,12 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use goodseed_core::time::UtcMicros;
-use goodseed_core::{ConfigValue, parse_python_int};
+use goodseed_core::parse_python_int;
+use goodseed_store::overview::RunOverview;
 use goodseed_store::{RunReader, RunSummary};
 
-use crate::api::ApiError;
+use crate::encode::{logged_at, step};
+use crate::error::ApiError;
 use crate::json::Json;
 use crate::query::Query;
 
@@ -157,29 +158,15 @@ fn compare(key: SortKey, a: &RunSummary, b: &RunSummary) -> Ordering {
     }
 }
 
-/// Seconds between two ISO 8601 times, `None` when either cannot be read.
-fn seconds_between(from: &str, to: Option<&str>, now: SystemTime) -> Option<f64> {
-    let from = UtcMicros::parse_iso8601(from)?;
-    let to = match to {
-        Some(t) => UtcMicros::parse_iso8601(t)?,
-        None => UtcMicros::from(now),
-    };
-    Some((to.0 - from.0) as f64 / 1e6)
-}
-
-/// Writes `GET .../summary`'s answer for a run: `summary` from the listing (state and
-/// tags), everything else through the reader.
+/// Writes `GET .../summary`'s answer for a run: `summary` from the store (state and
+/// tags), the rest from the run's overview ([`RunOverview`]), as `goodseed show` sees it.
 pub(crate) fn summary_json(
     summary: &RunSummary,
     reader: &dyn RunReader,
 ) -> goodseed_store::Result<Json> {
     let m = &summary.meta;
     let configs = reader.configs()?;
-    let config = |path: &str| configs.iter().find(|(p, _)| p == path).map(|(_, v)| v);
-    let text = |v: Option<&ConfigValue>| match v {
-        Some(ConfigValue::Str(s)) => Some(s.clone()),
-        _ => None,
-    };
+    let overview = RunOverview::of(summary, &configs, reader, SystemTime::now())?;
     let mut j = Json::with_capacity(1024);
     j.begin_object();
     j.key("project").str(&summary.project);
@@ -190,19 +177,9 @@ pub(crate) fn summary_json(
     j.key("created_at").opt_str(m.created_at());
     j.key("closed_at").opt_str(m.closed_at());
     j.key("duration_seconds");
-    // A closed run's length; a running one's so far. A crashed run has no end to count
-    // to but its last heartbeat.
-    let end = match (m.closed_at(), summary.status.as_str()) {
-        (Some(closed), _) => Some(Some(closed)),
-        (None, "running") => Some(None),
-        (None, _) => m.get(goodseed_store::meta_key::HEARTBEAT_AT).map(Some),
-    };
-    match (m.created_at(), end) {
-        (Some(start), Some(end)) => match seconds_between(start, end, SystemTime::now()) {
-            Some(s) => j.f64(s),
-            None => j.null(),
-        },
-        _ => j.null(),
+    match overview.duration {
+        Some(d) => j.f64(d.micros as f64 / 1e6),
+        None => j.null(),
     };
     j.key("trashed").bool(m.trashed());
     j.key("tags").begin_array();
@@ -210,45 +187,38 @@ pub(crate) fn summary_json(
         j.str(t);
     }
     j.end_array();
-    let host = m.get(goodseed_store::meta_key::WRITER_HOST).map(str::to_owned).or_else(|| {
-        configs.iter().find_map(|(p, v)| {
-            let rest = p.strip_prefix("monitoring/")?;
-            let (_, leaf) = rest.split_once('/')?;
-            (leaf == "hostname").then(|| text(Some(v))).flatten()
-        })
-    });
-    j.key("host").opt_str(host.as_deref());
+    j.key("host").opt_str(overview.hosts.first().map(String::as_str));
     j.key("git");
-    let commit = text(config("source_code/git/commit_id"));
-    let branch = text(config("source_code/git/current_branch"));
-    let dirty = match config("source_code/git/dirty") {
-        Some(ConfigValue::Bool(b)) => Some(*b),
-        _ => None,
+    match &overview.git {
+        None => j.null(),
+        Some(git) => {
+            j.begin_object();
+            j.key("commit").opt_str(git.commit.as_deref());
+            j.key("dirty");
+            match git.dirty {
+                Some(d) => j.bool(d),
+                None => j.null(),
+            };
+            j.key("branch").opt_str(git.branch.as_deref());
+            j.end_object()
+        }
     };
-    if commit.is_none() && branch.is_none() && dirty.is_none() {
-        j.null();
-    } else {
-        j.begin_object();
-        j.key("commit").opt_str(commit.as_deref());
-        j.key("dirty");
-        match dirty {
-            Some(d) => j.bool(d),
-            None => j.null(),
-        };
-        j.key("branch").opt_str(branch.as_deref());
-        j.end_object();
-    }
     j.key("last").begin_object();
     let integer = reader.integer_steps()?;
-    for path in reader.metric_paths()? {
-        let Some(p) = reader.last_metric_point(&path)? else { continue };
-        j.key(&path).begin_object().key("step");
-        crate::api::step(&mut j, p.step, integer);
+    for (path, p) in &overview.last {
+        j.key(path).begin_object().key("step");
+        step(&mut j, p.step, integer);
         j.key("value").f64(p.value);
-        j.key("logged_at").str(&crate::api::logged_at(p.ts));
+        j.key("logged_at").str(&logged_at(p.ts));
         j.end_object();
     }
     j.end_object();
+    // Ours, after the fields above: every host the run ran on.
+    j.key("hosts").begin_array();
+    for host in &overview.hosts {
+        j.str(host);
+    }
+    j.end_array();
     j.end_object();
     Ok(j)
 }

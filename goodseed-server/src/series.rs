@@ -17,13 +17,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use goodseed_core::downsample::{Sampled, SampledPoint, Window};
 use goodseed_store::RunReader;
 
-use crate::api::{
-    ApiError, AppState, CHUNK, RunRoute, blocking, cached, index_window, point_count, run_spec,
-    step, store_error, stream, window_fields,
-};
+use crate::body::{CHUNK, blocking, cached, stream};
 use crate::cache::{Key, ResponseCache};
+use crate::encode::{step, window_fields};
+use crate::error::{ApiError, store_error};
 use crate::json::Json;
+use crate::params::{index_window, point_count, run_spec};
 use crate::query::Query;
+use crate::routes::{RunRoute, RunView};
+use crate::state::AppState;
 
 /// The most runs one compare request may name.
 pub(crate) const MAX_RUNS: usize = 32;
@@ -84,7 +86,7 @@ fn gone() -> ApiError {
 /// `GET /api/runs/<project>/<run>/series`, after `run_get` opened the run and missed
 /// the cache.
 pub(crate) async fn series(
-    route: RunRoute,
+    route: RunRoute<RunView>,
     reader: Arc<dyn RunReader>,
     query: &Query,
     cache: Arc<ResponseCache>,
@@ -191,7 +193,7 @@ pub(crate) async fn compare(
         let mut j = Json::with_capacity(CHUNK + 256);
         j.begin_object().key("path").str(&path).key("runs").begin_array();
         let mut flush = |j: &mut Json| j.len() < CHUNK || send(j.take_chunk());
-        for (project, run) in &runs {
+        for goodseed_core::RunRef { project, run_id: run } in &runs {
             j.begin_object().key("project").str(project.as_str()).key("run_id").str(run.as_str());
             let read = store.open_run(project, run).and_then(|reader| {
                 let integer = reader.integer_steps()?;

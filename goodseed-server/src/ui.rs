@@ -7,7 +7,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::api::{ApiError, not_found};
+use crate::error::{ApiError, not_found};
 
 include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
 

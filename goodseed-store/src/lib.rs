@@ -6,7 +6,8 @@
 //!   [`open_store`] for a composition root).
 //! - [`RunWriter`] writes one run, a [`WriteBatch`] per transaction.
 //! - [`RunReader`] reads one run.
-//! - [`lifecycle`] says what the batches of a created, resumed and closed run hold.
+//! - [`lifecycle`] says what the batches of a created, resumed and closed run hold;
+//!   [`overview`] what a run looks like at a glance (duration, hosts, Git, last values).
 //!
 //! No rusqlite or r2d2 type appears in this crate's public API; errors are
 //! [`StoreError`], with "no such run" as [`StoreError::NotFound`].
@@ -36,6 +37,7 @@
 mod error;
 pub mod lifecycle;
 mod model;
+pub mod overview;
 mod sqlite;
 
 use std::path::PathBuf;

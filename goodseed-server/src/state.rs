@@ -1,0 +1,17 @@
+//! What every handler shares: the store, the response cache and the column cache.
+
+use std::sync::Arc;
+
+use goodseed_store::RunStore;
+
+use crate::cache::ResponseCache;
+use crate::columns::ColumnCache;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Arc<dyn RunStore>,
+    pub(crate) cache: Arc<ResponseCache>,
+    /// Config and last-metric values for the listing's `config=` / `metric=` columns.
+    pub(crate) columns: Arc<ColumnCache>,
+}
