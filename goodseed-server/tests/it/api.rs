@@ -484,3 +484,54 @@ fn summary_of_a_missing_run_is_404() {
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(server.get("/api/runs/p/bad..id/summary").status, 400);
 }
+
+/// A store that fails: every answer is a JSON error with the status the failure calls
+/// for (busy: 503, try again; anything else: 500), naming no location, and the server
+/// answers again once the store heals.
+#[test]
+fn a_failing_store_gets_the_right_status() {
+    use goodseed_store::{RunStore as _, WriteBatch};
+    use goodseed_testkit::{Failure, MemoryStore, Operation};
+    let store = MemoryStore::new();
+    let (p, r) = (
+        goodseed_core::ProjectName::parse("p").expect("p"),
+        goodseed_core::RunId::parse("r").expect("r"),
+    );
+    let mut first = WriteBatch::new();
+    first.set_meta("run_id", "r");
+    first.set_meta("status", "finished");
+    first.set_meta("created_at", "2025-01-01T00:00:00+00:00");
+    store.create_run(&p, &r, &first).expect("create").close().expect("close");
+    let server = TestServer::start_on(std::sync::Arc::new(store.clone()), |o| o);
+    assert_eq!(server.get("/api/runs/p/r/configs").status, 200, "a healthy store answers");
+    let cases: [(Operation, Failure, &str, &str, u16); 7] = [
+        (Operation::Read, Failure::Busy, "GET", "/api/runs/p/r/configs", 503),
+        (Operation::Read, Failure::Database, "GET", "/api/runs/p/r/metrics", 500),
+        (Operation::Read, Failure::Io, "GET", "/api/runs/p/r/summary", 500),
+        (Operation::List, Failure::Database, "GET", "/api/runs", 500),
+        (Operation::List, Failure::Database, "GET", "/api/projects", 500),
+        (Operation::Change, Failure::Busy, "POST", "/api/runs/p/r/trash", 503),
+        (Operation::Change, Failure::Database, "POST", "/api/runs/p/r/stop", 500),
+    ];
+    for (operation, failure, method, target, status) in cases {
+        store.fail(operation, failure);
+        let answer = server.request(method, target, &[], "");
+        assert_eq!(
+            answer.status, status,
+            "{operation:?} {failure:?} {method} {target}: {}",
+            answer.body
+        );
+        let error = answer.json()["error"].as_str().expect("a JSON error").to_owned();
+        assert!(!error.contains("memory:"), "no location in {error:?}");
+        store.heal();
+        assert!(matches!(server.request(method, target, &[], "").status, 200), "{target} healed");
+    }
+    assert_eq!(store.refused(), 7);
+    // The health check reports a store that cannot be reached, with no location.
+    store.fail(Operation::List, Failure::Io);
+    let health = server.get("/api/health");
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, r#"{"status": "ok", "data_directory": "missing"}"#)
+    );
+}

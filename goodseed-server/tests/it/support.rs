@@ -27,10 +27,17 @@ impl TestServer {
         projects: &Path,
         tweak: impl FnOnce(ServerOptions) -> ServerOptions,
     ) -> TestServer {
+        TestServer::start_on(Arc::new(SqliteStore::new(projects)), tweak)
+    }
+
+    /// A server over any store (the test kit's in-memory one, say).
+    pub(crate) fn start_on(
+        catalog: Arc<dyn goodseed_store::RunStore>,
+        tweak: impl FnOnce(ServerOptions) -> ServerOptions,
+    ) -> TestServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("addr").port();
         let options = tweak(ServerOptions { port, workers: Some(2), ..ServerOptions::default() });
-        let catalog = Arc::new(SqliteStore::new(projects));
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
