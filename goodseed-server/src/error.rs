@@ -14,12 +14,22 @@ use crate::json::Json;
 pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    /// Seconds after which trying again may succeed (`Retry-After`), for answers that
+    /// say "not now" (busy, too many streams).
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), retry_after: None }
     }
+
+    /// The same answer, telling the client to try again after `seconds`.
+    pub(crate) fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
@@ -30,7 +40,14 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        error_response(self.status, &self.message)
+        let mut response = error_response(self.status, &self.message);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -54,7 +71,8 @@ pub(crate) fn store_error(project: &str, run: &str, err: StoreError) -> ApiError
         StoreError::Database { busy: true, .. } | StoreError::Locked { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("run {project}/{run} is busy, try again"),
-        ),
+        )
+        .retry_after(1),
         StoreError::Database { message, .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("database error reading {project}/{run}: {message}"),

@@ -46,6 +46,8 @@ use actix_web::http::Method;
 use actix_web::{App, HttpServer, web};
 use goodseed_store::RunStore;
 
+pub use live::StreamLimits;
+
 /// The origin of the hosted goodseed frontend, allowed by default.
 pub const GOODSEED_APP_ORIGIN: &str = "https://app.goodseed.ai";
 
@@ -66,6 +68,8 @@ pub struct ServerOptions {
     pub workers: Option<usize>,
     /// Stop gracefully on Ctrl-C and SIGTERM (the binary wants this; tests do not).
     pub handle_signals: bool,
+    /// How many live streams (`GET /api/events`) may be open at once.
+    pub stream_limits: StreamLimits,
 }
 
 impl Default for ServerOptions {
@@ -77,6 +81,7 @@ impl Default for ServerOptions {
             token: None,
             workers: None,
             handle_signals: false,
+            stream_limits: StreamLimits::default(),
         }
     }
 }
@@ -115,6 +120,7 @@ pub fn serve(
     })?;
     // One state for every worker: the response cache is shared.
     let state = web::Data::new(state::AppState {
+        live: live::LiveHub::new(Arc::clone(&store), options.stream_limits),
         store,
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),

@@ -3,13 +3,11 @@
 //! appearing, changing status and going away); both repeat and mix, at least one is
 //! needed.
 //!
-//! Each connection has a poller on the blocking pool that looks every [`POLL`] and sends
-//! what changed since its last look:
+//! Each connection is sent what changed since it opened:
 //!
 //! - `event: metrics`, `data: {"project", "run_id", "path", "points": [{"step", "value",
-//!   "logged_at"}]}`: points of a followed run committed after the newest step the client
-//!   has had (the first look sends nothing: the client loads history through the metrics
-//!   endpoint);
+//!   "logged_at"}]}`: points of a followed run committed after it was first looked at
+//!   (history comes through the metrics endpoint);
 //! - `event: run`, `data:` the run exactly as `GET /api/runs` lists it (`project`,
 //!   `run_id`, `experiment_name`, …, `status`, `state`, `tags`): a run appeared in a
 //!   followed project;
@@ -17,26 +15,29 @@
 //!   stored status, the derived state (`crashed` for a dead writer) or the trash flag of a
 //!   followed run, or of any run of a followed project, changed; a run followed with
 //!   `run=` gets one at the start;
-//! - `event: removed`, `data: {"project", "run_id"}`: the run's file is gone (deleted);
+//! - `event: removed`, `data: {"project", "run_id"}`: the run is gone (deleted);
 //! - `event: ping`, `data: {}`: every [`PING`], so proxies and the client know the
 //!   stream is alive.
 //!
-//! Points rewritten at a step the client already had are not sent again (the metrics
-//! endpoint has them). The stream ends when the client goes away.
+//! Points rewritten at a step already sent are not sent again (the metrics endpoint has
+//! them).
 //!
-//! Runs, status and removals come from the catalog's listing, which is shared: one
-//! [`Feed`] per catalog lists every run at most once per [`LISTING_POLL`] while any
-//! connection is open, whatever the number of connections, and keeps each project's part
-//! of the listing as one `Arc` that is replaced only when a run of the project appeared,
-//! went away or changed status. An idle connection therefore costs a mutex and a pointer
-//! comparison per project per look; only a change costs a comparison of the project's
-//! runs, per connection. The listing a project is compared against at first is taken
-//! before the answer's head is sent, so a client that loads `GET /api/runs` once the
-//! stream is open misses no run (one created in between may come both ways: `run` is an
-//! insert-or-replace).
+//! One [`LiveHub`] per server feeds every connection from one thread: every [`POLL`] it
+//! reads each followed run once, whatever the number of connections following it, and
+//! hands the same event bytes to each; every [`LISTING_POLL`] (while a project is
+//! followed) it lists the runs once, keeping each project's part of the listing as one
+//! `Arc`, replaced only when a run of the project appeared, went away or changed status.
+//! An idle connection therefore costs a pointer comparison per followed project per
+//! look, and no thread: 1,000 open streams cost about what 10 do. Streams never hold a
+//! thread of the blocking pool, so data requests cannot be starved by them. A
+//! connection whose client went away is dropped at the next look (its body's receiver is
+//! gone); one whose client reads too slowly to keep [`QUEUED_EVENTS`] in hand is closed
+//! (it reconnects and reloads). The streams open at once are bounded, per client address
+//! and in all ([`StreamLimits`]): one more is refused with 429 or 503.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::net::IpAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -44,18 +45,19 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use goodseed_core::time::UtcMicros;
-use goodseed_core::{ProjectName, RunId};
+use goodseed_core::{ProjectName, RunRef};
 use goodseed_store::{RunStore, RunSummary};
+use tokio::sync::mpsc::error::TrySendError;
 
 use crate::body::ChunkStream;
 use crate::encode::run_json;
-use crate::error::ApiError;
+use crate::error::{ApiError, store_error};
 use crate::json::Json;
 use crate::params::run_spec;
 use crate::query::Query;
 use crate::state::AppState;
 
-/// How often a connection looks for changes: the bound on commit-to-client latency.
+/// How often the hub looks for changes: the bound on commit-to-client latency.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
 /// How often the shared listing is refreshed: with [`POLL`], the bound on the latency of
 /// `run`, `status` and `removed`.
@@ -68,13 +70,22 @@ const MAX_RUNS: usize = 64;
 const MAX_PROJECTS: usize = 64;
 /// The most points sent in one event (the rest follow in the next ones).
 const MAX_POINTS_PER_EVENT: usize = 10_000;
+/// Events a connection may have waiting for its client before it is closed as too slow.
+pub(crate) const QUEUED_EVENTS: usize = 1024;
 
-/// One followed run's points and what the client has had of them.
-struct Followed {
-    project: ProjectName,
-    run: RunId,
-    /// Newest step sent, per metric path.
-    last_step: HashMap<String, f64>,
+/// How many live streams may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// In all.
+    pub total: usize,
+    /// From one client address.
+    pub per_client: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> StreamLimits {
+        StreamLimits { total: 4096, per_client: 256 }
+    }
 }
 
 /// One project's part of the shared listing.
@@ -110,14 +121,9 @@ fn shown(r: &RunSummary) -> Shown {
     )
 }
 
-/// The catalog's listing, shared by every connection over that catalog and refreshed
-/// when one of them looks and it is older than [`LISTING_POLL`].
-struct Feed {
-    catalog: Arc<dyn RunStore>,
-    state: Mutex<FeedState>,
-}
-
-struct FeedState {
+/// The store's listing, shared by every connection, as of its last refresh.
+#[derive(Default)]
+struct Listing {
     /// When the listing was last asked for (`None`: never).
     fetched: Option<Instant>,
     /// Each project's runs; an `Arc` is kept while its runs and their status are.
@@ -126,52 +132,13 @@ struct FeedState {
     empty: Arc<ProjectRuns>,
 }
 
-/// The feeds of the catalogs with open streams (one per catalog; a feed goes when its
-/// last stream ends).
-static FEEDS: Mutex<Vec<Weak<Feed>>> = Mutex::new(Vec::new());
-
-impl Feed {
-    /// The feed of `catalog`, shared with every other stream over it.
-    fn of(catalog: &Arc<dyn RunStore>) -> Arc<Feed> {
-        let mut feeds = FEEDS.lock().unwrap_or_else(PoisonError::into_inner);
-        feeds.retain(|f| f.strong_count() > 0);
-        // A live feed holds its catalog, so an equal pointer is the same catalog.
-        if let Some(feed) =
-            feeds.iter().filter_map(Weak::upgrade).find(|f| Arc::ptr_eq(&f.catalog, catalog))
-        {
-            return feed;
-        }
-        let feed = Arc::new(Feed {
-            catalog: Arc::clone(catalog),
-            state: Mutex::new(FeedState {
-                fetched: None,
-                projects: HashMap::new(),
-                empty: Arc::default(),
-            }),
-        });
-        feeds.push(Arc::downgrade(&feed));
-        feed
-    }
-
-    /// The project's runs as of at most [`LISTING_POLL`] ago.
-    fn project(&self, name: &ProjectName) -> Arc<ProjectRuns> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.fetched.is_none_or(|t| t.elapsed() >= LISTING_POLL) {
-            // Others following wait for this listing rather than make their own.
-            state.refresh(&*self.catalog);
-            state.fetched = Some(Instant::now());
-        }
-        let runs = state.projects.get(name.as_str()).unwrap_or(&state.empty);
-        Arc::clone(runs)
-    }
-}
-
-impl FeedState {
-    /// Lists every run (one walk of the directory, summaries from the catalog's cache)
-    /// and keeps the `Arc` of each project whose runs did not change. A listing that
-    /// fails keeps the last one.
-    fn refresh(&mut self, catalog: &dyn RunStore) {
-        let Ok(listing) = catalog.list_runs(None) else { return };
+impl Listing {
+    /// Lists every run (for files: one walk of the directory, summaries from the store's
+    /// cache) and keeps the `Arc` of each project whose runs did not change. A listing
+    /// that fails keeps the last one.
+    fn refresh(&mut self, store: &dyn RunStore) {
+        self.fetched = Some(Instant::now());
+        let Ok(listing) = store.list_runs(None) else { return };
         let mut now: HashMap<String, ProjectRuns> = HashMap::new();
         for r in listing.runs {
             now.entry(r.project.clone()).or_default().runs.push(r);
@@ -189,6 +156,308 @@ impl FeedState {
             })
             .collect();
     }
+
+    fn stale(&self) -> bool {
+        self.fetched.is_none_or(|t| t.elapsed() >= LISTING_POLL)
+    }
+
+    fn project(&self, name: &ProjectName) -> Arc<ProjectRuns> {
+        Arc::clone(self.projects.get(name.as_str()).unwrap_or(&self.empty))
+    }
+}
+
+/// Where the hub is in one followed run: the newest step it has sent, per metric path.
+#[derive(Debug, Default)]
+struct RunFeed {
+    /// `None` before the first look, which only records where the points are.
+    last_step: Option<HashMap<String, f64>>,
+}
+
+/// One open stream.
+struct Connection {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    client: IpAddr,
+    /// The runs followed with `run=`.
+    runs: Vec<RunRef>,
+    /// One watch per project: the whole ones, then those of runs followed alone.
+    watched: Vec<Watched>,
+    last_sent: Instant,
+}
+
+impl Connection {
+    /// Queues an event; false when the connection must go (its client left, or reads
+    /// too slowly to keep up).
+    fn send(&mut self, chunk: Bytes) -> bool {
+        match self.tx.try_send(chunk) {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                true
+            }
+            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+fn event(event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// The live updates of one server: its connections, the runs they follow and the shared
+/// listing, fed by one thread while any connection is open.
+#[derive(Clone)]
+pub(crate) struct LiveHub {
+    inner: Arc<Hub>,
+}
+
+struct Hub {
+    store: Arc<dyn RunStore>,
+    limits: StreamLimits,
+    state: Mutex<HubState>,
+    /// Wakes the thread when the first connection comes.
+    wake: Condvar,
+    /// The listing, behind its own lock: refreshed without holding the connections.
+    listing: Mutex<Listing>,
+}
+
+#[derive(Default)]
+struct HubState {
+    connections: Vec<Connection>,
+    runs: HashMap<RunRef, RunFeed>,
+    thread: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl LiveHub {
+    pub(crate) fn new(store: Arc<dyn RunStore>, limits: StreamLimits) -> LiveHub {
+        LiveHub {
+            inner: Arc::new(Hub {
+                store,
+                limits,
+                state: Mutex::new(HubState::default()),
+                wake: Condvar::new(),
+                listing: Mutex::new(Listing::default()),
+            }),
+        }
+    }
+
+    /// Refuses one more stream from `client` when the limits are reached.
+    fn admit(&self, client: IpAddr) -> Result<(), ApiError> {
+        let state = lock(&self.inner.state);
+        let limits = self.inner.limits;
+        if state.connections.len() >= limits.total {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{} live streams are open, the most this server keeps; try again later",
+                    limits.total
+                ),
+            ));
+        }
+        if state.connections.iter().filter(|c| c.client == client).count() >= limits.per_client {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{} live streams are open from your address, the most one client may have; \
+                     close some (one stream can follow many runs and projects)",
+                    limits.per_client
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Takes the baselines of a new connection's watches (on a blocking thread: it may
+    /// list the store).
+    fn baseline(&self, watched: &mut [Watched]) {
+        let mut listing = lock(&self.inner.listing);
+        if listing.stale() {
+            listing.refresh(&*self.inner.store);
+        }
+        for w in watched {
+            w.baseline(&listing.project(&w.project));
+        }
+    }
+
+    /// Adds a connection (limits checked again: others may have come meanwhile) and
+    /// makes sure the thread runs.
+    fn add(&self, connection: Connection) -> Result<(), ApiError> {
+        self.admit(connection.client)?;
+        let mut state = lock(&self.inner.state);
+        for run in &connection.runs {
+            state.runs.entry(run.clone()).or_default();
+        }
+        state.connections.push(connection);
+        if !state.thread {
+            let hub = Arc::downgrade(&self.inner);
+            let spawned = std::thread::Builder::new()
+                .name("goodseed-live".to_owned())
+                .spawn(move || run_hub(&hub));
+            if spawned.is_err() {
+                state.connections.pop();
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cannot start the live-update thread; try again later",
+                ));
+            }
+            state.thread = true;
+        }
+        drop(state);
+        self.inner.wake.notify_all();
+        Ok(())
+    }
+}
+
+/// The hub's thread: looks every [`POLL`] while connections are open, waits while none
+/// is, and ends with the server (when the hub is dropped).
+fn run_hub(hub: &Weak<Hub>) {
+    loop {
+        let Some(hub) = hub.upgrade() else { return };
+        {
+            let state = lock(&hub.state);
+            if state.connections.is_empty() {
+                // Wait for a connection, looking now and then whether the server went.
+                let (state, _) = hub
+                    .wake
+                    .wait_timeout(state, Duration::from_secs(1))
+                    .unwrap_or_else(PoisonError::into_inner);
+                if state.connections.is_empty() {
+                    continue;
+                }
+            }
+        }
+        let started = Instant::now();
+        hub.look();
+        let left = POLL.saturating_sub(started.elapsed());
+        drop(hub);
+        std::thread::sleep(left.max(Duration::from_millis(10)));
+    }
+}
+
+impl Hub {
+    /// One look: the followed runs' new points, the listing when due, then every
+    /// connection is sent what concerns it.
+    fn look(&self) {
+        // What to read, taken without holding the lock while reading.
+        let (runs, projects_followed) = {
+            let mut state = lock(&self.state);
+            state.connections.retain(|c| !c.tx.is_closed());
+            let followed: HashSet<&RunRef> =
+                state.connections.iter().flat_map(|c| &c.runs).collect();
+            let followed: HashSet<RunRef> = followed.into_iter().cloned().collect();
+            state.runs.retain(|run, _| followed.contains(run));
+            let runs: Vec<(RunRef, Option<HashMap<String, f64>>)> =
+                state.runs.iter().map(|(r, f)| (r.clone(), f.last_step.clone())).collect();
+            let projects = state.connections.iter().any(|c| !c.watched.is_empty());
+            (runs, projects)
+        };
+        let mut points: HashMap<RunRef, Vec<Bytes>> = HashMap::new();
+        let mut positions = Vec::with_capacity(runs.len());
+        for (run, last) in runs {
+            let (events, last) = self.new_points(&run, last);
+            positions.push((run.clone(), last));
+            if !events.is_empty() {
+                points.insert(run, events);
+            }
+        }
+        if projects_followed {
+            let mut listing = lock(&self.listing);
+            if listing.stale() {
+                listing.refresh(&*self.store);
+            }
+        }
+        let listing = lock(&self.listing);
+        let mut state = lock(&self.state);
+        for (run, last) in positions {
+            if let Some(feed) = state.runs.get_mut(&run) {
+                feed.last_step = last;
+            }
+        }
+        state.connections.retain_mut(|c| deliver(c, &points, &listing));
+    }
+
+    /// The points of one run committed after `last` (per path), as events, and where the
+    /// run is now. The first look (`last` is `None`) only records where the points end;
+    /// a run that cannot be read now is looked at again next time.
+    fn new_points(
+        &self,
+        run: &RunRef,
+        last: Option<HashMap<String, f64>>,
+    ) -> (Vec<Bytes>, Option<HashMap<String, f64>>) {
+        let mut out = Vec::new();
+        let Ok(reader) = self.store.open_run(&run.project, &run.run_id) else {
+            return (out, last);
+        };
+        let Ok(paths) = reader.metric_paths() else { return (out, last) };
+        let Some(mut last) = last else {
+            // Start from the newest step: history comes from the metrics endpoint.
+            let mut start = HashMap::new();
+            for path in paths {
+                if let Ok(Some(p)) = reader.last_metric_point(&path) {
+                    start.insert(path, p.step);
+                }
+            }
+            return (out, Some(start));
+        };
+        for path in paths {
+            let after = last.get(&path).copied();
+            let mut j = Json::default();
+            j.begin_object()
+                .key("project")
+                .str(run.project.as_str())
+                .key("run_id")
+                .str(run.run_id.as_str())
+                .key("path")
+                .str(&path)
+                .key("points")
+                .begin_array();
+            let mut n = 0;
+            let mut newest = after;
+            let _ = reader.visit_metrics_after(&path, after, &mut |p| {
+                j.begin_object().key("step").f64(p.step).key("value").f64(p.value);
+                j.key("logged_at").str(&UtcMicros::from_unix_seconds(p.ts).to_iso8601());
+                j.end_object();
+                newest = Some(p.step);
+                n += 1;
+                n < MAX_POINTS_PER_EVENT
+            });
+            j.end_array().end_object();
+            if n > 0 {
+                out.push(event("metrics", &j.finish()));
+                if let Some(step) = newest {
+                    last.insert(path, step);
+                }
+            }
+        }
+        (out, Some(last))
+    }
+}
+
+/// Sends one connection what concerns it; false when it must go.
+fn deliver(c: &mut Connection, points: &HashMap<RunRef, Vec<Bytes>>, listing: &Listing) -> bool {
+    let chunks: Vec<Bytes> =
+        c.runs.iter().flat_map(|run| points.get(run).into_iter().flatten()).cloned().collect();
+    for chunk in chunks {
+        if !c.send(chunk) {
+            return false;
+        }
+    }
+    // After the points: a run's last points come before its `finished`.
+    let mut changes = Vec::new();
+    for w in &mut c.watched {
+        changes.extend(w.changes(listing.project(&w.project)));
+    }
+    for (name, data) in changes {
+        if !c.send(event(name, &data)) {
+            return false;
+        }
+    }
+    if c.last_sent.elapsed() >= PING && !c.send(event("ping", "{}")) {
+        return false;
+    }
+    true
 }
 
 /// A project whose runs' presence and status the client follows: the whole project
@@ -235,10 +504,10 @@ impl Watched {
         }
     }
 
-    /// What changed since the last look, as `(event, data)` pairs.
-    fn changes(&mut self, feed: &Feed) -> Vec<(&'static str, String)> {
+    /// What changed since the last look at the project's runs (`now`), as `(event,
+    /// data)` pairs.
+    fn changes(&mut self, now: Arc<ProjectRuns>) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
-        let now = feed.project(&self.project);
         if self.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, &now)) {
             return out;
         }
@@ -318,11 +587,11 @@ pub(crate) async fn events(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let query = Query::parse(req.query_string());
-    let mut runs: Vec<Followed> = Vec::new();
+    let mut runs: Vec<RunRef> = Vec::new();
     for spec in query.all("run") {
-        let goodseed_core::RunRef { project, run_id: run } = run_spec(spec)?;
-        if !runs.iter().any(|f| f.project == project && f.run == run) {
-            runs.push(Followed { project, run, last_step: HashMap::new() });
+        let run = run_spec(spec)?;
+        if !runs.contains(&run) {
+            runs.push(run);
         }
     }
     let mut projects: Vec<ProjectName> = Vec::new();
@@ -345,41 +614,48 @@ pub(crate) async fn events(
     if projects.len() > MAX_PROJECTS {
         return Err(ApiError::bad_request(format!("at most {MAX_PROJECTS} projects per stream")));
     }
+    let client = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let hub = state.live.clone();
+    // Refused before anything is read.
+    hub.admit(client).map_err(with_retry)?;
     // One watch per project: the whole ones, then those of runs followed alone.
     let mut watched: Vec<Watched> = projects.into_iter().map(|p| Watched::new(p, true)).collect();
-    for f in &runs {
-        let i = match watched.iter().position(|w| w.project == f.project) {
+    for run in &runs {
+        let i = match watched.iter().position(|w| w.project == run.project) {
             Some(i) => i,
             None => {
-                watched.push(Watched::new(f.project.clone(), false));
+                watched.push(Watched::new(run.project.clone(), false));
                 watched.len() - 1
             }
         };
-        watched[i].direct.insert(f.run.as_str().to_owned());
+        watched[i].direct.insert(run.run_id.as_str().to_owned());
     }
 
-    let catalog = Arc::clone(&state.store);
-    let feed = Feed::of(&catalog);
-    // Check the runs exist before the stream starts, so a typo is a 404, not silence;
-    // and take the listing new runs are told apart from before the head is sent.
-    let first = runs.iter().map(|f| (f.project.clone(), f.run.clone())).collect::<Vec<_>>();
-    let setup = Arc::clone(&feed);
+    // Check the runs exist before the stream starts, so a typo is a 404, not silence
+    // (and a store that fails says how); and take the listing new runs are told apart
+    // from before the head is sent, so a client that loads `GET /api/runs` once the
+    // stream is open misses no run (one created in between may come both ways: `run` is
+    // an insert-or-replace).
+    let store = Arc::clone(&state.store);
+    let setup = hub.clone();
+    let followed = runs.clone();
     let watched = web::block(move || {
-        for (project, run) in &first {
-            setup.catalog.open_run(project, run).map_err(|_| {
-                ApiError::new(StatusCode::NOT_FOUND, format!("Run not found: {project}/{run}"))
-            })?;
+        for run in &followed {
+            store
+                .open_run(&run.project, &run.run_id)
+                .map_err(|e| store_error(run.project.as_str(), run.run_id.as_str(), e))?;
         }
-        for w in &mut watched {
-            w.baseline(&setup.project(&w.project));
-        }
+        setup.baseline(&mut watched);
         Ok::<_, ApiError>(watched)
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker stopped"))??;
 
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-    actix_web::rt::task::spawn_blocking(move || poll(&feed, runs, watched, &tx));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_EVENTS);
+    // A first comment opens the stream at once for the client.
+    let _ = tx.try_send(Bytes::from_static(b": goodseed live updates\n\n"));
+    hub.add(Connection { tx, client, runs, watched, last_sent: Instant::now() })
+        .map_err(with_retry)?;
     let mut response = HttpResponse::Ok().streaming(ChunkStream::new(rx));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -387,98 +663,7 @@ pub(crate) async fn events(
     Ok(response)
 }
 
-/// The connection's poller: looks, sends, sleeps, until the client goes away.
-fn poll(
-    feed: &Feed,
-    mut runs: Vec<Followed>,
-    mut watched: Vec<Watched>,
-    tx: &tokio::sync::mpsc::Sender<Bytes>,
-) {
-    let send = |event: &str, data: String| {
-        tx.blocking_send(Bytes::from(format!("event: {event}\ndata: {data}\n\n"))).is_ok()
-    };
-    // A first comment opens the stream at once for the client.
-    if tx.blocking_send(Bytes::from_static(b": goodseed live updates\n\n")).is_err() {
-        return;
-    }
-    let mut first = true;
-    let mut last_ping = Instant::now();
-    loop {
-        for followed in &mut runs {
-            for (event, data) in changes(&*feed.catalog, followed, first) {
-                if !send(event, data) {
-                    return;
-                }
-            }
-        }
-        first = false;
-        // After the points: a run's last points come before its `finished`.
-        for w in &mut watched {
-            for (event, data) in w.changes(feed) {
-                if !send(event, data) {
-                    return;
-                }
-            }
-        }
-        if last_ping.elapsed() >= PING {
-            if !send("ping", "{}".to_owned()) {
-                return;
-            }
-            last_ping = Instant::now();
-        }
-        if tx.is_closed() {
-            return;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// The points committed to one run since the client's last look, as `(event, data)`
-/// pairs. The first look records where the points start.
-fn changes(catalog: &dyn RunStore, f: &mut Followed, first: bool) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let Ok(reader) = catalog.open_run(&f.project, &f.run) else {
-        return out;
-    };
-    let Ok(paths) = reader.metric_paths() else {
-        return out;
-    };
-    for path in paths {
-        let after = f.last_step.get(&path).copied();
-        if first {
-            // Start from the newest step: history comes from the metrics endpoint.
-            if let Ok(Some(p)) = reader.last_metric_point(&path) {
-                f.last_step.insert(path, p.step);
-            }
-            continue;
-        }
-        let mut j = Json::default();
-        j.begin_object()
-            .key("project")
-            .str(f.project.as_str())
-            .key("run_id")
-            .str(f.run.as_str())
-            .key("path")
-            .str(&path)
-            .key("points")
-            .begin_array();
-        let mut n = 0;
-        let mut newest = after;
-        let _ = reader.visit_metrics_after(&path, after, &mut |p| {
-            j.begin_object().key("step").f64(p.step).key("value").f64(p.value);
-            j.key("logged_at").str(&UtcMicros::from_unix_seconds(p.ts).to_iso8601());
-            j.end_object();
-            newest = Some(p.step);
-            n += 1;
-            n < MAX_POINTS_PER_EVENT
-        });
-        j.end_array().end_object();
-        if n > 0 {
-            out.push(("metrics", j.finish()));
-            if let Some(step) = newest {
-                f.last_step.insert(path, step);
-            }
-        }
-    }
-    out
+/// A refusal for too many streams says when to try again.
+fn with_retry(e: ApiError) -> ApiError {
+    e.retry_after(5)
 }

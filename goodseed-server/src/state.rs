@@ -1,4 +1,5 @@
-//! What every handler shares: the store, the response cache and the column cache.
+//! What every handler shares: the store, the response cache, the column cache and the
+//! live-update hub.
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use goodseed_store::RunStore;
 
 use crate::cache::ResponseCache;
 use crate::columns::ColumnCache;
+use crate::live::LiveHub;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -14,4 +16,6 @@ pub(crate) struct AppState {
     pub(crate) cache: Arc<ResponseCache>,
     /// Config and last-metric values for the listing's `config=` / `metric=` columns.
     pub(crate) columns: Arc<ColumnCache>,
+    /// The live streams (`GET /api/events`) and the thread that feeds them.
+    pub(crate) live: LiveHub,
 }

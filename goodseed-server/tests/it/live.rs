@@ -290,3 +290,124 @@ fn runs_and_projects_mix() {
     assert_eq!(count("run", r#""run_id": "r1""#), 0, "r1 was there: {}", events.seen);
     assert_eq!(count("status", r#""run_id": "s1", "status": "running""#), 1, "{}", events.seen);
 }
+
+/// How many streams a test may open here: each costs a descriptor on both ends, in this
+/// one process.
+fn streams_this_machine_allows(want: usize) -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            let line = l.lines().find(|l| l.starts_with("Max open files"))?.to_owned();
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        })
+        .unwrap_or(1024);
+    want.min(soft.saturating_sub(256) / 2)
+}
+
+/// Opens `n` streams on a project and returns them with the status line each got.
+fn open_many(port: u16, n: usize) -> Vec<(TcpStream, String)> {
+    let mut streams: Vec<TcpStream> = (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            write!(s, "GET /api/events?project=p HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+                .expect("send");
+            s
+        })
+        .collect();
+    streams
+        .drain(..)
+        .map(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n") {
+                match s.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            (s, String::from_utf8_lossy(&head).into_owned())
+        })
+        .collect()
+}
+
+/// A flood of live streams: they are bounded per client and in all (429 and 503 with
+/// Retry-After beyond), data requests are answered while they are open (streams hold no
+/// thread of the pool data is read on), and streams whose clients went away are
+/// dropped, so their places are free again.
+#[test]
+fn a_flood_of_streams_does_not_freeze_the_api() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r", 3).finish().expect("finish");
+    let n = streams_this_machine_allows(2_000);
+    assert!(n > 600, "this machine allows only {n} streams, fewer than the old pool's 512 threads");
+    let total = n * 3 / 4;
+    let server =
+        TestServer::start_with(&home.path().join("projects"), |o| goodseed_server::ServerOptions {
+            stream_limits: goodseed_server::StreamLimits { total, per_client: n },
+            ..o
+        });
+    let streams = open_many(server.port, n);
+    let opened = streams.iter().filter(|(_, h)| h.starts_with("HTTP/1.1 200")).count();
+    let refused = streams.iter().filter(|(_, h)| h.starts_with("HTTP/1.1 503")).count();
+    assert_eq!((opened, refused), (total, n - total), "{:?}", &streams[streams.len() - 1].1);
+    // With all of them open, the API answers.
+    for target in ["/api/runs", "/api/runs/p/r/configs", "/api/runs/p/r/metrics", "/api/health"] {
+        assert_eq!(server.get(target).status, 200, "{target} with {opened} streams open");
+    }
+    let refusal = server.get("/api/events?project=p");
+    assert_eq!(refusal.status, 503, "{}", refusal.body);
+    assert_eq!(refusal.header("retry-after"), Some("5"));
+    assert!(refusal.json()["error"].as_str().expect("error").contains("live streams are open"));
+
+    // The clients go: their places free up (the hub drops a stream whose client left at
+    // its next look), so as many can open again.
+    drop(streams);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let probe = open_many(server.port, 1);
+        if probe[0].1.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gone streams are never dropped: {}", probe[0].1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again = open_many(server.port, total - 1);
+    assert!(again.iter().all(|(_, h)| h.starts_with("HTTP/1.1 200")), "all open again");
+}
+
+#[test]
+fn one_client_cannot_take_every_stream() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r", 1).finish().expect("finish");
+    let server =
+        TestServer::start_with(&home.path().join("projects"), |o| goodseed_server::ServerOptions {
+            stream_limits: goodseed_server::StreamLimits { total: 1000, per_client: 20 },
+            ..o
+        });
+    let streams = open_many(server.port, 20);
+    assert!(streams.iter().all(|(_, h)| h.starts_with("HTTP/1.1 200")));
+    let r = server.get("/api/events?project=p");
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert!(r.json()["error"].as_str().expect("error").contains("from your address"), "{}", r.body);
+    assert_eq!(server.get("/api/runs").status, 200);
+}
+
+/// A store error while a stream opens keeps its status: a busy run is 503, not 404.
+#[test]
+fn opening_a_stream_on_a_failing_store_says_why() {
+    use goodseed_store::WriteBatch;
+    use goodseed_testkit::{Failure, MemoryStore, Operation};
+    let store = MemoryStore::new();
+    let (p, r) = (ProjectName::parse("p").expect("p"), RunId::parse("r").expect("r"));
+    store.create_run(&p, &r, &WriteBatch::new()).expect("create").close().expect("close");
+    let server = TestServer::start_on(std::sync::Arc::new(store.clone()), |o| o);
+    store.fail(Operation::Read, Failure::Busy);
+    let answer = server.get("/api/events?run=p/r");
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    store.fail(Operation::Read, Failure::Database);
+    assert_eq!(server.get("/api/events?run=p/r").status, 500);
+    store.heal();
+    assert_eq!(server.get("/api/events?run=p/missing").status, 404);
+}
