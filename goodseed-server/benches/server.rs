@@ -320,12 +320,12 @@ fn server_process_rss(projects: &Path) -> Option<(f64, f64)> {
 }
 
 /// Median time from a committed point (the SDK's `flush` returned) to its live event.
-fn live_latency(home: &Path, port: u16) -> Duration {
-    let run = builder(home, "live", "follow").create().expect("create");
+fn live_latency(home: &Path, port: u16, run_id: &str) -> Duration {
+    let run = builder(home, "live", run_id).create().expect("create");
     run.log_metric("x", 0u32, 0.0).expect("log");
     run.flush().expect("flush");
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(stream, "GET /api/events?run=live/follow HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+    write!(stream, "GET /api/events?run=live/{run_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
         .expect("send");
     stream.set_read_timeout(Some(Duration::from_millis(5))).expect("timeout");
     let mut seen = String::new();
@@ -352,6 +352,56 @@ fn live_latency(home: &Path, port: u16) -> Duration {
     run.finish().expect("finish");
     times.sort();
     times[times.len() / 2]
+}
+
+/// CPU seconds (user and system) a process has used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// A server process of its own with `n` live streams open on one project: its CPU use
+/// while they idle (over 10 s), its RSS, and the latency of a new point to one more
+/// stream following a run.
+fn streams_load(home: &Path, n: usize) -> Option<(f64, f64, Duration)> {
+    let projects = home.join("projects");
+    let mut child = Command::new(std::env::current_exe().ok()?)
+        .env("GOODSEED_BENCH_IDLE_SERVER", &projects)
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+    let port: u16 = line.trim().parse().ok()?;
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(s, "GET /api/events?project=small HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+            .ok()?;
+        streams.push(s);
+    }
+    for s in &mut streams {
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        let mut head = [0u8; 64];
+        let got = s.read(&mut head).ok()?;
+        assert!(String::from_utf8_lossy(&head[..got]).contains(" 200 "), "a stream was refused");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let before = cpu_seconds(child.id())?;
+    std::thread::sleep(Duration::from_secs(10));
+    let cpu = (cpu_seconds(child.id())? - before) / 10.0 * 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+    let rss = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?;
+    let rss = rss.parse::<f64>().ok()? / 1024.0;
+    let latency = live_latency(home, port, &format!("follow-{n}"));
+    drop(streams);
+    let _ = child.kill();
+    let _ = child.wait();
+    Some((cpu, rss, latency))
 }
 
 fn main() {
@@ -447,8 +497,16 @@ fn main() {
     }
     println!(
         "live update, commit to client (median of 20): {:.1?} (target <= 250 ms)",
-        live_latency(home.path(), port)
+        live_latency(home.path(), port, "follow")
     );
+    for n in [10, 1_000] {
+        match streams_load(home.path(), n) {
+            Some((cpu, rss, latency)) => println!(
+                "{n} live streams on one project, idle: server CPU {cpu:.1}% of a core, RSS {rss:.1} MiB; a new point to one more follower: {latency:.1?}"
+            ),
+            None => println!("{n} live streams: not measurable here"),
+        }
+    }
     let small = "/api/runs/small/r/metrics";
     match wrk(port, small) {
         Some(ours) => {
