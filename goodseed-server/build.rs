@@ -1,14 +1,19 @@
 #![allow(clippy::print_stdout, reason = "a build script talks to cargo through stdout")]
 
-//! Builds the web UI (`web/`, with npm and Vite) into Cargo's OUT_DIR and writes
-//! `ui_assets.rs`, the table of embedded files `src/ui.rs` serves.
+//! Builds the web UI (`web/`, with npm and Vite) and writes `ui_assets.rs`, the table
+//! of embedded files `src/ui.rs` serves. Everything it writes is under Cargo's OUT_DIR:
+//! the UI's sources are copied to `$OUT_DIR/web`, npm installs its packages there, and
+//! Vite builds into `$OUT_DIR/web/dist`. The source tree is never written to.
 //!
-//! - `npm install --no-save` runs when `web/node_modules` is missing or older than the
-//!   lock file, `vite build` whenever the UI's sources change. A file lock keeps two builds (two
-//!   target directories, say) from installing at the same time.
+//! - `npm install --no-save` runs when `$OUT_DIR/web/node_modules` is missing or older
+//!   than the lock file, `vite build` whenever the UI's sources change.
 //! - `GOODSEED_WEB_DIST=<dir>` embeds an already built UI instead of building one.
-//! - Without npm, the build goes on with a warning and the binary serves a page that
-//!   says how to get the UI; the JSON API is unaffected.
+//! - Without npm, or when npm cannot install the packages (no registry), the build goes
+//!   on with a warning and the binary serves a page that says how to get the UI; the
+//!   JSON API is unaffected. A UI that fails to build is an error.
+//!
+//! The tests use the built copy, with its `node_modules`, at `$OUT_DIR/web` (the browser
+//! tests, and the type check of the UI's TypeScript).
 
 use std::env;
 use std::fmt::Write as _;
@@ -21,21 +26,15 @@ fn main() {
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let web = manifest.join("../web");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for p in [
-        "src",
-        "index.html",
-        "package.json",
-        "package-lock.json",
-        "vite.config.ts",
-        "tsconfig.json",
-    ] {
+    for p in WEB_FILES.iter().chain(WEB_DIRS) {
         println!("cargo:rerun-if-changed={}", web.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=GOODSEED_WEB_DIST");
 
+    let copy = out.join("web");
     let dist = match env::var_os("GOODSEED_WEB_DIST") {
         Some(dir) => Some(PathBuf::from(dir)),
-        None => build_web(&web, &out.join("web")),
+        None => build_web(&web, &copy),
     };
     let mut files = Vec::new();
     if let Some(dist) = &dist {
@@ -52,24 +51,37 @@ fn main() {
     code.push_str("];\n");
     writeln!(code, "/// Whether the UI was built (false: npm was missing).\npub(crate) static BUILT: bool = {};", dist.is_some())
         .expect("writing to a String");
+
     fs::write(out.join("ui_assets.rs"), code).expect("write ui_assets.rs into OUT_DIR");
 }
 
-/// Builds the UI into `dest`; `None` (with a warning) when npm is not installed.
-fn build_web(web: &Path, dest: &Path) -> Option<PathBuf> {
+/// The files of `web/` the build needs (the tests' scripts included).
+const WEB_FILES: &[&str] =
+    &["index.html", "package.json", "package-lock.json", "tsconfig.json", "vite.config.ts"];
+const WEB_DIRS: &[&str] = &["src", "tests"];
+
+/// Copies the UI's sources into `copy`, installs its packages there and builds it into
+/// `copy/dist`; `None` (with a warning) when npm is not installed or cannot install.
+fn build_web(web: &Path, copy: &Path) -> Option<PathBuf> {
     if Command::new("npm").arg("--version").output().is_err() {
         println!(
             "cargo:warning=npm not found: building goodseed without its web UI (install Node.js 20+ and npm, then rebuild)"
         );
         return None;
     }
-    let lock_path = web.join(".build.lock");
-    let lock = fs::File::create(&lock_path).expect("create web/.build.lock");
-    lock.lock().expect("lock web/.build.lock");
-    let stamp = web.join("node_modules/.package-lock.json");
+    fs::create_dir_all(copy).expect("create $OUT_DIR/web");
+    for file in WEB_FILES {
+        copy_if_changed(&web.join(file), &copy.join(file));
+    }
+    for dir in WEB_DIRS {
+        // Afresh, so a file removed from the sources is gone from the build too.
+        let _ = fs::remove_dir_all(copy.join(dir));
+        copy_dir(&web.join(dir), &copy.join(dir));
+    }
+    let stamp = copy.join("node_modules/.package-lock.json");
     let stale = match (
         fs::metadata(&stamp).and_then(|m| m.modified()),
-        fs::metadata(web.join("package-lock.json")).and_then(|m| m.modified()),
+        fs::metadata(copy.join("package-lock.json")).and_then(|m| m.modified()),
     ) {
         (Ok(installed), Ok(locked)) => installed < locked,
         _ => true,
@@ -78,30 +90,63 @@ fn build_web(web: &Path, dest: &Path) -> Option<PathBuf> {
         // `npm install --no-save` installs exactly what the lock file pins without
         // rewriting it. Not `npm ci`: it refuses a lock file that lacks entries for other
         // platforms' optional packages (rollup's), which some registries never list.
-        run(web, &["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"], None);
+        let args = ["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"];
+        if let Err(why) = run(copy, &args, None) {
+            println!(
+                "cargo:warning=npm could not install the web UI's packages, so goodseed is built without its web UI (is the npm registry reachable?): {}",
+                why.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message")
+            );
+            return None;
+        }
     }
-    run(web, &["run", "build", "--silent"], Some(dest));
-    drop(lock);
-    Some(dest.to_path_buf())
+    let dist = copy.join("dist");
+    if let Err(why) = run(copy, &["run", "build", "--silent"], Some(&dist)) {
+        panic!("the web UI does not build:\n{why}");
+    }
+    Some(dist)
 }
 
-fn run(web: &Path, args: &[&str], out_dir: Option<&Path>) {
+/// Copies a file unless the copy already holds the same bytes (so its time, which npm
+/// compares, only moves when it changed).
+fn copy_if_changed(from: &Path, to: &Path) {
+    let bytes = fs::read(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    if fs::read(to).ok().as_deref() != Some(&bytes[..]) {
+        fs::write(to, bytes).unwrap_or_else(|e| panic!("write {}: {e}", to.display()));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    let entries = fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries {
+        let path = entry.expect("read a directory entry").path();
+        let target = to.join(path.file_name().expect("an entry has a name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            copy_if_changed(&path, &target);
+        }
+    }
+}
+
+/// Runs npm in `dir`; its output when it fails.
+fn run(dir: &Path, args: &[&str], out_dir: Option<&Path>) -> Result<(), String> {
     let mut cmd = Command::new("npm");
-    cmd.args(args).current_dir(web);
-    if let Some(dir) = out_dir {
-        cmd.env("GOODSEED_WEB_OUT", dir);
+    cmd.args(args).current_dir(dir);
+    if let Some(out) = out_dir {
+        cmd.env("GOODSEED_WEB_OUT", out);
     }
-    let output =
-        cmd.output().unwrap_or_else(|e| panic!("could not run npm {}: {e}", args.join(" ")));
-    if !output.status.success() {
-        panic!(
-            "npm {} failed in {}:\n{}\n{}",
-            args.join(" "),
-            web.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let output = cmd.output().map_err(|e| format!("could not run npm {}: {e}", args.join(" ")))?;
+    if output.status.success() {
+        return Ok(());
     }
+    Err(format!(
+        "npm {} failed in {}:\n{}\n{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener};
 
 use anyhow::Context as _;
 use clap::Args;
-use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions};
+use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions, StreamLimits};
 
 use crate::UsageError;
 use crate::store::open_store;
@@ -49,6 +49,16 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) unsafe_no_token: bool,
 
+    /// The most live-update streams (`/api/events`) open at once; one more gets a 503
+    #[arg(long, value_name = "N", default_value_t = StreamLimits::default().total as u64,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) max_streams: u64,
+
+    /// The most live-update streams one client address may have open; one more gets a 429
+    #[arg(long, value_name = "N", default_value_t = StreamLimits::default().per_client as u64,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) max_streams_per_client: u64,
+
     /// Print extra startup information
     #[arg(short, long)]
     pub(crate) verbose: bool,
@@ -65,6 +75,8 @@ impl ServeArgs {
             allow_origins: Vec::new(),
             allow_hosts: Vec::new(),
             unsafe_no_token: false,
+            max_streams: StreamLimits::default().total as u64,
+            max_streams_per_client: StreamLimits::default().per_client as u64,
             verbose: false,
         }
     }
@@ -183,6 +195,10 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         token: args.token,
         workers: None,
         handle_signals: true,
+        stream_limits: StreamLimits {
+            total: usize::try_from(args.max_streams).unwrap_or(usize::MAX),
+            per_client: usize::try_from(args.max_streams_per_client).unwrap_or(usize::MAX),
+        },
     };
     let shown = link_host(ip);
     writeln!(out, "Goodseed server running at http://{shown}:{port}")?;

@@ -289,7 +289,9 @@ fn idle_server(projects: &str) {
     println!("{port}");
     let _ = std::io::stdout().flush();
     let catalog = Arc::new(SqliteStore::new(projects));
-    let options = ServerOptions { port, ..ServerOptions::default() };
+    // The stream benchmark opens its 1,000 streams from one address.
+    let stream_limits = goodseed_server::StreamLimits { total: 100_000, per_client: 100_000 };
+    let options = ServerOptions { port, stream_limits, ..ServerOptions::default() };
     goodseed_server::run(listener, catalog, options).expect("serve");
 }
 

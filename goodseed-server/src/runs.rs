@@ -200,6 +200,7 @@ pub(crate) fn summary_json(
                 None => j.null(),
             };
             j.key("branch").opt_str(git.branch.as_deref());
+            j.key("message").opt_str(git.message.as_deref());
             j.end_object()
         }
     };
@@ -219,6 +220,7 @@ pub(crate) fn summary_json(
         j.str(host);
     }
     j.end_array();
+    j.key("stop_requested").bool(m.get(goodseed_store::meta_key::STOP_REQUESTED_AT).is_some());
     j.end_object();
     Ok(j)
 }

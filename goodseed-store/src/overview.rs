@@ -40,6 +40,8 @@ pub struct GitInfo {
     pub branch: Option<String>,
     /// `dirty`.
     pub dirty: Option<bool>,
+    /// `commit_message`.
+    pub message: Option<String>,
 }
 
 /// A run at a glance.
@@ -126,6 +128,7 @@ pub fn git(configs: &[(String, ConfigValue)]) -> Option<GitInfo> {
             Some(ConfigValue::Bool(b)) => Some(*b),
             _ => None,
         },
+        message: text("source_code/git/commit_message"),
     };
     (info != GitInfo::default()).then_some(info)
 }
@@ -207,7 +210,12 @@ mod tests {
         assert_eq!(hosts(&ours, &configs), ["box"], "the writer's host says it");
         assert_eq!(
             git(&configs),
-            Some(GitInfo { commit: Some("abc".into()), branch: None, dirty: Some(true) })
+            Some(GitInfo {
+                commit: Some("abc".into()),
+                branch: None,
+                dirty: Some(true),
+                message: None
+            })
         );
         assert_eq!(git(&[]), None);
     }

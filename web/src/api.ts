@@ -46,9 +46,10 @@ export interface Summary {
   trashed: boolean;
   tags: string[];
   host: string | null;
-  git: { commit?: string; dirty?: boolean; branch?: string; message?: string } | null;
+  git: { commit: string | null; dirty: boolean | null; branch: string | null; message: string | null } | null;
   last: Record<string, LastPoint>;
-  stop_requested?: boolean;
+  hosts: string[];
+  stop_requested: boolean;
 }
 
 /** One metric as columns, the chart's shape (`.../series` and `/api/compare`). */

@@ -16,8 +16,9 @@ const USAGE: &str = "\
 Usage: cargo xtask <task> [args]
 
 Tasks:
-  ci             Run every check CI runs, in order, stopping at the first failure:
-                 cargo fmt --check, cargo clippy -D warnings, cargo test (doc tests
+  ci             Run every check CI runs, in order, stopping at the first step that
+                 fails: cargo fmt --check, cargo clippy -D warnings, cargo test
+                 --no-fail-fast (doc tests, the web UI's type check and browser tests
                  included), cargo doc with RUSTDOCFLAGS=-D warnings
   bench [ARGS]   Run the criterion benchmarks: cargo bench --workspace [ARGS]
                  (e.g. `cargo xtask bench -- --save-baseline main`)
@@ -124,7 +125,9 @@ fn ci() -> anyhow::Result<()> {
     let steps = [
         Step::new("formatting check", &["fmt", "--all", "--", "--check"]),
         Step::new("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
-        Step::new("tests", &["test", "--workspace"]),
+        // Every test runs even when one fails (a machine without Chromium fails only the
+        // browser tests, after all the others have run).
+        Step::new("tests", &["test", "--workspace", "--no-fail-fast"]),
         Step::new("documentation", &["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", rustdocflags_deny_warnings()),
     ];

@@ -9,3 +9,4 @@ mod security;
 mod series;
 mod support;
 mod ui;
+mod web;

@@ -141,14 +141,15 @@ fn have(cmd: &str, arg: &str) -> bool {
 
 #[test]
 fn the_ui_in_a_real_browser() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    // The copy of web/ the build script built, with its node_modules.
+    let web = Path::new(env!("OUT_DIR")).join("web");
     let chromium =
         std::env::var("GOODSEED_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let missing: Vec<&str> = [
         (!have("node", "--version")).then_some("node"),
         (!Path::new(&chromium).exists()).then_some("chromium"),
         (!web.join("node_modules/playwright-core").exists()).then_some(
-            "web/node_modules/playwright-core (npm install in web/; cargo build does it)",
+            "playwright-core in $OUT_DIR/web/node_modules (the build installs it when npm can)",
         ),
     ]
     .into_iter()
@@ -160,7 +161,10 @@ fn the_ui_in_a_real_browser() {
             return;
         }
         panic!(
-            "the browser tests need {missing:?} (.ci/run installs them; GOODSEED_SKIP_BROWSER=1 skips)"
+            "the browser tests need {missing:?}: Chromium was looked for at {chromium} \
+             (set GOODSEED_CHROMIUM to another path; `apt-get install chromium` puts it \
+             there), node on the PATH; .ci/run installs both. GOODSEED_SKIP_BROWSER=1 \
+             skips these tests"
         );
     }
 
