@@ -366,10 +366,21 @@ mod tests {
         }
         // The writer stops taking once its retry batch holds a queue's worth (so up to
         // twice the capacity, the last take included) and the queue holds the third.
-        std::thread::sleep(Duration::from_millis(200));
-        let stuck = run.stats();
-        std::thread::sleep(Duration::from_millis(300));
-        let later = run.stats();
+        // Counted in the writer's attempts, not in time: after two more failed attempts
+        // it holds what it will hold, and two attempts later nothing has grown.
+        let after_errors = |n: u64| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let stats = run.stats();
+                if stats.write_errors >= n {
+                    return stats;
+                }
+                assert!(Instant::now() < deadline, "the writer stopped retrying: {stats:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let stuck = after_errors(run.stats().write_errors + 2);
+        let later = after_errors(stuck.write_errors + 2);
         assert_eq!(later.points_logged, stuck.points_logged, "nothing grows while failing");
         assert!(stuck.points_logged <= 3 * 100 + 1, "bounded while failing: {stuck:?}");
         assert!(later.write_errors > 0);
