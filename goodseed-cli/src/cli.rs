@@ -172,22 +172,41 @@ pub(crate) struct RmArgs {
     pub(crate) data: DataDir,
 }
 
+/// The data directory of the commands 0.4.0 lets name it as an argument (`list`,
+/// `serve`, and ours `doctor`): `DIR`, or `--dir DIR` as every other command takes it.
+#[derive(Debug, Args)]
+pub(crate) struct DirArg {
+    /// Directory containing run databases [default: $GOODSEED_HOME/projects, or
+    /// ~/.goodseed/projects when GOODSEED_HOME is unset]
+    // An `OsString`, not a `PathBuf`: clap refuses an empty path, while 0.4.0 reads an
+    // empty DIR as "use the default".
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: Option<OsString>,
+
+    /// The data directory, as the other commands take it (the same as DIR)
+    #[arg(long = "dir", value_name = "DIR", conflicts_with = "dir")]
+    pub(crate) dir_flag: Option<OsString>,
+}
+
+impl DirArg {
+    /// The directory named, either way.
+    pub(crate) fn get(self) -> Option<OsString> {
+        self.dir_flag.or(self.dir)
+    }
+}
+
 /// Arguments of `goodseed doctor`.
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
-    /// Directory containing run databases [default: $GOODSEED_HOME/projects, or
-    /// ~/.goodseed/projects when GOODSEED_HOME is unset]
-    pub(crate) dir: Option<OsString>,
+    #[command(flatten)]
+    pub(crate) dir: DirArg,
 }
 
 /// Arguments of `goodseed list`.
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
-    /// Directory containing run databases [default: $GOODSEED_HOME/projects, or
-    /// ~/.goodseed/projects when GOODSEED_HOME is unset]
-    // An `OsString`, not a `PathBuf`: clap refuses an empty path, while 0.4.0 reads an
-    // empty DIR as "use the default".
-    pub(crate) dir: Option<OsString>,
+    #[command(flatten)]
+    pub(crate) dir: DirArg,
 
     /// List runs within a specific project (e.g. workspace/project-name)
     #[arg(short, long, value_name = "PROJECT")]

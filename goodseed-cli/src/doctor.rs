@@ -11,7 +11,7 @@ use goodseed_store::{RunStore, RunSummary, StoreError};
 use crate::cli::DoctorArgs;
 use crate::display::one_line;
 use crate::progress::Progress;
-use crate::store::open_store;
+use crate::store::{DirProblem, open_store};
 
 /// Context for a failed write to the output.
 const WRITING: &str = "writing to standard output";
@@ -27,10 +27,16 @@ struct Problem {
 
 /// Runs `goodseed doctor`.
 pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let opened = open_store(args.dir)?;
+    let opened = open_store(args.dir.get())?;
     let (store, dir) = (&*opened.store, &opened.dir);
-    if store.check_available().is_err() {
-        anyhow::bail!("projects directory does not exist: {}", dir.display());
+    match opened.problem() {
+        Some(DirProblem::Missing) => {
+            anyhow::bail!("projects directory does not exist: {}", dir.display())
+        }
+        Some(DirProblem::NotADirectory) => {
+            anyhow::bail!("the projects directory {} is not a directory", dir.display())
+        }
+        None => {}
     }
     let listing =
         store.list_runs(None).with_context(|| format!("listing the runs in {}", dir.display()))?;

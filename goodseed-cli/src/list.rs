@@ -13,7 +13,7 @@ use goodseed_store::{ProjectSummary, RunListing};
 use crate::UsageError;
 use crate::cli::ListArgs;
 use crate::home::python_path_display;
-use crate::store::open_store;
+use crate::store::{DirProblem, open_store};
 
 /// Context for a failed write to the output.
 const WRITING: &str = "writing to standard output";
@@ -26,12 +26,19 @@ pub(crate) fn run(args: ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None | Some("") => None,
         Some(name) => Some(ProjectName::parse(name).map_err(UsageError::new)?),
     };
-    let opened = open_store(args.dir)?;
+    let opened = open_store(args.dir.get())?;
     let (store, dir) = (&opened.store, &opened.dir);
-    if !dir.exists() {
-        writeln!(out, "Projects directory does not exist: {}", python_path_display(dir))
-            .context(WRITING)?;
-        return Ok(());
+    match opened.problem() {
+        // 0.4.0's line, word for word.
+        Some(DirProblem::Missing) => {
+            writeln!(out, "Projects directory does not exist: {}", python_path_display(dir))
+                .context(WRITING)?;
+            return Ok(());
+        }
+        Some(DirProblem::NotADirectory) => {
+            anyhow::bail!("the projects directory {} is not a directory", dir.display());
+        }
+        None => {}
     }
     match project {
         Some(project) => {

@@ -1,6 +1,5 @@
 //! `goodseed serve`: the JSON API (and, later, the web UI) over a data directory.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 
@@ -9,7 +8,7 @@ use clap::Args;
 use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions, StreamLimits};
 
 use crate::UsageError;
-use crate::store::open_store;
+use crate::store::{DirProblem, open_store};
 
 /// The port 0.4.0 serves on.
 pub(crate) const DEFAULT_PORT: u16 = 8765;
@@ -17,9 +16,8 @@ pub(crate) const DEFAULT_PORT: u16 = 8765;
 /// Arguments of `goodseed serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Directory containing run databases [default: $GOODSEED_HOME/projects, or
-    /// ~/.goodseed/projects]
-    pub(crate) dir: Option<OsString>,
+    #[command(flatten)]
+    pub(crate) dir: crate::cli::DirArg,
 
     /// Port to listen on
     #[arg(long, default_value_t = DEFAULT_PORT)]
@@ -68,7 +66,7 @@ impl ServeArgs {
     /// What a bare `goodseed` serves with: the defaults of `goodseed serve`.
     pub(crate) fn default_for_bare_command() -> ServeArgs {
         ServeArgs {
-            dir: None,
+            dir: crate::cli::DirArg { dir: None, dir_flag: None },
             port: DEFAULT_PORT,
             host: "127.0.0.1".to_owned(),
             token: std::env::var("GOODSEED_TOKEN").ok().filter(|t| !t.is_empty()),
@@ -179,7 +177,20 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
             args.port
         ));
     }
-    let opened = open_store(args.dir)?;
+    let opened = open_store(args.dir.get())?;
+    // Served all the same (runs appear once a trainer writes there), but never silently.
+    match opened.problem() {
+        Some(DirProblem::Missing) => warn(&format!(
+            "the projects directory {} does not exist (yet): serving no runs until a \
+             trainer writes there",
+            opened.dir.display()
+        )),
+        Some(DirProblem::NotADirectory) => warn(&format!(
+            "the projects directory {} is not a directory: serving no runs",
+            opened.dir.display()
+        )),
+        None => {}
+    }
     let listener = TcpListener::bind((ip, args.port))
         .with_context(|| format!("cannot listen on {ip} port {}", args.port))?;
     let port = listener.local_addr().context("reading the listening address")?.port();

@@ -24,3 +24,23 @@ pub(crate) fn open_store(dir: Option<OsString>) -> anyhow::Result<DataStore> {
 pub(crate) fn open_projects(dir: PathBuf) -> DataStore {
     DataStore { store: open_location(&StoreLocation::Projects(dir.clone())), dir }
 }
+
+/// What is wrong with a data directory, when something is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirProblem {
+    /// Nothing is there (yet).
+    Missing,
+    /// Something other than a directory is there.
+    NotADirectory,
+}
+
+impl DataStore {
+    /// What is wrong with the data directory, for the commands to say the same thing.
+    pub(crate) fn problem(&self) -> Option<DirProblem> {
+        match std::fs::metadata(&self.dir) {
+            Ok(m) if m.is_dir() => None,
+            Ok(_) => Some(DirProblem::NotADirectory),
+            Err(_) => Some(DirProblem::Missing),
+        }
+    }
+}

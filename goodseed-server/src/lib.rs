@@ -89,6 +89,8 @@ impl Default for ServerOptions {
 /// Configures the routes and checks on an actix `App`.
 fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
     cfg.app_data(state)
+        .route("/api", web::get().to(meta::index))
+        .route("/api/", web::get().to(meta::index))
         .route("/api/projects", web::get().to(api::projects))
         .route("/api/runs", web::get().to(api::runs))
         .route("/api/events", web::get().to(live::events))

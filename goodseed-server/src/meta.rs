@@ -1,4 +1,5 @@
-//! The server's own endpoints, which goodseed 0.4.0 does not have: `GET /api/health`,
+//! The server's own endpoints, which goodseed 0.4.0 does not have: `GET /api` (where to
+//! start), `GET /api/health`,
 //! `GET /api/version` and `GET /api/openapi.json`, the description of the whole API
 //! (`openapi.json`, served as written; `tests/it/openapi.rs` checks it against the real
 //! server so it cannot drift).
@@ -51,6 +52,28 @@ pub(crate) async fn health(state: web::Data<AppState>) -> HttpResponse {
     // A worker that stopped answers "missing": the store could not be checked.
     let available = web::block(move || store.check_available().is_ok()).await.unwrap_or(false);
     HttpResponse::Ok().content_type(ContentType::json()).body(health_json(available))
+}
+
+fn index_json() -> String {
+    let mut j = Json::default();
+    j.begin_object()
+        .key("name")
+        .str("goodseed")
+        .key("version")
+        .str(env!("CARGO_PKG_VERSION"))
+        .key("api")
+        .str(API)
+        .key("openapi")
+        .str("/api/openapi.json")
+        .key("ui")
+        .str("/")
+        .end_object();
+    j.finish()
+}
+
+/// `GET /api` (and `/api/`): where to start, so the link the binary prints answers.
+pub(crate) async fn index() -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(index_json())
 }
 
 /// `GET /api/version`

@@ -87,6 +87,10 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         // Progress shows as it happens, not when the buffered output is flushed at exit.
         out.flush().context(WRITING)?;
     }
+    // The hint names the data directory unless it is the default one (given with
+    // --home or GOODSEED_HOME, a plain `goodseed list` would not find the runs).
+    let explicit_home = explicit_home
+        || std::env::var_os(crate::home::GOODSEED_HOME).is_some_and(|h| !h.is_empty());
     let list = if explicit_home {
         format!("goodseed list {} -p {PROJECT}", projects.display())
     } else {
@@ -103,6 +107,27 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "\nServer stopped.").context(WRITING)?;
     }
     Ok(())
+}
+
+/// Waits (up to 10 s) until the server on `port` answers `GET /api/health`.
+fn answers(port: u16) {
+    use std::io::Read as _;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let request = format!(
+                "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            );
+            let mut answer = String::new();
+            if stream.write_all(request.as_bytes()).is_ok()
+                && stream.read_to_string(&mut answer).is_ok()
+                && answer.starts_with("HTTP/1.1 200")
+            {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The server the demo runs beside its training, so the runs can be watched live.
@@ -123,14 +148,6 @@ impl Server {
         })?;
         let port = listener.local_addr().context("reading the listening address")?.port();
         let address = format!("http://127.0.0.1:{port}");
-        // The web UI opens on the demo's runs table, which follows the runs live.
-        let project = PROJECT.replace('/', "%2F");
-        writeln!(
-            out,
-            "Watch the runs live at {address}/?project={project}\n\
-             (the API is at {address}/api, and {GOODSEED_APP_ORIGIN}/local?port={port} shows them too)"
-        )
-        .context(WRITING)?;
         let options = ServerOptions { port, handle_signals: true, ..ServerOptions::default() };
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
@@ -139,6 +156,17 @@ impl Server {
             flag.store(true, Ordering::Relaxed);
             result
         });
+        // The link is printed once the server answers, before any training.
+        answers(port);
+        // The web UI opens on the demo's runs table, which follows the runs live.
+        let project = PROJECT.replace('/', "%2F");
+        writeln!(
+            out,
+            "Watch the runs live at {address}/?project={project}\n\
+             (the API is at {address}/api, and {GOODSEED_APP_ORIGIN}/local?port={port} shows them too)"
+        )
+        .context(WRITING)?;
+        out.flush().context(WRITING)?;
         Ok(Server { address, thread, done })
     }
 

@@ -574,3 +574,67 @@ fn prints_what_goodseed_0_4_0_prints_besides_unreadable_files() {
         }
     }
 }
+
+/// Every command takes the data directory as `--dir`; `list`, `serve` and `doctor` also
+/// as 0.4.0's `DIR` argument, and agree on a directory that is missing or a file.
+#[test]
+fn every_command_takes_the_data_directory_the_same_way() {
+    let data = standard_data();
+    let root = data.root().as_os_str();
+    let (code, by_arg, _) = outcome(goodseed().args([OsStr::new("list"), root]));
+    assert_eq!(code, 0);
+    let (code, by_flag, _) =
+        outcome(goodseed().args([OsStr::new("list"), OsStr::new("--dir"), root]));
+    assert_eq!((code, &by_flag), (0, &by_arg));
+    let (code, _, stderr) =
+        outcome(goodseed().args([OsStr::new("list"), root, OsStr::new("--dir"), root]));
+    assert_eq!(code, 2, "DIR and --dir together: {stderr}");
+    let (code, _, stderr) =
+        outcome(goodseed().args([OsStr::new("doctor"), OsStr::new("--dir"), root]));
+    assert_eq!(code, 0, "doctor --dir: {stderr}");
+
+    // A file where the directory should be: list and doctor say so, alike.
+    let file = data.root().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    for command in ["list", "doctor"] {
+        let (code, stdout, stderr) = outcome(goodseed().arg(command).arg("--dir").arg(&file));
+        assert_eq!((code, stdout.as_str()), (1, ""), "{command}: {stderr}");
+        assert!(stderr.contains("is not a directory"), "{command}: {stderr}");
+    }
+    // Missing: list prints 0.4.0's line, doctor fails, both naming it.
+    let missing = data.root().join("nothing-here");
+    let (code, stdout, _) = outcome(goodseed().arg("list").arg("--dir").arg(&missing));
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("Projects directory does not exist: "), "{stdout}");
+    let (code, _, stderr) = outcome(goodseed().arg("doctor").arg("--dir").arg(&missing));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+#[test]
+fn serve_warns_about_a_data_directory_that_is_not_there() {
+    use std::io::{BufRead as _, Read as _};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("nothing-here");
+    let mut child = goodseed()
+        .args(["serve", "--port", "0", "--dir"])
+        .arg(&missing)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start goodseed serve");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.starts_with("Goodseed server running at"), "it serves: {first}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    assert!(
+        stderr.contains("warning: the projects directory") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!missing.exists(), "serving creates nothing");
+}

@@ -176,7 +176,13 @@ fn demo_defaults_to_goodseed_home() {
     let runs = home.path().join("projects/demo/iris/runs");
     let files = std::fs::read_dir(&runs).expect("the runs directory exists").count();
     assert_eq!(files, 8, "one file per run in {}", runs.display());
-    assert!(text(&output.stdout).ends_with("List them with: goodseed list -p demo/iris\n"));
+    // The hint keeps the data directory GOODSEED_HOME gave: a shell without it would not
+    // find the runs with a plain `goodseed list`.
+    let hint = format!(
+        "List them with: goodseed list {} -p demo/iris\n",
+        home.path().join("projects").display()
+    );
+    assert!(text(&output.stdout).ends_with(&hint), "{}", text(&output.stdout));
 }
 
 #[test]
@@ -219,7 +225,9 @@ fn demo_serves_its_runs_while_training_and_stops_on_ctrl_c() {
         .and_then(|rest| rest.strip_suffix("/?project=demo%2Firis\n"))
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line: {line}"));
-    // The link opens the web UI.
+    // The link (printed and flushed once the server answers, before any training) opens
+    // the web UI, and the API link answers too.
+    assert!(http_get(port, "/api").contains("\"openapi\": \"/api/openapi.json\""));
     let page = http_get(port, "/?project=demo%2Firis");
     assert!(page.contains("<div id=\"app\">"), "the UI's page: {page}");
     // While it trains, a run shows as running through the API.

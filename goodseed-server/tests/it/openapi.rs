@@ -17,6 +17,7 @@ const OPENAPI: &str = include_str!("../../src/openapi.json");
 /// Every route the server serves (method, OpenAPI path): the document must list exactly
 /// these. Add a route here and to `src/openapi.json` together.
 const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api"),
     ("get", "/api/projects"),
     ("get", "/api/runs"),
     ("get", "/api/runs/{project}/{run_id}/configs"),
