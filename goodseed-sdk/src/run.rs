@@ -141,12 +141,12 @@ impl Run {
     }
 
     /// True once someone asked this run to stop (`POST /api/runs/<project>/<run>/stop`
-    /// from the UI, or [`Catalog::request_stop`]): the training loop should end
+    /// from the UI, or [`RunStore::request_stop`]): the training loop should end
     /// gracefully, then [`Run::finish`]. Cheap enough to call every step (one relaxed
     /// atomic load); the writer thread looks for a request at least every 250 ms. Always
     /// false for a disabled run.
     ///
-    /// [`Catalog::request_stop`]: goodseed_store::Catalog::request_stop
+    /// [`RunStore::request_stop`]: goodseed_store::RunStore::request_stop
     pub fn should_stop(&self) -> bool {
         self.inner.live.as_ref().is_some_and(|l| l.shared.stop_requested.load(Ordering::Relaxed))
     }

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use goodseed_core::{ConfigValue, Liveness, ProjectName, RunId, RunStatus};
 use goodseed_sdk::{Auto, Run, RunBuilder, SdkError};
-use goodseed_store::{RunReader, RunStore, RunSummary, SqliteStore};
+use goodseed_store::{RunReader, RunStore, RunSummary, StoreLocation, open_store};
 
 fn builder(home: &Path) -> RunBuilder {
     Run::builder().home(home).project("p").capture_git(false)
 }
 
-fn catalog(home: &Path) -> SqliteStore {
-    SqliteStore::new(home.join("projects"))
+fn catalog(home: &Path) -> Arc<dyn RunStore> {
+    open_store(&StoreLocation::Projects(home.join("projects")))
 }
 
 fn summary(home: &Path, run_id: &str) -> Arc<RunSummary> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use goodseed_sdk::Run;
 use goodseed_server::{ServerOptions, serve};
-use goodseed_store::SqliteStore;
+use goodseed_store::{StoreLocation, open_store};
 
 /// A running server; stopped on drop.
 pub(crate) struct TestServer {
@@ -27,7 +27,7 @@ impl TestServer {
         projects: &Path,
         tweak: impl FnOnce(ServerOptions) -> ServerOptions,
     ) -> TestServer {
-        TestServer::start_on(Arc::new(SqliteStore::new(projects)), tweak)
+        TestServer::start_on(open_store(&StoreLocation::Projects(projects.to_owned())), tweak)
     }
 
     /// A server over any store (the test kit's in-memory one, say).
