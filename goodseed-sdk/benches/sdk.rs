@@ -35,7 +35,7 @@ const METRICS: [&str; 10] = [
 ];
 
 fn builder(home: &Path) -> goodseed_sdk::RunBuilder {
-    Run::builder().home(home).project("bench").capture_git(false)
+    Run::builder().home(home).project("bench").capture_git(false).monitoring(false)
 }
 
 fn values(step: u32) -> [(&'static str, f64); 10] {

@@ -49,6 +49,8 @@ pub struct RunBuilder {
     log_dir: Option<PathBuf>,
     configs: Vec<(FieldPath, ConfigValue)>,
     capture: Capture,
+    monitoring: crate::monitor::Settings,
+    namespace: Option<String>,
     flush_interval: Duration,
     heartbeat_interval: Duration,
     queue_capacity: usize,
@@ -79,7 +81,9 @@ impl Default for RunBuilder {
             home: None,
             log_dir: None,
             configs: Vec::new(),
-            capture: Capture { git: GitCapture::CurrentDir, host: true, command_line: true },
+            capture: Capture::default(),
+            monitoring: crate::monitor::Settings::default(),
+            namespace: None,
             flush_interval: Duration::from_secs(1),
             heartbeat_interval: Duration::from_secs(10),
             queue_capacity: 131_072,
@@ -180,6 +184,66 @@ impl RunBuilder {
         self
     }
 
+    /// Samples CPU, memory and GPUs into `monitoring/<hash>/` (0.4.0's `cpu`, `memory`,
+    /// `gpu`, `gpu_memory`, `gpu_power`, and ours). On by default
+    /// (`GOODSEED_CAPTURE_HARDWARE`); see [`crate::monitor`].
+    pub fn capture_hardware(mut self, on: bool) -> Self {
+        self.monitoring.hardware = Some(on);
+        self
+    }
+
+    /// Includes the GPUs in the hardware samples (NVML, else `rocm-smi`). On by default
+    /// (`GOODSEED_CAPTURE_GPU`).
+    pub fn capture_gpu(mut self, on: bool) -> Self {
+        self.monitoring.gpu = Some(on);
+        self
+    }
+
+    /// Tees stdout into the `monitoring/<hash>/stdout` text series. On by default
+    /// (`GOODSEED_CAPTURE_STDOUT`).
+    pub fn capture_stdout(mut self, on: bool) -> Self {
+        self.monitoring.stdout = Some(on);
+        self
+    }
+
+    /// Tees stderr into the `monitoring/<hash>/stderr` text series. On by default
+    /// (`GOODSEED_CAPTURE_STDERR`).
+    pub fn capture_stderr(mut self, on: bool) -> Self {
+        self.monitoring.stderr = Some(on);
+        self
+    }
+
+    /// Records a panic as `monitoring/<hash>/traceback`, closing the run as `failed`
+    /// when the panic ends the program. On by default (`GOODSEED_CAPTURE_TRACEBACK`).
+    pub fn capture_traceback(mut self, on: bool) -> Self {
+        self.monitoring.traceback = Some(on);
+        self
+    }
+
+    /// Turns every monitoring part on or off at once (hardware, GPU, stdout, stderr,
+    /// traceback).
+    pub fn monitoring(self, on: bool) -> Self {
+        self.capture_hardware(on)
+            .capture_gpu(on)
+            .capture_stdout(on)
+            .capture_stderr(on)
+            .capture_traceback(on)
+    }
+
+    /// Time between hardware samples (default 10 s, at least 0.1 s;
+    /// `GOODSEED_MONITORING_INTERVAL` in seconds).
+    pub fn monitoring_interval(mut self, every: Duration) -> Self {
+        self.monitoring.interval = Some(every);
+        self
+    }
+
+    /// The namespace monitoring records under, instead of `monitoring/<hash>` (0.4.0's
+    /// `monitoring_namespace`).
+    pub fn monitoring_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
     /// How often queued data is committed at the latest (default 1 s): what a crash can
     /// lose.
     pub fn flush_interval(mut self, every: Duration) -> Self {
@@ -259,10 +323,13 @@ impl RunBuilder {
         }
 
         let store = self.the_store()?;
+        let (plan, namespace) = self.monitoring_plan()?;
+        let mut capture = self.capture.clone();
+        capture.namespace = Some(namespace.clone());
         let created_at = lifecycle::now_iso();
         let writer_identity = WriterIdentity::this_process();
         let mut configs = self.configs.clone();
-        configs.extend(metadata::collect(&self.capture));
+        configs.extend(metadata::collect(&capture));
         // A generated id that another process takes first is simply generated again.
         let mut last_taken = None;
         for _ in 0..16 {
@@ -284,7 +351,9 @@ impl RunBuilder {
             let first = lifecycle::created(&new, &writer_identity, &created_at);
             match store.create_run(&project, &run_id, &first) {
                 Ok(writer) => {
-                    return self.start(run_id, project, writer, new.tags, State::default());
+                    let tags = new.tags;
+                    let monitoring = (plan, namespace);
+                    return self.start(run_id, project, writer, tags, State::default(), monitoring);
                 }
                 Err(StoreError::AlreadyExists { location }) if explicit.is_some() => {
                     return Err(SdkError::AlreadyExists { location });
@@ -308,6 +377,7 @@ impl RunBuilder {
             return Ok(Run::from_inner(Inner { run_id, project, live: None }));
         }
         let store = self.the_store()?;
+        let monitoring = self.monitoring_plan()?;
         let mut writer = match store.resume_run(&project, &run_id) {
             Ok(w) => w,
             Err(StoreError::NotFound { .. }) => return Err(not_found(&*store, &project, &run_id)),
@@ -333,7 +403,7 @@ impl RunBuilder {
             &lifecycle::now_iso(),
         );
         writer.write(&first)?;
-        self.start(run_id, project, writer, tags, state)
+        self.start(run_id, project, writer, tags, state, monitoring)
     }
 
     /// Opens an existing run for reading only.
@@ -347,6 +417,16 @@ impl RunBuilder {
         }
     }
 
+    /// What the run monitors, and under which namespace.
+    fn monitoring_plan(&self) -> Result<(crate::monitor::Plan, String)> {
+        let plan = self.monitoring.plan(|name| std::env::var(name).ok())?;
+        let namespace = match &self.namespace {
+            Some(ns) => FieldPath::parse(ns)?.to_string(),
+            None => metadata::monitoring_namespace(),
+        };
+        Ok((plan, namespace))
+    }
+
     fn start(
         self,
         run_id: RunId,
@@ -354,6 +434,7 @@ impl RunBuilder {
         writer: Box<dyn RunWriter>,
         tags: BTreeSet<String>,
         state: State,
+        (plan, namespace): (crate::monitor::Plan, String),
     ) -> Result<Run> {
         let shared = Arc::new(Shared::new(self.queue_capacity, state));
         let pace = Pace {
@@ -369,7 +450,7 @@ impl RunBuilder {
                     source: e,
                 }
             })?;
-        Ok(Run::from_inner(Inner {
+        let run = Run::from_inner(Inner {
             run_id,
             project,
             live: Some(Live {
@@ -377,8 +458,11 @@ impl RunBuilder {
                 thread: Mutex::new(Some(thread)),
                 location,
                 tags: Mutex::new(tags),
+                monitor: Mutex::new(None),
             }),
-        }))
+        });
+        run.start_monitoring(&namespace, &plan);
+        Ok(run)
     }
 }
 

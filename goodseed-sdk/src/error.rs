@@ -71,6 +71,14 @@ pub enum SdkError {
     /// No free generated run id.
     #[error(transparent)]
     NoFreeRunId(#[from] goodseed_core::names::NamesError),
+    /// A setting (of the builder, or from the environment) that cannot be used.
+    #[error("invalid {name}: {message}")]
+    Setting {
+        /// The setting (an environment variable's name, say).
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// No home directory to put `~/.goodseed` in, and no `GOODSEED_HOME`.
     #[error("cannot find a home directory for ~/.goodseed: set GOODSEED_HOME or the run's home")]
     NoHome,

@@ -35,6 +35,7 @@
 mod builder;
 mod error;
 mod metadata;
+pub mod monitor;
 mod queue;
 mod run;
 mod writer;

@@ -29,12 +29,14 @@ pub(crate) struct Capture {
     pub host: bool,
     /// `sys/command_line` and `sys/working_directory`.
     pub command_line: bool,
+    /// The monitoring namespace to record under (`None`: [`monitoring_namespace`]).
+    pub namespace: Option<String>,
 }
 
 impl Default for Capture {
     /// Everything on, Git from the current directory, as 0.4.0 does by default.
     fn default() -> Self {
-        Capture { git: GitCapture::CurrentDir, host: true, command_line: true }
+        Capture { git: GitCapture::CurrentDir, host: true, command_line: true, namespace: None }
     }
 }
 
@@ -108,7 +110,7 @@ pub(crate) fn collect(capture: &Capture) -> Vec<(FieldPath, ConfigValue)> {
         }
     }
     if capture.host {
-        let ns = monitoring_namespace();
+        let ns = capture.namespace.clone().unwrap_or_else(monitoring_namespace);
         configs.push(&format!("{ns}/hostname"), ConfigValue::Str(hostname()));
         configs.push(&format!("{ns}/pid"), ConfigValue::Int(i64::from(process::id())));
         configs.push(&format!("{ns}/tid"), ConfigValue::Int(current_thread_id()));
@@ -477,7 +479,7 @@ mod tests {
     }
 
     fn capture(git: GitCapture) -> Capture {
-        Capture { git, host: false, command_line: false }
+        Capture { git, host: false, command_line: false, namespace: None }
     }
 
     fn collect_map(capture: &Capture) -> BTreeMap<String, ConfigValue> {
@@ -679,8 +681,12 @@ mod tests {
 
     #[test]
     fn host_configs_live_under_the_monitoring_namespace() {
-        let configs =
-            collect_map(&Capture { git: GitCapture::Off, host: true, command_line: false });
+        let configs = collect_map(&Capture {
+            git: GitCapture::Off,
+            host: true,
+            command_line: false,
+            namespace: None,
+        });
         let ns = monitoring_namespace();
         let hash = ns.strip_prefix("monitoring/").expect("monitoring/ prefix");
         assert!(hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{ns}");
@@ -707,8 +713,12 @@ mod tests {
 
     #[test]
     fn command_line_and_working_directory_are_recorded() {
-        let configs =
-            collect_map(&Capture { git: GitCapture::Off, host: false, command_line: true });
+        let configs = collect_map(&Capture {
+            git: GitCapture::Off,
+            host: false,
+            command_line: true,
+            namespace: None,
+        });
         assert_eq!(
             configs.get("sys/command_line"),
             Some(&ConfigValue::Str(command_line(env::args_os())))

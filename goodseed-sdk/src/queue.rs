@@ -135,6 +135,8 @@ pub(crate) struct Counters {
     pub(crate) backpressure_waits: AtomicU64,
     pub(crate) backpressure_nanos: AtomicU64,
     pub(crate) write_errors: AtomicU64,
+    pub(crate) monitoring_samples_dropped: AtomicU64,
+    pub(crate) console_lines_dropped: AtomicU64,
 }
 
 /// A snapshot of a run's counters.
@@ -153,6 +155,10 @@ pub struct Stats {
     pub backpressure_wait: Duration,
     /// Failed write attempts (each retried).
     pub write_errors: u64,
+    /// Hardware samples dropped because the queue was full (the sampler never waits).
+    pub monitoring_samples_dropped: u64,
+    /// Console lines dropped because the queue and the capture's own buffer were full.
+    pub console_lines_dropped: u64,
 }
 
 /// The state shared by a run's handles and its writer thread.
@@ -236,6 +242,8 @@ impl Shared {
             backpressure_waits: c.backpressure_waits.load(Ordering::Relaxed),
             backpressure_wait: Duration::from_nanos(c.backpressure_nanos.load(Ordering::Relaxed)),
             write_errors: c.write_errors.load(Ordering::Relaxed),
+            monitoring_samples_dropped: c.monitoring_samples_dropped.load(Ordering::Relaxed),
+            console_lines_dropped: c.console_lines_dropped.load(Ordering::Relaxed),
         }
     }
 }

@@ -107,6 +107,8 @@ pub(crate) struct Live {
     /// Where the store keeps the run, for people to read.
     pub(crate) location: String,
     pub(crate) tags: Mutex<BTreeSet<String>>,
+    /// Hardware, console and panic capture, while the run is open.
+    pub(crate) monitor: Mutex<Option<crate::monitor::Monitor>>,
 }
 
 impl Run {
@@ -117,6 +119,14 @@ impl Run {
 
     pub(crate) fn from_inner(inner: Inner) -> Run {
         Run { inner: Arc::new(inner) }
+    }
+
+    /// Starts the run's monitoring (once, as it is created or resumed).
+    pub(crate) fn start_monitoring(&self, namespace: &str, plan: &crate::monitor::Plan) {
+        if let Some(live) = &self.inner.live {
+            let monitor = crate::monitor::Monitor::start(&self.inner, namespace, plan);
+            *live.monitor.lock().unwrap_or_else(PoisonError::into_inner) = Some(monitor);
+        }
     }
 
     /// The run id.
@@ -342,6 +352,12 @@ impl Inner {
         let Some(live) = &self.live else {
             return Ok(());
         };
+        // Monitoring first: its last sample and the last lines printed go in before the
+        // run closes.
+        let monitor = live.monitor.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(monitor) = monitor {
+            monitor.stop(self);
+        }
         {
             let mut st = live.shared.lock();
             if st.closing.is_none() {
@@ -360,6 +376,85 @@ impl Inner {
             }
             None => Ok(()),
         }
+    }
+}
+
+impl Inner {
+    /// The run's counters (monitoring counts what it drops in them).
+    pub(crate) fn counters(&self) -> &crate::queue::Counters {
+        static NONE: std::sync::OnceLock<crate::queue::Counters> = std::sync::OnceLock::new();
+        match &self.live {
+            Some(live) => &live.shared.counters,
+            None => NONE.get_or_init(Default::default),
+        }
+    }
+
+    /// Logs metrics at `step` unless the queue has no room: true when logged. Never
+    /// waits (the hardware sampler's way: a sample is dropped, not waited for).
+    pub(crate) fn try_log_metrics(&self, step: u64, metrics: &[(String, f64)]) -> bool {
+        let Some(live) = &self.live else { return true };
+        let Ok(step) = Step::new(step as f64) else { return false };
+        let shared = &live.shared;
+        let mut st = shared.lock();
+        if st.closing.is_some() || st.queued() + metrics.len() > shared.capacity {
+            return false;
+        }
+        let ts = unix_seconds();
+        let start = st.metrics.len();
+        for (path, value) in metrics {
+            let Ok(series) = st.metric_series.id(path) else {
+                st.metrics.truncate(start);
+                return false;
+            };
+            st.metrics.push(MetricOp { series, step: Step::ZERO, value: *value, ts });
+        }
+        let st = &mut *st;
+        for op in &mut st.metrics[start..] {
+            op.step = st.metric_series.step(op.series, Some(step));
+        }
+        shared.after_append(st, metrics.len());
+        true
+    }
+
+    /// Logs a text point at `step` (with its own time): `Ok(None)` when logged,
+    /// `Ok(Some(text))` (given back) when the queue has no room and `wait` is false,
+    /// `Err` when it cannot be logged at all (the run is closed, a bad path).
+    pub(crate) fn push_text_nonblocking(
+        &self,
+        path: &str,
+        step: u64,
+        text: String,
+        ts: i64,
+        wait: bool,
+    ) -> std::result::Result<Option<String>, ()> {
+        let Some(live) = &self.live else { return Ok(None) };
+        let step = Step::new(step as f64).map_err(|_| ())?;
+        let shared = &live.shared;
+        let mut st = shared.lock();
+        if st.closing.is_some() {
+            return Err(());
+        }
+        if st.queued() + 1 > shared.capacity {
+            if !wait {
+                return Ok(Some(text));
+            }
+            st = shared.wait_for_room(st, 1);
+        }
+        let series = st.text_series.id(path).map_err(|_| ())?;
+        let step = st.text_series.step(series, Some(step));
+        st.texts.push(TextOp { series, step, value: text, ts });
+        shared.after_append(&mut st, 1);
+        Ok(None)
+    }
+
+    /// Records a panic's text (0.4.0 logs its traceback at step 0).
+    pub(crate) fn record_traceback(&self, path: &str, text: &str) {
+        let _ = self.push_text_nonblocking(path, 0, text.to_owned(), unix_seconds(), true);
+    }
+
+    /// Closes the run from the panic hook, before the program ends.
+    pub(crate) fn close_from_panic(&self, status: EndState) {
+        let _ = self.close(status);
     }
 }
 

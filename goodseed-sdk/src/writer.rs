@@ -341,6 +341,7 @@ mod tests {
                 thread: Mutex::new(Some(thread)),
                 location: "flaky.sqlite".to_owned(),
                 tags: Mutex::new(BTreeSet::new()),
+                monitor: Mutex::new(None),
             }),
         });
         (run, failing, written)
@@ -406,5 +407,38 @@ mod tests {
         let err = run.finish().expect_err("the run could not be written");
         assert!(err.to_string().contains("could not be written"), "{err}");
         assert_eq!(written.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_hardware_samples_and_never_stalls() {
+        let (run, failing, _written) = flaky_run(10);
+        let plan = crate::monitor::Plan {
+            hardware: true,
+            gpu: false,
+            stdout: false,
+            stderr: false,
+            traceback: false,
+            interval: Duration::from_millis(100),
+        };
+        run.start_monitoring("monitoring/test", &plan);
+        // The store fails: a logger fills the queue and waits there.
+        let logger = {
+            let run = run.clone();
+            std::thread::spawn(move || {
+                for step in 0..200u32 {
+                    run.log_metric("x", step, 1.0).expect("log");
+                }
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while run.stats().monitoring_samples_dropped < 3 {
+            assert!(Instant::now() < deadline, "samples are not dropped: {:?}", run.stats());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The sampler never waited: it keeps sampling (and dropping) while the logger waits.
+        failing.store(false, Ordering::SeqCst);
+        logger.join().expect("logger");
+        run.finish().expect("finish");
+        assert!(run.stats().monitoring_samples_dropped >= 3);
     }
 }

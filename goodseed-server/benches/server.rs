@@ -26,6 +26,7 @@ use goodseed_store::SqliteStore;
 
 fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
     Run::builder()
+        .monitoring(false)
         .home(home)
         .project(project)
         .run_id(run_id)

@@ -45,6 +45,7 @@ impl Home {
     /// tests see only what they logged.
     fn sdk_run(&self, project: &str, run: &str) -> Run {
         Run::builder()
+            .monitoring(false)
             .home(self.path())
             .project(project)
             .run_id(run)

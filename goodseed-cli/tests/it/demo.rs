@@ -87,8 +87,17 @@ fn demo_logs_its_grid_as_finished_runs() {
     for run in &listing.runs {
         let name = run.meta.name().unwrap_or_default();
         assert_eq!(run.status, RunStatus::Finished, "{name}");
-        assert_eq!(run.metric_paths, METRICS, "{name}");
-        assert_eq!(run.text_paths, ["logs/epochs"], "{name}");
+        // What it logs, and what monitoring records beside it (hardware, the console).
+        let own = |paths: &[String]| -> Vec<String> {
+            paths.iter().filter(|p| !p.starts_with("monitoring/")).cloned().collect()
+        };
+        assert_eq!(own(&run.metric_paths), METRICS, "{name}");
+        assert_eq!(own(&run.text_paths), ["logs/epochs"], "{name}");
+        assert!(
+            run.metric_paths.iter().any(|p| p.starts_with("monitoring/") && p.ends_with("/memory")),
+            "{name}: hardware samples in {:?}",
+            run.metric_paths
+        );
         // Each run's progress line names it.
         assert!(stdout.contains(&format!("{} ", run.run_id)), "{name} in {stdout}");
 

@@ -15,6 +15,7 @@ fn find<'a>(list: &'a [serde_json::Value], path: &str) -> &'a serde_json::Value 
 fn goodseed_0_4_0_reads_runs_written_by_the_sdk() {
     let home = tempfile::tempdir().expect("temp");
     let run = Run::builder()
+        .monitoring(false)
         .home(home.path())
         .project("team/sdk")
         .run_id("from-rust")

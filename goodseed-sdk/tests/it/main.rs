@@ -2,4 +2,5 @@
 //! (`sdk`), and by goodseed 0.4.0's own readers (`compat`).
 
 mod compat;
+mod monitor;
 mod sdk;

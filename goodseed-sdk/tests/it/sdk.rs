@@ -11,7 +11,7 @@ use goodseed_sdk::{Auto, Run, RunBuilder, SdkError};
 use goodseed_store::{RunReader, RunStore, RunSummary, StoreLocation, open_store};
 
 fn builder(home: &Path) -> RunBuilder {
-    Run::builder().home(home).project("p").capture_git(false)
+    Run::builder().home(home).project("p").capture_git(false).monitoring(false)
 }
 
 fn catalog(home: &Path) -> Arc<dyn RunStore> {

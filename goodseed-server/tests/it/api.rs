@@ -246,6 +246,7 @@ fn missing_runs_and_routes_are_json_404s() {
 fn long_series_are_streamed() {
     let home = tempfile::tempdir().expect("temp");
     let run = goodseed_sdk::Run::builder()
+        .monitoring(false)
         .home(home.path())
         .project("big")
         .run_id("r")
@@ -281,6 +282,7 @@ fn answers_about_a_run_that_changes_are_never_stale() {
         assert_eq!(&server.get(t).body, b, "{t}: a closed run answers the same, from the cache");
     }
     let run = goodseed_sdk::Run::builder()
+        .monitoring(false)
         .home(home.path())
         .project("p")
         .capture_git(false)

@@ -160,6 +160,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 /// A small run written through the SDK.
 pub(crate) fn sdk_run(home: &Path, project: &str, run_id: &str, steps: u32) -> Run {
     let run = Run::builder()
+        .monitoring(false)
         .home(home)
         .project(project)
         .run_id(run_id)

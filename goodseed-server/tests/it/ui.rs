@@ -24,6 +24,7 @@ use crate::support;
 
 fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
     Run::builder()
+        .monitoring(false)
         .home(home)
         .project(project)
         .run_id(run_id)
