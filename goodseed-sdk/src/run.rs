@@ -447,6 +447,11 @@ impl Inner {
         Ok(None)
     }
 
+    /// Whether the run's writer is failing now (its last write failed).
+    pub(crate) fn writer_failing(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.shared.lock().writer_error.is_some())
+    }
+
     /// Records a panic's text (0.4.0 logs its traceback at step 0).
     pub(crate) fn record_traceback(&self, path: &str, text: &str) {
         let _ = self.push_text_nonblocking(path, 0, text.to_owned(), unix_seconds(), true);

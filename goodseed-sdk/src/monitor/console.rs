@@ -33,8 +33,13 @@ use crate::run::Inner;
 pub(crate) const PARTIAL_DELAY: Duration = Duration::from_secs(5);
 /// How often the pump hands waiting lines over and looks at partial lines.
 const PUMP_EVERY: Duration = Duration::from_millis(200);
-/// The most bytes of lines one subscription keeps waiting for a full queue.
-pub(crate) const MAX_PENDING_BYTES: usize = 16 << 20;
+/// The bytes of lines one subscription keeps waiting for a full queue before the tee
+/// waits for the run (the printer then meets back-pressure, as from a slow terminal).
+pub(crate) const MAX_PENDING_BYTES: usize = 64 << 20;
+/// How long the tee waits for a run whose writer makes no room before it drops the
+/// oldest waiting lines (at once when the writer reports failures, a full disk, say):
+/// never hang the printer.
+const STALLED_AFTER: Duration = Duration::from_secs(2);
 /// How long closing waits for the tee to read what was written before it.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -158,9 +163,40 @@ impl Subscription {
         }
     }
 
-    /// Lines dropped because the run's queue and the pending buffer were both full.
+    /// Lines dropped because the run could take none for a long while.
     pub(crate) fn dropped(&self) -> u64 {
         lock(&self.state).dropped
+    }
+
+    /// Keeps the waiting lines within [`MAX_PENDING_BYTES`]: hands them over, waiting for
+    /// the run's writer to make room as long as it does, and drops the oldest (counted)
+    /// only when it makes none for [`STALLED_AFTER`].
+    fn bound(&self) {
+        let over = || lock(&self.state).pending_bytes > MAX_PENDING_BYTES;
+        if !over() {
+            return;
+        }
+        let Some(run) = self.run.upgrade() else { return };
+        let mut progress_at = Instant::now();
+        let mut before = lock(&self.state).pending_bytes;
+        while over() {
+            self.deliver_to(&run, None, false);
+            let now = lock(&self.state).pending_bytes;
+            if now < before {
+                progress_at = Instant::now();
+                before = now;
+            } else if progress_at.elapsed() >= STALLED_AFTER || run.writer_failing() {
+                let mut st = lock(&self.state);
+                while st.pending_bytes > MAX_PENDING_BYTES / 2 {
+                    let Some((_, _, old, _)) = st.pending.pop_front() else { break };
+                    st.pending_bytes -= old.len();
+                    st.dropped += 1;
+                }
+                return;
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }
 
@@ -171,15 +207,6 @@ impl SubState {
         }
         let text = String::from_utf8(text)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        while self.pending_bytes + text.len() > MAX_PENDING_BYTES {
-            match self.pending.pop_front() {
-                Some((_, _, old, _)) => {
-                    self.pending_bytes -= old.len();
-                    self.dropped += 1;
-                }
-                None => break,
-            }
-        }
         self.pending_bytes += text.len();
         let step = self.step;
         self.step += 1;
@@ -388,6 +415,7 @@ fn tee(stream: Stream, mut reader: std::io::PipeReader, mut out: std::fs::File) 
             for sub in &subs {
                 sub.take(stream, &out_text);
                 sub.deliver(None, false);
+                sub.bound();
             }
         }
         if let Some(n) = confirmed {
@@ -486,7 +514,9 @@ mod tests {
     }
 
     #[test]
-    fn pending_lines_are_bounded_and_counted() {
+    fn lines_wait_for_the_run_rather_than_being_lost() {
+        // No run to take them (it is gone): the lines wait, counted in bytes; nothing is
+        // dropped while a run could still take them.
         let s = sub([Some("ns/stdout"), None]);
         let line = vec![b'x'; 1 << 20];
         for _ in 0..20 {
@@ -494,9 +524,9 @@ mod tests {
             s.take(Stream::Stdout, b"\n");
         }
         let st = lock(&s.state);
-        assert!(st.pending_bytes <= MAX_PENDING_BYTES);
-        assert_eq!(st.dropped, 20 - st.pending.len() as u64);
-        assert!(st.dropped > 0);
+        assert_eq!(st.pending.len(), 20);
+        assert_eq!(st.pending_bytes, 20 << 20);
+        assert_eq!(st.dropped, 0);
     }
 
     #[test]
