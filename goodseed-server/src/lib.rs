@@ -36,6 +36,7 @@ mod routes;
 mod runs;
 mod series;
 mod state;
+mod system;
 mod ui;
 
 use std::sync::Arc;
@@ -98,6 +99,8 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
         .route("/api/runs/{tail:.*}", web::get().to(api::run_get))
         .route("/api/runs/{tail:.*}", web::post().to(api::run_post))
         .route("/api/health", web::get().to(meta::health))
+        .route("/api/system/status", web::get().to(system::status))
+        .route("/api/system/history", web::get().to(system::history))
         .route("/api/version", web::get().to(meta::version))
         .route("/api/openapi.json", web::get().to(meta::openapi))
         .route("/", web::get().to(ui::index))
@@ -123,6 +126,7 @@ pub fn serve(
     // One state for every worker: the response cache is shared.
     let state = web::Data::new(state::AppState {
         live: live::LiveHub::new(Arc::clone(&store), options.stream_limits),
+        system: system::SystemMonitor::start(),
         store,
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),

@@ -18,4 +18,6 @@ pub(crate) struct AppState {
     pub(crate) columns: Arc<ColumnCache>,
     /// The live streams (`GET /api/events`) and the thread that feeds them.
     pub(crate) live: LiveHub,
+    /// The machine's readings, for `/api/system/*`.
+    pub(crate) system: Arc<crate::system::SystemMonitor>,
 }

@@ -1,7 +1,7 @@
 //! What a run records without being asked, as goodseed 0.4.0 does by default, under the
 //! run's monitoring namespace (`monitoring/<hash>/`):
 //!
-//! - hardware (`hardware.rs`, `gpu.rs`): a sampler thread reads CPU, memory and GPUs once
+//! - hardware (readings from `goodseed-hardware`): a sampler thread reads CPU, memory and GPUs once
 //!   when the run starts, every interval (10 s by default, at least 0.1 s), and once when
 //!   it closes; a sample that finds the run's queue full is dropped and counted
 //!   ([`crate::Stats::monitoring_samples_dropped`]), never waited for;
@@ -17,9 +17,9 @@
 //! open: the threads hold the run weakly, and closing the run stops them.
 
 pub(crate) mod console;
-pub(crate) mod gpu;
-pub(crate) mod hardware;
 pub(crate) mod panic;
+
+use goodseed_hardware as hardware;
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
@@ -155,7 +155,7 @@ impl Monitor {
         }
         if plan.hardware {
             let parts = hardware::Parts { host: true, process: true, gpu: plan.gpu };
-            let gpus = if plan.gpu { gpu::detect() } else { None };
+            let gpus = if plan.gpu { hardware::detect() } else { None };
             let hw = hardware::Hardware::new(parts, gpus);
             monitor.sampler = Sampler::spawn(Weak::clone(&weak), namespace, plan.interval, hw);
         }

@@ -140,7 +140,7 @@ fn the_console_is_teed_and_hardware_sampled_by_default() {
     })
     .expect("memory");
     assert!(
-        memory.iter().all(|m| *m > 0.0 && *m < 64.0 && (m * 100.0).round() == m * 100.0),
+        memory.iter().all(|m| (0.0..64.0).contains(m) && (m * 100.0).round() == m * 100.0),
         "{memory:?}"
     );
     let summary =

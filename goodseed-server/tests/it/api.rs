@@ -537,3 +537,38 @@ fn a_failing_store_gets_the_right_status() {
         (200, r#"{"status": "ok", "data_directory": "missing"}"#)
     );
 }
+
+#[test]
+fn the_servers_machine_is_reported() {
+    let home = tempfile::tempdir().expect("temp");
+    let server = TestServer::start(&home.path().join("projects"));
+    let status = server.get("/api/system/status");
+    assert_eq!(status.status, 200, "{}", status.body);
+    let s = status.json();
+    assert_eq!(s["hostname"], goodseed_store::host_name());
+    assert!(s["cpu"].as_f64().is_some_and(|c| (0.0..=100.0).contains(&c)), "{s}");
+    assert!(s["cores"].as_i64().is_some_and(|c| c >= 1), "{s}");
+    let total = s["memory"]["total_gb"].as_f64().expect("total");
+    let used = s["memory"]["used_gb"].as_f64().expect("used");
+    assert!(total > 0.0 && used > 0.0 && used <= total, "{s}");
+    assert!(s["server"]["memory_gb"].as_f64().is_some(), "{s}");
+    assert!(s["gpus"].is_array());
+    // The history has the reading taken when the server started, oldest first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let h = server.get("/api/system/history").json();
+        if !h["samples"].as_array().expect("samples").is_empty() {
+            assert_eq!(h["interval_seconds"], 5.0);
+            assert!(h["samples"][0]["time"].as_str().expect("time").ends_with("+00:00"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reading in the history: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let one = server.get("/api/system/history?limit=1").json();
+    assert!(one["samples"].as_array().expect("samples").len() <= 1);
+    for bad in ["0", "721", "x"] {
+        let r = server.get(&format!("/api/system/history?limit={bad}"));
+        assert_eq!(r.status, 400, "limit={bad}: {}", r.body);
+    }
+}

@@ -32,6 +32,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/events"),
     ("get", "/api/compare"),
     ("get", "/api/health"),
+    ("get", "/api/system/status"),
+    ("get", "/api/system/history"),
     ("get", "/api/version"),
     ("get", "/api/openapi.json"),
 ];
@@ -457,8 +459,9 @@ fn documented_parameter_bounds_are_the_enforced_ones() {
     }
     // pointCount (both ends), limit, offset, tail; and /api/runs' limit (both ends) and
     // offset.
-    // And pointCount (both ends) of series and compare.
-    assert_eq!(checked, 12);
+    // And pointCount (both ends) of series and compare, and /api/system/history's limit
+    // (both ends).
+    assert_eq!(checked, 14);
 }
 
 #[test]

@@ -8,19 +8,19 @@ use std::process::Command;
 
 /// One GPU's reading; a value the device cannot give is `None`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct GpuSample {
+pub struct GpuSample {
     /// Utilization, %.
-    pub(crate) utilization: Option<f64>,
+    pub utilization: Option<f64>,
     /// Memory used, % of total.
-    pub(crate) memory_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
     /// Power draw, W.
-    pub(crate) power_watts: Option<f64>,
+    pub power_watts: Option<f64>,
     /// Temperature, °C.
-    pub(crate) temperature: Option<f64>,
+    pub temperature: Option<f64>,
 }
 
 /// Where GPU readings come from.
-pub(crate) trait GpuSource: Send {
+pub trait GpuSource: Send + std::fmt::Debug {
     /// One reading per GPU, in device order.
     fn sample(&mut self) -> Vec<GpuSample>;
 }
@@ -31,7 +31,7 @@ fn round1(x: f64) -> f64 {
 }
 
 /// The metrics of a reading, named as 0.4.0 names them.
-pub(crate) fn gpu_metrics(gpus: &[GpuSample]) -> Vec<(String, f64)> {
+pub fn gpu_metrics(gpus: &[GpuSample]) -> Vec<(String, f64)> {
     let mut out = Vec::new();
     for (i, g) in gpus.iter().enumerate() {
         let suffix = if gpus.len() == 1 { String::new() } else { format!("_{i}") };
@@ -51,11 +51,17 @@ pub(crate) fn gpu_metrics(gpus: &[GpuSample]) -> Vec<(String, f64)> {
 }
 
 /// NVIDIA GPUs through NVML.
-pub(crate) struct Nvml(nvml_wrapper::Nvml);
+pub struct Nvml(nvml_wrapper::Nvml);
+
+impl std::fmt::Debug for Nvml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Nvml")
+    }
+}
 
 impl Nvml {
     /// NVML, when a driver provides it; why not, otherwise.
-    pub(crate) fn load() -> Result<Nvml, String> {
+    pub fn load() -> Result<Nvml, String> {
         let nvml = nvml_wrapper::Nvml::init().map_err(|e| e.to_string())?;
         match nvml.device_count() {
             Ok(n) if n > 0 => Ok(Nvml(nvml)),
@@ -86,13 +92,14 @@ impl GpuSource for Nvml {
 }
 
 /// AMD GPUs through `rocm-smi --json`, read as goodseed 0.4.0 reads it.
-pub(crate) struct RocmSmi {
+#[derive(Debug)]
+pub struct RocmSmi {
     program: String,
 }
 
 impl RocmSmi {
     /// `rocm-smi` when it runs and reports a GPU.
-    pub(crate) fn find() -> Option<RocmSmi> {
+    pub fn find() -> Option<RocmSmi> {
         let mut smi = RocmSmi { program: "rocm-smi".to_owned() };
         (!smi.sample().is_empty()).then_some(smi)
     }
@@ -115,7 +122,7 @@ impl GpuSource for RocmSmi {
 
 /// `rocm-smi --json` output: `{"card0": {"GPU use (%)": "12", …}, …}`, cards in name
 /// order, each key among those 0.4.0 knows.
-pub(crate) fn parse_rocm_smi(json: &str) -> Vec<GpuSample> {
+pub fn parse_rocm_smi(json: &str) -> Vec<GpuSample> {
     let Ok(serde_json::Value::Object(cards)) = serde_json::from_str::<serde_json::Value>(json)
     else {
         return Vec::new();
@@ -162,7 +169,7 @@ pub(crate) fn parse_rocm_smi(json: &str) -> Vec<GpuSample> {
 
 /// The GPUs of this machine: NVIDIA's first, else AMD's, else none. What was not found
 /// is said once, at debug level (never an error: most machines have no GPU).
-pub(crate) fn detect() -> Option<Box<dyn GpuSource>> {
+pub fn detect() -> Option<Box<dyn GpuSource>> {
     match Nvml::load() {
         Ok(nvml) => return Some(Box::new(nvml)),
         Err(why) => debug(&format!("no NVIDIA GPU series: {why}")),
@@ -184,11 +191,11 @@ fn debug(message: &str) {
     }
 }
 
-/// A source that reports what it is given, for tests of what the sampler does with it.
-#[cfg(test)]
-pub(crate) struct FakeGpus(pub(crate) Vec<GpuSample>);
+/// A source that reports what it is given, for tests of what a sampler does with GPUs
+/// on a machine that has none.
+#[derive(Debug, Clone, Default)]
+pub struct FakeGpus(pub Vec<GpuSample>);
 
-#[cfg(test)]
 impl GpuSource for FakeGpus {
     fn sample(&mut self) -> Vec<GpuSample> {
         self.0.clone()

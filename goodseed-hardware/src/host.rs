@@ -14,21 +14,22 @@ use std::collections::HashSet;
 
 use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-use super::gpu::{GpuSource, gpu_metrics};
+use crate::gpu::{GpuSample, GpuSource, gpu_metrics};
 
 /// Which readings to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Parts {
+pub struct Parts {
     /// `cpu`, `host_memory`, `host_memory_percent`.
-    pub(crate) host: bool,
+    pub host: bool,
     /// `memory`, `process_cpu`.
-    pub(crate) process: bool,
+    pub process: bool,
     /// `gpu*`.
-    pub(crate) gpu: bool,
+    pub gpu: bool,
 }
 
-/// Takes readings; the first CPU figures cover the time since it was made.
-pub(crate) struct Hardware {
+/// Takes readings; the first CPU figures cover the time since it was made. The process
+/// tree is this process's.
+pub struct Hardware {
     system: System,
     parts: Parts,
     gpus: Option<Box<dyn GpuSource>>,
@@ -37,7 +38,10 @@ pub(crate) struct Hardware {
 
 impl std::fmt::Debug for Hardware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hardware").field("parts", &self.parts).finish_non_exhaustive()
+        f.debug_struct("Hardware")
+            .field("parts", &self.parts)
+            .field("gpus", &self.gpus)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,7 +53,8 @@ fn round(x: f64, decimals: i32) -> f64 {
 const GIB: f64 = (1u64 << 30) as f64;
 
 impl Hardware {
-    pub(crate) fn new(parts: Parts, gpus: Option<Box<dyn GpuSource>>) -> Hardware {
+    /// Readings of `parts`, GPUs from `gpus` (see [`crate::detect`]).
+    pub fn new(parts: Parts, gpus: Option<Box<dyn GpuSource>>) -> Hardware {
         // sysinfo keeps each process's stat file open unless told not to: a trainer's
         // descriptors are its own.
         sysinfo::set_open_files_limit(0);
@@ -106,12 +111,13 @@ impl Hardware {
         tree
     }
 
-    /// One reading of every part that is on, as (name, value).
-    pub(crate) fn sample(&mut self) -> Vec<(String, f64)> {
-        let mut out = Vec::new();
+    /// One reading of every part that is on.
+    pub fn read(&mut self) -> Reading {
+        let mut reading = Reading::default();
         if self.parts.host {
             self.system.refresh_cpu_usage();
-            out.push(("cpu".to_owned(), round(f64::from(self.system.global_cpu_usage()), 1)));
+            reading.cpu = Some(round(f64::from(self.system.global_cpu_usage()), 1));
+            reading.cores = Some(self.system.cpus().len());
         }
         if self.parts.process {
             let tree = self.refresh_tree();
@@ -122,23 +128,67 @@ impl Hardware {
                     cpu += f64::from(p.cpu_usage());
                 }
             }
-            out.push(("memory".to_owned(), round(rss as f64 / GIB, 2)));
-            out.push(("process_cpu".to_owned(), round(cpu, 1)));
+            reading.process_memory_gb = Some(round(rss as f64 / GIB, 2));
+            reading.process_cpu = Some(round(cpu, 1));
         }
         if self.parts.host {
             self.system.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
             let (used, total) = (self.system.used_memory(), self.system.total_memory());
-            out.push(("host_memory".to_owned(), round(used as f64 / GIB, 2)));
+            reading.host_memory_gb = Some(round(used as f64 / GIB, 2));
+            reading.host_memory_total_gb = Some(round(total as f64 / GIB, 2));
             if total > 0 {
-                out.push((
-                    "host_memory_percent".to_owned(),
-                    round(used as f64 / total as f64 * 100.0, 1),
-                ));
+                reading.host_memory_percent = Some(round(used as f64 / total as f64 * 100.0, 1));
             }
         }
         if let Some(gpus) = &mut self.gpus {
-            out.extend(gpu_metrics(&gpus.sample()));
+            reading.gpus = gpus.sample();
         }
+        reading
+    }
+
+    /// One reading of every part that is on, as (name, value), named as a run's
+    /// monitoring series are (see the module's documentation).
+    pub fn sample(&mut self) -> Vec<(String, f64)> {
+        self.read().metrics()
+    }
+}
+
+/// One reading; a part that is off (or cannot be read) is `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    /// The host's CPU use, % of all cores, since the last reading.
+    pub cpu: Option<f64>,
+    /// The host's CPU cores.
+    pub cores: Option<usize>,
+    /// The process tree's resident memory, GB.
+    pub process_memory_gb: Option<f64>,
+    /// The process tree's CPU use, % of one core.
+    pub process_cpu: Option<f64>,
+    /// Memory in use on the host, GB.
+    pub host_memory_gb: Option<f64>,
+    /// The host's memory, GB.
+    pub host_memory_total_gb: Option<f64>,
+    /// Memory in use on the host, %.
+    pub host_memory_percent: Option<f64>,
+    /// Each GPU's reading.
+    pub gpus: Vec<GpuSample>,
+}
+
+impl Reading {
+    /// The reading as (name, value), named as 0.4.0 names its series, ours beside.
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        let mut push = |name: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                out.push((name.to_owned(), v));
+            }
+        };
+        push("cpu", self.cpu);
+        push("memory", self.process_memory_gb);
+        push("process_cpu", self.process_cpu);
+        push("host_memory", self.host_memory_gb);
+        push("host_memory_percent", self.host_memory_percent);
+        out.extend(gpu_metrics(&self.gpus));
         out
     }
 }
@@ -176,8 +226,8 @@ fn descendants_from_proc(me: Pid) -> Option<Vec<Pid>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::gpu::{FakeGpus, GpuSample};
     use super::*;
+    use crate::gpu::FakeGpus;
 
     #[test]
     fn readings_are_named_and_rounded_as_0_4_0s() {
@@ -203,7 +253,7 @@ mod tests {
         );
         let value = |name: &str| sample.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
         let memory = value("memory").expect("memory");
-        assert!(memory > 0.0 && memory < 64.0, "the test process's RSS in GB: {memory}");
+        assert!((0.0..64.0).contains(&memory), "the test process's RSS in GB: {memory}");
         assert_eq!(memory, round(memory, 2), "two decimals");
         let cpu = value("cpu").expect("cpu");
         assert!((0.0..=100.0).contains(&cpu), "{cpu}");
