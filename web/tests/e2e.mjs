@@ -62,7 +62,7 @@ test('projects are listed', async () => {
   await page.goto(`${BASE}/`);
   await page.getByRole('link', { name: 'fx/table' }).waitFor();
   const names = await page.$$eval('table.projects td:first-child', (tds) => tds.map((t) => t.textContent));
-  for (const p of ['fx/big', 'fx/cmp', 'fx/py', 'fx/table']) assert.ok(names.includes(p), `${p} in ${names}`);
+  for (const p of ['fx/big', 'fx/cmp', 'fx/py', 'fx/sys', 'fx/table']) assert.ok(names.includes(p), `${p} in ${names}`);
   await shot('projects');
 });
 
@@ -227,6 +227,44 @@ test('a run written by Python goodseed 0.4.0: charts, config and logs', async ()
   await page.getByText('python epoch 29: loss').waitFor();
   assert.equal(await page.locator('.log-line.stderr').count(), 3);
   await shot('python-run');
+});
+
+test('system: monitoring drawn apart with units, one line per GPU; a failed run shows its traceback', async () => {
+  await page.goto(url({ project: 'fx/sys', run: 'monitored' }));
+  await page.locator('section.system').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('section.system figure.chart[data-unit]').length >= 6);
+  // Monitoring is not among the run's own charts, and sits after them.
+  const own = await page.$$eval('section.group:not(.system) [data-path]', (fs) => fs.map((f) => f.dataset.path));
+  assert.ok(own.includes('train/loss'), `${own}`);
+  assert.ok(own.every((p) => !p.startsWith('monitoring/')), `${own}`);
+  const order = await page.$$eval('section.group', (gs) => gs.map((g) => g.classList.contains('system')));
+  assert.equal(order[order.length - 1], true, 'System comes last');
+  const charts = await page.$$eval('section.system figure.chart[data-unit]', (fs) =>
+    fs.map((f) => ({ title: f.dataset.path, unit: f.dataset.unit, lines: f.querySelectorAll('.legend-item').length })),
+  );
+  const by = Object.fromEntries(charts.map((c) => [c.title, c]));
+  assert.equal(by['CPU, host'].unit, '% of all cores');
+  assert.equal(by['CPU, trainer'].unit, '% of one core');
+  assert.equal(by['Memory'].unit, 'GB');
+  assert.equal(by['Memory'].lines, 2, 'trainer and host side by side');
+  assert.equal(by['GPU utilization'].lines, 2, 'one line per GPU');
+  assert.equal(by['GPU power'].unit, 'W');
+  assert.ok(!by['GPU temperature'], 'no chart for a series the run does not have');
+  const legend = await page.$eval('section.system figure[data-path="GPU utilization"] .chart-legend', (l) => l.textContent);
+  assert.ok(legend.includes('GPU 0') && legend.includes('GPU 1'), legend);
+  // The traceback, in the header of the failed run.
+  const tb = page.locator('details.traceback');
+  await tb.waitFor();
+  assert.ok((await tb.locator('summary').textContent()).includes("thread 'main' panicked at src/train.rs:42:9"));
+  await tb.locator('summary').click();
+  assert.ok((await tb.locator('pre').textContent()).includes('stack backtrace'));
+  await page.locator('section.system').scrollIntoViewIfNeeded();
+  await shot('system');
+  // stdout, stderr and the traceback are in the logs.
+  await page.goto(url({ project: 'fx/sys', run: 'monitored', tab: 'logs' }));
+  await page.locator('.log-line').first().waitFor();
+  const logs = await page.$eval('.log-lines', (l) => l.textContent);
+  assert.ok(logs.includes('epoch 1 done') && logs.includes('about to fail') && logs.includes('panicked at'), logs);
 });
 
 test('config tree is searchable', async () => {

@@ -201,6 +201,8 @@ fn train_and_log(
         ))
         .tags(["demo", "iris", "mlp"])
         .store(Arc::clone(store))
+        // Short runs: a hardware sample a second gives their System section a curve.
+        .monitoring_interval(Duration::from_secs(1))
         // The demo's code is not in the repository around the user's working directory.
         .capture_git(false)
         .config(config)?

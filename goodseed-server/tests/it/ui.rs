@@ -77,6 +77,40 @@ fn fixtures(home: &Path) {
         }
     }
     big.finish().expect("finish");
+    // A run as monitoring leaves it (0.4.0's names, ours, two GPUs) that failed with a
+    // panic: the System section and the traceback in the header.
+    let sys =
+        builder(home, "fx/sys", "monitored").name("monitored and failed").create().expect("create");
+    let ns = "monitoring/0badc0de";
+    for step in 0..30u32 {
+        let x = f64::from(step);
+        let sample = [
+            ("cpu", 20.0 + x),
+            ("memory", 1.25 + x * 0.01),
+            ("process_cpu", 95.0 + x),
+            ("host_memory", 6.5),
+            ("host_memory_percent", 27.1),
+            ("gpu_0", 80.0 + x * 0.5),
+            ("gpu_1", 40.0),
+            ("gpu_memory_0", 60.0),
+            ("gpu_memory_1", 10.0 + x),
+            ("gpu_power_0", 250.0),
+            ("gpu_power_1", 120.5),
+        ];
+        let named: Vec<(String, f64)> =
+            sample.iter().map(|(n, v)| (format!("{ns}/{n}"), *v)).collect();
+        sys.log_metrics(step, named.iter().map(|(n, v)| (n.as_str(), *v))).expect("log");
+        sys.log_metric("train/loss", step, 1.0 / (x + 1.0)).expect("log");
+    }
+    sys.log_text(&format!("{ns}/stdout"), 0u32, "epoch 1 done").expect("text");
+    sys.log_text(&format!("{ns}/stderr"), 1u32, "about to fail").expect("text");
+    sys.log_text(
+        &format!("{ns}/traceback"),
+        0u32,
+        "thread 'main' panicked at src/train.rs:42:9:\nindex out of bounds: the len is 0 but the index is 3\nstack backtrace:\n   0: train::step",
+    )
+    .expect("text");
+    sys.fail().expect("fail");
     // A few runs to compare, with configs that differ in some keys only.
     for (i, (lr, opt)) in [(0.1, "sgd"), (0.01, "adam"), (0.001, "adam")].into_iter().enumerate() {
         let run = builder(home, "fx/cmp", &format!("cmp-{i}"))

@@ -25,6 +25,8 @@ export interface ChartLine {
 
 export interface ChartProps {
   title: string;
+  /** The unit of the values, shown on the y axis and after hovered values. */
+  unit?: string;
   lines: ChartLine[];
   x: XMode;
   logy: boolean;
@@ -222,7 +224,7 @@ export function Chart(props: ChartProps) {
           ticks: { stroke: grid },
           values: x === 'rel' ? (_u, ticks) => ticks.map((t) => fmtDuration(t)) : undefined,
         },
-        { stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid }, size: 56 },
+        { stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid }, size: 56, label: props.unit, labelSize: props.unit ? 18 : 0 },
       ],
       cursor: {
         drag: { x: true, y: false, setScale: false },
@@ -301,7 +303,7 @@ export function Chart(props: ChartProps) {
   const shown = lines.reduce((n, l) => n + l.data.values.length, 0);
   const nonFinite = lines.some((l) => l.data.values.some((v) => !Number.isFinite(v)));
   return (
-    <figure class="chart" data-path={title} data-points={shown} data-total={total} data-window={windowRows}>
+    <figure class="chart" data-path={title} data-unit={props.unit} data-points={shown} data-total={total} data-window={windowRows}>
       <figcaption>
         <span class="chart-title">{title}</span>
         {props.loading && <span class="spinner" aria-label="loading" />}
@@ -325,7 +327,7 @@ export function Chart(props: ChartProps) {
           <span class="legend-item" key={l.key}>
             <i style={{ background: l.color }} />
             {lines.length > 1 || !hover ? l.label : ''}
-            {hover && <b>{hover.vals[i]}</b>}
+            {hover && <b>{hover.vals[i]}{props.unit && hover.vals[i] !== '–' ? ` ${props.unit}` : ''}</b>}
           </span>
         ))}
         {nonFinite && <span class="legend-nan">▼ NaN / ±∞</span>}

@@ -22,6 +22,10 @@ const sinks = new Map<string, Set<Sink>>();
 export function publishLive(run: string, path: string, points: LivePoint[]): void {
   sinks.get(`${run}\n${path}`)?.forEach((s) => s(points));
 }
+/** Follows the live points of one run's path; returns how to stop. */
+export function subscribeLive(run: string, path: string, sink: Sink): () => void {
+  return subscribe(run, path, sink);
+}
 function subscribe(run: string, path: string, sink: Sink): () => void {
   const k = `${run}\n${path}`;
   let set = sinks.get(k);

@@ -10,6 +10,7 @@ import { ConfigTree } from './ConfigTree';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync } from './common';
 import { Logs } from './Logs';
 import { LazyMetricChart, publishLive, type RunRef } from './MetricChart';
+import { isMonitoring, SystemSection } from './System';
 
 /** Groups paths by their first segment (`train/loss` → `train`), in order. */
 export function groupPaths(paths: string[]): [string, string[]][] {
@@ -47,8 +48,9 @@ export function RunPage({ route }: { route: Route }) {
 
   const s = summary.data;
   const filter = (route.filter ?? '').toLowerCase();
+  // Monitoring's series are drawn in the System section, not among the run's own.
   const shownPaths = useMemo(
-    () => (paths.data ?? []).filter((p) => !filter || p.toLowerCase().includes(filter)),
+    () => (paths.data ?? []).filter((p) => !isMonitoring(p) && (!filter || p.toLowerCase().includes(filter))),
     [paths.data, filter],
   );
   const runs: RunRef[] = useMemo(() => [{ id: runId, label: runId, color: '#2f6fde' }], [runId]);
@@ -92,6 +94,7 @@ export function RunPage({ route }: { route: Route }) {
           <span class={`live-dot live-${live}`} title={`live updates: ${live}`} />
         </h1>
         {s.name && s.name !== runId && <p class="run-name">{s.name}</p>}
+        {(s.state === 'failed' || s.state === 'crashed') && <Traceback project={project} runId={runId} />}
         <dl class="facts">
           <div>
             <dt>Created</dt>
@@ -171,7 +174,7 @@ export function RunPage({ route }: { route: Route }) {
             <Loading what="metrics" />
           ) : paths.data.length === 0 ? (
             <Empty>This run has no metrics yet{s.state === 'running' ? ': they appear here as they are logged.' : '.'}</Empty>
-          ) : shownPaths.length === 0 ? (
+          ) : shownPaths.length === 0 && (filter || !paths.data.some(isMonitoring)) ? (
             <Empty>No metric matches “{route.filter}”.</Empty>
           ) : (
             groupPaths(shownPaths).map(([group, ps]) => (
@@ -200,6 +203,7 @@ export function RunPage({ route }: { route: Route }) {
               </section>
             ))
           )}
+          {paths.data && !filter && <SystemSection project={project} runId={runId} paths={paths.data} x={route.x} />}
         </>
       )}
       {tab === 'config' && <RunConfig project={project} runId={runId} />}
@@ -213,4 +217,25 @@ function RunConfig({ project, runId }: { project: string; runId: string }) {
   if (c.error) return <ErrorBox error={c.error} retry={c.reload} />;
   if (!c.data) return <Loading what="config" />;
   return <ConfigTree config={c.data} />;
+}
+
+/** A failed run's panic, as monitoring recorded it (`monitoring/<hash>/traceback`). */
+function Traceback({ project, runId }: { project: string; runId: string }) {
+  const tb = useAsync(async () => {
+    const listing = await api.runs(project, { q: runId });
+    const path = listing.runs.find((r) => r.run_id === runId)?.string_series_paths.find((p) => /^monitoring\/[^/]+\/traceback$/.test(p));
+    if (!path) return null;
+    const page = await api.texts(project, runId, { path, limit: 1, tail: true });
+    return page.points[0]?.value ?? null;
+  }, [project, runId]);
+  if (!tb.data) return null;
+  const first = tb.data.split('\n').slice(0, 2).join(' ');
+  return (
+    <details class="traceback" role="alert">
+      <summary>
+        <b>Traceback:</b> <span class="mono">{first}</span>
+      </summary>
+      <pre>{tb.data}</pre>
+    </details>
+  );
 }
