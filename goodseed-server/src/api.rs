@@ -9,7 +9,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use goodseed_core::ProjectName;
 use goodseed_core::time::UtcMicros;
-use goodseed_store::{RunReader, TextWindow};
+use goodseed_store::{LogLevel, RunReader, TextFilter, TextWindow};
 
 use crate::body::{CHUNK, blocking, cached, json_bytes, json_response, stream};
 use crate::cache::{Key, ResponseCache};
@@ -271,17 +271,33 @@ async fn string_series(
         u64::try_from(v)
             .map_err(|_| ApiError::bad_request(format!("{name} must not be negative, got {v}")))
     };
+    // A negative offset is refused even where 0.4.0 ignores the offset (no limit).
+    let offset = non_negative("offset", offset)?;
     let window = match (tail, limit) {
         (Some(t), _) => TextWindow::Tail(non_negative("tail", t)?),
-        (None, Some(l)) => TextWindow::Page {
-            limit: non_negative("limit", l)?,
-            offset: non_negative("offset", offset)?,
-        },
+        (None, Some(l)) => TextWindow::Page { limit: non_negative("limit", l)?, offset },
         (None, None) => TextWindow::All,
+    };
+    // Ours: a search over the whole series, paged over the matches.
+    let filter = TextFilter {
+        contains: query.get("q").map(str::to_owned),
+        min_level: match query.get("level") {
+            None => None,
+            Some(text) => Some(LogLevel::parse(text).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "level must be one of error, warn, info, debug, trace, got {text:?}"
+                ))
+            })?),
+        },
     };
     blocking(move || {
         let integer = reader.integer_steps().map_err(|e| route.err(e))?;
-        let page = reader.text_points(path.as_deref(), window).map_err(|e| route.err(e))?;
+        let page = if filter == TextFilter::default() {
+            reader.text_points(path.as_deref(), window)
+        } else {
+            reader.search_text(path.as_deref(), &filter, window)
+        }
+        .map_err(|e| route.err(e))?;
         let mut j = Json::with_capacity(64 + page.points.len() * 120);
         j.begin_object().key("string_series").begin_array();
         let mut times = LoggedAt::default();

@@ -45,9 +45,9 @@ use std::sync::Arc;
 
 pub use error::{Result, StoreError};
 pub use model::{
-    LastSteps, MetricRow, ProjectSummary, RunListing, RunMeta, RunReader, RunStore, RunSummary,
-    RunVersion, RunWriter, SeriesRef, TextPage, TextRow, TextWindow, UnreadableRun, WriteBatch,
-    meta_key,
+    LastSteps, LogLevel, MetricRow, ProjectSummary, RunListing, RunMeta, RunReader, RunStore,
+    RunSummary, RunVersion, RunWriter, SeriesRef, TextFilter, TextPage, TextRow, TextWindow,
+    UnreadableRun, WriteBatch, meta_key,
 };
 pub use sqlite::{
     HEARTBEAT_STALE_AFTER, SqliteRunReader, SqliteRunWriter, SqliteStore, lock_path, run_file_path,

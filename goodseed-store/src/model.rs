@@ -309,6 +309,75 @@ pub enum TextWindow {
     Tail(u64),
 }
 
+/// The severity a log line starts with (`ERROR …`, `WARN …`), most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// `ERROR`
+    Error,
+    /// `WARN`
+    Warn,
+    /// `INFO`
+    Info,
+    /// `DEBUG`
+    Debug,
+    /// `TRACE`
+    Trace,
+}
+
+impl LogLevel {
+    /// The level's word, as lines start with it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "ERROR",
+            LogLevel::Warn => "WARN",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Trace => "TRACE",
+        }
+    }
+
+    /// A level's word, in any case (`warning` for `WARN` too).
+    pub fn parse(text: &str) -> Option<LogLevel> {
+        Some(match text.to_ascii_uppercase().as_str() {
+            "ERROR" => LogLevel::Error,
+            "WARN" | "WARNING" => LogLevel::Warn,
+            "INFO" => LogLevel::Info,
+            "DEBUG" => LogLevel::Debug,
+            "TRACE" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    /// The level a line starts with (its first word), if it starts with one.
+    pub fn of_line(line: &str) -> Option<LogLevel> {
+        LogLevel::parse(line.split_whitespace().next()?.trim_end_matches(':'))
+    }
+}
+
+/// Which text points a search keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextFilter {
+    /// Only points whose text holds this, compared case-insensitively.
+    pub contains: Option<String>,
+    /// Only lines of this level or more severe (lines that start with a level word).
+    pub min_level: Option<LogLevel>,
+}
+
+impl TextFilter {
+    /// Whether a point's text passes.
+    pub fn matches(&self, text: &str) -> bool {
+        if let Some(level) = self.min_level
+            && !LogLevel::of_line(text).is_some_and(|l| l <= level)
+        {
+            return false;
+        }
+        match &self.contains {
+            Some(needle) => text.to_lowercase().contains(&needle.to_lowercase()),
+            None => true,
+        }
+    }
+}
+
 /// A page of text points with the total before paging.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TextPage {
@@ -371,6 +440,55 @@ pub trait RunReader: Send + Sync + std::fmt::Debug {
 
     /// Text points of one series (or all), paged.
     fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage>;
+
+    /// Text points of one series (or all) that pass `filter`, paged over the matches
+    /// (`total` counts the matches), in the order [`RunReader::text_points`] gives. The
+    /// whole series is searched, a page at a time: memory stays bounded by the window.
+    fn search_text(
+        &self,
+        path: Option<&str>,
+        filter: &TextFilter,
+        window: TextWindow,
+    ) -> Result<TextPage> {
+        const CHUNK: u64 = 10_000;
+        let mut out = TextPage::default();
+        let mut tail: std::collections::VecDeque<(String, TextPoint)> = Default::default();
+        let (skip, take) = match window {
+            TextWindow::All => (0, u64::MAX),
+            TextWindow::Page { limit, offset } => (offset, limit),
+            TextWindow::Tail(n) => (0, n),
+        };
+        let mut offset = 0;
+        loop {
+            let page = self.text_points(path, TextWindow::Page { limit: CHUNK, offset })?;
+            let got = page.points.len() as u64;
+            for (p, point) in page.points {
+                if !filter.matches(&point.value) {
+                    continue;
+                }
+                let index = out.total;
+                out.total += 1;
+                match window {
+                    TextWindow::Tail(n) => {
+                        tail.push_back((p, point));
+                        if tail.len() as u64 > n {
+                            tail.pop_front();
+                        }
+                    }
+                    _ if index >= skip && index - skip < take => out.points.push((p, point)),
+                    _ => {}
+                }
+            }
+            offset += got;
+            if got < CHUNK {
+                break;
+            }
+        }
+        if let TextWindow::Tail(_) = window {
+            out.points = tail.into();
+        }
+        Ok(out)
+    }
 
     /// True when the file stores steps as `INTEGER` (files from before 0.4.0), so
     /// they can be shown as whole numbers as those versions did.

@@ -72,6 +72,9 @@ export interface CompareEntry extends Partial<Series> {
   error?: string;
 }
 
+/** Log levels the server filters text by (`level=`: this one or more severe). */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
 export interface TextPoint {
   path: string;
   step: number;
@@ -220,13 +223,16 @@ export async function compare(
 export async function texts(
   project: string,
   runId: string,
-  opts: { path?: string; limit: number; offset?: number; tail?: boolean },
+  opts: { path?: string; limit: number; offset?: number; tail?: boolean; q?: string; level?: LogLevel },
 ): Promise<{ points: TextPoint[]; total: number }> {
-  // `tail=N` asks for the last N points; otherwise `limit` from `offset`.
+  // `tail=N` asks for the last N points; otherwise `limit` from `offset`. `q` and `level`
+  // search the whole series on the server; `total` then counts the matches.
   const q = new URLSearchParams(
     opts.tail ? { tail: String(opts.limit) } : { limit: String(opts.limit), offset: String(opts.offset ?? 0) },
   );
   if (opts.path) q.set('path', opts.path);
+  if (opts.q) q.set('q', opts.q);
+  if (opts.level) q.set('level', opts.level);
   const r = await getJson<{ string_series: TextPoint[]; total: number }>(
     `/api/runs/${runPath(project, runId)}/string_series?${q}`,
   );

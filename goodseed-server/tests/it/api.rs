@@ -572,3 +572,31 @@ fn the_servers_machine_is_reported() {
         assert_eq!(r.status, 400, "limit={bad}: {}", r.body);
     }
 }
+
+#[test]
+fn text_series_are_searched_whole_on_the_server() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = sdk_run(home.path(), "p", "logs", 1);
+    for i in 0..3000u32 {
+        let level = ["INFO", "WARN", "ERROR"][i as usize % 3];
+        run.log_text("logs/tracing", i, format!("{level} trainer: step {i} done")).expect("text");
+    }
+    run.finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let get = |q: &str| server.get(&format!("/api/runs/p/logs/string_series?{q}")).json();
+    let found = get("path=logs/tracing&q=STEP%202999&limit=10");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["string_series"][0]["value"], "ERROR trainer: step 2999 done");
+    let errors = get("path=logs/tracing&level=error&tail=2");
+    assert_eq!(errors["total"], 1000);
+    let values: Vec<&str> = errors["string_series"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["value"].as_str().expect("text"))
+        .collect();
+    assert_eq!(values, ["ERROR trainer: step 2996 done", "ERROR trainer: step 2999 done"]);
+    assert_eq!(get("path=logs/tracing&level=warn&limit=1")["total"], 2000);
+    // Without a search, the answer is 0.4.0's.
+    assert_eq!(get("path=logs/tracing&limit=1")["total"], 3000);
+}

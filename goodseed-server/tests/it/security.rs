@@ -328,6 +328,8 @@ fn bad_parameters_are_400_at_once() {
         ("string_series?limit=-1", "limit must not be negative, got -1"),
         ("string_series?tail=-5", "tail must not be negative, got -5"),
         ("string_series?limit=1&offset=-2", "offset must not be negative, got -2"),
+        ("string_series?offset=-5", "offset must not be negative, got -5"),
+        ("string_series?level=loud", "level must be one of error, warn, info, debug, trace"),
         ("string_series?limit=x", "limit, offset, and tail must be integers"),
     ];
     for (query, want) in cases {

@@ -75,6 +75,11 @@ fn fixtures(home: &Path) {
             big.log_text("logs/stderr", line, format!("warning at {line}: grad norm high"))
                 .expect("text");
         }
+        if line % 10 == 0 {
+            let level = if line % 300 == 0 { "ERROR" } else { "INFO" };
+            big.log_text("logs/tracing", line, format!("{level} trainer: checkpoint {line}"))
+                .expect("text");
+        }
     }
     big.finish().expect("finish");
     // A run as monitoring leaves it (0.4.0's names, ours, two GPUs) that failed with a

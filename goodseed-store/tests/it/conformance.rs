@@ -143,6 +143,7 @@ mod backends {
         deleting_is_all_or_nothing,
         one_summary_without_a_listing,
         batches_read_back_from_outside_the_crate,
+        text_is_searched_whole,
     );
 }
 
@@ -775,4 +776,45 @@ fn batches_read_back_from_outside_the_crate(b: &impl Backend) {
     let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
     assert_eq!(r.metric_count("loss").expect("count"), 1);
     assert_eq!(r.text_points(Some("out"), TextWindow::All).expect("text").total, 1);
+}
+
+fn text_is_searched_whole(b: &impl Backend) {
+    use goodseed_store::{LogLevel, TextFilter};
+    let mut batch = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let log = batch.text_series(&fp("logs/tracing"));
+    let out = batch.text_series(&fp("logs/stdout"));
+    let levels = ["INFO", "DEBUG", "WARN", "ERROR", "TRACE"];
+    for i in 0..25_000u32 {
+        let level = levels[i as usize % levels.len()];
+        batch.text(log, Step::from(i), format!("{level} train: step {i} loss Low"), TS);
+    }
+    batch.text(out, Step::ZERO, "printed: LOSS low", TS);
+    b.create("p", "r1", &batch).expect("create").close().expect("close");
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    let search = |path: Option<&str>, contains: Option<&str>, level: Option<LogLevel>, window| {
+        let filter = TextFilter { contains: contains.map(str::to_owned), min_level: level };
+        let page = r.search_text(path, &filter, window).expect("search");
+        (page.points.into_iter().map(|(_, p)| p.value).collect::<Vec<_>>(), page.total)
+    };
+    // Case-insensitive, across pages the search reads on its own, in every series.
+    let (found, total) =
+        search(None, Some("loss low"), None, TextWindow::Page { limit: 2, offset: 0 });
+    assert_eq!(total, 25_001);
+    assert_eq!(found.len(), 2);
+    // At or above a level: ERROR and WARN.
+    let (found, total) =
+        search(Some("logs/tracing"), None, Some(LogLevel::Warn), TextWindow::Tail(2));
+    assert_eq!(total, 10_000);
+    assert_eq!(found, ["WARN train: step 24997 loss Low", "ERROR train: step 24998 loss Low"]);
+    let (found, total) =
+        search(Some("logs/tracing"), Some("step 2499"), Some(LogLevel::Error), TextWindow::All);
+    let want = ["ERROR train: step 24993 loss Low", "ERROR train: step 24998 loss Low"];
+    assert_eq!((found, total), (want.map(str::to_owned).to_vec(), 2));
+    let (found, total) = search(Some("logs/tracing"), Some("absent"), None, TextWindow::All);
+    assert_eq!((found.len(), total), (0, 0));
+    let (found, _) = search(Some("logs/stdout"), None, Some(LogLevel::Trace), TextWindow::All);
+    assert!(found.is_empty(), "a line without a level is not a log line of any level");
+    let (found, total) =
+        search(Some("logs/tracing"), None, None, TextWindow::Page { limit: 3, offset: 24_998 });
+    assert_eq!((found.len(), total), (2, 25_000));
 }

@@ -1,5 +1,6 @@
-// The text series of a run (logs, stdout, stderr): the tail by default, paging, search
-// within the loaded page, a series picker; follows a live run.
+// The text series of a run (logs, stdout, stderr, a traceback): the tail by default,
+// paging, a search over the whole series on the server (by text, and by log level), a
+// series picker; follows a live run.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api';
 import { fmtTime } from '../format';
@@ -15,7 +16,15 @@ export function Logs({ project, runId, live }: { project: string; runId: string;
   const [page, setPage] = useState<{ points: api.TextPoint[]; total: number } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [q, setQ] = useState('');
+  /** The search the server was asked for: the box's text once typing pauses. */
+  const [search, setSearch] = useState('');
+  const [level, setLevel] = useState<api.LogLevel | ''>('');
   const [tick, setTick] = useState(0);
+
+  useEffect(() => {
+    const t = setTimeout(() => (setSearch(q.trim()), setOffset(null)), 250);
+    return () => clearTimeout(t);
+  }, [q]);
 
   useEffect(() => {
     api.runs(project, { q: runId }).then(
@@ -27,12 +36,19 @@ export function Logs({ project, runId, live }: { project: string; runId: string;
   useEffect(() => {
     let alive = true;
     api
-      .texts(project, runId, { path: path || undefined, limit: PAGE, offset: offset ?? 0, tail: offset === null })
+      .texts(project, runId, {
+        path: path || undefined,
+        limit: PAGE,
+        offset: offset ?? 0,
+        tail: offset === null,
+        q: search || undefined,
+        level: level || undefined,
+      })
       .then((p) => alive && (setPage(p), setError(null)), (e) => alive && setError(e));
     return () => {
       alive = false;
     };
-  }, [project, runId, path, offset, tick]);
+  }, [project, runId, path, offset, tick, search, level]);
 
   // Following the tail of a live run.
   useEffect(() => {
@@ -43,8 +59,8 @@ export function Logs({ project, runId, live }: { project: string; runId: string;
 
   if (error) return <ErrorBox error={error} retry={() => setTick((x) => x + 1)} />;
   if (!page) return <Loading what="logs" />;
-  const needle = q.toLowerCase();
-  const lines = needle ? page.points.filter((p) => p.value.toLowerCase().includes(needle)) : page.points;
+  const lines = page.points;
+  const searching = Boolean(search || level);
   const start = offset ?? Math.max(0, page.total - page.points.length);
   const isErr = (p: string) => /(^|\/)stderr$/.test(p);
   return (
@@ -56,10 +72,18 @@ export function Logs({ project, runId, live }: { project: string; runId: string;
             <option value={p}>{p}</option>
           ))}
         </select>
-        <input type="search" placeholder="Search in these lines…" aria-label="Search logs" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+        <input type="search" placeholder="Search the whole series…" aria-label="Search logs" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+        <select aria-label="Log level" value={level} onChange={(e) => (setLevel((e.target as HTMLSelectElement).value as api.LogLevel | ''), setOffset(null))}>
+          <option value="">any level</option>
+          <option value="error">error</option>
+          <option value="warn">warn and above</option>
+          <option value="info">info and above</option>
+          <option value="debug">debug and above</option>
+          <option value="trace">trace and above</option>
+        </select>
         <span class="spacer" />
         <span class="count">
-          {page.total ? `lines ${start + 1}–${start + page.points.length} of ${page.total}` : ''}
+          {page.total ? `${searching ? 'matches' : 'lines'} ${start + 1}–${start + page.points.length} of ${page.total}` : ''}
         </span>
         <button class="btn" disabled={start === 0} onClick={() => setOffset(0)}>
           First
@@ -74,10 +98,10 @@ export function Logs({ project, runId, live }: { project: string; runId: string;
           Tail{live && offset === null ? ' (following)' : ''}
         </button>
       </div>
-      {page.total === 0 ? (
+      {page.total === 0 && searching ? (
+        <Empty>No line matches{search ? ` “${search}”` : ''}{level ? ` at ${level} or above` : ''}.</Empty>
+      ) : page.total === 0 ? (
         <Empty>This run has no text series{live ? ' yet' : ''}.</Empty>
-      ) : lines.length === 0 ? (
-        <Empty>No line on this page matches “{q}”.</Empty>
       ) : (
         <div class="log-lines" role="log" tabIndex={0}>
           {lines.map((p) => (
