@@ -38,6 +38,8 @@ mod metadata;
 pub mod monitor;
 mod queue;
 mod run;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod writer;
 
 pub use builder::{DEFAULT_PROJECT, RunBuilder, env};

@@ -367,7 +367,7 @@ impl TextFilter {
     /// Whether a point's text passes.
     pub fn matches(&self, text: &str) -> bool {
         if let Some(level) = self.min_level
-            && !LogLevel::of_line(text).is_some_and(|l| l <= level)
+            && LogLevel::of_line(text).is_none_or(|l| l > level)
         {
             return false;
         }

@@ -272,3 +272,45 @@ fn monitoring_can_be_switched_off_and_bad_settings_are_refused() {
         .expect_err("a bad namespace");
     assert!(err.to_string().contains("field path"), "{err}");
 }
+
+#[test]
+fn tracing_events_are_recorded_with_level_target_fields_and_spans() {
+    use goodseed_sdk::tracing::GoodseedLayer;
+    use tracing_subscriber::prelude::*;
+    let home = tempfile::tempdir().expect("temp");
+    let run = Run::builder()
+        .home(home.path())
+        .project("mon")
+        .run_id("traced")
+        .capture_git(false)
+        .monitoring(false)
+        .create()
+        .expect("create");
+    let subscriber = tracing_subscriber::registry()
+        .with(GoodseedLayer::new(&run).min_level(tracing::Level::INFO));
+    tracing::subscriber::with_default(subscriber, || {
+        let epoch = tracing::info_span!("epoch", n = 3);
+        let _in_epoch = epoch.enter();
+        let load = tracing::info_span!("load");
+        let _in_load = load.enter();
+        tracing::warn!(target: "trainer::data", rows = 997, expected = 1000, "shard is short");
+        tracing::info!(loss = 0.25, "epoch done");
+        tracing::debug!("below the level: not recorded");
+        tracing::error!("two\nlines");
+    });
+    run.finish().expect("finish");
+    let r =
+        store(home.path()).open_run(&"mon".parse_project(), &"traced".parse_run()).expect("open");
+    let lines = texts(&*r, "logs/tracing");
+    let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(
+        text,
+        [
+            "WARN trainer::data: shard is short rows=997 expected=1000 [epoch:load]",
+            "INFO it::monitor: epoch done loss=0.25 [epoch:load]",
+            "ERROR it::monitor: two\\nlines [epoch:load]",
+        ]
+    );
+    let steps: Vec<f64> = lines.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, [0.0, 1.0, 2.0]);
+}
