@@ -99,7 +99,7 @@ impl Visit for Fields {
 }
 
 /// The line an event becomes: `LEVEL target: message k=v … [span{…}:span]`.
-pub(crate) fn line(level: &Level, target: &str, fields: &Fields, spans: &[String]) -> String {
+fn line(level: &Level, target: &str, fields: &Fields, spans: &[String]) -> String {
     let mut out = format!("{} {target}: {}{}", level.as_str(), fields.message, fields.rest);
     if !spans.is_empty() {
         let _ = write!(out, " [{}]", spans.join(":"));
