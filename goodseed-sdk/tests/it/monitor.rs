@@ -314,3 +314,38 @@ fn tracing_events_are_recorded_with_level_target_fields_and_spans() {
     let steps: Vec<f64> = lines.iter().map(|(s, _)| *s).collect();
     assert_eq!(steps, [0.0, 1.0, 2.0]);
 }
+
+/// A test that creates a run with console capture on, prints, and fails: the test
+/// harness must still capture what it printed and show it with the failure.
+#[test]
+#[allow(clippy::print_stdout, reason = "printing is what is tested")]
+fn child_test_prints_and_fails() {
+    let Some(home) = child_home() else { return };
+    let run = Run::builder()
+        .home(&home)
+        .project("mon")
+        .run_id("in-a-test")
+        .capture_git(false)
+        .create()
+        .expect("create");
+    println!("captured by the test harness");
+    run.finish().expect("finish");
+    panic!("failing on purpose");
+}
+
+#[test]
+fn the_test_harness_still_captures_output_under_a_run() {
+    let home = tempfile::tempdir().expect("temp");
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "monitor::child_test_prints_and_fails", "--test-threads=1"])
+        .env("GOODSEED_TEST_MONITOR_HOME", home.path())
+        .output()
+        .expect("run the child");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let section = stdout.split("---- monitor::child_test_prints_and_fails stdout ----").nth(1);
+    let section = section.unwrap_or_else(|| panic!("no captured section: {stdout}"));
+    assert!(section.contains("captured by the test harness"), "{stdout}");
+    assert!(stdout.contains("failing on purpose"), "{stdout}");
+    assert!(stdout.contains("test result: FAILED"), "the harness reported normally: {stdout}");
+}
