@@ -245,6 +245,7 @@ test('system: monitoring drawn apart with units, one line per GPU; a failed run 
   await page.locator('section.system').waitFor();
   await page.waitForFunction(() => document.querySelectorAll('section.system figure.chart[data-unit]').length >= 6);
   // Monitoring is not among the run's own charts, and sits after them.
+  await page.locator('section.group:not(.system) figure.chart[data-path="train/loss"]').waitFor();
   const own = await page.$$eval('section.group:not(.system) [data-path]', (fs) => fs.map((f) => f.dataset.path));
   assert.ok(own.includes('train/loss'), `${own}`);
   assert.ok(own.every((p) => !p.startsWith('monitoring/')), `${own}`);
