@@ -261,9 +261,15 @@ fn step_text(step: f64, integer_steps: bool) -> String {
     }
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+/// A CSV text field, quoted when it holds a comma, a quote or a line break (RFC 4180),
+/// and neutralised when a spreadsheet would read it as a formula (it starts with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return): a `'` is put before it and the field is
+/// quoted, as OWASP recommends. Only text fields (paths) get this; numbers are ours.
 fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains([',', '"', '\n', '\r']) {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula {
+        format!("\"'{}\"", text.replace('"', "\"\"")).into()
+    } else if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\"")).into()
     } else {
         text.into()
@@ -281,6 +287,13 @@ mod tests {
             ("a,b", "\"a,b\""),
             ("say \"hi\"", "\"say \"\"hi\"\"\""),
             ("two\nlines", "\"two\nlines\""),
+            ("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""),
+            ("+1", "\"'+1\""),
+            ("-loss", "\"'-loss\""),
+            ("@sum", "\"'@sum\""),
+            ("\tx", "\"'\tx\""),
+            ("\rx", "\"'\rx\""),
+            ("a=b", "a=b"),
         ];
         for (text, want) in cases {
             assert_eq!(csv_field(text), want, "{text:?}");

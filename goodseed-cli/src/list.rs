@@ -12,6 +12,7 @@ use goodseed_store::{ProjectSummary, RunListing};
 
 use crate::UsageError;
 use crate::cli::ListArgs;
+use crate::display::one_line;
 use crate::home::python_path_display;
 use crate::store::{DirProblem, open_store};
 
@@ -62,7 +63,9 @@ fn write_projects(out: &mut dyn Write, projects: &[ProjectSummary]) -> io::Resul
     }
     for project in projects {
         // 0.4.0 names a `runs/` directly under the data directory ".".
-        let name = if project.name.is_empty() { "." } else { &project.name };
+        // Text from the disk is shown with its control characters escaped: a folder's
+        // name must not move the cursor or recolour the terminal.
+        let name = if project.name.is_empty() { ".".to_owned() } else { one_line(&project.name) };
         let count = project.run_count;
         let plural = if count == 1 { "" } else { "s" };
         let modified = project.last_modified.map_or_else(|| "-".to_owned(), python_mtime);
@@ -83,15 +86,15 @@ fn write_runs(out: &mut dyn Write, project: &ProjectName, listing: &RunListing) 
         // The status as the store derives it: today the stored one (`unknown` when
         // absent), as 0.4.0 prints it; a run whose writer is known to be dead shows
         // as `crashed`.
-        writeln!(out, "  [{}] {}", run.status, run.run_id)?;
+        writeln!(out, "  [{}] {}", one_line(&run.status.to_string()), one_line(&run.run_id))?;
         if let Some(name) = run.meta.name().filter(|n| !n.is_empty()) {
-            writeln!(out, "      name: {name}")?;
+            writeln!(out, "      name: {}", one_line(name))?;
         }
         let created = run.meta.created_at().filter(|c| !c.is_empty()).unwrap_or("-");
-        writeln!(out, "      created: {}", first_19_chars(created))?;
+        writeln!(out, "      created: {}", one_line(first_19_chars(created)))?;
     }
     for bad in &listing.unreadable {
-        writeln!(out, "  [unreadable] {}: {}", bad.location, bad.reason)?;
+        writeln!(out, "  [unreadable] {}: {}", one_line(&bad.location), one_line(&bad.reason))?;
     }
     write!(out, "\n{} run(s) in {project}", listing.runs.len())?;
     if !listing.unreadable.is_empty() {

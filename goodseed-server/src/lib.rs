@@ -168,6 +168,11 @@ pub fn serve(
                         Err(answered) => answered,
                     };
                     guard::cors_headers(&options, &request_headers, response.headers_mut());
+                    // No answer is to be read as anything but its declared type.
+                    response.headers_mut().insert(
+                        actix_web::http::header::X_CONTENT_TYPE_OPTIONS,
+                        actix_web::http::header::HeaderValue::from_static("nosniff"),
+                    );
                     Ok(response)
                 }
             })

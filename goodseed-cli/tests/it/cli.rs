@@ -638,3 +638,45 @@ fn serve_warns_about_a_data_directory_that_is_not_there() {
     );
     assert!(!missing.exists(), "serving creates nothing");
 }
+
+/// Text from the disk never reaches the terminal raw: a project folder, a run id, a run
+/// name or an unreadable file's name holding escape sequences is listed with them
+/// escaped.
+#[test]
+fn list_escapes_control_characters_from_the_disk() {
+    let data = Data::new();
+    let evil = "p\u{1b}[2J";
+    data.run(
+        evil,
+        "r",
+        &[
+            ("run_id", "r\u{1b}]0;owned\u{7}"),
+            ("name", "name\u{1b}[31mred"),
+            ("created_at", "2025-01-02T03:04:05+00:00\u{1b}[0m"),
+            ("status", "finished"),
+        ],
+        0,
+        0,
+    );
+    data.file(&format!("{evil}/runs/bad\u{1b}[1m.sqlite"), b"not sqlite");
+    let (code, projects, _) = outcome(goodseed().arg("list").arg(data.root()));
+    assert_eq!(code, 0);
+    assert!(!projects.contains('\u{1b}'), "{projects:?}");
+    assert!(projects.contains("p\\u{1b}[2J"), "{projects:?}");
+    // Runs of a project whose files hold escapes.
+    let project = "ok";
+    data.run(
+        project,
+        "r2",
+        &[("run_id", "r2\u{1b}[7m"), ("name", "n\u{9b}x"), ("status", "finished")],
+        1,
+        0,
+    );
+    data.file(&format!("{project}/runs/bad\u{1b}[1m.sqlite"), b"not sqlite");
+    let (code, runs, _) = outcome(goodseed().arg("list").arg(data.root()).args(["-p", project]));
+    assert_eq!(code, 0, "{runs}");
+    assert!(!runs.contains('\u{1b}') && !runs.contains('\u{9b}'), "{runs:?}");
+    assert!(runs.contains("[finished] r2\\u{1b}[7m"), "{runs:?}");
+    assert!(runs.contains("name: n\\u{9b}x"), "{runs:?}");
+    assert!(runs.contains("[unreadable] ok/runs/bad\\u{1b}[1m.sqlite"), "{runs:?}");
+}

@@ -345,3 +345,21 @@ fn bad_parameters_are_400_at_once() {
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().expect("error").contains("run id"));
 }
+
+#[test]
+fn answers_are_never_sniffed() {
+    let f = fixture();
+    for target in [
+        "/api/runs",
+        "/api/runs/p/r1/configs",
+        "/api/nothing",
+        "/api/runs/p/r1/metrics?pointCount=x",
+        "/",
+    ] {
+        let r = f.server.get(target);
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{target} ({})", r.status);
+    }
+    let refused = f.server.request("GET", "/api/runs", &[("Host", "evil.example")], "");
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.header("x-content-type-options"), Some("nosniff"), "refusals too");
+}
