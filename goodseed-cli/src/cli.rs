@@ -71,7 +71,9 @@ pub(crate) enum Command {
     #[command(long_about = "Export a run's metrics to stdout (or --output FILE).\n\n\
             CSV (the default) has the header `path,step,value,logged_at` and one row per \
             point, series by series in path order, each in step order. Values are written \
-            as Python writes floats (0.1, 1e-05, nan, inf); logged_at is ISO 8601 UTC.\n\n\
+            as Python writes floats (0.1, 1e-05, nan, inf); logged_at is ISO 8601 UTC. A path \
+            a spreadsheet would read as a formula (starting with =, +, -, @, a tab or a \
+            carriage return) is written quoted with a ' before it.\n\n\
             JSON is one object: {\"run\": {...}, \"configs\": {...}, \"metrics\": \
             [{path, step, value, logged_at}, ...], \"text\": [{path, step, value, \
             logged_at}, ...]}, with NaN and infinities as the strings \"NaN\", \
