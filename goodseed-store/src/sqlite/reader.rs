@@ -28,6 +28,35 @@ pub struct SqliteRunReader {
     mode: ReadMode,
     /// For a closed run: the version of the file (see [`version_of`]).
     version: Option<RunVersion>,
+    /// For a live run: tidies the writer's `-wal` and `-shm` once the last clone of this
+    /// reader (and so its pool, declared before it and dropped first) is gone.
+    _tidy: Option<Arc<Tidy>>,
+}
+
+/// Removes what SQLite leaves beside a run a reader shared with its writer: once the
+/// writer has closed, its emptied `-wal` and its `-shm` stay while readers hold
+/// connections, and a read-only connection may not remove them. A brief read-write
+/// connection, closing last, lets SQLite itself remove them (only when it is the last
+/// connection: one of another process keeps them). Nothing is written.
+#[derive(Debug)]
+struct Tidy {
+    path: PathBuf,
+}
+
+impl Drop for Tidy {
+    fn drop(&mut self) {
+        let empty_wal = std::fs::metadata(schema::wal_path(&self.path)).is_ok_and(|m| m.len() == 0);
+        if !empty_wal || super::lock::probe(&self.path) == super::lock::LockState::Held {
+            return;
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if let Ok(conn) = Connection::open_with_flags(&self.path, flags) {
+            let _ = conn.busy_timeout(Duration::from_millis(100));
+            let _ = conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()));
+            let _ = conn.close();
+        }
+    }
 }
 
 /// The version of a closed run file: a hash of its path, size and modification time,
@@ -78,6 +107,7 @@ impl SqliteRunReader {
             path: path.to_owned(),
             mode,
             version,
+            _tidy: (mode == ReadMode::Live).then(|| Arc::new(Tidy { path: path.to_owned() })),
         })
     }
 

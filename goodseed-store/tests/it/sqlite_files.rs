@@ -407,3 +407,25 @@ fn a_run_swapped_for_a_symlink_is_refused_at_once() {
     let err = s.catalog.open_run(&pn("p"), &rid("swap")).expect_err("refused");
     assert!(matches!(err, StoreError::OutsideRoot { .. }), "{err}");
 }
+
+/// A reader that opened a run while it was written must not leave the writer's `-wal`
+/// and `-shm` behind once the writer has closed and the reader is gone.
+#[test]
+fn a_reader_of_a_live_run_leaves_no_litter_once_the_writer_closed() {
+    let s = Sqlite::new();
+    let path = s.path("p", "r1");
+    let mut b = new_run("r1", "2025-01-01T00:00:00+00:00");
+    let m = b.metric_series(&fp("m"));
+    b.metric(m, goodseed_core::Step::ZERO, 1.0, 0);
+    let mut w = s.create("p", "r1", &b).expect("create");
+    let r = s.catalog.open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.metric_count("m").expect("count"), 1, "read while written");
+    w.close().expect("close");
+    // The reader still holds its connections: the files stay while it lives.
+    drop(r);
+    // The next look at the run finds it closed, drops the live reader, and tidies.
+    let closed = s.catalog.open_run(&pn("p"), &rid("r1")).expect("open");
+    assert!(closed.version().is_some());
+    assert_eq!(siblings(&path), ["r1.sqlite"], "no -wal or -shm left behind");
+    assert_eq!(closed.metric_count("m").expect("count"), 1, "and the data is all there");
+}
