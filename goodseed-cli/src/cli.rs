@@ -18,8 +18,8 @@ pub(crate) struct Cli {
     pub(crate) command: Option<Command>,
 }
 
-/// The subcommands. 0.4.0 has `serve`, `list` and `upload` (cloud sync, which we do not
-/// have); `demo`, `show`, `export`, `trash`, `restore`, `rm` and `doctor` are ours.
+/// The subcommands. 0.4.0 has `serve`, `list` and `upload`; `demo`, `show`, `export`,
+/// `trash`, `restore`, `rm`, `doctor` and `token` are ours.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Start the local server: goodseed 0.4.0's JSON API over the data directory.
@@ -105,6 +105,14 @@ pub(crate) enum Command {
             \"checked 12 runs: 11 ok, 1 damaged, 2 unreadable files\". Exits with 1 when \
             any problem was found.")]
     Doctor(DoctorArgs),
+
+    /// Manage the keys trainers on other machines log to this server with.
+    #[command(
+        long_about = "Manage the keys trainers on other machines log to this server             with (goodseed's cloud API under /api/v1, which goodseed 0.4.0 speaks in its             cloud mode: GOODSEED_API_URL=http://<server>:<port>, GOODSEED_API_KEY=<key>).
+
+            Each key reaches one workspace (the first part of workspace/project) or one             project of it, read-only or not; the server's --token reaches everything. Keys             are kept hashed in the data directory (.goodseed-server/tokens.sqlite); a key             revoked stops working at once."
+    )]
+    Token(crate::token::TokenArgs),
 }
 
 /// The data directory of the commands that act on runs.

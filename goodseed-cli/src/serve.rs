@@ -204,6 +204,8 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         allowed_origins,
         allowed_hosts,
         token: args.token,
+        tokens: Some(opened.tokens()),
+        remote_idle: goodseed_server::DEFAULT_REMOTE_IDLE,
         workers: None,
         handle_signals: true,
         stream_limits: StreamLimits {

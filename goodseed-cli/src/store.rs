@@ -5,7 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use goodseed_store::{RunStore, StoreLocation, open_store as open_location};
+use goodseed_store::tokens::TokenStore;
+use goodseed_store::{RunStore, StoreLocation, open_store as open_location, open_token_store};
 
 use crate::home;
 
@@ -23,6 +24,18 @@ pub(crate) fn open_store(dir: Option<OsString>) -> anyhow::Result<DataStore> {
 /// The store of a projects directory.
 pub(crate) fn open_projects(dir: PathBuf) -> DataStore {
     DataStore { store: open_location(&StoreLocation::Projects(dir.clone())), dir }
+}
+
+/// The keys of the cloud API kept in the data directory `dir` names.
+pub(crate) fn open_tokens(dir: Option<OsString>) -> anyhow::Result<Arc<dyn TokenStore>> {
+    Ok(open_token_store(&StoreLocation::Projects(home::projects_dir(dir)?)))
+}
+
+impl DataStore {
+    /// The keys of the cloud API kept beside this store's runs.
+    pub(crate) fn tokens(&self) -> Arc<dyn TokenStore> {
+        open_token_store(&StoreLocation::Projects(self.dir.clone()))
+    }
 }
 
 /// What is wrong with a data directory, when something is.

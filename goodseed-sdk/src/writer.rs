@@ -319,6 +319,9 @@ mod tests {
         fn close(&mut self) -> goodseed_store::Result<()> {
             Ok(())
         }
+        fn release(&mut self) -> goodseed_store::Result<()> {
+            Ok(())
+        }
     }
 
     use std::sync::atomic::Ordering;

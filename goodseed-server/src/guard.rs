@@ -1,11 +1,13 @@
 //! Request checks that run before any handler: URL size, `Host` (DNS rebinding), bearer
-//! token, `Origin` of state-changing requests (cross-site request forgery), and the CORS
+//! token (the server's own, or for the cloud API under `/api/v1` any key the server
+//! knows), `Origin` of state-changing requests (cross-site request forgery), and the CORS
 //! allow-list. goodseed 0.4.0 does none of these (it answers `*` to every origin).
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 
 use crate::ServerOptions;
+use crate::cloud::{self, Access, CloudError};
 
 /// The longest request target (path and query) accepted.
 pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
@@ -15,10 +17,33 @@ pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
 pub(crate) struct Refusal {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    /// The cloud API's answer, when the cloud API's key check refused the request.
+    pub(crate) cloud: Option<CloudError>,
 }
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Refusal {
-    Refusal { status, message: message.into() }
+    Refusal { status, message: message.into(), cloud: None }
+}
+
+impl Refusal {
+    /// The answer: `{"error": …}`, or under `/api/v1` the cloud API's error shape, which
+    /// goodseed 0.4.0's client reads.
+    pub(crate) fn response(self, routed_path: &str) -> actix_web::HttpResponse {
+        use actix_web::ResponseError as _;
+        match self.cloud {
+            Some(c) => c.error_response(),
+            None if cloud::is_cloud_path(routed_path) => {
+                let (code, title) = match self.status.as_u16() {
+                    400 => ("Request.Invalid", "Invalid request"),
+                    403 => ("Request.Forbidden", "Request refused"),
+                    414 => ("Request.TooLarge", "Request too large"),
+                    _ => ("Request.Refused", "Request refused"),
+                };
+                CloudError::new(self.status, code, title, self.message).error_response()
+            }
+            None => crate::error::error_response(self.status, &self.message),
+        }
+    }
 }
 
 /// The host part of a `Host` header value (`[::1]:8765` → `[::1]`, `a:1` → `a`), or
@@ -74,14 +99,15 @@ fn is_public(routed_path: &str) -> bool {
 /// Checks a request. `routed_path` is the path exactly as the router matches it
 /// (percent-decoded but for `%`, `/` and `+`), so what is protected is decided on the
 /// same text that picks the handler: `/%61pi/runs` is `/api/runs` here too.
-/// `Ok` carries nothing; the CORS headers are added separately.
+/// `Ok` carries the caller's access for a cloud call (every one needs a key, even on
+/// loopback), `None` for the rest; the CORS headers are added separately.
 pub(crate) fn check(
     options: &ServerOptions,
     method: &Method,
     uri_len: usize,
     routed_path: &str,
     headers: &HeaderMap,
-) -> Result<(), Refusal> {
+) -> Result<Option<Access>, Refusal> {
     if uri_len > MAX_URI_BYTES {
         return Err(refuse(
             StatusCode::URI_TOO_LONG,
@@ -90,7 +116,19 @@ pub(crate) fn check(
     }
     check_host(options, headers)?;
 
-    if let Some(token) = &options.token
+    let mut access = None;
+    if cloud::is_cloud_path(routed_path) {
+        if method != Method::OPTIONS {
+            let resolved =
+                cloud::resolve(headers, options.token.as_deref(), options.tokens.as_ref())
+                    .map_err(|e| Refusal {
+                        status: e.status,
+                        message: e.to_string(),
+                        cloud: Some(e),
+                    })?;
+            access = Some(resolved);
+        }
+    } else if let Some(token) = &options.token
         && method != Method::OPTIONS
         && !is_public(routed_path)
     {
@@ -142,7 +180,7 @@ pub(crate) fn check(
             }
         }
     }
-    Ok(())
+    Ok(access)
 }
 
 /// DNS rebinding: a page from a foreign site that renamed itself to our address still
@@ -234,7 +272,7 @@ fn token_cookie(value: &actix_web::http::header::HeaderValue) -> Option<String> 
     })
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

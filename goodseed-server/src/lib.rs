@@ -23,6 +23,7 @@
 mod api;
 mod body;
 mod cache;
+mod cloud;
 mod columns;
 pub mod encode;
 mod error;
@@ -44,9 +45,11 @@ use std::sync::Arc;
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Server, Service as _, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpMessage as _, HttpServer, web};
 use goodseed_store::RunStore;
+use goodseed_store::tokens::TokenStore;
 
+pub use cloud::remote::DEFAULT_IDLE as DEFAULT_REMOTE_IDLE;
 pub use live::StreamLimits;
 
 /// The origin of the hosted goodseed frontend, allowed by default.
@@ -63,8 +66,16 @@ pub struct ServerOptions {
     /// Host names accepted in `Host`, besides loopback names.
     pub allowed_hosts: Vec<String>,
     /// When set, every request but the web UI's static files needs
-    /// `Authorization: Bearer <token>` (or the UI's token cookie).
+    /// `Authorization: Bearer <token>` (or the UI's token cookie). For the cloud API
+    /// (`/api/v1`) it is a key that reaches every project.
     pub token: Option<String>,
+    /// The keys of the cloud API besides `token` (`goodseed token create`), each
+    /// reaching one workspace or project. The cloud API needs a key on every call: with
+    /// neither, it answers 401.
+    pub tokens: Option<Arc<dyn TokenStore>>,
+    /// How long a remote run's writer stays open with nothing from its trainer; after
+    /// that the run shows as crashed until its trainer calls again.
+    pub remote_idle: std::time::Duration,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
     /// Stop gracefully on Ctrl-C and SIGTERM (the binary wants this; tests do not).
@@ -80,6 +91,8 @@ impl Default for ServerOptions {
             allowed_origins: vec![GOODSEED_APP_ORIGIN.to_owned()],
             allowed_hosts: Vec::new(),
             token: None,
+            tokens: None,
+            remote_idle: DEFAULT_REMOTE_IDLE,
             workers: None,
             handle_signals: false,
             stream_limits: StreamLimits::default(),
@@ -103,6 +116,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
         .route("/api/system/history", web::get().to(system::history))
         .route("/api/version", web::get().to(meta::version))
         .route("/api/openapi.json", web::get().to(meta::openapi))
+        .configure(cloud::configure)
         .route("/", web::get().to(ui::index))
         .route("/index.html", web::get().to(ui::index))
         .route("/assets/{file:.*}", web::get().to(ui::assets))
@@ -127,6 +141,7 @@ pub fn serve(
     let state = web::Data::new(state::AppState {
         live: live::LiveHub::new(Arc::clone(&store), options.stream_limits),
         system: system::SystemMonitor::start(),
+        remote: cloud::remote::RemoteRuns::start(Arc::clone(&store), options.remote_idle),
         store,
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),
@@ -140,27 +155,33 @@ pub fn serve(
         App::new()
             .wrap_fn(move |req, srv| {
                 let options = Arc::clone(&options);
+                // The path the router matches, not the raw one: see `guard::check`.
+                let routed_path = req.match_info().as_str().to_owned();
                 let refused = guard::check(
                     &options,
                     req.method(),
                     req.uri().path_and_query().map_or(0, |pq| pq.as_str().len()),
-                    // The path the router matches, not the raw one: see `guard::check`.
-                    req.match_info().as_str(),
+                    &routed_path,
                     req.headers(),
                 );
                 let preflight = req.method() == Method::OPTIONS;
                 let request_headers = req.headers().clone();
                 let fut = match (refused, preflight) {
                     (Err(refusal), _) => {
-                        let response = error::error_response(refusal.status, &refusal.message);
+                        let response = refusal.response(&routed_path);
                         Err(req.into_response(response.map_into_right_body()))
                     }
                     // CORS preflight: answered here, headers added below.
-                    (Ok(()), true) => {
+                    (Ok(_), true) => {
                         let response = actix_web::HttpResponse::NoContent().finish();
                         Err(req.into_response(response.map_into_right_body()))
                     }
-                    (Ok(()), false) => Ok(srv.call(req)),
+                    (Ok(access), false) => {
+                        if let Some(access) = access {
+                            req.extensions_mut().insert(access);
+                        }
+                        Ok(srv.call(req))
+                    }
                 };
                 async move {
                     let mut response: ServiceResponse<EitherBody<BoxBody>> = match fut {

@@ -19,12 +19,13 @@ pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 pub(crate) const API: &str = "goodseed-0.4.0-compatible";
 
 /// Whether the store can be reached.
-fn health_json(available: bool) -> String {
+fn health_json(available: bool, remote_writers: usize) -> String {
     let mut j = Json::default();
     j.begin_object().key("status").str("ok").key("data_directory").str(match available {
         true => "ok",
         false => "missing",
     });
+    j.key("remote_writers").i64(remote_writers as i64);
     j.end_object();
     j.finish()
 }
@@ -44,14 +45,16 @@ fn version_json() -> String {
 
 /// `GET /api/health`: the server answers, and whether its store can be reached
 /// ([`RunStore::check_available`]: for files, one `stat` of the data directory), on the
-/// blocking pool; nothing else is read, and the store is never named.
+/// blocking pool; nothing else is read, and the store is never named. `remote_writers`:
+/// how many runs of remote trainers (the cloud API) have their writer open.
 ///
 /// [`RunStore::check_available`]: goodseed_store::RunStore::check_available
 pub(crate) async fn health(state: web::Data<AppState>) -> HttpResponse {
     let store = Arc::clone(&state.store);
     // A worker that stopped answers "missing": the store could not be checked.
     let available = web::block(move || store.check_available().is_ok()).await.unwrap_or(false);
-    HttpResponse::Ok().content_type(ContentType::json()).body(health_json(available))
+    let remote = state.remote.open_count();
+    HttpResponse::Ok().content_type(ContentType::json()).body(health_json(available, remote))
 }
 
 fn index_json() -> String {
@@ -92,8 +95,14 @@ mod tests {
 
     #[test]
     fn health_answers() {
-        assert_eq!(health_json(true), r#"{"status": "ok", "data_directory": "ok"}"#);
-        assert_eq!(health_json(false), r#"{"status": "ok", "data_directory": "missing"}"#);
+        assert_eq!(
+            health_json(true, 2),
+            r#"{"status": "ok", "data_directory": "ok", "remote_writers": 2}"#
+        );
+        assert_eq!(
+            health_json(false, 0),
+            r#"{"status": "ok", "data_directory": "missing", "remote_writers": 0}"#
+        );
     }
 
     #[test]

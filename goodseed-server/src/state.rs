@@ -20,4 +20,6 @@ pub(crate) struct AppState {
     pub(crate) live: LiveHub,
     /// The machine's readings, for `/api/system/*`.
     pub(crate) system: Arc<crate::system::SystemMonitor>,
+    /// The open writers of runs remote trainers write through the cloud API.
+    pub(crate) remote: Arc<crate::cloud::remote::RemoteRuns>,
 }

@@ -76,6 +76,12 @@ pub enum StoreError {
         /// Whether the database reported the run busy or locked by another connection.
         busy: bool,
     },
+    /// No token with this id (or it was revoked already).
+    #[error("no token {id:?} (see `goodseed token list`)")]
+    TokenNotFound {
+        /// The id asked for.
+        id: String,
+    },
     /// An operation of the operating system failed.
     #[error("{action} {location}")]
     Io {

@@ -39,6 +39,7 @@ pub mod lifecycle;
 mod model;
 pub mod overview;
 mod sqlite;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,6 +71,15 @@ pub fn open_store(location: &StoreLocation) -> Arc<dyn RunStore> {
     match location {
         StoreLocation::Projects(dir) => Arc::new(SqliteStore::new(dir)),
         StoreLocation::Flat(dir) => Arc::new(SqliteStore::flat(dir)),
+    }
+}
+
+/// The access tokens kept beside the store at a location (see [`tokens`]).
+pub fn open_token_store(location: &StoreLocation) -> Arc<dyn tokens::TokenStore> {
+    match location {
+        StoreLocation::Projects(dir) | StoreLocation::Flat(dir) => {
+            Arc::new(tokens::SqliteTokenStore::in_data_dir(dir))
+        }
     }
 }
 

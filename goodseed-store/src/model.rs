@@ -290,6 +290,13 @@ pub trait RunWriter: Send + std::fmt::Debug {
     /// Checkpoints and closes the file, leaving a single file on disk. Writing after this
     /// is an error; closing twice is not.
     fn close(&mut self) -> Result<()>;
+
+    /// Lets go of the run without ending it, as a writer that died would: everything
+    /// written stays (for SQLite: checkpointed to a single file, as [`RunWriter::close`]
+    /// does), but a run still `running` then reads as crashed (its writer is known to be
+    /// gone) until a writer resumes it. For a writer that holds a run for someone else:
+    /// the team server, when a remote trainer goes silent.
+    fn release(&mut self) -> Result<()>;
 }
 
 /// Which text points to read.

@@ -488,6 +488,16 @@ impl RunWriter for MemoryWriter {
         }
         Ok(())
     }
+
+    fn release(&mut self) -> Result<()> {
+        if let Some(run) = self.run.take() {
+            let mut data = lock(&run);
+            data.writer = false;
+            data.dead = true;
+            data.generation += 1;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for MemoryWriter {

@@ -69,6 +69,16 @@ where
     String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("{script} wrote non-UTF-8: {e}"))
 }
 
+/// A command running `python/<script>` with the goodseed 0.4.0 interpreter, isolated as
+/// [`run_python`] runs it, for a test that starts it in the background (a trainer to
+/// stop or kill half way).
+pub fn script_command(script: &str) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(scripts_dir().join(script));
+    isolate(&mut cmd);
+    cmd
+}
+
 /// Keeps the caller's goodseed settings and Python's caches out of the scripts.
 pub fn isolate(cmd: &mut Command) {
     for var in [

@@ -528,3 +528,43 @@ fn doctor_reports_damaged_and_unreadable_files_and_changes_nothing() {
     assert_eq!(stderr, "error: problems found in 2 run file(s)\n");
     assert_eq!(home.snapshot(), before, "doctor changed no file and created none");
 }
+
+/// `goodseed token`: a key made is printed once (alone on stdout), checks as its scope,
+/// is listed without its secret, and stops working when revoked.
+#[test]
+fn token_create_list_and_revoke() {
+    use goodseed_store::tokens::{SqliteTokenStore, TokenStore};
+    let home = Home::new();
+    assert_eq!(
+        ok(&home, &["token", "list"]),
+        "No keys. Make one with `goodseed token create --workspace NAME`.\n"
+    );
+    let (code, key, stderr) = run_in(
+        &home,
+        &["token", "create", "--workspace", "team", "--project", "vision", "--label", "gpu box"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let key = key.trim_end().to_owned();
+    assert!(key.starts_with("gs_") && !key.contains('\n'), "{key}");
+    assert!(
+        stderr.contains("project team/vision") && stderr.contains("shown only now"),
+        "{stderr}"
+    );
+    let store = SqliteTokenStore::in_data_dir(&home.projects());
+    let info = store.verify(&key).expect("verify").expect("the key printed works");
+    assert_eq!(info.scope.project().map(|p| p.as_str()), Some("team/vision"));
+    let (code, reader, _) =
+        run_in(&home, &["token", "create", "--workspace", "team", "--read-only"]);
+    assert_eq!(code, 0);
+    let listed = ok(&home, &["token", "list"]);
+    assert!(listed.contains(&format!("{}  project team/vision  created ", info.id)), "{listed}");
+    assert!(listed.contains("workspace team, read-only") && listed.contains("gpu box"), "{listed}");
+    assert!(listed.ends_with("\n2 key(s)\n"), "{listed}");
+    assert!(!listed.contains(&key[3..]) && !listed.contains(reader.trim()), "no secret is listed");
+    assert_eq!(ok(&home, &["token", "revoke", &info.id]), format!("revoked key {}\n", info.id));
+    assert!(store.verify(&key).expect("verify").is_none());
+    fails(&home, &["token", "revoke", &info.id], 1, "no token");
+    fails(&home, &["token", "create", "--workspace", "a/b"], 2, "a workspace is one segment");
+    fails(&home, &["token", "create", "--workspace", ".."], 2, "invalid project name");
+    fails(&home, &["token", "create", "--workspace", "w", "--label", "a\u{1b}[2J"], 2, "--label");
+}

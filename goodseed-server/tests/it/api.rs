@@ -534,7 +534,7 @@ fn a_failing_store_gets_the_right_status() {
     let health = server.get("/api/health");
     assert_eq!(
         (health.status, health.body.as_str()),
-        (200, r#"{"status": "ok", "data_directory": "missing"}"#)
+        (200, r#"{"status": "ok", "data_directory": "missing", "remote_writers": 0}"#)
     );
 }
 

@@ -2,6 +2,7 @@
 //! the web UI in a real browser (`ui`).
 
 mod api;
+mod cloud;
 mod compat;
 mod live;
 mod openapi;

@@ -36,6 +36,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/system/history"),
     ("get", "/api/version"),
     ("get", "/api/openapi.json"),
+    ("get", "/api/v1/auth/me"),
+    ("post", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{id}"),
+    ("post", "/api/v1/runs/{id}/configs"),
+    ("post", "/api/v1/runs/{id}/ingest"),
+    ("post", "/api/v1/runs/{id}/status"),
+    ("post", "/api/v1/runs/{id}/heartbeat"),
+    ("get", "/api/v1/runs/{id}/paths"),
+    ("get", "/api/v1/runs/{id}/data/metrics"),
+    ("get", "/api/v1/runs/{id}/data/strings"),
 ];
 
 /// The run every probe is about: a project with a `/`, so the split is exercised.
@@ -261,6 +271,10 @@ fn every_documented_operation_is_served_as_documented() {
     let (_home, server) = server();
     assert!(is_generic_404(&server.get("/api/not-a-route")), "the probe tells routes apart");
     for (method, path, op) in operations(&doc) {
+        if path.starts_with("/api/v1/") {
+            // Calls with keys and bodies: `the_cloud_api_is_served_as_documented`.
+            continue;
+        }
         // Required query parameters, filled.
         let mut query = Vec::new();
         for p in parameters(&doc, &op) {
@@ -412,6 +426,10 @@ fn documented_parameter_bounds_are_the_enforced_ones() {
     let (_home, server) = server();
     let mut checked = 0;
     for (method, path, op) in operations(&doc) {
+        if path.starts_with("/api/v1/") {
+            // Needs a key and a run: checked in `the_cloud_api_is_served_as_documented`.
+            continue;
+        }
         let params = parameters(&doc, &op);
         let has = |name: &str| params.iter().any(|p| p["name"] == name);
         for p in &params {
@@ -468,7 +486,10 @@ fn documented_parameter_bounds_are_the_enforced_ones() {
 fn health_version_and_the_document_over_http() {
     let (home, server) = server();
     let r = server.get("/api/health");
-    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status": "ok", "data_directory": "ok"}"#));
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, r#"{"status": "ok", "data_directory": "ok", "remote_writers": 0}"#)
+    );
     assert_eq!(r.header("content-type"), Some("application/json"));
     let v = server.get("/api/version");
     let want = format!(
@@ -486,7 +507,7 @@ fn health_version_and_the_document_over_http() {
     let r = server.get("/api/health");
     assert_eq!(
         (r.status, r.body.as_str()),
-        (200, r#"{"status": "ok", "data_directory": "missing"}"#)
+        (200, r#"{"status": "ok", "data_directory": "missing", "remote_writers": 0}"#)
     );
     // With a token, these need it too, as documented by the global security.
     let server = TestServer::start_with(&home.path().join("projects"), |o| {
@@ -545,4 +566,114 @@ fn live_events_are_as_documented() {
         kinds.insert(event);
     }
     assert_eq!(kinds, ["metrics", "removed", "run", "status"].map(String::from).into());
+}
+
+/// The cloud API (`/api/v1`), call by call as a trainer makes them: every answer, and
+/// the errors of each call, have a documented status and conform to its schema.
+#[test]
+fn the_cloud_api_is_served_as_documented() {
+    let doc = doc();
+    let home = tempfile::tempdir().expect("temp");
+    let key = "cloud-key-for-the-openapi-test";
+    let server = TestServer::start_with(home.path(), |o| goodseed_server::ServerOptions {
+        token: Some(key.to_owned()),
+        ..o
+    });
+    let op = |method: &str, path: &str| doc["paths"][path][method].clone();
+    let auth = format!("Bearer {key}");
+    let call = |method: &str, target: &str, body: &str| {
+        server.request(method, target, &[("Authorization", &auth)], body)
+    };
+    let check = |method: &str, path: &str, target: &str, r: &Response| {
+        check_answer(&doc, &op(method, path), &format!("{method} {target}"), r);
+    };
+    let r = call("GET", "/api/v1/auth/me", "");
+    assert_eq!(r.status, 200);
+    check("get", "/api/v1/auth/me", "/api/v1/auth/me", &r);
+    let register =
+        r#"{"workspace": "ws", "project": "q", "run_id": "r1", "experiment_name": "one"}"#;
+    let r = call("POST", "/api/v1/runs", register);
+    assert_eq!(r.status, 200, "{}", r.body);
+    check("post", "/api/v1/runs", "/api/v1/runs", &r);
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let run = |tail: &str| format!("/api/v1/runs/{id}{tail}");
+    let steps = [
+        (
+            "post",
+            "/api/v1/runs/{id}/configs",
+            run("/configs"),
+            r#"{"configs": [{"path": "lr", "type_tag": "float", "value": "0.1"}]}"#,
+            204,
+        ),
+        (
+            "post",
+            "/api/v1/runs/{id}/ingest",
+            run("/ingest"),
+            r#"{"points": [{"path": "m", "step": 1, "timestampMs": 1, "number": NaN}, {"path": "t", "step": 1, "timestampMs": 1, "text": "x"}]}"#,
+            200,
+        ),
+        ("post", "/api/v1/runs/{id}/heartbeat", run("/heartbeat"), "", 200),
+        ("get", "/api/v1/runs/{id}", run(""), "", 200),
+        ("get", "/api/v1/runs/{id}/paths", run("/paths"), "", 200),
+        ("get", "/api/v1/runs/{id}/data/metrics", run("/data/metrics?path=m"), "", 200),
+        (
+            "get",
+            "/api/v1/runs/{id}/data/metrics",
+            run("/data/metrics?path=m&max_points=1&step_min=0"),
+            "",
+            200,
+        ),
+        ("get", "/api/v1/runs/{id}/data/strings", run("/data/strings?path=t&limit=1"), "", 200),
+        ("post", "/api/v1/runs/{id}/status", run("/status"), r#"{"status": "finished"}"#, 204),
+        // Errors of each kind, documented too.
+        ("post", "/api/v1/runs/{id}/ingest", run("/ingest"), "{", 400),
+        ("post", "/api/v1/runs/{id}/configs", run("/configs"), "[]", 400),
+        ("get", "/api/v1/runs/{id}/data/metrics", run("/data/metrics"), "", 400),
+        ("get", "/api/v1/runs/{id}/paths", "/api/v1/runs/00/paths".to_owned(), "", 404),
+        ("post", "/api/v1/runs", "/api/v1/runs".to_owned(), "{}", 400),
+    ];
+    for (method, path, target, body, status) in steps {
+        let r = call(&method.to_uppercase(), &target, body);
+        assert_eq!(r.status, status, "{method} {target}: {}", r.body);
+        check(method, path, &target, &r);
+    }
+    // No key: documented 401 on every call.
+    for (method, path, _) in
+        operations(&doc).into_iter().filter(|(_, p, _)| p.starts_with("/api/v1/"))
+    {
+        let target = path.replace("{id}", &id);
+        let r = server.request(&method.to_uppercase(), &target, &[], "");
+        assert_eq!(r.status, 401, "{method} {target}");
+        check(&method, &path, &target, &r);
+    }
+    // The documented bounds of the read calls' integer parameters are the enforced ones.
+    for (path, name, extra) in [
+        ("/api/v1/runs/{id}/data/metrics", "max_points", "path=m"),
+        ("/api/v1/runs/{id}/data/strings", "limit", "path=t"),
+        ("/api/v1/runs/{id}/data/strings", "offset", "path=t"),
+    ] {
+        let min = parameters(&doc, &op("get", path))
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["schema"]["minimum"].as_i64())
+            .expect("a documented minimum");
+        let status = |value: &str| {
+            call("GET", &format!("{}?{extra}&{name}={value}", path.replace("{id}", &id)), "").status
+        };
+        assert_eq!(status("x"), 400, "{path} {name}=x");
+        assert_eq!(status(&(min - 1).to_string()), 400, "{path} {name} below {min}");
+        assert_eq!(status(&min.to_string()), 200, "{path} {name}={min}");
+    }
+    let oversized = format!("{{\"points\": [], \"pad\": \"{}\"}}", "x".repeat(16 * 1024 * 1024));
+    let r = call("POST", &run("/ingest"), &oversized);
+    assert_eq!(r.status, 413);
+    check("post", "/api/v1/runs/{id}/ingest", "oversized ingest", &r);
+    let r = server.request(
+        "POST",
+        &run("/ingest"),
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        "x",
+    );
+    assert_eq!(r.status, 415);
+    check("post", "/api/v1/runs/{id}/ingest", "ingest of text/plain", &r);
 }

@@ -30,12 +30,30 @@ impl TestServer {
         TestServer::start_on(open_store(&StoreLocation::Projects(projects.to_owned())), tweak)
     }
 
+    /// A server over `projects` on a given port (0: any), as a restarted server is.
+    pub(crate) fn start_at(
+        projects: &Path,
+        port: u16,
+        tweak: impl FnOnce(ServerOptions) -> ServerOptions,
+    ) -> TestServer {
+        let store = open_store(&StoreLocation::Projects(projects.to_owned()));
+        TestServer::start_listening(store, port, tweak)
+    }
+
     /// A server over any store (the test kit's in-memory one, say).
     pub(crate) fn start_on(
         catalog: Arc<dyn goodseed_store::RunStore>,
         tweak: impl FnOnce(ServerOptions) -> ServerOptions,
     ) -> TestServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        TestServer::start_listening(catalog, 0, tweak)
+    }
+
+    fn start_listening(
+        catalog: Arc<dyn goodseed_store::RunStore>,
+        port: u16,
+        tweak: impl FnOnce(ServerOptions) -> ServerOptions,
+    ) -> TestServer {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the port");
         let port = listener.local_addr().expect("addr").port();
         let options = tweak(ServerOptions { port, workers: Some(2), ..ServerOptions::default() });
         let (tx, rx) = std::sync::mpsc::channel();
@@ -106,6 +124,17 @@ pub(crate) fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Response {
+    request_bytes(port, method, target, headers, body.as_bytes())
+}
+
+/// [`request`] with a body of any bytes.
+pub(crate) fn request_bytes(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
     let mut req = format!("{method} {target} HTTP/1.1\r\n");
@@ -115,8 +144,10 @@ pub(crate) fn request(
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()));
+    req.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
     stream.write_all(req.as_bytes()).expect("send");
+    // A server may answer (413) and close before reading all of a large body.
+    let _ = stream.write_all(body);
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
     parse(&raw)

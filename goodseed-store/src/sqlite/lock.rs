@@ -89,6 +89,14 @@ impl WriterLock {
     }
 }
 
+impl WriterLock {
+    /// Releases the lock and leaves its file, free: what a writer that died leaves,
+    /// which readers take as "the run's writer is gone".
+    pub(crate) fn abandon(mut self) {
+        drop(self.file.take());
+    }
+}
+
 impl Drop for WriterLock {
     fn drop(&mut self) {
         // Remove the file while still holding the lock, then release it.

@@ -577,6 +577,18 @@ impl RunWriter for SqliteRunWriter {
     }
 
     fn close(&mut self) -> Result<()> {
+        self.finish(false)
+    }
+
+    fn release(&mut self) -> Result<()> {
+        self.finish(true)
+    }
+}
+
+impl SqliteRunWriter {
+    /// Checkpoints and closes; `abandon` leaves the lock file behind, free, as a writer
+    /// that died leaves it.
+    fn finish(&mut self, abandon: bool) -> Result<()> {
         let Some(conn) = self.conn.take() else {
             return Ok(());
         };
@@ -589,7 +601,10 @@ impl RunWriter for SqliteRunWriter {
             .and_then(|()| conn.close().map_err(|(_, e)| StoreError::db(&self.path, e)));
         // Released only after the file is complete, so nobody sees a free lock on an
         // open run.
-        drop(self.lock.take());
+        match self.lock.take() {
+            Some(lock) if abandon => lock.abandon(),
+            lock => drop(lock),
+        }
         result
     }
 }

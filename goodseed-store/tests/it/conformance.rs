@@ -682,6 +682,22 @@ fn resume_follows_the_stores_rules(b: &impl Backend) {
     w.close().expect("close");
     let err = b.resume("p", "missing").expect_err("missing");
     assert!(err.is_not_found(), "{err}");
+    // Released (let go without ending it, as a writer that died): everything written is
+    // there, the run reads as crashed, and it resumes.
+    let mut first = new_run("let-go", "2025-01-03T00:00:00+00:00");
+    let m = first.metric_series(&fp("m"));
+    first.metric(m, step(0.0), 1.0, 0);
+    let mut held = b.create("p", "let-go", &first).expect("create");
+    held.release().expect("release");
+    held.release().expect("releasing twice is not an error");
+    let s = b.store().run_summary(&pn("p"), &rid("let-go")).expect("summary");
+    assert_eq!((s.status.as_str(), s.meta.status()), ("crashed", Some("running")));
+    let r = b.store().open_run(&pn("p"), &rid("let-go")).expect("open");
+    assert_eq!(r.metric_count("m").expect("count"), 1);
+    let mut again = b.resume("p", "let-go").expect("a released run resumes");
+    let err = b.resume("p", "let-go").expect_err("held again");
+    assert!(matches!(err, StoreError::Live { .. }), "{err}");
+    again.close().expect("close");
     // Ids: taken once, whatever the run holds.
     assert!(b.store().run_exists(&pn("p"), &rid("done")).expect("exists"));
     assert!(!b.store().run_exists(&pn("p"), &rid("nope")).expect("exists"));
