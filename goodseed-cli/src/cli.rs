@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 }
 
 /// The subcommands. 0.4.0 has `serve`, `list` and `upload`; `demo`, `show`, `export`,
-/// `trash`, `restore`, `rm`, `doctor` and `token` are ours.
+/// `trash`, `restore`, `rm`, `doctor`, `token` and `sync` are ours.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Start the local server: goodseed 0.4.0's JSON API over the data directory.
@@ -113,6 +113,18 @@ pub(crate) enum Command {
             Each key reaches one workspace (the first part of workspace/project) or one             project of it, read-only or not; the server's --token reaches everything. Keys             are kept hashed in the data directory (.goodseed-server/tokens.sqlite); a key             revoked stops working at once."
     )]
     Token(crate::token::TokenArgs),
+
+    /// Send local runs to a team server (`goodseed serve` elsewhere).
+    #[command(
+        long_about = "Send local runs (ours and goodseed 0.4.0's) to a team server:             every row the server has not confirmed (the `uploaded` marks of the format),             then each run's status. Marks are set only when the server confirmed the rows,             so a sync that stops half way resumes where it stopped, and a second sync sends             nothing. Runs must be in a workspace/project.\n\n            The server comes from --to or GOODSEED_API_URL, the key from --token or             GOODSEED_API_KEY (made on the server with `goodseed token create`). Prints a             line per run sent and a summary; exits with 1 when a run could not be sent."
+    )]
+    Sync(crate::sync::SyncArgs),
+
+    /// goodseed 0.4.0's `upload`: send a project's runs (or one) to GOODSEED_API_URL.
+    #[command(
+        long_about = "goodseed 0.4.0's `upload`, with its options and its lines: send             the runs of a project (or one, -r) to the server in GOODSEED_API_URL (default             https://api.goodseed.ai) with the key in GOODSEED_API_KEY or --api-key.             `goodseed sync` does the same with our options."
+    )]
+    Upload(crate::sync::UploadArgs),
 }
 
 /// The data directory of the commands that act on runs.

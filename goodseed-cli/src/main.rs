@@ -1,6 +1,6 @@
 //! The `goodseed` binary: the command line over the run store (and, later, the server).
 //! Each command is a module: `list`, `show`, `export`, `trash` (with `restore`), `rm`,
-//! `doctor`, `demo`, `token`; `run_ref` parses the `PROJECT/RUN` they share, `home` finds the
+//! `doctor`, `demo`, `token`, `sync` (with `upload`); `run_ref` parses the `PROJECT/RUN` they share, `home` finds the
 //! data directory.
 //!
 //! Errors end here: each command returns an `anyhow` chain, printed on stderr as one
@@ -20,6 +20,7 @@ mod run_ref;
 mod serve;
 mod show;
 mod store;
+mod sync;
 mod token;
 mod trash;
 
@@ -55,6 +56,8 @@ fn main() -> ExitCode {
         Command::Rm(args) => rm::run(args, &mut out),
         Command::Doctor(args) => doctor::run(args, &mut out),
         Command::Token(args) => token::run(args, &mut out),
+        Command::Sync(args) => sync::run(args, &mut out),
+        Command::Upload(args) => sync::upload(args, &mut out),
     };
     let flushed = out.flush();
     let result = result.and_then(|()| Ok(flushed?));

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -55,6 +56,8 @@ pub struct RunBuilder {
     heartbeat_interval: Duration,
     queue_capacity: usize,
     disabled: Option<bool>,
+    remote: Option<crate::remote::Remote>,
+    upload_timeout: Duration,
 }
 
 impl std::fmt::Debug for RunBuilder {
@@ -88,6 +91,8 @@ impl Default for RunBuilder {
             heartbeat_interval: Duration::from_secs(10),
             queue_capacity: 131_072,
             disabled: None,
+            remote: None,
+            upload_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -270,6 +275,69 @@ impl RunBuilder {
         self
     }
 
+    /// Remote mode: the run is written locally as always, and a sync thread uploads it
+    /// to `remote` (a team server, `goodseed serve`), marking rows uploaded only after
+    /// the server answered. Default: `GOODSEED_STORAGE=cloud` with `GOODSEED_API_URL`
+    /// and `GOODSEED_API_KEY`, as goodseed 0.4.0 reads them (see [`crate::remote`]).
+    pub fn remote(mut self, remote: crate::remote::Remote) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// How long closing a remote run waits for the rest of its upload (default 30 s);
+    /// what is left after that stays in the local file, and a line on stderr says how
+    /// to send it (`goodseed sync`).
+    pub fn upload_timeout(mut self, timeout: Duration) -> Self {
+        self.upload_timeout = timeout;
+        self
+    }
+
+    /// The server the run uploads to, if any: the builder's, else the environment's.
+    fn the_remote(&self) -> Result<Option<crate::remote::Remote>> {
+        match &self.remote {
+            Some(r) => Ok(Some(r.clone())),
+            None => crate::remote::Remote::from_env(),
+        }
+    }
+
+    /// Checks the key with the server before anything is created (a wrong key or
+    /// address is an error now, not a silent loss later) and gives the project its
+    /// workspace when it has none, as 0.4.0 does. A server that cannot be reached is not
+    /// an error: the run is written and uploaded when it answers.
+    fn remote_project(
+        &self,
+        remote: &crate::remote::Remote,
+        project: ProjectName,
+    ) -> Result<ProjectName> {
+        let client = crate::remote::Client::new(remote, Duration::from_secs(10));
+        match client.me() {
+            Ok(me) if me.read_only => Err(SdkError::Setting {
+                name: crate::remote::env::API_KEY.to_owned(),
+                message: format!("the key is read-only on {}: it cannot upload runs", remote.url),
+            }),
+            Ok(me) if !project.as_str().contains('/') => {
+                Ok(ProjectName::parse(&format!("{}/{project}", me.name))?)
+            }
+            Ok(_) => Ok(project),
+            Err(e) if e.is_retryable() => {
+                if !project.as_str().contains('/') {
+                    return Err(SdkError::Setting {
+                        name: crate::remote::env::API_URL.to_owned(),
+                        message: format!(
+                            "{e}: give the project as workspace/project to start without                              the server (its workspace is asked of the server otherwise)"
+                        ),
+                    });
+                }
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "goodseed: {e}; the run is written locally and uploaded when the server                      answers"
+                );
+                Ok(project)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn is_disabled(&self) -> bool {
         self.disabled.unwrap_or_else(|| std::env::var(env::STORAGE).is_ok_and(|v| v == "disabled"))
     }
@@ -322,6 +390,11 @@ impl RunBuilder {
             return Ok(Run::from_inner(Inner { run_id, project, live: None }));
         }
 
+        let remote = self.the_remote()?;
+        let project = match &remote {
+            Some(r) => self.remote_project(r, project)?,
+            None => project,
+        };
         let store = self.the_store()?;
         let (plan, namespace) = self.monitoring_plan()?;
         let mut capture = self.capture.clone();
@@ -353,7 +426,8 @@ impl RunBuilder {
                 Ok(writer) => {
                     let tags = new.tags;
                     let monitoring = (plan, namespace);
-                    return self.start(run_id, project, writer, tags, State::default(), monitoring);
+                    let opened = Opened { store, writer, remote };
+                    return self.start(run_id, project, opened, tags, State::default(), monitoring);
                 }
                 Err(StoreError::AlreadyExists { location }) if explicit.is_some() => {
                     return Err(SdkError::AlreadyExists { location });
@@ -376,6 +450,11 @@ impl RunBuilder {
         if self.is_disabled() {
             return Ok(Run::from_inner(Inner { run_id, project, live: None }));
         }
+        let remote = self.the_remote()?;
+        let project = match &remote {
+            Some(r) => self.remote_project(r, project)?,
+            None => project,
+        };
         let store = self.the_store()?;
         let monitoring = self.monitoring_plan()?;
         let mut writer = match store.resume_run(&project, &run_id) {
@@ -403,7 +482,8 @@ impl RunBuilder {
             &lifecycle::now_iso(),
         );
         writer.write(&first)?;
-        self.start(run_id, project, writer, tags, state, monitoring)
+        let opened = Opened { store, writer, remote };
+        self.start(run_id, project, opened, tags, state, monitoring)
     }
 
     /// Opens an existing run for reading only.
@@ -431,11 +511,12 @@ impl RunBuilder {
         self,
         run_id: RunId,
         project: ProjectName,
-        writer: Box<dyn RunWriter>,
+        opened: Opened,
         tags: BTreeSet<String>,
         state: State,
         (plan, namespace): (crate::monitor::Plan, String),
     ) -> Result<Run> {
+        let Opened { store, writer, remote } = opened;
         let shared = Arc::new(Shared::new(self.queue_capacity, state));
         let pace = Pace {
             flush_interval: self.flush_interval,
@@ -450,6 +531,10 @@ impl RunBuilder {
                     source: e,
                 }
             })?;
+        let sync = match remote {
+            Some(remote) => Some(self.start_sync(&remote, store, &project, &run_id, &shared)?),
+            None => None,
+        };
         let run = Run::from_inner(Inner {
             run_id,
             project,
@@ -459,11 +544,50 @@ impl RunBuilder {
                 location,
                 tags: Mutex::new(tags),
                 monitor: Mutex::new(None),
+                sync,
             }),
         });
         run.start_monitoring(&namespace, &plan);
         Ok(run)
     }
+}
+
+impl RunBuilder {
+    /// The sync thread of a remote run, reading the run's file beside its writer.
+    fn start_sync(
+        &self,
+        remote: &crate::remote::Remote,
+        store: Arc<dyn RunStore>,
+        project: &ProjectName,
+        run_id: &RunId,
+        shared: &Arc<Shared>,
+    ) -> Result<crate::remote::thread::SyncHandle> {
+        let meta = store.run_summary(project, run_id)?.meta.clone();
+        let registration = crate::remote::registration(project, run_id, &meta).map_err(|e| {
+            SdkError::Setting { name: "project".to_owned(), message: e.to_string() }
+        })?;
+        let uploads = store.open_uploads(project, run_id)?;
+        let client = crate::remote::Client::new(remote, Duration::from_secs(30));
+        let uploader = crate::remote::Uploader::new(client, uploads, registration);
+        let location = store.location();
+        crate::remote::thread::start(
+            uploader,
+            Arc::clone(shared),
+            self.heartbeat_interval,
+            (store, project.clone(), run_id.clone()),
+            self.upload_timeout,
+        )
+        .map_err(|e| {
+            StoreError::Io { action: "starting the sync thread for", location, source: e }.into()
+        })
+    }
+}
+
+/// A run just created or resumed: its store, its writer, and the server it uploads to.
+struct Opened {
+    store: Arc<dyn RunStore>,
+    writer: Box<dyn RunWriter>,
+    remote: Option<crate::remote::Remote>,
 }
 
 fn not_found(store: &dyn RunStore, project: &ProjectName, run_id: &RunId) -> SdkError {

@@ -85,6 +85,10 @@ pub enum SdkError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The server of remote mode refused the key or the run (an address that does not
+    /// answer is not an error: the run is uploaded when it does).
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 /// The SDK's result type.

@@ -37,6 +37,7 @@ mod error;
 mod metadata;
 pub mod monitor;
 mod queue;
+pub mod remote;
 mod run;
 #[cfg(feature = "tracing")]
 pub mod tracing;

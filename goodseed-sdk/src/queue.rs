@@ -137,6 +137,8 @@ pub(crate) struct Counters {
     pub(crate) write_errors: AtomicU64,
     pub(crate) monitoring_samples_dropped: AtomicU64,
     pub(crate) console_lines_dropped: AtomicU64,
+    pub(crate) rows_uploaded: AtomicU64,
+    pub(crate) upload_errors: AtomicU64,
 }
 
 /// A snapshot of a run's counters.
@@ -159,6 +161,10 @@ pub struct Stats {
     pub monitoring_samples_dropped: u64,
     /// Console lines dropped because the queue and the capture's own buffer were full.
     pub console_lines_dropped: u64,
+    /// Rows (configs and points) a remote server confirmed (remote mode).
+    pub rows_uploaded: u64,
+    /// Upload attempts that failed and wait for a retry (remote mode).
+    pub upload_errors: u64,
 }
 
 /// The state shared by a run's handles and its writer thread.
@@ -244,6 +250,8 @@ impl Shared {
             write_errors: c.write_errors.load(Ordering::Relaxed),
             monitoring_samples_dropped: c.monitoring_samples_dropped.load(Ordering::Relaxed),
             console_lines_dropped: c.console_lines_dropped.load(Ordering::Relaxed),
+            rows_uploaded: c.rows_uploaded.load(Ordering::Relaxed),
+            upload_errors: c.upload_errors.load(Ordering::Relaxed),
         }
     }
 }

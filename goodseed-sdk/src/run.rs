@@ -109,6 +109,8 @@ pub(crate) struct Live {
     pub(crate) tags: Mutex<BTreeSet<String>>,
     /// Hardware, console and panic capture, while the run is open.
     pub(crate) monitor: Mutex<Option<crate::monitor::Monitor>>,
+    /// Remote mode: the thread that uploads the run.
+    pub(crate) sync: Option<crate::remote::thread::SyncHandle>,
 }
 
 impl Run {
@@ -368,6 +370,10 @@ impl Inner {
         let handle = live.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(handle) = handle {
             let _ = handle.join();
+            // Remote mode: the rest of the upload and the status, for a bounded time.
+            if let Some(sync) = &live.sync {
+                sync.finish(status);
+            }
         }
         let st = live.shared.lock();
         match &st.writer_error {

@@ -345,6 +345,7 @@ mod tests {
                 location: "flaky.sqlite".to_owned(),
                 tags: Mutex::new(BTreeSet::new()),
                 monitor: Mutex::new(None),
+                sync: None,
             }),
         });
         (run, failing, written)

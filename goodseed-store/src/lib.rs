@@ -40,6 +40,7 @@ mod model;
 pub mod overview;
 mod sqlite;
 pub mod tokens;
+pub mod uploads;
 
 use std::path::PathBuf;
 use std::sync::Arc;

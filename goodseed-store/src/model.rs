@@ -653,6 +653,17 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
     /// [`StoreError::NotFound`]: crate::StoreError::NotFound
     fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()>;
 
+    /// What of the run a remote server has not confirmed yet (0.4.0's `uploaded`
+    /// columns), to send and mark: see [`crate::uploads`]. Works beside a live writer.
+    /// [`StoreError::NotFound`] when there is no run.
+    ///
+    /// [`StoreError::NotFound`]: crate::StoreError::NotFound
+    fn open_uploads(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+    ) -> Result<Box<dyn crate::uploads::RunUploads>>;
+
     /// Deletes runs for good, all or nothing: every run is checked first, and if one
     /// cannot be deleted nothing is. Only a run in the trash can be deleted
     /// ([`StoreError::NotTrashed`]), and never while its writer is alive

@@ -19,6 +19,7 @@ use goodseed_core::time::UtcMicros;
 use goodseed_core::{
     ConfigValue, FieldPath, Liveness, MetricPoint, ProjectName, RunId, RunRef, RunStatus, TextPoint,
 };
+use goodseed_store::uploads::{Pending, PendingConfig, PendingMetric, PendingText, RunUploads};
 use goodseed_store::{
     LastSteps, ProjectSummary, Result, RunListing, RunMeta, RunReader, RunStore, RunSummary,
     RunVersion, RunWriter, StoreError, TextPage, TextWindow, WriteBatch, meta_key,
@@ -96,9 +97,28 @@ impl Ord for StepKey {
     }
 }
 
+/// A row, for upload tracking: a config by path, a point by series and step.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum RowKey {
+    Config(String),
+    Metric(String, u64),
+    Text(String, u64),
+}
+
+/// A step as a hash key: its bits, with -0.0 as 0.0.
+fn step_bits(step: f64) -> u64 {
+    (step + 0.0).to_bits()
+}
+
 /// One run's data.
 #[derive(Debug, Default)]
 struct RunData {
+    /// Upload tracking, as the `uploaded` columns do it: each row's latest write (a
+    /// sequence number), the rows by latest write, and the write each upload confirmed.
+    seq: u64,
+    row_seq: HashMap<RowKey, u64>,
+    by_seq: BTreeMap<u64, RowKey>,
+    uploaded: HashMap<RowKey, u64>,
     meta: BTreeMap<String, String>,
     /// Configs in the order they were first set, as (path, type tag, text).
     configs: Vec<(String, String, Option<String>)>,
@@ -126,16 +146,32 @@ impl RunData {
                 Some(slot) => *slot = row,
                 None => self.configs.push(row),
             }
+            self.written(RowKey::Config(path.to_string()));
         }
         for (path, row) in batch.metric_entries() {
             let series = self.metrics.entry(path.to_string()).or_default();
             series.insert(StepKey(row.step.get()), (row.value, row.ts));
+            self.written(RowKey::Metric(path.to_string(), step_bits(row.step.get())));
         }
         for (path, row) in batch.text_entries() {
             let series = self.texts.entry(path.to_string()).or_default();
             series.insert(StepKey(row.step.get()), (row.value.clone(), row.ts));
+            self.written(RowKey::Text(path.to_string(), step_bits(row.step.get())));
         }
         self.generation += 1;
+    }
+
+    /// A row was written (again): it is pending until an upload of this write.
+    fn written(&mut self, key: RowKey) {
+        self.seq += 1;
+        if let Some(old) = self.row_seq.insert(key.clone(), self.seq) {
+            self.by_seq.remove(&old);
+        }
+        self.by_seq.insert(self.seq, key);
+    }
+
+    fn is_pending(&self, key: &RowKey) -> bool {
+        self.uploaded.get(key) != self.row_seq.get(key)
     }
 
     fn liveness(&self) -> Liveness {
@@ -402,6 +438,13 @@ impl RunStore for MemoryStore {
         Ok(())
     }
 
+    fn open_uploads(&self, project: &ProjectName, run_id: &RunId) -> Result<Box<dyn RunUploads>> {
+        let location = location(project.as_str(), run_id.as_str());
+        self.check(Operation::Read, &location)?;
+        let run = self.get(project, run_id)?;
+        Ok(Box::new(MemoryUploads { store: self.clone(), location, run, after: 0 }))
+    }
+
     fn delete_runs(&self, runs: &[RunRef]) -> Result<()> {
         self.check(Operation::Delete, "memory")?;
         let mut all = self.runs();
@@ -508,6 +551,104 @@ impl Drop for MemoryWriter {
             data.writer = false;
             data.dead = true;
         }
+    }
+}
+
+/// Reads and marks the rows of one run not uploaded yet; the token of a row is the
+/// sequence number of the write that was read.
+#[derive(Debug)]
+struct MemoryUploads {
+    store: MemoryStore,
+    location: String,
+    run: Shared,
+    /// The last write read.
+    after: u64,
+}
+
+impl RunUploads for MemoryUploads {
+    fn pending(&mut self, limit: usize) -> Result<Pending> {
+        self.store.check(Operation::Read, &self.location)?;
+        let data = lock(&self.run);
+        let mut out = Pending::default();
+        for (path, tag, text) in &data.configs {
+            let key = RowKey::Config(path.clone());
+            if data.is_pending(&key) {
+                let token = data.row_seq[&key];
+                out.configs.push(PendingConfig {
+                    path: path.clone(),
+                    type_tag: tag.clone(),
+                    value: text.clone(),
+                    token,
+                });
+            }
+        }
+        out.configs.sort_by_key(|c| c.token);
+        let mut points = 0;
+        for (&seq, key) in data.by_seq.range(self.after + 1..) {
+            if points == limit {
+                break;
+            }
+            self.after = seq;
+            if !data.is_pending(key) {
+                continue;
+            }
+            match key {
+                RowKey::Config(_) => {}
+                RowKey::Metric(path, bits) => {
+                    let step = f64::from_bits(*bits);
+                    let (value, ts) = data.metrics[path][&StepKey(step)];
+                    let path = Arc::from(path.as_str());
+                    out.metrics.push(PendingMetric { path, step, value, ts, token: seq });
+                    points += 1;
+                }
+                RowKey::Text(path, bits) => {
+                    let step = f64::from_bits(*bits);
+                    let (value, ts) = data.texts[path][&StepKey(step)].clone();
+                    let path = Arc::from(path.as_str());
+                    out.texts.push(PendingText { path, step, value, ts, token: seq });
+                    points += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn rewind(&mut self) {
+        self.after = 0;
+    }
+
+    fn mark_uploaded(&mut self, sent: &Pending) -> Result<u64> {
+        self.store.check(Operation::Write, &self.location)?;
+        let mut data = lock(&self.run);
+        let keys = sent
+            .configs
+            .iter()
+            .map(|c| (RowKey::Config(c.path.clone()), c.token))
+            .chain(
+                sent.metrics
+                    .iter()
+                    .map(|m| (RowKey::Metric(m.path.to_string(), step_bits(m.step)), m.token)),
+            )
+            .chain(
+                sent.texts
+                    .iter()
+                    .map(|t| (RowKey::Text(t.path.to_string(), step_bits(t.step)), t.token)),
+            );
+        let mut marked = 0;
+        for (key, token) in keys.collect::<Vec<_>>() {
+            // Only the write that was read: a row written again since stays pending.
+            if data.row_seq.get(&key) == Some(&token) && data.uploaded.get(&key) != Some(&token) {
+                data.uploaded.insert(key, token);
+                marked += 1;
+            }
+        }
+        Ok(marked)
+    }
+
+    fn count_pending(&mut self) -> Result<u64> {
+        self.store.check(Operation::Read, &self.location)?;
+        let data = lock(&self.run);
+        Ok(data.row_seq.keys().filter(|k| data.is_pending(k)).count() as u64)
     }
 }
 

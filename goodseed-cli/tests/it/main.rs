@@ -5,3 +5,4 @@
 mod cli;
 mod commands;
 mod demo;
+mod sync;

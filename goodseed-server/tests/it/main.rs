@@ -6,6 +6,7 @@ mod cloud;
 mod compat;
 mod live;
 mod openapi;
+mod remote;
 mod security;
 mod series;
 mod support;

@@ -5,6 +5,7 @@ mod pyramid;
 mod reader;
 mod schema;
 mod store;
+mod uploads;
 mod writer;
 
 pub use lock::lock_path;

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS metric_nan_points (
     series_id INTEGER NOT NULL REFERENCES metric_series(id),
     step REAL NOT NULL,
     ts INTEGER NOT NULL,
+    uploaded INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (series_id, step)
 );
 ";

@@ -821,6 +821,15 @@ impl RunStore for SqliteStore {
         }
     }
 
+    fn open_uploads(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+    ) -> Result<Box<dyn crate::uploads::RunUploads>> {
+        let path = self.resolve(project, run_id)?;
+        Ok(Box::new(super::uploads::SqliteUploads::open(&path)?))
+    }
+
     fn delete_runs(&self, runs: &[RunRef]) -> Result<()> {
         // Every run is checked before anything is deleted: one that cannot be deleted
         // leaves all of them in place.

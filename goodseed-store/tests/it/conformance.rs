@@ -144,6 +144,8 @@ mod backends {
         one_summary_without_a_listing,
         batches_read_back_from_outside_the_crate,
         text_is_searched_whole,
+        uploads_are_read_in_order_and_marked_once,
+        a_row_written_again_after_it_was_read_stays_pending,
     );
 }
 
@@ -833,4 +835,104 @@ fn text_is_searched_whole(b: &impl Backend) {
     let (found, total) =
         search(Some("logs/tracing"), None, None, TextWindow::Page { limit: 3, offset: 24_998 });
     assert_eq!((found.len(), total), (2, 25_000));
+}
+
+/// Everything pending of a run, read in batches of `limit` points.
+fn all_pending(
+    u: &mut dyn goodseed_store::uploads::RunUploads,
+    limit: usize,
+) -> goodseed_store::uploads::Pending {
+    let mut all = goodseed_store::uploads::Pending::default();
+    loop {
+        let p = u.pending(limit).expect("pending");
+        assert!(p.metrics.len() + p.texts.len() <= limit, "at most the limit");
+        if p.metrics.is_empty() && p.texts.is_empty() {
+            all.configs = p.configs;
+            return all;
+        }
+        all.metrics.extend(p.metrics);
+        all.texts.extend(p.texts);
+    }
+}
+
+fn uploads_are_read_in_order_and_marked_once(b: &impl Backend) {
+    let mut first = new_run("up", "2025-01-01T00:00:00+00:00");
+    first.config(fp("lr"), ConfigValue::Float(0.1));
+    let m = first.metric_series(&fp("loss"));
+    for i in 0..10 {
+        first.metric(m, step(f64::from(i)), f64::from(i) / 10.0, TS + i64::from(i));
+    }
+    first.metric(m, step(10.0), f64::NAN, TS);
+    let t = first.text_series(&fp("log"));
+    first.text(t, step(0.5), "line ☃", TS);
+    let mut w = b.create("p", "up", &first).expect("create");
+    let mut u = b.store().open_uploads(&pn("p"), &rid("up")).expect("uploads");
+    assert_eq!(u.count_pending().expect("count"), 13);
+    let all = all_pending(&mut *u, 4);
+    assert_eq!(all.configs.len(), 1);
+    assert_eq!((all.configs[0].path.as_str(), all.configs[0].type_tag.as_str()), ("lr", "float"));
+    assert_eq!(all.configs[0].value.as_deref(), Some("0.1"));
+    let steps: Vec<f64> = all.metrics.iter().map(|p| p.step).collect();
+    assert_eq!(steps, (0..=10).map(f64::from).collect::<Vec<_>>(), "in the order written");
+    assert!(all.metrics[10].value.is_nan(), "NaN points are pending too");
+    assert_eq!(
+        (all.metrics[3].value, all.metrics[3].ts, &*all.metrics[3].path),
+        (0.3, TS + 3, "loss")
+    );
+    assert_eq!(all.texts.len(), 1);
+    assert_eq!((all.texts[0].step, all.texts[0].value.as_str()), (0.5, "line ☃"));
+    // Read past the end: nothing more until it starts over.
+    assert!(u.pending(100).expect("pending").metrics.is_empty());
+    assert_eq!(u.mark_uploaded(&all).expect("mark"), 13);
+    assert_eq!(u.count_pending().expect("count"), 0);
+    assert_eq!(u.mark_uploaded(&all).expect("mark again"), 0, "marked once");
+    // New rows after the marks are pending; a second handle (a later `goodseed sync`)
+    // sees the marks.
+    let mut more = WriteBatch::new();
+    let m = more.metric_series(&fp("loss"));
+    more.metric(m, step(11.0), 1.1, TS);
+    w.write(&more).expect("write");
+    w.close().expect("close");
+    let mut later = b.store().open_uploads(&pn("p"), &rid("up")).expect("uploads");
+    assert_eq!(later.count_pending().expect("count"), 1);
+    let p = all_pending(&mut *later, 100);
+    assert_eq!((p.configs.len(), p.metrics.len(), p.metrics[0].step), (0, 1, 11.0));
+    assert_eq!(later.mark_uploaded(&p).expect("mark"), 1);
+    assert_eq!(later.count_pending().expect("count"), 0);
+    // The data itself is unchanged by the marks.
+    let r = b.store().open_run(&pn("p"), &rid("up")).expect("open");
+    assert_eq!(r.metric_count("loss").expect("count"), 12);
+    let err = b.store().open_uploads(&pn("p"), &rid("nope")).expect_err("missing");
+    assert!(err.is_not_found(), "{err}");
+}
+
+fn a_row_written_again_after_it_was_read_stays_pending(b: &impl Backend) {
+    let mut first = new_run("again", "2025-01-01T00:00:00+00:00");
+    let m = first.metric_series(&fp("m"));
+    for i in 0..5 {
+        first.metric(m, step(f64::from(i)), 1.0, TS);
+    }
+    first.config(fp("c"), ConfigValue::Int(1));
+    let mut w = b.create("p", "again", &first).expect("create");
+    let mut u = b.store().open_uploads(&pn("p"), &rid("again")).expect("uploads");
+    let sent = all_pending(&mut *u, 100);
+    assert_eq!(sent.len(), 6);
+    // While the batch is on its way, the trainer writes step 2 and the config again.
+    let mut again = WriteBatch::new();
+    let m = again.metric_series(&fp("m"));
+    again.metric(m, step(2.0), 9.0, TS);
+    again.config(fp("c"), ConfigValue::Int(2));
+    w.write(&again).expect("write");
+    assert_eq!(u.mark_uploaded(&sent).expect("mark"), 4, "the unchanged rows only");
+    assert_eq!(u.count_pending().expect("count"), 2);
+    // The new value is found (from the start), sent and marked.
+    u.rewind();
+    let next = all_pending(&mut *u, 100);
+    assert_eq!(next.configs.len(), 1);
+    assert_eq!(next.configs[0].value.as_deref(), Some("2"));
+    assert_eq!(next.metrics.len(), 1);
+    assert_eq!((next.metrics[0].step, next.metrics[0].value), (2.0, 9.0));
+    assert_eq!(u.mark_uploaded(&next).expect("mark"), 2);
+    assert_eq!(u.count_pending().expect("count"), 0);
+    w.close().expect("close");
 }

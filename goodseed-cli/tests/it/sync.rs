@@ -1,0 +1,255 @@
+//! `goodseed sync` and `goodseed upload` against a real `goodseed serve` (the binary, on
+//! port 0, with a key from `goodseed token create`): runs written by our SDK and by
+//! goodseed 0.4.0 arrive whole; a second sync sends nothing; a sync killed half way
+//! resumes without losing or doubling a point.
+
+use std::ffi::OsStr;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use goodseed_core::{ProjectName, RunId};
+use goodseed_sdk::Run;
+use goodseed_store::{StoreLocation, TextWindow, open_store};
+
+fn goodseed() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goodseed"));
+    cmd.env_remove("GOODSEED_HOME")
+        .env_remove("GOODSEED_API_URL")
+        .env_remove("GOODSEED_API_KEY")
+        .env_remove("GOODSEED_TOKEN")
+        .env("HOME", "/nonexistent/goodseed-test-home")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn outcome(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run goodseed");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8");
+    (out.status.code().expect("exited"), text(out.stdout), text(out.stderr))
+}
+
+/// `goodseed serve` over `dir`, and its address.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = goodseed()
+            .args(["serve", "--port", "0", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start goodseed serve");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("first line");
+        let url = first
+            .trim()
+            .strip_prefix("Goodseed server running at ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn key(server_dir: &Path, workspace: &str) -> String {
+    let (code, stdout, stderr) = outcome(
+        goodseed().args(["token", "create", "--workspace", workspace, "--dir"]).arg(server_dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    stdout.trim().to_owned()
+}
+
+fn local_run(home: &Path, project: &str, run_id: &str, steps: u32) {
+    let run = Run::builder()
+        .home(home)
+        .project(project)
+        .run_id(run_id)
+        .monitoring(false)
+        .capture_git(false)
+        .capture_host(false)
+        .capture_command_line(false)
+        .create()
+        .expect("create");
+    run.set_config("lr", 0.1).expect("config");
+    for i in 0..steps {
+        run.log_metrics(i, [("a", f64::from(i)), ("b", -f64::from(i))]).expect("log");
+    }
+    run.log_metric("odd", 0.5, f64::NAN).expect("log");
+    run.log_text("t", 0u32, "text ☃").expect("text");
+    run.finish().expect("finish");
+}
+
+/// Every value of every run, comparable.
+fn everything(dir: &Path) -> Vec<String> {
+    let store = open_store(&StoreLocation::Projects(dir.to_owned()));
+    let mut out = Vec::new();
+    for s in store.list_runs(None).expect("list").runs {
+        let (p, r) = (ProjectName::parse(&s.project).expect("p"), RunId::parse(&s.id).expect("r"));
+        let reader = store.open_run(&p, &r).expect("open");
+        out.push(format!("{p}/{r} status={:?}", s.meta.status()));
+        let mut configs: Vec<String> = reader
+            .configs()
+            .expect("configs")
+            .into_iter()
+            .map(|(k, v)| format!("{p}/{r} {k}={:?}", v.encode()))
+            .collect();
+        configs.sort();
+        out.extend(configs);
+        reader
+            .visit_metrics(None, &mut |path, pt| {
+                out.push(format!("{p}/{r} {path}@{}={:x}", pt.step, pt.value.to_bits()));
+                true
+            })
+            .expect("metrics");
+        for (path, pt) in reader.text_points(None, TextWindow::All).expect("texts").points {
+            out.push(format!("{p}/{r} {path}@{}={}", pt.step, pt.value));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn sync(home: &Path, server: &Server, key: &str, extra: &[&str]) -> (i32, String, String) {
+    outcome(
+        goodseed()
+            .arg("sync")
+            .arg(home.join("projects"))
+            .args(["--to", &server.url, "--token", key])
+            .args(extra),
+    )
+}
+
+#[test]
+fn sync_sends_local_runs_once_and_resumes_after_being_killed() {
+    let server_dir = tempfile::tempdir().expect("server");
+    let server = Server::start(server_dir.path());
+    let key = key(server_dir.path(), "team");
+    let home = tempfile::tempdir().expect("home");
+    local_run(home.path(), "team/a", "r1", 300);
+    local_run(home.path(), "team/b", "r2", 10);
+    // A run of goodseed 0.4.0, written in its local mode.
+    let py = goodseed_testkit::python::run_python(
+        "cloud_client.py",
+        [OsStr::new("local"), home.path().as_os_str(), OsStr::new("team/py"), OsStr::new("py-run")],
+        &[],
+    );
+    assert!(py.contains("pending"), "{py}");
+
+    let (code, stdout, stderr) = sync(home.path(), &server, &key, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("team/a/r1: sent ") && stdout.contains("team/py/py-run: sent "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("3 run(s) sent to {} (", server.url)), "{stdout}");
+    assert_eq!(everything(server_dir.path()), everything(&home.path().join("projects")));
+    // Again: nothing to send.
+    let (code, stdout, _) = sync(home.path(), &server, &key, &[]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with(&format!("0 run(s) sent to {}", server.url)), "{stdout}");
+    assert!(stdout.contains("3 already there"), "{stdout}");
+
+    // A large run, and a sync killed while it sends.
+    local_run(home.path(), "team/big", "large", 300_000);
+    let mut child = goodseed()
+        .arg("sync")
+        .arg(home.path().join("projects"))
+        .args(["-p", "team/big", "-r", "large", "--to", &server.url, "--token", &key])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sync starts");
+    let server_store = open_store(&StoreLocation::Projects(server_dir.path().to_owned()));
+    let (p, r) = (ProjectName::parse("team/big").expect("p"), RunId::parse("large").expect("r"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let arrived = server_store.open_run(&p, &r).and_then(|x| x.metric_count("a")).unwrap_or(0);
+        if arrived > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let local = open_store(&StoreLocation::Projects(home.path().join("projects")));
+    let left = local.open_uploads(&p, &r).expect("uploads").count_pending().expect("count");
+    // Resumed: the rest arrives, nothing twice (points are keyed by step there).
+    let (code, stdout, stderr) = sync(home.path(), &server, &key, &["-p", "team/big"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(everything(server_dir.path()), everything(&home.path().join("projects")));
+    assert_eq!(local.open_uploads(&p, &r).expect("uploads").count_pending().expect("count"), 0);
+    assert!(left > 0, "the sync was killed half way, not after it ended");
+}
+
+#[test]
+fn sync_and_upload_refuse_clearly() {
+    let server_dir = tempfile::tempdir().expect("server");
+    let server = Server::start(server_dir.path());
+    let home = tempfile::tempdir().expect("home");
+    local_run(home.path(), "team/a", "r1", 3);
+    local_run(home.path(), "solo", "r2", 3);
+    let (code, _, stderr) = outcome(goodseed().arg("sync").arg(home.path().join("projects")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--to URL"), "{stderr}");
+    let (code, _, stderr) = sync(
+        home.path(),
+        &server,
+        "gs_000000000000_000000000000000000000000000000000000000000000000",
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("401") && stderr.contains("Invalid API key"), "{stderr}");
+    // A run outside any workspace cannot go; the others do, and the exit code says one failed.
+    let key = key(server_dir.path(), "team");
+    let (code, stdout, stderr) = sync(home.path(), &server, &key, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("solo/r2") && stderr.contains("no workspace"), "{stderr}");
+    assert!(stdout.contains("team/a/r1: sent"), "{stdout}");
+    let (code, _, stderr) = sync(home.path(), &server, &key, &["-r", "r1"]);
+    assert_eq!(code, 2, "-r needs -p: {stderr}");
+    let (code, _, stderr) = sync(home.path(), &server, &key, &["-p", "team/a", "-r", "nope"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no run team/a/nope"), "{stderr}");
+
+    // 0.4.0's spelling, its lines.
+    local_run(home.path(), "team/c", "r3", 3);
+    let projects: PathBuf = home.path().join("projects");
+    let local = open_store(&StoreLocation::Projects(projects.clone()));
+    let (p, r) = (ProjectName::parse("team/c").expect("p"), RunId::parse("r3").expect("r"));
+    let pending = local.open_uploads(&p, &r).expect("uploads").count_pending().expect("count");
+    let (code, stdout, stderr) = outcome(
+        goodseed()
+            .args(["upload", "-p", "team/c", "--dir"])
+            .arg(&projects)
+            .env("GOODSEED_API_URL", &server.url)
+            .env("GOODSEED_API_KEY", &key),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "Uploading run 'r3' from team/c/runs/r3.sqlite ...\nDone. Uploaded {pending} item(s).\n"
+        )
+    );
+    let (code, stdout, _) =
+        outcome(goodseed().args(["upload", "-p", "team/c", "--dir"]).arg(&projects));
+    assert_eq!(
+        (code, stdout.as_str()),
+        (1, "Error: No API key. Set GOODSEED_API_KEY or pass --api-key.\n")
+    );
+}
