@@ -148,7 +148,10 @@ pub(crate) fn check(
     // Forged requests: a foreign page can make a browser POST here (even a "simple"
     // text/plain request needs no preflight), but it cannot hide its Origin. Every
     // Origin header counts: a second one, or one that is not text, is refused.
-    let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // A WebSocket is opened by a GET, but a foreign page must not open one with the
+    // user's cookie (cross-site WebSocket hijacking): its Origin is checked the same way.
+    let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || routed_path == "/api/ws";
     if changes_state {
         let mut origins = headers.get_all(header::ORIGIN);
         match (origins.next(), origins.next()) {

@@ -39,6 +39,7 @@ mod series;
 mod state;
 mod system;
 mod ui;
+mod ws;
 
 use std::sync::Arc;
 
@@ -108,6 +109,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
         .route("/api/projects", web::get().to(api::projects))
         .route("/api/runs", web::get().to(api::runs))
         .route("/api/events", web::get().to(live::events))
+        .route("/api/ws", web::get().to(ws::socket))
         .route("/api/compare", web::get().to(series::compare))
         .route("/api/runs/{tail:.*}", web::get().to(api::run_get))
         .route("/api/runs/{tail:.*}", web::post().to(api::run_post))

@@ -173,8 +173,12 @@ struct RunFeed {
     last_step: Option<HashMap<String, f64>>,
 }
 
-/// One open stream.
-struct Connection {
+/// One open stream: Server-Sent Events, or a WebSocket (`ws.rs`).
+pub(crate) struct Connection {
+    /// Its number, for a WebSocket to change what it follows.
+    pub(crate) id: u64,
+    /// Frames events as WebSocket messages rather than Server-Sent Events.
+    pub(crate) ws: bool,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     client: IpAddr,
     /// The runs followed with `run=`.
@@ -187,7 +191,8 @@ struct Connection {
 impl Connection {
     /// Queues an event; false when the connection must go (its client left, or reads
     /// too slowly to keep up).
-    fn send(&mut self, chunk: Bytes) -> bool {
+    fn send(&mut self, event: &Event) -> bool {
+        let chunk = if self.ws { event.ws.clone() } else { event.sse.clone() };
         match self.tx.try_send(chunk) {
             Ok(()) => {
                 self.last_sent = Instant::now();
@@ -198,8 +203,28 @@ impl Connection {
     }
 }
 
-fn event(event: &str, data: &str) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+/// One event, framed both ways once, whatever the number of connections it goes to.
+#[derive(Clone)]
+pub(crate) struct Event {
+    /// `event: <name>` and `data: <json>`.
+    sse: Bytes,
+    /// `{"type": <name>, "data": <json>}`, in the training-dashboard protocol's names.
+    ws: Bytes,
+}
+
+/// An event of `name` carrying the JSON `data`.
+pub(crate) fn event(name: &str, data: &str) -> Event {
+    let ws_name = match name {
+        "metrics" => "metric_update",
+        "status" => "status_change",
+        "run" => "run_created",
+        "removed" => "run_removed",
+        other => other,
+    };
+    Event {
+        sse: Bytes::from(format!("event: {name}\ndata: {data}\n\n")),
+        ws: Bytes::from(format!("{{\"type\": \"{ws_name}\", \"data\": {data}}}")),
+    }
 }
 
 /// The live updates of one server: its connections, the runs they follow and the shared
@@ -224,6 +249,7 @@ struct HubState {
     connections: Vec<Connection>,
     runs: HashMap<RunRef, RunFeed>,
     thread: bool,
+    next_id: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -271,7 +297,7 @@ impl LiveHub {
 
     /// Takes the baselines of a new connection's watches (on a blocking thread: it may
     /// list the store).
-    fn baseline(&self, watched: &mut [Watched]) {
+    pub(crate) fn baseline(&self, watched: &mut [Watched]) {
         let mut listing = lock(&self.inner.listing);
         if listing.stale() {
             listing.refresh(&*self.inner.store);
@@ -283,9 +309,12 @@ impl LiveHub {
 
     /// Adds a connection (limits checked again: others may have come meanwhile) and
     /// makes sure the thread runs.
-    fn add(&self, connection: Connection) -> Result<(), ApiError> {
+    fn add(&self, mut connection: Connection) -> Result<u64, ApiError> {
         self.admit(connection.client)?;
         let mut state = lock(&self.inner.state);
+        state.next_id += 1;
+        connection.id = state.next_id;
+        let id = connection.id;
         for run in &connection.runs {
             state.runs.entry(run.clone()).or_default();
         }
@@ -306,8 +335,104 @@ impl LiveHub {
         }
         drop(state);
         self.inner.wake.notify_all();
-        Ok(())
+        Ok(id)
     }
+
+    /// A new connection (admitted against the limits, fed by the hub's thread) that
+    /// follows `runs` and the `watched` projects (baselines taken).
+    pub(crate) fn connect(
+        &self,
+        tx: tokio::sync::mpsc::Sender<Bytes>,
+        client: IpAddr,
+        ws: bool,
+        runs: Vec<RunRef>,
+        watched: Vec<Watched>,
+    ) -> Result<u64, ApiError> {
+        self.add(Connection { id: 0, ws, tx, client, runs, watched, last_sent: Instant::now() })
+    }
+
+    /// Makes a connection follow one more run or project (a WebSocket's `subscribe`);
+    /// a project's baseline is taken here (on a blocking thread).
+    pub(crate) fn follow(&self, id: u64, what: Follow) {
+        let mut watch = match &what {
+            Follow::Project(p) => {
+                let mut w = Watched::new(p.clone(), true);
+                self.baseline(std::slice::from_mut(&mut w));
+                Some(w)
+            }
+            Follow::Run(_) => None,
+        };
+        let mut state = lock(&self.inner.state);
+        let mut new_run = None;
+        if let Some(c) = state.connections.iter_mut().find(|c| c.id == id) {
+            match what {
+                Follow::Run(run) => {
+                    if !c.runs.contains(&run) && c.runs.len() < MAX_RUNS {
+                        let i = match c.watched.iter().position(|w| w.project == run.project) {
+                            Some(i) => i,
+                            None => {
+                                c.watched.push(Watched::new(run.project.clone(), false));
+                                c.watched.len() - 1
+                            }
+                        };
+                        c.watched[i].direct.insert(run.run_id.as_str().to_owned());
+                        c.runs.push(run.clone());
+                        new_run = Some(run);
+                    }
+                }
+                Follow::Project(p) => {
+                    let whole = c.watched.iter().filter(|w| w.whole).count();
+                    if let Some(w) = watch.take()
+                        && !c.watched.iter().any(|w| w.whole && w.project == p)
+                        && whole < MAX_PROJECTS
+                    {
+                        c.watched.push(w);
+                    }
+                }
+            }
+        }
+        if let Some(run) = new_run {
+            state.runs.entry(run).or_default();
+        }
+    }
+
+    /// Makes a connection stop following a run or project (a WebSocket's
+    /// `unsubscribe`).
+    pub(crate) fn unfollow(&self, id: u64, what: &Follow) {
+        let mut state = lock(&self.inner.state);
+        if let Some(c) = state.connections.iter_mut().find(|c| c.id == id) {
+            match what {
+                Follow::Run(run) => {
+                    c.runs.retain(|r| r != run);
+                    for w in &mut c.watched {
+                        if w.project == run.project {
+                            w.direct.remove(run.run_id.as_str());
+                        }
+                    }
+                    c.watched.retain(|w| w.whole || !w.direct.is_empty());
+                }
+                Follow::Project(p) => c.watched.retain(|w| !(w.whole && &w.project == p)),
+            }
+        }
+    }
+
+    /// Drops a connection now (its WebSocket closed).
+    pub(crate) fn disconnect(&self, id: u64) {
+        lock(&self.inner.state).connections.retain(|c| c.id != id);
+    }
+
+    /// Refuses one more stream from `client` when the limits are reached, saying when
+    /// to try again.
+    pub(crate) fn admit_client(&self, client: IpAddr) -> Result<(), ApiError> {
+        self.admit(client).map_err(with_retry)
+    }
+}
+
+/// What a connection follows: one run, or a whole project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Follow {
+    Run(RunRef),
+    Project(ProjectName),
 }
 
 /// The hub's thread: looks every [`POLL`] while connections are open, waits while none
@@ -353,7 +478,7 @@ impl Hub {
             let projects = state.connections.iter().any(|c| !c.watched.is_empty());
             (runs, projects)
         };
-        let mut points: HashMap<RunRef, Vec<Bytes>> = HashMap::new();
+        let mut points: HashMap<RunRef, Vec<Event>> = HashMap::new();
         let mut positions = Vec::with_capacity(runs.len());
         for (run, last) in runs {
             let (events, last) = self.new_points(&run, last);
@@ -385,7 +510,7 @@ impl Hub {
         &self,
         run: &RunRef,
         last: Option<HashMap<String, f64>>,
-    ) -> (Vec<Bytes>, Option<HashMap<String, f64>>) {
+    ) -> (Vec<Event>, Option<HashMap<String, f64>>) {
         let mut out = Vec::new();
         let Ok(reader) = self.store.open_run(&run.project, &run.run_id) else {
             return (out, last);
@@ -436,11 +561,11 @@ impl Hub {
 }
 
 /// Sends one connection what concerns it; false when it must go.
-fn deliver(c: &mut Connection, points: &HashMap<RunRef, Vec<Bytes>>, listing: &Listing) -> bool {
-    let chunks: Vec<Bytes> =
+fn deliver(c: &mut Connection, points: &HashMap<RunRef, Vec<Event>>, listing: &Listing) -> bool {
+    let events: Vec<Event> =
         c.runs.iter().flat_map(|run| points.get(run).into_iter().flatten()).cloned().collect();
-    for chunk in chunks {
-        if !c.send(chunk) {
+    for e in &events {
+        if !c.send(e) {
             return false;
         }
     }
@@ -450,11 +575,11 @@ fn deliver(c: &mut Connection, points: &HashMap<RunRef, Vec<Bytes>>, listing: &L
         changes.extend(w.changes(listing.project(&w.project)));
     }
     for (name, data) in changes {
-        if !c.send(event(name, &data)) {
+        if !c.send(&event(name, &data)) {
             return false;
         }
     }
-    if c.last_sent.elapsed() >= PING && !c.send(event("ping", "{}")) {
+    if c.last_sent.elapsed() >= PING && !c.send(&event("ping", "{}")) {
         return false;
     }
     true
@@ -462,7 +587,7 @@ fn deliver(c: &mut Connection, points: &HashMap<RunRef, Vec<Bytes>>, listing: &L
 
 /// A project whose runs' presence and status the client follows: the whole project
 /// (`project=`), or only the runs followed with `run=`.
-struct Watched {
+pub(crate) struct Watched {
     project: ProjectName,
     /// Every run of the project is followed (`project=`).
     whole: bool,
@@ -483,7 +608,7 @@ struct Known {
 }
 
 impl Watched {
-    fn new(project: ProjectName, whole: bool) -> Watched {
+    pub(crate) fn new(project: ProjectName, whole: bool) -> Watched {
         Watched { project, whole, direct: HashSet::new(), last: None, known: HashMap::new() }
     }
 
@@ -654,8 +779,7 @@ pub(crate) async fn events(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_EVENTS);
     // A first comment opens the stream at once for the client.
     let _ = tx.try_send(Bytes::from_static(b": goodseed live updates\n\n"));
-    hub.add(Connection { tx, client, runs, watched, last_sent: Instant::now() })
-        .map_err(with_retry)?;
+    hub.connect(tx, client, false, runs, watched).map_err(with_retry)?;
     let mut response = HttpResponse::Ok().streaming(ChunkStream::new(rx));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

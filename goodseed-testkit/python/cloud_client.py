@@ -14,6 +14,9 @@ Usage (GOODSEED_API_URL and GOODSEED_API_KEY set in the environment):
       The read-only cloud mode: paths, data and configs as JSON.
   cloud_client.py pending HOME PROJECT RUN_ID
       How many rows of the local file are not uploaded yet.
+  cloud_client.py bench HOME PROJECT RUN_ID STEPS
+      STEPS steps of 10 metrics in cloud mode, closed (which waits for the upload):
+      the seconds it took, and how many rows were left.
 
 Every command prints one JSON object on the real stdout.
 """
@@ -164,6 +167,20 @@ def main() -> None:
                 "text_page": run.get_string_data("logs/other", limit=3, offset=5),
                 "configs": run.get_configs(),
             }
+        elif cmd == "bench":
+            home, project, run_id, steps = pos
+            started = time.monotonic()
+            run = goodseed.Run(
+                project=project, run_id=run_id, storage="cloud", goodseed_home=home,
+                capture_hardware_metrics=False, capture_stdout=False,
+                capture_stderr=False, capture_traceback=False, git_ref=False,
+            )
+            for i in range(int(steps)):
+                run.log_metrics({f"train/m{k}": i + k for k in range(10)}, step=i)
+            logged = time.monotonic() - started
+            run.close()
+            out = {"seconds": time.monotonic() - started, "logged": logged,
+                   "pending": pending(home, project, run_id)}
         elif cmd == "pending":
             home, project, run_id = pos
             out = {"pending": pending(home, project, run_id)}

@@ -12,3 +12,4 @@ mod series;
 mod support;
 mod ui;
 mod web;
+mod ws;

@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/runs/{project}/{run_id}/trash/restore"),
     ("post", "/api/runs/{project}/{run_id}/stop"),
     ("get", "/api/events"),
+    ("get", "/api/ws"),
     ("get", "/api/compare"),
     ("get", "/api/health"),
     ("get", "/api/system/status"),
@@ -273,6 +274,13 @@ fn every_documented_operation_is_served_as_documented() {
     for (method, path, op) in operations(&doc) {
         if path.starts_with("/api/v1/") {
             // Calls with keys and bodies: `the_cloud_api_is_served_as_documented`.
+            continue;
+        }
+        if path == "/api/ws" {
+            // A WebSocket (tests/it/ws.rs); a plain GET is not a handshake.
+            let r = server.get("/api/ws");
+            assert_eq!(r.status, 400, "{}", r.body);
+            check_answer(&doc, &op, "GET /api/ws without a handshake", &r);
             continue;
         }
         // Required query parameters, filled.
