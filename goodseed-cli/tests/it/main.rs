@@ -5,4 +5,5 @@
 mod cli;
 mod commands;
 mod demo;
+mod hosts;
 mod sync;
