@@ -38,8 +38,13 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_on(dir, 0)
+    }
+
+    /// On a given port (0: any), as a server started again is.
+    fn start_on(dir: &Path, port: u16) -> Server {
         let mut child = goodseed()
-            .args(["serve", "--port", "0", "--dir"])
+            .args(["serve", "--port", &port.to_string(), "--dir"])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -252,4 +257,70 @@ fn sync_and_upload_refuse_clearly() {
         (code, stdout.as_str()),
         (1, "Error: No API key. Set GOODSEED_API_KEY or pass --api-key.\n")
     );
+}
+
+/// `goodseed serve` killed (SIGKILL) while a remote trainer logs into it, then started
+/// again on the same port: the trainer never notices but for a line on stderr, and the
+/// server ends with every point once. Points the killed server had committed stay; the
+/// rest come from the trainer's file.
+#[test]
+fn a_server_killed_during_ingest_loses_nothing_the_trainer_logged() {
+    let server_dir = tempfile::tempdir().expect("server");
+    let server = Server::start(server_dir.path());
+    let key = key(server_dir.path(), "team");
+    let url = server.url.clone();
+    let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let home = tempfile::tempdir().expect("home");
+    let run = Run::builder()
+        .home(home.path())
+        .project("team/k")
+        .run_id("through")
+        .monitoring(false)
+        .capture_git(false)
+        .capture_host(false)
+        .capture_command_line(false)
+        .upload_timeout(Duration::from_secs(120))
+        .remote(goodseed_sdk::remote::Remote::new(&url, &key).expect("remote"))
+        .create()
+        .expect("create");
+    let server_store = open_store(&StoreLocation::Projects(server_dir.path().to_owned()));
+    let (p, r) = (ProjectName::parse("team/k").expect("p"), RunId::parse("through").expect("r"));
+    let arrived = || server_store.open_run(&p, &r).and_then(|x| x.metric_count("a")).unwrap_or(0);
+    let mut server = Some(server);
+    let mut kills = 0;
+    for step in 0..60_000u32 {
+        run.log_metrics(step, [("a", f64::from(step)), ("b", f64::from(step) * 2.0)]).expect("log");
+        // Twice, while points are flowing: kill it, and start it again.
+        if (step == 20_000 || step == 40_000) && server.is_some() {
+            run.flush().expect("flush");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while arrived() == 0 {
+                assert!(Instant::now() < deadline, "nothing arrived");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut s = server.take().expect("server");
+            s.child.kill().expect("SIGKILL");
+            let _ = s.child.wait();
+            kills += 1;
+            std::thread::sleep(Duration::from_millis(300));
+            server = Some(Server::start_on(server_dir.path(), port));
+        }
+    }
+    run.finish().expect("finish");
+    assert_eq!(kills, 2);
+    let reader = server_store.open_run(&p, &r).expect("the run");
+    assert_eq!(reader.metric_count("a").expect("count"), 60_000);
+    let mut n = 0;
+    reader
+        .visit_metrics(Some("b"), &mut |_, pt| {
+            assert_eq!(pt.value, pt.step * 2.0);
+            n += 1;
+            true
+        })
+        .expect("visit");
+    assert_eq!(n, 60_000);
+    assert_eq!(server_store.run_summary(&p, &r).expect("summary").status.as_str(), "finished");
+    let local = open_store(&StoreLocation::Projects(home.path().join("projects")));
+    assert_eq!(local.open_uploads(&p, &r).expect("uploads").count_pending().expect("count"), 0);
+    assert_eq!(everything(server_dir.path()), everything(&home.path().join("projects")));
 }
