@@ -523,13 +523,17 @@ impl RunBuilder {
             heartbeat_interval: self.heartbeat_interval,
         };
         let location = writer.location().to_owned();
-        let thread =
-            writer::spawn(Arc::clone(&shared), writer, pace, run_id.as_str()).map_err(|e| {
-                StoreError::Io {
-                    action: "starting the writer thread for",
-                    location: location.clone(),
-                    source: e,
-                }
+        // Remote mode: the writer thread marks what the server confirmed, through a
+        // connection of its own, between its transactions.
+        let marker = match remote {
+            Some(_) => Some(store.open_uploads(&project, &run_id)?),
+            None => None,
+        };
+        let thread = writer::spawn(Arc::clone(&shared), writer, pace, run_id.as_str(), marker)
+            .map_err(|e| StoreError::Io {
+                action: "starting the writer thread for",
+                location: location.clone(),
+                source: e,
             })?;
         let sync = match remote {
             Some(remote) => Some(self.start_sync(&remote, store, &project, &run_id, &shared)?),
@@ -568,7 +572,8 @@ impl RunBuilder {
         })?;
         let uploads = store.open_uploads(project, run_id)?;
         let client = crate::remote::Client::new(remote, Duration::from_secs(30));
-        let uploader = crate::remote::Uploader::new(client, uploads, registration);
+        let mut uploader = crate::remote::Uploader::new(client, uploads, registration);
+        uploader.mark_through(Arc::clone(shared));
         let location = store.location();
         crate::remote::thread::start(
             uploader,

@@ -117,6 +117,9 @@ pub(crate) struct State {
     pub(crate) writer_error: Option<String>,
     /// Set once the writer has been woken for the current backlog.
     pub(crate) writer_woken: bool,
+    /// Remote mode: batches the server confirmed, for the writer thread to mark uploaded
+    /// between its transactions (so marks never wait for the writer's lock).
+    pub(crate) marks: Vec<goodseed_store::uploads::Pending>,
 }
 
 impl State {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use goodseed_core::FieldPath;
 use goodseed_store::lifecycle::{self, EndState};
+use goodseed_store::uploads::{Pending, RunUploads};
 use goodseed_store::{RunWriter, SeriesRef, WriteBatch, meta_key};
 
 use crate::queue::{MetricOp, Shared, TextOp};
@@ -24,16 +25,20 @@ pub(crate) struct Pace {
 /// How often the writer reads `stop_requested_at` (one indexed read) until it sees it.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Starts the writer thread of a run.
+/// Starts the writer thread of a run. `marker` (remote mode) marks the rows the server
+/// confirmed, between the writer's transactions.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
     writer: Box<dyn RunWriter>,
     pace: Pace,
     run_id: &str,
+    marker: Option<Box<dyn RunUploads>>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("goodseed-writer-{run_id}"))
-        .spawn(move || WriterThread::new(shared, writer, pace).run())
+    std::thread::Builder::new().name(format!("goodseed-writer-{run_id}")).spawn(move || {
+        let mut thread = WriterThread::new(shared, writer, pace);
+        thread.marker = marker;
+        thread.run();
+    })
 }
 
 struct WriterThread {
@@ -59,6 +64,9 @@ struct WriterThread {
     /// (there is nothing more to learn).
     last_stop_check: Option<Instant>,
     failures: u32,
+    /// Remote mode: marks confirmed rows uploaded.
+    marker: Option<Box<dyn RunUploads>>,
+    marks: Vec<Pending>,
 }
 
 impl WriterThread {
@@ -80,7 +88,20 @@ impl WriterThread {
             last_heartbeat: Instant::now(),
             last_stop_check: Some(Instant::now()),
             failures: 0,
+            marker: None,
+            marks: Vec::new(),
         }
+    }
+
+    /// Marks what the server confirmed (remote mode). A mark that fails leaves its rows
+    /// pending: the sync finds and sends them again.
+    fn mark(&mut self) {
+        if let Some(marker) = self.marker.as_mut() {
+            for batch in self.marks.drain(..) {
+                let _ = marker.mark_uploaded(&batch);
+            }
+        }
+        self.marks.clear();
     }
 
     fn run(mut self) {
@@ -100,6 +121,7 @@ impl WriterThread {
                 lifecycle::closed(&mut self.batch, end, &lifecycle::now_iso());
             }
             if self.commit(seq) {
+                self.mark();
                 if closing.is_some() {
                     let closed = self.writer.close();
                     self.finish(closed.err().map(|e| e.to_string()));
@@ -127,6 +149,10 @@ impl WriterThread {
         let mut st = shared.lock();
         loop {
             let has_data = st.queued() > 0 || !st.configs.is_empty() || !st.meta.is_empty();
+            if !st.marks.is_empty() {
+                self.marks.append(&mut st.marks);
+                break;
+            }
             let due = self.last_commit.elapsed() >= self.pace.flush_interval;
             let beat_due = self.last_heartbeat.elapsed() >= self.pace.heartbeat_interval;
             if st.closing.is_some()
@@ -335,7 +361,8 @@ mod tests {
             flush_interval: Duration::from_millis(10),
             heartbeat_interval: Duration::from_secs(3600),
         };
-        let thread = spawn(Arc::clone(&shared), Box::new(writer), pace, "flaky").expect("spawn");
+        let thread =
+            spawn(Arc::clone(&shared), Box::new(writer), pace, "flaky", None).expect("spawn");
         let run = Run::from_inner(Inner {
             run_id: RunId::parse("flaky").expect("id"),
             project: ProjectName::parse("p").expect("project"),

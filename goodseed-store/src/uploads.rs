@@ -63,6 +63,10 @@ pub struct Pending {
     pub metrics: Vec<PendingMetric>,
     /// Text points.
     pub texts: Vec<PendingText>,
+    /// The backend's mark of the data the rows were read from (for SQLite, the
+    /// database's change counter as the reading connection saw it); passed back
+    /// untouched.
+    pub read_at: u64,
 }
 
 impl Pending {

@@ -10,10 +10,14 @@ use goodseed_protocol::{ConfigEntry, RegisterRun};
 use goodseed_store::uploads::{Pending, RunUploads};
 use goodseed_store::{RunStore, StoreError};
 
+use std::sync::Arc;
+
+use crate::queue::Shared;
+
 use super::{Client, RemoteError, UploadError};
 
 /// Points read from the file per batch.
-const BATCH_POINTS: usize = 100_000;
+const BATCH_POINTS: usize = 25_000;
 /// A request body is sent once it passes this size (the server takes 16 MiB).
 const BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -43,6 +47,53 @@ pub struct UploadProgress {
     pub total: u64,
 }
 
+/// Batches sent and not yet answered: while the server writes one, the next is read
+/// and encoded, and the one before is marked.
+const IN_FLIGHT: usize = 2;
+
+/// The requests of one batch, made in order by the sender thread.
+struct Job {
+    id: String,
+    configs: Vec<Vec<ConfigEntry>>,
+    bodies: Vec<Vec<u8>>,
+}
+
+/// The thread that makes the requests, so that reading, encoding and marking go on
+/// while the server works.
+#[derive(Debug)]
+struct Sender {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    done: std::sync::mpsc::Receiver<Result<u64, RemoteError>>,
+}
+
+impl Sender {
+    fn start(client: Client) -> std::io::Result<Sender> {
+        let (jobs, incoming) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
+        let (results, done) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("goodseed-upload".into()).spawn(move || {
+            for job in incoming {
+                let mut requests = 0u64;
+                let mut send = || {
+                    for chunk in &job.configs {
+                        client.configs(&job.id, chunk)?;
+                        requests += 1;
+                    }
+                    for body in &job.bodies {
+                        client.ingest(&job.id, body)?;
+                        requests += 1;
+                    }
+                    Ok(())
+                };
+                let result = send().map(|()| requests);
+                if results.send(result).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Sender { jobs, done })
+    }
+}
+
 /// Uploads one run, batch by batch.
 #[derive(Debug)]
 pub(crate) struct Uploader {
@@ -50,8 +101,12 @@ pub(crate) struct Uploader {
     uploads: Box<dyn RunUploads>,
     registration: RegisterRun,
     id: Option<String>,
-    /// Read but not confirmed yet: sent first next time.
-    held: Option<Pending>,
+    sender: Option<Sender>,
+    /// Sent, in order, and not answered yet.
+    in_flight: std::collections::VecDeque<Pending>,
+    /// A live run's writer thread, which marks what the server confirmed between its
+    /// transactions; `None`: this uploader marks.
+    writer: Option<Arc<Shared>>,
     pub(crate) report: UploadReport,
 }
 
@@ -66,9 +121,34 @@ impl Uploader {
             uploads,
             registration,
             id: None,
-            held: None,
+            sender: None,
+            in_flight: std::collections::VecDeque::new(),
+            writer: None,
             report: UploadReport::default(),
         }
+    }
+
+    /// Has the run's writer thread mark what the server confirmed while it runs (a
+    /// second connection writing beside it would wait for its lock, or starve).
+    pub(crate) fn mark_through(&mut self, writer: Arc<Shared>) {
+        self.writer = Some(writer);
+    }
+
+    /// Marks a confirmed batch: through the writer thread while it runs, else here. A
+    /// batch handed to a writer that ends before marking it stays pending, and is sent
+    /// (and marked here) again when the upload reads from the start.
+    fn mark(&mut self, batch: Pending) -> Result<(), StoreError> {
+        if let Some(shared) = &self.writer {
+            let mut st = shared.lock();
+            if !st.writer_done && st.closing.is_none() {
+                st.marks.push(batch);
+                drop(st);
+                shared.work.notify_one();
+                return Ok(());
+            }
+        }
+        self.writer = None;
+        self.uploads.mark_uploaded(&batch).map(drop)
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -87,34 +167,90 @@ impl Uploader {
         Ok(registered.id)
     }
 
-    /// Sends one batch of pending rows (first the one that could not be sent before).
-    /// Returns how many rows were confirmed; 0 when nothing is pending past what was
-    /// read.
+    /// Sends pending rows and waits for the oldest batch sent to be answered, then
+    /// marks it. Returns how many rows were confirmed; 0 when nothing is pending past
+    /// what was read and nothing is on its way. On an error, what was on its way is
+    /// dropped and reading starts over, so it is all sent again (points are upserts
+    /// there: sending twice changes nothing).
     pub(crate) fn step(&mut self) -> Result<usize, UploadError> {
-        let batch = match self.held.take() {
-            Some(b) => b,
-            None => self.uploads.pending(BATCH_POINTS)?,
-        };
-        if batch.is_empty() {
+        let result = self.advance();
+        if result.is_err() {
+            self.abandon();
+        }
+        result
+    }
+
+    fn advance(&mut self) -> Result<usize, UploadError> {
+        let id = self.id()?;
+        if self.sender.is_none() {
+            let sender = Sender::start(self.client.clone()).map_err(|e| RemoteError::Protocol {
+                url: self.client.remote().url.clone(),
+                message: format!("cannot start the upload thread: {e}"),
+            })?;
+            self.sender = Some(sender);
+        }
+        while self.in_flight.len() < IN_FLIGHT {
+            let mut batch = self.uploads.pending(BATCH_POINTS)?;
+            if !self.in_flight.is_empty() {
+                // Every pending config comes with each read: once on the way is enough.
+                batch.configs.clear();
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let job = encode(&id, &batch);
+            let sender = self.sender.as_ref().expect("started above");
+            if sender.jobs.send(job).is_err() {
+                return Err(self.sender_gone().into());
+            }
+            self.in_flight.push_back(batch);
+        }
+        if self.in_flight.is_empty() {
             return Ok(0);
         }
-        if let Err(e) = self.send(&batch) {
-            self.held = Some(batch);
-            return Err(e.into());
+        let answer = self.sender.as_ref().expect("started above").done.recv();
+        match answer {
+            Ok(Ok(requests)) => {
+                self.report.requests += requests;
+                let batch = self.in_flight.pop_front().expect("one was on its way");
+                let (configs, points) =
+                    (batch.configs.len(), batch.metrics.len() + batch.texts.len());
+                self.mark(batch)?;
+                self.report.configs += configs as u64;
+                self.report.points += points as u64;
+                Ok(configs + points)
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(self.sender_gone().into()),
         }
-        if let Err(e) = self.uploads.mark_uploaded(&batch) {
-            // Sent but not marked: sending it again is harmless.
-            self.held = Some(batch);
-            return Err(e.into());
+    }
+
+    fn sender_gone(&mut self) -> RemoteError {
+        self.sender = None;
+        RemoteError::Protocol {
+            url: self.client.remote().url.clone(),
+            message: "the upload thread stopped".into(),
         }
-        self.report.configs += batch.configs.len() as u64;
-        self.report.points += (batch.metrics.len() + batch.texts.len()) as u64;
-        Ok(batch.len())
+    }
+
+    /// Forgets what was on its way (its answers are awaited, so later batches are not
+    /// confused with them) and reads from the start again.
+    fn abandon(&mut self) {
+        if let Some(sender) = &self.sender {
+            // The failed batch was answered; the others still will be.
+            for _ in 1..self.in_flight.len() {
+                if sender.done.recv().is_err() {
+                    break;
+                }
+            }
+        }
+        self.in_flight.clear();
+        self.uploads.rewind();
     }
 
     /// Reads from the first row again (rows written again where the upload had read).
     pub(crate) fn rewind(&mut self) {
-        if self.held.is_none() {
+        if self.in_flight.is_empty() {
             self.uploads.rewind();
         }
     }
@@ -122,46 +258,6 @@ impl Uploader {
     /// Rows not uploaded.
     pub(crate) fn count_pending(&mut self) -> Result<u64, StoreError> {
         self.uploads.count_pending()
-    }
-
-    fn send(&mut self, batch: &Pending) -> Result<(), RemoteError> {
-        let id = self.id()?;
-        for chunk in batch.configs.chunks(MAX_CONFIGS_PER_REQUEST) {
-            let entries: Vec<ConfigEntry> = chunk
-                .iter()
-                .map(|c| ConfigEntry {
-                    path: c.path.clone(),
-                    type_tag: c.type_tag.clone(),
-                    value: c.value.clone(),
-                })
-                .collect();
-            self.client.configs(&id, &entries)?;
-            self.report.requests += 1;
-        }
-        let mut body = ProtobufWriter::new();
-        for m in &batch.metrics {
-            body.metric(&m.path, m.step, m.ts.saturating_mul(1000), m.value);
-            if body.byte_len() >= BODY_BYTES {
-                self.ingest(&id, &mut body)?;
-            }
-        }
-        for t in &batch.texts {
-            body.text(&t.path, t.step, t.ts.saturating_mul(1000), &t.value);
-            if body.byte_len() >= BODY_BYTES {
-                self.ingest(&id, &mut body)?;
-            }
-        }
-        if !body.is_empty() {
-            self.ingest(&id, &mut body)?;
-        }
-        Ok(())
-    }
-
-    fn ingest(&mut self, id: &str, body: &mut ProtobufWriter) -> Result<(), RemoteError> {
-        self.client.ingest(id, body.as_bytes())?;
-        self.report.requests += 1;
-        body.clear();
-        Ok(())
     }
 
     /// A heartbeat, once the run is registered: whether the trainer was asked to stop.
@@ -183,6 +279,43 @@ impl Uploader {
         self.report.requests += 1;
         Ok(())
     }
+}
+
+/// The requests of one batch: configs as JSON (at most 1,000 a request), points as
+/// protobuf bodies of at most [`BODY_BYTES`].
+fn encode(id: &str, batch: &Pending) -> Job {
+    let configs = batch
+        .configs
+        .chunks(MAX_CONFIGS_PER_REQUEST)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|c| ConfigEntry {
+                    path: c.path.clone(),
+                    type_tag: c.type_tag.clone(),
+                    value: c.value.clone(),
+                })
+                .collect()
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    let mut body = ProtobufWriter::new();
+    for m in &batch.metrics {
+        body.metric(&m.path, m.step, m.ts.saturating_mul(1000), m.value);
+        if body.byte_len() >= BODY_BYTES {
+            bodies.push(body.take());
+        }
+    }
+    for t in &batch.texts {
+        body.text(&t.path, t.step, t.ts.saturating_mul(1000), &t.value);
+        if body.byte_len() >= BODY_BYTES {
+            bodies.push(body.take());
+        }
+    }
+    if !body.is_empty() {
+        bodies.push(body.take());
+    }
+    Job { id: id.to_owned(), configs, bodies }
 }
 
 /// What registering `run` of `project` says, from its meta.

@@ -284,6 +284,18 @@ fn goodseed_0_4_0_reads_a_run_back_in_its_read_only_cloud_mode() {
     assert_eq!((lr["type_tag"].clone(), lr["value"].clone()), (json!("float"), json!("0.0003")));
 }
 
+/// A child process killed when the test ends early.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 #[test]
 fn a_server_restarted_mid_run_loses_nothing_and_doubles_nothing() {
     let team = Team::start();
@@ -305,6 +317,8 @@ fn a_server_restarted_mid_run_loses_nothing_and_doubles_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .expect("trainer starts");
+    // Killed if the test fails before it ends (it would wait for its files forever).
+    let mut trainer = KillOnDrop(Some(trainer));
     // The first half arrives (the sync thread sends every 5 s).
     let count = |server: &TestServer| {
         let auth = format!("Bearer {FULL}");
@@ -328,7 +342,7 @@ fn a_server_restarted_mid_run_loses_nothing_and_doubles_nothing() {
     let mut end = pause.clone().into_os_string();
     end.push(".end");
     std::fs::write(&end, b"").expect("end");
-    let out = trainer.wait_with_output().expect("trainer ends");
+    let out = trainer.0.take().expect("trainer").wait_with_output().expect("trainer ends");
     assert!(out.status.success(), "trainer: {}", String::from_utf8_lossy(&out.stdout));
     let answer: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(answer["pending"], 0, "{answer}");

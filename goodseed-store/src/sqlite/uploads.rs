@@ -187,6 +187,7 @@ impl RunUploads for SqliteUploads {
             Ok(())
         })();
         read.map_err(|e| StoreError::db(&self.path, e))?;
+        out.read_at = data_version(&tx).map_err(|e| StoreError::db(&self.path, e))?;
         tx.commit().map_err(|e| StoreError::db(&self.path, e))?;
         Ok(out)
     }
@@ -202,6 +203,11 @@ impl RunUploads for SqliteUploads {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StoreError::db(&self.path, e))?;
+        // Nobody else committed since the rows were read (this connection's own marks
+        // do not count): every pending row of each range is one that was sent, as it
+        // was, so each range is marked at once without reading it again.
+        let untouched =
+            data_version(&tx).map_err(|e| StoreError::db(&self.path, e))? == sent.read_at;
         let marked = (|| -> rusqlite::Result<u64> {
             let mut marked = 0u64;
             let mut stmt = tx.prepare_cached(
@@ -254,9 +260,17 @@ impl RunUploads for SqliteUploads {
                 "metric_series",
                 &mut self.metric_paths,
                 numbers,
+                untouched,
             )?;
-            marked +=
-                mark_table(&tx, NAN_TABLE, "NULL", "metric_series", &mut self.metric_paths, nans)?;
+            marked += mark_table(
+                &tx,
+                NAN_TABLE,
+                "NULL",
+                "metric_series",
+                &mut self.metric_paths,
+                nans,
+                untouched,
+            )?;
             marked += mark_table(
                 &tx,
                 "string_points",
@@ -264,6 +278,7 @@ impl RunUploads for SqliteUploads {
                 "string_series",
                 &mut self.text_paths,
                 texts,
+                untouched,
             )?;
             Ok(marked)
         })()
@@ -288,6 +303,12 @@ impl RunUploads for SqliteUploads {
         }
         Ok(total)
     }
+}
+
+/// The database's change counter as this connection sees it: it moves when another
+/// connection commits, not when this one does.
+fn data_version(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)).map(|v| v as u64)
 }
 
 /// The value a sent row had.
@@ -315,12 +336,22 @@ fn mark_table(
     series_table: &str,
     paths: &mut HashMap<i64, Arc<str>>,
     mut sent: Vec<Row<'_>>,
+    untouched: bool,
 ) -> rusqlite::Result<u64> {
     if sent.is_empty() {
         return Ok(0);
     }
     sent.sort_by_key(|r| r.rowid);
     let (first, last) = (sent[0].rowid, sent[sent.len() - 1].rowid);
+    let range = |tx: &rusqlite::Transaction<'_>| {
+        let sql = format!(
+            "UPDATE {table} SET uploaded = 1 WHERE rowid BETWEEN ?1 AND ?2 AND uploaded = 0"
+        );
+        tx.execute(&sql, params![first, last]).map(|n| n as u64)
+    };
+    if untouched {
+        return range(tx);
+    }
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT rowid, series_id, step, {value_column}, ts, uploaded FROM {table}
          WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid"
@@ -361,13 +392,7 @@ fn mark_table(
     }
     drop(rows);
     if !others_pending && unchanged.len() == sent.len() {
-        let n = tx.execute(
-            &format!(
-                "UPDATE {table} SET uploaded = 1 WHERE rowid BETWEEN ?1 AND ?2 AND uploaded = 0"
-            ),
-            params![first, last],
-        )?;
-        return Ok(n as u64);
+        return range(tx);
     }
     let mut one =
         tx.prepare_cached(&format!("UPDATE {table} SET uploaded = 1 WHERE rowid = ?1"))?;
