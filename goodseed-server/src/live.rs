@@ -706,12 +706,9 @@ fn status_json(project: &ProjectName, run_id: &str, (status, state, trashed): &S
     j.finish()
 }
 
-/// `GET /api/events`
-pub(crate) async fn events(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let query = Query::parse(req.query_string());
+/// The runs (`run=`, repeatable) and projects (`project=`) a live connection's URL
+/// names, each once; a malformed one is a 400 naming it.
+pub(crate) fn follows(query: &Query) -> Result<(Vec<RunRef>, Vec<ProjectName>), ApiError> {
     let mut runs: Vec<RunRef> = Vec::new();
     for spec in query.all("run") {
         let run = run_spec(spec)?;
@@ -727,6 +724,15 @@ pub(crate) async fn events(
             projects.push(project);
         }
     }
+    Ok((runs, projects))
+}
+
+/// `GET /api/events`
+pub(crate) async fn events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (runs, projects) = follows(&Query::parse(req.query_string()))?;
     if runs.is_empty() && projects.is_empty() {
         return Err(ApiError::bad_request(
             "name at least one run or project to follow: ?run=<project>/<run_id> or \

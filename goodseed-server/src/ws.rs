@@ -24,7 +24,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::Message;
 use bytes::Bytes;
-use goodseed_core::{ProjectName, RunRef};
+use goodseed_core::ProjectName;
 use serde::Deserialize;
 
 use crate::error::{ApiError, store_error};
@@ -131,20 +131,7 @@ pub(crate) async fn socket(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = Query::parse(req.query_string());
-    let mut runs: Vec<RunRef> = Vec::new();
-    for spec in query.all("run") {
-        let run = run_spec(spec)?;
-        if !runs.contains(&run) {
-            runs.push(run);
-        }
-    }
-    let mut projects = Vec::new();
-    for name in query.all("project") {
-        projects.push(
-            ProjectName::parse(name).map_err(|e| ApiError::bad_request(format!("project: {e}")))?,
-        );
-    }
+    let (runs, projects) = crate::live::follows(&Query::parse(req.query_string()))?;
     let client = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let hub = state.live.clone();
     hub.admit_client(client)?;
