@@ -89,6 +89,14 @@ impl WriterLock {
     }
 }
 
+impl WriterLock {
+    /// Releases the lock and leaves its file, as a writer that died would: the run, if
+    /// it says `running`, is then shown as crashed.
+    pub(crate) fn leave(mut self) {
+        drop(self.file.take());
+    }
+}
+
 impl Drop for WriterLock {
     fn drop(&mut self) {
         // Remove the file while still holding the lock, then release it.
