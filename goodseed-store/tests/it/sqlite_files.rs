@@ -180,6 +180,32 @@ fn runs_that_cannot_be_addressed_are_reported_with_the_reason() {
     assert_eq!(listing.unreadable.len(), 4);
 }
 
+/// In a flat directory (0.4.0's `log_dir`) a run's project is the one its `run_meta`
+/// names, so that must be a valid project name too.
+#[test]
+fn a_flat_run_whose_project_cannot_be_addressed_is_unreadable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (run, project) in [("good", "team/p"), ("bad", "../up")] {
+        let mut b = crate::conformance::finished_run(run, "2025-01-01T00:00:00+00:00");
+        b.set_meta("project", project);
+        let mut w =
+            SqliteRunWriter::create(&dir.path().join(format!("{run}.sqlite")), &b).expect("create");
+        w.close().expect("close");
+    }
+    let store = goodseed_store::SqliteStore::flat(dir.path());
+    let listing = store.list_runs(None).expect("list");
+    let runs: Vec<_> = listing.runs.iter().map(|r| (r.project.as_str(), r.id.as_str())).collect();
+    assert_eq!(runs, [("team/p", "good")]);
+    let bad: Vec<_> =
+        listing.unreadable.iter().map(|u| format!("{}: {}", u.location, u.reason)).collect();
+    assert_eq!(
+        bad,
+        [
+            r#"bad.sqlite: the project its run_meta holds cannot be addressed: invalid project name "../up": segment ".." is not allowed"#
+        ]
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn symlinks_never_lead_out_of_the_root() {
