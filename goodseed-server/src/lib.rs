@@ -26,6 +26,9 @@ mod cache;
 mod columns;
 pub mod encode;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 pub mod json;
 mod live;
