@@ -7,7 +7,9 @@
 //!   under `target/`), and the scripts in `python/` that drive it, for the tests that
 //!   check compatibility both ways;
 //! - [`faults`]: a small `tmpfs` to fill, and the figures the fault-injection tests
-//!   report.
+//!   report;
+//! - [`schemathesis`]: Schemathesis from PyPI (a venv made once under `target/`), for
+//!   the test that holds the server to its `openapi.json`.
 //!
 //! ```
 //! use goodseed_core::{ProjectName, RunId};
@@ -27,5 +29,7 @@
 pub mod faults;
 mod memory;
 pub mod python;
+pub mod schemathesis;
+mod venv;
 
 pub use memory::{Failure, MemoryStore, Operation};

@@ -5,6 +5,7 @@ mod api;
 mod compat;
 mod live;
 mod openapi;
+mod schema;
 mod security;
 mod series;
 mod support;
