@@ -3,6 +3,7 @@
 
 mod api;
 mod compat;
+mod faults;
 mod live;
 mod openapi;
 mod schema;
