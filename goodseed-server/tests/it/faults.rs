@@ -146,6 +146,9 @@ impl Tally {
             Err(Failed::Broken(e)) => self.broken.push(format!("{target}: {e}")),
             Ok((status, body)) => {
                 *self.by_status.entry(*status).or_default() += 1;
+                if body.contains(".sqlite") {
+                    self.broken.push(format!("{target}: names a file: {}", short(body)));
+                }
                 match serde_json::from_str::<serde_json::Value>(body) {
                     Ok(v) if *status >= 400 && !v["error"].is_string() => {
                         self.broken.push(format!("{target}: {status} without an error: {body}"));

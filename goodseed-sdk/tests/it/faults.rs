@@ -114,8 +114,8 @@ fn steps(store: &dyn RunStore, run_id: &str, path: &str) -> Vec<f64> {
     out
 }
 
-fn status(store: &dyn RunStore, run_id: &str) -> RunStatus {
-    let p = ProjectName::parse("disk").expect("project");
+fn status(store: &dyn RunStore, project: &str, run_id: &str) -> RunStatus {
+    let p = ProjectName::parse(project).expect("project");
     store.run_summary(&p, &RunId::parse(run_id).expect("id")).expect("summary").status.clone()
 }
 
@@ -174,7 +174,7 @@ fn child_trainer_on_a_full_disk() {
     }
     let err = closer.finish().expect_err("nothing can be written");
     assert!(err.to_string().contains("could not be written"), "{err}");
-    let closer_status = status(&*disk.store(), "closer");
+    let closer_status = status(&*disk.store(), "disk", "closer");
     assert!(matches!(closer_status, RunStatus::Failed | RunStatus::Crashed), "{closer_status:?}");
 
     // Some space comes back: the large batch waiting goes in, a piece at a time.
@@ -197,7 +197,7 @@ fn child_trainer_on_a_full_disk() {
     trainer.finish().expect("finish");
 
     let store = disk.store();
-    assert_eq!(status(&*store, "trainer"), RunStatus::Finished);
+    assert_eq!(status(&*store, "disk", "trainer"), RunStatus::Finished);
     let written = steps(&*store, "trainer", "loss");
     let on_disk: std::collections::HashSet<u64> = written.iter().map(|s| s.to_bits()).collect();
     let lost: Vec<f64> =
@@ -232,7 +232,7 @@ fn child_trainer_on_a_full_disk() {
 /// `goodseed:` lines of its stderr.
 fn run_child(mode: &Path) -> (serde_json::Value, Vec<String>) {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "full_disk::child_trainer_on_a_full_disk", "--nocapture"])
+        .args(["--exact", "faults::child_trainer_on_a_full_disk", "--nocapture"])
         .env("GOODSEED_TEST_FULL_DISK", mode)
         .env("GOODSEED_MONITORING_INTERVAL", "0.2")
         .stdout(Stdio::piped())
@@ -323,4 +323,140 @@ fn a_full_disk_never_hangs_the_trainer() {
     }
     let named: Vec<(&str, Figure)> = figures.iter().map(|(n, f)| (n.as_str(), f.clone())).collect();
     faults::report("full_disk", &named);
+}
+
+/// The child of `a_writer_killed_at_random_points_loses_nothing_flushed`: creates run
+/// `k/killed` (or resumes it), logs from step `GOODSEED_TEST_KILL_FROM` on, flushing
+/// every 100 steps and saying so on stdout, until it is killed.
+#[test]
+#[allow(clippy::print_stdout, reason = "stdout is how the child tells what is flushed")]
+fn child_logger_until_killed() {
+    let Some(home) = std::env::var_os("GOODSEED_TEST_KILL_HOME") else { return };
+    let from: u32 = std::env::var("GOODSEED_TEST_KILL_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("GOODSEED_TEST_KILL_FROM");
+    let b = Run::builder().home(home).project("k").capture_git(false).monitoring(false);
+    let run = if from == 0 { b.run_id("killed").create() } else { b.resume("killed") }
+        .expect("create or resume");
+    for step in from.. {
+        run.log_metrics(step, [("a", f64::from(step)), ("b", -f64::from(step))]).expect("log");
+        if step % 100 == 99 {
+            run.flush().expect("flush");
+            println!("flushed {step}");
+        }
+    }
+}
+
+/// Kills a trainer (`kill -9`) at random points, mid-transaction as often as not, then
+/// resumes its run in a new process, again and again: every flushed point is there
+/// after every kill, the file passes SQLite's check, the run shows as crashed until it
+/// is resumed. Figures in `target/fault-injection/kill_writer.json`.
+#[test]
+fn a_writer_killed_at_random_points_loses_nothing_flushed() {
+    use std::io::{BufRead, BufReader};
+
+    const ROUNDS: u32 = 4;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() as u64 | 1);
+    let mut rng = seed;
+    let mut below = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let store = open_store(&StoreLocation::Projects(home.path().join("projects")));
+    let mut from = 0u32;
+    let mut acknowledged = 0u64;
+    let mut kept_beyond = 0u64;
+    let mut recoveries = Vec::new();
+    for round in 0..ROUNDS {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "faults::child_logger_until_killed", "--nocapture"])
+            .env("GOODSEED_TEST_KILL_HOME", home.path())
+            .env("GOODSEED_TEST_KILL_FROM", from.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the child");
+        // Kill after a random number of flushes, a random moment after the last one.
+        let target = from + 300 + below(2_000) as u32;
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut last_flushed = None;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(step) = line.strip_prefix("flushed ") {
+                let step: u32 = step.parse().expect("a step");
+                last_flushed = Some(step);
+                if step >= target {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_micros(below(30_000)));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        let killed_at = Instant::now();
+        let last = last_flushed.expect("the child flushed");
+
+        // Readable at once, sound, crashed, with every flushed point.
+        let file = home.path().join("projects/k/runs/killed.sqlite");
+        let conn = rusqlite::Connection::open_with_flags(
+            &file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("the file opens");
+        let check: String =
+            conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+        assert_eq!(check, "ok", "round {round} (seed {seed})");
+        drop(conn);
+        assert_eq!(status(&*store, "k", "killed"), RunStatus::Crashed, "round {round}");
+        let p = ProjectName::parse("k").expect("project");
+        let r = store.open_run(&p, &RunId::parse("killed").expect("id")).expect("open");
+        let mut steps = Vec::new();
+        r.visit_metrics(Some("a"), &mut |_, point| {
+            assert_eq!(point.value, point.step, "round {round} (seed {seed})");
+            steps.push(point.step);
+            true
+        })
+        .expect("read");
+        drop(r);
+        let expected: Vec<f64> = (0..=last).map(f64::from).collect();
+        assert!(
+            steps.len() > last as usize && steps[..=last as usize] == expected[..],
+            "round {round} (seed {seed}): flushed up to {last}, found {} points",
+            steps.len()
+        );
+        acknowledged = 2 * (u64::from(last) + 1);
+        let present = steps.len() as u32;
+        kept_beyond += 2 * u64::from(present - (last + 1));
+        // Resumable: the next process goes on after the last point there.
+        let resumed = Run::builder()
+            .home(home.path())
+            .project("k")
+            .capture_git(false)
+            .monitoring(false)
+            .resume("killed")
+            .expect("a crashed run resumes");
+        resumed.finish().expect("finish");
+        recoveries.push(killed_at.elapsed().as_secs_f64());
+        from = present;
+    }
+    let lost = 0u64; // every acknowledged point was checked above, in every round
+    faults::report(
+        "kill_writer",
+        &[
+            ("rounds", Figure::from(u64::from(ROUNDS))),
+            ("seed", Figure::from(seed)),
+            ("points_logged_and_kept", Figure::from(2 * u64::from(from))),
+            ("points_acknowledged", Figure::from(acknowledged)),
+            ("points_acknowledged_lost", Figure::from(lost)),
+            ("points_past_the_last_flush_kept", Figure::from(kept_beyond)),
+            (
+                "seconds_to_recover_max",
+                Figure::from(recoveries.iter().copied().fold(0.0, f64::max)),
+            ),
+        ],
+    );
 }
