@@ -423,10 +423,20 @@ fn with_location(message: &str, location: &str) -> String {
 }
 
 /// One line on stderr, the way the SDK tells a person what the code is told by errors.
-/// A failed write to stderr is ignored.
+/// A failed write to stderr is ignored. (The crate's unit tests print it through the
+/// test harness, which keeps it out of their output unless they fail; the integration
+/// tests read the real stderr of a child process.)
 fn tell(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "goodseed: {line}");
+    #[cfg(test)]
+    #[allow(clippy::print_stderr, reason = "captured by the test harness")]
+    {
+        eprintln!("goodseed: {line}");
+    }
+    #[cfg(not(test))]
+    {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "goodseed: {line}");
+    }
 }
 
 #[cfg(test)]

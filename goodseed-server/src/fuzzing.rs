@@ -1,5 +1,6 @@
 //! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`, never on in a real
-//! build): the request path decoded, split into a run route and its identifiers, and
+//! build; the crate's own tests run them on a few hostile inputs, so they keep
+//! compiling and holding): the request path decoded, split into a run route and its identifiers, and
 //! the query parameters read, each exactly as the handlers do it, with what must hold
 //! checked here (a broken property panics, which the fuzzer reports as a crash).
 //!
@@ -90,5 +91,42 @@ pub fn query(raw_query: &str) {
     let _ = Columns::parse(&query);
     if !raw_query.contains(['%', '+']) {
         assert_eq!(percent_decode(raw_query, true), raw_query);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{query, route};
+
+    #[test]
+    fn the_properties_hold_on_hostile_inputs() {
+        for path in [
+            "/api/runs/p/r/configs",
+            "/api/runs/ws%2Fp/r/trash/restore",
+            "/api/runs/a/b/c/run-1/metric-paths",
+            "/api/runs//r/configs",
+            "/api/runs/p/r/stop/stop",
+            "/api/runs/%2e%2e/r/summary",
+            "/api/runs/p/%00/series",
+            "/api/runs/p/r%5c/metrics",
+            "/api/runs/.././r/configs",
+            "/api/runs/p/r/trash/",
+            "/%61pi/runs/p/r/configs",
+            "/api/runs/\u{202e}/r/configs",
+            "%",
+            "",
+        ] {
+            route(path);
+        }
+        for q in [
+            "path=train%2Floss&pointCount=10&firstPointIndex=-1&lastPointIndex=9223372036854775808",
+            "pointCount=0&pointCount=1000001&limit=-5&offset=+3&tail=1_000",
+            "run=ws/p/r&run=p&run=/r&run=p/&run=p/..&project=a//b",
+            "status=crashed&sort=-name&trashed=maybe&config=&metric=x&tag=a+b",
+            "%&=&&==%zz&a%2",
+            "level=warn&q=%FF%FE",
+        ] {
+            query(q);
+        }
     }
 }

@@ -26,7 +26,7 @@ mod cache;
 mod columns;
 pub mod encode;
 mod error;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
