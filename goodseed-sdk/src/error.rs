@@ -51,8 +51,11 @@ pub enum SdkError {
         /// The run.
         run_id: String,
     },
-    /// The run's background writer cannot write (disk full, file removed, ...). What
-    /// was logged before stays queued and is retried until the run closes.
+    /// The run's background writer cannot write (disk full, a read-only file, ...).
+    /// What was logged before stays queued and is retried until the run closes. A
+    /// logging call that returns it (once the writer has written nothing for 2 s)
+    /// logged nothing; the run takes calls again as soon as a write succeeds. From
+    /// `finish()`, it says how many points could not be written.
     #[error("run {run_id} cannot write to its file: {message}")]
     Writer {
         /// The run.

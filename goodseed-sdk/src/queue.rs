@@ -5,7 +5,12 @@
 //! syscall unless the writer must be woken. The writer swaps the buffers out in O(1)
 //! under the same mutex, so it holds it only for moments. When the buffers hold
 //! `capacity` points, loggers wait (back-pressure), and the wait is counted in
-//! [`Stats`]; nothing is ever dropped.
+//! [`Stats`]; nothing accepted is ever dropped.
+//!
+//! While the writer cannot write (a full disk, say), loggers do not wait on it forever:
+//! once its writes have failed for [`FAILING_GRACE`] with nothing written, logging calls
+//! are refused at once with an error (they log nothing, and are counted), until a write
+//! succeeds again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +18,10 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use goodseed_core::{ConfigValue, FieldPath, Step};
+
+/// How long the writer may fail to write anything before logging calls are refused
+/// (and how long a logging call waits for room from a failing writer).
+pub(crate) const FAILING_GRACE: Duration = Duration::from_secs(2);
 
 /// One queued metric point. `series` indexes [`Series::paths`].
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +124,12 @@ pub(crate) struct State {
     pub(crate) writer_done: bool,
     /// The writer's last error, while it persists.
     pub(crate) writer_error: Option<String>,
+    /// When the writer's writes started failing with nothing written since; `None` once
+    /// a write succeeds.
+    pub(crate) failing_since: Option<Instant>,
+    /// How many times the writer found it could write nothing (its smallest transaction
+    /// failed).
+    pub(crate) stalls: u64,
     /// Set once the writer has been woken for the current backlog.
     pub(crate) writer_woken: bool,
     /// Remote mode: batches the server confirmed, for the writer thread to mark uploaded
@@ -138,6 +153,7 @@ pub(crate) struct Counters {
     pub(crate) backpressure_waits: AtomicU64,
     pub(crate) backpressure_nanos: AtomicU64,
     pub(crate) write_errors: AtomicU64,
+    pub(crate) points_refused: AtomicU64,
     pub(crate) monitoring_samples_dropped: AtomicU64,
     pub(crate) console_lines_dropped: AtomicU64,
     pub(crate) rows_uploaded: AtomicU64,
@@ -160,6 +176,9 @@ pub struct Stats {
     pub backpressure_wait: Duration,
     /// Failed write attempts (each retried).
     pub write_errors: u64,
+    /// Points of logging calls refused with [`crate::SdkError::Writer`] because the
+    /// writer had been failing for a while (a full disk): never written.
+    pub points_refused: u64,
     /// Hardware samples dropped because the queue was full (the sampler never waits).
     pub monitoring_samples_dropped: u64,
     /// Console lines dropped because the queue and the capture's own buffer were full.
@@ -209,26 +228,56 @@ impl Shared {
     }
 
     /// Waits until the queue has room for `incoming` more points (or the writer is
-    /// gone), counting the wait. Returns the guard.
+    /// gone), counting the wait. Returns the guard, or gives it back as an error when
+    /// the writer has been failing for [`FAILING_GRACE`] (then the caller logs nothing).
     pub(crate) fn wait_for_room<'a>(
         &'a self,
         mut state: MutexGuard<'a, State>,
         incoming: usize,
-    ) -> MutexGuard<'a, State> {
+    ) -> Result<MutexGuard<'a, State>, MutexGuard<'a, State>> {
+        if self.refusing(&state) {
+            return Err(state);
+        }
         if state.queued() + incoming <= self.capacity || state.queued() == 0 {
-            return state;
+            return Ok(state);
         }
         let start = Instant::now();
         self.counters.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+        let mut refused = false;
         while state.queued() + incoming > self.capacity && state.queued() > 0 && !state.writer_done
         {
             self.work.notify_one();
             state.writer_woken = true;
-            state = self.progress.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state = match state.failing_since {
+                // A failing writer may never make room: wait until the grace is over.
+                Some(since) => {
+                    let left = FAILING_GRACE.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        refused = true;
+                        break;
+                    }
+                    self.progress
+                        .wait_timeout(state, left)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                }
+                None => self.progress.wait(state).unwrap_or_else(PoisonError::into_inner),
+            };
         }
         let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.counters.backpressure_nanos.fetch_add(waited, Ordering::Relaxed);
-        state
+        if refused { Err(state) } else { Ok(state) }
+    }
+
+    /// Whether logging calls are refused now: the writer has written nothing for
+    /// [`FAILING_GRACE`] while its writes fail. Costs a branch while writes succeed.
+    pub(crate) fn refusing(&self, state: &State) -> bool {
+        state.failing_since.is_some_and(|since| since.elapsed() >= FAILING_GRACE)
+    }
+
+    /// Counts the points of a refused logging call.
+    pub(crate) fn refused(&self, points: usize) {
+        self.counters.points_refused.fetch_add(points as u64, Ordering::Relaxed);
     }
 
     /// Called after a logging call appended: wakes the writer once the backlog is worth
@@ -251,6 +300,7 @@ impl Shared {
             backpressure_waits: c.backpressure_waits.load(Ordering::Relaxed),
             backpressure_wait: Duration::from_nanos(c.backpressure_nanos.load(Ordering::Relaxed)),
             write_errors: c.write_errors.load(Ordering::Relaxed),
+            points_refused: c.points_refused.load(Ordering::Relaxed),
             monitoring_samples_dropped: c.monitoring_samples_dropped.load(Ordering::Relaxed),
             console_lines_dropped: c.console_lines_dropped.load(Ordering::Relaxed),
             rows_uploaded: c.rows_uploaded.load(Ordering::Relaxed),

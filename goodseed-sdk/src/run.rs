@@ -172,6 +172,14 @@ impl Run {
         SdkError::Closed { run_id: self.inner.run_id.to_string() }
     }
 
+    /// The error of a logging call refused because the writer keeps failing.
+    fn not_written(&self, st: &crate::queue::State) -> SdkError {
+        SdkError::Writer {
+            run_id: self.inner.run_id.to_string(),
+            message: st.writer_error.clone().unwrap_or_else(|| "writes are failing".to_owned()),
+        }
+    }
+
     /// Logs one metric value at a step. NaN and infinities are kept.
     pub fn log_metric(&self, path: &str, step: impl IntoStep, value: f64) -> Result<()> {
         self.log_metrics(step, [(path, value)])
@@ -194,7 +202,13 @@ impl Run {
             return Err(self.closed());
         }
         let iter = metrics.into_iter();
-        st = shared.wait_for_room(st, iter.size_hint().0);
+        st = match shared.wait_for_room(st, iter.size_hint().0) {
+            Ok(st) => st,
+            Err(st) => {
+                shared.refused(iter.count());
+                return Err(self.not_written(&st));
+            }
+        };
         // Validate every path before queueing anything: a call that fails logs nothing.
         let start = st.metrics.len();
         let mut n = 0;
@@ -231,7 +245,13 @@ impl Run {
         if st.closing.is_some() {
             return Err(self.closed());
         }
-        st = shared.wait_for_room(st, 1);
+        st = match shared.wait_for_room(st, 1) {
+            Ok(st) => st,
+            Err(st) => {
+                shared.refused(1);
+                return Err(self.not_written(&st));
+            }
+        };
         let series = st.text_series.id(path)?;
         let step = st.text_series.step(series, step);
         st.texts.push(TextOp { series, step, value, ts });
@@ -265,6 +285,9 @@ impl Run {
         if st.closing.is_some() {
             return Err(self.closed());
         }
+        if live.shared.refusing(&st) {
+            return Err(self.not_written(&st));
+        }
         st.configs.extend(configs);
         live.shared.after_append(&mut st, 0);
         Ok(())
@@ -297,8 +320,11 @@ impl Run {
             return Ok(());
         };
         let mut tags = live.tags.lock().unwrap_or_else(PoisonError::into_inner);
-        change(&mut tags);
-        self.push_configs(vec![(lifecycle::tags_path(), ConfigValue::StringSet(tags.clone()))])
+        let mut changed = tags.clone();
+        change(&mut changed);
+        self.push_configs(vec![(lifecycle::tags_path(), ConfigValue::StringSet(changed.clone()))])?;
+        *tags = changed;
+        Ok(())
     }
 
     /// The run's current tags.
@@ -318,9 +344,9 @@ impl Run {
         let shared = &live.shared;
         let mut st = shared.lock();
         let target = st.logged;
-        let errors_before = shared.stats().write_errors;
+        let stalls_before = st.stalls;
         while st.committed < target && !st.writer_done {
-            if st.writer_error.is_some() && shared.stats().write_errors > errors_before {
+            if st.writer_error.is_some() && st.stalls > stalls_before {
                 return Err(SdkError::Writer {
                     run_id: self.inner.run_id.to_string(),
                     message: st.writer_error.clone().unwrap_or_default(),
@@ -402,7 +428,10 @@ impl Inner {
         let Ok(step) = Step::new(step as f64) else { return false };
         let shared = &live.shared;
         let mut st = shared.lock();
-        if st.closing.is_some() || st.queued() + metrics.len() > shared.capacity {
+        if st.closing.is_some()
+            || st.queued() + metrics.len() > shared.capacity
+            || shared.refusing(&st)
+        {
             return false;
         }
         let ts = unix_seconds();
@@ -440,11 +469,11 @@ impl Inner {
         if st.closing.is_some() {
             return Err(());
         }
-        if st.queued() + 1 > shared.capacity {
+        if st.queued() + 1 > shared.capacity || shared.refusing(&st) {
             if !wait {
                 return Ok(Some(text));
             }
-            st = shared.wait_for_room(st, 1);
+            st = shared.wait_for_room(st, 1).map_err(|_| ())?;
         }
         let series = st.text_series.id(path).map_err(|_| ())?;
         let step = st.text_series.step(series, Some(step));

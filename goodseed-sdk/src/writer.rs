@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use goodseed_core::FieldPath;
+use goodseed_core::{ConfigValue, FieldPath};
 use goodseed_store::lifecycle::{self, EndState};
 use goodseed_store::uploads::{Pending, RunUploads};
 use goodseed_store::{RunWriter, SeriesRef, WriteBatch, meta_key};
@@ -25,6 +25,10 @@ pub(crate) struct Pace {
 /// How often the writer reads `stop_requested_at` (one indexed read) until it sees it.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How many failed attempts in a row a closing run makes before it gives up (about 3 s
+/// of back-off).
+const CLOSE_ATTEMPTS: u32 = 5;
+
 /// Starts the writer thread of a run. `marker` (remote mode) marks the rows the server
 /// confirmed, between the writer's transactions.
 pub(crate) fn spawn(
@@ -41,29 +45,48 @@ pub(crate) fn spawn(
     })
 }
 
+/// A stretch of failed writes, as told on stderr.
+struct Outage {
+    started: Instant,
+    attempts: u64,
+    refused_before: u64,
+}
+
 struct WriterThread {
     shared: Arc<Shared>,
     writer: Box<dyn RunWriter>,
     pace: Pace,
+    /// Reused for every transaction.
     batch: WriteBatch,
-    /// Buffers swapped with the queue's.
+    /// What is taken from the queue and not written yet, in logging order (the queue's
+    /// buffers, swapped in while nothing is pending).
     metrics: Vec<MetricOp>,
     texts: Vec<TextOp>,
+    meta: Vec<(String, Option<String>)>,
+    configs: Vec<(FieldPath, ConfigValue)>,
+    /// A heartbeat to record with the next transaction.
+    beat: Option<String>,
+    /// How the run ends and when, once it is closing: recorded with the last points.
+    closing: Option<(EndState, String)>,
     /// The series paths known so far, by id, and their reference in the current batch.
     metric_paths: Vec<FieldPath>,
     metric_refs: Vec<Option<SeriesRef>>,
     text_paths: Vec<FieldPath>,
     text_refs: Vec<Option<SeriesRef>>,
-    /// Points in the batch (kept across failed attempts).
-    batch_points: u64,
-    /// The logging sequence number the batch covers.
+    /// Points per transaction: halved by each failure (a transaction too large for the
+    /// space left then gets through once some space is back), doubled by each success.
+    chunk: usize,
+    /// The logging sequence number everything pending covers.
     taken: u64,
     last_commit: Instant,
     last_heartbeat: Instant,
     /// When `stop_requested_at` was last read; `None` once a stop request was seen
     /// (there is nothing more to learn).
     last_stop_check: Option<Instant>,
-    failures: u32,
+    /// Failed attempts in a row of the smallest transaction (one point, or none): the
+    /// writer is stuck, and backs off.
+    stuck: u32,
+    outage: Option<Outage>,
     /// Remote mode: marks confirmed rows uploaded.
     marker: Option<Box<dyn RunUploads>>,
     marks: Vec<Pending>,
@@ -78,16 +101,21 @@ impl WriterThread {
             batch: WriteBatch::new(),
             metrics: Vec::new(),
             texts: Vec::new(),
+            meta: Vec::new(),
+            configs: Vec::new(),
+            beat: None,
+            closing: None,
             metric_paths: Vec::new(),
             metric_refs: Vec::new(),
             text_paths: Vec::new(),
             text_refs: Vec::new(),
-            batch_points: 0,
+            chunk: usize::MAX,
             taken: 0,
             last_commit: Instant::now(),
             last_heartbeat: Instant::now(),
             last_stop_check: Some(Instant::now()),
-            failures: 0,
+            stuck: 0,
+            outage: None,
             marker: None,
             marks: Vec::new(),
         }
@@ -104,11 +132,15 @@ impl WriterThread {
         self.marks.clear();
     }
 
+    fn pending_points(&self) -> usize {
+        self.metrics.len() + self.texts.len()
+    }
+
     fn run(mut self) {
         loop {
             let (seq, closing) = self.take_work();
             if self.last_heartbeat.elapsed() >= self.pace.heartbeat_interval || closing.is_some() {
-                lifecycle::heartbeat(&mut self.batch, &lifecycle::now_iso());
+                self.beat = Some(lifecycle::now_iso());
                 self.last_heartbeat = Instant::now();
                 if closing.is_none() {
                     self.check_stop();
@@ -118,7 +150,7 @@ impl WriterThread {
                 self.check_stop();
             }
             if let Some(end) = closing {
-                lifecycle::closed(&mut self.batch, end, &lifecycle::now_iso());
+                self.closing.get_or_insert_with(|| (end, lifecycle::now_iso()));
             }
             if self.commit(seq) {
                 self.mark();
@@ -127,23 +159,20 @@ impl WriterThread {
                     self.finish(closed.err().map(|e| e.to_string()));
                     return;
                 }
-            } else if closing.is_some() && self.failures >= 5 {
-                // Give up: the run cannot be written. Keep the error for the caller.
-                let _ = self.writer.close();
-                let lost = self.batch_points;
-                let message = self.shared.lock().writer_error.clone().unwrap_or_default();
-                self.finish(Some(format!("{message} ({lost} points could not be written)")));
+            } else if closing.is_some() && self.stuck >= CLOSE_ATTEMPTS {
+                self.give_up();
                 return;
             } else {
                 // Back off before retrying; new data keeps queueing meanwhile.
-                let backoff = Duration::from_millis(50 << self.failures.min(6));
+                let backoff = Duration::from_millis(50 << self.stuck.min(6));
                 std::thread::sleep(backoff);
             }
         }
     }
 
-    /// Waits for something to write, then moves it out of the queue into the batch.
-    /// Returns the logging sequence number covered and whether the run is closing.
+    /// Waits for something to write, then moves it out of the queue into what is
+    /// pending. Returns the logging sequence number covered and whether the run is
+    /// closing.
     fn take_work(&mut self) -> (u64, Option<EndState>) {
         let shared = Arc::clone(&self.shared);
         let mut st = shared.lock();
@@ -160,7 +189,7 @@ impl WriterThread {
                 || st.queued() >= shared.batch_points
                 || (has_data && due)
                 || beat_due
-                || self.failures > 0
+                || self.stuck > 0
             {
                 break;
             }
@@ -184,17 +213,24 @@ impl WriterThread {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        // While writes fail, the batch waiting for its retry keeps growing with each
-        // look at the queue; once it holds a queue's worth, leave new points queued, so
-        // loggers meet back-pressure instead of the process growing without bound.
-        if self.failures > 0 && st.closing.is_none() && self.batch_points >= shared.capacity as u64
-        {
+        // While writes fail, what is pending grows with each look at the queue; once it
+        // holds a queue's worth, leave new points queued, so loggers meet back-pressure
+        // (and, past the grace, refusal) instead of the process growing without bound.
+        if self.stuck > 0 && st.closing.is_none() && self.pending_points() >= shared.capacity {
             return (self.taken, None);
         }
-        std::mem::swap(&mut st.metrics, &mut self.metrics);
-        std::mem::swap(&mut st.texts, &mut self.texts);
-        let configs = std::mem::take(&mut st.configs);
-        let meta = std::mem::take(&mut st.meta);
+        if self.metrics.is_empty() {
+            std::mem::swap(&mut st.metrics, &mut self.metrics);
+        } else {
+            self.metrics.append(&mut st.metrics);
+        }
+        if self.texts.is_empty() {
+            std::mem::swap(&mut st.texts, &mut self.texts);
+        } else {
+            self.texts.append(&mut st.texts);
+        }
+        self.configs.append(&mut st.configs);
+        self.meta.append(&mut st.meta);
         self.metric_paths.extend_from_slice(&st.metric_series.paths[self.metric_paths.len()..]);
         self.text_paths.extend_from_slice(&st.text_series.paths[self.text_paths.len()..]);
         st.flush_requested = false;
@@ -204,31 +240,8 @@ impl WriterThread {
         let closing = st.closing;
         drop(st);
         shared.progress.notify_all();
-
         self.metric_refs.resize(self.metric_paths.len(), None);
         self.text_refs.resize(self.text_paths.len(), None);
-        for (key, value) in meta {
-            match value {
-                Some(v) => self.batch.set_meta(&key, v),
-                None => self.batch.delete_meta(&key),
-            }
-        }
-        for (path, value) in configs {
-            self.batch.config(path, value);
-        }
-        self.batch_points += (self.metrics.len() + self.texts.len()) as u64;
-        for m in self.metrics.drain(..) {
-            let i = m.series as usize;
-            let r = *self.metric_refs[i]
-                .get_or_insert_with(|| self.batch.metric_series(&self.metric_paths[i]));
-            self.batch.metric(r, m.step, m.value, m.ts);
-        }
-        for t in self.texts.drain(..) {
-            let i = t.series as usize;
-            let r = *self.text_refs[i]
-                .get_or_insert_with(|| self.batch.text_series(&self.text_paths[i]));
-            self.batch.text(r, t.step, t.value, t.ts);
-        }
         (seq, closing)
     }
 
@@ -252,37 +265,170 @@ impl WriterThread {
         }
     }
 
-    /// Writes the batch. On success everything logged up to `seq` is committed.
-    fn commit(&mut self, seq: u64) -> bool {
-        let result = if self.batch.is_empty() { Ok(()) } else { self.writer.write(&self.batch) };
-        let counters = &self.shared.counters;
-        match result {
-            Ok(()) => {
-                if !self.batch.is_empty() {
-                    counters.points_written.fetch_add(self.batch_points, Ordering::Relaxed);
-                    counters.batches_written.fetch_add(1, Ordering::Relaxed);
-                }
-                self.batch.clear();
-                self.batch_points = 0;
-                self.metric_refs.fill(None);
-                self.text_refs.fill(None);
-                self.failures = 0;
-                self.last_commit = Instant::now();
-                let mut st = self.shared.lock();
-                st.committed = st.committed.max(seq);
-                st.writer_error = None;
-                drop(st);
-                self.shared.progress.notify_all();
-                true
-            }
-            Err(e) => {
-                counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                self.failures += 1;
-                self.shared.lock().writer_error = Some(e.to_string());
-                self.shared.progress.notify_all();
-                false
+    /// Fills the batch with the first `metrics` and `texts` pending points, the pending
+    /// meta keys and configs, and, when `last`, how the run ends. Text values move into
+    /// the batch (and back after a failure, [`WriterThread::restore_texts`]).
+    fn build(&mut self, metrics: usize, texts: usize, last: bool) {
+        let batch = &mut self.batch;
+        batch.clear();
+        self.metric_refs.fill(None);
+        self.text_refs.fill(None);
+        for (key, value) in &self.meta {
+            match value {
+                Some(v) => batch.set_meta(key, v.clone()),
+                None => batch.delete_meta(key),
             }
         }
+        for (path, value) in &self.configs {
+            batch.config(path.clone(), value.clone());
+        }
+        if let Some(now) = &self.beat {
+            lifecycle::heartbeat(batch, now);
+        }
+        for m in &self.metrics[..metrics] {
+            let i = m.series as usize;
+            let r = *self.metric_refs[i]
+                .get_or_insert_with(|| batch.metric_series(&self.metric_paths[i]));
+            batch.metric(r, m.step, m.value, m.ts);
+        }
+        for t in &mut self.texts[..texts] {
+            let i = t.series as usize;
+            let r =
+                *self.text_refs[i].get_or_insert_with(|| batch.text_series(&self.text_paths[i]));
+            batch.text(r, t.step, std::mem::take(&mut t.value), t.ts);
+        }
+        if last && let Some((end, now)) = &self.closing {
+            lifecycle::closed(batch, *end, now);
+        }
+    }
+
+    /// Puts the text values the batch took back into the pending points.
+    fn restore_texts(&mut self, texts: usize) {
+        for (t, (_, row)) in self.texts[..texts].iter_mut().zip(self.batch.text_entries()) {
+            t.value.clone_from(&row.value);
+        }
+    }
+
+    /// Writes what is pending, in one transaction while writes succeed, in smaller ones
+    /// after failures (a failed transaction of several points is tried again at once at
+    /// half the size). True once everything logged up to `seq` is committed.
+    fn commit(&mut self, seq: u64) -> bool {
+        loop {
+            let metrics = self.metrics.len().min(self.chunk);
+            let texts = self.texts.len().min(self.chunk - metrics);
+            let last = metrics == self.metrics.len() && texts == self.texts.len();
+            self.build(metrics, texts, last);
+            if self.batch.is_empty() {
+                self.committed(seq);
+                return true;
+            }
+            match self.writer.write(&self.batch) {
+                Ok(()) => {
+                    let points = metrics + texts;
+                    self.metrics.drain(..metrics);
+                    self.texts.drain(..texts);
+                    self.meta.clear();
+                    self.configs.clear();
+                    self.beat = None;
+                    let counters = &self.shared.counters;
+                    counters.points_written.fetch_add(points as u64, Ordering::Relaxed);
+                    counters.batches_written.fetch_add(1, Ordering::Relaxed);
+                    self.chunk = self.chunk.saturating_mul(2);
+                    self.stuck = 0;
+                    self.last_commit = Instant::now();
+                    let mut st = self.shared.lock();
+                    st.failing_since = None;
+                    st.writer_error = None;
+                    drop(st);
+                    if last {
+                        self.committed(seq);
+                        return true;
+                    }
+                }
+                Err(e) => {
+                    self.restore_texts(texts);
+                    self.shared.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                    let points = metrics + texts;
+                    if points > 1 {
+                        self.chunk = points / 2;
+                        continue;
+                    }
+                    self.chunk = 1;
+                    self.stalled(&e.to_string());
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Everything logged up to `seq` is committed.
+    fn committed(&mut self, seq: u64) {
+        let mut st = self.shared.lock();
+        st.committed = st.committed.max(seq);
+        st.writer_error = None;
+        st.failing_since = None;
+        drop(st);
+        self.shared.progress.notify_all();
+        if let Some(outage) = self.outage.take() {
+            let refused =
+                self.shared.counters.points_refused.load(Ordering::Relaxed) - outage.refused_before;
+            tell(&format!(
+                "run {} is written again, after {} failed attempts in {:.1} s ({refused} \
+                 points refused meanwhile)",
+                self.writer.location(),
+                outage.attempts,
+                outage.started.elapsed().as_secs_f64(),
+            ));
+        }
+    }
+
+    /// The smallest transaction failed: nothing can be written now.
+    fn stalled(&mut self, message: &str) {
+        self.stuck += 1;
+        let mut st = self.shared.lock();
+        st.writer_error = Some(message.to_owned());
+        st.stalls += 1;
+        st.failing_since.get_or_insert_with(Instant::now);
+        drop(st);
+        self.shared.progress.notify_all();
+        match &mut self.outage {
+            Some(outage) => outage.attempts += 1,
+            None => {
+                self.outage = Some(Outage {
+                    started: Instant::now(),
+                    attempts: 1,
+                    refused_before: self.shared.counters.points_refused.load(Ordering::Relaxed),
+                });
+                tell(&format!(
+                    "cannot write run: {}; retrying, with what was logged kept in memory \
+                     (logging calls fail once nothing could be written for {} s)",
+                    with_location(message, self.writer.location()),
+                    crate::queue::FAILING_GRACE.as_secs(),
+                ));
+            }
+        }
+    }
+
+    /// The run is closing and cannot be written. Records that it failed if even that
+    /// can be written; otherwise lets go of it without closing, so the store shows it as
+    /// crashed (never `running` with no writer).
+    fn give_up(mut self) {
+        let lost = self.pending_points();
+        let message = self.shared.lock().writer_error.clone().unwrap_or_default();
+        self.batch.clear();
+        lifecycle::closed(&mut self.batch, EndState::Failed, &lifecycle::now_iso());
+        let ended = if self.writer.write(&self.batch).is_ok() {
+            let _ = self.writer.close();
+            "it is marked failed"
+        } else {
+            // Dropped unclosed below, as a writer that died: the store derives crashed.
+            "it will show as crashed"
+        };
+        tell(&format!(
+            "cannot finish run: {}; closed with {lost} points not written, {ended}",
+            with_location(&message, self.writer.location()),
+        ));
+        self.finish(Some(format!("{message} ({lost} points could not be written; {ended})")));
     }
 
     fn finish(&self, error: Option<String>) {
@@ -296,10 +442,33 @@ impl WriterThread {
     }
 }
 
+/// A store error as said to people: the store's errors name the run's location; one
+/// that does not gets it in front.
+fn with_location(message: &str, location: &str) -> String {
+    if message.contains(location) { message.to_owned() } else { format!("{location}: {message}") }
+}
+
+/// One line on stderr, the way the SDK tells a person what the code is told by errors.
+/// A failed write to stderr is ignored. (The crate's unit tests print it through the
+/// test harness, which keeps it out of their output unless they fail; the integration
+/// tests read the real stderr of a child process.)
+fn tell(line: &str) {
+    #[cfg(test)]
+    #[allow(clippy::print_stderr, reason = "captured by the test harness")]
+    {
+        eprintln!("goodseed: {line}");
+    }
+    #[cfg(not(test))]
+    {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "goodseed: {line}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
@@ -311,23 +480,42 @@ mod tests {
     use crate::run::{Inner, Live};
     use crate::{Run, SdkError};
 
-    /// A store writer that fails while `failing` is set (a full disk, say).
+    /// What the [`Flaky`] writer lets through.
     #[derive(Debug)]
-    struct Flaky {
-        failing: Arc<AtomicBool>,
-        written: Arc<AtomicUsize>,
+    struct Disk {
+        /// Every write fails (a full disk).
+        full: AtomicBool,
+        /// Writes of more points than this fail (the space left takes no more).
+        room: AtomicUsize,
+        /// The steps of every metric point written, in order.
+        written: Mutex<Vec<f64>>,
+        closed: AtomicBool,
     }
+
+    impl Disk {
+        fn written(&self) -> Vec<f64> {
+            self.written.lock().expect("lock").clone()
+        }
+    }
+
+    /// A store writer that fails as its [`Disk`] says.
+    #[derive(Debug)]
+    struct Flaky(Arc<Disk>);
 
     impl RunWriter for Flaky {
         fn write(&mut self, batch: &WriteBatch) -> goodseed_store::Result<()> {
-            if self.failing.load(Ordering::SeqCst) {
+            let disk = &self.0;
+            if disk.full.load(Ordering::SeqCst)
+                || batch.metric_len() > disk.room.load(Ordering::SeqCst)
+            {
                 return Err(StoreError::Database {
                     location: "flaky.sqlite".to_owned(),
                     message: "database or disk is full".to_owned(),
                     busy: false,
                 });
             }
-            self.written.fetch_add(batch.metric_len(), Ordering::SeqCst);
+            let mut written = disk.written.lock().expect("lock");
+            written.extend(batch.metric_entries().map(|(_, m)| m.step.get()));
             Ok(())
         }
         fn config(&self, _: &FieldPath) -> goodseed_store::Result<Option<ConfigValue>> {
@@ -343,6 +531,7 @@ mod tests {
             "flaky.sqlite"
         }
         fn close(&mut self) -> goodseed_store::Result<()> {
+            self.0.closed.store(true, Ordering::SeqCst);
             Ok(())
         }
         fn release(&mut self) -> goodseed_store::Result<()> {
@@ -350,19 +539,21 @@ mod tests {
         }
     }
 
-    use std::sync::atomic::Ordering;
-
-    fn flaky_run(capacity: usize) -> (Run, Arc<AtomicBool>, Arc<AtomicUsize>) {
-        let failing = Arc::new(AtomicBool::new(true));
-        let written = Arc::new(AtomicUsize::new(0));
-        let writer = Flaky { failing: Arc::clone(&failing), written: Arc::clone(&written) };
+    /// A run over a [`Flaky`] writer whose disk is full.
+    fn flaky_run(capacity: usize) -> (Run, Arc<Disk>) {
+        let disk = Arc::new(Disk {
+            full: AtomicBool::new(true),
+            room: AtomicUsize::new(usize::MAX),
+            written: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
         let shared = Arc::new(Shared::new(capacity, State::default()));
         let pace = Pace {
             flush_interval: Duration::from_millis(10),
             heartbeat_interval: Duration::from_secs(3600),
         };
-        let thread =
-            spawn(Arc::clone(&shared), Box::new(writer), pace, "flaky", None).expect("spawn");
+        let writer = Box::new(Flaky(Arc::clone(&disk)));
+        let thread = spawn(Arc::clone(&shared), writer, pace, "flaky", None).expect("spawn");
         let run = Run::from_inner(Inner {
             run_id: RunId::parse("flaky").expect("id"),
             project: ProjectName::parse("p").expect("project"),
@@ -375,74 +566,126 @@ mod tests {
                 sync: None,
             }),
         });
-        (run, failing, written)
+        (run, disk)
+    }
+
+    /// Logs steps from `from` until a call is refused; returns the steps accepted and the
+    /// refusal.
+    fn log_until_refused(run: &Run, from: u32) -> (Vec<f64>, SdkError) {
+        let mut accepted = Vec::new();
+        for step in from.. {
+            match run.log_metric("x", step, 1.0) {
+                Ok(()) => accepted.push(f64::from(step)),
+                Err(e) => return (accepted, e),
+            }
+        }
+        unreachable!("a failing writer refuses logging calls")
+    }
+
+    /// Flushes until the writer has caught up (a flush fails while writes keep failing).
+    fn flush_until_written(run: &Run) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Err(e) = run.flush() {
+            assert!(Instant::now() < deadline, "the writer never caught up: {e}");
+        }
     }
 
     #[test]
-    fn a_failing_store_applies_backpressure_and_loses_nothing() {
-        let (run, failing, written) = flaky_run(100);
-        let logger = {
-            let run = run.clone();
-            std::thread::spawn(move || {
-                for step in 0..1_000u32 {
-                    run.log_metric("x", step, 1.0).expect("logging waits, it does not fail");
-                }
-            })
-        };
-        // The store fails: the writer holds one queue's worth for its retry, the queue
-        // fills, and the logger waits instead of memory growing.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while run.stats().backpressure_waits == 0 {
-            assert!(Instant::now() < deadline, "no back-pressure: {:?}", run.stats());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // The writer stops taking once its retry batch holds a queue's worth (so up to
-        // twice the capacity, the last take included) and the queue holds the third.
-        // Counted in the writer's attempts, not in time: after two more failed attempts
-        // it holds what it will hold, and two attempts later nothing has grown.
-        let after_errors = |n: u64| {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let stats = run.stats();
-                if stats.write_errors >= n {
-                    return stats;
-                }
-                assert!(Instant::now() < deadline, "the writer stopped retrying: {stats:?}");
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        };
-        let stuck = after_errors(run.stats().write_errors + 2);
-        let later = after_errors(stuck.write_errors + 2);
-        assert_eq!(later.points_logged, stuck.points_logged, "nothing grows while failing");
-        assert!(stuck.points_logged <= 3 * 100 + 1, "bounded while failing: {stuck:?}");
-        assert!(later.write_errors > 0);
-        let err = run.flush().expect_err("flush reports the failure");
+    fn a_failing_store_refuses_logging_calls_and_loses_nothing_accepted() {
+        let (run, disk) = flaky_run(100);
+        // The store fails: the writer keeps at most a queue's worth for its retry, the
+        // queue fills, and the logger, after waiting a while, is told.
+        let (accepted, err) = log_until_refused(&run, 0);
         assert!(matches!(err, SdkError::Writer { .. }), "{err}");
         assert!(err.to_string().contains("disk is full"), "{err}");
+        let stuck = run.stats();
+        assert!(stuck.backpressure_waits > 0, "{stuck:?}");
+        assert!(stuck.points_logged <= 3 * 100 + 1, "bounded while failing: {stuck:?}");
+        assert_eq!(stuck.points_logged, accepted.len() as u64);
+        assert_eq!(stuck.points_refused, 1);
+        // From now on calls are refused at once, configs and text included, and each
+        // refusal logs nothing.
+        for step in 0..1_000u32 {
+            let e = run.log_metrics(step, [("x", 1.0), ("y", 2.0)]).expect_err("refused");
+            assert!(matches!(e, SdkError::Writer { .. }), "{e}");
+        }
+        assert!(matches!(run.log_text("t", 0u32, "line"), Err(SdkError::Writer { .. })));
+        assert!(matches!(run.set_config("c", 1), Err(SdkError::Writer { .. })));
+        assert!(matches!(run.add_tags(["t"]), Err(SdkError::Writer { .. })));
+        assert!(run.tags().is_empty(), "a refused tag change changes nothing");
+        let later = run.stats();
+        assert_eq!(later.points_logged, stuck.points_logged);
+        assert_eq!(later.points_refused, 1 + 2_000 + 1);
+        let err = run.flush().expect_err("flush reports the failure");
+        assert!(matches!(err, SdkError::Writer { .. }), "{err}");
 
-        // The disk frees up: everything logged is written, nothing lost.
-        failing.store(false, Ordering::SeqCst);
-        logger.join().expect("logger");
-        run.flush().expect("flush");
+        // The disk frees up: everything accepted is written, in order, and logging works
+        // again.
+        disk.full.store(false, Ordering::SeqCst);
+        flush_until_written(&run);
+        run.log_metric("x", 10_000u32, 1.0).expect("accepted again");
         run.finish().expect("finish");
-        assert_eq!(written.load(Ordering::SeqCst), 1_000);
-        assert_eq!(run.stats().points_written, 1_000);
+        let mut expected = accepted;
+        expected.push(10_000.0);
+        assert_eq!(disk.written(), expected);
+        assert_eq!(run.stats().points_written, expected.len() as u64);
+        assert!(disk.closed.load(Ordering::SeqCst));
     }
 
     #[test]
-    fn closing_on_a_store_that_keeps_failing_says_what_was_lost() {
-        let (run, _failing, written) = flaky_run(1_000);
+    fn a_batch_too_large_for_the_space_left_is_written_in_smaller_ones() {
+        let (run, disk) = flaky_run(1_000);
+        let (accepted, _) = log_until_refused(&run, 0);
+        assert!(accepted.len() >= 1_000, "a queue's worth waits: {}", accepted.len());
+        // Space comes back, but only for 7 points per transaction: what waits is
+        // written all the same, in transactions small enough.
+        disk.room.store(7, Ordering::SeqCst);
+        disk.full.store(false, Ordering::SeqCst);
+        flush_until_written(&run);
+        assert_eq!(disk.written(), accepted);
+        // As space grows, so do the transactions again.
+        disk.room.store(usize::MAX, Ordering::SeqCst);
+        for step in 0..5_000u32 {
+            run.log_metric("y", step, 1.0).expect("log");
+        }
+        run.finish().expect("finish");
+        assert_eq!(disk.written().len(), accepted.len() + 5_000);
+        let stats = run.stats();
+        assert!(stats.batches_written < 1_000, "transactions grow back: {stats:?}");
+    }
+
+    #[test]
+    fn closing_on_a_store_that_keeps_failing_says_what_was_lost_and_lets_go() {
+        let (run, disk) = flaky_run(1_000);
         for step in 0..10u32 {
             run.log_metric("x", step, 1.0).expect("log");
         }
         let err = run.finish().expect_err("the run could not be written");
-        assert!(err.to_string().contains("could not be written"), "{err}");
-        assert_eq!(written.load(Ordering::SeqCst), 0);
+        assert!(matches!(err, SdkError::Writer { .. }), "{err}");
+        assert!(err.to_string().contains("10 points could not be written"), "{err}");
+        // Not even the end could be written: the writer was let go without closing, as
+        // a dead writer is (the store then derives `crashed`).
+        assert!(err.to_string().contains("show as crashed"), "{err}");
+        assert!(!disk.closed.load(Ordering::SeqCst));
+        assert!(disk.written().is_empty());
+    }
+
+    #[test]
+    fn closing_marks_the_run_failed_when_only_its_points_cannot_be_written() {
+        let (run, disk) = flaky_run(1_000);
+        disk.room.store(0, Ordering::SeqCst);
+        disk.full.store(false, Ordering::SeqCst);
+        for step in 0..10u32 {
+            run.log_metric("x", step, 1.0).expect("log");
+        }
+        let err = run.finish().expect_err("the points could not be written");
+        assert!(err.to_string().contains("marked failed"), "{err}");
+        assert!(disk.closed.load(Ordering::SeqCst), "closed after recording the failure");
     }
 
     #[test]
     fn a_full_queue_drops_hardware_samples_and_never_stalls() {
-        let (run, failing, _written) = flaky_run(10);
+        let (run, disk) = flaky_run(10);
         let plan = crate::monitor::Plan {
             hardware: true,
             gpu: false,
@@ -452,12 +695,16 @@ mod tests {
             interval: Duration::from_millis(100),
         };
         run.start_monitoring("monitoring/test", &plan);
-        // The store fails: a logger fills the queue and waits there.
+        // The store fails: a logger fills the queue and waits there (until it is told
+        // the writer keeps failing).
         let logger = {
             let run = run.clone();
             std::thread::spawn(move || {
                 for step in 0..200u32 {
-                    run.log_metric("x", step, 1.0).expect("log");
+                    match run.log_metric("x", step, 1.0) {
+                        Ok(()) | Err(SdkError::Writer { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
                 }
             })
         };
@@ -467,7 +714,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         // The sampler never waited: it keeps sampling (and dropping) while the logger waits.
-        failing.store(false, Ordering::SeqCst);
+        disk.full.store(false, Ordering::SeqCst);
         logger.join().expect("logger");
         run.finish().expect("finish");
         assert!(run.stats().monitoring_samples_dropped >= 3);

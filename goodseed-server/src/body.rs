@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use actix_web::http::StatusCode;
@@ -45,7 +46,9 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Runs `produce` on a blocking thread; what it sends becomes the response body, and
 /// the cache's entry for `key` when the whole body stays small. Errors before the first
-/// chunk become the answer; later ones end the stream early (and nothing is cached).
+/// chunk become the answer; a later one cuts the response off as HTTP says a failed
+/// answer must be: the connection closes before the body's end (no last chunk), so no
+/// client takes what it got for the whole answer (and nothing is cached).
 pub(crate) async fn stream(
     cache: Arc<ResponseCache>,
     key: Option<Key>,
@@ -53,6 +56,8 @@ pub(crate) async fn stream(
 ) -> Result<ChunkStream, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+    let failed = Arc::new(AtomicBool::new(false));
+    let failed_late = Arc::clone(&failed);
     actix_web::rt::task::spawn_blocking(move || {
         let mut first = Some(first_tx);
         let mut kept: Option<Vec<u8>> = key.as_ref().map(|_| Vec::new());
@@ -79,11 +84,12 @@ pub(crate) async fn stream(
                     cache.put(key, Bytes::from(body));
                 }
             }
-            (Err(_), None) => {}
+            // Set before the sender goes, so the body sees it when the chunks end.
+            (Err(_), None) => failed_late.store(true, Ordering::Release),
         }
     });
     match first_rx.await {
-        Ok(Ok(())) => Ok(ChunkStream { rx: Some(rx) }),
+        Ok(Ok(())) => Ok(ChunkStream { rx: Some(rx), failed: Some(failed) }),
         Ok(Err(e)) => Err(e),
         Err(_) => {
             rx.close();
@@ -95,20 +101,104 @@ pub(crate) async fn stream(
 /// A response body fed by [`stream`] (or any producer with the sending end).
 pub(crate) struct ChunkStream {
     rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    /// Set when the producer failed after its first chunk: the body ends in an error.
+    failed: Option<Arc<AtomicBool>>,
 }
 
 impl ChunkStream {
     pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<Bytes>) -> ChunkStream {
-        ChunkStream { rx: Some(rx) }
+        ChunkStream { rx: Some(rx), failed: None }
     }
 }
 
 impl futures_core::Stream for ChunkStream {
     type Item = Result<Bytes, actix_web::Error>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.rx.as_mut() {
-            Some(rx) => rx.poll_recv(cx).map(|c| c.map(Ok)),
-            None => Poll::Ready(None),
+        let Some(rx) = self.rx.as_mut() else { return Poll::Ready(None) };
+        match rx.poll_recv(cx) {
+            Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(None) => {
+                self.rx = None;
+                if self.failed.take().is_some_and(|f| f.load(Ordering::Acquire)) {
+                    // actix closes the connection without the body's last chunk.
+                    let e = std::io::Error::other("the answer failed after it started");
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::pin::pin;
+
+    use futures_core::Stream;
+
+    use super::*;
+
+    /// Every item of a streamed body, as the server would write it.
+    async fn items(body: ChunkStream) -> Vec<Result<String, String>> {
+        let mut body = pin!(body);
+        let mut out = Vec::new();
+        while let Some(item) = poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+            out.push(
+                item.map(|b| String::from_utf8_lossy(&b).into_owned()).map_err(|e| e.to_string()),
+            );
+        }
+        out
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        actix_web::rt::System::new().block_on(f)
+    }
+
+    #[test]
+    fn a_stream_that_fails_after_it_started_ends_in_an_error() {
+        let got = run(async {
+            let cache = Arc::new(ResponseCache::default());
+            let body = stream(cache, None, |send| {
+                send("[1, ".to_owned());
+                Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "database disk image is malformed",
+                ))
+            })
+            .await
+            .map_err(|_| "the error became the answer")
+            .expect("the first chunk went");
+            items(body).await
+        });
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], Ok("[1, ".to_owned()));
+        assert!(got[1].is_err(), "the body ends in an error, not as if whole: {got:?}");
+    }
+
+    #[test]
+    fn a_stream_that_fails_first_is_the_answer_and_one_that_ends_well_ends() {
+        let failed = run(async {
+            let cache = Arc::new(ResponseCache::default());
+            stream(cache, None, |_| Err(ApiError::new(StatusCode::NOT_FOUND, "no such run")))
+                .await
+                .err()
+                .map(|e| e.status)
+        });
+        assert_eq!(failed, Some(StatusCode::NOT_FOUND));
+        let whole = run(async {
+            let cache = Arc::new(ResponseCache::default());
+            let body = stream(cache, None, |send| {
+                send("[1, ".to_owned());
+                send("2]".to_owned());
+                Ok(())
+            })
+            .await
+            .map_err(|_| "an answer")
+            .expect("streamed");
+            items(body).await
+        });
+        assert_eq!(whole, [Ok("[1, ".to_owned()), Ok("2]".to_owned())]);
     }
 }

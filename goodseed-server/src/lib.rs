@@ -27,6 +27,9 @@ mod cloud;
 mod columns;
 pub mod encode;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 pub mod json;
 mod live;

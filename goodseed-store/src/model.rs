@@ -289,6 +289,9 @@ pub trait RunWriter: Send + std::fmt::Debug {
 
     /// Checkpoints and closes the file, leaving a single file on disk. Writing after this
     /// is an error; closing twice is not.
+    ///
+    /// A writer dropped without closing lets go of the run as a writer that died would:
+    /// what it wrote stays, and a run it left `running` is shown as crashed.
     fn close(&mut self) -> Result<()>;
 
     /// Lets go of the run without ending it, as a writer that died would: everything

@@ -5,7 +5,11 @@
 //!   ([`MemoryStore::fail`]) for tests of what callers do then;
 //! - [`python`]: an interpreter with Python goodseed 0.4.0 installed (a venv made once
 //!   under `target/`), and the scripts in `python/` that drive it, for the tests that
-//!   check compatibility both ways.
+//!   check compatibility both ways;
+//! - [`faults`]: a small `tmpfs` to fill, and the figures the fault-injection tests
+//!   report;
+//! - [`schemathesis`]: Schemathesis from PyPI (a venv made once under `target/`), for
+//!   the test that holds the server to its `openapi.json`.
 //!
 //! ```
 //! use goodseed_core::{ProjectName, RunId};
@@ -22,7 +26,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod faults;
 mod memory;
 pub mod python;
+pub mod schemathesis;
+mod venv;
 
 pub use memory::{Failure, MemoryStore, Operation};

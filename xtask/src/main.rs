@@ -22,6 +22,12 @@ Tasks:
                  included), cargo doc with RUSTDOCFLAGS=-D warnings
   bench [ARGS]   Run the criterion benchmarks: cargo bench --workspace [ARGS]
                  (e.g. `cargo xtask bench -- --save-baseline main`)
+  fuzz [SECONDS] [--sanitizer address] [TARGET...]
+                 Run each fuzz target in fuzz/ for SECONDS (default 60) with cargo
+                 fuzz, installing cargo-fuzz from crates.io if it is missing; fails if
+                 any target finds a crash (saved under fuzz/artifacts/). Without a
+                 sanitizer by default, which stable Rust builds; `--sanitizer address`
+                 sets RUSTC_BOOTSTRAP=1 on a stable toolchain. Not part of `ci`.
   help           Print this message
 ";
 
@@ -34,6 +40,7 @@ fn main() -> ExitCode {
     let result = match task.to_str() {
         Some("ci") => ci(),
         Some("bench") => bench(args.collect()),
+        Some("fuzz") => fuzz(args.collect()),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -144,4 +151,125 @@ fn bench(args: Vec<OsString>) -> anyhow::Result<()> {
     let mut step = Step::new("benchmarks", &["bench", "--workspace"]);
     step.args.extend(args);
     step.run()
+}
+
+/// What `cargo xtask fuzz` was asked.
+struct FuzzArgs {
+    seconds: u64,
+    sanitizer: String,
+    targets: Vec<String>,
+}
+
+fn fuzz_args(args: Vec<OsString>) -> anyhow::Result<FuzzArgs> {
+    let mut out = FuzzArgs { seconds: 60, sanitizer: "none".to_owned(), targets: Vec::new() };
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if arg == "--sanitizer" {
+            out.sanitizer = args.next().context("--sanitizer needs a value (none, address)")?;
+        } else if let Some(s) = arg.strip_prefix("--sanitizer=") {
+            out.sanitizer = s.to_owned();
+        } else if let Ok(n) = arg.parse::<u64>() {
+            out.seconds = n.max(1);
+        } else if arg.starts_with('-') {
+            bail!("unknown option {arg:?} for `cargo xtask fuzz`");
+        } else {
+            out.targets.push(arg);
+        }
+    }
+    Ok(out)
+}
+
+/// A `cargo fuzz` command in the workspace root, with what every fuzz build needs.
+fn cargo_fuzz(args: &[&str], sanitizer: &str, web_dist: &Path) -> Command {
+    let mut cmd = Command::new(cargo());
+    cmd.arg("fuzz").args(args).current_dir(workspace_root());
+    // The fuzz workspace builds goodseed-server: embed no UI rather than run npm.
+    cmd.env("GOODSEED_WEB_DIST", web_dist);
+    if sanitizer != "none" && !rustc_is_nightly() {
+        // Sanitizers need `-Z` flags: let a stable compiler take them.
+        cmd.env("RUSTC_BOOTSTRAP", "1");
+    }
+    cmd
+}
+
+fn rustc_is_nightly() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    Command::new(rustc)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly"))
+}
+
+fn fuzz(args: Vec<OsString>) -> anyhow::Result<()> {
+    let args = fuzz_args(args)?;
+    let has_cargo_fuzz = Command::new(cargo())
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_cargo_fuzz {
+        println!("cargo-fuzz is not installed: installing it from crates.io");
+        Step::new("installing cargo-fuzz", &["install", "cargo-fuzz", "--locked"]).run()?;
+    }
+    let root = workspace_root();
+    let web_dist = root.join("fuzz/target/empty-web");
+    std::fs::create_dir_all(&web_dist)
+        .with_context(|| format!("cannot create {}", web_dist.display()))?;
+    let sanitizer = args.sanitizer.as_str();
+
+    println!("\n$ cargo fuzz build --sanitizer {sanitizer}");
+    let status = cargo_fuzz(&["build", "--sanitizer", sanitizer], sanitizer, &web_dist)
+        .status()
+        .context("cannot start `cargo fuzz build`")?;
+    if !status.success() {
+        bail!("cargo fuzz build failed ({status})");
+    }
+    let targets = if args.targets.is_empty() {
+        let out = cargo_fuzz(&["list"], sanitizer, &web_dist)
+            .output()
+            .context("cannot start `cargo fuzz list`")?;
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    } else {
+        args.targets.clone()
+    };
+    if targets.is_empty() {
+        bail!("no fuzz targets found in fuzz/");
+    }
+
+    let mut failed = Vec::new();
+    for target in &targets {
+        let seconds = format!("-max_total_time={}", args.seconds);
+        let mut libfuzzer = vec![seconds, "-timeout=30".to_owned(), "-print_final_stats=1".into()];
+        let dict = root.join("fuzz/dicts").join(format!("{target}.dict"));
+        if dict.is_file() {
+            libfuzzer.push(format!("-dict={}", dict.display()));
+        }
+        let mut run_args = vec!["run", "--sanitizer", sanitizer, target.as_str(), "--"];
+        run_args.extend(libfuzzer.iter().map(String::as_str));
+        println!(
+            "\n==> fuzz target {target} for {} s\n$ cargo fuzz {}",
+            args.seconds,
+            run_args.join(" ")
+        );
+        let status = cargo_fuzz(&run_args, sanitizer, &web_dist)
+            .status()
+            .with_context(|| format!("cannot start `cargo fuzz run {target}`"))?;
+        if !status.success() {
+            failed.push(target.clone());
+        }
+    }
+    println!();
+    for target in &targets {
+        let outcome = if failed.contains(target) { "FAILED" } else { "ok" };
+        println!("fuzz target {target:<12} {outcome}");
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} fuzz target(s) failed: {} (inputs saved under fuzz/artifacts/; replay one with \
+             `cargo fuzz run <target> <file>`, then add it as a regression test)",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    println!("cargo xtask fuzz: {} targets, {} s each, no crash", targets.len(), args.seconds);
+    Ok(())
 }

@@ -668,15 +668,24 @@ fn list_escapes_control_characters_from_the_disk() {
     data.run(
         project,
         "r2",
-        &[("run_id", "r2\u{1b}[7m"), ("name", "n\u{9b}x"), ("status", "finished")],
+        &[("run_id", "r2"), ("name", "n\u{9b}x"), ("status", "finished")],
         1,
         0,
     );
+    // A run id no request could name: listed as unreadable, with the reason.
+    data.run(project, "r3", &[("run_id", "r3\u{1b}[7m"), ("status", "finished")], 2, 0);
     data.file(&format!("{project}/runs/bad\u{1b}[1m.sqlite"), b"not sqlite");
     let (code, runs, _) = outcome(goodseed().arg("list").arg(data.root()).args(["-p", project]));
     assert_eq!(code, 0, "{runs}");
     assert!(!runs.contains('\u{1b}') && !runs.contains('\u{9b}'), "{runs:?}");
-    assert!(runs.contains("[finished] r2\\u{1b}[7m"), "{runs:?}");
+    assert!(runs.contains("[finished] r2"), "{runs:?}");
     assert!(runs.contains("name: n\\u{9b}x"), "{runs:?}");
+    assert!(
+        runs.contains(
+            "[unreadable] ok/runs/r3.sqlite: the run id its run_meta holds cannot be addressed: \
+             invalid run id \"r3\\u{1b}[7m\""
+        ),
+        "{runs:?}"
+    );
     assert!(runs.contains("[unreadable] ok/runs/bad\\u{1b}[1m.sqlite"), "{runs:?}");
 }

@@ -514,6 +514,9 @@ fn doctor_reports_damaged_and_unreadable_files_and_changes_nothing() {
     damage(&home.file("p", "big"));
     std::fs::write(home.projects().join("p/runs/junk.sqlite"), b"not a database, just text")
         .expect("writing a file");
+    // A sound run whose name no request could use (goodseed 0.4.0 allows `exp.1`).
+    std::fs::copy(home.file("ws/p", "r"), home.projects().join("p/runs/exp.1.sqlite"))
+        .expect("copying a run");
     let before = home.snapshot();
 
     let projects = home.projects();
@@ -521,11 +524,16 @@ fn doctor_reports_damaged_and_unreadable_files_and_changes_nothing() {
         outcome(&mut goodseed(&[OsStr::new("doctor"), projects.as_os_str()]));
     assert_eq!(code, 1, "{stdout}{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
     assert!(lines[0].starts_with("damaged     p/runs/big.sqlite: "), "{stdout}");
-    assert_eq!(lines[1], "unreadable  p/runs/junk.sqlite: not an SQLite database");
-    assert_eq!(lines[2], "checked 2 runs: 1 ok, 1 damaged, 1 unreadable file");
-    assert_eq!(stderr, "error: problems found in 2 run file(s)\n");
+    assert_eq!(
+        lines[1],
+        "unreadable  p/runs/exp.1.sqlite: its file name cannot be addressed: invalid run id \
+         \"exp.1\": character '.' at position 3 is not allowed"
+    );
+    assert_eq!(lines[2], "unreadable  p/runs/junk.sqlite: not an SQLite database");
+    assert_eq!(lines[3], "checked 2 runs: 1 ok, 1 damaged, 2 unreadable files");
+    assert_eq!(stderr, "error: problems found in 3 run file(s)\n");
     assert_eq!(home.snapshot(), before, "doctor changed no file and created none");
 }
 

@@ -2,5 +2,6 @@
 //! (`sdk`), and by goodseed 0.4.0's own readers (`compat`).
 
 mod compat;
+mod faults;
 mod monitor;
 mod sdk;

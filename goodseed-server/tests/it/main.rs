@@ -4,9 +4,11 @@
 mod api;
 mod cloud;
 mod compat;
+mod faults;
 mod live;
 mod openapi;
 mod remote;
+mod schema;
 mod security;
 mod series;
 mod support;

@@ -90,8 +90,9 @@ impl WriterLock {
 }
 
 impl WriterLock {
-    /// Releases the lock and leaves its file, free: what a writer that died leaves,
-    /// which readers take as "the run's writer is gone".
+    /// Releases the lock and leaves its file, free: what a writer that died leaves, which
+    /// readers take as "the run's writer is gone" (a run that says `running` then shows
+    /// as crashed).
     pub(crate) fn abandon(mut self) {
         drop(self.file.take());
     }

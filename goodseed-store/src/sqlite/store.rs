@@ -287,11 +287,13 @@ impl SqliteStore {
             Layout::Flat => String::new(),
         };
         let stem = at.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let unaddressable = self.unaddressable(&relative, &project, &stem);
         let mut path = at.clone();
         let state = match kind {
             _ if project.is_empty() && self.layout == Layout::Projects => {
                 Err("run file directly under the data directory's runs/ has no project".to_owned())
             }
+            _ if unaddressable.is_some() => Err(unaddressable.unwrap_or_default()),
             Entry::Symlink => match std::fs::canonicalize(&at) {
                 Ok(target) if target.starts_with(root) => {
                     path = target;
@@ -307,6 +309,23 @@ impl SqliteStore {
             return None; // a link to a directory or device named like a run
         }
         Some(Found { at, path, relative, project, stem, state })
+    }
+
+    /// Why a run file found at `relative` cannot be addressed (opened, trashed, stopped:
+    /// every request names a run by a valid project name and run id), if it cannot.
+    fn unaddressable(&self, relative: &Path, project: &str, stem: &str) -> Option<String> {
+        if relative.to_str().is_none() {
+            return Some("its path is not UTF-8, so it cannot be addressed".to_owned());
+        }
+        if let Err(e) = RunId::parse(stem) {
+            return Some(format!("its file name cannot be addressed: {e}"));
+        }
+        if self.layout == Layout::Projects
+            && let Err(e) = ProjectName::parse(project)
+        {
+            return Some(format!("its folder cannot be addressed: {e}"));
+        }
+        None
     }
 
     /// Resolves a run's file, refusing anything that is missing or leaves the root.
@@ -466,19 +485,29 @@ fn load_summary(
     };
     let (meta, metric_paths, text_paths, tags) =
         read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
-    let liveness = liveness(&found.path, &meta, SystemTime::now());
+    // Clients address a run by the project and run id the listing shows: both must
+    // pass the rules every request is held to.
+    let run_id = meta.run_id().unwrap_or(&found.stem);
+    if let Err(e) = RunId::parse(run_id) {
+        return Err(format!("the run id its run_meta holds cannot be addressed: {e}"));
+    }
     let project = if found.project.is_empty() {
         // A flat directory: the project the run says it belongs to.
-        meta.get(meta_key::PROJECT).unwrap_or(DEFAULT_PROJECT).to_owned()
+        let project = meta.get(meta_key::PROJECT).unwrap_or(DEFAULT_PROJECT);
+        if let Err(e) = ProjectName::parse(project) {
+            return Err(format!("the project its run_meta holds cannot be addressed: {e}"));
+        }
+        project.to_owned()
     } else {
         found.project.clone()
     };
+    let liveness = liveness(&found.path, &meta, SystemTime::now());
     let version = (mode == ReadMode::Closed)
         .then(|| version_of(&found.path, fingerprint.size, fingerprint.modified));
     Ok(RunSummary {
         project,
         id: found.stem.clone(),
-        run_id: meta.run_id().unwrap_or(&found.stem).to_owned(),
+        run_id: run_id.to_owned(),
         status: RunStatus::derive(meta.status(), liveness),
         liveness,
         meta,

@@ -133,9 +133,16 @@ impl SqliteRunWriter {
             let conn = schema::open_writer(path, false)?;
             let mut writer = SqliteRunWriter::from_conn(conn, path, min_level);
             writer.lock = Some(lock);
-            writer.write_inner(first, true)?;
-            writer.checkpointer = Some(Checkpointer::start(path)?);
-            Ok(writer)
+            let started = writer
+                .write_inner(first, true)
+                .and_then(|()| Checkpointer::start(path).map(|c| writer.checkpointer = Some(c)));
+            match started {
+                Ok(()) => Ok(writer),
+                Err(e) => {
+                    writer.let_go();
+                    Err(e)
+                }
+            }
         })();
         if result.is_err() {
             // Leave nothing half-made behind.
@@ -167,15 +174,43 @@ impl SqliteRunWriter {
             ));
         }
         let lock = WriterLock::acquire(path)?;
-        let conn = schema::open_writer(path, false)?;
-        schema::check_is_run(&conn, path)?;
-        conn.execute_batch(DDL).map_err(|e| StoreError::db(path, e))?;
+        let opened = schema::open_writer(path, false).and_then(|conn| {
+            schema::check_is_run(&conn, path)?;
+            conn.execute_batch(DDL).map_err(|e| StoreError::db(path, e))?;
+            Ok(conn)
+        });
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(e) => {
+                lock.give_back();
+                return Err(e);
+            }
+        };
         let mut writer = SqliteRunWriter::from_conn(conn, path, min_level);
         writer.lock = Some(lock);
-        writer.load_existing()?;
-        writer.load_pyramid(min_level)?;
-        writer.checkpointer = Some(Checkpointer::start(path)?);
-        Ok(writer)
+        let started = writer
+            .load_existing()
+            .and_then(|()| writer.load_pyramid(min_level))
+            .and_then(|()| Checkpointer::start(path).map(|c| writer.checkpointer = Some(c)));
+        match started {
+            Ok(()) => Ok(writer),
+            Err(e) => {
+                writer.let_go();
+                Err(e)
+            }
+        }
+    }
+
+    /// Lets go of a run this writer could not start writing: the connection closes and
+    /// the lock is given back as it was found (see [`WriterLock::give_back`]).
+    fn let_go(&mut self) {
+        if let Some(c) = self.checkpointer.take() {
+            c.stop();
+        }
+        drop(self.conn.take());
+        if let Some(lock) = self.lock.take() {
+            lock.give_back();
+        }
     }
 
     fn from_conn(conn: Connection, path: &Path, min_level: u32) -> SqliteRunWriter {
@@ -610,7 +645,16 @@ impl SqliteRunWriter {
 }
 
 impl Drop for SqliteRunWriter {
+    /// A writer dropped without [`RunWriter::close`] lets go of the run as a writer that
+    /// died would: what it committed stays, and the lock file is left free, so a run that
+    /// says `running` shows as crashed.
     fn drop(&mut self) {
-        let _ = self.close();
+        if let Some(c) = self.checkpointer.take() {
+            c.stop();
+        }
+        drop(self.conn.take());
+        if let Some(lock) = self.lock.take() {
+            lock.abandon();
+        }
     }
 }

@@ -135,6 +135,7 @@ mod backends {
         existing_run_is_not_overwritten,
         resume_continues,
         writing_after_close_fails,
+        a_writer_dropped_unclosed_leaves_its_run_crashed,
         delete_refuses_untrashed_and_live_runs,
         integrity_check_passes_a_good_run,
         points_after_a_step,
@@ -505,6 +506,37 @@ fn writing_after_close_fails(b: &impl Backend) {
     batch.set_meta("x", "y");
     let err = w.write(&batch).expect_err("closed");
     assert!(matches!(err, StoreError::Closed { .. }), "{err}");
+}
+
+/// A writer that goes away without closing (the SDK's writer when it gives up on a run
+/// it cannot write, or a thread that panicked) leaves what it committed and lets the run
+/// show as crashed, never `running` with nobody writing it; the run can be resumed.
+fn a_writer_dropped_unclosed_leaves_its_run_crashed(b: &impl Backend) {
+    use goodseed_core::RunStatus;
+    let mut w = b.create("p", "r1", &new_run("r1", "2025-01-01T00:00:00+00:00")).expect("create");
+    let mut batch = WriteBatch::new();
+    let s = batch.metric_series(&fp("loss"));
+    batch.metric(s, step(0.0), 1.5, TS);
+    w.write(&batch).expect("write");
+    let status =
+        |b: &dyn RunStore| b.run_summary(&pn("p"), &rid("r1")).expect("summary").status.clone();
+    assert_eq!(status(b.catalog()), RunStatus::Running);
+    drop(w);
+    assert_eq!(status(b.catalog()), RunStatus::Crashed);
+    let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+    let mut points = Vec::new();
+    r.visit_metrics(Some("loss"), &mut |_, p| {
+        points.push((p.step, p.value));
+        true
+    })
+    .expect("read");
+    assert_eq!(points, [(0.0, 1.5)]);
+    let mut w = b.resume("p", "r1").expect("a crashed run can be resumed");
+    let mut end = WriteBatch::new();
+    end.set_meta("status", "finished");
+    w.write(&end).expect("write");
+    w.close().expect("close");
+    assert_eq!(status(b.catalog()), RunStatus::Finished);
 }
 
 fn delete_refuses_untrashed_and_live_runs(b: &impl Backend) {

@@ -123,6 +123,89 @@ fn bad_files_are_reported_beside_good_runs() {
     assert!(SqliteRunWriter::open_existing(&runs.join("other.sqlite")).is_err());
 }
 
+/// A run whose file name, folder or stored run id breaks the rules identifiers are held
+/// to could be listed but never opened, trashed or stopped (every request names a run by
+/// valid identifiers): it is reported as unreadable, with the reason.
+#[test]
+fn runs_that_cannot_be_addressed_are_reported_with_the_reason() {
+    let s = Sqlite::new();
+    make_run(&s, "p", "good");
+    let good = s.path("p", "good");
+    let root = s.dir.path();
+    // goodseed 0.4.0 takes any run id without a path separator: `exp.1`, `my run`.
+    for name in ["p/runs/exp.1.sqlite", "p/runs/my run.sqlite", "p/runs/-x.sqlite"] {
+        fs::copy(&good, root.join(name)).expect("copy");
+    }
+    // A folder that is no project name (a backslash, a control character).
+    for project in ["back\\slash", "bell\u{7}"] {
+        fs::create_dir_all(root.join(project).join("runs")).expect("mkdir");
+        fs::copy(&good, root.join(project).join("runs/r.sqlite")).expect("copy");
+    }
+    // A file named well whose run_meta names it otherwise.
+    let renamed = root.join("p/runs/renamed.sqlite");
+    fs::copy(&good, &renamed).expect("copy");
+    let conn = rusqlite::Connection::open(&renamed).expect("open");
+    conn.execute("UPDATE run_meta SET value = '../up' WHERE key = 'run_id'", []).expect("update");
+    drop(conn);
+
+    let listing = s.catalog.list_runs(None).expect("list");
+    let runs: Vec<_> = listing.runs.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(runs, ["good"]);
+    let bad: Vec<_> =
+        listing.unreadable.iter().map(|u| format!("{}: {}", u.location, u.reason)).collect();
+    assert_eq!(
+        bad,
+        [
+            r#"back\slash/runs/r.sqlite: its folder cannot be addressed: invalid project name "back\\slash": character '\\' at position 4 is not allowed"#,
+            "bell\u{7}/runs/r.sqlite: its folder cannot be addressed: invalid project name \
+             \"bell\\u{7}\": character '\\u{7}' at position 4 is not allowed",
+            r#"p/runs/-x.sqlite: its file name cannot be addressed: invalid run id "-x": it must start and end with a letter or digit"#,
+            r#"p/runs/exp.1.sqlite: its file name cannot be addressed: invalid run id "exp.1": character '.' at position 3 is not allowed"#,
+            r#"p/runs/my run.sqlite: its file name cannot be addressed: invalid run id "my run": character ' ' at position 2 is not allowed"#,
+            r#"p/runs/renamed.sqlite: the run id its run_meta holds cannot be addressed: invalid run id "../up": character '.' at position 0 is not allowed"#,
+        ]
+    );
+    // Projects still count every run file, as 0.4.0 does.
+    let projects: Vec<_> = s
+        .catalog
+        .list_projects()
+        .expect("projects")
+        .into_iter()
+        .map(|p| (p.name, p.run_count))
+        .collect();
+    assert_eq!(projects.len(), 3);
+    assert!(projects.contains(&("p".to_owned(), 5)), "{projects:?}");
+    // One project's listing says the same of its own files.
+    let listing = s.catalog.list_runs(Some(&pn("p"))).expect("list");
+    assert_eq!(listing.unreadable.len(), 4);
+}
+
+/// In a flat directory (0.4.0's `log_dir`) a run's project is the one its `run_meta`
+/// names, so that must be a valid project name too.
+#[test]
+fn a_flat_run_whose_project_cannot_be_addressed_is_unreadable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (run, project) in [("good", "team/p"), ("bad", "../up")] {
+        let mut b = crate::conformance::finished_run(run, "2025-01-01T00:00:00+00:00");
+        b.set_meta("project", project);
+        let mut w =
+            SqliteRunWriter::create(&dir.path().join(format!("{run}.sqlite")), &b).expect("create");
+        w.close().expect("close");
+    }
+    let store = goodseed_store::SqliteStore::flat(dir.path());
+    let listing = store.list_runs(None).expect("list");
+    let runs: Vec<_> = listing.runs.iter().map(|r| (r.project.as_str(), r.id.as_str())).collect();
+    assert_eq!(runs, [("team/p", "good")]);
+    let bad: Vec<_> =
+        listing.unreadable.iter().map(|u| format!("{}: {}", u.location, u.reason)).collect();
+    assert_eq!(
+        bad,
+        [
+            r#"bad.sqlite: the project its run_meta holds cannot be addressed: invalid project name "../up": segment ".." is not allowed"#
+        ]
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn symlinks_never_lead_out_of_the_root() {
