@@ -11,7 +11,7 @@ use goodseed_protocol::{
 use super::{Remote, RemoteError};
 
 /// Bodies larger than this are sent gzip-compressed (level 1: a fraction of the CPU of
-/// 0.4.0's level 6, most of the saving).
+/// 0.4.0's level 6, most of the saving), unless the server is on this machine.
 const GZIP_FROM: usize = 32 * 1024;
 
 /// A client of one server with one key.
@@ -19,6 +19,21 @@ const GZIP_FROM: usize = 32 * 1024;
 pub(crate) struct Client {
     remote: Remote,
     agent: ureq::Agent,
+    /// The server is on this machine (a loopback address): compressing costs CPU and
+    /// saves nothing.
+    local: bool,
+}
+
+/// Whether a server's address names this machine: `localhost`, `127.x.x.x`, `[::1]`.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = if let Some(v6) = rest.strip_prefix('[') {
+        v6.split_once(']').map_or("", |(h, _)| h)
+    } else {
+        rest.split(['/', ':']).next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What an answer says.
@@ -35,7 +50,7 @@ impl Client {
             .http_status_as_error(false)
             .build()
             .into();
-        Client { remote: remote.clone(), agent }
+        Client { remote: remote.clone(), agent, local: is_loopback(&remote.url) }
     }
 
     pub(crate) fn remote(&self) -> &Remote {
@@ -72,7 +87,7 @@ impl Client {
             .post(self.url(path))
             .header("Authorization", &auth)
             .header("Content-Type", content_type);
-        let resp = if body.len() >= GZIP_FROM {
+        let resp = if body.len() >= GZIP_FROM && !self.local {
             let packed = goodseed_protocol::gzip::compress(body, 1);
             req.header("Content-Encoding", "gzip").send(&packed[..])
         } else {
@@ -171,5 +186,25 @@ impl Client {
         self.check(&a, 200, "POST /api/v1/runs/{id}/heartbeat")?;
         // A server that answers without our field (0.4.0's backend) asks nothing.
         Ok(serde_json::from_slice::<HeartbeatAnswer>(&a.body).is_ok_and(|h| h.stop_requested))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_servers_are_told_apart() {
+        for (url, local) in [
+            ("http://127.0.0.1:8765", true),
+            ("http://127.8.0.1", true),
+            ("http://localhost:8765/x", true),
+            ("https://LOCALHOST", true),
+            ("http://[::1]:8765", true),
+            ("http://gpu-box:8765", false),
+            ("http://10.0.0.1:8765", false),
+            ("http://[2001:db8::1]:80", false),
+            ("http://localhost.example", false),
+        ] {
+            assert_eq!(super::is_loopback(url), local, "{url}");
+        }
     }
 }
