@@ -134,6 +134,18 @@ pub(crate) struct DataDir {
     /// ~/.goodseed/projects when GOODSEED_HOME is unset]
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<OsString>,
+
+    /// Keep runs in this store instead: a PostgreSQL database
+    /// (postgresql://user@host:port/db) or a data directory
+    #[arg(long, env = "GOODSEED_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
+}
+
+impl DataDir {
+    /// Where the command's runs are.
+    pub(crate) fn location(self) -> anyhow::Result<crate::store::Location> {
+        crate::store::Location::from_args(self.dir, self.store)
+    }
 }
 
 /// Arguments of the commands that act on one run (`show`, `trash`, `restore`).
@@ -208,12 +220,17 @@ pub(crate) struct DirArg {
     /// The data directory, as the other commands take it (the same as DIR)
     #[arg(long = "dir", value_name = "DIR", conflicts_with = "dir")]
     pub(crate) dir_flag: Option<OsString>,
+
+    /// Keep runs in this store instead: a PostgreSQL database
+    /// (postgresql://user@host:port/db) or a data directory
+    #[arg(long, env = "GOODSEED_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
 }
 
 impl DirArg {
-    /// The directory named, either way.
-    pub(crate) fn get(self) -> Option<OsString> {
-        self.dir_flag.or(self.dir)
+    /// Where the command's runs are.
+    pub(crate) fn location(self) -> anyhow::Result<crate::store::Location> {
+        crate::store::Location::from_args(self.dir_flag.or(self.dir), self.store)
     }
 }
 

@@ -27,7 +27,7 @@ struct Problem {
 
 /// Runs `goodseed doctor`.
 pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let opened = open_store(args.dir.get())?;
+    let opened = open_store(args.dir.location()?)?;
     let (store, dir) = (&*opened.store, &opened.dir);
     match opened.problem() {
         Some(DirProblem::Missing) => {

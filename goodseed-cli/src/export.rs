@@ -25,7 +25,7 @@ const PROGRESS_BATCH: u64 = 4096;
 /// Runs `goodseed export`, writing to `out` or to `--output`.
 pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let run = run_ref::parse(&args.run)?;
-    let opened = open_store(args.data.dir)?;
+    let opened = open_store(args.data.location()?)?;
     let store = &*opened.store;
     let reader = store
         .open_run(&run.project, &run.run_id)

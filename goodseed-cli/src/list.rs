@@ -27,7 +27,7 @@ pub(crate) fn run(args: ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None | Some("") => None,
         Some(name) => Some(ProjectName::parse(name).map_err(UsageError::new)?),
     };
-    let opened = open_store(args.dir.get())?;
+    let opened = open_store(args.dir.location()?)?;
     let (store, dir) = (&opened.store, &opened.dir);
     match opened.problem() {
         // 0.4.0's line, word for word.

@@ -42,7 +42,7 @@ impl std::error::Error for CannotConfirm {}
 pub(crate) fn run(args: RmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let runs: BTreeSet<RunRef> =
         args.runs.iter().map(|r| run_ref::parse(r)).collect::<Result<_, _>>()?;
-    let opened = open_store(args.data.dir)?;
+    let opened = open_store(args.data.location()?)?;
     let (store, dir) = (&opened.store, &opened.dir);
 
     let mut doomed: Vec<(RunRef, Arc<RunSummary>)> = Vec::new();

@@ -8,7 +8,7 @@ use clap::Args;
 use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions, StreamLimits};
 
 use crate::UsageError;
-use crate::store::{DirProblem, open_store};
+use crate::store::{DirProblem, open_store_waiting};
 
 /// The port 0.4.0 serves on.
 pub(crate) const DEFAULT_PORT: u16 = 8765;
@@ -66,7 +66,11 @@ impl ServeArgs {
     /// What a bare `goodseed` serves with: the defaults of `goodseed serve`.
     pub(crate) fn default_for_bare_command() -> ServeArgs {
         ServeArgs {
-            dir: crate::cli::DirArg { dir: None, dir_flag: None },
+            dir: crate::cli::DirArg {
+                dir: None,
+                dir_flag: None,
+                store: std::env::var("GOODSEED_STORE").ok().filter(|s| !s.is_empty()),
+            },
             port: DEFAULT_PORT,
             host: "127.0.0.1".to_owned(),
             token: std::env::var("GOODSEED_TOKEN").ok().filter(|t| !t.is_empty()),
@@ -177,7 +181,7 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
             args.port
         ));
     }
-    let opened = open_store(args.dir.get())?;
+    let opened = open_store_waiting(args.dir.location()?, |line| warn(&line))?;
     // Served all the same (runs appear once a trainer writes there), but never silently.
     match opened.problem() {
         Some(DirProblem::Missing) => warn(&format!(
@@ -215,7 +219,9 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     };
     let shown = link_host(ip);
     writeln!(out, "Goodseed server running at http://{shown}:{port}")?;
-    if args.verbose {
+    if args.verbose && opened.is_database() {
+        writeln!(out, "Store: {}", opened.dir.display())?;
+    } else if args.verbose {
         writeln!(out, "Data directory: {}", opened.dir.display())?;
         writeln!(out, "Accepted Host names: loopback names, {}", options.allowed_hosts.join(", "))?;
     }

@@ -27,7 +27,7 @@ const MAX_PATH_COLUMN: usize = 40;
 /// Runs `goodseed show`.
 pub(crate) fn run(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let run = run_ref::parse(&args.run)?;
-    let opened = open_store(args.data.dir)?;
+    let opened = open_store(args.data.location()?)?;
     let store = &*opened.store;
     let reader = store
         .open_run(&run.project, &run.run_id)

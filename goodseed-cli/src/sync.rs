@@ -76,7 +76,7 @@ pub(crate) fn run(args: SyncArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         ))
     })?;
     let remote = Remote::new(url, key).map_err(UsageError::new)?;
-    let opened = open_store(args.dir.get())?;
+    let opened = open_store(args.dir.location()?)?;
     let runs = select(&*opened.store, args.project.as_deref(), args.run.as_deref())?;
     sync_runs(&*opened.store, &runs, &remote, out, Style::Ours)
 }
@@ -90,7 +90,7 @@ pub(crate) fn upload(args: UploadArgs, out: &mut dyn Write) -> anyhow::Result<()
         anyhow::bail!("no API key");
     };
     let remote = Remote::new(url, key).map_err(UsageError::new)?;
-    let opened = open_store(args.data.dir)?;
+    let opened = open_store(args.data.location()?)?;
     let runs = select(&*opened.store, Some(&args.project), args.run_id.as_deref())?;
     if runs.is_empty() {
         writeln!(out, "No runs found in project '{}'.", args.project)?;

@@ -95,7 +95,7 @@ pub(crate) fn run(args: TokenArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            let tokens = open_tokens(a.data.dir)?;
+            let tokens = open_tokens(a.data.location()?)?;
             let made = tokens.create(&scope, a.label.as_deref()).context("making the key")?;
             let mut err = std::io::stderr();
             let _ = writeln!(
@@ -107,7 +107,7 @@ pub(crate) fn run(args: TokenArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             writeln!(out, "{}", made.secret).context("writing to standard output")
         }
         TokenAction::List(a) => {
-            let tokens = open_tokens(a.data.dir)?;
+            let tokens = open_tokens(a.data.location()?)?;
             let list = tokens.list().context("reading the keys")?;
             if list.is_empty() {
                 return writeln!(
@@ -127,7 +127,7 @@ pub(crate) fn run(args: TokenArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             writeln!(out, "\n{} key(s)", list.len()).context("writing to standard output")
         }
         TokenAction::Revoke(a) => {
-            let tokens = open_tokens(a.data.dir)?;
+            let tokens = open_tokens(a.data.location()?)?;
             tokens.revoke(&a.id)?;
             writeln!(out, "revoked key {}", a.id).context("writing to standard output")
         }

@@ -12,7 +12,7 @@ use crate::store::open_store;
 /// Runs `goodseed trash` (`trashed` true) or `goodseed restore` (false).
 pub(crate) fn run(args: RunArgs, trashed: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let run = run_ref::parse(&args.run)?;
-    let opened = open_store(args.data.dir)?;
+    let opened = open_store(args.data.location()?)?;
     let (store, dir) = (&opened.store, &opened.dir);
     let meta = store
         .open_run(&run.project, &run.run_id)

@@ -244,8 +244,8 @@ fn restrict_to_owner(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The hex SHA-256 of a secret.
-fn hash(secret: &str) -> String {
+/// The hex SHA-256 of a secret: what a token store keeps instead of it.
+pub fn hash(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
     let mut out = String::with_capacity(64);
     for b in digest {
@@ -269,8 +269,9 @@ fn random_hex(n: usize) -> Result<String> {
     Ok(out)
 }
 
-/// The id a secret claims (`gs_<id>_…`), if it has our shape.
-fn claimed_id(secret: &str) -> Option<&str> {
+/// The id a secret claims (`gs_<id>_…`), if it has our shape: a token store looks the
+/// token up by it, then compares hashes with [`hashes_match`].
+pub fn claimed_id(secret: &str) -> Option<&str> {
     let rest = secret.strip_prefix("gs_")?;
     let (id, random) = rest.split_once('_')?;
     let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -281,17 +282,38 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether a stored hash is the hash of `secret`, compared in the same time whatever
+/// they hold.
+pub fn hashes_match(stored: &str, secret: &str) -> bool {
+    constant_time_eq(stored.as_bytes(), hash(secret).as_bytes())
+}
+
+/// A new token's id and secret (`gs_<id>_<random>`), from the operating system's
+/// generator: every token store makes them this way.
+pub fn mint() -> Result<(String, String)> {
+    let id = random_hex(6)?;
+    let secret = format!("gs_{id}_{}", random_hex(24)?);
+    Ok((id, secret))
+}
+
+impl TokenScope {
+    /// The scope a stored row describes (`project` is the full `workspace/project`
+    /// name). Rows are written from checked scopes; a row changed by hand into
+    /// something that is not one reaches nothing rather than failing every check.
+    pub fn from_stored(workspace: &str, project: Option<&str>, read_only: bool) -> TokenScope {
+        let project_in_ws = project.and_then(|p| p.strip_prefix(&format!("{workspace}/")));
+        TokenScope::new(workspace, project_in_ws, read_only)
+            .ok()
+            .filter(|s| s.project.is_some() == project.is_some())
+            .unwrap_or(TokenScope { workspace: String::new(), project: None, read_only: true })
+    }
+}
+
 fn info_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TokenInfo, String)> {
     let workspace: String = row.get("workspace")?;
     let project: Option<String> = row.get("project")?;
     let read_only: bool = row.get("read_only")?;
-    // Rows are written from checked scopes; a row changed by hand into something that
-    // is not one reaches nothing rather than failing every check.
-    let project_in_ws = project.as_deref().and_then(|p| p.strip_prefix(&format!("{workspace}/")));
-    let scope = TokenScope::new(&workspace, project_in_ws, read_only)
-        .ok()
-        .filter(|s| s.project.is_some() == project.is_some())
-        .unwrap_or(TokenScope { workspace: String::new(), project: None, read_only: true });
+    let scope = TokenScope::from_stored(&workspace, project.as_deref(), read_only);
     Ok((
         TokenInfo {
             id: row.get("id")?,
@@ -305,8 +327,7 @@ fn info_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TokenInfo, String
 
 impl TokenStore for SqliteTokenStore {
     fn create(&self, scope: &TokenScope, label: Option<&str>) -> Result<NewToken> {
-        let id = random_hex(6)?;
-        let secret = format!("gs_{id}_{}", random_hex(24)?);
+        let (id, secret) = mint()?;
         let created_at = crate::lifecycle::now_iso();
         let info = TokenInfo {
             id: id.clone(),
@@ -384,9 +405,7 @@ impl TokenStore for SqliteTokenStore {
             },
             || None,
         )?;
-        Ok(found.and_then(|(info, stored)| {
-            constant_time_eq(stored.as_bytes(), hash(secret).as_bytes()).then_some(info)
-        }))
+        Ok(found.and_then(|(info, stored)| hashes_match(&stored, secret).then_some(info)))
     }
 }
 

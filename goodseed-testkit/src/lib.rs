@@ -28,6 +28,7 @@
 
 pub mod faults;
 mod memory;
+pub mod postgres;
 pub mod python;
 pub mod schemathesis;
 mod venv;

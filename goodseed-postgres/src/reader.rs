@@ -1,0 +1,355 @@
+//! [`PgRunReader`]: reads one run. Long reads stream their rows (a 10-million-point
+//! series is never held whole); a downsampling request reads its count and its rows in
+//! one snapshot, so the window announced matches the points returned while a writer
+//! appends.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use goodseed_core::downsample::{Downsampler, PointCount, Sampled, Window};
+use goodseed_core::{ConfigValue, MetricPoint, TextPoint};
+use goodseed_store::{Result, RunMeta, RunReader, RunVersion, StoreError, TextPage, TextWindow};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::{GenericClient, IsolationLevel};
+
+use crate::db_error;
+use crate::store::{METRIC, Shared, TEXT, text_of};
+
+/// Reads one run of a [`crate::PgStore`].
+pub(crate) struct PgRunReader {
+    shared: Arc<Shared>,
+    run: i64,
+    location: String,
+    version: Option<RunVersion>,
+}
+
+impl std::fmt::Debug for PgRunReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRunReader").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+fn point(row: &postgres::Row) -> MetricPoint {
+    MetricPoint { step: row.get(0), value: row.get(1), ts: row.get(2) }
+}
+
+impl PgRunReader {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        run: i64,
+        location: String,
+        version: Option<RunVersion>,
+    ) -> PgRunReader {
+        PgRunReader { shared, run, location, version }
+    }
+
+    fn err(&self, e: &postgres::Error) -> StoreError {
+        db_error(&self.location, e)
+    }
+
+    /// The id of a series of the run, if it has one.
+    fn series(
+        &self,
+        client: &mut impl GenericClient,
+        kind: i16,
+        path: &str,
+    ) -> Result<Option<(i64, i64)>> {
+        let row = client
+            .query_opt(
+                "SELECT id, points FROM goodseed_series WHERE run = $1 AND kind = $2 AND path = $3",
+                &[&self.run, &kind, &path],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    fn paths(&self, kind: i16) -> Result<Vec<String>> {
+        let mut conn = self.shared.conn()?;
+        let rows = conn
+            .query(
+                "SELECT path FROM goodseed_series WHERE run = $1 AND kind = $2 AND points > 0 ORDER BY path",
+                &[&self.run, &kind],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Streams the rows of a query to `visit` until it returns `false`.
+    fn stream(
+        &self,
+        client: &mut impl GenericClient,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        visit: &mut dyn FnMut(&postgres::Row) -> bool,
+    ) -> Result<()> {
+        let mut rows = client.query_raw(sql, params.iter().copied()).map_err(|e| self.err(&e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(&e))? {
+            if !visit(&row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RunReader for PgRunReader {
+    fn meta(&self) -> Result<RunMeta> {
+        let mut conn = self.shared.conn()?;
+        let rows = conn
+            .query("SELECT key, value FROM goodseed_run_meta WHERE run = $1", &[&self.run])
+            .map_err(|e| self.err(&e))?;
+        let meta: BTreeMap<String, String> =
+            rows.iter().map(|r| (r.get(0), text_of(r.get(1)))).collect();
+        if meta.is_empty() {
+            let exists = conn
+                .query_opt("SELECT 1 FROM goodseed_runs WHERE id = $1", &[&self.run])
+                .map_err(|e| self.err(&e))?
+                .is_some();
+            if !exists {
+                return Err(StoreError::NotARun {
+                    location: self.location.clone(),
+                    reason: "the run was deleted".to_owned(),
+                });
+            }
+        }
+        Ok(RunMeta(meta))
+    }
+
+    fn configs(&self) -> Result<Vec<(String, ConfigValue)>> {
+        let mut conn = self.shared.conn()?;
+        let rows = conn
+            .query(
+                "SELECT path, type_tag, value FROM goodseed_configs WHERE run = $1 ORDER BY seq, ord",
+                &[&self.run],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let tag: String = r.get(1);
+                let value: Option<Vec<u8>> = r.get(2);
+                (r.get(0), ConfigValue::decode(&tag, value.map(text_of).as_deref()))
+            })
+            .collect())
+    }
+
+    fn metric_paths(&self) -> Result<Vec<String>> {
+        self.paths(METRIC)
+    }
+
+    fn text_paths(&self) -> Result<Vec<String>> {
+        self.paths(TEXT)
+    }
+
+    fn metric_count(&self, path: &str) -> Result<u64> {
+        let mut conn = self.shared.conn()?;
+        let found = self.series(&mut *conn, METRIC, path)?;
+        Ok(found.map_or(0, |(_, n)| u64::try_from(n).unwrap_or(0)))
+    }
+
+    fn visit_metrics(
+        &self,
+        path: Option<&str>,
+        visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
+    ) -> Result<()> {
+        let mut conn = self.shared.conn()?;
+        let series: Vec<(i64, String)> = match path {
+            Some(p) => self.series(&mut *conn, METRIC, p)?.map(|(id, _)| vec![(id, p.to_owned())]).unwrap_or_default(),
+            None => conn
+                .query(
+                    "SELECT id, path FROM goodseed_series WHERE run = $1 AND kind = $2 AND points > 0 ORDER BY path",
+                    &[&self.run, &METRIC],
+                )
+                .map_err(|e| self.err(&e))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        };
+        for (id, p) in series {
+            let mut go_on = true;
+            self.stream(
+                &mut *conn,
+                "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step",
+                &[&id],
+                &mut |row| {
+                    go_on = visit(&p, point(row));
+                    go_on
+                },
+            )?;
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_metrics_after(
+        &self,
+        path: &str,
+        after: Option<f64>,
+        visit: &mut dyn FnMut(MetricPoint) -> bool,
+    ) -> Result<()> {
+        let mut conn = self.shared.conn()?;
+        let Some((id, _)) = self.series(&mut *conn, METRIC, path)? else {
+            return Ok(());
+        };
+        let after = after.unwrap_or(f64::NEG_INFINITY);
+        self.stream(
+            &mut *conn,
+            "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 AND step > $2 ORDER BY step",
+            &[&id, &after],
+            &mut |row| visit(point(row)),
+        )
+    }
+
+    fn last_metric_point(&self, path: &str) -> Result<Option<MetricPoint>> {
+        let mut conn = self.shared.conn()?;
+        let Some((id, _)) = self.series(&mut *conn, METRIC, path)? else {
+            return Ok(None);
+        };
+        let row = conn
+            .query_opt(
+                "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step DESC LIMIT 1",
+                &[&id],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(row.as_ref().map(point))
+    }
+
+    fn downsample_metric(
+        &self,
+        path: &str,
+        first_point_index: Option<i64>,
+        last_point_index: Option<i64>,
+        point_count: PointCount,
+    ) -> Result<(Window, Sampled)> {
+        let mut conn = self.shared.conn()?;
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| self.err(&e))?;
+        let Some((id, total)) = self.series(&mut tx, METRIC, path)? else {
+            return Ok((Window::new(0, first_point_index, last_point_index), Sampled::default()));
+        };
+        let window =
+            Window::new(u64::try_from(total).unwrap_or(0), first_point_index, last_point_index);
+        let rows = window.rows();
+        if rows.is_empty() {
+            return Ok((window, Sampled::default()));
+        }
+        let mut sampler = Downsampler::new(window.row_count(), point_count);
+        let len = i64::try_from(rows.end - rows.start).unwrap_or(i64::MAX);
+        let offset = i64::try_from(rows.start).unwrap_or(i64::MAX);
+        self.stream(
+            &mut tx,
+            "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step LIMIT $2 OFFSET $3",
+            &[&id, &len, &offset],
+            &mut |row| {
+                sampler.push(point(row));
+                true
+            },
+        )?;
+        tx.commit().map_err(|e| self.err(&e))?;
+        Ok((window, sampler.finish()))
+    }
+
+    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {
+        let mut conn = self.shared.conn()?;
+        let filter = if path.is_some() { "AND s.path = $3" } else { "" };
+        let order = if path.is_some() { "p.step" } else { "s.path, p.step" };
+        let base = format!(
+            "SELECT s.path, p.step, p.value, p.ts FROM goodseed_text_points p
+             JOIN goodseed_series s ON p.series = s.id WHERE s.run = $1 AND s.kind = $2 {filter}"
+        );
+        let count_sql = format!(
+            "SELECT count(*) FROM goodseed_text_points p JOIN goodseed_series s ON p.series = s.id
+             WHERE s.run = $1 AND s.kind = $2 {filter}"
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.run, &TEXT];
+        if let Some(p) = &path {
+            params.push(p);
+        }
+        let total: i64 = conn.query_one(&count_sql, &params).map_err(|e| self.err(&e))?.get(0);
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let next = params.len() + 1;
+        let (limit, offset);
+        let sql = match window {
+            TextWindow::All => format!("{base} ORDER BY {order}"),
+            TextWindow::Page { limit: l, offset: o } => {
+                (limit, offset) = (clamp(l), clamp(o));
+                params.push(&limit);
+                params.push(&offset);
+                format!("{base} ORDER BY {order} LIMIT ${next} OFFSET ${}", next + 1)
+            }
+            // As 0.4.0 does: `DESC` binds to the last ordering column only, so with no
+            // path the tail is taken per path order, newest steps first.
+            TextWindow::Tail(n) => {
+                limit = clamp(n);
+                params.push(&limit);
+                let outer = if path.is_some() { "2" } else { "1, 2" };
+                format!(
+                    "SELECT * FROM ({base} ORDER BY {order} DESC LIMIT ${next}) AS t ORDER BY {outer}"
+                )
+            }
+        };
+        let mut points = Vec::new();
+        self.stream(&mut *conn, &sql, &params, &mut |r| {
+            points.push((
+                r.get(0),
+                TextPoint { step: r.get(1), value: text_of(r.get(2)), ts: r.get(3) },
+            ));
+            true
+        })?;
+        Ok(TextPage { points, total: u64::try_from(total).unwrap_or(0) })
+    }
+
+    fn integer_steps(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut conn = self.shared.conn()?;
+        let mut problems = Vec::new();
+        let meta = self.meta()?;
+        if meta.run_id().is_none() {
+            problems.push("run_meta has no run_id".to_owned());
+        }
+        // What the writer keeps of each series must be what its points say.
+        let rows = conn
+            .query(
+                "SELECT s.path, s.kind, s.points, s.last_step, coalesce(m.n, t.n, 0), coalesce(m.last, t.last)
+                 FROM goodseed_series s
+                 LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_metric_points
+                                    WHERE series = s.id) m ON s.kind = 0
+                 LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_text_points
+                                    WHERE series = s.id) t ON s.kind = 1
+                 WHERE s.run = $1 ORDER BY s.kind, s.path",
+                &[&self.run],
+            )
+            .map_err(|e| self.err(&e))?;
+        for r in rows {
+            let (path, kept, kept_last, n, last): (String, i64, Option<f64>, i64, Option<f64>) =
+                (r.get(0), r.get(2), r.get(3), r.get(4), r.get(5));
+            if kept != n {
+                problems
+                    .push(format!("series {path:?} is said to hold {kept} points but holds {n}"));
+            }
+            if kept_last != last {
+                problems.push(format!(
+                    "series {path:?} is said to end at step {kept_last:?} but ends at {last:?}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            problems.push("ok".to_owned());
+        }
+        Ok(problems)
+    }
+
+    fn version(&self) -> Option<RunVersion> {
+        self.version
+    }
+}

@@ -1,0 +1,143 @@
+//! The database schema, as numbered migrations applied in order when a store opens.
+//!
+//! `goodseed_migrations` records each migration applied. Opening a database migrated
+//! by a newer goodseed (a version this binary does not know) is refused, rather than
+//! writing rows an older layout would misread. Migrations run in one transaction under
+//! a transaction-scoped advisory lock, so servers starting together over one database
+//! apply each migration once, and a failed migration leaves nothing half done.
+//!
+//! Every text column compares bytewise (`COLLATE "C"`), so paths and names sort as
+//! SQLite's files and the Rust code sort them, whatever the database's locale.
+//! User-given text (meta values, config values, text points) is kept as `bytea`, since
+//! PostgreSQL's `text` cannot hold the NUL character that a run file's can.
+
+use postgres::GenericClient;
+
+/// Each migration's SQL, in order: migration `n` is `MIGRATIONS[n - 1]`.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, their meta, configs, series and points; access tokens.
+    r#"
+CREATE TABLE goodseed_runs (
+    id BIGSERIAL PRIMARY KEY,
+    project TEXT COLLATE "C" NOT NULL,
+    run_id TEXT COLLATE "C" NOT NULL,
+    -- The live writer's random token, NULL when no writer holds the run.
+    writer BIGINT,
+    -- Database time of the holding writer's last write or heartbeat.
+    heartbeat TIMESTAMPTZ,
+    -- A writer let go of the run without closing it (a dead writer's run: crashed).
+    writer_gone BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Moves on every change to the run: its version while closed, and the upload
+    -- mark of the rows each write touched.
+    generation BIGINT NOT NULL DEFAULT 0,
+    modified TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (project, run_id)
+);
+CREATE TABLE goodseed_run_meta (
+    run BIGINT NOT NULL REFERENCES goodseed_runs (id) ON DELETE CASCADE,
+    key TEXT COLLATE "C" NOT NULL,
+    value BYTEA NOT NULL,
+    PRIMARY KEY (run, key)
+);
+CREATE TABLE goodseed_configs (
+    run BIGINT NOT NULL REFERENCES goodseed_runs (id) ON DELETE CASCADE,
+    path TEXT COLLATE "C" NOT NULL,
+    type_tag TEXT COLLATE "C" NOT NULL,
+    value BYTEA,
+    -- The generation that last wrote the row: table order, and its upload mark.
+    seq BIGINT NOT NULL,
+    -- The row's place among those the same write set.
+    ord INTEGER NOT NULL DEFAULT 0,
+    uploaded BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (run, path)
+);
+CREATE TABLE goodseed_series (
+    id BIGSERIAL PRIMARY KEY,
+    run BIGINT NOT NULL REFERENCES goodseed_runs (id) ON DELETE CASCADE,
+    -- 0: metric, 1: text.
+    kind SMALLINT NOT NULL,
+    path TEXT COLLATE "C" NOT NULL,
+    points BIGINT NOT NULL DEFAULT 0,
+    last_step DOUBLE PRECISION,
+    UNIQUE (run, kind, path)
+);
+CREATE TABLE goodseed_metric_points (
+    series BIGINT NOT NULL REFERENCES goodseed_series (id) ON DELETE CASCADE,
+    step DOUBLE PRECISION NOT NULL,
+    value DOUBLE PRECISION NOT NULL,
+    ts BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    uploaded BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (series, step)
+);
+CREATE TABLE goodseed_text_points (
+    series BIGINT NOT NULL REFERENCES goodseed_series (id) ON DELETE CASCADE,
+    step DOUBLE PRECISION NOT NULL,
+    value BYTEA NOT NULL,
+    ts BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    uploaded BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (series, step)
+);
+CREATE TABLE goodseed_tokens (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    hash TEXT NOT NULL,
+    workspace TEXT COLLATE "C" NOT NULL,
+    project TEXT COLLATE "C",
+    read_only BOOLEAN NOT NULL,
+    label TEXT,
+    created_at TEXT COLLATE "C" NOT NULL,
+    revoked_at TEXT
+);
+"#,
+];
+
+/// The newest schema this binary knows.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Why the schema could not be brought up to date.
+#[derive(Debug)]
+pub(crate) enum MigrateError {
+    /// The database was migrated by a newer goodseed.
+    TooNew(i32),
+    /// The database failed.
+    Db(postgres::Error),
+}
+
+impl From<postgres::Error> for MigrateError {
+    fn from(e: postgres::Error) -> MigrateError {
+        MigrateError::Db(e)
+    }
+}
+
+/// A key for `pg_advisory_xact_lock`: "goodseed" in ASCII.
+const MIGRATION_LOCK: i64 = 0x676f_6f64_7365_6564;
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; returns the version found before.
+pub(crate) fn migrate(client: &mut postgres::Client) -> Result<i32, MigrateError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS goodseed_migrations (
+             version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )?;
+    let found = current(&mut tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(MigrateError::TooNew(found));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.batch_execute(sql)?;
+        tx.execute("INSERT INTO goodseed_migrations (version) VALUES ($1)", &[&version])?;
+    }
+    tx.commit()?;
+    Ok(found)
+}
+
+/// The version the database is at (0: none applied).
+pub(crate) fn current(client: &mut impl GenericClient) -> Result<i32, postgres::Error> {
+    let row = client.query_one("SELECT COALESCE(MAX(version), 0) FROM goodseed_migrations", &[])?;
+    Ok(row.get(0))
+}

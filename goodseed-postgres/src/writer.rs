@@ -1,0 +1,543 @@
+//! [`PgRunWriter`]: writes one run, a transaction per batch.
+//!
+//! Points are grouped by series and ordered by step, the last write of a step winning.
+//! The writer knows each series' last step and point count (it is the run's only
+//! writer), so points past the last step are appended with a binary `COPY` (no conflict
+//! is possible), and only points at or before it go through an upsert, which reports
+//! which rows were new. The series' counts and last steps are kept in
+//! `goodseed_series`, so a reader never counts points.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError};
+
+use goodseed_core::{ConfigValue, FieldPath};
+use goodseed_store::{LastSteps, Result, RunWriter, StoreError, WriteBatch};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::{GenericClient, Transaction};
+
+use crate::db_error;
+use crate::store::{METRIC, Shared, TEXT, text_of};
+
+/// Appends of at least this many points go through `COPY`; fewer through one `INSERT`.
+const COPY_FROM: usize = 256;
+
+/// What the writer knows of one series.
+#[derive(Debug, Clone, Copy)]
+struct SeriesState {
+    id: i64,
+    points: i64,
+    last_step: Option<f64>,
+}
+
+/// Writes one run of a [`crate::PgStore`]; see the module's docs.
+pub(crate) struct PgRunWriter {
+    shared: Arc<Shared>,
+    run: i64,
+    token: i64,
+    location: String,
+    open: bool,
+    series: HashMap<SeriesKey, SeriesState>,
+    /// Series states changed by the transaction in flight, kept once it commits.
+    staged: Vec<(SeriesKey, SeriesState)>,
+}
+
+impl std::fmt::Debug for PgRunWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRunWriter").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+/// Points of one series in one batch: (step, value, ts), in step order, one per step.
+type Points<T> = Vec<(f64, T, i64)>;
+
+/// A series by (kind, path).
+type SeriesKey = (i16, String);
+
+/// The points of one series of a batch, with what the writer knows of the series.
+type Group<T> = (SeriesKey, SeriesState, Points<T>);
+
+/// Orders points by step, keeping the last write of each step (-0.0 and 0.0 are one
+/// step, as the primary key has them).
+fn settle<T>(points: &mut Points<T>) {
+    if !points.is_sorted_by(|a, b| a.0 < b.0) {
+        // Stable: equal steps stay in arrival order, so the last one is the latest.
+        points.sort_by(|a, b| (a.0 + 0.0).total_cmp(&(b.0 + 0.0)));
+        let mut out: Points<T> = Vec::with_capacity(points.len());
+        for p in points.drain(..) {
+            match out.last_mut() {
+                Some(last) if last.0 == p.0 => *last = p,
+                _ => out.push(p),
+            }
+        }
+        *points = out;
+    }
+}
+
+impl PgRunWriter {
+    pub(crate) fn new(shared: Arc<Shared>, run: i64, token: i64, location: String) -> PgRunWriter {
+        PgRunWriter {
+            shared,
+            run,
+            token,
+            location,
+            open: true,
+            series: HashMap::new(),
+            staged: Vec::new(),
+        }
+    }
+
+    pub(crate) fn run(&self) -> i64 {
+        self.run
+    }
+
+    pub(crate) fn token(&self) -> i64 {
+        self.token
+    }
+
+    fn err(&self, e: &postgres::Error) -> StoreError {
+        db_error(&self.location, e)
+    }
+
+    /// Reads what the writer keeps of the run's series (a resumed run).
+    pub(crate) fn load(&mut self, client: &mut impl GenericClient) -> Result<()> {
+        let rows = client
+            .query(
+                "SELECT kind, path, id, points, last_step FROM goodseed_series WHERE run = $1",
+                &[&self.run],
+            )
+            .map_err(|e| self.err(&e))?;
+        for r in rows {
+            self.series.insert(
+                (r.get(0), r.get(1)),
+                SeriesState { id: r.get(2), points: r.get(3), last_step: r.get(4) },
+            );
+        }
+        Ok(())
+    }
+
+    /// Keeps what the committed transaction changed.
+    pub(crate) fn committed(&mut self) {
+        for (key, state) in self.staged.drain(..) {
+            self.series.insert(key, state);
+        }
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Closed { location: self.location.clone() }
+    }
+
+    /// Writes a batch inside `tx`, its rows marked with the run's generation `seq`.
+    pub(crate) fn write_in(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        batch: &WriteBatch,
+        seq: i64,
+    ) -> Result<()> {
+        self.staged.clear();
+        let run = self.run;
+        let err = |e: postgres::Error| db_error(&self.location, &e);
+
+        // Meta: the last change of each key wins.
+        let mut meta: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+        for (k, v) in batch.meta_entries() {
+            meta.insert(k, v);
+        }
+        let (set, del): (Vec<_>, Vec<_>) = meta.into_iter().partition(|(_, v)| v.is_some());
+        if !set.is_empty() {
+            let keys: Vec<&str> = set.iter().map(|(k, _)| *k).collect();
+            let values: Vec<&[u8]> =
+                set.iter().map(|(_, v)| v.unwrap_or_default().as_bytes()).collect();
+            tx.execute(
+                "INSERT INTO goodseed_run_meta (run, key, value)
+                 SELECT $1, k, v FROM unnest($2::text[], $3::bytea[]) AS u(k, v)
+                 ON CONFLICT (run, key) DO UPDATE SET value = excluded.value",
+                &[&run, &keys, &values],
+            )
+            .map_err(err)?;
+        }
+        if !del.is_empty() {
+            let keys: Vec<&str> = del.iter().map(|(k, _)| *k).collect();
+            tx.execute(
+                "DELETE FROM goodseed_run_meta WHERE run = $1 AND key = ANY($2)",
+                &[&run, &keys],
+            )
+            .map_err(err)?;
+        }
+
+        // Configs: the last set of each path wins, in the order of those last sets.
+        if batch.config_entries().len() > 0 {
+            let mut last: HashMap<&str, usize> = HashMap::new();
+            let entries: Vec<(&FieldPath, &ConfigValue)> = batch.config_entries().collect();
+            for (i, (p, _)) in entries.iter().enumerate() {
+                last.insert(p.as_str(), i);
+            }
+            let mut paths = Vec::new();
+            let mut tags = Vec::new();
+            let mut values: Vec<Option<Vec<u8>>> = Vec::new();
+            let mut ords: Vec<i32> = Vec::new();
+            for (i, (p, v)) in entries.iter().enumerate() {
+                if last.get(p.as_str()) != Some(&i) {
+                    continue;
+                }
+                paths.push(p.as_str());
+                tags.push(v.type_tag());
+                values.push(v.encode().map(String::into_bytes));
+                ords.push(i32::try_from(paths.len()).unwrap_or(i32::MAX));
+            }
+            tx.execute(
+                "INSERT INTO goodseed_configs (run, path, type_tag, value, seq, ord, uploaded)
+                 SELECT $1, p, t, v, $5, o, FALSE
+                 FROM unnest($2::text[], $3::text[], $4::bytea[], $6::int4[]) AS u(p, t, v, o)
+                 ON CONFLICT (run, path) DO UPDATE SET type_tag = excluded.type_tag,
+                     value = excluded.value, seq = excluded.seq, ord = excluded.ord,
+                     uploaded = FALSE",
+                &[&run, &paths, &tags, &values, &seq, &ords],
+            )
+            .map_err(err)?;
+        }
+
+        // Metric points, by series.
+        if batch.metric_len() > 0 {
+            let mut by_series: Vec<Points<f64>> = vec![Vec::new(); batch.metric_paths().len()];
+            let mut index: HashMap<&FieldPath, usize> = HashMap::new();
+            for (i, p) in batch.metric_paths().iter().enumerate() {
+                index.insert(p, i);
+            }
+            for (path, row) in batch.metric_entries() {
+                by_series[index[path]].push((row.step.get(), row.value, row.ts));
+            }
+            let groups = self.resolve(tx, METRIC, batch.metric_paths(), &mut by_series)?;
+            self.write_metrics(tx, groups, seq)?;
+        }
+
+        if batch.text_entries().len() > 0 {
+            let mut by_series: Vec<Points<&str>> = vec![Vec::new(); batch.text_paths().len()];
+            let mut index: HashMap<&FieldPath, usize> = HashMap::new();
+            for (i, p) in batch.text_paths().iter().enumerate() {
+                index.insert(p, i);
+            }
+            for (path, row) in batch.text_entries() {
+                by_series[index[path]].push((row.step.get(), row.value.as_str(), row.ts));
+            }
+            let groups = self.resolve(tx, TEXT, batch.text_paths(), &mut by_series)?;
+            self.write_texts(tx, groups, seq)?;
+        }
+        Ok(())
+    }
+
+    /// The series of the batch's groups that have points, with their states (new ones
+    /// created), each group settled.
+    fn resolve<T>(
+        &self,
+        tx: &mut Transaction<'_>,
+        kind: i16,
+        paths: &[FieldPath],
+        groups: &mut [Points<T>],
+    ) -> Result<Vec<Group<T>>> {
+        let mut missing: Vec<&str> = Vec::new();
+        for (p, g) in paths.iter().zip(groups.iter()) {
+            if !g.is_empty() && !self.series.contains_key(&(kind, p.as_str().to_owned())) {
+                missing.push(p.as_str());
+            }
+        }
+        let mut created: HashMap<String, SeriesState> = HashMap::new();
+        if !missing.is_empty() {
+            let rows = tx
+                .query(
+                    "INSERT INTO goodseed_series (run, kind, path)
+                     SELECT $1, $2, p FROM unnest($3::text[]) AS u(p)
+                     ON CONFLICT (run, kind, path) DO UPDATE SET path = excluded.path
+                     RETURNING path, id, points, last_step",
+                    &[&self.run, &kind, &missing],
+                )
+                .map_err(|e| self.err(&e))?;
+            for r in rows {
+                created.insert(
+                    r.get(0),
+                    SeriesState { id: r.get(1), points: r.get(2), last_step: r.get(3) },
+                );
+            }
+        }
+        let mut out = Vec::new();
+        for (p, g) in paths.iter().zip(groups.iter_mut()) {
+            if g.is_empty() {
+                continue;
+            }
+            let key = (kind, p.as_str().to_owned());
+            let state = match self.series.get(&key).or_else(|| created.get(p.as_str())) {
+                Some(s) => *s,
+                None => {
+                    return Err(StoreError::Database {
+                        location: self.location.clone(),
+                        message: format!("series {p} was not created"),
+                        busy: false,
+                    });
+                }
+            };
+            settle(g);
+            out.push((key, state, std::mem::take(g)));
+        }
+        Ok(out)
+    }
+
+    fn write_metrics(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        groups: Vec<Group<f64>>,
+        seq: i64,
+    ) -> Result<()> {
+        let err = |e: postgres::Error| db_error(&self.location, &e);
+        // Appends past each series' last step, and the rest (rewrites, or points placed
+        // before the last step).
+        let (mut a_series, mut a_step, mut a_value, mut a_ts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut r_series, mut r_step, mut r_value, mut r_ts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut states: HashMap<i64, (SeriesKey, SeriesState)> = HashMap::new();
+        for (key, mut state, points) in groups {
+            for (step, value, ts) in points {
+                if state.last_step.is_none_or(|last| step > last) {
+                    a_series.push(state.id);
+                    a_step.push(step);
+                    a_value.push(value);
+                    a_ts.push(ts);
+                    state.points += 1;
+                    state.last_step = Some(step);
+                } else {
+                    r_series.push(state.id);
+                    r_step.push(step);
+                    r_value.push(value);
+                    r_ts.push(ts);
+                }
+            }
+            states.insert(state.id, (key, state));
+        }
+        if a_series.len() >= COPY_FROM {
+            let sink = tx
+                .copy_in(
+                    "COPY goodseed_metric_points (series, step, value, ts, seq) FROM STDIN BINARY",
+                )
+                .map_err(err)?;
+            let mut copy = BinaryCopyInWriter::new(
+                sink,
+                &[Type::INT8, Type::FLOAT8, Type::FLOAT8, Type::INT8, Type::INT8],
+            );
+            for i in 0..a_series.len() {
+                copy.write(&[&a_series[i], &a_step[i], &a_value[i], &a_ts[i], &seq])
+                    .map_err(err)?;
+            }
+            copy.finish().map_err(err)?;
+        } else if !a_series.is_empty() {
+            tx.execute(
+                "INSERT INTO goodseed_metric_points (series, step, value, ts, seq)
+                 SELECT s, st, v, t, $5 FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::int8[]) AS u(s, st, v, t)",
+                &[&a_series, &a_step, &a_value, &a_ts, &seq],
+            )
+            .map_err(err)?;
+        }
+        if !r_series.is_empty() {
+            let rows = tx
+                .query(
+                    "INSERT INTO goodseed_metric_points (series, step, value, ts, seq)
+                     SELECT s, st, v, t, $5 FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::int8[]) AS u(s, st, v, t)
+                     ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, ts = excluded.ts,
+                         seq = excluded.seq, uploaded = FALSE
+                     RETURNING series, (xmax = 0)",
+                    &[&r_series, &r_step, &r_value, &r_ts, &seq],
+                )
+                .map_err(err)?;
+            for r in rows {
+                let inserted: bool = r.get(1);
+                if inserted && let Some((_, state)) = states.get_mut(&r.get::<_, i64>(0)) {
+                    state.points += 1;
+                }
+            }
+        }
+        self.stage(tx, states.into_values().collect())
+    }
+
+    fn write_texts(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        groups: Vec<Group<&str>>,
+        seq: i64,
+    ) -> Result<()> {
+        let (mut series, mut steps, mut values, mut ts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut states: HashMap<i64, (SeriesKey, SeriesState)> = HashMap::new();
+        for (key, state, points) in groups {
+            for (step, value, t) in points {
+                series.push(state.id);
+                steps.push(step);
+                values.push(value.as_bytes());
+                ts.push(t);
+            }
+            states.insert(state.id, (key, state));
+        }
+        let rows = tx
+            .query(
+                "INSERT INTO goodseed_text_points (series, step, value, ts, seq)
+                 SELECT s, st, v, t, $5 FROM unnest($1::int8[], $2::float8[], $3::bytea[], $4::int8[]) AS u(s, st, v, t)
+                 ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, ts = excluded.ts,
+                     seq = excluded.seq, uploaded = FALSE
+                 RETURNING series, step, (xmax = 0)",
+                &[&series, &steps, &values, &ts, &seq],
+            )
+            .map_err(|e| self.err(&e))?;
+        for r in rows {
+            if let Some((_, state)) = states.get_mut(&r.get::<_, i64>(0)) {
+                let step: f64 = r.get(1);
+                if r.get::<_, bool>(2) {
+                    state.points += 1;
+                }
+                state.last_step = Some(state.last_step.map_or(step, |l| l.max(step)));
+            }
+        }
+        self.stage(tx, states.into_values().collect())
+    }
+
+    /// Saves the series' counts and last steps with the points, and keeps them for
+    /// when the transaction commits.
+    fn stage(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        states: Vec<(SeriesKey, SeriesState)>,
+    ) -> Result<()> {
+        let ids: Vec<i64> = states.iter().map(|(_, s)| s.id).collect();
+        let points: Vec<i64> = states.iter().map(|(_, s)| s.points).collect();
+        let last: Vec<Option<f64>> = states.iter().map(|(_, s)| s.last_step).collect();
+        tx.execute(
+            "UPDATE goodseed_series s SET points = u.points, last_step = u.last
+             FROM unnest($1::int8[], $2::int8[], $3::float8[]) AS u(id, points, last)
+             WHERE s.id = u.id",
+            &[&ids, &points, &last],
+        )
+        .map_err(|e| self.err(&e))?;
+        self.staged.extend(states);
+        Ok(())
+    }
+
+    /// Ends the writer's hold on the run: closed, or let go as a dead writer would.
+    fn let_go(&mut self, gone: bool) -> Result<()> {
+        if !self.open {
+            return Ok(());
+        }
+        self.open = false;
+        self.shared.held.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.run);
+        let mut conn = self.shared.conn()?;
+        conn.execute(
+            "UPDATE goodseed_runs SET writer = NULL, writer_gone = $3, generation = generation + 1,
+                 modified = now() WHERE id = $1 AND writer = $2",
+            &[&self.run, &self.token, &gone],
+        )
+        .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+}
+
+impl RunWriter for PgRunWriter {
+    fn write(&mut self, batch: &WriteBatch) -> Result<()> {
+        if !self.open {
+            return Err(self.closed());
+        }
+        let mut conn = self.shared.conn()?;
+        let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+        // The run must still be this writer's: one taken for dead and resumed elsewhere
+        // is not written over.
+        let seq: Option<i64> = tx
+            .query_opt(
+                "UPDATE goodseed_runs SET generation = generation + 1, heartbeat = now(), modified = now()
+                 WHERE id = $1 AND writer = $2 RETURNING generation",
+                &[&self.run, &self.token],
+            )
+            .map_err(|e| self.err(&e))?
+            .map(|r| r.get(0));
+        let Some(seq) = seq else {
+            return Err(StoreError::Database {
+                location: self.location.clone(),
+                message: "this writer no longer holds the run (it was taken for dead and \
+                          resumed by another writer, or deleted)"
+                    .to_owned(),
+                busy: false,
+            });
+        };
+        let result = self.write_in(&mut tx, batch, seq);
+        if let Err(e) = result {
+            self.staged.clear();
+            return Err(e);
+        }
+        tx.commit().map_err(|e| {
+            self.staged.clear();
+            self.err(&e)
+        })?;
+        self.committed();
+        Ok(())
+    }
+
+    fn config(&self, path: &FieldPath) -> Result<Option<ConfigValue>> {
+        if !self.open {
+            return Err(self.closed());
+        }
+        let mut conn = self.shared.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT type_tag, value FROM goodseed_configs WHERE run = $1 AND path = $2",
+                &[&self.run, &path.as_str()],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(row.map(|r| {
+            let tag: String = r.get(0);
+            let value: Option<Vec<u8>> = r.get(1);
+            ConfigValue::decode(&tag, value.map(text_of).as_deref())
+        }))
+    }
+
+    fn last_steps(&self) -> Result<LastSteps> {
+        if !self.open {
+            return Err(self.closed());
+        }
+        let mut out = LastSteps::new();
+        for ((_, path), state) in &self.series {
+            if let Some(step) = state.last_step {
+                let last = out.entry(path.clone()).or_insert(step);
+                *last = last.max(step);
+            }
+        }
+        Ok(out)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        if !self.open {
+            return Err(self.closed());
+        }
+        let mut conn = self.shared.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT value FROM goodseed_run_meta WHERE run = $1 AND key = $2",
+                &[&self.run, &key],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(row.map(|r| text_of(r.get(0))))
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.let_go(false)
+    }
+
+    fn release(&mut self) -> Result<()> {
+        self.let_go(true)
+    }
+}
+
+impl Drop for PgRunWriter {
+    fn drop(&mut self) {
+        // Gone without closing: the run's writer died. If the database cannot be told,
+        // the heartbeats stop and the run reads as dead once they are stale.
+        let _ = self.let_go(true);
+    }
+}
