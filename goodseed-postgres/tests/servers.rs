@@ -1,0 +1,197 @@
+//! Several stores over one database (as several `goodseed serve` behind a proxy would
+//! hold them), the schema's migrations, and a database that restarts under a writer.
+//! Everything runs on the test kit's private PostgreSQL clusters.
+
+use std::sync::Arc;
+
+use goodseed_core::{FieldPath, Liveness, ProjectName, RunId, RunStatus, Step};
+use goodseed_postgres::{PgStore, PgTokenStore, schema};
+use goodseed_store::tokens::{TokenScope, TokenStore};
+use goodseed_store::{RunStore, StoreError, WriteBatch};
+use goodseed_testkit::postgres::{Cluster, shared};
+
+fn pn(s: &str) -> ProjectName {
+    ProjectName::parse(s).expect("project")
+}
+fn rid(s: &str) -> RunId {
+    RunId::parse(s).expect("run id")
+}
+
+fn first(run: &str) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.set_meta("run_id", run);
+    b.set_meta("project", "team/p");
+    b.set_meta("created_at", "2026-01-01T00:00:00+00:00");
+    b.set_meta("status", "running");
+    b
+}
+
+fn points(from: u32, n: u32) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    let s = b.metric_series(&FieldPath::parse("loss").expect("path"));
+    for i in from..from + n {
+        b.metric(s, Step::from(i), f64::from(i), 1_700_000_000);
+    }
+    b
+}
+
+#[test]
+fn migrations_apply_once_and_a_newer_database_is_refused() {
+    let url = shared().database();
+    let a = PgStore::connect(&url).expect("first store migrates");
+    assert_eq!(a.migrate().expect("again"), schema::SCHEMA_VERSION, "nothing left to apply");
+    a.check_available().expect("available");
+    // Servers starting together apply each migration once.
+    let fresh = shared().database();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = fresh.clone();
+            std::thread::spawn(move || PgStore::connect(&url).map(|_| ()))
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread").expect("connect");
+    }
+    let mut client = postgres::Client::connect(&fresh, postgres::NoTls).expect("connect");
+    let applied: i64 =
+        client.query_one("SELECT count(*) FROM goodseed_migrations", &[]).expect("count").get(0);
+    assert_eq!(applied, i64::from(schema::SCHEMA_VERSION));
+    // A database a newer goodseed migrated is refused, and left as it is.
+    client
+        .execute(
+            "INSERT INTO goodseed_migrations (version) VALUES ($1)",
+            &[&(schema::SCHEMA_VERSION + 1)],
+        )
+        .expect("pretend a newer goodseed");
+    let err = PgStore::connect(&fresh).expect_err("newer database");
+    assert!(err.to_string().contains("newer than this goodseed"), "{err}");
+    let still: i32 =
+        client.query_one("SELECT max(version) FROM goodseed_migrations", &[]).expect("max").get(0);
+    assert_eq!(still, schema::SCHEMA_VERSION + 1);
+    let err = PgStore::connect("postgresql://u:hunter2@127.0.0.1:1/x").expect_err("no server");
+    assert!(!err.to_string().contains("hunter2"), "never the password: {err}");
+    assert!(err.is_busy(), "an unreachable database is worth retrying: {err}");
+}
+
+#[test]
+fn two_stores_over_one_database_see_the_same_runs_liveness_and_requests() {
+    let url = shared().database();
+    let (a, b) = (PgStore::connect(&url).expect("a"), PgStore::connect(&url).expect("b"));
+    let mut w = a.create_run(&pn("team/p"), &rid("r1"), &first("r1")).expect("create on a");
+    w.write(&points(0, 1000)).expect("write");
+    // b sees the run, live, with its points.
+    let seen = b.run_summary(&pn("team/p"), &rid("r1")).expect("summary on b");
+    assert_eq!((seen.liveness, seen.status.clone()), (Liveness::Live, RunStatus::Running));
+    assert_eq!(
+        b.open_run(&pn("team/p"), &rid("r1")).expect("open").metric_count("loss").expect("n"),
+        1000
+    );
+    // A second writer, on either store, is refused while the first lives.
+    for store in [&a, &b] {
+        let err = store.resume_run(&pn("team/p"), &rid("r1")).expect_err("live");
+        assert!(matches!(err, StoreError::Live { .. }), "{err}");
+    }
+    // A stop asked on b reaches the writer on a; a trash on b shows in a's listing.
+    b.request_stop(&pn("team/p"), &rid("r1")).expect("stop");
+    assert!(w.meta("stop_requested_at").expect("meta").is_some());
+    let before = a.list_runs(None).expect("list");
+    assert!(!before.runs[0].meta.trashed());
+    b.set_trashed(&pn("team/p"), &rid("r1"), true).expect("trash");
+    assert!(a.list_runs(None).expect("list").runs[0].meta.trashed(), "a's cached summary moved on");
+    // More points on a show in b's listing and reads at once.
+    w.write(&points(1000, 10)).expect("write");
+    assert_eq!(
+        b.open_run(&pn("team/p"), &rid("r1")).expect("open").metric_count("loss").expect("n"),
+        1010
+    );
+    // The writer dies (dropped unclosed): crashed everywhere, and b may resume it.
+    drop(w);
+    let listed = b.list_runs(None).expect("list");
+    assert_eq!(listed.runs[0].status, RunStatus::Crashed);
+    let mut again = b.resume_run(&pn("team/p"), &rid("r1")).expect("resume a dead run");
+    again.write(&points(1010, 1)).expect("write");
+    again.close().expect("close");
+    assert_eq!(a.run_summary(&pn("team/p"), &rid("r1")).expect("s").liveness, Liveness::Unknown);
+}
+
+#[test]
+fn a_writer_whose_heartbeats_stopped_is_dead_and_cannot_write_over_its_successor() {
+    let url = shared().database();
+    let (a, b) = (PgStore::connect(&url).expect("a"), PgStore::connect(&url).expect("b"));
+    let mut w = a.create_run(&pn("team/p"), &rid("r2"), &first("r2")).expect("create");
+    // Its server stopped beating (killed, cut off): the heartbeat goes stale.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    client
+        .execute("UPDATE goodseed_runs SET heartbeat = now() - interval '5 minutes'", &[])
+        .expect("age the heartbeat");
+    let s = b.run_summary(&pn("team/p"), &rid("r2")).expect("summary");
+    assert_eq!((s.liveness, s.status.clone()), (Liveness::Dead, RunStatus::Crashed));
+    let mut next = b.resume_run(&pn("team/p"), &rid("r2")).expect("the dead run is taken over");
+    let err = w.write(&points(0, 5)).expect_err("the old writer no longer holds the run");
+    assert!(err.to_string().contains("no longer holds the run"), "{err}");
+    next.write(&points(0, 3)).expect("the new writer writes");
+    next.close().expect("close");
+    assert_eq!(
+        a.open_run(&pn("team/p"), &rid("r2")).expect("open").metric_count("loss").expect("n"),
+        3
+    );
+}
+
+#[test]
+fn tokens_made_on_one_server_work_on_another_and_revocation_reaches_both() {
+    let url = shared().database();
+    let (a, b) = (PgStore::connect(&url).expect("a"), PgStore::connect(&url).expect("b"));
+    let (ta, tb) = (PgTokenStore::of(&a), PgTokenStore::of(&b));
+    let made = ta
+        .create(&TokenScope::new("team", Some("p"), false).expect("scope"), Some("gpu"))
+        .expect("create");
+    let found = tb.verify(&made.secret).expect("verify").expect("valid on b");
+    assert_eq!(found, made.info);
+    assert_eq!(tb.list().expect("list"), [made.info.clone()]);
+    let mut forged = made.secret.clone();
+    forged.pop();
+    forged.push(if made.secret.ends_with('0') { '1' } else { '0' });
+    assert_eq!(tb.verify(&forged).expect("verify"), None);
+    tb.revoke(&made.info.id).expect("revoke on b");
+    assert_eq!(ta.verify(&made.secret).expect("verify"), None, "revoked for a too");
+    assert!(matches!(ta.revoke(&made.info.id), Err(StoreError::TokenNotFound { .. })));
+}
+
+#[test]
+fn a_database_restart_under_a_writer_loses_no_acknowledged_batch() {
+    let cluster = Cluster::start();
+    let url = cluster.database();
+    let store = Arc::new(PgStore::connect(&url).expect("connect"));
+    let mut w = store.create_run(&pn("team/p"), &rid("r3"), &first("r3")).expect("create");
+    let mut acknowledged = 0u32;
+    let mut next = 0u32;
+    let refused = {
+        let mut refused = 0u32;
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                cluster.restart();
+            });
+            while started.elapsed() < std::time::Duration::from_secs(4) {
+                match w.write(&points(next, 100)) {
+                    Ok(()) => {
+                        acknowledged += 100;
+                        next += 100;
+                    }
+                    Err(e) => {
+                        assert!(e.is_busy(), "a database restarting is a try-again error: {e}");
+                        refused += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                }
+            }
+        });
+        refused
+    };
+    assert!(refused > 0, "some writes met the restart");
+    w.close().expect("close");
+    let r = store.open_run(&pn("team/p"), &rid("r3")).expect("open");
+    assert_eq!(r.metric_count("loss").expect("count"), u64::from(acknowledged));
+    assert_eq!(r.integrity_check().expect("check"), ["ok"]);
+}
