@@ -164,6 +164,26 @@ fn make_pool(target: &Target, size: u32) -> Pool {
         .build_unchecked(manager)
 }
 
+/// Runs `f` where the `postgres` client may block: the client drives its connection
+/// with a runtime of its own, which cannot start on a thread that already runs an async
+/// runtime (a server's worker thread). There `f` runs on a thread of its own, which the
+/// caller waits for; elsewhere it runs in place.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if in_runtime() {
+        std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    } else {
+        f()
+    }
+}
+
+/// Whether this thread runs an async runtime.
+pub(crate) fn in_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,62 +93,8 @@ impl PgRunReader {
     }
 }
 
-impl RunReader for PgRunReader {
-    fn meta(&self) -> Result<RunMeta> {
-        let mut conn = self.shared.conn()?;
-        let rows = conn
-            .query("SELECT key, value FROM goodseed_run_meta WHERE run = $1", &[&self.run])
-            .map_err(|e| self.err(&e))?;
-        let meta: BTreeMap<String, String> =
-            rows.iter().map(|r| (r.get(0), text_of(r.get(1)))).collect();
-        if meta.is_empty() {
-            let exists = conn
-                .query_opt("SELECT 1 FROM goodseed_runs WHERE id = $1", &[&self.run])
-                .map_err(|e| self.err(&e))?
-                .is_some();
-            if !exists {
-                return Err(StoreError::NotARun {
-                    location: self.location.clone(),
-                    reason: "the run was deleted".to_owned(),
-                });
-            }
-        }
-        Ok(RunMeta(meta))
-    }
-
-    fn configs(&self) -> Result<Vec<(String, ConfigValue)>> {
-        let mut conn = self.shared.conn()?;
-        let rows = conn
-            .query(
-                "SELECT path, type_tag, value FROM goodseed_configs WHERE run = $1 ORDER BY seq, ord",
-                &[&self.run],
-            )
-            .map_err(|e| self.err(&e))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let tag: String = r.get(1);
-                let value: Option<Vec<u8>> = r.get(2);
-                (r.get(0), ConfigValue::decode(&tag, value.map(text_of).as_deref()))
-            })
-            .collect())
-    }
-
-    fn metric_paths(&self) -> Result<Vec<String>> {
-        self.paths(METRIC)
-    }
-
-    fn text_paths(&self) -> Result<Vec<String>> {
-        self.paths(TEXT)
-    }
-
-    fn metric_count(&self, path: &str) -> Result<u64> {
-        let mut conn = self.shared.conn()?;
-        let found = self.series(&mut *conn, METRIC, path)?;
-        Ok(found.map_or(0, |(_, n)| u64::try_from(n).unwrap_or(0)))
-    }
-
-    fn visit_metrics(
+impl PgRunReader {
+    fn visit_here(
         &self,
         path: Option<&str>,
         visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
@@ -184,7 +130,7 @@ impl RunReader for PgRunReader {
         Ok(())
     }
 
-    fn visit_metrics_after(
+    fn visit_after_here(
         &self,
         path: &str,
         after: Option<f64>,
@@ -202,19 +148,149 @@ impl RunReader for PgRunReader {
             &mut |row| visit(point(row)),
         )
     }
+}
+
+/// Points read on another thread (see [`crate::off_runtime`]) and handed to the
+/// caller's visitor on its own, a chunk at a time: memory stays bounded, and a visitor
+/// that stops stops the read.
+fn relay(
+    visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
+    read: impl FnOnce(&mut dyn FnMut((String, MetricPoint)) -> bool) -> Result<()> + Send,
+) -> Result<()> {
+    const CHUNK: usize = 4096;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(String, MetricPoint)>>(2);
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut open = true;
+            let result = read(&mut |item| {
+                chunk.push(item);
+                if chunk.len() == CHUNK {
+                    open =
+                        tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_ok();
+                }
+                open
+            });
+            if open && !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            result
+        });
+        'chunks: for chunk in rx.iter() {
+            for (p, point) in chunk {
+                if !visit(&p, point) {
+                    break 'chunks;
+                }
+            }
+        }
+        drop(rx);
+        match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+impl RunReader for PgRunReader {
+    fn meta(&self) -> Result<RunMeta> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query("SELECT key, value FROM goodseed_run_meta WHERE run = $1", &[&self.run])
+                .map_err(|e| self.err(&e))?;
+            let meta: BTreeMap<String, String> =
+                rows.iter().map(|r| (r.get(0), text_of(r.get(1)))).collect();
+            if meta.is_empty() {
+                let exists = conn
+                    .query_opt("SELECT 1 FROM goodseed_runs WHERE id = $1", &[&self.run])
+                    .map_err(|e| self.err(&e))?
+                    .is_some();
+                if !exists {
+                    return Err(StoreError::NotARun {
+                        location: self.location.clone(),
+                        reason: "the run was deleted".to_owned(),
+                    });
+                }
+            }
+            Ok(RunMeta(meta))
+        })
+    }
+
+    fn configs(&self) -> Result<Vec<(String, ConfigValue)>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT path, type_tag, value FROM goodseed_configs WHERE run = $1 ORDER BY seq, ord",
+                    &[&self.run],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let tag: String = r.get(1);
+                    let value: Option<Vec<u8>> = r.get(2);
+                    (r.get(0), ConfigValue::decode(&tag, value.map(text_of).as_deref()))
+                })
+                .collect())
+        })
+    }
+
+    fn metric_paths(&self) -> Result<Vec<String>> {
+        crate::off_runtime(|| self.paths(METRIC))
+    }
+
+    fn text_paths(&self) -> Result<Vec<String>> {
+        crate::off_runtime(|| self.paths(TEXT))
+    }
+
+    fn metric_count(&self, path: &str) -> Result<u64> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let found = self.series(&mut *conn, METRIC, path)?;
+            Ok(found.map_or(0, |(_, n)| u64::try_from(n).unwrap_or(0)))
+        })
+    }
+
+    fn visit_metrics(
+        &self,
+        path: Option<&str>,
+        visit: &mut dyn FnMut(&str, MetricPoint) -> bool,
+    ) -> Result<()> {
+        if !crate::in_runtime() {
+            return self.visit_here(path, visit);
+        }
+        relay(visit, |send| self.visit_here(path, &mut |p, point| send((p.to_owned(), point))))
+    }
+
+    fn visit_metrics_after(
+        &self,
+        path: &str,
+        after: Option<f64>,
+        visit: &mut dyn FnMut(MetricPoint) -> bool,
+    ) -> Result<()> {
+        if !crate::in_runtime() {
+            return self.visit_after_here(path, after, visit);
+        }
+        relay(&mut |_: &str, point| visit(point), |send| {
+            self.visit_after_here(path, after, &mut |point| send((String::new(), point)))
+        })
+    }
 
     fn last_metric_point(&self, path: &str) -> Result<Option<MetricPoint>> {
-        let mut conn = self.shared.conn()?;
-        let Some((id, _)) = self.series(&mut *conn, METRIC, path)? else {
-            return Ok(None);
-        };
-        let row = conn
-            .query_opt(
-                "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step DESC LIMIT 1",
-                &[&id],
-            )
-            .map_err(|e| self.err(&e))?;
-        Ok(row.as_ref().map(point))
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let Some((id, _)) = self.series(&mut *conn, METRIC, path)? else {
+                return Ok(None);
+            };
+            let row = conn
+                .query_opt(
+                    "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step DESC LIMIT 1",
+                    &[&id],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(row.as_ref().map(point))
+        })
     }
 
     fn downsample_metric(
@@ -224,86 +300,93 @@ impl RunReader for PgRunReader {
         last_point_index: Option<i64>,
         point_count: PointCount,
     ) -> Result<(Window, Sampled)> {
-        let mut conn = self.shared.conn()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(|e| self.err(&e))?;
-        let Some((id, total)) = self.series(&mut tx, METRIC, path)? else {
-            return Ok((Window::new(0, first_point_index, last_point_index), Sampled::default()));
-        };
-        let window =
-            Window::new(u64::try_from(total).unwrap_or(0), first_point_index, last_point_index);
-        let rows = window.rows();
-        if rows.is_empty() {
-            return Ok((window, Sampled::default()));
-        }
-        let mut sampler = Downsampler::new(window.row_count(), point_count);
-        let len = i64::try_from(rows.end - rows.start).unwrap_or(i64::MAX);
-        let offset = i64::try_from(rows.start).unwrap_or(i64::MAX);
-        self.stream(
-            &mut tx,
-            "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step LIMIT $2 OFFSET $3",
-            &[&id, &len, &offset],
-            &mut |row| {
-                sampler.push(point(row));
-                true
-            },
-        )?;
-        tx.commit().map_err(|e| self.err(&e))?;
-        Ok((window, sampler.finish()))
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let mut tx = conn
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(|e| self.err(&e))?;
+            let Some((id, total)) = self.series(&mut tx, METRIC, path)? else {
+                return Ok((
+                    Window::new(0, first_point_index, last_point_index),
+                    Sampled::default(),
+                ));
+            };
+            let window =
+                Window::new(u64::try_from(total).unwrap_or(0), first_point_index, last_point_index);
+            let rows = window.rows();
+            if rows.is_empty() {
+                return Ok((window, Sampled::default()));
+            }
+            let mut sampler = Downsampler::new(window.row_count(), point_count);
+            let len = i64::try_from(rows.end - rows.start).unwrap_or(i64::MAX);
+            let offset = i64::try_from(rows.start).unwrap_or(i64::MAX);
+            self.stream(
+                &mut tx,
+                "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step LIMIT $2 OFFSET $3",
+                &[&id, &len, &offset],
+                &mut |row| {
+                    sampler.push(point(row));
+                    true
+                },
+            )?;
+            tx.commit().map_err(|e| self.err(&e))?;
+            Ok((window, sampler.finish()))
+        })
     }
 
     fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {
-        let mut conn = self.shared.conn()?;
-        let filter = if path.is_some() { "AND s.path = $3" } else { "" };
-        let order = if path.is_some() { "p.step" } else { "s.path, p.step" };
-        let base = format!(
-            "SELECT s.path, p.step, p.value, p.ts FROM goodseed_text_points p
-             JOIN goodseed_series s ON p.series = s.id WHERE s.run = $1 AND s.kind = $2 {filter}"
-        );
-        let count_sql = format!(
-            "SELECT count(*) FROM goodseed_text_points p JOIN goodseed_series s ON p.series = s.id
-             WHERE s.run = $1 AND s.kind = $2 {filter}"
-        );
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.run, &TEXT];
-        if let Some(p) = &path {
-            params.push(p);
-        }
-        let total: i64 = conn.query_one(&count_sql, &params).map_err(|e| self.err(&e))?.get(0);
-        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let next = params.len() + 1;
-        let (limit, offset);
-        let sql = match window {
-            TextWindow::All => format!("{base} ORDER BY {order}"),
-            TextWindow::Page { limit: l, offset: o } => {
-                (limit, offset) = (clamp(l), clamp(o));
-                params.push(&limit);
-                params.push(&offset);
-                format!("{base} ORDER BY {order} LIMIT ${next} OFFSET ${}", next + 1)
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let filter = if path.is_some() { "AND s.path = $3" } else { "" };
+            let order = if path.is_some() { "p.step" } else { "s.path, p.step" };
+            let base = format!(
+                "SELECT s.path, p.step, p.value, p.ts FROM goodseed_text_points p
+                 JOIN goodseed_series s ON p.series = s.id WHERE s.run = $1 AND s.kind = $2 {filter}"
+            );
+            let count_sql = format!(
+                "SELECT count(*) FROM goodseed_text_points p JOIN goodseed_series s ON p.series = s.id
+                 WHERE s.run = $1 AND s.kind = $2 {filter}"
+            );
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.run, &TEXT];
+            if let Some(p) = &path {
+                params.push(p);
             }
-            // As 0.4.0 does: `DESC` binds to the last ordering column only, so with no
-            // path the tail is taken per path order, newest steps first.
-            TextWindow::Tail(n) => {
-                limit = clamp(n);
-                params.push(&limit);
-                let outer = if path.is_some() { "2" } else { "1, 2" };
-                format!(
-                    "SELECT * FROM ({base} ORDER BY {order} DESC LIMIT ${next}) AS t ORDER BY {outer}"
-                )
-            }
-        };
-        let mut points = Vec::new();
-        self.stream(&mut *conn, &sql, &params, &mut |r| {
-            points.push((
-                r.get(0),
-                TextPoint { step: r.get(1), value: text_of(r.get(2)), ts: r.get(3) },
-            ));
-            true
-        })?;
-        Ok(TextPage { points, total: u64::try_from(total).unwrap_or(0) })
+            let total: i64 = conn.query_one(&count_sql, &params).map_err(|e| self.err(&e))?.get(0);
+            let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            let next = params.len() + 1;
+            let (limit, offset);
+            let sql = match window {
+                TextWindow::All => format!("{base} ORDER BY {order}"),
+                TextWindow::Page { limit: l, offset: o } => {
+                    (limit, offset) = (clamp(l), clamp(o));
+                    params.push(&limit);
+                    params.push(&offset);
+                    format!("{base} ORDER BY {order} LIMIT ${next} OFFSET ${}", next + 1)
+                }
+                // As 0.4.0 does: `DESC` binds to the last ordering column only, so with no
+                // path the tail is taken per path order, newest steps first.
+                TextWindow::Tail(n) => {
+                    limit = clamp(n);
+                    params.push(&limit);
+                    let outer = if path.is_some() { "2" } else { "1, 2" };
+                    format!(
+                        "SELECT * FROM ({base} ORDER BY {order} DESC LIMIT ${next}) AS t ORDER BY {outer}"
+                    )
+                }
+            };
+            let mut points = Vec::new();
+            self.stream(&mut *conn, &sql, &params, &mut |r| {
+                points.push((
+                    r.get(0),
+                    TextPoint { step: r.get(1), value: text_of(r.get(2)), ts: r.get(3) },
+                ));
+                true
+            })?;
+            Ok(TextPage { points, total: u64::try_from(total).unwrap_or(0) })
+        })
     }
 
     fn integer_steps(&self) -> Result<bool> {
@@ -311,42 +394,45 @@ impl RunReader for PgRunReader {
     }
 
     fn integrity_check(&self) -> Result<Vec<String>> {
-        let mut conn = self.shared.conn()?;
-        let mut problems = Vec::new();
-        let meta = self.meta()?;
-        if meta.run_id().is_none() {
-            problems.push("run_meta has no run_id".to_owned());
-        }
-        // What the writer keeps of each series must be what its points say.
-        let rows = conn
-            .query(
-                "SELECT s.path, s.kind, s.points, s.last_step, coalesce(m.n, t.n, 0), coalesce(m.last, t.last)
-                 FROM goodseed_series s
-                 LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_metric_points
-                                    WHERE series = s.id) m ON s.kind = 0
-                 LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_text_points
-                                    WHERE series = s.id) t ON s.kind = 1
-                 WHERE s.run = $1 ORDER BY s.kind, s.path",
-                &[&self.run],
-            )
-            .map_err(|e| self.err(&e))?;
-        for r in rows {
-            let (path, kept, kept_last, n, last): (String, i64, Option<f64>, i64, Option<f64>) =
-                (r.get(0), r.get(2), r.get(3), r.get(4), r.get(5));
-            if kept != n {
-                problems
-                    .push(format!("series {path:?} is said to hold {kept} points but holds {n}"));
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let mut problems = Vec::new();
+            let meta = self.meta()?;
+            if meta.run_id().is_none() {
+                problems.push("run_meta has no run_id".to_owned());
             }
-            if kept_last != last {
-                problems.push(format!(
-                    "series {path:?} is said to end at step {kept_last:?} but ends at {last:?}"
-                ));
+            // What the writer keeps of each series must be what its points say.
+            let rows = conn
+                .query(
+                    "SELECT s.path, s.kind, s.points, s.last_step, coalesce(m.n, t.n, 0), coalesce(m.last, t.last)
+                     FROM goodseed_series s
+                     LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_metric_points
+                                        WHERE series = s.id) m ON s.kind = 0
+                     LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_text_points
+                                        WHERE series = s.id) t ON s.kind = 1
+                     WHERE s.run = $1 ORDER BY s.kind, s.path",
+                    &[&self.run],
+                )
+                .map_err(|e| self.err(&e))?;
+            for r in rows {
+                let (path, kept, kept_last, n, last): (String, i64, Option<f64>, i64, Option<f64>) =
+                    (r.get(0), r.get(2), r.get(3), r.get(4), r.get(5));
+                if kept != n {
+                    problems.push(format!(
+                        "series {path:?} is said to hold {kept} points but holds {n}"
+                    ));
+                }
+                if kept_last != last {
+                    problems.push(format!(
+                        "series {path:?} is said to end at step {kept_last:?} but ends at {last:?}"
+                    ));
+                }
             }
-        }
-        if problems.is_empty() {
-            problems.push("ok".to_owned());
-        }
-        Ok(problems)
+            if problems.is_empty() {
+                problems.push("ok".to_owned());
+            }
+            Ok(problems)
+        })
     }
 
     fn version(&self) -> Option<RunVersion> {

@@ -438,96 +438,114 @@ impl RunStore for PgStore {
     }
 
     fn check_available(&self) -> Result<()> {
-        let mut conn = self.conn()?;
-        let version = schema::current(&mut *conn).map_err(|e| self.err(&e))?;
-        if version != schema::SCHEMA_VERSION {
-            return Err(StoreError::Database {
-                location: self.shared.location.clone(),
-                message: format!(
-                    "the database's goodseed schema is version {version}, this goodseed's is {}",
-                    schema::SCHEMA_VERSION
-                ),
-                busy: false,
-            });
-        }
-        Ok(())
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let version = schema::current(&mut *conn).map_err(|e| self.err(&e))?;
+            if version != schema::SCHEMA_VERSION {
+                return Err(StoreError::Database {
+                    location: self.shared.location.clone(),
+                    message: format!(
+                        "the database's goodseed schema is version {version}, this goodseed's is {}",
+                        schema::SCHEMA_VERSION
+                    ),
+                    busy: false,
+                });
+            }
+            Ok(())
+        })
     }
 
     fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
-        let mut conn = self.conn()?;
-        let rows = conn
-            .query(
-                "SELECT project, count(*), max(modified) FROM goodseed_runs
-                 GROUP BY project ORDER BY max(modified) DESC, project",
-                &[],
-            )
-            .map_err(|e| self.err(&e))?;
-        Ok(rows
-            .iter()
-            .map(|r| ProjectSummary {
-                name: r.get(0),
-                run_count: usize::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                last_modified: r.get::<_, Option<SystemTime>>(2),
-            })
-            .collect())
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT project, count(*), max(modified) FROM goodseed_runs
+                     GROUP BY project ORDER BY max(modified) DESC, project",
+                    &[],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(rows
+                .iter()
+                .map(|r| ProjectSummary {
+                    name: r.get(0),
+                    run_count: usize::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                    last_modified: r.get::<_, Option<SystemTime>>(2),
+                })
+                .collect())
+        })
     }
 
     fn list_runs(&self, project: Option<&ProjectName>) -> Result<RunListing> {
-        let mut conn = self.conn()?;
-        let cols = run_row_sql(1);
-        let rows = match project {
-            Some(p) => conn.query(
-                &format!("SELECT r.project, r.run_id, {cols} FROM goodseed_runs r WHERE r.project = $2 ORDER BY r.project, r.run_id"),
-                &[&stale_secs(), &p.as_str()],
-            ),
-            None => conn.query(
-                &format!("SELECT r.project, r.run_id, {cols} FROM goodseed_runs r ORDER BY r.project, r.run_id"),
-                &[&stale_secs()],
-            ),
-        }
-        .map_err(|e| self.err(&e))?;
-        let mut runs = self.summaries(&mut *conn, rows)?;
-        if project.is_none() {
-            // Forget runs that are gone.
-            let live: std::collections::HashSet<(&str, &str)> =
-                runs.iter().map(|r| (r.project.as_str(), r.id.as_str())).collect();
-            self.shared
-                .summaries
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|_, (_, s)| live.contains(&(s.project.as_str(), s.id.as_str())));
-        }
-        // Newest first by created_at text, ties in (project, id) order, as the files sort.
-        runs.sort_by(|a, b| {
-            b.meta.created_at().unwrap_or("").cmp(a.meta.created_at().unwrap_or(""))
-        });
-        Ok(RunListing { runs, unreadable: Vec::new() })
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let cols = run_row_sql(1);
+            let rows = match project {
+                Some(p) => conn.query(
+                    &format!("SELECT r.project, r.run_id, {cols} FROM goodseed_runs r WHERE r.project = $2 ORDER BY r.project, r.run_id"),
+                    &[&stale_secs(), &p.as_str()],
+                ),
+                None => conn.query(
+                    &format!("SELECT r.project, r.run_id, {cols} FROM goodseed_runs r ORDER BY r.project, r.run_id"),
+                    &[&stale_secs()],
+                ),
+            }
+            .map_err(|e| self.err(&e))?;
+            let mut runs = self.summaries(&mut *conn, rows)?;
+            if project.is_none() {
+                // Forget runs that are gone.
+                let live: std::collections::HashSet<(&str, &str)> =
+                    runs.iter().map(|r| (r.project.as_str(), r.id.as_str())).collect();
+                self.shared
+                    .summaries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|_, (_, s)| live.contains(&(s.project.as_str(), s.id.as_str())));
+            }
+            // Newest first by created_at text, ties in (project, id) order, as the files sort.
+            runs.sort_by(|a, b| {
+                b.meta.created_at().unwrap_or("").cmp(a.meta.created_at().unwrap_or(""))
+            });
+            Ok(RunListing { runs, unreadable: Vec::new() })
+        })
     }
 
     fn run_summary(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<RunSummary>> {
-        let mut conn = self.conn()?;
-        let rows = conn
-            .query(
-                &format!(
-                    "SELECT r.project, r.run_id, {} FROM goodseed_runs r WHERE r.project = $2 AND r.run_id = $3",
-                    run_row_sql(1)
-                ),
-                &[&stale_secs(), &project.as_str(), &run_id.as_str()],
-            )
-            .map_err(|e| self.err(&e))?;
-        self.summaries(&mut *conn, rows)?.pop().ok_or_else(|| not_found(project, run_id))
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let rows = conn
+                .query(
+                    &format!(
+                        "SELECT r.project, r.run_id, {} FROM goodseed_runs r WHERE r.project = $2 AND r.run_id = $3",
+                        run_row_sql(1)
+                    ),
+                    &[&stale_secs(), &project.as_str(), &run_id.as_str()],
+                )
+                .map_err(|e| self.err(&e))?;
+            self.summaries(&mut *conn, rows)?.pop().ok_or_else(|| not_found(project, run_id))
+        })
     }
 
     fn run_exists(&self, project: &ProjectName, run_id: &RunId) -> Result<bool> {
-        let mut conn = self.conn()?;
-        Ok(self.find(&mut *conn, project.as_str(), run_id.as_str())?.is_some())
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            Ok(self.find(&mut *conn, project.as_str(), run_id.as_str())?.is_some())
+        })
     }
 
     fn open_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Arc<dyn RunReader>> {
-        let mut conn = self.conn()?;
-        let row = self.must_find(&mut *conn, project, run_id)?;
-        let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
-        Ok(Arc::new(PgRunReader::new(Arc::clone(&self.shared), row.id, location, row.version())))
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let row = self.must_find(&mut *conn, project, run_id)?;
+            let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
+            let reader: Arc<dyn RunReader> = Arc::new(PgRunReader::new(
+                Arc::clone(&self.shared),
+                row.id,
+                location,
+                row.version(),
+            ));
+            Ok(reader)
+        })
     }
 
     fn create_run(
@@ -536,144 +554,162 @@ impl RunStore for PgStore {
         run_id: &RunId,
         first: &WriteBatch,
     ) -> Result<Box<dyn RunWriter>> {
-        let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
-        let token = new_token(&location)?;
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
-        let id: Option<i64> = tx
-            .query_opt(
-                "INSERT INTO goodseed_runs (project, run_id, writer, heartbeat) VALUES ($1, $2, $3, now())
-                 ON CONFLICT (project, run_id) DO NOTHING RETURNING id",
-                &[&project.as_str(), &run_id.as_str(), &token],
+        crate::off_runtime(|| {
+            let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
+            let token = new_token(&location)?;
+            let mut conn = self.conn()?;
+            let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+            let id: Option<i64> = tx
+                .query_opt(
+                    "INSERT INTO goodseed_runs (project, run_id, writer, heartbeat) VALUES ($1, $2, $3, now())
+                     ON CONFLICT (project, run_id) DO NOTHING RETURNING id",
+                    &[&project.as_str(), &run_id.as_str(), &token],
+                )
+                .map_err(|e| self.err(&e))?
+                .map(|r| r.get(0));
+            let Some(id) = id else {
+                return Err(StoreError::AlreadyExists { location });
+            };
+            tx.execute(
+                "INSERT INTO goodseed_run_meta (run, key, value) VALUES ($1, $2, $3)",
+                &[&id, &meta_key::SCHEMA_VERSION, &b"1".as_slice()],
             )
-            .map_err(|e| self.err(&e))?
-            .map(|r| r.get(0));
-        let Some(id) = id else {
-            return Err(StoreError::AlreadyExists { location });
-        };
-        tx.execute(
-            "INSERT INTO goodseed_run_meta (run, key, value) VALUES ($1, $2, $3)",
-            &[&id, &meta_key::SCHEMA_VERSION, &b"1".as_slice()],
-        )
-        .map_err(|e| self.err(&e))?;
-        let mut writer = PgRunWriter::new(Arc::clone(&self.shared), id, token, location);
-        writer.write_in(&mut tx, first, 0)?;
-        tx.commit().map_err(|e| self.err(&e))?;
-        drop(conn);
-        writer.committed();
-        Ok(self.hold(writer))
+            .map_err(|e| self.err(&e))?;
+            let mut writer = PgRunWriter::new(Arc::clone(&self.shared), id, token, location);
+            writer.write_in(&mut tx, first, 0)?;
+            tx.commit().map_err(|e| self.err(&e))?;
+            drop(conn);
+            writer.committed();
+            Ok(self.hold(writer))
+        })
     }
 
     fn resume_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Box<dyn RunWriter>> {
-        let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
-        let token = new_token(&location)?;
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
-        let sql = format!(
-            "SELECT {} FROM goodseed_runs r WHERE r.project = $1 AND r.run_id = $2 FOR UPDATE",
-            run_row_sql(3)
-        );
-        let row = tx
-            .query_opt(&sql, &[&project.as_str(), &run_id.as_str(), &stale_secs()])
-            .map_err(|e| self.err(&e))?
-            .map(|r| RunRow::from_row(&r, 0))
-            .ok_or_else(|| not_found(project, run_id))?;
-        let meta: HashMap<String, String> = tx
-            .query(
-                "SELECT key, value FROM goodseed_run_meta WHERE run = $1 AND key = ANY($2)",
-                &[&row.id, &vec![meta_key::STATUS, meta_key::WRITER_PID, meta_key::WRITER_HOST]],
-            )
-            .map_err(|e| self.err(&e))?
-            .iter()
-            .map(|r| (r.get(0), text_of(r.get(1))))
-            .collect();
-        let status = meta.get(meta_key::STATUS).map(String::as_str);
-        let liveness = row.liveness(status);
-        if row.alive || (status == Some("running") && liveness != Liveness::Dead) {
-            let holder = match (meta.get(meta_key::WRITER_PID), meta.get(meta_key::WRITER_HOST)) {
-                (Some(pid), Some(host)) => format!(" (pid {pid} on {host})"),
-                _ => " (its status is running)".to_owned(),
-            };
-            return Err(StoreError::Live { location, holder });
-        }
-        tx.execute(
-            "UPDATE goodseed_runs SET writer = $2, heartbeat = now(), writer_gone = FALSE,
-                 generation = generation + 1, modified = now() WHERE id = $1",
-            &[&row.id, &token],
-        )
-        .map_err(|e| self.err(&e))?;
-        tx.commit().map_err(|e| self.err(&e))?;
-        let mut writer = PgRunWriter::new(Arc::clone(&self.shared), row.id, token, location);
-        writer.load(&mut *conn)?;
-        drop(conn);
-        Ok(self.hold(writer))
-    }
-
-    fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()> {
-        self.set_meta_key(project, run_id, meta_key::TRASHED, trashed.then_some("true"))
-    }
-
-    fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
-        let now = goodseed_store::lifecycle::now_iso();
-        self.set_meta_key(project, run_id, meta_key::STOP_REQUESTED_AT, Some(&now))
-    }
-
-    fn open_uploads(&self, project: &ProjectName, run_id: &RunId) -> Result<Box<dyn RunUploads>> {
-        let mut conn = self.conn()?;
-        let row = self.must_find(&mut *conn, project, run_id)?;
-        let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
-        Ok(Box::new(PgUploads::new(Arc::clone(&self.shared), row.id, location)))
-    }
-
-    fn delete_runs(&self, runs: &[RunRef]) -> Result<()> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
-        let mut ids = Vec::with_capacity(runs.len());
-        let sql = format!(
-            "SELECT {}, EXISTS (SELECT 1 FROM goodseed_run_meta m WHERE m.run = r.id AND m.key = $4 AND m.value = 'true')
-             FROM goodseed_runs r WHERE r.project = $1 AND r.run_id = $2 FOR UPDATE",
-            run_row_sql(3)
-        );
-        for run in runs {
+        crate::off_runtime(|| {
+            let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
+            let token = new_token(&location)?;
+            let mut conn = self.conn()?;
+            let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+            let sql = format!(
+                "SELECT {} FROM goodseed_runs r WHERE r.project = $1 AND r.run_id = $2 FOR UPDATE",
+                run_row_sql(3)
+            );
             let row = tx
-                .query_opt(
-                    &sql,
+                .query_opt(&sql, &[&project.as_str(), &run_id.as_str(), &stale_secs()])
+                .map_err(|e| self.err(&e))?
+                .map(|r| RunRow::from_row(&r, 0))
+                .ok_or_else(|| not_found(project, run_id))?;
+            let meta: HashMap<String, String> = tx
+                .query(
+                    "SELECT key, value FROM goodseed_run_meta WHERE run = $1 AND key = ANY($2)",
                     &[
-                        &run.project.as_str(),
-                        &run.run_id.as_str(),
-                        &stale_secs(),
-                        &meta_key::TRASHED,
+                        &row.id,
+                        &vec![meta_key::STATUS, meta_key::WRITER_PID, meta_key::WRITER_HOST],
                     ],
                 )
                 .map_err(|e| self.err(&e))?
-                .ok_or_else(|| not_found(&run.project, &run.run_id))?;
-            let state = RunRow::from_row(&row, 0);
-            let trashed: bool = row.get(5);
-            if !trashed {
-                return Err(StoreError::NotTrashed {
-                    project: run.project.to_string(),
-                    run_id: run.run_id.to_string(),
-                });
+                .iter()
+                .map(|r| (r.get(0), text_of(r.get(1))))
+                .collect();
+            let status = meta.get(meta_key::STATUS).map(String::as_str);
+            let liveness = row.liveness(status);
+            if row.alive || (status == Some("running") && liveness != Liveness::Dead) {
+                let holder = match (meta.get(meta_key::WRITER_PID), meta.get(meta_key::WRITER_HOST))
+                {
+                    (Some(pid), Some(host)) => format!(" (pid {pid} on {host})"),
+                    _ => " (its status is running)".to_owned(),
+                };
+                return Err(StoreError::Live { location, holder });
             }
-            if state.alive {
-                return Err(StoreError::Locked {
-                    location: run_location(
-                        &self.shared.location,
-                        run.project.as_str(),
-                        run.run_id.as_str(),
-                    ),
-                });
-            }
-            ids.push(state.id);
-        }
-        tx.execute("DELETE FROM goodseed_runs WHERE id = ANY($1)", &[&ids])
+            tx.execute(
+                "UPDATE goodseed_runs SET writer = $2, heartbeat = now(), writer_gone = FALSE,
+                     generation = generation + 1, modified = now() WHERE id = $1",
+                &[&row.id, &token],
+            )
             .map_err(|e| self.err(&e))?;
-        tx.commit().map_err(|e| self.err(&e))?;
-        let mut cache = self.shared.summaries.lock().unwrap_or_else(PoisonError::into_inner);
-        for id in ids {
-            cache.remove(&id);
-        }
-        Ok(())
+            tx.commit().map_err(|e| self.err(&e))?;
+            let mut writer = PgRunWriter::new(Arc::clone(&self.shared), row.id, token, location);
+            writer.load(&mut *conn)?;
+            drop(conn);
+            Ok(self.hold(writer))
+        })
+    }
+
+    fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()> {
+        crate::off_runtime(|| {
+            self.set_meta_key(project, run_id, meta_key::TRASHED, trashed.then_some("true"))
+        })
+    }
+
+    fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
+        crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            self.set_meta_key(project, run_id, meta_key::STOP_REQUESTED_AT, Some(&now))
+        })
+    }
+
+    fn open_uploads(&self, project: &ProjectName, run_id: &RunId) -> Result<Box<dyn RunUploads>> {
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let row = self.must_find(&mut *conn, project, run_id)?;
+            let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
+            let uploads: Box<dyn RunUploads> =
+                Box::new(PgUploads::new(Arc::clone(&self.shared), row.id, location));
+            Ok(uploads)
+        })
+    }
+
+    fn delete_runs(&self, runs: &[RunRef]) -> Result<()> {
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+            let mut ids = Vec::with_capacity(runs.len());
+            let sql = format!(
+                "SELECT {}, EXISTS (SELECT 1 FROM goodseed_run_meta m WHERE m.run = r.id AND m.key = $4 AND m.value = 'true')
+                 FROM goodseed_runs r WHERE r.project = $1 AND r.run_id = $2 FOR UPDATE",
+                run_row_sql(3)
+            );
+            for run in runs {
+                let row = tx
+                    .query_opt(
+                        &sql,
+                        &[
+                            &run.project.as_str(),
+                            &run.run_id.as_str(),
+                            &stale_secs(),
+                            &meta_key::TRASHED,
+                        ],
+                    )
+                    .map_err(|e| self.err(&e))?
+                    .ok_or_else(|| not_found(&run.project, &run.run_id))?;
+                let state = RunRow::from_row(&row, 0);
+                let trashed: bool = row.get(5);
+                if !trashed {
+                    return Err(StoreError::NotTrashed {
+                        project: run.project.to_string(),
+                        run_id: run.run_id.to_string(),
+                    });
+                }
+                if state.alive {
+                    return Err(StoreError::Locked {
+                        location: run_location(
+                            &self.shared.location,
+                            run.project.as_str(),
+                            run.run_id.as_str(),
+                        ),
+                    });
+                }
+                ids.push(state.id);
+            }
+            tx.execute("DELETE FROM goodseed_runs WHERE id = ANY($1)", &[&ids])
+                .map_err(|e| self.err(&e))?;
+            tx.commit().map_err(|e| self.err(&e))?;
+            let mut cache = self.shared.summaries.lock().unwrap_or_else(PoisonError::into_inner);
+            for id in ids {
+                cache.remove(&id);
+            }
+            Ok(())
+        })
     }
 }
 

@@ -53,64 +53,75 @@ fn info(row: &postgres::Row) -> (TokenInfo, String) {
 
 impl TokenStore for PgTokenStore {
     fn create(&self, scope: &TokenScope, label: Option<&str>) -> Result<NewToken> {
-        let (id, secret) = mint()?;
-        let created_at = goodseed_store::lifecycle::now_iso();
-        let mut conn = self.shared.conn()?;
-        conn.execute(
-            "INSERT INTO goodseed_tokens (id, hash, workspace, project, read_only, label, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &id,
-                &hash(&secret),
-                &scope.workspace(),
-                &scope.project().map(|p| p.as_str()),
-                &scope.read_only(),
-                &label,
-                &created_at,
-            ],
-        )
-        .map_err(|e| self.err(&e))?;
-        let info =
-            TokenInfo { id, scope: scope.clone(), label: label.map(str::to_owned), created_at };
-        Ok(NewToken { info, secret })
+        crate::off_runtime(|| {
+            let (id, secret) = mint()?;
+            let created_at = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            conn.execute(
+                "INSERT INTO goodseed_tokens (id, hash, workspace, project, read_only, label, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &id,
+                    &hash(&secret),
+                    &scope.workspace(),
+                    &scope.project().map(|p| p.as_str()),
+                    &scope.read_only(),
+                    &label,
+                    &created_at,
+                ],
+            )
+            .map_err(|e| self.err(&e))?;
+            let info =
+                TokenInfo { id, scope: scope.clone(), label: label.map(str::to_owned), created_at };
+            Ok(NewToken { info, secret })
+        })
     }
 
     fn list(&self) -> Result<Vec<TokenInfo>> {
-        let mut conn = self.shared.conn()?;
-        let rows = conn
-            .query(
-                "SELECT * FROM goodseed_tokens WHERE revoked_at IS NULL ORDER BY created_at, id",
-                &[],
-            )
-            .map_err(|e| self.err(&e))?;
-        Ok(rows.iter().map(|r| info(r).0).collect())
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT * FROM goodseed_tokens WHERE revoked_at IS NULL ORDER BY created_at, id",
+                    &[],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(rows.iter().map(|r| info(r).0).collect())
+        })
     }
 
     fn revoke(&self, id: &str) -> Result<()> {
-        let now = goodseed_store::lifecycle::now_iso();
-        let mut conn = self.shared.conn()?;
-        let changed = conn
-            .execute(
-                "UPDATE goodseed_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                &[&now, &id],
-            )
-            .map_err(|e| self.err(&e))?;
-        if changed == 0 {
-            return Err(StoreError::TokenNotFound { id: id.to_owned() });
-        }
-        Ok(())
+        crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            let changed = conn
+                .execute(
+                    "UPDATE goodseed_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    &[&now, &id],
+                )
+                .map_err(|e| self.err(&e))?;
+            if changed == 0 {
+                return Err(StoreError::TokenNotFound { id: id.to_owned() });
+            }
+            Ok(())
+        })
     }
 
     fn verify(&self, secret: &str) -> Result<Option<TokenInfo>> {
-        let Some(id) = claimed_id(secret) else {
-            return Ok(None);
-        };
-        let mut conn = self.shared.conn()?;
-        let row = conn
-            .query_opt("SELECT * FROM goodseed_tokens WHERE id = $1 AND revoked_at IS NULL", &[&id])
-            .map_err(|e| self.err(&e))?;
-        Ok(row
-            .map(|r| info(&r))
-            .and_then(|(info, stored)| hashes_match(&stored, secret).then_some(info)))
+        crate::off_runtime(|| {
+            let Some(id) = claimed_id(secret) else {
+                return Ok(None);
+            };
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_opt(
+                    "SELECT * FROM goodseed_tokens WHERE id = $1 AND revoked_at IS NULL",
+                    &[&id],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(row
+                .map(|r| info(&r))
+                .and_then(|(info, stored)| hashes_match(&stored, secret).then_some(info)))
+        })
     }
 }

@@ -438,59 +438,63 @@ impl PgRunWriter {
 
 impl RunWriter for PgRunWriter {
     fn write(&mut self, batch: &WriteBatch) -> Result<()> {
-        if !self.open {
-            return Err(self.closed());
-        }
-        let mut conn = self.shared.conn()?;
-        let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
-        // The run must still be this writer's: one taken for dead and resumed elsewhere
-        // is not written over.
-        let seq: Option<i64> = tx
-            .query_opt(
-                "UPDATE goodseed_runs SET generation = generation + 1, heartbeat = now(), modified = now()
-                 WHERE id = $1 AND writer = $2 RETURNING generation",
-                &[&self.run, &self.token],
-            )
-            .map_err(|e| self.err(&e))?
-            .map(|r| r.get(0));
-        let Some(seq) = seq else {
-            return Err(StoreError::Database {
-                location: self.location.clone(),
-                message: "this writer no longer holds the run (it was taken for dead and \
-                          resumed by another writer, or deleted)"
-                    .to_owned(),
-                busy: false,
-            });
-        };
-        let result = self.write_in(&mut tx, batch, seq);
-        if let Err(e) = result {
-            self.staged.clear();
-            return Err(e);
-        }
-        tx.commit().map_err(|e| {
-            self.staged.clear();
-            self.err(&e)
-        })?;
-        self.committed();
-        Ok(())
+        crate::off_runtime(|| {
+            if !self.open {
+                return Err(self.closed());
+            }
+            let mut conn = self.shared.conn()?;
+            let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+            // The run must still be this writer's: one taken for dead and resumed elsewhere
+            // is not written over.
+            let seq: Option<i64> = tx
+                .query_opt(
+                    "UPDATE goodseed_runs SET generation = generation + 1, heartbeat = now(), modified = now()
+                     WHERE id = $1 AND writer = $2 RETURNING generation",
+                    &[&self.run, &self.token],
+                )
+                .map_err(|e| self.err(&e))?
+                .map(|r| r.get(0));
+            let Some(seq) = seq else {
+                return Err(StoreError::Database {
+                    location: self.location.clone(),
+                    message: "this writer no longer holds the run (it was taken for dead and \
+                              resumed by another writer, or deleted)"
+                        .to_owned(),
+                    busy: false,
+                });
+            };
+            let result = self.write_in(&mut tx, batch, seq);
+            if let Err(e) = result {
+                self.staged.clear();
+                return Err(e);
+            }
+            tx.commit().map_err(|e| {
+                self.staged.clear();
+                self.err(&e)
+            })?;
+            self.committed();
+            Ok(())
+        })
     }
 
     fn config(&self, path: &FieldPath) -> Result<Option<ConfigValue>> {
-        if !self.open {
-            return Err(self.closed());
-        }
-        let mut conn = self.shared.conn()?;
-        let row = conn
-            .query_opt(
-                "SELECT type_tag, value FROM goodseed_configs WHERE run = $1 AND path = $2",
-                &[&self.run, &path.as_str()],
-            )
-            .map_err(|e| self.err(&e))?;
-        Ok(row.map(|r| {
-            let tag: String = r.get(0);
-            let value: Option<Vec<u8>> = r.get(1);
-            ConfigValue::decode(&tag, value.map(text_of).as_deref())
-        }))
+        crate::off_runtime(|| {
+            if !self.open {
+                return Err(self.closed());
+            }
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_opt(
+                    "SELECT type_tag, value FROM goodseed_configs WHERE run = $1 AND path = $2",
+                    &[&self.run, &path.as_str()],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(row.map(|r| {
+                let tag: String = r.get(0);
+                let value: Option<Vec<u8>> = r.get(1);
+                ConfigValue::decode(&tag, value.map(text_of).as_deref())
+            }))
+        })
     }
 
     fn last_steps(&self) -> Result<LastSteps> {
@@ -508,17 +512,19 @@ impl RunWriter for PgRunWriter {
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
-        if !self.open {
-            return Err(self.closed());
-        }
-        let mut conn = self.shared.conn()?;
-        let row = conn
-            .query_opt(
-                "SELECT value FROM goodseed_run_meta WHERE run = $1 AND key = $2",
-                &[&self.run, &key],
-            )
-            .map_err(|e| self.err(&e))?;
-        Ok(row.map(|r| text_of(r.get(0))))
+        crate::off_runtime(|| {
+            if !self.open {
+                return Err(self.closed());
+            }
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_opt(
+                    "SELECT value FROM goodseed_run_meta WHERE run = $1 AND key = $2",
+                    &[&self.run, &key],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(row.map(|r| text_of(r.get(0))))
+        })
     }
 
     fn location(&self) -> &str {
@@ -526,11 +532,11 @@ impl RunWriter for PgRunWriter {
     }
 
     fn close(&mut self) -> Result<()> {
-        self.let_go(false)
+        crate::off_runtime(|| self.let_go(false))
     }
 
     fn release(&mut self) -> Result<()> {
-        self.let_go(true)
+        crate::off_runtime(|| self.let_go(true))
     }
 }
 
@@ -538,6 +544,6 @@ impl Drop for PgRunWriter {
     fn drop(&mut self) {
         // Gone without closing: the run's writer died. If the database cannot be told,
         // the heartbeats stop and the run reads as dead once they are stale.
-        let _ = self.let_go(true);
+        let _ = crate::off_runtime(|| self.let_go(true));
     }
 }

@@ -7,7 +7,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 
 use crate::ServerOptions;
-use crate::cloud::{self, Access, CloudError};
+use crate::cloud::{self, Caller, CloudError};
 
 /// The longest request target (path and query) accepted.
 pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
@@ -107,7 +107,7 @@ pub(crate) fn check(
     uri_len: usize,
     routed_path: &str,
     headers: &HeaderMap,
-) -> Result<Option<Access>, Refusal> {
+) -> Result<Option<Caller>, Refusal> {
     if uri_len > MAX_URI_BYTES {
         return Err(refuse(
             StatusCode::URI_TOO_LONG,
@@ -120,7 +120,7 @@ pub(crate) fn check(
     if cloud::is_cloud_path(routed_path) {
         if method != Method::OPTIONS {
             let resolved =
-                cloud::resolve(headers, options.token.as_deref(), options.tokens.as_ref())
+                cloud::identify(headers, options.token.as_deref(), options.tokens.as_ref())
                     .map_err(|e| Refusal {
                         status: e.status,
                         message: e.to_string(),

@@ -10,6 +10,9 @@
 //!   report;
 //! - [`schemathesis`]: Schemathesis from PyPI (a venv made once under `target/`), for
 //!   the test that holds the server to its `openapi.json`.
+//! - [`postgres`]: private PostgreSQL clusters under `target/pg-test/` (the machine's own
+//!   server, on a free port, gone when the test process ends), with a fresh database
+//!   for each test of the PostgreSQL store.
 //!
 //! ```
 //! use goodseed_core::{ProjectName, RunId};
@@ -28,6 +31,7 @@
 
 pub mod faults;
 mod memory;
+#[cfg(unix)]
 pub mod postgres;
 pub mod python;
 pub mod schemathesis;

@@ -138,14 +138,14 @@ impl Cluster {
     /// When there is no PostgreSQL to run (saying what to install), or when `initdb` or
     /// the server fails (with their output and the end of the server's log).
     pub fn start() -> Cluster {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
         let bin = server_bin();
         let run_as = run_as();
-        let name = format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let dir = clusters_dir().join(name);
-        if let Err(e) = prepare_dir(&dir, run_as) {
-            panic!("cannot prepare {} for a PostgreSQL cluster: {e}", dir.display());
-        }
+        let dir = make_dir(run_as).unwrap_or_else(|e| {
+            panic!(
+                "cannot make a directory for a PostgreSQL cluster in {}: {e}",
+                clusters_dir().display()
+            )
+        });
         // From here on, a panic drops the cluster, which cleans up.
         let mut cluster =
             Cluster { bin, run_as, dir, port: 0, databases: AtomicU32::new(0), watchdog: None };
@@ -295,27 +295,37 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )),
-            Err(e) => Err(format!("{shown} could not start ({}): {e}", cmd_program(&cmd))),
+            Err(e) => Err(format!(
+                "{shown} could not start ({}): {e}",
+                cmd.get_program().to_string_lossy()
+            )),
         }
     }
 
-    /// A command running `program` from the server's directory, as the user who runs
-    /// the server, in the cluster's directory (so `data` and `log` are relative paths,
-    /// which `pg_ctl` passes to the shell unquoted).
+    /// A command running `program` from the server's bin directory, as the user who
+    /// runs the server, in the cluster's directory: `data` and `log` are then relative
+    /// paths, which matters because `pg_ctl` hands them to the shell without escaping.
     fn server_command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(self.runner().next().unwrap_or_default());
-        cmd.args(self.runner().skip(1)).arg(self.bin.join(program)).current_dir(&self.dir);
+        let exe = self.bin.join(program);
+        let mut cmd = match self.runner().split_first() {
+            Some((first, rest)) => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg(exe);
+                cmd
+            }
+            None => Command::new(exe),
+        };
+        cmd.current_dir(&self.dir);
         cmd
     }
 
     /// The words before a server program: `runuser -u USER --` when this process is
     /// root, nothing otherwise.
-    fn runner(&self) -> impl Iterator<Item = std::ffi::OsString> + '_ {
-        let prefix: Vec<&str> = match self.run_as {
+    fn runner(&self) -> Vec<&str> {
+        match self.run_as {
             Some(account) => vec!["runuser", "-u", &account.name, "--"],
             None => Vec::new(),
-        };
-        prefix.into_iter().map(Into::into).collect::<Vec<_>>().into_iter()
+        }
     }
 
     /// Starts the watchdog that stops the server and removes the directory once this
@@ -363,17 +373,27 @@ fn clusters_dir() -> PathBuf {
     workspace.join("target").join("pg-test")
 }
 
-/// Makes the cluster's directory and its `socket/`, owned by `run_as` when given, with
-/// every directory above searchable by it.
-fn prepare_dir(dir: &Path, run_as: Option<&Account>) -> std::io::Result<()> {
-    // Only an earlier process with the same pid can have left it: it is stale.
-    if dir.exists() {
-        fs::remove_dir_all(dir)?;
-    }
+/// Makes a new cluster directory, `target/pg-test/<pid>-<n>`, and its `socket/`, owned
+/// by `run_as` when given, with every directory above searchable by it.
+fn make_dir(run_as: Option<&Account>) -> std::io::Result<PathBuf> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let parent = clusters_dir();
+    fs::create_dir_all(&parent)?;
+    let dir = loop {
+        let name = format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let dir = parent.join(name);
+        // One left by an earlier process with this pid (or a process with this pid in
+        // another container sharing the directory) is not ours to remove: skip it.
+        match fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
     let socket = dir.join("socket");
-    fs::create_dir_all(&socket)?;
-    let Some(account) = run_as else { return Ok(()) };
-    for path in [dir, &socket] {
+    fs::create_dir(&socket)?;
+    let Some(account) = run_as else { return Ok(dir) };
+    for path in [&dir, &socket] {
         std::os::unix::fs::chown(path, Some(account.uid), Some(account.gid))?;
     }
     for above in dir.ancestors().skip(1) {
@@ -382,7 +402,7 @@ fn prepare_dir(dir: &Path, run_as: Option<&Account>) -> std::io::Result<()> {
             fs::set_permissions(above, fs::Permissions::from_mode(mode | 0o001))?;
         }
     }
-    Ok(())
+    Ok(dir)
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -501,15 +521,8 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The program a command runs, for messages.
-fn cmd_program(cmd: &Command) -> String {
-    cmd.get_program().to_string_lossy().into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Read as _;
-
     use super::*;
 
     fn connect(url: &str) -> Client {
@@ -603,58 +616,58 @@ mod tests {
 
     /// Run by the test below in a process of its own (with `GOODSEED_PG_HOLDER` set):
     /// makes the shared cluster, writes its directory and server pid to that file, then
-    /// returns or waits to be killed, as `GOODSEED_PG_HOLDER_END` says.
+    /// waits to be told to return (`<file>.end` appears) or to be killed.
     #[test]
     #[ignore = "a helper process of the_shared_cluster_ends_with_its_process"]
     fn holds_the_shared_cluster() {
-        let Some(report) = std::env::var_os("GOODSEED_PG_HOLDER") else { return };
+        let Some(report) = std::env::var_os("GOODSEED_PG_HOLDER").map(PathBuf::from) else {
+            return;
+        };
         let cluster = shared();
-        let partial = PathBuf::from(format!("{}.partial", report.to_string_lossy()));
+        let partial = report.with_extension("partial");
         let line = format!("{}\n{}\n", cluster.dir.display(), postmaster_pid(&cluster.dir));
         fs::write(&partial, line).expect("write the report");
         fs::rename(&partial, &report).expect("rename the report");
-        if std::env::var("GOODSEED_PG_HOLDER_END").as_deref() == Ok("kill") {
-            std::thread::sleep(Duration::from_secs(600));
-        }
+        let end = report.with_extension("end");
+        assert!(eventually(600, || end.exists()), "never told to end");
     }
 
     #[test]
     fn the_shared_cluster_ends_with_its_process() {
-        for end in ["return", "kill"] {
+        for kill in [false, true] {
+            let how = if kill { "killed" } else { "finished" };
             let tmp = tempfile::tempdir().expect("a temporary directory");
             let report = tmp.path().join("report");
             let output = tmp.path().join("output");
-            let sink = || fs::File::create(&output).map(Stdio::from).expect("an output file");
+            let out = fs::File::create(&output).expect("an output file");
             let mut holder = Command::new(std::env::current_exe().expect("this test binary"))
                 .args(["postgres::tests::holds_the_shared_cluster", "--exact", "--ignored"])
                 .env("GOODSEED_PG_HOLDER", &report)
-                .env("GOODSEED_PG_HOLDER_END", end)
-                .stdout(sink())
-                .stderr(Stdio::null())
+                .stdout(out.try_clone().expect("an output file"))
+                .stderr(out)
                 .spawn()
                 .expect("run the holder");
-            let reported =
-                eventually(120, || report.exists() || holder.try_wait().ok().flatten().is_some())
-                    && report.exists();
-            if !reported {
+            let gone = |holder: &mut Child| holder.try_wait().ok().flatten().is_some();
+            if !eventually(120, || report.exists() || gone(&mut holder)) || !report.exists() {
                 let _ = holder.kill();
-                let mut said = String::new();
-                let _ = fs::File::open(&output).and_then(|mut f| f.read_to_string(&mut said));
-                panic!("the holder ({end}) reported nothing:\n{said}");
+                let said = fs::read_to_string(&output).unwrap_or_default();
+                panic!("the holder reported nothing:\n{said}");
             }
             let text = fs::read_to_string(&report).expect("the report");
             let mut lines = text.lines();
             let dir = PathBuf::from(lines.next().expect("a directory"));
             let server: u32 = lines.next().and_then(|s| s.parse().ok()).expect("a pid");
-            assert!(alive(server));
-            if end == "kill" {
+            assert!(dir.exists() && alive(server));
+            if kill {
                 holder.kill().expect("kill the holder");
+            } else {
+                fs::write(report.with_extension("end"), "").expect("tell the holder to end");
             }
             let status = holder.wait().expect("the holder ends");
-            assert_eq!(status.success(), end == "return", "{end}: {status}");
+            assert_eq!(status.success(), !kill, "{how}: {status}");
             assert!(
                 eventually(60, || !dir.exists() && !alive(server)),
-                "{end}: {} or the server {server} outlived the test process",
+                "{how}: {} or the server {server} outlived the test process",
                 dir.display()
             );
         }

@@ -1,9 +1,11 @@
 //! Tests of the `goodseed` binary: the real executable on data directories made in temp
 //! dirs, compared byte for byte with goodseed 0.4.0's own CLI (`cli`); the commands that
-//! act on runs (`commands`); and `goodseed demo` (`demo`).
+//! act on runs (`commands`); `goodseed demo` (`demo`); the team server and `sync`
+//! (`sync`, `hosts`); and runs kept in PostgreSQL (`postgres`).
 
 mod cli;
 mod commands;
 mod demo;
 mod hosts;
+mod postgres;
 mod sync;

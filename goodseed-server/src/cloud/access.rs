@@ -2,7 +2,8 @@
 //! every request under `/api/v1` (no key, or a key this server does not know, is a 401
 //! there); handlers take it as an extractor and ask it before touching a run.
 
-use std::future::{Ready, ready};
+use std::future::{Future, ready};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap};
@@ -65,8 +66,50 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer "))
 }
 
+/// Who a cloud call comes from, as the guard finds it: known at once (the server's own
+/// token), or a key to look up in the token store. The lookup may be a database query,
+/// so it is made on the blocking pool by the [`Access`] extractor, never on the thread
+/// that runs the server's futures.
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// The caller's access is known.
+    Known(Access),
+    /// A key to look up.
+    Lookup {
+        /// The key given.
+        secret: String,
+        /// Where keys are kept.
+        tokens: Arc<dyn TokenStore>,
+    },
+}
+
+/// Identifies the caller of a cloud call without reading the token store: no key is
+/// the 401 to answer; the server's own token is [`Access::Full`]; any other key is to
+/// be looked up ([`lookup`]).
+pub(crate) fn identify(
+    headers: &HeaderMap,
+    full_token: Option<&str>,
+    tokens: Option<&Arc<dyn TokenStore>>,
+) -> Result<Caller, CloudError> {
+    let Some(given) = bearer(headers) else {
+        return Err(CloudError::unauthorized(
+            "this call needs `Authorization: Bearer <key>`: a key made with `goodseed token \
+             create`, or the server's --token",
+        ));
+    };
+    if full_token.is_some_and(|t| crate::guard::constant_time_eq(given.as_bytes(), t.as_bytes())) {
+        return Ok(Caller::Known(Access::Full));
+    }
+    match tokens {
+        Some(tokens) => Ok(Caller::Lookup { secret: given.to_owned(), tokens: Arc::clone(tokens) }),
+        None => {
+            Err(CloudError::unauthorized("the key is not one this server knows, or it was revoked"))
+        }
+    }
+}
+
 /// Resolves the caller of a cloud call: the server's own token, or a token of the
-/// store. `Err` is the 401 to answer.
+/// store (a blocking read). `Err` is the 401 to answer.
 pub(crate) fn resolve(
     headers: &HeaderMap,
     full_token: Option<&str>,
@@ -99,12 +142,33 @@ pub(crate) fn resolve(
 
 impl FromRequest for Access {
     type Error = CloudError;
-    type Future = Ready<Result<Access, CloudError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Access, CloudError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // The guard resolves every cloud call; a handler reached without it fails closed.
-        ready(req.extensions().get::<Access>().cloned().ok_or_else(|| {
-            CloudError::unauthorized("this call needs `Authorization: Bearer <key>`")
-        }))
+        // The guard identifies every cloud call; a handler reached without it fails
+        // closed.
+        let caller = req.extensions().get::<Caller>().cloned();
+        match caller {
+            Some(Caller::Known(access)) => Box::pin(ready(Ok(access))),
+            Some(Caller::Lookup { secret, tokens }) => Box::pin(async move {
+                let mut headers = HeaderMap::new();
+                let value = header::HeaderValue::from_str(&format!("Bearer {secret}"))
+                    .map_err(|_| CloudError::unauthorized("the key is not valid header text"))?;
+                headers.insert(header::AUTHORIZATION, value);
+                actix_web::web::block(move || resolve(&headers, None, Some(&tokens)))
+                    .await
+                    .map_err(|_| {
+                        CloudError::new(
+                            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "Auth.Unavailable",
+                            "Keys cannot be checked",
+                            "the server is too busy to check keys now".to_owned(),
+                        )
+                    })?
+            }),
+            None => Box::pin(ready(Err(CloudError::unauthorized(
+                "this call needs `Authorization: Bearer <key>`",
+            )))),
+        }
     }
 }

@@ -24,7 +24,7 @@ use goodseed_protocol::{ConfigsBody, RegisterRun, StatusBody, ingest};
 use goodseed_store::lifecycle::EndState;
 use goodseed_store::{RunReader, TextWindow};
 
-pub(crate) use access::{Access, resolve};
+pub(crate) use access::{Access, Caller, identify};
 pub(crate) use error::CloudError;
 use remote::Registration;
 
