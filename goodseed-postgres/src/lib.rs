@@ -9,7 +9,7 @@
 //! (series, step) as the run files are. Values round-trip exactly: steps and values are
 //! `double precision` read and written in binary (NaN, ±infinity, -0.0 and 2^53 steps
 //! included), config values keep their type tag and text, and user text is `bytea`.
-//! See [`schema`](crate::schema) for the migrations.
+//! See [`schema`] for the migrations.
 //!
 //! Liveness is kept in the database, so every server over it sees the same: a writer
 //! takes a run by setting its random token in the run's row and proves it is alive with

@@ -118,7 +118,7 @@ pub(crate) fn text_of(bytes: Vec<u8>) -> String {
 
 impl PgStore {
     /// The store of the database a connection string names, its schema brought up to
-    /// date ([`schema`](crate::schema)). Fails when the database cannot be reached, or
+    /// date ([`schema`]). Fails when the database cannot be reached, or
     /// was migrated by a newer goodseed.
     pub fn connect(url: &str) -> Result<PgStore> {
         PgStore::connect_with(url, DEFAULT_POOL_SIZE)
