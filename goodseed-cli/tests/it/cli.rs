@@ -134,7 +134,10 @@ const STANDARD_RUNS_OF_WS_PROJ: &str = "  [finished] y
 /// reach.
 fn goodseed() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_goodseed"));
-    cmd.env_remove("GOODSEED_HOME").env("HOME", "/nonexistent/goodseed-test-home");
+    for var in crate::support::SETTINGS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", "/nonexistent/goodseed-test-home");
     cmd
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step};
@@ -111,11 +111,8 @@ fn names_in(dir: &Path) -> Vec<String> {
 /// The `goodseed` binary, with neither GOODSEED_HOME nor the real home directory in
 /// reach, and no terminal on stdin.
 fn goodseed(args: &[&OsStr]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goodseed"));
-    cmd.args(args)
-        .env_remove("GOODSEED_HOME")
-        .env("HOME", "/nonexistent/goodseed-test-home")
-        .stdin(Stdio::null());
+    let mut cmd = crate::support::goodseed();
+    cmd.args(args);
     cmd
 }
 

@@ -13,7 +13,13 @@ const METRICS: [&str; 4] = ["train/accuracy", "train/loss", "val/accuracy", "val
 fn goodseed(args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_goodseed"));
     command.args(args);
-    for var in ["GOODSEED_HOME", "GOODSEED_PROJECT", "GOODSEED_RUN_ID", "GOODSEED_STORAGE"] {
+    for var in [
+        "GOODSEED_HOME",
+        "GOODSEED_STORE",
+        "GOODSEED_PROJECT",
+        "GOODSEED_RUN_ID",
+        "GOODSEED_STORAGE",
+    ] {
         command.env_remove(var);
     }
     let output = command.output().expect("running goodseed");

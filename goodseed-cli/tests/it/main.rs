@@ -8,4 +8,5 @@ mod commands;
 mod demo;
 mod hosts;
 mod postgres;
+mod support;
 mod sync;

@@ -6,29 +6,13 @@
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
+
+use crate::support::{goodseed, outcome};
 use goodseed_sdk::remote::Remote;
-
-fn goodseed() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goodseed"));
-    cmd.env_remove("GOODSEED_HOME")
-        .env_remove("GOODSEED_STORE")
-        .env_remove("GOODSEED_API_URL")
-        .env_remove("GOODSEED_API_KEY")
-        .env_remove("GOODSEED_TOKEN")
-        .env("HOME", "/nonexistent/goodseed-test-home")
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn outcome(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().expect("run goodseed");
-    let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8");
-    (out.status.code().expect("exited"), text(out.stdout), text(out.stderr))
-}
 
 /// `goodseed serve --store URL` on port 0, and its port.
 struct Server {
