@@ -38,6 +38,7 @@ mod error;
 pub mod lifecycle;
 mod model;
 pub mod overview;
+pub mod pyramid;
 mod sqlite;
 pub mod tokens;
 pub mod uploads;

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use goodseed_core::downsample::{PointCount, Sampled, SampledPoint, Window, downsample};
+use goodseed_core::downsample::{
+    Downsampler, PointCount, Sampled, SampledPoint, Window, downsample,
+};
 use goodseed_core::{FieldPath, MetricPoint, Step};
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -181,7 +183,7 @@ fn check_file(file: &Path, indexed: &[bool], min_level: u32, rng: &mut Rng) -> u
             let state = state.as_ref().unwrap_or_else(|| panic!("{p} is not indexed"));
             assert_eq!(state.len(), n, "{p}: the state's count");
             let sid = sid.expect("sid");
-            let (scratch, rows) = fold(&points, state.min_level);
+            let (scratch, rows) = fold(&points, state.min_level());
             assert_eq!(
                 state.encode(),
                 scratch.encode(),
@@ -209,7 +211,7 @@ fn check_file(file: &Path, indexed: &[bool], min_level: u32, rng: &mut Rng) -> u
                 let direct =
                     sample(&conn, sid, with_nan, state, rows.clone(), count).expect("sample");
                 let should =
-                    !rows.is_empty() && k >= 1 << state.min_level && rows.start.is_multiple_of(k);
+                    !rows.is_empty() && k >= 1 << state.min_level() && rows.start.is_multiple_of(k);
                 assert_eq!(direct.is_some(), should, "{what}: k={k}, answered from the pyramid");
                 if let Some(direct) = direct {
                     assert_same(&direct, &expected, &what);
