@@ -1,13 +1,17 @@
 //! [`PgRunReader`]: reads one run. Long reads stream their rows (a 10-million-point
 //! series is never held whole); a downsampling request reads its count and its rows in
 //! one snapshot, so the window announced matches the points returned while a writer
-//! appends.
+//! appends. Downsampling answers from the series' pyramid when it counts every point
+//! (see [`goodseed_store::pyramid`]), reading about `pointCount` rows, and reads the
+//! points otherwise.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use goodseed_core::downsample::{Downsampler, PointCount, Sampled, Window};
 use goodseed_core::{ConfigValue, MetricPoint, TextPoint};
+use goodseed_store::pyramid::{self, Seqs};
 use goodseed_store::{Result, RunMeta, RunReader, RunVersion, StoreError, TextPage, TextWindow};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -191,6 +195,64 @@ fn relay(
     })
 }
 
+/// One series in a read's snapshot, for [`pyramid::sample`].
+struct Source<'r, 't, 'c> {
+    reader: &'r PgRunReader,
+    tx: RefCell<&'t mut postgres::Transaction<'c>>,
+    series: i64,
+}
+
+impl pyramid::Source for Source<'_, '_, '_> {
+    type Error = StoreError;
+
+    fn rows(&self, seqs: Seqs, visit: &mut dyn FnMut(u64, &[u8])) -> Result<()> {
+        let mut tx = self.tx.borrow_mut();
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = if seqs.stride == 1 {
+            tx.query(
+                "SELECT seq, buckets FROM goodseed_metric_pyramid
+                 WHERE series = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
+                &[&self.series, &clamp(seqs.first), &clamp(seqs.last)],
+            )
+        } else {
+            // One lookup per row wanted, in one statement.
+            let wanted: Vec<i64> = seqs.iter().map(clamp).collect();
+            tx.query(
+                "SELECT seq, buckets FROM goodseed_metric_pyramid
+                 WHERE series = $1 AND seq = ANY($2) ORDER BY seq",
+                &[&self.series, &wanted],
+            )
+        }
+        .map_err(|e| self.reader.err(&e))?;
+        for row in rows {
+            let seq: i64 = row.get(0);
+            visit(u64::try_from(seq).unwrap_or(0), row.get(1));
+        }
+        Ok(())
+    }
+
+    fn points_after(
+        &self,
+        after: f64,
+        skip: u64,
+        limit: u64,
+        visit: &mut dyn FnMut(MetricPoint),
+    ) -> Result<()> {
+        let mut tx = self.tx.borrow_mut();
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.reader.stream(
+            &mut **tx,
+            "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 AND step > $2
+             ORDER BY step LIMIT $3 OFFSET $4",
+            &[&self.series, &after, &clamp(limit), &clamp(skip)],
+            &mut |row| {
+                visit(point(row));
+                true
+            },
+        )
+    }
+}
+
 impl RunReader for PgRunReader {
     fn meta(&self) -> Result<RunMeta> {
         crate::off_runtime(|| {
@@ -308,17 +370,36 @@ impl RunReader for PgRunReader {
                 .read_only(true)
                 .start()
                 .map_err(|e| self.err(&e))?;
-            let Some((id, total)) = self.series(&mut tx, METRIC, path)? else {
+            let series = tx
+                .query_opt(
+                    "SELECT id, points, pyramid FROM goodseed_series WHERE run = $1 AND kind = $2 AND path = $3",
+                    &[&self.run, &METRIC, &path],
+                )
+                .map_err(|e| self.err(&e))?;
+            let Some(series) = series else {
                 return Ok((
                     Window::new(0, first_point_index, last_point_index),
                     Sampled::default(),
                 ));
             };
-            let window =
-                Window::new(u64::try_from(total).unwrap_or(0), first_point_index, last_point_index);
+            let (id, total): (i64, i64) = (series.get(0), series.get(1));
+            let total = u64::try_from(total).unwrap_or(0);
+            let window = Window::new(total, first_point_index, last_point_index);
             let rows = window.rows();
             if rows.is_empty() {
                 return Ok((window, Sampled::default()));
+            }
+            let state = series
+                .get::<_, Option<&[u8]>>(2)
+                .and_then(pyramid::SeriesState::decode)
+                .filter(|state| state.len() == total);
+            if let Some(state) = state {
+                let source = Source { reader: self, tx: RefCell::new(&mut tx), series: id };
+                if let Some(sampled) = pyramid::sample(&source, &state, rows.clone(), point_count)?
+                {
+                    tx.commit().map_err(|e| self.err(&e))?;
+                    return Ok((window, sampled));
+                }
             }
             let mut sampler = Downsampler::new(window.row_count(), point_count);
             let len = i64::try_from(rows.end - rows.start).unwrap_or(i64::MAX);

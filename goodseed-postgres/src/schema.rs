@@ -90,6 +90,18 @@ CREATE TABLE goodseed_tokens (
     revoked_at TEXT
 );
 "#,
+    // 2: the downsampling pyramid (goodseed_store::pyramid): each metric series' writer
+    // state, and its completed buckets. A series without a state (NULL, or one that does
+    // not count the series' points) is read raw.
+    r#"
+ALTER TABLE goodseed_series ADD COLUMN pyramid BYTEA;
+CREATE TABLE goodseed_metric_pyramid (
+    series BIGINT NOT NULL REFERENCES goodseed_series (id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    buckets BYTEA NOT NULL,
+    PRIMARY KEY (series, seq)
+);
+"#,
 ];
 
 /// The newest schema this binary knows.

@@ -6,11 +6,18 @@
 //! is possible), and only points at or before it go through an upsert, which reports
 //! which rows were new. The series' counts and last steps are kept in
 //! `goodseed_series`, so a reader never counts points.
+//!
+//! Each metric series also keeps its downsampling pyramid ([`goodseed_store::pyramid`]):
+//! appended points are folded into the series' state, whose completed buckets go to
+//! `goodseed_metric_pyramid` and whose state goes to `goodseed_series.pyramid`, in the
+//! transaction of the points. A write at or before a series' last step drops the
+//! series' pyramid (readers then read its points raw).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError};
 
-use goodseed_core::{ConfigValue, FieldPath};
+use goodseed_core::{ConfigValue, FieldPath, MetricPoint};
+use goodseed_store::pyramid::{self, BucketRow};
 use goodseed_store::{LastSteps, Result, RunWriter, StoreError, WriteBatch};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
@@ -23,11 +30,37 @@ use crate::store::{METRIC, Shared, TEXT, text_of};
 const COPY_FROM: usize = 256;
 
 /// What the writer knows of one series.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct SeriesState {
     id: i64,
     points: i64,
     last_step: Option<f64>,
+    /// A metric series' pyramid; `None` for a text series, or a metric series whose
+    /// pyramid was dropped.
+    pyramid: Option<Box<pyramid::SeriesState>>,
+}
+
+impl SeriesState {
+    /// A series as `goodseed_series` keeps it: its pyramid counts when it counts every
+    /// point (a series without points starts one).
+    fn stored(
+        id: i64,
+        kind: i16,
+        points: i64,
+        last_step: Option<f64>,
+        pyramid: Option<&[u8]>,
+    ) -> SeriesState {
+        let pyramid = match (kind, pyramid) {
+            (METRIC, Some(bytes)) => pyramid::SeriesState::decode(bytes)
+                .filter(|state| i64::try_from(state.len()) == Ok(points))
+                .map(Box::new),
+            (METRIC, None) if points == 0 => {
+                Some(Box::new(pyramid::SeriesState::new(pyramid::MIN_LEVEL)))
+            }
+            _ => None,
+        };
+        SeriesState { id, points, last_step, pyramid }
+    }
 }
 
 /// Writes one run of a [`crate::PgStore`]; see the module's docs.
@@ -103,15 +136,14 @@ impl PgRunWriter {
     pub(crate) fn load(&mut self, client: &mut impl GenericClient) -> Result<()> {
         let rows = client
             .query(
-                "SELECT kind, path, id, points, last_step FROM goodseed_series WHERE run = $1",
+                "SELECT kind, path, id, points, last_step, pyramid FROM goodseed_series WHERE run = $1",
                 &[&self.run],
             )
             .map_err(|e| self.err(&e))?;
         for r in rows {
-            self.series.insert(
-                (r.get(0), r.get(1)),
-                SeriesState { id: r.get(2), points: r.get(3), last_step: r.get(4) },
-            );
+            let kind: i16 = r.get(0);
+            let state = SeriesState::stored(r.get(2), kind, r.get(3), r.get(4), r.get(5));
+            self.series.insert((kind, r.get(1)), state);
         }
         Ok(())
     }
@@ -248,15 +280,13 @@ impl PgRunWriter {
                     "INSERT INTO goodseed_series (run, kind, path)
                      SELECT $1, $2, p FROM unnest($3::text[]) AS u(p)
                      ON CONFLICT (run, kind, path) DO UPDATE SET path = excluded.path
-                     RETURNING path, id, points, last_step",
+                     RETURNING path, id, points, last_step, pyramid",
                     &[&self.run, &kind, &missing],
                 )
                 .map_err(|e| self.err(&e))?;
             for r in rows {
-                created.insert(
-                    r.get(0),
-                    SeriesState { id: r.get(1), points: r.get(2), last_step: r.get(3) },
-                );
+                let state = SeriesState::stored(r.get(1), kind, r.get(2), r.get(3), r.get(4));
+                created.insert(r.get(0), state);
             }
         }
         let mut out = Vec::new();
@@ -266,7 +296,7 @@ impl PgRunWriter {
             }
             let key = (kind, p.as_str().to_owned());
             let state = match self.series.get(&key).or_else(|| created.get(p.as_str())) {
-                Some(s) => *s,
+                Some(s) => s.clone(),
                 None => {
                     return Err(StoreError::Database {
                         location: self.location.clone(),
@@ -295,9 +325,29 @@ impl PgRunWriter {
         let (mut r_series, mut r_step, mut r_value, mut r_ts) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut states: HashMap<i64, (SeriesKey, SeriesState)> = HashMap::new();
+        let (mut b_series, mut b_seq, mut b_bytes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut unindexed: Vec<i64> = Vec::new();
+        let mut buckets: Vec<BucketRow> = Vec::new();
         for (key, mut state, points) in groups {
+            // Points in step order: any at or before the last step come first, and drop
+            // the series' pyramid.
+            if state.pyramid.is_some()
+                && let (Some(last), Some(first)) = (state.last_step, points.first())
+                && first.0 <= last
+            {
+                state.pyramid = None;
+                unindexed.push(state.id);
+            }
             for (step, value, ts) in points {
                 if state.last_step.is_none_or(|last| step > last) {
+                    if let Some(pyramid) = &mut state.pyramid {
+                        pyramid.push(MetricPoint { step, value, ts }, &mut buckets);
+                        for row in buckets.drain(..) {
+                            b_series.push(state.id);
+                            b_seq.push(i64::try_from(row.seq).unwrap_or(i64::MAX));
+                            b_bytes.push(row.bytes);
+                        }
+                    }
                     a_series.push(state.id);
                     a_step.push(step);
                     a_value.push(value);
@@ -354,6 +404,19 @@ impl PgRunWriter {
                 }
             }
         }
+        if !unindexed.is_empty() {
+            tx.execute("DELETE FROM goodseed_metric_pyramid WHERE series = ANY($1)", &[&unindexed])
+                .map_err(err)?;
+        }
+        if !b_series.is_empty() {
+            tx.execute(
+                "INSERT INTO goodseed_metric_pyramid (series, seq, buckets)
+                 SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[])
+                 ON CONFLICT (series, seq) DO UPDATE SET buckets = excluded.buckets",
+                &[&b_series, &b_seq, &b_bytes],
+            )
+            .map_err(err)?;
+        }
         self.stage(tx, states.into_values().collect())
     }
 
@@ -407,11 +470,13 @@ impl PgRunWriter {
         let ids: Vec<i64> = states.iter().map(|(_, s)| s.id).collect();
         let points: Vec<i64> = states.iter().map(|(_, s)| s.points).collect();
         let last: Vec<Option<f64>> = states.iter().map(|(_, s)| s.last_step).collect();
+        let pyramids: Vec<Option<Vec<u8>>> =
+            states.iter().map(|(_, s)| s.pyramid.as_ref().map(|p| p.encode())).collect();
         tx.execute(
-            "UPDATE goodseed_series s SET points = u.points, last_step = u.last
-             FROM unnest($1::int8[], $2::int8[], $3::float8[]) AS u(id, points, last)
+            "UPDATE goodseed_series s SET points = u.points, last_step = u.last, pyramid = u.pyramid
+             FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::bytea[]) AS u(id, points, last, pyramid)
              WHERE s.id = u.id",
-            &[&ids, &points, &last],
+            &[&ids, &points, &last, &pyramids],
         )
         .map_err(|e| self.err(&e))?;
         self.staged.extend(states);
