@@ -33,6 +33,7 @@
 //! # Ok::<(), goodseed_store::StoreError>(())
 //! ```
 
+mod notify;
 mod reader;
 pub mod schema;
 mod store;

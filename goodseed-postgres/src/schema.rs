@@ -102,6 +102,32 @@ CREATE TABLE goodseed_metric_pyramid (
     PRIMARY KEY (series, seq)
 );
 "#,
+    // 3: every change to a run that readers see (created, written, closed, let go,
+    // trashed, asked to stop, deleted: its generation, writer or row moved) is told on
+    // the channel `goodseed_runs` as `<project>/<run_id>`, at commit, to every server
+    // listening (live updates across servers). Heartbeats alone are not told.
+    r#"
+CREATE FUNCTION goodseed_notify_run() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    r goodseed_runs;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        r := OLD;
+    ELSE
+        r := NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.generation = OLD.generation
+        AND NEW.writer IS NOT DISTINCT FROM OLD.writer
+        AND NEW.writer_gone = OLD.writer_gone THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('goodseed_runs', r.project || '/' || r.run_id);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER goodseed_runs_notify AFTER INSERT OR UPDATE OR DELETE ON goodseed_runs
+    FOR EACH ROW EXECUTE FUNCTION goodseed_notify_run();
+"#,
 ];
 
 /// The newest schema this binary knows.

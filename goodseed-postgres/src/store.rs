@@ -38,6 +38,11 @@ pub(crate) struct Shared {
     /// proves them alive.
     pub(crate) held: Mutex<HashMap<i64, i64>>,
     beating: std::sync::OnceLock<()>,
+    /// How to connect, for the listening thread's own connection ([`crate::notify`]).
+    pub(crate) config: postgres::Config,
+    /// The watchers' feeds, told by the listening thread.
+    pub(crate) feeds: Mutex<Vec<goodseed_store::changes::ChangeFeed>>,
+    pub(crate) listening: std::sync::OnceLock<()>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -143,6 +148,9 @@ impl PgStore {
                 summaries: Mutex::new(HashMap::new()),
                 held: Mutex::new(HashMap::new()),
                 beating: std::sync::OnceLock::new(),
+                config: target.config,
+                feeds: Mutex::new(Vec::new()),
+                listening: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -433,6 +441,10 @@ fn new_token(location: &str) -> Result<i64> {
 }
 
 impl RunStore for PgStore {
+    fn watch(&self) -> Option<goodseed_store::changes::ChangeFeed> {
+        Some(crate::notify::watch(&self.shared))
+    }
+
     fn location(&self) -> String {
         self.shared.location.clone()
     }

@@ -3,9 +3,11 @@
 //! Everything runs on the test kit's private PostgreSQL clusters.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use goodseed_core::{FieldPath, Liveness, ProjectName, RunId, RunStatus, Step};
 use goodseed_postgres::{PgStore, PgTokenStore, schema};
+use goodseed_store::changes::{ChangeFeed, Changes};
 use goodseed_store::tokens::{TokenScope, TokenStore};
 use goodseed_store::{RunStore, StoreError, WriteBatch};
 use goodseed_testkit::postgres::{Cluster, shared};
@@ -194,4 +196,81 @@ fn a_database_restart_under_a_writer_loses_no_acknowledged_batch() {
     let r = store.open_run(&pn("team/p"), &rid("r3")).expect("open");
     assert_eq!(r.metric_count("loss").expect("count"), u64::from(acknowledged));
     assert_eq!(r.integrity_check().expect("check"), ["ok"]);
+}
+
+/// Waits (generously: a wait ends when the change comes) until `feed` names `run`.
+fn told(feed: &ChangeFeed, run: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match feed.wait(Duration::from_secs(5)) {
+            Changes::Runs(runs) if runs.iter().any(|r| r.run_id.as_str() == run) => return,
+            _ => {}
+        }
+    }
+    panic!("{run}'s change was never told");
+}
+
+#[test]
+fn changes_made_through_one_store_reach_the_watchers_of_another() {
+    let url = shared().database();
+    let (a, b) = (PgStore::connect(&url).expect("a"), PgStore::connect(&url).expect("b"));
+    let feed = b.watch().expect("PostgreSQL tells its changes");
+    // The first LISTEN: anything before it was not heard.
+    assert_eq!(feed.wait(Duration::from_secs(60)), Changes::Everything);
+    let mut w = a.create_run(&pn("team/p"), &rid("r5"), &first("r5")).expect("create on a");
+    told(&feed, "r5");
+    w.write(&points(0, 10)).expect("write");
+    told(&feed, "r5");
+    a.request_stop(&pn("team/p"), &rid("r5")).expect("stop");
+    told(&feed, "r5");
+    let mut done = WriteBatch::new();
+    done.set_meta("status", "finished");
+    w.write(&done).expect("finish");
+    w.close().expect("close");
+    a.set_trashed(&pn("team/p"), &rid("r5"), true).expect("trash");
+    a.delete_run(&pn("team/p"), &rid("r5")).expect("delete");
+    // Several changes between two takes come as one set.
+    let mut seen = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen && Instant::now() < deadline {
+        seen = matches!(feed.wait(Duration::from_secs(5)), Changes::Runs(r) if r.len() == 1);
+    }
+    assert!(seen, "the run's changes, once");
+    // A watcher that dropped its feed is forgotten; another one still hears.
+    drop(feed);
+    let again = b.watch().expect("feed");
+    assert_eq!(again.wait(Duration::ZERO), Changes::Runs(Default::default()));
+    a.create_run(&pn("team/p"), &rid("r6"), &first("r6")).expect("create").close().expect("close");
+    told(&again, "r6");
+}
+
+#[test]
+fn a_database_restart_tells_watchers_that_changes_may_have_been_missed() {
+    let cluster = Cluster::start();
+    let url = cluster.database();
+    let store = PgStore::connect(&url).expect("connect");
+    let feed = store.watch().expect("feed");
+    assert_eq!(feed.wait(Duration::from_secs(60)), Changes::Everything);
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut everything = false;
+    while !everything && Instant::now() < deadline {
+        everything = feed.wait(Duration::from_secs(5)) == Changes::Everything;
+    }
+    assert!(everything, "told when the listening connection was lost");
+    // And it hears again once its connection is made again (a change before that is
+    // covered by the "everything" told then).
+    let heard = (0..20).any(|i| {
+        let run = format!("r7-{i}");
+        store.create_run(&pn("team/p"), &rid(&run), &first(&run)).expect("create");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            let changes = feed.wait(Duration::from_secs(1));
+            if matches!(changes, Changes::Runs(r) if r.iter().any(|r| r.run_id.as_str() == run)) {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(heard, "the feed hears changes again after the restart");
 }

@@ -22,7 +22,8 @@
 //! Points rewritten at a step already sent are not sent again (the metrics endpoint has
 //! them).
 //!
-//! One [`LiveHub`] per server feeds every connection from one thread: every [`POLL`] it
+//! One [`LiveHub`] per server feeds every connection from one thread: every [`POLL`] (or,
+//! over PostgreSQL, when the database tells that a run changed: see [`run_hub`]) it
 //! reads each followed run once, whatever the number of connections following it, and
 //! hands the same event bytes to each; every [`LISTING_POLL`] (while a project is
 //! followed) it lists the runs once, keeping each project's part of the listing as one
@@ -46,6 +47,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ProjectName, RunRef};
+use goodseed_store::changes::{ChangeFeed, Changes};
 use goodseed_store::{RunStore, RunSummary};
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -62,6 +64,10 @@ pub(crate) const POLL: Duration = Duration::from_millis(100);
 /// How often the shared listing is refreshed: with [`POLL`], the bound on the latency of
 /// `run`, `status` and `removed`.
 pub(crate) const LISTING_POLL: Duration = Duration::from_millis(500);
+/// Over a store that tells its changes: the shortest time between two looks.
+const FEED_MIN_GAP: Duration = Duration::from_millis(20);
+/// Over a store that tells its changes: the longest time without a look at everything.
+const FEED_FALLBACK: Duration = Duration::from_secs(2);
 /// How often an idle stream says it is alive.
 pub(crate) const PING: Duration = Duration::from_secs(15);
 /// The most runs one connection may follow.
@@ -236,6 +242,8 @@ pub(crate) struct LiveHub {
 
 struct Hub {
     store: Arc<dyn RunStore>,
+    /// The store's changes, when it tells them ([`RunStore::watch`]).
+    feed: Option<ChangeFeed>,
     limits: StreamLimits,
     state: Mutex<HubState>,
     /// Wakes the thread when the first connection comes.
@@ -260,6 +268,7 @@ impl LiveHub {
     pub(crate) fn new(store: Arc<dyn RunStore>, limits: StreamLimits) -> LiveHub {
         LiveHub {
             inner: Arc::new(Hub {
+                feed: store.watch(),
                 store,
                 limits,
                 state: Mutex::new(HubState::default()),
@@ -335,6 +344,10 @@ impl LiveHub {
         }
         drop(state);
         self.inner.wake.notify_all();
+        // A run followed now is looked at at once (where its points end, its status).
+        if let Some(feed) = &self.inner.feed {
+            feed.lost();
+        }
         Ok(id)
     }
 
@@ -393,6 +406,10 @@ impl LiveHub {
         }
         if let Some(run) = new_run {
             state.runs.entry(run).or_default();
+            drop(state);
+            if let Some(feed) = &self.inner.feed {
+                feed.lost();
+            }
         }
     }
 
@@ -435,9 +452,40 @@ pub(crate) enum Follow {
     Project(ProjectName),
 }
 
-/// The hub's thread: looks every [`POLL`] while connections are open, waits while none
-/// is, and ends with the server (when the hub is dropped).
+/// Which runs a look reads, and whether it wants the listing.
+struct Scope {
+    /// `None`: every followed run. A run not looked at yet is read whatever the scope.
+    runs: Option<HashSet<RunRef>>,
+    /// Whether the listing should be refreshed (when not refreshed within
+    /// [`LISTING_POLL`]).
+    listing: bool,
+}
+
+impl Scope {
+    const EVERYTHING: Scope = Scope { runs: None, listing: true };
+
+    fn of(changes: Changes, listing_owed: bool) -> Scope {
+        match changes {
+            Changes::Everything => Scope::EVERYTHING,
+            Changes::Runs(runs) => {
+                let listing = listing_owed || !runs.is_empty();
+                Scope { runs: Some(runs), listing }
+            }
+        }
+    }
+}
+
+/// The hub's thread: looks while connections are open, waits while none is, and ends
+/// with the server (when the hub is dropped).
+///
+/// Over a store that tells its changes ([`RunStore::watch`]: PostgreSQL, whose
+/// notifications come from every server sharing the database), a look follows each
+/// change, at most one per [`FEED_MIN_GAP`], and reads only the runs that changed; with
+/// no change it looks at everything every [`FEED_FALLBACK`] (liveness moves without a
+/// change: a writer that stops beating). Otherwise (run files, which other processes
+/// write without telling) it looks at everything every [`POLL`].
 fn run_hub(hub: &Weak<Hub>) {
+    let mut scope = Scope::EVERYTHING;
     loop {
         let Some(hub) = hub.upgrade() else { return };
         {
@@ -454,17 +502,36 @@ fn run_hub(hub: &Weak<Hub>) {
             }
         }
         let started = Instant::now();
-        hub.look();
-        let left = POLL.saturating_sub(started.elapsed());
+        let owed = hub.look(&scope);
+        let feed = hub.feed.clone();
         drop(hub);
-        std::thread::sleep(left.max(Duration::from_millis(10)));
+        scope = match feed {
+            None => {
+                let left = POLL.saturating_sub(started.elapsed());
+                std::thread::sleep(left.max(Duration::from_millis(10)));
+                Scope::EVERYTHING
+            }
+            Some(feed) => {
+                std::thread::sleep(FEED_MIN_GAP.saturating_sub(started.elapsed()));
+                let wait = match owed {
+                    Some(left) => left.max(Duration::from_millis(10)),
+                    None => FEED_FALLBACK,
+                };
+                match feed.wait(wait) {
+                    // Nothing for a while: a look at everything.
+                    Changes::Runs(runs) if runs.is_empty() && owed.is_none() => Scope::EVERYTHING,
+                    changes => Scope::of(changes, owed.is_some()),
+                }
+            }
+        };
     }
 }
 
 impl Hub {
-    /// One look: the followed runs' new points, the listing when due, then every
-    /// connection is sent what concerns it.
-    fn look(&self) {
+    /// One look: the new points of the followed runs in `scope`, the listing when
+    /// wanted and due, then every connection is sent what concerns it. Returns, when the
+    /// listing was wanted but refreshed too recently, how long until it may be again.
+    fn look(&self, scope: &Scope) -> Option<Duration> {
         // What to read, taken without holding the lock while reading.
         let (runs, projects_followed) = {
             let mut state = lock(&self.state);
@@ -473,8 +540,14 @@ impl Hub {
                 state.connections.iter().flat_map(|c| &c.runs).collect();
             let followed: HashSet<RunRef> = followed.into_iter().cloned().collect();
             state.runs.retain(|run, _| followed.contains(run));
-            let runs: Vec<(RunRef, Option<HashMap<String, f64>>)> =
-                state.runs.iter().map(|(r, f)| (r.clone(), f.last_step.clone())).collect();
+            let runs: Vec<(RunRef, Option<HashMap<String, f64>>)> = state
+                .runs
+                .iter()
+                .filter(|(r, f)| {
+                    f.last_step.is_none() || scope.runs.as_ref().is_none_or(|s| s.contains(*r))
+                })
+                .map(|(r, f)| (r.clone(), f.last_step.clone()))
+                .collect();
             let projects = state.connections.iter().any(|c| !c.watched.is_empty());
             (runs, projects)
         };
@@ -487,10 +560,13 @@ impl Hub {
                 points.insert(run, events);
             }
         }
-        if projects_followed {
+        let mut owed = None;
+        if projects_followed && scope.listing {
             let mut listing = lock(&self.listing);
             if listing.stale() {
                 listing.refresh(&*self.store);
+            } else {
+                owed = listing.fetched.map(|t| LISTING_POLL.saturating_sub(t.elapsed()));
             }
         }
         let listing = lock(&self.listing);
@@ -501,6 +577,7 @@ impl Hub {
             }
         }
         state.connections.retain_mut(|c| deliver(c, &points, &listing));
+        owed
     }
 
     /// The points of one run committed after `last` (per path), as events, and where the

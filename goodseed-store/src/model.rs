@@ -681,4 +681,11 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
     fn delete_run(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
         self.delete_runs(&[RunRef::new(project.clone(), run_id.clone())])
     }
+
+    /// A feed of the changes to this store's runs made by anyone sharing it, as they
+    /// commit, for a store that can tell them (see [`crate::changes`]); `None` (the
+    /// default) when it cannot, and a watcher must look for changes itself.
+    fn watch(&self) -> Option<crate::changes::ChangeFeed> {
+        None
+    }
 }
