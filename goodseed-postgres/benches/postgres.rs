@@ -53,7 +53,7 @@ impl Backend {
 
     fn open(&self) -> Arc<dyn RunStore> {
         match self {
-            Backend::Files(dir) => Arc::new(open_store(&StoreLocation::Projects(dir.into()))),
+            Backend::Files(dir) => open_store(&StoreLocation::Projects(dir.into())),
             Backend::Postgres(url) => Arc::new(PgStore::connect(url).expect("database")),
         }
     }
@@ -192,7 +192,7 @@ fn ids(run: &str) -> (ProjectName, RunId) {
 
 /// Syncs runs written under `home` into `server` at once; points/s.
 fn sync_at_once(home: &Path, server: &Server, runs: &[String]) -> (Duration, u64) {
-    let local = Arc::new(open_store(&StoreLocation::Projects(home.join("projects"))));
+    let local = open_store(&StoreLocation::Projects(home.join("projects")));
     let started = Instant::now();
     let syncs: Vec<_> = runs
         .iter()

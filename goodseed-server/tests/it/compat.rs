@@ -2,81 +2,8 @@
 //! runs (written by 0.4.0 and by our SDK), answer every endpoint with the same status
 //! and the same bytes, apart from the fields we add and the answers where 0.4.0 fails.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use crate::support::{TestServer, request, sdk_run};
-use goodseed_testkit::python;
-
-/// goodseed 0.4.0's `goodseed serve`, killed on drop.
-struct PythonServer {
-    child: Child,
-    port: u16,
-}
-
-impl PythonServer {
-    fn start(projects: &Path) -> PythonServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new(python::python())
-            .args(["-m", "goodseed.cli", "serve"])
-            .arg(projects)
-            .args(["--port", &port.to_string()])
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start goodseed 0.4.0's server");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "goodseed 0.4.0's server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PythonServer { child, port }
-    }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Our body with the fields we add to 0.4.0's answers taken out.
-fn without_our_fields(body: &str) -> String {
-    let mut out = body.to_owned();
-    for state in ["running", "finished", "failed", "crashed", "unknown"] {
-        out = out.replace(&format!(r#", "state": "{state}""#), "");
-    }
-    // `, "tags": [...]`: the array ends at the first `]` outside a string.
-    const TAGS: &str = r#", "tags": ["#;
-    while let Some(start) = out.find(TAGS) {
-        let mut in_string = false;
-        let mut escaped = false;
-        let mut end = None;
-        for (i, c) in out[start + TAGS.len()..].char_indices() {
-            match (in_string, escaped, c) {
-                (true, true, _) => escaped = false,
-                (true, false, '\\') => escaped = true,
-                (true, false, '"') => in_string = false,
-                (false, _, '"') => in_string = true,
-                (false, _, ']') => {
-                    end = Some(start + TAGS.len() + i + 1);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let end = end.expect("the tags array ends");
-        out.replace_range(start..end, "");
-    }
-    out
-}
+use goodseed_testkit::python::{self, PythonServer, without_our_fields};
 
 #[test]
 fn every_endpoint_answers_as_goodseed_0_4_0_does() {
