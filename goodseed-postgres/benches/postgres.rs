@@ -98,7 +98,7 @@ impl Server {
     }
 
     fn remote(&self) -> Remote {
-        Remote::new(&self.url(), TOKEN).expect("remote")
+        Remote::new(self.url(), TOKEN).expect("remote")
     }
 
     /// The server process's peak resident memory so far, MiB.
