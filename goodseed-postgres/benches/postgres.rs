@@ -9,7 +9,8 @@
 //!   every point read back through `GET .../metrics`: the server's peak RSS;
 //! - the first `pointCount=1000` request on one of its 1,000,000-point series, on fresh
 //!   server processes (no cached answer), median of 5;
-//! - `GET /api/runs` over 10,000 runs, warm, median of 20.
+//! - `GET /api/runs?project=…` over 10,000 runs, warm, median of 20
+//!   (`GOODSEED_BENCH_ONLY=listing` measures only this).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark report is its output
 
@@ -147,7 +148,10 @@ impl Client {
 
     /// Median time of `n` requests, after one to warm up.
     fn median(&self, target: &str, n: usize) -> Duration {
-        self.get(target);
+        let size = self.get(target);
+        if std::env::var_os("GOODSEED_BENCH_ONLY").is_some() {
+            println!("  {target}: {size} bytes");
+        }
         let mut times: Vec<Duration> = (0..n)
             .map(|_| {
                 let t = Instant::now();
@@ -279,11 +283,14 @@ fn measure(backend: &Backend, listing: &Backend, home: &Path, eight: &[String]) 
         .collect();
     firsts.sort();
 
-    // Listing 10,000 runs, warm.
-    let server = Server::start(listing);
-    let listing = Client::new(&server).median("/api/runs?project=team/many", 20);
-    drop(server);
+    let listing = listing_warm(listing);
     Figures { ingest, ingest_rss, big_sync, big_rss, first_downsample: firsts[2], listing }
+}
+
+/// `GET /api/runs?project=…` over the 10,000 runs of `listing`, warm: median of 20.
+fn listing_warm(listing: &Backend) -> Duration {
+    let server = Server::start(listing);
+    Client::new(&server).median("/api/runs?project=team/many", 20)
 }
 
 fn main() {
@@ -294,6 +301,30 @@ fn main() {
         return server_process(&location);
     }
     let cluster = goodseed_testkit::postgres::shared();
+    // GOODSEED_BENCH_ONLY=listing: only the listing of 10,000 runs.
+    if std::env::var("GOODSEED_BENCH_ONLY").is_ok_and(|v| v == "listing") {
+        let dir = tempfile::tempdir().expect("listing dir");
+        let backends = [
+            Backend::Files(dir.path().display().to_string()),
+            Backend::Postgres(cluster.database()),
+        ];
+        for b in &backends {
+            let store = b.open();
+            many_runs(&*store, 10_000);
+            println!("GET /api/runs, 10,000 runs, warm, {}: {:.1?}", b.name(), listing_warm(b));
+            let project = ProjectName::parse("team/many").expect("project");
+            let mut times: Vec<Duration> = (0..21)
+                .map(|_| {
+                    let t = Instant::now();
+                    store.list_runs(Some(&project)).expect("list");
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            println!("  of which the store's list_runs, in process: {:.1?}", times[10]);
+        }
+        return;
+    }
     let started = Instant::now();
     let home = tempfile::tempdir().expect("home");
     let eight: Vec<String> = (0..8).map(|i| format!("sync-{i}")).collect();

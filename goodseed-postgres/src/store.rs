@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     pub(crate) location: String,
     /// Summaries by run row, under the generation they were read at.
     summaries: Mutex<HashMap<i64, (i64, Arc<RunSummary>)>>,
+    /// The last listing of each project filter (`None`: every run), under the
+    /// fingerprint of the runs it was made from.
+    listings: Mutex<HashMap<Option<String>, ListingKept>>,
     /// The runs this store's writers hold, with their tokens: the heartbeat thread
     /// proves them alive.
     pub(crate) held: Mutex<HashMap<i64, i64>>,
@@ -50,6 +53,10 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore").field("location", &self.shared.location).finish_non_exhaustive()
     }
 }
+
+/// A listing kept: the fingerprint of its runs (count, generations, live writers) and
+/// the summaries.
+type ListingKept = ((i64, i64, i64), Vec<Arc<RunSummary>>);
 
 /// A run's row, as every lookup reads it.
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +153,7 @@ impl PgStore {
                 pool,
                 location: target.shown,
                 summaries: Mutex::new(HashMap::new()),
+                listings: Mutex::new(HashMap::new()),
                 held: Mutex::new(HashMap::new()),
                 beating: std::sync::OnceLock::new(),
                 config: target.config,
@@ -268,9 +276,14 @@ impl PgStore {
     fn load_summaries(
         &self,
         client: &mut impl GenericClient,
-        runs: &[(i64, String, String)],
+        ids: &[i64],
     ) -> Result<HashMap<i64, RunSummary>> {
-        let ids: Vec<i64> = runs.iter().map(|r| r.0).collect();
+        let runs: Vec<(i64, String, String)> = client
+            .query("SELECT id, project, run_id FROM goodseed_runs WHERE id = ANY($1)", &[&ids])
+            .map_err(|e| self.err(&e))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
         let mut meta: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
         for row in client
             .query("SELECT run, key, value FROM goodseed_run_meta WHERE run = ANY($1)", &[&ids])
@@ -309,7 +322,7 @@ impl PgStore {
             }
         }
         let mut out = HashMap::new();
-        for (id, project, run_id) in runs {
+        for (id, project, run_id) in &runs {
             let meta = RunMeta(meta.remove(id).unwrap_or_default());
             let (metric_paths, text_paths) = paths.remove(id).unwrap_or_default();
             out.insert(
@@ -332,39 +345,39 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Summaries of the runs the query's rows name (project, run id, then a
-    /// [`RunRow`]), from the cache where their generation did not move.
+    /// Summaries of the runs the query's rows name (each a [`RunRow`]), from the cache
+    /// where their generation did not move.
     fn summaries(
         &self,
         client: &mut impl GenericClient,
         rows: Vec<postgres::Row>,
     ) -> Result<Vec<Arc<RunSummary>>> {
-        let runs: Vec<(String, String, RunRow)> =
-            rows.iter().map(|r| (r.get(0), r.get(1), RunRow::from_row(r, 2))).collect();
-        let stale: Vec<(i64, String, String)> = {
+        let runs: Vec<RunRow> = rows.iter().map(|r| RunRow::from_row(r, 0)).collect();
+        let stale: Vec<i64> = {
             let cache = self.shared.summaries.lock().unwrap_or_else(PoisonError::into_inner);
             runs.iter()
-                .filter(|(_, _, row)| cache.get(&row.id).is_none_or(|(g, _)| *g != row.generation))
-                .map(|(p, r, row)| (row.id, p.clone(), r.clone()))
+                .filter(|row| cache.get(&row.id).is_none_or(|(g, _)| *g != row.generation))
+                .map(|row| row.id)
                 .collect()
         };
         let loaded =
             if stale.is_empty() { HashMap::new() } else { self.load_summaries(client, &stale)? };
         let mut cache = self.shared.summaries.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = Vec::with_capacity(runs.len());
-        for (_, _, row) in &runs {
+        for row in &runs {
             let base = match loaded.get(&row.id) {
-                Some(s) => {
-                    let s = Arc::new(s.clone());
-                    cache.insert(row.id, (row.generation, Arc::clone(&s)));
-                    s
-                }
+                Some(s) => Arc::new(s.clone()),
                 None => match cache.get(&row.id) {
                     Some((_, s)) => Arc::clone(s),
                     None => continue,
                 },
             };
-            out.push(fresh(base, row));
+            // The cache keeps the summary as last handed out: the same `Arc` while
+            // neither the run nor its liveness moved, so a warm listing copies nothing
+            // (and callers may tell an unchanged summary by its pointer).
+            let summary = fresh(base, row);
+            cache.insert(row.id, (row.generation, Arc::clone(&summary)));
+            out.push(summary);
         }
         Ok(out)
     }
@@ -491,20 +504,48 @@ impl RunStore for PgStore {
     fn list_runs(&self, project: Option<&ProjectName>) -> Result<RunListing> {
         crate::off_runtime(|| {
             let mut conn = self.conn()?;
+            // What the listing depends on: the runs and their generations (which move
+            // with every change but a heartbeat), and which writers are alive (a run
+            // turning stale moves nothing else). Taken before the listing, so a listing
+            // kept is never older than the fingerprint kept with it.
+            let alive = "r.writer IS NOT NULL AND r.heartbeat > now() - make_interval(secs => $1)";
+            let fingerprint_sql = format!(
+                "SELECT count(*), coalesce(bit_xor(hashint8extended(r.id, r.generation)), 0),
+                        coalesce(bit_xor(hashint8extended(r.id, 0)) FILTER (WHERE {alive}), 0)
+                 FROM goodseed_runs r"
+            );
+            let fingerprint = match project {
+                Some(p) => conn.query_one(
+                    &format!("{fingerprint_sql} WHERE r.project = $2"),
+                    &[&stale_secs(), &p.as_str()],
+                ),
+                None => conn.query_one(&fingerprint_sql, &[&stale_secs()]),
+            }
+            .map_err(|e| self.err(&e))?;
+            let fingerprint: (i64, i64, i64) =
+                (fingerprint.get(0), fingerprint.get(1), fingerprint.get(2));
+            let key = project.map(|p| p.as_str().to_owned());
+            if let Some((kept, runs)) =
+                self.shared.listings.lock().unwrap_or_else(PoisonError::into_inner).get(&key)
+                && *kept == fingerprint
+            {
+                return Ok(RunListing { runs: runs.clone(), unreadable: Vec::new() });
+            }
+            // Only what moves: names and the rest come from the cached summaries.
             let cols = run_row_sql(1);
             let rows = match project {
                 Some(p) => conn.query(
-                    &format!("SELECT r.project, r.run_id, {cols} FROM goodseed_runs r WHERE r.project = $2 ORDER BY r.project, r.run_id"),
+                    &format!("SELECT {cols} FROM goodseed_runs r WHERE r.project = $2"),
                     &[&stale_secs(), &p.as_str()],
                 ),
-                None => conn.query(
-                    &format!("SELECT r.project, r.run_id, {cols} FROM goodseed_runs r ORDER BY r.project, r.run_id"),
-                    &[&stale_secs()],
-                ),
+                None => {
+                    conn.query(&format!("SELECT {cols} FROM goodseed_runs r"), &[&stale_secs()])
+                }
             }
             .map_err(|e| self.err(&e))?;
             let mut runs = self.summaries(&mut *conn, rows)?;
-            if project.is_none() {
+            let cached = self.shared.summaries.lock().unwrap_or_else(PoisonError::into_inner).len();
+            if project.is_none() && cached > runs.len() {
                 // Forget runs that are gone.
                 let live: std::collections::HashSet<(&str, &str)> =
                     runs.iter().map(|r| (r.project.as_str(), r.id.as_str())).collect();
@@ -516,8 +557,17 @@ impl RunStore for PgStore {
             }
             // Newest first by created_at text, ties in (project, id) order, as the files sort.
             runs.sort_by(|a, b| {
-                b.meta.created_at().unwrap_or("").cmp(a.meta.created_at().unwrap_or(""))
+                b.meta
+                    .created_at()
+                    .unwrap_or("")
+                    .cmp(a.meta.created_at().unwrap_or(""))
+                    .then_with(|| (&a.project, &a.id).cmp(&(&b.project, &b.id)))
             });
+            let mut listings = self.shared.listings.lock().unwrap_or_else(PoisonError::into_inner);
+            if listings.len() >= 64 {
+                listings.clear();
+            }
+            listings.insert(key, (fingerprint, runs.clone()));
             Ok(RunListing { runs, unreadable: Vec::new() })
         })
     }
@@ -528,7 +578,7 @@ impl RunStore for PgStore {
             let rows = conn
                 .query(
                     &format!(
-                        "SELECT r.project, r.run_id, {} FROM goodseed_runs r WHERE r.project = $2 AND r.run_id = $3",
+                        "SELECT {} FROM goodseed_runs r WHERE r.project = $2 AND r.run_id = $3",
                         run_row_sql(1)
                     ),
                     &[&stale_secs(), &project.as_str(), &run_id.as_str()],

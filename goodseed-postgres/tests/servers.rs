@@ -121,11 +121,24 @@ fn a_writer_whose_heartbeats_stopped_is_dead_and_cannot_write_over_its_successor
     let url = shared().database();
     let (a, b) = (PgStore::connect(&url).expect("a"), PgStore::connect(&url).expect("b"));
     let mut w = a.create_run(&pn("team/p"), &rid("r2"), &first("r2")).expect("create");
-    // Its server stopped beating (killed, cut off): the heartbeat goes stale.
+    // Listings are kept while nothing they show moved...
+    for store in [&a, &b] {
+        let listed = store.list_runs(None).expect("list");
+        assert_eq!(listed.runs[0].status, RunStatus::Running);
+        let again = store.list_runs(Some(&pn("team/p"))).expect("list");
+        assert!(Arc::ptr_eq(&listed.runs[0], &again.runs[0]), "the same summary, not a copy");
+    }
+    // ...and its server stopped beating (killed, cut off): the heartbeat goes stale, which
+    // moves nothing but the time, and every listing says so.
     let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
     client
         .execute("UPDATE goodseed_runs SET heartbeat = now() - interval '5 minutes'", &[])
         .expect("age the heartbeat");
+    for store in [&a, &b] {
+        assert_eq!(store.list_runs(None).expect("list").runs[0].status, RunStatus::Crashed);
+        let listed = store.list_runs(Some(&pn("team/p"))).expect("list");
+        assert_eq!(listed.runs[0].status, RunStatus::Crashed);
+    }
     let s = b.run_summary(&pn("team/p"), &rid("r2")).expect("summary");
     assert_eq!((s.liveness, s.status.clone()), (Liveness::Dead, RunStatus::Crashed));
     let mut next = b.resume_run(&pn("team/p"), &rid("r2")).expect("the dead run is taken over");

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
 use goodseed_core::ProjectName;
 use goodseed_core::time::UtcMicros;
 use goodseed_store::{LogLevel, RunReader, TextFilter, TextWindow};
@@ -75,7 +76,9 @@ pub(crate) async fn runs(
     let filter = filter.and_then(Result::ok);
     let store = Arc::clone(&state.store);
     let column_cache = Arc::clone(&state.columns);
-    let j = blocking(move || {
+    let listings = Arc::clone(&state.listings);
+    let target = req.query_string().to_owned();
+    let body = blocking(move || {
         let listing = store
             .list_runs(filter.as_ref())
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, kind_only(&e)))?;
@@ -86,11 +89,20 @@ pub(crate) async fn runs(
                 (page, Some(total))
             }
         };
-        let values = columns.as_ref().map(|c| (c, column_cache.get(&*store, &page)));
-        Ok(runs_json(&page, total, values.as_ref().map(|(c, v)| (*c, v.as_slice()))))
+        // Column values change without their runs' summaries: those are not kept.
+        let Some(columns) = columns else {
+            if let Some(body) = listings.get(&target, &page, total) {
+                return Ok(body);
+            }
+            let body = Bytes::from(runs_json(&page, total, None).finish());
+            listings.put(&target, page, total, body.clone());
+            return Ok(body);
+        };
+        let values = column_cache.get(&*store, &page);
+        Ok(Bytes::from(runs_json(&page, total, Some((&columns, values.as_slice()))).finish()))
     })
     .await?;
-    Ok(json_response(j))
+    Ok(json_bytes(body))
 }
 
 type ColumnValues<'a> = (&'a Columns, &'a [Option<Arc<RunColumns>>]);

@@ -2,11 +2,15 @@
 //! when it does, its reader, and so its version, changes), so the same request gets
 //! the same bytes: a chart reloaded, or many clients polling one finished run, costs a
 //! map lookup. Bounded in bytes, least recently used out first.
+//!
+//! [`ListingCache`] does the same for run listings, whose summaries the store hands out
+//! unchanged while their runs do not change.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use goodseed_store::RunSummary;
 
 /// Total bytes kept.
 const BUDGET: usize = 64 * 1024 * 1024;
@@ -73,6 +77,45 @@ impl ResponseCache {
 mod tests {
     use super::*;
 
+    fn summary(id: &str) -> Arc<RunSummary> {
+        Arc::new(RunSummary {
+            project: "p".into(),
+            id: id.into(),
+            run_id: id.into(),
+            meta: goodseed_store::RunMeta::default(),
+            status: goodseed_core::RunStatus::Finished,
+            liveness: goodseed_core::Liveness::Unknown,
+            metric_paths: Vec::new(),
+            text_paths: Vec::new(),
+            tags: Vec::new(),
+            version: None,
+            location: id.into(),
+        })
+    }
+
+    #[test]
+    fn a_listing_is_reused_only_for_the_same_summaries_query_and_total() {
+        let cache = ListingCache::default();
+        let (a, b) = (summary("a"), summary("b"));
+        let runs = vec![Arc::clone(&a), Arc::clone(&b)];
+        cache.put("", runs.clone(), None, Bytes::from_static(b"one"));
+        assert_eq!(cache.get("", &runs, None).as_deref(), Some(&b"one"[..]));
+        // An equal summary in a new `Arc` is a run that changed (or may have).
+        let changed = vec![Arc::clone(&a), summary("b")];
+        assert_eq!(cache.get("", &changed, None), None);
+        assert_eq!(cache.get("", &runs[..1], None), None);
+        assert_eq!(cache.get("limit=1", &runs, None), None);
+        assert_eq!(cache.get("", &runs, Some(2)), None);
+        // A query's new answer replaces its old one; few queries are kept.
+        cache.put("", changed.clone(), None, Bytes::from_static(b"two"));
+        assert_eq!(cache.get("", &runs, None), None);
+        for q in ["a", "b", "c", "d"] {
+            cache.put(q, runs.clone(), None, Bytes::from_static(b"x"));
+        }
+        assert_eq!(cache.get("", &changed, None), None, "the oldest query went");
+        assert!(cache.get("d", &runs, None).is_some());
+    }
+
     fn key(target: &str) -> Key {
         Key {
             project: "p".into(),
@@ -100,5 +143,69 @@ mod tests {
         let kept = (0..10).filter(|i| cache.get(&key(&i.to_string())).is_some()).count();
         assert_eq!(kept, BUDGET / MAX_ENTRY, "least recently used out first");
         assert_eq!(cache.get(&key("a")), None);
+    }
+}
+
+/// The last run listings answered, by query: the summaries they were made of (the
+/// store hands out the same `Arc` while a run and its liveness did not move, and the
+/// `Arc`s kept here cannot be freed and their addresses reused) and the bytes. A listing
+/// of the same summaries is answered with the same bytes without encoding them again:
+/// for 10,000 runs that is most of the work.
+#[derive(Debug, Default)]
+pub(crate) struct ListingCache {
+    entries: Mutex<Vec<ListingEntry>>,
+}
+
+#[derive(Debug)]
+struct ListingEntry {
+    query: String,
+    runs: Vec<Arc<RunSummary>>,
+    total: Option<usize>,
+    body: Bytes,
+}
+
+/// Listings kept (one per distinct query: the UI asks a few).
+const LISTINGS: usize = 4;
+/// Listings larger than this are not kept.
+const MAX_LISTING: usize = 16 * 1024 * 1024;
+
+impl ListingCache {
+    /// The bytes answered before for the same query, summaries and total.
+    pub(crate) fn get(
+        &self,
+        query: &str,
+        runs: &[Arc<RunSummary>],
+        total: Option<usize>,
+    ) -> Option<Bytes> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .find(|e| {
+                e.query == query
+                    && e.total == total
+                    && e.runs.len() == runs.len()
+                    && e.runs.iter().zip(runs).all(|(a, b)| Arc::ptr_eq(a, b))
+            })
+            .map(|e| e.body.clone())
+    }
+
+    /// Keeps an answer, replacing the query's last one (and the oldest query's beyond
+    /// [`LISTINGS`]).
+    pub(crate) fn put(
+        &self,
+        query: &str,
+        runs: Vec<Arc<RunSummary>>,
+        total: Option<usize>,
+        body: Bytes,
+    ) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.retain(|e| e.query != query);
+        if body.len() > MAX_LISTING {
+            return;
+        }
+        if entries.len() >= LISTINGS {
+            entries.remove(0);
+        }
+        entries.push(ListingEntry { query: query.to_owned(), runs, total, body });
     }
 }

@@ -150,6 +150,7 @@ pub fn serve(
         store,
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),
+        listings: Arc::new(cache::ListingCache::default()),
     });
     let workers = options.workers;
     let handle_signals = options.handle_signals;

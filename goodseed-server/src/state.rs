@@ -16,6 +16,8 @@ pub(crate) struct AppState {
     pub(crate) cache: Arc<ResponseCache>,
     /// Config and last-metric values for the listing's `config=` / `metric=` columns.
     pub(crate) columns: Arc<ColumnCache>,
+    /// The last run listings answered ([`crate::cache::ListingCache`]).
+    pub(crate) listings: Arc<crate::cache::ListingCache>,
     /// The live streams (`GET /api/events`) and the thread that feeds them.
     pub(crate) live: LiveHub,
     /// The machine's readings, for `/api/system/*`.
