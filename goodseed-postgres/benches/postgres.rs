@@ -325,6 +325,21 @@ fn main() {
         }
         return;
     }
+    // GOODSEED_BENCH_ONLY=ingest: only eight syncs at once into PostgreSQL.
+    if std::env::var("GOODSEED_BENCH_ONLY").is_ok_and(|v| v == "ingest") {
+        let home = tempfile::tempdir().expect("home");
+        let eight: Vec<String> = (0..8).map(|i| format!("sync-{i}")).collect();
+        for run in &eight {
+            write_run(home.path(), run, 100_000);
+        }
+        let server = Server::start(&Backend::Postgres(cluster.database()));
+        let (took, points) = sync_at_once(home.path(), &server, &eight);
+        println!(
+            "ingest into PostgreSQL, eight syncs at once: {:.0} points/s",
+            points as f64 / took.as_secs_f64()
+        );
+        return;
+    }
     let started = Instant::now();
     let home = tempfile::tempdir().expect("home");
     let eight: Vec<String> = (0..8).map(|i| format!("sync-{i}")).collect();

@@ -128,6 +128,15 @@ $$;
 CREATE TRIGGER goodseed_runs_notify AFTER INSERT OR UPDATE OR DELETE ON goodseed_runs
     FOR EACH ROW EXECUTE FUNCTION goodseed_notify_run();
 "#,
+    // 4: points and pyramid buckets lose their foreign key to their series. PostgreSQL
+    // checks one with a query per row inserted (a `COPY` of a million points ran a
+    // million of them, most of the ingest's time); the writer only adds rows to series
+    // it made, and deleting runs deletes their points first (store.rs).
+    r#"
+ALTER TABLE goodseed_metric_points DROP CONSTRAINT goodseed_metric_points_series_fkey;
+ALTER TABLE goodseed_text_points DROP CONSTRAINT goodseed_text_points_series_fkey;
+ALTER TABLE goodseed_metric_pyramid DROP CONSTRAINT goodseed_metric_pyramid_series_fkey;
+"#,
 ];
 
 /// The newest schema this binary knows.

@@ -763,6 +763,21 @@ impl RunStore for PgStore {
                 }
                 ids.push(state.id);
             }
+            // Points and buckets name their series without a foreign key (one would
+            // cost a lookup per point written, see schema.rs): they go first, then the
+            // runs, whose meta, configs and series cascade.
+            for table in
+                ["goodseed_metric_points", "goodseed_text_points", "goodseed_metric_pyramid"]
+            {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE series IN
+                             (SELECT id FROM goodseed_series WHERE run = ANY($1))"
+                    ),
+                    &[&ids],
+                )
+                .map_err(|e| self.err(&e))?;
+            }
             tx.execute("DELETE FROM goodseed_runs WHERE id = ANY($1)", &[&ids])
                 .map_err(|e| self.err(&e))?;
             tx.commit().map_err(|e| self.err(&e))?;

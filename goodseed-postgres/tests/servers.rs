@@ -232,7 +232,7 @@ fn changes_made_through_one_store_reach_the_watchers_of_another() {
     assert_eq!(feed.wait(Duration::from_secs(60)), Changes::Everything);
     let mut w = a.create_run(&pn("team/p"), &rid("r5"), &first("r5")).expect("create on a");
     told(&feed, "r5");
-    w.write(&points(0, 10)).expect("write");
+    w.write(&points(0, 300)).expect("write");
     told(&feed, "r5");
     a.request_stop(&pn("team/p"), &rid("r5")).expect("stop");
     told(&feed, "r5");
@@ -242,6 +242,13 @@ fn changes_made_through_one_store_reach_the_watchers_of_another() {
     w.close().expect("close");
     a.set_trashed(&pn("team/p"), &rid("r5"), true).expect("trash");
     a.delete_run(&pn("team/p"), &rid("r5")).expect("delete");
+    // Its points and pyramid went with it (they have no foreign key to cascade them).
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("client");
+    for table in ["goodseed_metric_points", "goodseed_metric_pyramid", "goodseed_series"] {
+        let left: i64 =
+            client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).expect("count").get(0);
+        assert_eq!(left, 0, "{table} keeps rows of a deleted run");
+    }
     // Several changes between two takes come as one set.
     let mut seen = false;
     let deadline = Instant::now() + Duration::from_secs(60);
