@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
@@ -179,9 +180,12 @@ fn have(cmd: &str, arg: &str) -> bool {
     Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success())
 }
 
-#[test]
-fn the_ui_in_a_real_browser() {
-    // The copy of web/ the build script built, with its node_modules.
+/// The copy of web/ the build script built (with its node_modules) and Chromium's path;
+/// `None` when they are missing and GOODSEED_SKIP_BROWSER says to skip.
+///
+/// # Panics
+/// When they are missing otherwise, saying what to install.
+fn browser() -> Option<(PathBuf, String)> {
     let web = Path::new(env!("OUT_DIR")).join("web");
     let chromium =
         std::env::var("GOODSEED_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -198,7 +202,7 @@ fn the_ui_in_a_real_browser() {
     if !missing.is_empty() {
         if std::env::var_os("GOODSEED_SKIP_BROWSER").is_some() {
             eprintln!("skipped: GOODSEED_SKIP_BROWSER is set and {missing:?} missing");
-            return;
+            return None;
         }
         panic!(
             "the browser tests need {missing:?}: Chromium was looked for at {chromium} \
@@ -207,6 +211,12 @@ fn the_ui_in_a_real_browser() {
              skips these tests"
         );
     }
+    Some((web, chromium))
+}
+
+#[test]
+fn the_ui_in_a_real_browser() {
+    let Some((web, chromium)) = browser() else { return };
 
     let home = tempfile::tempdir().expect("temp home");
     let flags = tempfile::tempdir().expect("flag dir");
@@ -251,4 +261,63 @@ fn the_ui_in_a_real_browser() {
     drop(server);
     eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser tests failed (output above)");
+}
+
+/// Two team servers over one PostgreSQL database (the test kit's private cluster), as
+/// behind a proxy: a trainer logs through server A with a key, and a browser on server B
+/// (`web/tests/team.mjs`) sees the run running, its points arrive live, and asks it to
+/// stop, which ends the trainer on A.
+#[test]
+fn a_browser_on_one_team_server_follows_a_trainer_on_another() {
+    use goodseed_postgres::{PgStore, PgTokenStore};
+    use goodseed_store::tokens::{TokenScope, TokenStore};
+    let Some((web, chromium)) = browser() else { return };
+    let url = goodseed_testkit::postgres::shared().database();
+    let server = |url: &str| {
+        let store = Arc::new(PgStore::connect(url).expect("database"));
+        let tokens: Arc<dyn TokenStore> = Arc::new(PgTokenStore::of(&store));
+        support::TestServer::start_on(store, |o| goodseed_server::ServerOptions {
+            tokens: Some(tokens),
+            ..o
+        })
+    };
+    let (a, b) = (server(&url), server(&url));
+    let key = PgTokenStore::of(&PgStore::connect(&url).expect("database"))
+        .create(&TokenScope::new("team", None, false).expect("scope"), Some("gpu box"))
+        .expect("key")
+        .secret;
+    let home = tempfile::tempdir().expect("trainer home");
+    let remote = goodseed_sdk::remote::Remote::new(format!("http://127.0.0.1:{}", a.port), &key)
+        .expect("remote");
+    let run = builder(home.path(), "team/p", "across")
+        .remote(remote)
+        .create()
+        .expect("a run through server A");
+    let trainer = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut step = 0u32;
+        while !run.should_stop() {
+            assert!(started.elapsed() < Duration::from_secs(120), "the stop never came");
+            run.log_metric("train/loss", step, 1.0 / f64::from(step + 1)).expect("log");
+            step += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        run.finish().expect("finish");
+        step
+    });
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-shots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let out = Command::new("node")
+        .arg(web.join("tests/team.mjs"))
+        .env("GOODSEED_URL", format!("http://127.0.0.1:{}", b.port))
+        .env("GOODSEED_PROJECT", "team/p")
+        .env("GOODSEED_RUN", "across")
+        .env("GOODSEED_CHROMIUM", &chromium)
+        .env("GOODSEED_SHOTS", &shots)
+        .output()
+        .expect("run node");
+    eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser on server B failed (output above)");
+    let steps = trainer.join().expect("trainer");
+    assert!(steps > 5, "the trainer logged {steps} steps before it stopped");
 }
