@@ -34,6 +34,7 @@ mod memory;
 #[cfg(unix)]
 pub mod postgres;
 pub mod python;
+pub mod rng;
 pub mod schemathesis;
 mod venv;
 

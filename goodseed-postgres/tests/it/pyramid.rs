@@ -7,21 +7,7 @@ use goodseed_core::{FieldPath, MetricPoint, ProjectName, RunId, Step};
 use goodseed_postgres::PgStore;
 use goodseed_store::{RunReader, RunStore, WriteBatch};
 use goodseed_testkit::postgres::shared;
-
-/// A small deterministic generator (xorshift), so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use goodseed_testkit::rng::Rng;
 
 fn value(rng: &mut Rng, i: u64) -> f64 {
     match rng.below(50) {

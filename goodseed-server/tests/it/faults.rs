@@ -24,6 +24,7 @@ use goodseed_testkit::faults::{self, Figure};
 
 use crate::live::Events;
 use crate::support::TestServer;
+use goodseed_testkit::rng::Rng;
 
 /// What one request got: a status and a body, or why it got no whole answer.
 type Outcome = Result<(u16, String), Failed>;
@@ -221,21 +222,6 @@ impl Clients {
             t.join().expect("client");
         }
         Arc::try_unwrap(self.tally).ok().expect("no other owner").into_inner().expect("tally")
-    }
-}
-
-/// A small deterministic generator (xorshift), so a failing round can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
