@@ -280,7 +280,13 @@ impl LiveHub {
 
     /// Refuses one more stream from `client` when the limits are reached.
     fn admit(&self, client: IpAddr) -> Result<(), ApiError> {
-        let state = lock(&self.inner.state);
+        self.admit_in(&lock(&self.inner.state), client)
+    }
+
+    /// [`LiveHub::admit`] under the caller's lock on the state (so that a check and the
+    /// connection it admits are one step: two streams racing for the last place cannot
+    /// both get it).
+    fn admit_in(&self, state: &HubState, client: IpAddr) -> Result<(), ApiError> {
         let limits = self.inner.limits;
         if state.connections.len() >= limits.total {
             return Err(ApiError::new(
@@ -319,8 +325,8 @@ impl LiveHub {
     /// Adds a connection (limits checked again: others may have come meanwhile) and
     /// makes sure the thread runs.
     fn add(&self, mut connection: Connection) -> Result<u64, ApiError> {
-        self.admit(connection.client)?;
         let mut state = lock(&self.inner.state);
+        self.admit_in(&state, connection.client)?;
         state.next_id += 1;
         connection.id = state.next_id;
         let id = connection.id;
