@@ -46,7 +46,7 @@ fn append(
             for _ in 0..size {
                 // Integer steps, and now and then a fractional one.
                 *step += if rng.below(10) == 0 { 0.25 } else { 1.0 };
-                let i = rng.next();
+                let i = rng.next_u64();
                 b.metric(
                     s,
                     Step::new(*step).expect("step"),

@@ -234,7 +234,7 @@ fn damage_page(file: &Path, page: u64, page_size: u64, how: u64, rng: &mut Rng) 
     f.seek(SeekFrom::Start(at)).expect("seek");
     f.read_exact(&mut bytes).expect("read a page");
     match how % 3 {
-        0 => bytes.iter_mut().for_each(|b| *b = rng.next() as u8),
+        0 => bytes.iter_mut().for_each(|b| *b = rng.next_u64() as u8),
         1 => bytes.fill(0),
         _ => {
             for _ in 0..8 {
@@ -305,7 +305,7 @@ fn pages_corrupted_while_served() {
         // the damage for a while, then make the file whole again.
         for _ in 0..1 + rng.below(3) {
             let page = if round % 6 == 0 { 0 } else { rng.below(pages) };
-            damage_page(&victim, page, page_size, rng.next(), &mut rng);
+            damage_page(&victim, page, page_size, rng.next_u64(), &mut rng);
             damaged_pages += 1;
         }
         std::thread::sleep(Duration::from_millis(100));
