@@ -30,7 +30,8 @@ pub struct PgStore {
 
 /// What a store, its writers and its heartbeat thread share.
 pub(crate) struct Shared {
-    pub(crate) pool: Pool,
+    /// Always `Some` but while dropping (see the `Drop` impl).
+    pool: Option<Pool>,
     pub(crate) location: String,
     /// Summaries by run row, under the generation they were read at.
     summaries: Mutex<HashMap<i64, (i64, Arc<RunSummary>)>>,
@@ -150,7 +151,7 @@ impl PgStore {
         let pool = crate::make_pool(&target, pool_size);
         Ok(PgStore {
             shared: Arc::new(Shared {
-                pool,
+                pool: Some(pool),
                 location: target.shown,
                 summaries: Mutex::new(HashMap::new()),
                 listings: Mutex::new(HashMap::new()),
@@ -397,9 +398,26 @@ fn fresh(base: Arc<RunSummary>, row: &RunRow) -> Arc<RunSummary> {
     Arc::new(s)
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing a connection blocks on the `postgres` client's own runtime, which
+        // panics on an async runtime's thread, where a server's last handle on its store
+        // can go: the pool's connections are closed on a thread of their own then.
+        let pool = self.pool.take();
+        crate::off_runtime(move || drop(pool));
+    }
+}
+
 impl Shared {
+    fn pool(&self) -> &Pool {
+        match &self.pool {
+            Some(pool) => pool,
+            None => unreachable!("the pool is only taken when the store is dropped"),
+        }
+    }
+
     pub(crate) fn conn(&self) -> Result<Conn> {
-        self.pool.get().map_err(|e| pool_error(&self.location, &e))
+        self.pool().get().map_err(|e| pool_error(&self.location, &e))
     }
 
     /// Starts the heartbeat thread, once: it holds the store weakly and ends with it.
@@ -431,7 +449,7 @@ impl Shared {
         }
         // A beat that fails (the database is away) is retried at the next one; the
         // runs read as dead only if that lasts past the staleness bound.
-        if let Ok(mut conn) = self.pool.get() {
+        if let Ok(mut conn) = self.pool().get() {
             let _ = conn.execute(
                 "UPDATE goodseed_runs r SET heartbeat = now()
                  FROM unnest($1::int8[], $2::int8[]) AS w(id, writer)

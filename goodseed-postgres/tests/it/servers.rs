@@ -294,3 +294,15 @@ fn a_database_restart_tells_watchers_that_changes_may_have_been_missed() {
     });
     assert!(heard, "the feed hears changes again after the restart");
 }
+
+#[test]
+fn a_store_can_be_dropped_on_an_async_runtime_thread() {
+    // A server's last handle on its store goes with the server's state, on an async
+    // runtime's thread; closing the pool's connections there must not panic.
+    let store = PgStore::connect(&shared().database()).expect("store");
+    store.list_runs(None).expect("a connection in the pool");
+    let feed = store.watch().expect("and the listening thread");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    runtime.block_on(async move { drop(store) });
+    drop(feed);
+}
