@@ -6,21 +6,20 @@
 //! PostgreSQL get the same bytes from every endpoint (and goodseed 0.4.0's, where 0.4.0
 //! has the endpoint).
 
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use goodseed_core::{FieldPath, ProjectName, RunId, Step};
 use goodseed_sdk::Run;
 use goodseed_store::{RunStore, TextWindow, WriteBatch};
 
-use crate::support::{goodseed, outcome};
+use crate::support::{Serve, goodseed, outcome};
 use goodseed_sdk::remote::Remote;
 
 /// `goodseed serve --store URL` on port 0, and its port.
 struct Server {
-    child: Child,
+    serve: Serve,
     port: u16,
 }
 
@@ -31,26 +30,12 @@ impl Server {
 
     /// `goodseed serve --port 0` with more arguments.
     fn start_with(args: &[&str]) -> Server {
-        let mut child = goodseed()
-            .args(["serve", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start goodseed serve");
-        let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("first line");
-        let url = first
-            .trim()
-            .strip_prefix("Goodseed server running at http://127.0.0.1:")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        Server { child, port: url.parse().expect("port") }
+        let serve = Serve::start(["--port", "0"].iter().chain(args));
+        Server { port: serve.port, serve }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.serve.url.clone()
     }
 
     /// A request; the status and body.
@@ -67,13 +52,6 @@ impl Server {
         let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
         (status, body)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

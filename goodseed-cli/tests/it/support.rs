@@ -23,3 +23,46 @@ pub(crate) fn outcome(cmd: &mut Command) -> (i32, String, String) {
     let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8");
     (out.status.code().expect("exited"), text(out.stdout), text(out.stderr))
 }
+
+/// `goodseed serve` with `args` (on port 0 unless they say), killed on drop; its address
+/// read from the first line it prints.
+pub(crate) struct Serve {
+    child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) url: String,
+    pub(crate) port: u16,
+}
+
+impl Serve {
+    pub(crate) fn start<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Serve {
+        use std::io::BufRead as _;
+        let mut child = goodseed()
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start goodseed serve");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("first line");
+        let url = first
+            .trim()
+            .strip_prefix("Goodseed server running at ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        let port = url
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("not a loopback address: {url}"));
+        Serve { child, url, port }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,20 +4,19 @@
 //! resumes without losing or doubling a point.
 
 use std::ffi::OsStr;
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use goodseed_core::{ProjectName, RunId};
 use goodseed_sdk::Run;
 
-use crate::support::{goodseed, outcome};
+use crate::support::{Serve, goodseed, outcome};
 use goodseed_store::{StoreLocation, TextWindow, open_store};
 
 /// `goodseed serve` over `dir`, and its address.
 struct Server {
-    child: Child,
+    _serve: Serve,
     url: String,
 }
 
@@ -28,30 +27,10 @@ impl Server {
 
     /// On a given port (0: any), as a server started again is.
     fn start_on(dir: &Path, port: u16) -> Server {
-        let mut child = goodseed()
-            .args(["serve", "--port", &port.to_string(), "--dir"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start goodseed serve");
-        let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("first line");
-        let url = first
-            .trim()
-            .strip_prefix("Goodseed server running at ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let port = port.to_string();
+        let serve =
+            Serve::start([OsStr::new("--port"), port.as_ref(), "--dir".as_ref(), dir.as_os_str()]);
+        Server { url: serve.url.clone(), _serve: serve }
     }
 }
 
@@ -283,9 +262,8 @@ fn a_server_killed_during_ingest_loses_nothing_the_trainer_logged() {
                 assert!(Instant::now() < deadline, "nothing arrived");
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let mut s = server.take().expect("server");
-            s.child.kill().expect("SIGKILL");
-            let _ = s.child.wait();
+            // Dropping it kills it (SIGKILL) and waits for it.
+            drop(server.take().expect("server"));
             kills += 1;
             std::thread::sleep(Duration::from_millis(300));
             server = Some(Server::start_on(server_dir.path(), port));
