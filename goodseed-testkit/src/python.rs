@@ -199,3 +199,43 @@ pub fn without_our_fields(body: &str) -> String {
     }
     out
 }
+
+/// The requests about one run that goodseed 0.4.0's server answers, for the
+/// differential tests: each view of the run, the metrics of up to three of its
+/// `metrics` paths over several windows (whole, downsampled, clamped, empty, aligned on
+/// the downsampling pyramid's buckets), and pages of its first text series.
+pub fn run_targets(project: &str, run: &str, metrics: &[&str], texts: &[&str]) -> Vec<String> {
+    let base = format!("/api/runs/{project}/{run}");
+    let mut targets: Vec<String> = [
+        "configs",
+        "metrics",
+        "metric-paths",
+        "string_series",
+        "string_series?tail=2",
+        "string_series?limit=2&offset=1",
+    ]
+    .iter()
+    .map(|what| format!("{base}/{what}"))
+    .collect();
+    for m in metrics.iter().take(3) {
+        targets.push(format!("{base}/metrics?path={m}"));
+        for q in [
+            "pointCount=10",
+            "pointCount=1",
+            "pointCount=100",
+            "pointCount=1000",
+            "pointCount=100000",
+            "pointCount=7&firstPointIndex=3&lastPointIndex=500",
+            "pointCount=5&firstPointIndex=-4&lastPointIndex=2",
+            "pointCount=20&firstPointIndex=1024&lastPointIndex=30000",
+            "pointCount=20&firstPointIndex=1000&lastPointIndex=39999",
+        ] {
+            targets.push(format!("{base}/metrics?path={m}&{q}"));
+        }
+    }
+    if let Some(t) = texts.first() {
+        targets.push(format!("{base}/string_series?path={t}&tail=1"));
+        targets.push(format!("{base}/string_series?path={t}&limit=1&offset=1"));
+    }
+    targets
+}

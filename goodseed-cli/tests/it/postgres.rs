@@ -352,46 +352,15 @@ fn files_and_postgresql_answer_every_endpoint_with_the_same_bytes() {
     }
     for r in &runs {
         let (project, run) = (r["project"].as_str().expect("p"), r["run_id"].as_str().expect("r"));
-        let base = format!("/api/runs/{project}/{run}");
-        for what in [
-            "configs",
-            "metrics",
-            "metric-paths",
-            "string_series",
-            "string_series?tail=2",
-            "string_series?limit=2&offset=1",
-        ] {
-            targets.push((format!("{base}/{what}"), true));
-        }
+        let paths = |key: &str| -> Vec<&str> {
+            r[key].as_array().expect("paths").iter().filter_map(|p| p.as_str()).collect()
+        };
+        let (metrics, texts) = (paths("metric_paths"), paths("string_series_paths"));
+        targets.extend(
+            python::run_targets(project, run, &metrics, &texts).into_iter().map(|t| (t, true)),
+        );
         for what in ["summary", "series"] {
-            targets.push((format!("{base}/{what}"), false));
-        }
-        let metrics: Vec<&str> = r["metric_paths"]
-            .as_array()
-            .expect("paths")
-            .iter()
-            .filter_map(|p| p.as_str())
-            .collect();
-        for m in metrics.iter().take(3) {
-            targets.push((format!("{base}/metrics?path={m}"), true));
-            for q in [
-                "pointCount=10",
-                "pointCount=1",
-                "pointCount=100",
-                "pointCount=1000",
-                "pointCount=100000",
-                "pointCount=7&firstPointIndex=3&lastPointIndex=500",
-                "pointCount=5&firstPointIndex=-4&lastPointIndex=2",
-                "pointCount=20&firstPointIndex=1024&lastPointIndex=30000",
-                "pointCount=20&firstPointIndex=1000&lastPointIndex=39999",
-            ] {
-                targets.push((format!("{base}/metrics?path={m}&{q}"), true));
-            }
-        }
-        for t in r["string_series_paths"].as_array().expect("texts").iter().take(1) {
-            let t = t.as_str().expect("text path");
-            targets.push((format!("{base}/string_series?path={t}&tail=1"), true));
-            targets.push((format!("{base}/string_series?path={t}&limit=1&offset=1"), true));
+            targets.push((format!("/api/runs/{project}/{run}/{what}"), false));
         }
     }
 

@@ -55,33 +55,10 @@ fn every_endpoint_answers_as_goodseed_0_4_0_does() {
         "/api/runs/rust/missing/configs".to_owned(),
     ];
     for (project, run, metrics, texts) in &runs {
-        let base = format!("/api/runs/{project}/{run}");
-        for what in [
-            "configs",
-            "metrics",
-            "metric-paths",
-            "string_series",
-            "string_series?tail=2",
-            "string_series?limit=2&offset=1",
-        ] {
-            targets.push(format!("{base}/{what}"));
+        fn strs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
         }
-        for m in metrics.iter().take(3) {
-            targets.push(format!("{base}/metrics?path={m}"));
-            for q in [
-                "pointCount=10",
-                "pointCount=1",
-                "pointCount=100000",
-                "pointCount=7&firstPointIndex=3&lastPointIndex=500",
-                "pointCount=5&firstPointIndex=-4&lastPointIndex=2",
-            ] {
-                targets.push(format!("{base}/metrics?path={m}&{q}"));
-            }
-        }
-        if let Some(t) = texts.first() {
-            targets.push(format!("{base}/string_series?path={t}&tail=1"));
-            targets.push(format!("{base}/string_series?path={t}&limit=1&offset=1"));
-        }
+        targets.extend(python::run_targets(project, run, &strs(metrics), &strs(texts)));
     }
 
     let mut compared = 0;
