@@ -49,6 +49,9 @@ pub(crate) struct Series {
     by_path: HashMap<FieldPath, u32>,
     pub(crate) paths: Vec<FieldPath>,
     next_auto: Vec<f64>,
+    /// Points logged at or before their series' newest step: ones that may write a row
+    /// again (remote mode's marks must then check what they mark).
+    pub(crate) rewrites: u64,
 }
 
 impl Series {
@@ -80,6 +83,8 @@ impl Series {
             Some(s) => {
                 if s.get() + 1.0 > *next {
                     *next = s.get() + 1.0;
+                } else {
+                    self.rewrites += 1;
                 }
                 s
             }
@@ -134,7 +139,8 @@ pub(crate) struct State {
     pub(crate) writer_woken: bool,
     /// Remote mode: batches the server confirmed, for the writer thread to mark uploaded
     /// between its transactions (so marks never wait for the writer's lock).
-    pub(crate) marks: Vec<goodseed_store::uploads::Pending>,
+    /// Each with the [`Shared::rewrite_epoch`] seen before the rows were read.
+    pub(crate) marks: Vec<(goodseed_store::uploads::Pending, u64)>,
 }
 
 impl State {
@@ -201,6 +207,9 @@ pub(crate) struct Shared {
     /// Set by the writer thread once it sees `stop_requested_at` in the run file; read
     /// by [`crate::Run::should_stop`] without taking the lock.
     pub(crate) stop_requested: AtomicBool,
+    /// Moves before and after the writer writes points that may write a row again
+    /// (a step logged twice): a mark of rows read while it stood still needs no check.
+    pub(crate) rewrite_epoch: AtomicU64,
     /// Points in the queue that make the writer start a transaction at once.
     pub(crate) batch_points: usize,
     /// Points in the queue at which loggers wait.
@@ -216,6 +225,7 @@ impl Shared {
             progress: Condvar::new(),
             counters: Counters::default(),
             stop_requested: AtomicBool::new(false),
+            rewrite_epoch: AtomicU64::new(0),
             batch_points: (capacity / 4).clamp(1, 50_000),
             capacity,
         }

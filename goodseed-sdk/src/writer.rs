@@ -89,7 +89,11 @@ struct WriterThread {
     outage: Option<Outage>,
     /// Remote mode: marks confirmed rows uploaded.
     marker: Option<Box<dyn RunUploads>>,
-    marks: Vec<Pending>,
+    marks: Vec<(Pending, u64)>,
+    /// The rewrites counted in what was taken from the queue so far, and whether what
+    /// is being written holds some.
+    rewrites_taken: u64,
+    rewriting: bool,
 }
 
 impl WriterThread {
@@ -118,18 +122,27 @@ impl WriterThread {
             outage: None,
             marker: None,
             marks: Vec::new(),
+            rewrites_taken: 0,
+            rewriting: false,
         }
     }
 
     /// Marks what the server confirmed (remote mode). A mark that fails leaves its rows
     /// pending: the sync finds and sends them again.
     fn mark(&mut self) {
-        if let Some(marker) = self.marker.as_mut() {
-            for batch in self.marks.drain(..) {
+        let epoch = self.shared.rewrite_epoch.load(Ordering::SeqCst);
+        for (batch, read_at) in std::mem::take(&mut self.marks) {
+            // No step was written twice since the rows were read: the writer marks them
+            // without reading them again; else the marker checks each row.
+            let vouched = if read_at == epoch {
+                self.writer.mark_uploaded_unchanged(&batch)
+            } else {
+                Ok(None)
+            };
+            if let (Ok(None), Some(marker)) = (vouched, self.marker.as_mut()) {
                 let _ = marker.mark_uploaded(&batch);
             }
         }
-        self.marks.clear();
     }
 
     fn pending_points(&self) -> usize {
@@ -235,6 +248,11 @@ impl WriterThread {
         self.text_paths.extend_from_slice(&st.text_series.paths[self.text_paths.len()..]);
         st.flush_requested = false;
         st.writer_woken = false;
+        let rewrites = st.metric_series.rewrites + st.text_series.rewrites;
+        if rewrites != self.rewrites_taken {
+            self.rewrites_taken = rewrites;
+            self.rewriting = true;
+        }
         let seq = st.logged;
         self.taken = seq;
         let closing = st.closing;
@@ -322,6 +340,9 @@ impl WriterThread {
                 self.committed(seq);
                 return true;
             }
+            if self.rewriting {
+                self.shared.rewrite_epoch.fetch_add(1, Ordering::SeqCst);
+            }
             match self.writer.write(&self.batch) {
                 Ok(()) => {
                     let points = metrics + texts;
@@ -363,6 +384,11 @@ impl WriterThread {
 
     /// Everything logged up to `seq` is committed.
     fn committed(&mut self, seq: u64) {
+        if std::mem::take(&mut self.rewriting) {
+            // After the points that may write rows again: marks of rows read while
+            // they were being written check them.
+            self.shared.rewrite_epoch.fetch_add(1, Ordering::SeqCst);
+        }
         let mut st = self.shared.lock();
         st.committed = st.committed.max(seq);
         st.writer_error = None;

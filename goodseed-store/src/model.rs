@@ -300,6 +300,19 @@ pub trait RunWriter: Send + std::fmt::Debug {
     /// gone) until a writer resumes it. For a writer that holds a run for someone else:
     /// the team server, when a remote trainer goes silent.
     fn release(&mut self) -> Result<()>;
+
+    /// Remote mode: marks the rows of `sent` (read by this run's
+    /// [`crate::uploads::RunUploads`]) uploaded through the writer's own connection, in a
+    /// transaction of its own, without reading them again: the caller, the run's only
+    /// writer, vouches that no point of `sent` was written again since it was read, so
+    /// each kind of point is marked from its first row in `sent` to its last at once.
+    /// Configs are checked as [`crate::uploads::RunUploads::mark_uploaded`] checks them.
+    /// Returns how many rows were marked, or `None` when this writer cannot (the caller
+    /// then marks through [`crate::uploads::RunUploads::mark_uploaded`]).
+    fn mark_uploaded_unchanged(&mut self, sent: &crate::uploads::Pending) -> Result<Option<u64>> {
+        let _ = sent;
+        Ok(None)
+    }
 }
 
 /// Which text points to read.

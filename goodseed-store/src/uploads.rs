@@ -64,7 +64,8 @@ pub struct Pending {
     /// Text points.
     pub texts: Vec<PendingText>,
     /// The backend's mark of the data the rows were read from (for SQLite, the
-    /// database's change counter as the reading connection saw it); passed back
+    /// database's change counter as the reading connection saw it, with the reader's
+    /// identity); passed back
     /// untouched.
     pub read_at: u64,
 }

@@ -11,6 +11,7 @@ use goodseed_store::uploads::{Pending, RunUploads};
 use goodseed_store::{RunStore, StoreError};
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::queue::Shared;
 
@@ -102,8 +103,9 @@ pub(crate) struct Uploader {
     registration: RegisterRun,
     id: Option<String>,
     sender: Option<Sender>,
-    /// Sent, in order, and not answered yet.
-    in_flight: std::collections::VecDeque<Pending>,
+    /// Sent, in order, and not answered yet, each with the writer's rewrite epoch seen
+    /// before it was read.
+    in_flight: std::collections::VecDeque<(Pending, u64)>,
     /// A live run's writer thread, which marks what the server confirmed between its
     /// transactions; `None`: this uploader marks.
     writer: Option<Arc<Shared>>,
@@ -137,11 +139,11 @@ impl Uploader {
     /// Marks a confirmed batch: through the writer thread while it runs, else here. A
     /// batch handed to a writer that ends before marking it stays pending, and is sent
     /// (and marked here) again when the upload reads from the start.
-    fn mark(&mut self, batch: Pending) -> Result<(), StoreError> {
+    fn mark(&mut self, batch: Pending, epoch: u64) -> Result<(), StoreError> {
         if let Some(shared) = &self.writer {
             let mut st = shared.lock();
             if !st.writer_done && st.closing.is_none() {
-                st.marks.push(batch);
+                st.marks.push((batch, epoch));
                 drop(st);
                 shared.work.notify_one();
                 return Ok(());
@@ -190,6 +192,8 @@ impl Uploader {
             self.sender = Some(sender);
         }
         while self.in_flight.len() < IN_FLIGHT {
+            // Seen before the rows are read: a step written twice after this moves it.
+            let epoch = self.writer.as_ref().map_or(0, |w| w.rewrite_epoch.load(Ordering::SeqCst));
             let mut batch = self.uploads.pending(BATCH_POINTS)?;
             if !self.in_flight.is_empty() {
                 // Every pending config comes with each read: once on the way is enough.
@@ -203,7 +207,7 @@ impl Uploader {
             if sender.jobs.send(job).is_err() {
                 return Err(self.sender_gone().into());
             }
-            self.in_flight.push_back(batch);
+            self.in_flight.push_back((batch, epoch));
         }
         if self.in_flight.is_empty() {
             return Ok(0);
@@ -212,10 +216,10 @@ impl Uploader {
         match answer {
             Ok(Ok(requests)) => {
                 self.report.requests += requests;
-                let batch = self.in_flight.pop_front().expect("one was on its way");
+                let (batch, epoch) = self.in_flight.pop_front().expect("one was on its way");
                 let (configs, points) =
                     (batch.configs.len(), batch.metrics.len() + batch.texts.len());
-                self.mark(batch)?;
+                self.mark(batch, epoch)?;
                 self.report.configs += configs as u64;
                 self.report.points += points as u64;
                 Ok(configs + points)

@@ -102,9 +102,16 @@ fn assert_same(local_home: &Path, server_dir: &Path, project: &str, run: &str) {
     let s = contents(&*remote.open_run(&p, &r).expect("the server's copy"));
     // The server's configs are the trainer's (the sys/* ones included).
     assert_eq!(s.0, l.0, "configs");
-    assert_eq!(s.1.len(), l.1.len(), "metric points");
-    assert_eq!(s.1, l.1, "metric points");
-    assert_eq!(s.2, l.2, "text points");
+    for (what, server, trainer) in [("metric points", &s.1, &l.1), ("text points", &s.2, &l.2)] {
+        let first = server.iter().zip(trainer).position(|(a, b)| a != b);
+        assert!(
+            first.is_none() && server.len() == trainer.len(),
+            "{what}: the server holds {} and the trainer {}; first difference: {:?}",
+            server.len(),
+            trainer.len(),
+            first.map(|i| (&server[i], &trainer[i]))
+        );
+    }
     let (ls, rs) =
         (local.run_summary(&p, &r).expect("summary"), remote.run_summary(&p, &r).expect("summary"));
     for key in ["run_id", "project", "name", "status", "created_at", "closed_at"] {
@@ -150,6 +157,40 @@ fn a_remote_run_arrives_whole_and_ends_as_the_trainer_ended_it() {
     again.log_metric("train/loss", 100u32, 0.01).expect("log");
     again.finish().expect("finish");
     assert_same(home.path(), dir.path(), "team/vision", "r2");
+}
+
+/// Steps logged again while their first values are on their way: the marks of a live
+/// run skip reading rows back only while no step was written twice, so every value
+/// written again is sent again and the server ends with the last ones.
+#[test]
+fn steps_logged_again_while_their_batch_is_on_its_way_are_sent_again() {
+    let dir = tempfile::tempdir().expect("server dir");
+    let server = serve(dir.path(), 0);
+    let home = tempfile::tempdir().expect("trainer home");
+    let remote =
+        Remote::new(format!("http://127.0.0.1:{}", server.port), key(dir.path(), "team", false))
+            .expect("remote");
+    let run = builder(home.path(), remote)
+        .project("team/p")
+        .run_id("rewritten")
+        .create()
+        .expect("create");
+    let mut rng = goodseed_testkit::rng::Rng(7);
+    for i in 0..60_000u32 {
+        run.log_metrics(i, [("a", f64::from(i)), ("b", -f64::from(i))]).expect("log");
+        if i % 7 == 0 {
+            // A step already written (and perhaps already read by the sync) again.
+            let back = rng.below(u64::from(i) + 1) as u32;
+            run.log_metric("a", back, f64::from(i) + 0.5).expect("log again");
+            run.log_text("t", back, format!("again {i}")).expect("text again");
+        }
+        if i % 2_000 == 0 {
+            // Let the sync read and send what is there, so rewrites race its marks.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    run.finish().expect("finish");
+    assert_same(home.path(), dir.path(), "team/p", "rewritten");
 }
 
 #[test]

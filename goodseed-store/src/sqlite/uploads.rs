@@ -30,6 +30,9 @@ pub(crate) struct SqliteUploads {
     path: PathBuf,
     metric_paths: HashMap<i64, Arc<str>>,
     text_paths: HashMap<i64, Arc<str>>,
+    /// This reader among all: a change counter means something only to the connection
+    /// that read it, so a batch read by another reader is always checked.
+    instance: u64,
     /// The last rowid read of each table.
     after_metric: i64,
     after_nan: i64,
@@ -67,6 +70,7 @@ impl SqliteUploads {
             path: path.to_owned(),
             metric_paths: HashMap::new(),
             text_paths: HashMap::new(),
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             after_metric: 0,
             after_nan: 0,
             after_text: 0,
@@ -76,7 +80,18 @@ impl SqliteUploads {
     fn db(&self, e: rusqlite::Error) -> StoreError {
         StoreError::db(&self.path, e)
     }
+
+    /// What [`Pending::read_at`] holds: this reader and its connection's change counter
+    /// (`PRAGMA data_version` moves when another connection commits, and differs from
+    /// one connection to the next).
+    fn read_mark(instance: u64, path: &Path, conn: &Connection) -> Result<u64> {
+        let version = data_version(conn).map_err(|e| StoreError::db(path, e))?;
+        Ok((instance << 40) | (version & ((1 << 40) - 1)))
+    }
 }
+
+/// The next [`SqliteUploads::instance`].
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The path of a series id, loading the table again when the id is new.
 fn path_of(
@@ -187,7 +202,7 @@ impl RunUploads for SqliteUploads {
             Ok(())
         })();
         read.map_err(|e| StoreError::db(&self.path, e))?;
-        out.read_at = data_version(&tx).map_err(|e| StoreError::db(&self.path, e))?;
+        out.read_at = Self::read_mark(self.instance, &self.path, &tx)?;
         tx.commit().map_err(|e| StoreError::db(&self.path, e))?;
         Ok(out)
     }
@@ -206,17 +221,9 @@ impl RunUploads for SqliteUploads {
         // Nobody else committed since the rows were read (this connection's own marks
         // do not count): every pending row of each range is one that was sent, as it
         // was, so each range is marked at once without reading it again.
-        let untouched =
-            data_version(&tx).map_err(|e| StoreError::db(&self.path, e))? == sent.read_at;
+        let untouched = Self::read_mark(self.instance, &self.path, &tx)? == sent.read_at;
         let marked = (|| -> rusqlite::Result<u64> {
-            let mut marked = 0u64;
-            let mut stmt = tx.prepare_cached(
-                "UPDATE configs SET uploaded = 1
-                 WHERE path = ?1 AND type_tag = ?2 AND value IS ?3 AND uploaded = 0",
-            )?;
-            for c in &sent.configs {
-                marked += stmt.execute(params![c.path, c.type_tag, c.value])? as u64;
-            }
+            let mut marked = mark_configs(&tx, sent)?;
             // Metric points of each table, with what identifies their value then.
             let numbers: Vec<Row> = sent
                 .metrics
@@ -305,6 +312,65 @@ impl RunUploads for SqliteUploads {
     }
 }
 
+/// Marks `sent` in `tx` without reading its points again (the caller vouches none was
+/// written again since it was read): configs as they are checked always, then each
+/// table's points from their first rowid in `sent` to their last.
+pub(crate) fn mark_vouched(
+    tx: &rusqlite::Transaction<'_>,
+    sent: &Pending,
+) -> rusqlite::Result<u64> {
+    let mut marked = mark_configs(tx, sent)?;
+    let range = |tokens: &mut dyn Iterator<Item = u64>, table: &str| -> rusqlite::Result<u64> {
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        for t in tokens {
+            let rowid = (t & !NAN_ROW) as i64;
+            first = first.min(rowid);
+            last = last.max(rowid);
+        }
+        if first > last {
+            return Ok(0);
+        }
+        mark_range(tx, table, first, last)
+    };
+    marked += range(
+        &mut sent.metrics.iter().filter(|m| m.token & NAN_ROW == 0).map(|m| m.token),
+        "metric_points",
+    )?;
+    marked += range(
+        &mut sent.metrics.iter().filter(|m| m.token & NAN_ROW != 0).map(|m| m.token),
+        NAN_TABLE,
+    )?;
+    marked += range(&mut sent.texts.iter().map(|t| t.token), "string_points")?;
+    Ok(marked)
+}
+
+/// Marks the configs of `sent` still as they were sent.
+fn mark_configs(tx: &rusqlite::Transaction<'_>, sent: &Pending) -> rusqlite::Result<u64> {
+    let mut marked = 0u64;
+    let mut stmt = tx.prepare_cached(
+        "UPDATE configs SET uploaded = 1
+         WHERE path = ?1 AND type_tag = ?2 AND value IS ?3 AND uploaded = 0",
+    )?;
+    for c in &sent.configs {
+        marked += stmt.execute(params![c.path, c.type_tag, c.value])? as u64;
+    }
+    Ok(marked)
+}
+
+/// Marks every pending row of `table` between two rowids.
+fn mark_range(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    first: i64,
+    last: i64,
+) -> rusqlite::Result<u64> {
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET uploaded = 1 WHERE rowid BETWEEN ?1 AND ?2 AND uploaded = 0"
+    ))?
+    .execute(params![first, last])
+    .map(|n| n as u64)
+}
+
 /// The database's change counter as this connection sees it: it moves when another
 /// connection commits, not when this one does.
 fn data_version(conn: &Connection) -> rusqlite::Result<u64> {
@@ -343,12 +409,7 @@ fn mark_table(
     }
     sent.sort_by_key(|r| r.rowid);
     let (first, last) = (sent[0].rowid, sent[sent.len() - 1].rowid);
-    let range = |tx: &rusqlite::Transaction<'_>| {
-        let sql = format!(
-            "UPDATE {table} SET uploaded = 1 WHERE rowid BETWEEN ?1 AND ?2 AND uploaded = 0"
-        );
-        tx.execute(&sql, params![first, last]).map(|n| n as u64)
-    };
+    let range = |tx: &rusqlite::Transaction<'_>| mark_range(tx, table, first, last);
     if untouched {
         return range(tx);
     }

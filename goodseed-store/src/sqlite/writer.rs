@@ -618,6 +618,23 @@ impl RunWriter for SqliteRunWriter {
     fn release(&mut self) -> Result<()> {
         self.finish(true)
     }
+
+    fn mark_uploaded_unchanged(&mut self, sent: &crate::uploads::Pending) -> Result<Option<u64>> {
+        // Through this connection, not a second one: a commit by another connection
+        // empties this one's page cache, which the next batch would read back.
+        let path = self.path.clone();
+        let db = |e| StoreError::db(&path, e);
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Closed { location: crate::error::shown(&path) })?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let marked = super::uploads::mark_vouched(&tx, sent).map_err(db)?;
+        tx.commit().map_err(db)?;
+        self.since_checkpoint.0 += marked as usize;
+        self.since_checkpoint.1 += 1;
+        Ok(Some(marked))
+    }
 }
 
 impl SqliteRunWriter {

@@ -173,6 +173,7 @@ mod backends {
         text_is_searched_whole,
         uploads_are_read_in_order_and_marked_once,
         a_row_written_again_after_it_was_read_stays_pending,
+        a_writer_marks_what_its_caller_vouches_for,
         every_value_round_trips_exactly,
     );
 }
@@ -1018,6 +1019,10 @@ fn all_pending(
             all.configs = p.configs;
             return all;
         }
+        if all.metrics.is_empty() && all.texts.is_empty() {
+            // As the first rows were read: a mark checks what changed since.
+            all.read_at = p.read_at;
+        }
         all.metrics.extend(p.metrics);
         all.texts.extend(p.texts);
     }
@@ -1074,6 +1079,37 @@ fn uploads_are_read_in_order_and_marked_once(b: &impl Backend) {
     assert!(err.is_not_found(), "{err}");
 }
 
+/// A live run's writer marks a batch its sync read, without reading it again, when the
+/// caller vouches nothing of it was written again; rows written after the read (past the
+/// batch) stay pending. A backend that cannot says so, and the reader marks instead.
+fn a_writer_marks_what_its_caller_vouches_for(b: &impl Backend) {
+    let mut first = new_run("vouched", "2025-01-01T00:00:00+00:00");
+    let m = first.metric_series(&fp("m"));
+    let t = first.text_series(&fp("t"));
+    for i in 0..5 {
+        first.metric(m, step(f64::from(i)), if i == 2 { f64::NAN } else { 1.0 }, TS);
+        first.text(t, step(f64::from(i)), format!("line {i}"), TS);
+    }
+    first.config(fp("c"), ConfigValue::Int(1));
+    let mut w = b.create("p", "vouched", &first).expect("create");
+    let mut u = b.store().open_uploads(&pn("p"), &rid("vouched")).expect("uploads");
+    let sent = all_pending(&mut *u, 100);
+    assert_eq!(sent.len(), 11);
+    let mut later = WriteBatch::new();
+    let m = later.metric_series(&fp("m"));
+    later.metric(m, step(5.0), 2.0, TS);
+    w.write(&later).expect("write");
+    let marked = match w.mark_uploaded_unchanged(&sent).expect("mark") {
+        Some(n) => n,
+        None => u.mark_uploaded(&sent).expect("mark"),
+    };
+    assert_eq!(marked, 11);
+    assert_eq!(u.count_pending().expect("count"), 1, "the point written after the read");
+    w.close().expect("close");
+    let r = b.store().open_run(&pn("p"), &rid("vouched")).expect("open");
+    assert_eq!(r.metric_count("m").expect("count"), 6, "marks change no data");
+}
+
 fn a_row_written_again_after_it_was_read_stays_pending(b: &impl Backend) {
     let mut first = new_run("again", "2025-01-01T00:00:00+00:00");
     let m = first.metric_series(&fp("m"));
@@ -1102,5 +1138,23 @@ fn a_row_written_again_after_it_was_read_stays_pending(b: &impl Backend) {
     assert_eq!((next.metrics[0].step, next.metrics[0].value), (2.0, 9.0));
     assert_eq!(u.mark_uploaded(&next).expect("mark"), 2);
     assert_eq!(u.count_pending().expect("count"), 0);
+    // Read by one reader and marked by another (a live run's writer thread marks what
+    // its sync thread read): the rewritten row is still found and left pending.
+    let mut reader = b.store().open_uploads(&pn("p"), &rid("again")).expect("uploads");
+    let mut marker = b.store().open_uploads(&pn("p"), &rid("again")).expect("uploads");
+    let mut more = WriteBatch::new();
+    let m = more.metric_series(&fp("m"));
+    for i in 5..8 {
+        more.metric(m, step(f64::from(i)), 1.0, TS);
+    }
+    w.write(&more).expect("write");
+    let sent = all_pending(&mut *reader, 100);
+    assert_eq!(sent.metrics.len(), 3);
+    let mut again = WriteBatch::new();
+    let m = again.metric_series(&fp("m"));
+    again.metric(m, step(6.0), 7.0, TS);
+    w.write(&again).expect("write");
+    assert_eq!(marker.mark_uploaded(&sent).expect("mark"), 2, "the unchanged rows only");
+    assert_eq!(marker.count_pending().expect("count"), 1);
     w.close().expect("close");
 }
