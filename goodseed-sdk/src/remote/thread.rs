@@ -19,6 +19,9 @@ use crate::queue::Shared;
 
 /// How often an idle sync thread looks for newly committed rows.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
+/// How often a live run's sync reads its pending rows from the start again when steps
+/// were written twice (the only way to find rows written again behind its cursor).
+const REREAD_EVERY: Duration = Duration::from_secs(2);
 /// The longest wait between two attempts while the server cannot be reached.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -73,7 +76,13 @@ pub(crate) fn start(
 ) -> std::io::Result<SyncHandle> {
     let signal = Arc::new(Signal::default());
     let url = uploader.client().remote().url.clone();
-    let worker = Worker { up: uploader, run, signal: Arc::clone(&signal), heartbeat_every };
+    let worker = Worker {
+        up: uploader,
+        run,
+        signal: Arc::clone(&signal),
+        heartbeat_every,
+        reread: (0, Instant::now()),
+    };
     let thread = std::thread::Builder::new()
         .name(format!("goodseed-sync-{run_id}"))
         .spawn(move || worker.run())?;
@@ -139,6 +148,8 @@ struct Worker {
     run: Arc<Shared>,
     signal: Arc<Signal>,
     heartbeat_every: Duration,
+    /// The writer's rewrite epoch at the last read from the start, and when.
+    reread: (u64, Instant),
 }
 
 impl Worker {
@@ -225,6 +236,18 @@ impl Worker {
             return Ok(Attempt::Sent);
         }
         let Some(end) = closing else {
+            // Steps written again behind what was read are found from the start: looked
+            // for while idle once such steps were written, at most every REREAD_EVERY.
+            let epoch = self.run.rewrite_epoch.load(Ordering::SeqCst);
+            if epoch != self.reread.0 && self.reread.1.elapsed() >= REREAD_EVERY {
+                self.reread = (epoch, Instant::now());
+                self.up.rewind();
+                let n = self.up.step()?;
+                if n > 0 {
+                    self.run.counters.rows_uploaded.fetch_add(n as u64, Ordering::Relaxed);
+                    return Ok(Attempt::Sent);
+                }
+            }
             return Ok(Attempt::Idle);
         };
         // Rows written again behind what was read are found from the start.

@@ -193,6 +193,50 @@ fn steps_logged_again_while_their_batch_is_on_its_way_are_sent_again() {
     assert_same(home.path(), dir.path(), "team/p", "rewritten");
 }
 
+/// A step written again after it reached the server gets there while the run goes on,
+/// not only when it closes.
+#[test]
+fn a_step_written_again_reaches_the_server_while_the_run_is_live() {
+    let dir = tempfile::tempdir().expect("server dir");
+    let server = serve(dir.path(), 0);
+    let home = tempfile::tempdir().expect("trainer home");
+    let remote =
+        Remote::new(format!("http://127.0.0.1:{}", server.port), key(dir.path(), "team", false))
+            .expect("remote");
+    let run =
+        builder(home.path(), remote).project("team/p").run_id("live").create().expect("create");
+    let (p, r) = (ProjectName::parse("team/p").expect("p"), RunId::parse("live").expect("r"));
+    let on_server = |step: f64| -> Option<f64> {
+        let store = open_store(&StoreLocation::Projects(dir.path().to_owned()));
+        let reader = store.open_run(&p, &r).ok()?;
+        let mut found = None;
+        reader
+            .visit_metrics(None, &mut |path, point| {
+                if path == "m" && point.step == step {
+                    found = Some(point.value);
+                }
+                true
+            })
+            .ok()?;
+        found
+    };
+    let wait_for = |step: f64, value: f64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while on_server(step) != Some(value) {
+            assert!(Instant::now() < deadline, "step {step} never became {value} on the server");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    for i in 0..100u32 {
+        run.log_metric("m", i, f64::from(i)).expect("log");
+    }
+    wait_for(99.0, 99.0);
+    run.log_metric("m", 5u32, -5.0).expect("log again");
+    wait_for(5.0, -5.0);
+    run.finish().expect("finish");
+    assert_same(home.path(), dir.path(), "team/p", "live");
+}
+
 #[test]
 fn a_stop_asked_on_the_server_reaches_the_remote_trainer() {
     let dir = tempfile::tempdir().expect("server dir");
