@@ -1,6 +1,7 @@
 //! The team server on PostgreSQL beside the same server on files, on the same data,
 //! reported as a table (`cargo bench -p goodseed-postgres`, or `cargo xtask bench`). The
-//! database is a private cluster of the test kit's (initdb + pg_ctl under target/); each
+//! database is a private cluster of the test kit's (initdb + pg_ctl under target/) that
+//! syncs its commits to disk (`Cluster::start_durable`); each
 //! server is a process of its own (this binary run again), so its memory is its own.
 //!
 //! - ingest through the team server: eight `goodseed sync`s at once of runs written
@@ -300,7 +301,9 @@ fn main() {
     if let Ok(location) = std::env::var("GOODSEED_BENCH_PG_SERVER") {
         return server_process(&location);
     }
-    let cluster = goodseed_testkit::postgres::shared();
+    // A server that syncs its commits to disk, as a production database does.
+    let cluster = goodseed_testkit::postgres::Cluster::start_durable();
+    let cluster = &cluster;
     // GOODSEED_BENCH_ONLY=listing: only the listing of 10,000 runs.
     if std::env::var("GOODSEED_BENCH_ONLY").is_ok_and(|v| v == "listing") {
         let dir = tempfile::tempdir().expect("listing dir");

@@ -5,8 +5,9 @@
 //! One database holds every run: `goodseed_runs` (one row per run: who writes it, its
 //! last heartbeat, its generation), `goodseed_run_meta`, `goodseed_configs`,
 //! `goodseed_series` (with each series' point count and last step, kept by the writer)
-//! and the points in `goodseed_metric_points` and `goodseed_text_points`, keyed by
-//! (series, step) as the run files are. Values round-trip exactly: steps and values are
+//! and the points: text points in `goodseed_text_points`, keyed by (series, step) as the
+//! run files are, metric points packed in blocks of steps in `goodseed_metric_blocks`
+//! (one row per series per write). Values round-trip exactly: steps and values are
 //! `double precision` read and written in binary (NaN, ±infinity, -0.0 and 2^53 steps
 //! included), config values keep their type tag and text, and user text is `bytea`.
 //! See [`schema`] for the migrations.
@@ -33,6 +34,7 @@
 //! # Ok::<(), goodseed_store::StoreError>(())
 //! ```
 
+mod blocks;
 mod notify;
 mod reader;
 pub mod schema;

@@ -17,6 +17,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{GenericClient, IsolationLevel};
 
+use crate::blocks;
 use crate::db_error;
 use crate::store::{METRIC, Shared, TEXT, text_of};
 
@@ -32,10 +33,6 @@ impl std::fmt::Debug for PgRunReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgRunReader").field("location", &self.location).finish_non_exhaustive()
     }
-}
-
-fn point(row: &postgres::Row) -> MetricPoint {
-    MetricPoint { step: row.get(0), value: row.get(1), ts: row.get(2) }
 }
 
 impl PgRunReader {
@@ -95,6 +92,100 @@ impl PgRunReader {
         }
         Ok(())
     }
+
+    /// A block of points that does not unpack.
+    fn torn(&self, message: String) -> StoreError {
+        StoreError::Database { location: self.location.clone(), message, busy: false }
+    }
+
+    /// Streams a metric series' points with steps past `after`, in step order, to
+    /// `visit` until it returns false, a block at a time.
+    fn stream_points(
+        &self,
+        client: &mut impl GenericClient,
+        series: i64,
+        after: f64,
+        visit: &mut dyn FnMut(MetricPoint) -> bool,
+    ) -> Result<()> {
+        let mut go_on = true;
+        let mut failed = None;
+        self.stream(
+            client,
+            "SELECT points FROM goodseed_metric_blocks WHERE series = $1 AND last_step > $2
+             ORDER BY first_step",
+            &[&series, &after],
+            &mut |row| {
+                let visited = blocks::visit_from(row.get(0), 0, &mut |p| {
+                    if p.step > after {
+                        go_on = visit(p);
+                    }
+                    go_on
+                });
+                if let Err(e) = visited {
+                    failed = Some(e);
+                    return false;
+                }
+                go_on
+            },
+        )?;
+        failed.map_or(Ok(()), |e| Err(self.torn(e)))
+    }
+
+    /// Streams `len` points of a metric series from its point `offset` (in step order)
+    /// to `visit`: the block holding that point is found from the blocks' counts.
+    fn stream_range(
+        &self,
+        client: &mut impl GenericClient,
+        series: i64,
+        offset: u64,
+        len: u64,
+        visit: &mut dyn FnMut(MetricPoint),
+    ) -> Result<()> {
+        let counts = client
+            .query(
+                "SELECT first_step, n FROM goodseed_metric_blocks WHERE series = $1 ORDER BY first_step",
+                &[&series],
+            )
+            .map_err(|e| self.err(&e))?;
+        let mut before = 0u64;
+        let mut start = None;
+        for row in &counts {
+            let n = u64::try_from(row.get::<_, i32>(1)).unwrap_or(0);
+            if before + n > offset {
+                start = Some((row.get::<_, f64>(0), offset - before));
+                break;
+            }
+            before += n;
+        }
+        let Some((first, mut skip)) = start else {
+            return Ok(());
+        };
+        let mut left = len;
+        let mut failed = None;
+        self.stream(
+            client,
+            "SELECT points FROM goodseed_metric_blocks WHERE series = $1 AND first_step >= $2
+             ORDER BY first_step",
+            &[&series, &first],
+            &mut |row| {
+                let from = usize::try_from(std::mem::take(&mut skip)).unwrap_or(usize::MAX);
+                let visited = blocks::visit_from(row.get(0), from, &mut |p| {
+                    if left == 0 {
+                        return false;
+                    }
+                    left -= 1;
+                    visit(p);
+                    true
+                });
+                if let Err(e) = visited {
+                    failed = Some(e);
+                    return false;
+                }
+                left > 0
+            },
+        )?;
+        failed.map_or(Ok(()), |e| Err(self.torn(e)))
+    }
 }
 
 impl PgRunReader {
@@ -118,15 +209,10 @@ impl PgRunReader {
         };
         for (id, p) in series {
             let mut go_on = true;
-            self.stream(
-                &mut *conn,
-                "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step",
-                &[&id],
-                &mut |row| {
-                    go_on = visit(&p, point(row));
-                    go_on
-                },
-            )?;
+            self.stream_points(&mut *conn, id, f64::NEG_INFINITY, &mut |point| {
+                go_on = visit(&p, point);
+                go_on
+            })?;
             if !go_on {
                 break;
             }
@@ -144,13 +230,7 @@ impl PgRunReader {
         let Some((id, _)) = self.series(&mut *conn, METRIC, path)? else {
             return Ok(());
         };
-        let after = after.unwrap_or(f64::NEG_INFINITY);
-        self.stream(
-            &mut *conn,
-            "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 AND step > $2 ORDER BY step",
-            &[&id, &after],
-            &mut |row| visit(point(row)),
-        )
+        self.stream_points(&mut *conn, id, after.unwrap_or(f64::NEG_INFINITY), visit)
     }
 }
 
@@ -239,17 +319,19 @@ impl pyramid::Source for Source<'_, '_, '_> {
         visit: &mut dyn FnMut(MetricPoint),
     ) -> Result<()> {
         let mut tx = self.tx.borrow_mut();
-        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.reader.stream(
-            &mut **tx,
-            "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 AND step > $2
-             ORDER BY step LIMIT $3 OFFSET $4",
-            &[&self.series, &after, &clamp(limit), &clamp(skip)],
-            &mut |row| {
-                visit(point(row));
-                true
-            },
-        )
+        let (mut skip, mut left) = (skip, limit);
+        self.reader.stream_points(&mut **tx, self.series, after, &mut |point| {
+            if skip > 0 {
+                skip -= 1;
+                return true;
+            }
+            if left == 0 {
+                return false;
+            }
+            left -= 1;
+            visit(point);
+            left > 0
+        })
     }
 }
 
@@ -347,11 +429,16 @@ impl RunReader for PgRunReader {
             };
             let row = conn
                 .query_opt(
-                    "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step DESC LIMIT 1",
+                    "SELECT points FROM goodseed_metric_blocks WHERE series = $1
+                     ORDER BY first_step DESC LIMIT 1",
                     &[&id],
                 )
                 .map_err(|e| self.err(&e))?;
-            Ok(row.as_ref().map(point))
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let points = blocks::unpack(row.get(0)).map_err(|e| self.torn(e))?;
+            Ok(points.last().map(|&(step, value, ts)| MetricPoint { step, value, ts }))
         })
     }
 
@@ -402,17 +489,9 @@ impl RunReader for PgRunReader {
                 }
             }
             let mut sampler = Downsampler::new(window.row_count(), point_count);
-            let len = i64::try_from(rows.end - rows.start).unwrap_or(i64::MAX);
-            let offset = i64::try_from(rows.start).unwrap_or(i64::MAX);
-            self.stream(
-                &mut tx,
-                "SELECT step, value, ts FROM goodseed_metric_points WHERE series = $1 ORDER BY step LIMIT $2 OFFSET $3",
-                &[&id, &len, &offset],
-                &mut |row| {
-                    sampler.push(point(row));
-                    true
-                },
-            )?;
+            self.stream_range(&mut tx, id, rows.start, rows.end - rows.start, &mut |point| {
+                sampler.push(point);
+            })?;
             tx.commit().map_err(|e| self.err(&e))?;
             Ok((window, sampler.finish()))
         })
@@ -487,8 +566,8 @@ impl RunReader for PgRunReader {
                 .query(
                     "SELECT s.path, s.kind, s.points, s.last_step, coalesce(m.n, t.n, 0), coalesce(m.last, t.last)
                      FROM goodseed_series s
-                     LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_metric_points
-                                        WHERE series = s.id) m ON s.kind = 0
+                     LEFT JOIN LATERAL (SELECT sum(n)::int8 AS n, max(last_step) AS last
+                                        FROM goodseed_metric_blocks WHERE series = s.id) m ON s.kind = 0
                      LEFT JOIN LATERAL (SELECT count(*) AS n, max(step) AS last FROM goodseed_text_points
                                         WHERE series = s.id) t ON s.kind = 1
                      WHERE s.run = $1 ORDER BY s.kind, s.path",
@@ -508,6 +587,27 @@ impl RunReader for PgRunReader {
                         "series {path:?} is said to end at step {kept_last:?} but ends at {last:?}"
                     ));
                 }
+            }
+            // Each block of metric points: whole, and past the one before it.
+            let rows = conn
+                .query(
+                    "SELECT path, first_step, torn, overlapping FROM (
+                         SELECT s.path, b.first_step, octet_length(b.points) <> b.n * $2 AS torn,
+                                b.first_step <= lag(b.last_step) OVER (PARTITION BY b.series ORDER BY b.first_step)
+                                    AS overlapping
+                         FROM goodseed_metric_blocks b JOIN goodseed_series s ON s.id = b.series
+                         WHERE s.run = $1) AS checked
+                     WHERE torn OR overlapping ORDER BY path, first_step",
+                    &[&self.run, &i32::try_from(blocks::POINT_BYTES).unwrap_or(i32::MAX)],
+                )
+                .map_err(|e| self.err(&e))?;
+            for r in rows {
+                let (path, first, torn): (String, f64, bool) = (r.get(0), r.get(1), r.get(2));
+                problems.push(if torn {
+                    format!("series {path:?}: the block of points from step {first} is torn")
+                } else {
+                    format!("series {path:?}: the block of points from step {first} overlaps the one before")
+                });
             }
             if problems.is_empty() {
                 problems.push("ok".to_owned());

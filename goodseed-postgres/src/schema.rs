@@ -137,7 +137,45 @@ ALTER TABLE goodseed_metric_points DROP CONSTRAINT goodseed_metric_points_series
 ALTER TABLE goodseed_text_points DROP CONSTRAINT goodseed_text_points_series_fkey;
 ALTER TABLE goodseed_metric_pyramid DROP CONSTRAINT goodseed_metric_pyramid_series_fkey;
 "#,
+    // 5: metric points kept in blocks (blocks.rs): one row per series per write holds
+    // that write's points of the series, so a write of a million points is a few hundred
+    // rows and index entries, not a million. A block's steps do not overlap another's
+    // of its series. `unsent_bits` has a bit per point a remote server has not
+    // confirmed (0.4.0's `uploaded`, inverted; bit i of byte i / 8, least significant
+    // first), `unsent` counts them. Existing points move into blocks of at most 4,096
+    // (a block with any point not uploaded is pending whole: sending twice is harmless).
+    r#"
+CREATE TABLE goodseed_metric_blocks (
+    series BIGINT NOT NULL,
+    first_step DOUBLE PRECISION NOT NULL,
+    last_step DOUBLE PRECISION NOT NULL,
+    n INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    unsent INTEGER NOT NULL,
+    unsent_bits BYTEA NOT NULL,
+    points BYTEA NOT NULL,
+    PRIMARY KEY (series, first_step)
+);
+ALTER TABLE goodseed_metric_blocks ALTER COLUMN points SET STORAGE EXTERNAL;
+INSERT INTO goodseed_metric_blocks (series, first_step, last_step, n, seq, unsent, unsent_bits, points)
+SELECT series, min(step), max(step), count(*)::int, max(seq),
+       CASE WHEN bool_and(uploaded) THEN 0 ELSE count(*)::int END,
+       decode(repeat(CASE WHEN bool_and(uploaded) THEN '00' ELSE 'ff' END,
+                     ((count(*) + 7) / 8)::int), 'hex'),
+       string_agg(float8send(step) || float8send(value) || int8send(ts), ''::bytea ORDER BY step)
+FROM (SELECT p.*, (row_number() OVER (PARTITION BY series ORDER BY step) - 1) / 4096 AS chunk
+      FROM goodseed_metric_points p) AS numbered
+GROUP BY series, chunk;
+DROP TABLE goodseed_metric_points;
+"#,
 ];
+
+/// The SQL of migration `version` (1 to [`SCHEMA_VERSION`]), for a database
+/// administrator reviewing what an upgrade runs, and for tests that build a database
+/// as an older goodseed left it.
+pub fn migration_sql(version: i32) -> Option<&'static str> {
+    usize::try_from(version).ok()?.checked_sub(1).and_then(|i| MIGRATIONS.get(i)).copied()
+}
 
 /// The newest schema this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

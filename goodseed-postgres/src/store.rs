@@ -785,7 +785,7 @@ impl RunStore for PgStore {
             // cost a lookup per point written, see schema.rs): they go first, then the
             // runs, whose meta, configs and series cascade.
             for table in
-                ["goodseed_metric_points", "goodseed_text_points", "goodseed_metric_pyramid"]
+                ["goodseed_metric_blocks", "goodseed_text_points", "goodseed_metric_pyramid"]
             {
                 tx.execute(
                     &format!(

@@ -1,12 +1,16 @@
-//! [`PgUploads`]: what of one run a remote server has not confirmed, as the
-//! `uploaded` columns keep it. A row's token is the generation of the write that last
-//! wrote it: a row written again since it was read has another and stays pending.
+//! [`PgUploads`]: what of one run a remote server has not confirmed: the `uploaded`
+//! columns of configs and text points, and each block of metric points' unsent bits. A
+//! config's or text point's token is the generation of the write that last wrote it: a
+//! row written again since it was read has another and stays pending. A metric point
+//! is marked when its block still holds it as it was sent (step, value bits and time),
+//! so one written again since stays pending.
 
 use std::sync::Arc;
 
 use goodseed_store::uploads::{Pending, PendingConfig, PendingMetric, PendingText, RunUploads};
 use goodseed_store::{Result, StoreError};
 
+use crate::blocks;
 use crate::db_error;
 use crate::store::{METRIC, Shared, TEXT, text_of};
 
@@ -15,12 +19,18 @@ type Cursor = (i64, i64, f64);
 
 const START: Cursor = (-1, 0, 0.0);
 
+/// Where reading stopped in the blocks of metric points: (generation, series, first
+/// step) of a block, and the place in it of the next point.
+type BlockCursor = (i64, i64, f64, usize);
+
+const BLOCK_START: BlockCursor = (-1, 0, 0.0, 0);
+
 /// Reads and marks one run's rows not uploaded yet.
 pub(crate) struct PgUploads {
     shared: Arc<Shared>,
     run: i64,
     location: String,
-    metrics_after: Cursor,
+    metrics_after: BlockCursor,
     texts_after: Cursor,
 }
 
@@ -40,11 +50,145 @@ fn seq(token: u64) -> i64 {
 
 impl PgUploads {
     pub(crate) fn new(shared: Arc<Shared>, run: i64, location: String) -> PgUploads {
-        PgUploads { shared, run, location, metrics_after: START, texts_after: START }
+        PgUploads { shared, run, location, metrics_after: BLOCK_START, texts_after: START }
     }
 
     fn err(&self, e: &postgres::Error) -> StoreError {
         db_error(&self.location, e)
+    }
+
+    fn torn(&self, message: String) -> StoreError {
+        StoreError::Database { location: self.location.clone(), message, busy: false }
+    }
+
+    /// Pending metric points after the cursor, at most `limit`, in the order of the
+    /// blocks' generations; returns how many.
+    fn pending_metrics(
+        &mut self,
+        conn: &mut impl postgres::GenericClient,
+        limit: usize,
+        out: &mut Vec<PendingMetric>,
+    ) -> Result<usize> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let (seq0, series0, first0, index0) = self.metrics_after;
+        let mut rows = conn
+            .query_raw(
+                "SELECT s.path, b.series, b.first_step, b.seq, b.n, b.unsent_bits, b.points
+                 FROM goodseed_metric_blocks b JOIN goodseed_series s ON s.id = b.series
+                 WHERE s.run = $1 AND s.kind = $2 AND b.unsent > 0
+                   AND (b.seq, b.series, b.first_step) >= ($3, $4, $5)
+                 ORDER BY b.seq, b.series, b.first_step",
+                [
+                    &self.run as &(dyn postgres::types::ToSql + Sync),
+                    &METRIC,
+                    &seq0,
+                    &series0,
+                    &first0,
+                ],
+            )
+            .map_err(|e| self.err(&e))?;
+        let mut read = 0;
+        while read < limit {
+            let Some(row) = rows.next().map_err(|e| self.err(&e))? else {
+                break;
+            };
+            let (series, first, seq): (i64, f64, i64) = (row.get(1), row.get(2), row.get(3));
+            let from = if (seq, series, first) == (seq0, series0, first0) { index0 } else { 0 };
+            let points = blocks::unpack(row.get(6)).map_err(|e| self.torn(e))?;
+            let unsent = blocks::unpack_flags(row.get(5), points.len());
+            let path: Arc<str> = Arc::from(row.get::<_, &str>(0));
+            for (i, &(step, value, ts)) in points.iter().enumerate().skip(from) {
+                if read == limit {
+                    break;
+                }
+                if unsent[i] {
+                    out.push(PendingMetric {
+                        path: Arc::clone(&path),
+                        step,
+                        value,
+                        ts,
+                        token: token(seq),
+                    });
+                    read += 1;
+                }
+                self.metrics_after = (seq, series, first, i + 1);
+            }
+        }
+        Ok(read)
+    }
+
+    /// Marks the sent metric points their blocks still hold as they were sent.
+    fn mark_metrics(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        sent: &[PendingMetric],
+    ) -> Result<u64> {
+        // Each path's sent points, in step order, and the steps they span.
+        let mut by_path: std::collections::HashMap<&str, Vec<&PendingMetric>> =
+            std::collections::HashMap::new();
+        for m in sent {
+            by_path.entry(&m.path).or_default().push(m);
+        }
+        let (mut paths, mut lows, mut highs) = (Vec::new(), Vec::new(), Vec::new());
+        for (path, points) in &mut by_path {
+            points.sort_by(|a, b| a.step.total_cmp(&b.step));
+            paths.push(*path);
+            lows.push(points[0].step);
+            highs.push(points[points.len() - 1].step);
+        }
+        let rows = tx
+            .query(
+                "SELECT s.path, b.series, b.first_step, b.last_step, b.unsent_bits, b.points
+                 FROM goodseed_metric_blocks b JOIN goodseed_series s ON s.id = b.series
+                 JOIN unnest($3::text[], $4::float8[], $5::float8[]) AS u(path, lo, hi) ON u.path = s.path
+                 WHERE s.run = $1 AND s.kind = $2 AND b.unsent > 0
+                   AND b.last_step >= u.lo AND b.first_step <= u.hi
+                 FOR UPDATE OF b",
+                &[&self.run, &METRIC, &paths, &lows, &highs],
+            )
+            .map_err(|e| self.err(&e))?;
+        let (mut series, mut firsts, mut bits, mut counts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut marked = 0u64;
+        for row in &rows {
+            let (first, last): (f64, f64) = (row.get(2), row.get(3));
+            let points = blocks::unpack(row.get(5)).map_err(|e| self.torn(e))?;
+            let mut unsent = blocks::unpack_flags(row.get(4), points.len());
+            let mut changed = false;
+            for m in by_path.get(row.get::<_, &str>(0)).into_iter().flatten() {
+                if m.step < first || m.step > last {
+                    continue;
+                }
+                // Steps in a block are in order, -0.0 and 0.0 one step.
+                let Ok(i) = points.binary_search_by(|p| (p.0 + 0.0).total_cmp(&(m.step + 0.0)))
+                else {
+                    continue;
+                };
+                let (_, value, ts) = points[i];
+                if unsent[i] && value.to_bits() == m.value.to_bits() && ts == m.ts {
+                    unsent[i] = false;
+                    changed = true;
+                    marked += 1;
+                }
+            }
+            if changed {
+                series.push(row.get::<_, i64>(1));
+                firsts.push(first);
+                counts
+                    .push(i32::try_from(unsent.iter().filter(|f| **f).count()).unwrap_or(i32::MAX));
+                bits.push(blocks::pack_flags(&unsent));
+            }
+        }
+        if !series.is_empty() {
+            tx.execute(
+                "UPDATE goodseed_metric_blocks b SET unsent = u.c, unsent_bits = u.b
+                 FROM unnest($1::int8[], $2::float8[], $3::int4[], $4::bytea[]) AS u(s, f, c, b)
+                 WHERE b.series = u.s AND b.first_step = u.f",
+                &[&series, &firsts, &counts, &bits],
+            )
+            .map_err(|e| self.err(&e))?;
+        }
+        Ok(marked)
     }
 
     fn points_sql(table: &str) -> String {
@@ -80,25 +224,8 @@ impl RunUploads for PgUploads {
                 });
             }
             let want = i64::try_from(limit).unwrap_or(i64::MAX);
-            let (s, series, step) = self.metrics_after;
-            let rows = conn
-                .query(
-                    &Self::points_sql("goodseed_metric_points"),
-                    &[&self.run, &METRIC, &s, &series, &step, &want],
-                )
-                .map_err(|e| self.err(&e))?;
-            for r in &rows {
-                let path: String = r.get(0);
-                out.metrics.push(PendingMetric {
-                    path: Arc::from(path),
-                    step: r.get(1),
-                    value: r.get(2),
-                    ts: r.get(3),
-                    token: token(r.get(4)),
-                });
-                self.metrics_after = (r.get(4), r.get(5), r.get(1));
-            }
-            let left = want - i64::try_from(rows.len()).unwrap_or(0);
+            let read = self.pending_metrics(&mut *conn, limit, &mut out.metrics)?;
+            let left = want - i64::try_from(read).unwrap_or(0);
             if left > 0 {
                 let (s, series, step) = self.texts_after;
                 for r in conn
@@ -124,7 +251,7 @@ impl RunUploads for PgUploads {
     }
 
     fn rewind(&mut self) {
-        self.metrics_after = START;
+        self.metrics_after = BLOCK_START;
         self.texts_after = START;
     }
 
@@ -145,18 +272,14 @@ impl RunUploads for PgUploads {
                     )
                     .map_err(|e| self.err(&e))?;
             }
-            let tables = [
-                (
-                    "goodseed_metric_points",
-                    METRIC,
-                    sent.metrics.iter().map(|m| (&*m.path, m.step, m.token)).collect::<Vec<_>>(),
-                ),
-                (
-                    "goodseed_text_points",
-                    TEXT,
-                    sent.texts.iter().map(|t| (&*t.path, t.step, t.token)).collect(),
-                ),
-            ];
+            if !sent.metrics.is_empty() {
+                marked += self.mark_metrics(&mut tx, &sent.metrics)?;
+            }
+            let tables = [(
+                "goodseed_text_points",
+                TEXT,
+                sent.texts.iter().map(|t| (&*t.path, t.step, t.token)).collect::<Vec<_>>(),
+            )];
             for (table, kind, rows) in tables {
                 if rows.is_empty() {
                     continue;
@@ -187,8 +310,8 @@ impl RunUploads for PgUploads {
             let row = conn
                 .query_one(
                     "SELECT (SELECT count(*) FROM goodseed_configs WHERE run = $1 AND NOT uploaded)
-                          + (SELECT count(*) FROM goodseed_metric_points p JOIN goodseed_series s ON s.id = p.series
-                             WHERE s.run = $1 AND NOT p.uploaded)
+                          + (SELECT coalesce(sum(b.unsent), 0)::int8 FROM goodseed_metric_blocks b
+                             JOIN goodseed_series s ON s.id = b.series WHERE s.run = $1)
                           + (SELECT count(*) FROM goodseed_text_points p JOIN goodseed_series s ON s.id = p.series
                              WHERE s.run = $1 AND NOT p.uploaded)",
                     &[&self.run],

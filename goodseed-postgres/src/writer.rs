@@ -2,9 +2,10 @@
 //!
 //! Points are grouped by series and ordered by step, the last write of a step winning.
 //! The writer knows each series' last step and point count (it is the run's only
-//! writer), so points past the last step are appended with a binary `COPY` (no conflict
-//! is possible), and only points at or before it go through an upsert, which reports
-//! which rows were new. The series' counts and last steps are kept in
+//! writer), so metric points past the last step are appended as new blocks (one per
+//! series per write, see [`crate::blocks`]), and only points at or before it are
+//! written into the blocks that hold their steps. Text points go through an upsert,
+//! which reports which rows were new. The series' counts and last steps are kept in
 //! `goodseed_series`, so a reader never counts points.
 //!
 //! Each metric series also keeps its downsampling pyramid ([`goodseed_store::pyramid`]):
@@ -19,15 +20,11 @@ use std::sync::{Arc, PoisonError};
 use goodseed_core::{ConfigValue, FieldPath, MetricPoint};
 use goodseed_store::pyramid::{self, BucketRow};
 use goodseed_store::{LastSteps, Result, RunWriter, StoreError, WriteBatch};
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::Type;
 use postgres::{GenericClient, Transaction};
 
+use crate::blocks;
 use crate::db_error;
 use crate::store::{METRIC, Shared, TEXT, text_of};
-
-/// Appends of at least this many points go through `COPY`; fewer through one `INSERT`.
-const COPY_FROM: usize = 256;
 
 /// What the writer knows of one series.
 #[derive(Debug, Clone)]
@@ -104,6 +101,43 @@ fn settle<T>(points: &mut Points<T>) {
             }
         }
         *points = out;
+    }
+}
+
+/// Blocks a write adds, as the columns of one `INSERT`.
+#[derive(Debug, Default)]
+struct NewBlocks {
+    series: Vec<i64>,
+    first: Vec<f64>,
+    last: Vec<f64>,
+    n: Vec<i32>,
+    bytes: Vec<Vec<u8>>,
+    unsent: Vec<Vec<u8>>,
+    /// How many points of each are pending upload.
+    pending: Vec<i32>,
+}
+
+impl NewBlocks {
+    /// Points of one series, in step order, in blocks of at most `BLOCK_MAX`, each
+    /// pending upload (`unsent`: flags per point, every one when `None`).
+    fn add(&mut self, series: i64, points: &[blocks::Point], unsent: Option<&[bool]>) {
+        for (k, chunk) in points.chunks(blocks::BLOCK_MAX).enumerate() {
+            self.series.push(series);
+            self.first.push(chunk[0].0);
+            self.last.push(chunk[chunk.len() - 1].0);
+            self.n.push(i32::try_from(chunk.len()).unwrap_or(i32::MAX));
+            self.bytes.push(blocks::pack(chunk));
+            let (bits, pending) = match unsent {
+                Some(flags) => {
+                    let from = k * blocks::BLOCK_MAX;
+                    let flags = &flags[from..from + chunk.len()];
+                    (blocks::pack_flags(flags), flags.iter().filter(|f| **f).count())
+                }
+                None => (blocks::all_unsent(chunk.len()), chunk.len()),
+            };
+            self.unsent.push(bits);
+            self.pending.push(i32::try_from(pending).unwrap_or(i32::MAX));
+        }
     }
 }
 
@@ -318,91 +352,65 @@ impl PgRunWriter {
         seq: i64,
     ) -> Result<()> {
         let err = |e: postgres::Error| db_error(&self.location, &e);
-        // Appends past each series' last step, and the rest (rewrites, or points placed
-        // before the last step).
-        let (mut a_series, mut a_step, mut a_value, mut a_ts) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut r_series, mut r_step, mut r_value, mut r_ts) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut blocks = NewBlocks::default();
         let mut states: HashMap<i64, (SeriesKey, SeriesState)> = HashMap::new();
         let (mut b_series, mut b_seq, mut b_bytes) = (Vec::new(), Vec::new(), Vec::new());
         let mut unindexed: Vec<i64> = Vec::new();
         let mut buckets: Vec<BucketRow> = Vec::new();
+        let mut rewrites: Vec<(i64, Points<f64>)> = Vec::new();
         for (key, mut state, points) in groups {
-            // Points in step order: any at or before the last step come first, and drop
-            // the series' pyramid.
-            if state.pyramid.is_some()
-                && let (Some(last), Some(first)) = (state.last_step, points.first())
-                && first.0 <= last
-            {
+            // Points in step order: any at or before the last step come first (written
+            // into the blocks that hold their steps), and drop the series' pyramid; the
+            // rest are appended as new blocks.
+            let split = points.partition_point(|p| state.last_step.is_some_and(|last| p.0 <= last));
+            let (again, appended) = points.split_at(split);
+            if state.pyramid.is_some() && !again.is_empty() {
                 state.pyramid = None;
                 unindexed.push(state.id);
             }
-            for (step, value, ts) in points {
-                if state.last_step.is_none_or(|last| step > last) {
-                    if let Some(pyramid) = &mut state.pyramid {
-                        pyramid.push(MetricPoint { step, value, ts }, &mut buckets);
-                        for row in buckets.drain(..) {
-                            b_series.push(state.id);
-                            b_seq.push(i64::try_from(row.seq).unwrap_or(i64::MAX));
-                            b_bytes.push(row.bytes);
-                        }
+            for &(step, value, ts) in appended {
+                if let Some(pyramid) = &mut state.pyramid {
+                    pyramid.push(MetricPoint { step, value, ts }, &mut buckets);
+                    for row in buckets.drain(..) {
+                        b_series.push(state.id);
+                        b_seq.push(i64::try_from(row.seq).unwrap_or(i64::MAX));
+                        b_bytes.push(row.bytes);
                     }
-                    a_series.push(state.id);
-                    a_step.push(step);
-                    a_value.push(value);
-                    a_ts.push(ts);
-                    state.points += 1;
-                    state.last_step = Some(step);
-                } else {
-                    r_series.push(state.id);
-                    r_step.push(step);
-                    r_value.push(value);
-                    r_ts.push(ts);
                 }
+                state.points += 1;
+                state.last_step = Some(step);
+            }
+            blocks.add(state.id, appended, None);
+            if !again.is_empty() {
+                rewrites.push((state.id, again.to_vec()));
             }
             states.insert(state.id, (key, state));
         }
-        if a_series.len() >= COPY_FROM {
-            let sink = tx
-                .copy_in(
-                    "COPY goodseed_metric_points (series, step, value, ts, seq) FROM STDIN BINARY",
-                )
-                .map_err(err)?;
-            let mut copy = BinaryCopyInWriter::new(
-                sink,
-                &[Type::INT8, Type::FLOAT8, Type::FLOAT8, Type::INT8, Type::INT8],
-            );
-            for i in 0..a_series.len() {
-                copy.write(&[&a_series[i], &a_step[i], &a_value[i], &a_ts[i], &seq])
-                    .map_err(err)?;
+        for (id, again) in rewrites {
+            let new = self.write_again(tx, id, &again, seq, &mut blocks)?;
+            if let Some((_, state)) = states.get_mut(&id) {
+                state.points += i64::try_from(new).unwrap_or(i64::MAX);
             }
-            copy.finish().map_err(err)?;
-        } else if !a_series.is_empty() {
+        }
+        if !blocks.series.is_empty() {
             tx.execute(
-                "INSERT INTO goodseed_metric_points (series, step, value, ts, seq)
-                 SELECT s, st, v, t, $5 FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::int8[]) AS u(s, st, v, t)",
-                &[&a_series, &a_step, &a_value, &a_ts, &seq],
+                "INSERT INTO goodseed_metric_blocks
+                     (series, first_step, last_step, n, seq, unsent, unsent_bits, points)
+                 SELECT s, f, l, n, $6, c, b, p
+                 FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::int4[], $5::bytea[],
+                             $7::bytea[], $8::int4[]) AS u(s, f, l, n, p, b, c)",
+                &[
+                    &blocks.series,
+                    &blocks.first,
+                    &blocks.last,
+                    &blocks.n,
+                    &blocks.bytes,
+                    &seq,
+                    &blocks.unsent,
+                    &blocks.pending,
+                ],
             )
             .map_err(err)?;
-        }
-        if !r_series.is_empty() {
-            let rows = tx
-                .query(
-                    "INSERT INTO goodseed_metric_points (series, step, value, ts, seq)
-                     SELECT s, st, v, t, $5 FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::int8[]) AS u(s, st, v, t)
-                     ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, ts = excluded.ts,
-                         seq = excluded.seq, uploaded = FALSE
-                     RETURNING series, (xmax = 0)",
-                    &[&r_series, &r_step, &r_value, &r_ts, &seq],
-                )
-                .map_err(err)?;
-            for r in rows {
-                let inserted: bool = r.get(1);
-                if inserted && let Some((_, state)) = states.get_mut(&r.get::<_, i64>(0)) {
-                    state.points += 1;
-                }
-            }
         }
         if !unindexed.is_empty() {
             tx.execute("DELETE FROM goodseed_metric_pyramid WHERE series = ANY($1)", &[&unindexed])
@@ -418,6 +426,117 @@ impl PgRunWriter {
             .map_err(err)?;
         }
         self.stage(tx, states.into_values().collect())
+    }
+
+    /// Writes points at or before a series' last step into the blocks that hold their
+    /// steps (each such block packed again, and pending upload again), or into new
+    /// blocks between them. Returns how many points are new to the series.
+    fn write_again(
+        &self,
+        tx: &mut Transaction<'_>,
+        series: i64,
+        again: &[blocks::Point],
+        seq: i64,
+        new_blocks: &mut NewBlocks,
+    ) -> Result<usize> {
+        let err = |e: postgres::Error| db_error(&self.location, &e);
+        let torn = |message: String| StoreError::Database {
+            location: self.location.clone(),
+            message,
+            busy: false,
+        };
+        // The blocks around each step: the last starting at or before it (which holds
+        // it, if any does) and the first after it, so points no block holds are grouped
+        // by the gap they fall in. Only blocks that hold some are then read whole.
+        let steps: Vec<f64> = again.iter().map(|p| p.0).collect();
+        let ranges: Vec<(f64, f64)> = tx
+            .query(
+                "SELECT DISTINCT b.first_step, b.last_step FROM unnest($2::float8[]) AS u(step)
+                 CROSS JOIN LATERAL (
+                     (SELECT first_step, last_step FROM goodseed_metric_blocks
+                      WHERE series = $1 AND first_step <= u.step ORDER BY first_step DESC LIMIT 1)
+                     UNION ALL
+                     (SELECT first_step, last_step FROM goodseed_metric_blocks
+                      WHERE series = $1 AND first_step > u.step ORDER BY first_step LIMIT 1)
+                 ) AS b ORDER BY b.first_step",
+                &[&series, &steps],
+            )
+            .map_err(err)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let placed = blocks::place(&ranges, again);
+        let holding: Vec<f64> = ranges
+            .iter()
+            .zip(&placed.into)
+            .filter(|(_, into)| !into.is_empty())
+            .map(|(r, _)| r.0)
+            .collect();
+        let rows = tx
+            .query(
+                "SELECT first_step, points, n, unsent_bits FROM goodseed_metric_blocks
+                 WHERE series = $1 AND first_step = ANY($2) ORDER BY first_step",
+                &[&series, &holding],
+            )
+            .map_err(err)?;
+        if rows.len() != holding.len() {
+            return Err(torn(format!(
+                "series {series}: {} of the blocks holding the steps written again were found",
+                rows.len()
+            )));
+        }
+        let into_holding = placed.into.iter().filter(|into| !into.is_empty());
+        let mut new = 0;
+        let mut changed = NewBlocks::default();
+        let mut split: Vec<f64> = Vec::new();
+        for (row, into) in rows.iter().zip(into_holding) {
+            let mut points = blocks::unpack(row.get(1)).map_err(torn)?;
+            let n = usize::try_from(row.get::<_, i32>(2)).unwrap_or(0);
+            let mut unsent = blocks::unpack_flags(row.get(3), n);
+            let written: Vec<blocks::Point> = into.iter().map(|&i| again[i]).collect();
+            new += blocks::merge(&mut points, &mut unsent, &written);
+            if points.len() > 2 * blocks::BLOCK_MAX {
+                split.push(row.get(0));
+                new_blocks.add(series, &points, Some(&unsent));
+            } else {
+                changed.add(series, &points, Some(&unsent));
+                // Its key stays: every point written into it lies within its steps.
+                let last = changed.first.len() - 1;
+                changed.first[last] = row.get(0);
+            }
+        }
+        for group in &placed.between {
+            let points: Vec<blocks::Point> = group.iter().map(|&i| again[i]).collect();
+            new += points.len();
+            new_blocks.add(series, &points, None);
+        }
+        if !changed.series.is_empty() {
+            tx.execute(
+                "UPDATE goodseed_metric_blocks b
+                 SET points = u.p, n = u.n, seq = $2, unsent = u.c, unsent_bits = u.b
+                 FROM unnest($3::float8[], $4::int4[], $5::bytea[], $6::int4[], $7::bytea[])
+                     AS u(f, n, p, c, b)
+                 WHERE b.series = $1 AND b.first_step = u.f",
+                &[
+                    &series,
+                    &seq,
+                    &changed.first,
+                    &changed.n,
+                    &changed.bytes,
+                    &changed.pending,
+                    &changed.unsent,
+                ],
+            )
+            .map_err(err)?;
+        }
+        if !split.is_empty() {
+            tx.execute(
+                "DELETE FROM goodseed_metric_blocks WHERE series = $1 AND first_step = ANY($2)",
+                &[&series, &split],
+            )
+            .map_err(err)?;
+        }
+        Ok(new)
     }
 
     fn write_texts(

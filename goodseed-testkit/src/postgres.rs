@@ -108,6 +108,8 @@ pub struct Cluster {
     /// `target/pg-test/<pid>-<n>`: `data/`, `log` and `socket/`.
     dir: PathBuf,
     port: u16,
+    /// Whether the server syncs its writes to disk ([`Cluster::start_durable`]).
+    durable: bool,
     /// How many databases [`Cluster::database`] has made.
     databases: AtomicU32,
     /// The watchdog, whose standard input closes when this cluster is dropped or the
@@ -138,6 +140,19 @@ impl Cluster {
     /// When there is no PostgreSQL to run (saying what to install), or when `initdb` or
     /// the server fails (with their output and the end of the server's log).
     pub fn start() -> Cluster {
+        Cluster::start_with(false)
+    }
+
+    /// [`Cluster::start`] for a server that syncs what it commits to disk, as a
+    /// production database does (tests run with `fsync=off`): for benchmarks.
+    ///
+    /// # Panics
+    /// As [`Cluster::start`].
+    pub fn start_durable() -> Cluster {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Cluster {
         let bin = server_bin();
         let run_as = run_as();
         let dir = make_dir(run_as).unwrap_or_else(|e| {
@@ -147,8 +162,15 @@ impl Cluster {
             )
         });
         // From here on, a panic drops the cluster, which cleans up.
-        let mut cluster =
-            Cluster { bin, run_as, dir, port: 0, databases: AtomicU32::new(0), watchdog: None };
+        let mut cluster = Cluster {
+            bin,
+            run_as,
+            dir,
+            port: 0,
+            durable,
+            databases: AtomicU32::new(0),
+            watchdog: None,
+        };
         cluster.watchdog = Some(cluster.spawn_watchdog());
         if let Err(why) = cluster.run(
             "initdb",
@@ -248,9 +270,10 @@ impl Cluster {
         let log = self.dir.join("log");
         let logged_before = fs::metadata(&log).map_or(0, |m| m.len());
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections={}",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections={}",
             self.port,
             shell_quote(&self.socket_dir()),
+            if self.durable { "on" } else { "off" },
             MAX_CONNECTIONS
         );
         let why =

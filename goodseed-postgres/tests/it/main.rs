@@ -2,5 +2,6 @@
 //! in goodseed-store, runs on PostgreSQL too). Everything runs on the test kit's
 //! private PostgreSQL clusters.
 
+mod blocks;
 mod pyramid;
 mod servers;

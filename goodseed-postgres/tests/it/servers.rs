@@ -75,6 +75,103 @@ fn migrations_apply_once_and_a_newer_database_is_refused() {
     assert!(err.is_busy(), "an unreachable database is worth retrying: {err}");
 }
 
+/// A database as goodseed left it before metric points moved into blocks (schema 4, a
+/// row per point) keeps every point, bit for bit, and what was uploaded.
+#[test]
+fn points_of_an_older_database_move_into_blocks_whole() {
+    assert_eq!(schema::migration_sql(0), None);
+    assert_eq!(schema::migration_sql(schema::SCHEMA_VERSION + 1), None);
+    let url = shared().database();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE goodseed_migrations (version INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .expect("migrations table");
+    for version in 1..=4 {
+        client.batch_execute(schema::migration_sql(version).expect("sql")).expect("migration");
+        client
+            .execute("INSERT INTO goodseed_migrations (version) VALUES ($1)", &[&version])
+            .expect("record");
+    }
+    let run: i64 = client
+        .query_one(
+            "INSERT INTO goodseed_runs (project, run_id, generation) VALUES ('team/p', 'old', 9)
+             RETURNING id",
+            &[],
+        )
+        .expect("run")
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO goodseed_run_meta (run, key, value) VALUES
+                 ($1, 'run_id', 'old'), ($1, 'project', 'team/p'), ($1, 'status', 'finished')",
+            &[&run],
+        )
+        .expect("meta");
+    let n: i32 = 6000;
+    let series: i64 = client
+        .query_one(
+            "INSERT INTO goodseed_series (run, kind, path, points, last_step)
+             VALUES ($1, 0, 'm', $2, $3) RETURNING id",
+            &[&run, &i64::from(n), &(f64::from(n - 1) * 0.5)],
+        )
+        .expect("series")
+        .get(0);
+    // Steps -0.0, 0.5, 1.0, …; values with NaN, ±infinity and -0.0; the first 4,096
+    // uploaded, and one more beyond them.
+    client
+        .execute(
+            "INSERT INTO goodseed_metric_points (series, step, value, ts, seq, uploaded)
+             SELECT $1, CASE WHEN i = 0 THEN '-0'::float8 ELSE i * 0.5 END,
+                    CASE WHEN i = 1 THEN 'NaN'::float8 WHEN i = 2 THEN 'Infinity'::float8
+                         WHEN i = 3 THEN '-0'::float8 WHEN i = 4 THEN '-Infinity'::float8
+                         ELSE i * 1.5 END,
+                    i, i % 3, i < 4096 OR i = 5000
+             FROM generate_series(0, $2 - 1) AS i",
+            &[&series, &n],
+        )
+        .expect("points");
+    let store = PgStore::connect(&url).expect("migrates");
+    let r = store.open_run(&pn("team/p"), &rid("old")).expect("open");
+    let mut read = Vec::new();
+    r.visit_metrics(Some("m"), &mut |_, p| {
+        read.push((p.step.to_bits(), p.value.to_bits(), p.ts));
+        true
+    })
+    .expect("read");
+    let want: Vec<(u64, u64, i64)> = (0..n)
+        .map(|i| {
+            let step = if i == 0 { -0.0 } else { f64::from(i) * 0.5 };
+            let value = match i {
+                1 => f64::NAN,
+                2 => f64::INFINITY,
+                3 => -0.0,
+                4 => f64::NEG_INFINITY,
+                _ => f64::from(i) * 1.5,
+            };
+            (step.to_bits(), value.to_bits(), i64::from(i))
+        })
+        .collect();
+    assert_eq!(read.len(), want.len());
+    assert!(
+        read == want,
+        "first difference at {:?}",
+        read.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    assert_eq!(r.metric_count("m").expect("count"), 6000);
+    assert_eq!(r.integrity_check().expect("check"), ["ok"]);
+    // The block of the first 4,096 was uploaded; the other is pending whole.
+    let mut uploads = store.open_uploads(&pn("team/p"), &rid("old")).expect("uploads");
+    assert_eq!(uploads.count_pending().expect("count"), 6000 - 4096);
+    let blocks: i64 = client
+        .query_one("SELECT count(*) FROM goodseed_metric_blocks", &[])
+        .expect("blocks")
+        .get(0);
+    assert_eq!(blocks, 2);
+}
+
 #[test]
 fn two_stores_over_one_database_see_the_same_runs_liveness_and_requests() {
     let url = shared().database();
@@ -244,7 +341,7 @@ fn changes_made_through_one_store_reach_the_watchers_of_another() {
     a.delete_run(&pn("team/p"), &rid("r5")).expect("delete");
     // Its points and pyramid went with it (they have no foreign key to cascade them).
     let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("client");
-    for table in ["goodseed_metric_points", "goodseed_metric_pyramid", "goodseed_series"] {
+    for table in ["goodseed_metric_blocks", "goodseed_metric_pyramid", "goodseed_series"] {
         let left: i64 =
             client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).expect("count").get(0);
         assert_eq!(left, 0, "{table} keeps rows of a deleted run");
