@@ -12,7 +12,8 @@
 //! appended points are folded into the series' state, whose completed buckets go to
 //! `goodseed_metric_pyramid` and whose state goes to `goodseed_series.pyramid`, in the
 //! transaction of the points. A write at or before a series' last step drops the
-//! series' pyramid (readers then read its points raw).
+//! series' pyramid (readers then read its points raw) until the writer closes, which
+//! folds it again from the series' blocks.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError};
@@ -602,10 +603,94 @@ impl PgRunWriter {
         Ok(())
     }
 
+    /// Folds again the pyramid of every metric series that lost it (a point was written
+    /// at or before its last step), each in a transaction of its own, streaming its
+    /// blocks: what the file store does when a run is opened. Skipped once the run is no
+    /// longer this writer's.
+    fn rebuild_pyramids(&mut self) -> Result<()> {
+        const BLOCKS_PER_FETCH: i32 = 64;
+        const ROWS_PER_INSERT: usize = 4096;
+        let lost: Vec<(SeriesKey, i64)> = self
+            .series
+            .iter()
+            .filter(|((kind, _), s)| *kind == METRIC && s.pyramid.is_none() && s.points > 0)
+            .map(|(key, s)| (key.clone(), s.id))
+            .collect();
+        if lost.is_empty() {
+            return Ok(());
+        }
+        let err = |e: postgres::Error| db_error(&self.location, &e);
+        let torn = |message: String| StoreError::Database {
+            location: self.location.clone(),
+            message,
+            busy: false,
+        };
+        let mut conn = self.shared.conn()?;
+        for (key, id) in lost {
+            let mut tx = conn.transaction().map_err(err)?;
+            let held = tx
+                .query_opt(
+                    "SELECT 1 FROM goodseed_runs WHERE id = $1 AND writer = $2 FOR UPDATE",
+                    &[&self.run, &self.token],
+                )
+                .map_err(err)?
+                .is_some();
+            if !held {
+                return Ok(());
+            }
+            tx.execute("DELETE FROM goodseed_metric_pyramid WHERE series = $1", &[&id])
+                .map_err(err)?;
+            let mut state = pyramid::SeriesState::new(pyramid::MIN_LEVEL);
+            let mut rows: Vec<BucketRow> = Vec::new();
+            let portal = tx
+                .bind(
+                    "SELECT points FROM goodseed_metric_blocks WHERE series = $1 ORDER BY first_step",
+                    &[&id],
+                )
+                .map_err(err)?;
+            loop {
+                let blocks = tx.query_portal(&portal, BLOCKS_PER_FETCH).map_err(err)?;
+                for block in &blocks {
+                    for (step, value, ts) in blocks::unpack(block.get(0)).map_err(torn)? {
+                        state.push(MetricPoint { step, value, ts }, &mut rows);
+                    }
+                }
+                if rows.len() >= ROWS_PER_INSERT || blocks.len() < BLOCKS_PER_FETCH as usize {
+                    let seqs: Vec<i64> =
+                        rows.iter().map(|r| i64::try_from(r.seq).unwrap_or(i64::MAX)).collect();
+                    let bytes: Vec<Vec<u8>> = rows.drain(..).map(|r| r.bytes).collect();
+                    tx.execute(
+                        "INSERT INTO goodseed_metric_pyramid (series, seq, buckets)
+                         SELECT $1, s, b FROM unnest($2::int8[], $3::bytea[]) AS u(s, b)",
+                        &[&id, &seqs, &bytes],
+                    )
+                    .map_err(err)?;
+                }
+                if blocks.len() < BLOCKS_PER_FETCH as usize {
+                    break;
+                }
+            }
+            tx.execute(
+                "UPDATE goodseed_series SET pyramid = $2 WHERE id = $1",
+                &[&id, &state.encode()],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            if let Some(series) = self.series.get_mut(&key) {
+                series.pyramid = Some(Box::new(state));
+            }
+        }
+        Ok(())
+    }
+
     /// Ends the writer's hold on the run: closed, or let go as a dead writer would.
     fn let_go(&mut self, gone: bool) -> Result<()> {
         if !self.open {
             return Ok(());
+        }
+        if !gone {
+            // A pyramid that cannot be folded again now is folded at a later close.
+            let _ = self.rebuild_pyramids();
         }
         self.open = false;
         self.shared.held.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.run);

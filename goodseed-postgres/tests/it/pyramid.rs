@@ -196,5 +196,30 @@ fn the_pyramid_answers_as_the_raw_points_do_across_batches_resumes_and_rewrites(
         .expect("after")
         .1;
     assert_ne!(bits(&before), bits(&after), "a request of buckets of 256 reads the pyramid");
+
+    // Closing folds b's pyramid again from its points: it answers as the raw points do,
+    // and is what answers.
     writer.close().expect("close");
+    let (indexed, n, rows) = kept(&mut client, "b");
+    assert!(indexed, "b has a pyramid again after the close");
+    assert_eq!(rows, n / 128, "one bucket row per 128 points");
+    let reader = store.open_run(&project, &run).expect("open");
+    assert!(check(&*reader, "b", &mut rng) > 0);
+    let before = reader
+        .downsample_metric("b", None, None, PointCount::new(100).expect("count"))
+        .expect("before")
+        .1;
+    client
+        .execute(
+            "UPDATE goodseed_metric_pyramid SET buckets = overlay(buckets placing
+                 '\\x0000000000005940'::bytea from 65 for 8)
+             WHERE series = (SELECT id FROM goodseed_series WHERE path = 'b') AND seq = 7",
+            &[],
+        )
+        .expect("spoil");
+    let after = reader
+        .downsample_metric("b", None, None, PointCount::new(100).expect("count"))
+        .expect("after")
+        .1;
+    assert_ne!(bits(&before), bits(&after), "b's folded pyramid is what answers");
 }
