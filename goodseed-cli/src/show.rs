@@ -58,6 +58,7 @@ impl Header<'_> {
         let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map_or("-".to_owned(), one_line);
         let rows = [
             ("status", self.summary.status.to_string()),
+            ("ended by", self.ended_by()),
             ("run id", text(Some(self.run.run_id.as_str()))),
             ("name", text(meta.name())),
             ("project", text(Some(self.run.project.as_str()))),
@@ -73,6 +74,18 @@ impl Header<'_> {
             writeln!(out, "{:<10}{value}", format!("{label}:"))?;
         }
         Ok(())
+    }
+
+    /// How the run ended (`-` while it runs), with the signal that killed it.
+    fn ended_by(&self) -> String {
+        let meta = &self.summary.meta;
+        match goodseed_store::lifecycle::ended_by(meta, &self.summary.status) {
+            None => "-".to_owned(),
+            Some(by) => match meta.get(goodseed_store::meta_key::ENDED_BY_SIGNAL) {
+                Some(signal) if by == "killed" => format!("killed ({})", one_line(signal)),
+                _ => one_line(&by),
+            },
+        }
     }
 
     /// How long it ran (see `overview::duration`), saying when it is not to its close.

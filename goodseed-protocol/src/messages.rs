@@ -59,6 +59,10 @@ pub struct ConfigsBody {
 pub struct StatusBody {
     /// `running`, `finished` or `failed`.
     pub status: String,
+    /// Ours, beside an end: how the run ended (`completed` or `stopped` with
+    /// `finished`, `failed` or `killed` with `failed`); 0.4.0 sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
 }
 
 /// The answer to `POST /api/v1/runs/{id}/heartbeat` (0.4.0 reads none; ours reads it).

@@ -58,6 +58,7 @@ pub struct RunBuilder {
     disabled: Option<bool>,
     remote: Option<crate::remote::Remote>,
     upload_timeout: Duration,
+    handle_signals: Option<bool>,
 }
 
 impl std::fmt::Debug for RunBuilder {
@@ -93,6 +94,7 @@ impl Default for RunBuilder {
             disabled: None,
             remote: None,
             upload_timeout: Duration::from_secs(30),
+            handle_signals: None,
         }
     }
 }
@@ -281,6 +283,15 @@ impl RunBuilder {
     /// and `GOODSEED_API_KEY`, as goodseed 0.4.0 reads them (see [`crate::remote`]).
     pub fn remote(mut self, remote: crate::remote::Remote) -> Self {
         self.remote = Some(remote);
+        self
+    }
+
+    /// Whether SIGINT and SIGTERM close the run as `killed`, everything logged written,
+    /// before the process ends as the signal would end it (default on;
+    /// `GOODSEED_HANDLE_SIGNALS=0` turns it off). Off, an interrupted run shows as
+    /// crashed. A second signal while closing ends the process at once.
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = Some(on);
         self
     }
 
@@ -552,6 +563,9 @@ impl RunBuilder {
             }),
         });
         run.start_monitoring(&namespace, &plan);
+        if self.handle_signals.unwrap_or_else(crate::signals::wanted_by_environment) {
+            run.watch_signals();
+        }
         Ok(run)
     }
 }

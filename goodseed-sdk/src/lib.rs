@@ -39,6 +39,7 @@ pub mod monitor;
 mod queue;
 pub mod remote;
 mod run;
+mod signals;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 mod writer;

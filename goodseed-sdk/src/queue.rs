@@ -127,6 +127,9 @@ pub(crate) struct State {
     pub(crate) closing: Option<goodseed_store::lifecycle::EndState>,
     /// The writer finished (the run is closed, or the writer could not go on).
     pub(crate) writer_done: bool,
+    /// How the writer closed the run: the end asked for, or `Stopped` for a run asked
+    /// to stop that was finished.
+    pub(crate) ended: Option<goodseed_store::lifecycle::EndState>,
     /// The writer's last error, while it persists.
     pub(crate) writer_error: Option<String>,
     /// When the writer's writes started failing with nothing written since; `None` once

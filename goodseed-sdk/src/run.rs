@@ -131,6 +131,12 @@ impl Run {
         }
     }
 
+    pub(crate) fn watch_signals(&self) {
+        if self.inner.live.is_some() {
+            crate::signals::watch(Arc::downgrade(&self.inner));
+        }
+    }
+
     /// The run id.
     pub fn run_id(&self) -> &RunId {
         &self.inner.run_id
@@ -169,6 +175,10 @@ impl Run {
     }
 
     fn closed(&self) -> SdkError {
+        // Closed because the process got SIGINT or SIGTERM: it is about to end as the
+        // signal ends it, and the trainer should not see more than a signal would let it.
+        // (Callers hold no lock here: the writer closing the run needs it.)
+        crate::signals::wait_for_the_end();
         SdkError::Closed { run_id: self.inner.run_id.to_string() }
     }
 
@@ -199,6 +209,7 @@ impl Run {
         let shared = &live.shared;
         let mut st = shared.lock();
         if st.closing.is_some() {
+            drop(st);
             return Err(self.closed());
         }
         let iter = metrics.into_iter();
@@ -243,6 +254,7 @@ impl Run {
         let shared = &live.shared;
         let mut st = shared.lock();
         if st.closing.is_some() {
+            drop(st);
             return Err(self.closed());
         }
         st = match shared.wait_for_room(st, 1) {
@@ -283,6 +295,7 @@ impl Run {
         };
         let mut st = live.shared.lock();
         if st.closing.is_some() {
+            drop(st);
             return Err(self.closed());
         }
         if live.shared.refusing(&st) {
@@ -357,6 +370,7 @@ impl Run {
             st = shared.progress.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
         if st.committed < target {
+            drop(st);
             return Err(self.closed());
         }
         Ok(())
@@ -398,7 +412,8 @@ impl Inner {
             let _ = handle.join();
             // Remote mode: the rest of the upload and the status, for a bounded time.
             if let Some(sync) = &live.sync {
-                sync.finish(status);
+                let ended = live.shared.lock().ended.unwrap_or(status);
+                sync.finish(ended);
             }
         }
         let st = live.shared.lock();
@@ -495,6 +510,20 @@ impl Inner {
     /// Closes the run from the panic hook, before the program ends.
     pub(crate) fn close_from_panic(&self, status: EndState) {
         let _ = self.close(status);
+    }
+
+    /// Closes the run as killed by `signal` (its name), before the program ends.
+    pub(crate) fn close_killed(&self, signal: &str) {
+        if let Some(live) = &self.live {
+            let mut st = live.shared.lock();
+            if st.closing.is_none() {
+                st.meta.push((
+                    goodseed_store::meta_key::ENDED_BY_SIGNAL.to_owned(),
+                    Some(signal.to_owned()),
+                ));
+            }
+        }
+        let _ = self.close(EndState::Killed);
     }
 }
 

@@ -162,8 +162,12 @@ impl WriterThread {
                 // A busy writer never waits in `take_work`: check here, between commits.
                 self.check_stop();
             }
-            if let Some(end) = closing {
-                self.closing.get_or_insert_with(|| (end, lifecycle::now_iso()));
+            if let Some(end) = closing
+                && self.closing.is_none()
+            {
+                let end = self.final_end(end);
+                self.shared.lock().ended = Some(end);
+                self.closing = Some((end, lifecycle::now_iso()));
             }
             if self.commit(seq) {
                 self.mark();
@@ -261,6 +265,18 @@ impl WriterThread {
         self.metric_refs.resize(self.metric_paths.len(), None);
         self.text_refs.resize(self.text_paths.len(), None);
         (seq, closing)
+    }
+
+    /// How a closing run ends: a run finished after someone asked it to stop (a request
+    /// seen before, or found by one last look now) ends `stopped`.
+    fn final_end(&mut self, end: EndState) -> EndState {
+        if end != EndState::Finished {
+            return end;
+        }
+        if !self.shared.stop_requested.load(Ordering::Relaxed) {
+            self.check_stop();
+        }
+        if self.shared.stop_requested.load(Ordering::Relaxed) { EndState::Stopped } else { end }
     }
 
     /// Time left until the next read of `stop_requested_at`; `None` once a request was
@@ -478,7 +494,7 @@ fn with_location(message: &str, location: &str) -> String {
 /// A failed write to stderr is ignored. (The crate's unit tests print it through the
 /// test harness, which keeps it out of their output unless they fail; the integration
 /// tests read the real stderr of a child process.)
-fn tell(line: &str) {
+pub(crate) fn tell(line: &str) {
     #[cfg(test)]
     #[allow(clippy::print_stderr, reason = "captured by the test harness")]
     {

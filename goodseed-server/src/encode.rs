@@ -158,13 +158,15 @@ pub(crate) fn run_fields(j: &mut Json, r: &RunSummary) {
         j.str(p);
     }
     j.end_array();
-    // Ours, added after 0.4.0's fields: the status with `crashed` derived, the tags.
+    // Ours, added after 0.4.0's fields: the status with `crashed` derived, the tags, how
+    // the run ended.
     j.key("state").str(r.status.as_str());
     j.key("tags").begin_array();
     for t in &r.tags {
         j.str(t);
     }
     j.end_array();
+    j.key("ended_by").opt_str(goodseed_store::lifecycle::ended_by(m, &r.status).as_deref());
 }
 
 #[cfg(test)]

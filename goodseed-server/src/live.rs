@@ -11,7 +11,7 @@
 //! - `event: run`, `data:` the run exactly as `GET /api/runs` lists it (`project`,
 //!   `run_id`, `experiment_name`, …, `status`, `state`, `tags`): a run appeared in a
 //!   followed project;
-//! - `event: status`, `data: {"project", "run_id", "status", "state", "trashed"}`: the
+//! - `event: status`, `data: {"project", "run_id", "status", "state", "trashed", "ended_by"}`: the
 //!   stored status, the derived state (`crashed` for a dead writer) or the trash flag of a
 //!   followed run, or of any run of a followed project, changed; a run followed with
 //!   `run=` gets one at the start;
@@ -116,14 +116,16 @@ impl ProjectRuns {
     }
 }
 
-/// The (stored status, derived state, trashed) of a run: what `status` reports.
-type Shown = (String, String, bool);
+/// The (stored status, derived state, trashed, how it ended) of a run: what `status`
+/// reports.
+type Shown = (String, String, bool, Option<String>);
 
 fn shown(r: &RunSummary) -> Shown {
     (
         r.meta.status().unwrap_or("unknown").to_owned(),
         r.status.as_str().to_owned(),
         r.meta.trashed(),
+        goodseed_store::lifecycle::ended_by(&r.meta, &r.status),
     )
 }
 
@@ -772,7 +774,11 @@ impl Watched {
 }
 
 /// The data of `event: status`.
-fn status_json(project: &ProjectName, run_id: &str, (status, state, trashed): &Shown) -> String {
+fn status_json(
+    project: &ProjectName,
+    run_id: &str,
+    (status, state, trashed, ended_by): &Shown,
+) -> String {
     let mut j = Json::default();
     j.begin_object()
         .key("project")
@@ -785,6 +791,8 @@ fn status_json(project: &ProjectName, run_id: &str, (status, state, trashed): &S
         .str(state)
         .key("trashed")
         .bool(*trashed)
+        .key("ended_by")
+        .opt_str(ended_by.as_deref())
         .end_object();
     j.finish()
 }

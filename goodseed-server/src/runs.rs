@@ -174,6 +174,7 @@ pub(crate) fn summary_json(
     j.key("name").opt_str(m.name());
     j.key("status").str(m.status().unwrap_or("unknown"));
     j.key("state").str(summary.status.as_str());
+    j.key("ended_by").opt_str(goodseed_store::lifecycle::ended_by(m, &summary.status).as_deref());
     j.key("created_at").opt_str(m.created_at());
     j.key("closed_at").opt_str(m.closed_at());
     j.key("duration_seconds");

@@ -7,11 +7,12 @@
 //!   `sys/state=running`, `sys/name`, `sys/description`, `sys/tags` (when given), then the
 //!   caller's configs;
 //! - resumed: `status=running`, the writer's identity, `stop_requested_at` removed (a stop
-//!   asked of an earlier session is not one for this), `sys/state=running`, then the
+//!   asked of an earlier session is not one for this), as are `ended_by` and
+//!   `ended_by_signal`, `sys/state=running`, then the
 //!   caller's configs;
 //! - alive: `heartbeat_at` refreshed;
 //! - closed: `status` and `sys/state` (`finished` or `failed`), `closed_at` and
-//!   `sys/closed_time`.
+//!   `sys/closed_time`; ours, `ended_by` (`completed`, `failed`, `stopped`, `killed`).
 //!
 //! The writer's identity (`writer_pid`, `writer_host`, `heartbeat_at`) is ours: readers
 //! use it to tell a live writer from a dead one on another host.
@@ -85,22 +86,69 @@ impl WriterIdentity {
     }
 }
 
-/// How a run ended, as 0.4.0 stores it.
+/// How a run ended: 0.4.0's `status` (`finished` or `failed`), and ours, `ended_by`,
+/// which tells a run stopped on request or killed by a signal from one that ran its
+/// course or failed. (A run whose writer died without closing it has neither: it is
+/// `crashed`, derived when read.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndState {
-    /// Closed normally (`finished`).
+    /// Closed normally (`finished`; ended by `completed`).
     Finished,
-    /// Closed after a failure (`failed`).
+    /// Closed after a failure (`failed`; ended by `failed`).
     Failed,
+    /// Closed normally after someone asked it to stop (`finished`; `stopped`).
+    Stopped,
+    /// Closed by the SDK on SIGINT or SIGTERM (`failed`, as 0.4.0 records an
+    /// interrupted run; `killed`).
+    Killed,
 }
 
 impl EndState {
-    /// The stored `status` value.
+    /// The stored `status` value (0.4.0's).
     pub fn as_str(self) -> &'static str {
         match self {
-            EndState::Finished => "finished",
-            EndState::Failed => "failed",
+            EndState::Finished | EndState::Stopped => "finished",
+            EndState::Failed | EndState::Killed => "failed",
         }
+    }
+
+    /// The stored `ended_by` value (ours).
+    pub fn ended_by(self) -> &'static str {
+        match self {
+            EndState::Finished => "completed",
+            EndState::Failed => "failed",
+            EndState::Stopped => "stopped",
+            EndState::Killed => "killed",
+        }
+    }
+
+    /// The end a `status` and an optional `ended_by` name (as the team server receives
+    /// them); `None` when they do not go together or are not ends.
+    pub fn parse(status: &str, ended_by: Option<&str>) -> Option<EndState> {
+        match (status, ended_by) {
+            ("finished", None | Some("completed")) => Some(EndState::Finished),
+            ("finished", Some("stopped")) => Some(EndState::Stopped),
+            ("failed", None | Some("failed")) => Some(EndState::Failed),
+            ("failed", Some("killed")) => Some(EndState::Killed),
+            _ => None,
+        }
+    }
+}
+
+/// How a run ended as readers show it: the stored `ended_by`, else derived from the
+/// stored status (a run 0.4.0 wrote: `finished` is `completed`), and `crashed` for a run
+/// whose writer died; `None` while it runs.
+pub fn ended_by(meta: &crate::RunMeta, status: &goodseed_core::RunStatus) -> Option<String> {
+    use goodseed_core::RunStatus;
+    if let Some(stored) = meta.get(meta_key::ENDED_BY) {
+        return Some(stored.to_owned());
+    }
+    match status {
+        RunStatus::Running => None,
+        RunStatus::Finished => Some("completed".to_owned()),
+        RunStatus::Failed => Some("failed".to_owned()),
+        RunStatus::Crashed => Some("crashed".to_owned()),
+        _ => None,
     }
 }
 
@@ -160,6 +208,8 @@ pub fn resumed(
     b.set_meta(meta_key::STATUS, "running");
     identity(&mut b, writer, now);
     b.delete_meta(meta_key::STOP_REQUESTED_AT);
+    b.delete_meta(meta_key::ENDED_BY);
+    b.delete_meta(meta_key::ENDED_BY_SIGNAL);
     b.config(sys("sys/state"), ConfigValue::Str("running".to_owned()));
     for (path, value) in configs {
         b.config(path.clone(), value.clone());
@@ -175,6 +225,7 @@ pub fn heartbeat(batch: &mut WriteBatch, now: &str) {
 /// Adds what closing the run at `now` records.
 pub fn closed(batch: &mut WriteBatch, end: EndState, now: &str) {
     batch.set_meta(meta_key::STATUS, end.as_str());
+    batch.set_meta(meta_key::ENDED_BY, end.ended_by());
     batch.set_meta(meta_key::CLOSED_AT, now);
     batch.config(sys("sys/state"), ConfigValue::Str(end.as_str().to_owned()));
     batch.config(sys("sys/closed_time"), ConfigValue::Str(now.to_owned()));
@@ -254,7 +305,9 @@ mod tests {
                 "writer_pid=7",
                 "writer_host=box",
                 "heartbeat_at=T1",
-                "stop_requested_at=<removed>"
+                "stop_requested_at=<removed>",
+                "ended_by=<removed>",
+                "ended_by_signal=<removed>"
             ]
         );
         assert_eq!(configs, ["sys/state=running", "epochs=3"]);
@@ -262,7 +315,37 @@ mod tests {
         heartbeat(&mut b, "T2");
         closed(&mut b, EndState::Failed, "T3");
         let (meta, configs) = entries(&b);
-        assert_eq!(meta, ["heartbeat_at=T2", "status=failed", "closed_at=T3"]);
+        assert_eq!(meta, ["heartbeat_at=T2", "status=failed", "ended_by=failed", "closed_at=T3"]);
         assert_eq!(configs, ["sys/state=failed", "sys/closed_time=T3"]);
+    }
+
+    #[test]
+    fn each_end_keeps_0_4_0_status_and_says_how_it_came() {
+        let ends = [
+            (EndState::Finished, "finished", "completed"),
+            (EndState::Failed, "failed", "failed"),
+            (EndState::Stopped, "finished", "stopped"),
+            (EndState::Killed, "failed", "killed"),
+        ];
+        for (end, status, by) in ends {
+            assert_eq!((end.as_str(), end.ended_by()), (status, by));
+            assert_eq!(EndState::parse(status, Some(by)), Some(end));
+        }
+        assert_eq!(EndState::parse("finished", None), Some(EndState::Finished));
+        assert_eq!(EndState::parse("failed", None), Some(EndState::Failed));
+        assert_eq!(EndState::parse("finished", Some("killed")), None, "a mismatch");
+        assert_eq!(EndState::parse("running", None), None);
+        assert_eq!(EndState::parse("failed", Some("bored")), None);
+
+        use goodseed_core::RunStatus;
+        let meta = |pairs: &[(&str, &str)]| {
+            crate::RunMeta(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        };
+        let stored = meta(&[("ended_by", "stopped")]);
+        assert_eq!(ended_by(&stored, &RunStatus::Finished).as_deref(), Some("stopped"));
+        let old = meta(&[]);
+        assert_eq!(ended_by(&old, &RunStatus::Finished).as_deref(), Some("completed"));
+        assert_eq!(ended_by(&old, &RunStatus::Crashed).as_deref(), Some("crashed"));
+        assert_eq!(ended_by(&old, &RunStatus::Running), None);
     }
 }

@@ -46,6 +46,12 @@ pub mod meta_key {
     /// ([`RunStore::request_stop`](crate::RunStore::request_stop)); absent otherwise. The
     /// SDK shows it as `Run::should_stop` and deletes it when the run is resumed.
     pub const STOP_REQUESTED_AT: &str = "stop_requested_at";
+    /// Ours: how the run ended (`completed`, `failed`, `stopped` or `killed`), written
+    /// with `status` when it closes; see [`crate::lifecycle::EndState`].
+    pub const ENDED_BY: &str = "ended_by";
+    /// Ours: the signal that killed the run (`SIGINT`, `SIGTERM`) when `ended_by` is
+    /// `killed`.
+    pub const ENDED_BY_SIGNAL: &str = "ended_by_signal";
 }
 
 /// A run's `run_meta` table, with accessors that fall back to the older key names as

@@ -169,11 +169,17 @@ impl Drop for PythonServer {
     }
 }
 
-/// Our body with the fields we add to 0.4.0's answers (`state`, `tags`) taken out.
+/// Our body with the fields we add to 0.4.0's answers (`state`, `tags`, `ended_by`)
+/// taken out.
 pub fn without_our_fields(body: &str) -> String {
     let mut out = body.to_owned();
     for state in ["running", "finished", "failed", "crashed", "unknown"] {
         out = out.replace(&format!(r#", "state": "{state}""#), "");
+    }
+    for ended in
+        ["null", r#""completed""#, r#""failed""#, r#""stopped""#, r#""killed""#, r#""crashed""#]
+    {
+        out = out.replace(&format!(r#", "ended_by": {ended}"#), "");
     }
     // `, "tags": [...]`: the array ends at the first `]` outside a string.
     const TAGS: &str = r#", "tags": ["#;

@@ -18,6 +18,8 @@ export interface RunRow {
   state: State;
   trashed: boolean;
   tags: string[];
+  /** How the run ended: completed, failed, stopped, killed, crashed; null while it runs. */
+  ended_by: string | null;
   metric_paths: string[];
   string_series_paths: string[];
   /** Added by the listing's `config=` parameters. */
@@ -40,6 +42,7 @@ export interface Summary {
   name: string | null;
   status: string | null;
   state: State;
+  ended_by: string | null;
   created_at: string | null;
   closed_at: string | null;
   duration_seconds: number | null;

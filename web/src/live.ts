@@ -11,7 +11,7 @@ export interface LivePoint {
 
 export interface LiveHandlers {
   metrics?: (run: string, path: string, points: LivePoint[]) => void;
-  status?: (run: string, status: string | null, state: State) => void;
+  status?: (run: string, status: string | null, state: State, endedBy: string | null) => void;
   run?: (row: RunRow) => void;
   removed?: (run: string) => void;
   /** The stream is open (again): anything missed before must be loaded now. */
@@ -68,7 +68,7 @@ export function useLive(
     });
     es.addEventListener('status', (e) => {
       const d = parse(e as MessageEvent);
-      if (d && d.project === project) ref.current.status?.(d.run_id, d.status ?? null, d.state);
+      if (d && d.project === project) ref.current.status?.(d.run_id, d.status ?? null, d.state, d.ended_by ?? null);
     });
     es.addEventListener('run', (e) => {
       const d = parse(e as MessageEvent);

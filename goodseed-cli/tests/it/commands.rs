@@ -184,6 +184,7 @@ fn fixed_run(home: &Home) {
 }
 
 const FIXED_RUN_SHOWN: &str = r#"status:   finished
+ended by: completed
 run id:   r
 name:     first try
 project:  ws/p
@@ -236,7 +237,7 @@ fn show_tells_a_crashed_run_and_a_live_one() {
     home.store_run("p", "dead", &b);
     std::fs::write(lock_path(&home.file("p", "dead")), b"").expect("writing a lock file");
     let shown = ok(&home, &["show", "p/dead"]);
-    assert!(shown.starts_with("status:   crashed\nrun id:   dead\n"), "{shown}");
+    assert!(shown.starts_with("status:   crashed\nended by: crashed\nrun id:   dead\n"), "{shown}");
     assert!(shown.contains("\nduration: -\n"), "{shown}");
 
     // Held open by this process: live, with its duration so far.
@@ -245,14 +246,28 @@ fn show_tells_a_crashed_run_and_a_live_one() {
     live.log_metrics(7, [("loss", 0.25)]).expect("logging a metric");
     live.flush().expect("flushing");
     let shown = ok(&home, &["show", "p/live"]);
-    assert!(shown.starts_with("status:   running\nrun id:   live\n"), "{shown}");
+    assert!(shown.starts_with("status:   running\nended by: -\nrun id:   live\n"), "{shown}");
     assert!(shown.contains("s so far\n"), "{shown}");
     let rows: Vec<Vec<&str>> = shown.lines().map(|l| l.split_whitespace().collect()).collect();
     assert!(rows.contains(&vec!["lr", "0.1"]), "{shown}");
     assert_eq!(rows.last(), Some(&vec!["loss", "7", "0.25"]), "{shown}");
     live.finish().expect("finishing");
     let shown = ok(&home, &["show", "p/live"]);
-    assert!(shown.starts_with("status:   finished\n"), "{shown}");
+    assert!(shown.starts_with("status:   finished\nended by: completed\n"), "{shown}");
+
+    // Closed on a signal: 0.4.0's status `failed`, and which signal.
+    let mut b = WriteBatch::new();
+    for (key, value) in [
+        ("run_id", "killed"),
+        ("status", "failed"),
+        ("ended_by", "killed"),
+        ("ended_by_signal", "SIGTERM"),
+    ] {
+        b.set_meta(key, value);
+    }
+    home.store_run("p", "killed", &b);
+    let shown = ok(&home, &["show", "p/killed"]);
+    assert!(shown.starts_with("status:   failed\nended by: killed (SIGTERM)\n"), "{shown}");
 }
 
 #[test]

@@ -169,9 +169,14 @@ impl Client {
     }
 
     /// `POST /runs/{id}/status`.
-    pub(crate) fn status(&self, id: &str, status: &str) -> Result<(), RemoteError> {
-        let json = serde_json::to_vec(&StatusBody { status: status.to_owned() })
-            .expect("a status serializes");
+    pub(crate) fn status(
+        &self,
+        id: &str,
+        status: &str,
+        ended_by: Option<&str>,
+    ) -> Result<(), RemoteError> {
+        let body = StatusBody { status: status.to_owned(), ended_by: ended_by.map(str::to_owned) };
+        let json = serde_json::to_vec(&body).expect("a status serializes");
         let a = self.post(&format!("/runs/{id}/status"), "application/json", &json)?;
         // 0.4.0's backend answers 200 or 204; either is done.
         if a.status == 200 {

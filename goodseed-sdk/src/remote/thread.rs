@@ -257,7 +257,7 @@ impl Worker {
             self.run.counters.rows_uploaded.fetch_add(n as u64, Ordering::Relaxed);
             return Ok(Attempt::Sent);
         }
-        self.up.send_status(end.as_str())?;
+        self.up.send_status(end.as_str(), Some(end.ended_by()))?;
         Ok(Attempt::Done)
     }
 }

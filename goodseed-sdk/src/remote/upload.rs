@@ -277,9 +277,13 @@ impl Uploader {
     }
 
     /// Ends the run on the server as the store says it ended.
-    pub(crate) fn send_status(&mut self, status: &str) -> Result<(), RemoteError> {
+    pub(crate) fn send_status(
+        &mut self,
+        status: &str,
+        ended_by: Option<&str>,
+    ) -> Result<(), RemoteError> {
         let id = self.id()?;
-        self.client.status(&id, status)?;
+        self.client.status(&id, status, ended_by)?;
         self.report.requests += 1;
         Ok(())
     }
@@ -383,8 +387,14 @@ pub(crate) fn upload_all(
         up.rewind();
     }
     // The status as it is now: the run may have ended while it was sent.
-    let status = store.run_summary(project, run_id)?.meta.status().map(str::to_owned);
-    up.send_status(status_to_send(status.as_deref()))?;
+    let summary = store.run_summary(project, run_id)?;
+    let meta = &summary.meta;
+    let status = status_to_send(meta.status());
+    // How it ended, when the run says so in a way that goes with its status.
+    let ended_by = meta
+        .get(goodseed_store::meta_key::ENDED_BY)
+        .filter(|by| goodseed_store::lifecycle::EndState::parse(status, Some(by)).is_some());
+    up.send_status(status, ended_by)?;
     let mut report = up.report.clone();
     report.remaining = up.count_pending()?;
     Ok(report)

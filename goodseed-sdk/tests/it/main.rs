@@ -5,3 +5,4 @@ mod compat;
 mod faults;
 mod monitor;
 mod sdk;
+mod signals;

@@ -324,8 +324,8 @@ async fn ingest(
     Ok(json_answer(StatusCode::OK, j))
 }
 
-/// `POST /api/v1/runs/{id}/status`: `finished` or `failed` ends the run, `running` is
-/// a heartbeat. 204.
+/// `POST /api/v1/runs/{id}/status`: `finished` or `failed` ends the run (with ours,
+/// `ended_by`, saying how), `running` is a heartbeat. 204.
 async fn status(
     req: HttpRequest,
     payload: web::Payload,
@@ -335,11 +335,24 @@ async fn status(
     let run = run_of(&req, &access, true)?;
     let body: StatusBody =
         parse_json(&read_body(&req, payload).await?, "POST /api/v1/runs/{id}/status")?;
-    let end = match body.status.as_str() {
-        "finished" => Some(EndState::Finished),
-        "failed" => Some(EndState::Failed),
-        "running" => None,
-        other => {
+    let end = match (body.status.as_str(), body.ended_by.as_deref()) {
+        ("running", None) => None,
+        (status @ ("finished" | "failed"), by) => match EndState::parse(status, by) {
+            Some(end) => Some(end),
+            None => {
+                return Err(CloudError::invalid(format!(
+                    "ended_by {:?} does not go with status {status:?}: a finished run ends \
+                     completed or stopped, a failed one failed or killed",
+                    by.unwrap_or_default()
+                )));
+            }
+        },
+        ("running", Some(by)) => {
+            return Err(CloudError::invalid(format!(
+                "ended_by {by:?} is only for an end, not for status \"running\""
+            )));
+        }
+        (other, _) => {
             return Err(CloudError::invalid(format!(
                 "status {other:?} is not one of running, finished, failed"
             )));

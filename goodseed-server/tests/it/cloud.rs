@@ -559,7 +559,18 @@ fn bad_bodies_get_a_400_naming_what_is_wrong_and_big_ones_a_413() {
     // The other calls.
     let configs = format!("/api/v1/runs/{id}/configs");
     bad(call(&configs, &[], br#"{"configs": [{"path": "a"}]}"#), 400, "type_tag");
-    bad(call(&format!("/api/v1/runs/{id}/status"), &[], br#"{"status": "done"}"#), 400, "\"done\"");
+    let status = format!("/api/v1/runs/{id}/status");
+    bad(call(&status, &[], br#"{"status": "done"}"#), 400, "\"done\"");
+    bad(
+        call(&status, &[], br#"{"status": "finished", "ended_by": "killed"}"#),
+        400,
+        "ended_by \"killed\" does not go with status \"finished\"",
+    );
+    bad(
+        call(&status, &[], br#"{"status": "running", "ended_by": "stopped"}"#),
+        400,
+        "only for an end",
+    );
     bad(
         call("/api/v1/runs", &[], br#"{"workspace": "a/b", "project": "p", "run_id": "r"}"#),
         400,

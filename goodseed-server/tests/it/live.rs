@@ -213,7 +213,7 @@ fn project_followers_see_runs_come_change_and_go() {
     assert_eq!(
         status,
         serde_json::json!({"project": "ws/p", "run_id": "fresh", "status": "finished",
-            "state": "finished", "trashed": false})
+            "state": "finished", "trashed": false, "ended_by": "completed"})
     );
 
     // Trashing it too, then deleting it removes it.

@@ -272,6 +272,14 @@ fn a_stop_asked_on_the_server_reaches_the_remote_trainer() {
         std::thread::sleep(Duration::from_millis(50));
     }
     run.finish().expect("finish");
+    // It ended stopped, in 0.4.0's status `finished`, on the trainer and on the server.
+    let (p, r) = (ProjectName::parse("team/p").expect("p"), RunId::parse("stoppable").expect("r"));
+    for place in [home.path().join("projects"), dir.path().to_owned()] {
+        let summary =
+            open_store(&StoreLocation::Projects(place)).run_summary(&p, &r).expect("summary");
+        assert_eq!(summary.meta.status(), Some("finished"));
+        assert_eq!(summary.meta.get("ended_by"), Some("stopped"));
+    }
 }
 
 #[test]
@@ -323,11 +331,13 @@ fn a_server_gone_at_the_end_leaves_the_rest_in_the_file_for_goodseed_sync() {
     }
     drop(server);
     log_everything(&run, 3000);
+    // Asked to stop (on the trainer's own files, the server being gone): it ends stopped.
+    let local = open_store(&StoreLocation::Projects(home.path().join("projects")));
+    let (p, r) = (ProjectName::parse("team/p").expect("p"), RunId::parse("late").expect("r"));
+    local.request_stop(&p, &r).expect("stop");
     let started = Instant::now();
     run.finish().expect("finish does not fail for a server that is gone");
     assert!(started.elapsed() < Duration::from_secs(15), "finish waited {:?}", started.elapsed());
-    let local = open_store(&StoreLocation::Projects(home.path().join("projects")));
-    let (p, r) = (ProjectName::parse("team/p").expect("p"), RunId::parse("late").expect("r"));
     let left = local.open_uploads(&p, &r).expect("uploads").count_pending().expect("count");
     assert!(left > 3000, "{left} rows left");
     // The server back, `goodseed sync`'s library sends the rest, once.
@@ -339,6 +349,10 @@ fn a_server_gone_at_the_end_leaves_the_rest_in_the_file_for_goodseed_sync() {
     assert_same(home.path(), dir.path(), "team/p", "late");
     let again = upload_run(&*local, &p, &r, &remote, &mut |_| {}).expect("upload");
     assert_eq!((again.requests, again.points), (0, 0), "nothing is sent twice");
+    // How it ended went with its status.
+    let there = open_store(&StoreLocation::Projects(dir.path().to_owned()));
+    let meta = there.run_summary(&p, &r).expect("summary").meta.clone();
+    assert_eq!((meta.status(), meta.get("ended_by")), (Some("finished"), Some("stopped")));
     drop(server);
 }
 

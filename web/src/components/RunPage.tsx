@@ -38,9 +38,9 @@ export function RunPage({ route }: { route: Route }) {
       if (paths.data && !paths.data.includes(path)) paths.set([...paths.data, path].sort());
       publishLive(run, path, points);
     },
-    status: (run, status, state) => {
+    status: (run, status, state, ended_by) => {
       if (run === runId && summary.data) {
-        summary.set({ ...summary.data, status, state });
+        summary.set({ ...summary.data, status, state, ended_by });
         if (state !== 'running') summary.reload();
       }
     },
@@ -90,7 +90,7 @@ export function RunPage({ route }: { route: Route }) {
       <header class="page-head run-head">
         <h1>
           <a {...linkProps({ project })} class="crumb">{project}</a> / <span class="mono">{runId}</span>
-          <StatusBadge state={s.state} trashed={s.trashed} />
+          <StatusBadge state={s.state} endedBy={s.ended_by} trashed={s.trashed} />
           <span class={`live-dot live-${live}`} title={`live updates: ${live}`} />
         </h1>
         {s.name && s.name !== runId && <p class="run-name">{s.name}</p>}

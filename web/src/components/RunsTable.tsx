@@ -105,8 +105,8 @@ export function RunsTable({ route }: { route: Route }) {
         if (prev.some((r) => r.run_id === row.run_id)) return prev.map((r) => (r.run_id === row.run_id ? { ...r, ...row } : r));
         return [row, ...prev];
       }),
-    status: (id, status, state) =>
-      setRows((prev) => prev && prev.map((r) => (r.run_id === id ? { ...r, status, state } : r))),
+    status: (id, status, state, ended_by) =>
+      setRows((prev) => prev && prev.map((r) => (r.run_id === id ? { ...r, status, state, ended_by } : r))),
     removed: (id) => setRows((prev) => prev && prev.filter((r) => r.run_id !== id)),
   }, rows !== null);
   const anyLive = rows?.some((r) => r.state === 'running') ?? false;
@@ -324,7 +324,7 @@ export function RunsTable({ route }: { route: Route }) {
                     />
                   </td>
                   <td>
-                    <StatusBadge state={r.state} />
+                    <StatusBadge state={r.state} endedBy={r.ended_by} />
                   </td>
                   <td class="name">
                     <a {...linkProps({ project, run: r.run_id })} title={r.experiment_name ?? ''}>

@@ -37,11 +37,30 @@ const LABEL: Record<string, string> = {
   unknown: 'unknown',
 };
 
-export function StatusBadge({ state, trashed }: { state: State | string; trashed?: boolean }) {
+/** How a run ended, where the state alone does not tell it. */
+const ENDED: Record<string, string> = {
+  stopped: 'stopped on request',
+  killed: 'killed by a signal',
+};
+
+export function StatusBadge({
+  state,
+  endedBy,
+  trashed,
+}: {
+  state: State | string;
+  endedBy?: string | null;
+  trashed?: boolean;
+}) {
+  // A finished run that was asked to stop shows `stopped`; a failed one closed on a
+  // signal shows `killed`.
+  const ended = endedBy && ENDED[endedBy] ? endedBy : null;
+  const shown = ended ?? state;
+  const title = ended ? `state: ${state}, ${ENDED[ended]}` : `state: ${state}`;
   return (
-    <span class={`badge badge-${state}`} title={`state: ${state}`} data-state={state}>
+    <span class={`badge badge-${shown}`} title={title} data-state={state} data-ended-by={endedBy ?? undefined}>
       {state === 'running' && <i class="pulse" />}
-      {LABEL[state] ?? state}
+      {ended ?? LABEL[state] ?? state}
       {trashed && <span class="badge-trashed"> · trashed</span>}
     </span>
   );
