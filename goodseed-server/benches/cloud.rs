@@ -5,7 +5,9 @@
 //!
 //! - one remote trainer, 200,000 steps x 10 metrics: from the first logging call to the
 //!   server holding every point (`finish` returns once the server confirmed the last
-//!   rows and the status), beside the same run written locally only;
+//!   rows and the status), beside the same run written locally only; the median of
+//!   five rounds (`GOODSEED_BENCH_ROUNDS`), since the machine is shared;
+//!   `GOODSEED_BENCH_ONLY=one` measures only this;
 //! - eight remote trainers at once, 100,000 steps x 10 metrics each: aggregate points/s
 //!   into the one server, and the server's peak RSS; and eight `goodseed sync`s of runs
 //!   written beforehand (the server's ingest without the trainers' own writing);
@@ -143,14 +145,20 @@ fn main() {
     // `GOODSEED_BENCH_ONLY=one`: the one-trainer figure alone (for profiling).
     let only_one = std::env::var("GOODSEED_BENCH_ONLY").is_ok_and(|v| v == "one");
 
-    // One trainer, locally then remotely, three rounds (the machine is shared: the
+    // One trainer, locally then remotely, five rounds (the machine is shared: the
     // median round is reported).
     let steps = 200_000;
     let points = u64::from(steps) * METRICS as u64;
     let home = tempfile::tempdir().expect("home");
     let mut rounds = Vec::new();
     let mut server_rss = 0f64;
-    for round in 0..3 {
+    // `GOODSEED_BENCH_ROUNDS`: how many (default 5).
+    let round_count: usize = std::env::var("GOODSEED_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(5);
+    for round in 0..round_count {
         let local =
             train(builder(home.path(), &format!("local-{round}")).create().expect("create"), steps);
         let dir = tempfile::tempdir().expect("server dir");
@@ -167,9 +175,9 @@ fn main() {
     };
     let mut sorted = rounds.clone();
     sorted.sort_by(|a, b| extra(a).total_cmp(&extra(b)));
-    let ((local, local_loop), (remote, remote_loop)) = sorted[1];
+    let ((local, local_loop), (remote, remote_loop)) = sorted[sorted.len() / 2];
     println!(
-        "one trainer, {steps} steps x {METRICS} metrics ({points} points), median of 3 rounds:"
+        "one trainer, {steps} steps x {METRICS} metrics ({points} points), median of {round_count} rounds:"
     );
     println!(
         "  local only: committed and closed in {:.2} s ({:.0} points/s; logging loop {:.2} s)",

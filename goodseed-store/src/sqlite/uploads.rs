@@ -148,9 +148,19 @@ impl RunUploads for SqliteUploads {
             let rows = stmt.query_map(params![self.after_metric, left as i64], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?;
+            out.metrics.reserve(limit.min(1 << 16));
+            // Rows come in runs of one series (a batch is written series by series).
+            let mut last: Option<(i64, Arc<str>)> = None;
             for row in rows {
                 let (rowid, series, step, value, ts) = row?;
-                let path = path_of(&tx, "metric_series", &mut self.metric_paths, series)?;
+                let path = match &last {
+                    Some((id, path)) if *id == series => Arc::clone(path),
+                    _ => {
+                        let path = path_of(&tx, "metric_series", &mut self.metric_paths, series)?;
+                        last = Some((series, Arc::clone(&path)));
+                        path
+                    }
+                };
                 out.metrics.push(PendingMetric { path, step, value, ts, token: rowid as u64 });
                 self.after_metric = rowid;
             }
