@@ -727,6 +727,91 @@ impl ser::Serializer for KeyText<'_> {
     }
 }
 
+/// A flattened config could not be made nested again.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnflattenError {
+    /// A path holds a value and is also the parent of other paths (`a` and `a/b`).
+    #[error("config path {path:?} holds a value and also has paths under it")]
+    Clash {
+        /// The path.
+        path: String,
+    },
+}
+
+/// The JSON value of one config: numbers, text, booleans, null, a string set as an array
+/// of strings; a NaN or infinite float (which JSON cannot hold) is `null`, a value of a
+/// type this version does not know its stored text.
+pub fn config_json(value: &ConfigValue) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        ConfigValue::Bool(b) => Value::Bool(*b),
+        ConfigValue::Int(i) => Value::from(*i),
+        ConfigValue::Float(x) => {
+            serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number)
+        }
+        ConfigValue::Str(t) | ConfigValue::DateTime(t) => Value::String(t.clone()),
+        ConfigValue::Null => Value::Null,
+        ConfigValue::StringSet(set) => {
+            Value::Array(set.iter().cloned().map(Value::String).collect())
+        }
+        ConfigValue::Raw { value, .. } => value.clone().map_or(Value::Null, Value::String),
+    }
+}
+
+/// Flattened config rows made nested again, what [`flatten`] took apart: paths split on
+/// `/` into nested objects, and an object whose keys are exactly `0`, `1`, … `n-1` (a
+/// sequence [`flatten`] indexed) an array. For reading a run's config back into a typed
+/// struct with `serde_json::from_value`.
+pub fn unflatten<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a ConfigValue)>,
+) -> Result<serde_json::Value, UnflattenError> {
+    use serde_json::{Map, Value};
+    let mut root = Map::new();
+    for (path, value) in entries {
+        let segments: Vec<&str> = path.split('/').collect();
+        let (last, parents) = segments.split_last().expect("split yields at least one part");
+        let mut node = &mut root;
+        for (depth, segment) in parents.iter().enumerate() {
+            let entry =
+                node.entry((*segment).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+            node = match entry {
+                Value::Object(map) => map,
+                _ => {
+                    return Err(UnflattenError::Clash { path: segments[..=depth].join("/") });
+                }
+            };
+        }
+        if matches!(node.get(*last), Some(Value::Object(_))) {
+            return Err(UnflattenError::Clash { path: path.to_owned() });
+        }
+        node.insert((*last).to_owned(), config_json(value));
+    }
+    Ok(arrays(Value::Object(root)))
+}
+
+/// Turns every object keyed `0`..`n-1` into an array, depth first.
+fn arrays(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let indexed =
+                !map.is_empty() && (0..map.len()).all(|i| map.contains_key(i.to_string().as_str()));
+            if indexed {
+                let mut items: Vec<(usize, Value)> = map
+                    .into_iter()
+                    .map(|(k, v)| (k.parse().unwrap_or(usize::MAX), arrays(v)))
+                    .collect();
+                items.sort_by_key(|(i, _)| *i);
+                Value::Array(items.into_iter().map(|(_, v)| v).collect())
+            } else {
+                Value::Object(map.into_iter().map(|(k, v)| (k, arrays(v))).collect())
+            }
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1308,5 +1393,49 @@ flag = bool:true
         });
         // serde_json orders keys its own way; Python keeps insertion order.
         check_unordered(&config, PYTHON_0_4_0);
+    }
+
+    #[test]
+    fn unflatten_gives_back_what_flatten_took_apart() {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Model {
+            layers: Vec<u32>,
+            act: String,
+        }
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Config {
+            lr: f64,
+            epochs: i64,
+            model: Model,
+            note: Option<String>,
+            grid: Vec<Vec<u8>>,
+        }
+        let config = Config {
+            lr: 0.001,
+            epochs: 3,
+            model: Model { layers: vec![64, 32], act: "gelu".into() },
+            note: None,
+            grid: vec![vec![1, 2], vec![3]],
+        };
+        let rows = flatten(&config).expect("flatten");
+        let json = unflatten(rows.iter().map(|(p, v)| (p.as_str(), v))).expect("unflatten");
+        let back: Config = serde_json::from_value(json).expect("typed");
+        assert_eq!(back, config);
+        // Other paths beside the struct's (sys/*) are ignored by it.
+        let mut more = rows.clone();
+        more.push((FieldPath::parse("sys/name").expect("p"), ConfigValue::Str("x".into())));
+        let json = unflatten(more.iter().map(|(p, v)| (p.as_str(), v))).expect("unflatten");
+        assert_eq!(serde_json::from_value::<Config>(json).expect("typed"), config);
+        // A path that is a value and a parent is named.
+        let clash = [("a", ConfigValue::Int(1)), ("a/b", ConfigValue::Int(2))];
+        let err = unflatten(clash.iter().map(|(p, v)| (*p, v))).expect_err("clash");
+        assert!(err.to_string().contains("\"a\""), "{err}");
+        let clash = [("a/b", ConfigValue::Int(2)), ("a", ConfigValue::Int(1))];
+        assert!(unflatten(clash.iter().map(|(p, v)| (*p, v))).is_err());
+        // Keys 0..n-1 only make an array when they are all there.
+        let gaps = [("m/0", ConfigValue::Int(1)), ("m/2", ConfigValue::Int(3))];
+        let json = unflatten(gaps.iter().map(|(p, v)| (*p, v))).expect("unflatten");
+        assert_eq!(json, serde_json::json!({"m": {"0": 1, "2": 3}}));
+        assert_eq!(config_json(&ConfigValue::Float(f64::NAN)), serde_json::Value::Null);
     }
 }

@@ -30,6 +30,31 @@ pub mod env {
     pub const RUN_ID: &str = "GOODSEED_RUN_ID";
     /// `disabled` turns every run into a no-op.
     pub const STORAGE: &str = "GOODSEED_STORAGE";
+    /// A JSON object: the run's config, over the builder's (what `goodseed agent` gives
+    /// a trainer; read back typed with `Run::config_as`).
+    pub const CONFIG: &str = "GOODSEED_CONFIG";
+    /// `1` (or `true`, `yes`): `create` resumes the run `GOODSEED_RUN_ID` names instead.
+    pub const RESUME: &str = "GOODSEED_RESUME";
+}
+
+/// The configs `GOODSEED_CONFIG` gives, flattened; none when it is unset or empty.
+fn env_configs() -> Result<Vec<(FieldPath, ConfigValue)>> {
+    let Some(text) = std::env::var(env::CONFIG).ok().filter(|t| !t.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let bad = |message: String| SdkError::Setting { name: env::CONFIG.to_owned(), message };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(bad("a JSON object is needed (the config by path)".to_owned()));
+    }
+    flatten(&value).map_err(|e| bad(e.to_string()))
+}
+
+/// Whether `GOODSEED_RESUME` asks `create` to resume.
+fn env_resume() -> bool {
+    std::env::var(env::RESUME)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 /// The project used when neither the builder nor `GOODSEED_PROJECT` names one.
@@ -159,6 +184,9 @@ impl RunBuilder {
     }
 
     /// An initial config: any `Serialize` value, flattened into `/`-joined paths.
+    /// `GOODSEED_CONFIG` (a JSON object) is set over it; a resumed run keeps the values
+    /// it holds and takes only the paths it lacks from here (then `GOODSEED_CONFIG`'s).
+    /// [`crate::Run::config_as`] reads the result back typed.
     pub fn config<T: Serialize + ?Sized>(mut self, config: &T) -> Result<Self> {
         self.configs.extend(flatten(config)?);
         Ok(self)
@@ -396,9 +424,22 @@ impl RunBuilder {
             None => std::env::var(env::RUN_ID).ok().filter(|v| !v.is_empty()),
         };
         let explicit = explicit.as_deref().map(RunId::parse).transpose()?;
+        if env_resume() {
+            let Some(run_id) = explicit else {
+                return Err(SdkError::Setting {
+                    name: env::RESUME.to_owned(),
+                    message: "resuming needs the run's id (GOODSEED_RUN_ID or run_id)".to_owned(),
+                });
+            };
+            return self.resume(run_id.as_str());
+        }
+        let mut configs = self.configs.clone();
+        configs.extend(env_configs()?);
         if self.is_disabled() {
             let run_id = explicit.unwrap_or_else(|| generate_run_id(&mut random_index));
-            return Ok(Run::from_inner(Inner { run_id, project, live: None }));
+            let run = Run::from_inner(Inner::new(run_id, project, None));
+            run.remember_configs(configs.into_iter().map(|(p, v)| (p.to_string(), v)));
+            return Ok(run);
         }
 
         let remote = self.the_remote()?;
@@ -412,7 +453,6 @@ impl RunBuilder {
         capture.namespace = Some(namespace.clone());
         let created_at = lifecycle::now_iso();
         let writer_identity = WriterIdentity::this_process();
-        let mut configs = self.configs.clone();
         configs.extend(metadata::collect(&capture));
         // A generated id that another process takes first is simply generated again.
         let mut last_taken = None;
@@ -438,7 +478,11 @@ impl RunBuilder {
                     let tags = new.tags;
                     let monitoring = (plan, namespace);
                     let opened = Opened { store, writer, remote };
-                    return self.start(run_id, project, opened, tags, State::default(), monitoring);
+                    let run =
+                        self.start(run_id, project, opened, tags, State::default(), monitoring)?;
+                    let logged = first.config_entries().map(|(p, v)| (p.to_string(), v.clone()));
+                    run.remember_configs(logged);
+                    return Ok(run);
                 }
                 Err(StoreError::AlreadyExists { location }) if explicit.is_some() => {
                     return Err(SdkError::AlreadyExists { location });
@@ -458,8 +502,13 @@ impl RunBuilder {
     pub fn resume(self, run_id: &str) -> Result<Run> {
         let project = self.project_name()?;
         let run_id = RunId::parse(run_id)?;
+        let given = env_configs()?;
         if self.is_disabled() {
-            return Ok(Run::from_inner(Inner { run_id, project, live: None }));
+            let mut configs = self.configs.clone();
+            configs.extend(given);
+            let run = Run::from_inner(Inner::new(run_id, project, None));
+            run.remember_configs(configs.into_iter().map(|(p, v)| (p.to_string(), v)));
+            return Ok(run);
         }
         let remote = self.the_remote()?;
         let project = match &remote {
@@ -487,14 +536,23 @@ impl RunBuilder {
             Some(ConfigValue::StringSet(set)) => set,
             _ => BTreeSet::new(),
         };
-        let first = lifecycle::resumed(
-            &self.configs,
-            &WriterIdentity::this_process(),
-            &lifecycle::now_iso(),
-        );
+        // The builder's configs are initial ones: a path the run already holds keeps its
+        // value (a run cloned with a changed config keeps the change); what
+        // `GOODSEED_CONFIG` gives is set over it.
+        let held: std::collections::HashSet<String> =
+            store.open_run(&project, &run_id)?.configs()?.into_iter().map(|(p, _)| p).collect();
+        let mut configs: Vec<(FieldPath, ConfigValue)> =
+            self.configs.iter().filter(|(p, _)| !held.contains(p.as_str())).cloned().collect();
+        configs.extend(given);
+        let first =
+            lifecycle::resumed(&configs, &WriterIdentity::this_process(), &lifecycle::now_iso());
         writer.write(&first)?;
+        // What the run holds now: before, and what this session set.
+        let held = store.open_run(&project, &run_id)?.configs()?;
         let opened = Opened { store, writer, remote };
-        self.start(run_id, project, opened, tags, state, monitoring)
+        let run = self.start(run_id, project, opened, tags, state, monitoring)?;
+        run.remember_configs(held);
+        Ok(run)
     }
 
     /// Opens an existing run for reading only.
@@ -550,10 +608,10 @@ impl RunBuilder {
             Some(remote) => Some(self.start_sync(&remote, store, &project, &run_id, &shared)?),
             None => None,
         };
-        let run = Run::from_inner(Inner {
+        let run = Run::from_inner(Inner::new(
             run_id,
             project,
-            live: Some(Live {
+            Some(Live {
                 shared,
                 thread: Mutex::new(Some(thread)),
                 location,
@@ -561,7 +619,7 @@ impl RunBuilder {
                 monitor: Mutex::new(None),
                 sync,
             }),
-        });
+        ));
         run.start_monitoring(&namespace, &plan);
         if self.handle_signals.unwrap_or_else(crate::signals::wanted_by_environment) {
             run.watch_signals();

@@ -98,6 +98,14 @@ pub(crate) struct Inner {
     pub(crate) project: ProjectName,
     /// `None` for a disabled run.
     pub(crate) live: Option<Live>,
+    /// The run's configs as logged (path → value), for [`Run::config_as`].
+    pub(crate) configs: Mutex<std::collections::BTreeMap<String, ConfigValue>>,
+}
+
+impl Inner {
+    pub(crate) fn new(run_id: RunId, project: ProjectName, live: Option<Live>) -> Inner {
+        Inner { run_id, project, live, configs: Mutex::default() }
+    }
 }
 
 #[derive(Debug)]
@@ -135,6 +143,29 @@ impl Run {
         if self.inner.live.is_some() {
             crate::signals::watch(Arc::downgrade(&self.inner));
         }
+    }
+
+    /// Keeps `configs` as the run's, for [`Run::config_as`].
+    pub(crate) fn remember_configs(
+        &self,
+        configs: impl IntoIterator<Item = (String, ConfigValue)>,
+    ) {
+        self.inner.configs.lock().unwrap_or_else(PoisonError::into_inner).extend(configs);
+    }
+
+    /// The run's config read back typed: every config it holds (the builder's, what
+    /// `GOODSEED_CONFIG` gave it, what was logged since, and, resumed, what it held
+    /// before), made nested again (`model/layers/0` is `model.layers[0]`) and
+    /// deserialized into `T`. Paths `T` does not name (`sys/*`, …) are ignored. A NaN
+    /// or infinite float reads as null.
+    pub fn config_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let configs = self.inner.configs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let json = goodseed_core::flatten::unflatten(configs.iter().map(|(p, v)| (p.as_str(), v)))
+            .map_err(|e| SdkError::Setting { name: "config".to_owned(), message: e.to_string() })?;
+        serde_json::from_value(json).map_err(|e| SdkError::Setting {
+            name: "config".to_owned(),
+            message: format!("the run's config does not fit {}: {e}", std::any::type_name::<T>()),
+        })
     }
 
     /// The run id.
@@ -291,6 +322,7 @@ impl Run {
 
     pub(crate) fn push_configs(&self, configs: Vec<(FieldPath, ConfigValue)>) -> Result<()> {
         let Some(live) = &self.inner.live else {
+            self.remember_configs(configs.into_iter().map(|(p, v)| (p.to_string(), v)));
             return Ok(());
         };
         let mut st = live.shared.lock();
@@ -301,6 +333,11 @@ impl Run {
         if live.shared.refusing(&st) {
             return Err(self.not_written(&st));
         }
+        self.inner
+            .configs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(configs.iter().map(|(p, v)| (p.to_string(), v.clone())));
         st.configs.extend(configs);
         live.shared.after_append(&mut st, 0);
         Ok(())

@@ -596,10 +596,10 @@ mod tests {
         };
         let writer = Box::new(Flaky(Arc::clone(&disk)));
         let thread = spawn(Arc::clone(&shared), writer, pace, "flaky", None).expect("spawn");
-        let run = Run::from_inner(Inner {
-            run_id: RunId::parse("flaky").expect("id"),
-            project: ProjectName::parse("p").expect("project"),
-            live: Some(Live {
+        let run = Run::from_inner(Inner::new(
+            RunId::parse("flaky").expect("id"),
+            ProjectName::parse("p").expect("project"),
+            Some(Live {
                 shared,
                 thread: Mutex::new(Some(thread)),
                 location: "flaky.sqlite".to_owned(),
@@ -607,7 +607,7 @@ mod tests {
                 monitor: Mutex::new(None),
                 sync: None,
             }),
-        });
+        ));
         (run, disk)
     }
 
