@@ -37,6 +37,7 @@
 mod blocks;
 mod notify;
 mod reader;
+mod requests;
 pub mod schema;
 mod store;
 mod tokens;
@@ -50,6 +51,7 @@ use goodseed_store::StoreError;
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 
+pub use requests::PgRequestStore;
 pub use store::PgStore;
 pub use tokens::PgTokenStore;
 

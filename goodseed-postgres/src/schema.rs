@@ -168,6 +168,26 @@ FROM (SELECT p.*, (row_number() OVER (PARTITION BY series ORDER BY step) - 1) / 
 GROUP BY series, chunk;
 DROP TABLE goodseed_metric_points;
 "#,
+    // 6: requests of interactive control (goodseed_store::requests), per project.
+    r#"
+CREATE TABLE goodseed_requests (
+    id BIGSERIAL PRIMARY KEY,
+    project TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    run_id TEXT COLLATE "C" NOT NULL,
+    config_patch TEXT,
+    checkpoint TEXT,
+    state TEXT COLLATE "C" NOT NULL,
+    asked_by TEXT NOT NULL,
+    asked_at TEXT COLLATE "C" NOT NULL,
+    claimed_by TEXT,
+    claimed_at TEXT COLLATE "C",
+    settled_at TEXT COLLATE "C",
+    message TEXT,
+    result_run TEXT
+);
+CREATE INDEX goodseed_requests_by_state ON goodseed_requests (project, state, id);
+"#,
 ];
 
 /// The SQL of migration `version` (1 to [`SCHEMA_VERSION`]), for a database

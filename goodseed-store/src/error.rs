@@ -76,6 +76,12 @@ pub enum StoreError {
         /// Whether the database reported the run busy or locked by another connection.
         busy: bool,
     },
+    /// A request of interactive control that cannot be made or settled, and why.
+    #[error("{reason}")]
+    BadRequest {
+        /// Why, for people.
+        reason: String,
+    },
     /// No token with this id (or it was revoked already).
     #[error("no token {id:?} (see `goodseed token list`)")]
     TokenNotFound {

@@ -40,6 +40,7 @@ pub mod lifecycle;
 mod model;
 pub mod overview;
 pub mod pyramid;
+pub mod requests;
 mod sqlite;
 pub mod tokens;
 pub mod uploads;

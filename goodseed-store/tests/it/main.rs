@@ -3,5 +3,6 @@
 
 mod compat;
 mod conformance;
+mod requests;
 
 mod sqlite_files;

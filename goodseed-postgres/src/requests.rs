@@ -1,0 +1,184 @@
+//! [`PgRequestStore`]: requests of interactive control in the same database as the runs,
+//! so whichever server a browser asks through, and whichever agent claims, they see the
+//! same requests. A claim is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)`:
+//! two agents at once get two different requests, never the same one.
+
+use std::sync::Arc;
+
+use goodseed_core::{ProjectName, RunId};
+use goodseed_store::requests::{
+    NewRequest, Outcome, Request, RequestKind, RequestState, RequestStore, not_claimed_error,
+};
+use goodseed_store::{Result, StoreError};
+
+use crate::db_error;
+use crate::store::{PgStore, Shared};
+
+/// Requests in a PostgreSQL database (the `goodseed_requests` table).
+pub struct PgRequestStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PgRequestStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRequestStore")
+            .field("location", &self.shared.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgRequestStore {
+    /// The requests of a store's database, through its pool.
+    pub fn of(store: &PgStore) -> PgRequestStore {
+        PgRequestStore { shared: Arc::clone(&store.shared) }
+    }
+
+    fn err(&self, e: &postgres::Error) -> StoreError {
+        db_error(&self.shared.location, e)
+    }
+
+    fn row(&self, r: &postgres::Row) -> Result<Request> {
+        let bad = |what: &str, value: &str| StoreError::Database {
+            location: self.shared.location.clone(),
+            message: format!("a request's {what} {value:?} is not one goodseed writes"),
+            busy: false,
+        };
+        let (project, kind, run_id, state): (String, String, String, String) =
+            (r.get("project"), r.get("kind"), r.get("run_id"), r.get("state"));
+        Ok(Request {
+            id: r.get("id"),
+            project: ProjectName::parse(&project).map_err(|_| bad("project", &project))?,
+            kind: RequestKind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
+            run_id: RunId::parse(&run_id).map_err(|_| bad("run id", &run_id))?,
+            config_patch: r.get("config_patch"),
+            checkpoint: r.get("checkpoint"),
+            state: RequestState::parse(&state).ok_or_else(|| bad("state", &state))?,
+            asked_by: r.get("asked_by"),
+            asked_at: r.get("asked_at"),
+            claimed_by: r.get("claimed_by"),
+            claimed_at: r.get("claimed_at"),
+            settled_at: r.get("settled_at"),
+            message: r.get("message"),
+            result_run: r.get("result_run"),
+        })
+    }
+}
+
+impl RequestStore for PgRequestStore {
+    fn ask(&self, project: &ProjectName, request: &NewRequest) -> Result<Request> {
+        request.check().map_err(|e| StoreError::BadRequest { reason: e.0 })?;
+        crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_one(
+                    "INSERT INTO goodseed_requests (project, kind, run_id, config_patch, checkpoint,
+                         state, asked_by, asked_at)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING *",
+                    &[
+                        &project.as_str(),
+                        &request.kind.as_str(),
+                        &request.run_id.as_str(),
+                        &request.config_patch,
+                        &request.checkpoint,
+                        &request.asked_by,
+                        &now,
+                    ],
+                )
+                .map_err(|e| self.err(&e))?;
+            self.row(&row)
+        })
+    }
+
+    fn list(&self, project: &ProjectName) -> Result<Vec<Request>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT * FROM goodseed_requests WHERE project = $1 ORDER BY id",
+                    &[&project.as_str()],
+                )
+                .map_err(|e| self.err(&e))?;
+            rows.iter().map(|r| self.row(r)).collect()
+        })
+    }
+
+    fn get(&self, project: &ProjectName, id: i64) -> Result<Option<Request>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_opt(
+                    "SELECT * FROM goodseed_requests WHERE project = $1 AND id = $2",
+                    &[&project.as_str(), &id],
+                )
+                .map_err(|e| self.err(&e))?;
+            row.map(|r| self.row(&r)).transpose()
+        })
+    }
+
+    fn claim(&self, project: &ProjectName, agent: &str) -> Result<Option<Request>> {
+        crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_opt(
+                    "UPDATE goodseed_requests SET state = 'claimed', claimed_by = $2, claimed_at = $3
+                     WHERE id = (SELECT id FROM goodseed_requests
+                                 WHERE project = $1 AND state = 'pending'
+                                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING *",
+                    &[&project.as_str(), &agent, &now],
+                )
+                .map_err(|e| self.err(&e))?;
+            row.map(|r| self.row(&r)).transpose()
+        })
+    }
+
+    fn settle(
+        &self,
+        project: &ProjectName,
+        id: i64,
+        agent: &str,
+        outcome: &Outcome,
+    ) -> Result<Request> {
+        let state = if outcome.done { RequestState::Done } else { RequestState::Failed };
+        let settled = crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_opt(
+                    "UPDATE goodseed_requests SET state = $4, settled_at = $5, message = $6,
+                         result_run = $7
+                     WHERE project = $1 AND id = $2 AND state = 'claimed' AND claimed_by = $3
+                     RETURNING *",
+                    &[
+                        &project.as_str(),
+                        &id,
+                        &agent,
+                        &state.as_str(),
+                        &now,
+                        &outcome.message,
+                        &outcome.result_run,
+                    ],
+                )
+                .map_err(|e| self.err(&e))?;
+            row.map(|r| self.row(&r)).transpose()
+        })?;
+        match settled {
+            Some(r) => Ok(r),
+            None => Err(not_claimed_error(self.get(project, id)?, project, id, agent)),
+        }
+    }
+
+    fn release(&self, project: &ProjectName, agent: &str) -> Result<u64> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            conn.execute(
+                "UPDATE goodseed_requests SET state = 'pending', claimed_by = NULL, claimed_at = NULL
+                 WHERE project = $1 AND state = 'claimed' AND claimed_by = $2",
+                &[&project.as_str(), &agent],
+            )
+            .map_err(|e| self.err(&e))
+        })
+    }
+}

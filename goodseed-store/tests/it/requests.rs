@@ -1,0 +1,155 @@
+//! Requests of interactive control, the same on both backends (a SQLite file in the data
+//! directory, and PostgreSQL on the test kit's private cluster): bad requests refused
+//! with the reason, claims in order and never twice (also from two handles at once),
+//! settling only by the claiming agent, released claims claimed again.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use goodseed_core::{ProjectName, RunId};
+use goodseed_store::StoreError;
+use goodseed_store::requests::{
+    NewRequest, Outcome, RequestKind, RequestState, RequestStore, SqliteRequestStore,
+};
+
+fn pn(s: &str) -> ProjectName {
+    ProjectName::parse(s).expect("project")
+}
+
+fn ask(kind: RequestKind, run: &str) -> NewRequest {
+    NewRequest::new(kind, RunId::parse(run).expect("run id"), "ana")
+}
+
+fn reason(err: StoreError) -> String {
+    match err {
+        StoreError::BadRequest { reason } => reason,
+        other => panic!("not a bad request: {other}"),
+    }
+}
+
+/// Everything but concurrency, on one store.
+fn requests_are_kept_claimed_and_settled(store: &dyn RequestStore) {
+    let p = pn("team/p");
+    // Refused, with the reason.
+    let mut stop = ask(RequestKind::Stop, "r1");
+    stop.config_patch = Some("{}".into());
+    assert!(
+        reason(store.ask(&p, &stop).expect_err("patch"))
+            .contains("stop request takes no config patch")
+    );
+    let mut clone = ask(RequestKind::Clone, "r1");
+    clone.config_patch = Some("[1]".into());
+    assert!(reason(store.ask(&p, &clone).expect_err("array")).contains("JSON object"));
+    clone.config_patch = Some("{lr: 1".into());
+    assert!(reason(store.ask(&p, &clone).expect_err("not json")).contains("not JSON"));
+    clone.config_patch = None;
+    clone.checkpoint = Some(" ".into());
+    assert!(reason(store.ask(&p, &clone).expect_err("empty")).contains("checkpoint is empty"));
+    let mut nobody = ask(RequestKind::Delete, "r1");
+    nobody.asked_by = String::new();
+    assert!(reason(store.ask(&p, &nobody).expect_err("nobody")).contains("who asked"));
+    assert_eq!(store.list(&p).expect("list"), [], "nothing refused was kept");
+
+    // Kept in order, with what was asked.
+    let clone = ask(RequestKind::Clone, "r1")
+        .with_config_patch(r#"{"lr": 0.01, "model": {"act": "relu"}}"#)
+        .expect("patch")
+        .with_checkpoint("step-1000")
+        .expect("checkpoint");
+    let a = store.ask(&p, &clone).expect("ask");
+    let b = store.ask(&p, &ask(RequestKind::Stop, "r2")).expect("ask");
+    let c = store.ask(&p, &ask(RequestKind::Resume, "r3")).expect("ask");
+    let other = store.ask(&pn("team/q"), &ask(RequestKind::Delete, "r9")).expect("ask");
+    assert!(a.id < b.id && b.id < c.id);
+    assert_eq!(a.state, RequestState::Pending);
+    assert_eq!(a.config_patch.as_deref(), Some(r#"{"lr": 0.01, "model": {"act": "relu"}}"#));
+    assert_eq!((a.checkpoint.as_deref(), a.asked_by.as_str()), (Some("step-1000"), "ana"));
+    assert!(a.asked_at.starts_with("20"), "{}", a.asked_at);
+    let listed = store.list(&p).expect("list");
+    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [a.id, b.id, c.id]);
+    assert_eq!(store.get(&p, b.id).expect("get").map(|r| r.kind), Some(RequestKind::Stop));
+    assert_eq!(store.get(&p, other.id).expect("get"), None, "another project's");
+
+    // Claimed oldest first, each once; the other project's stays.
+    let first = store.claim(&p, "agent-1").expect("claim").expect("pending");
+    assert_eq!(
+        (first.id, first.state, first.claimed_by.as_deref()),
+        (a.id, RequestState::Claimed, Some("agent-1"))
+    );
+    let second = store.claim(&p, "agent-2").expect("claim").expect("pending");
+    assert_eq!(second.id, b.id);
+
+    // Only its claimer settles it.
+    let err = reason(store.settle(&p, a.id, "agent-2", &Outcome::done(None)).expect_err("other"));
+    assert!(err.contains("claimed by \"agent-1\""), "{err}");
+    let done = store.settle(&p, a.id, "agent-1", &Outcome::done(Some("r1-clone"))).expect("settle");
+    assert_eq!((done.state, done.result_run.as_deref()), (RequestState::Done, Some("r1-clone")));
+    assert!(done.settled_at.is_some());
+    let err = reason(store.settle(&p, a.id, "agent-1", &Outcome::done(None)).expect_err("twice"));
+    assert!(err.contains("is done"), "{err}");
+    let err = reason(store.settle(&p, 999_999, "agent-1", &Outcome::done(None)).expect_err("none"));
+    assert!(err.contains("no request 999999"), "{err}");
+
+    // An agent that died: its claims go back to pending, and another takes them.
+    assert_eq!(store.release(&p, "agent-2").expect("release"), 1);
+    assert_eq!(store.get(&p, b.id).expect("get").map(|r| r.state), Some(RequestState::Pending));
+    let again = store.claim(&p, "agent-3").expect("claim").expect("pending");
+    assert_eq!(again.id, b.id);
+    let failed = store
+        .settle(&p, b.id, "agent-3", &Outcome::failed("run r2 has no trainer"))
+        .expect("settle");
+    assert_eq!(
+        (failed.state, failed.message.as_deref()),
+        (RequestState::Failed, Some("run r2 has no trainer"))
+    );
+    assert_eq!(store.claim(&p, "agent-3").expect("claim").map(|r| r.id), Some(c.id));
+    assert_eq!(store.claim(&p, "agent-3").expect("claim"), None, "nothing pending");
+    assert_eq!(store.claim(&pn("team/q"), "agent-3").expect("claim").map(|r| r.id), Some(other.id));
+}
+
+/// Two handles claim at once: every request is claimed exactly once.
+fn two_agents_never_claim_the_same_request(a: Arc<dyn RequestStore>, b: Arc<dyn RequestStore>) {
+    let p = pn("team/race");
+    let mut asked = BTreeSet::new();
+    for i in 0..60 {
+        asked.insert(a.ask(&p, &ask(RequestKind::Stop, &format!("r{i}"))).expect("ask").id);
+    }
+    let take = |store: Arc<dyn RequestStore>, agent: &'static str| {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Some(r) = store.claim(&p, agent).expect("claim") {
+                got.push(r.id);
+            }
+            got
+        })
+    };
+    let (x, y) = (take(a, "x"), take(b, "y"));
+    let (x, y) = (x.join().expect("x"), y.join().expect("y"));
+    let mut all: Vec<i64> = x.iter().chain(&y).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all.len(), 60, "x took {}, y took {}", x.len(), y.len());
+    assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), asked, "each once");
+}
+
+#[test]
+fn sqlite_requests() {
+    let dir = tempfile::tempdir().expect("dir");
+    requests_are_kept_claimed_and_settled(&SqliteRequestStore::in_data_dir(dir.path()));
+    two_agents_never_claim_the_same_request(
+        Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
+        Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
+    );
+}
+
+#[test]
+fn postgres_requests() {
+    let url = goodseed_testkit::postgres::shared().database();
+    let store = goodseed_postgres::PgStore::connect(&url).expect("connect");
+    requests_are_kept_claimed_and_settled(&goodseed_postgres::PgRequestStore::of(&store));
+    let other = goodseed_postgres::PgStore::connect(&url).expect("connect");
+    two_agents_never_claim_the_same_request(
+        Arc::new(goodseed_postgres::PgRequestStore::of(&store)),
+        Arc::new(goodseed_postgres::PgRequestStore::of(&other)),
+    );
+}
