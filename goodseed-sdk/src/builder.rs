@@ -317,7 +317,10 @@ impl RunBuilder {
     /// Whether SIGINT and SIGTERM close the run as `killed`, everything logged written,
     /// before the process ends as the signal would end it (default on;
     /// `GOODSEED_HANDLE_SIGNALS=0` turns it off). Off, an interrupted run shows as
-    /// crashed. A second signal while closing ends the process at once.
+    /// crashed. A second signal while closing ends the process at once. Once on, the
+    /// process ends on these signals even after its runs closed: a program that handles
+    /// them itself (a server, a REPL, `goodseed demo`) turns this off and closes its runs
+    /// on its own way out.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.handle_signals = Some(on);
         self

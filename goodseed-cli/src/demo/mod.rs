@@ -205,6 +205,9 @@ fn train_and_log(
         .monitoring_interval(Duration::from_secs(1))
         // The demo's code is not in the repository around the user's working directory.
         .capture_git(false)
+        // Ctrl-C stops the demo's server, which stops the training and closes the runs:
+        // the SDK must not end the process first.
+        .handle_signals(false)
         .config(config)?
         .create()?;
     match log_training(&run, config, data, pace) {
