@@ -209,6 +209,7 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         allowed_hosts,
         token: args.token,
         tokens: Some(opened.tokens()),
+        requests: Some(opened.requests()),
         remote_idle: goodseed_server::DEFAULT_REMOTE_IDLE,
         workers: None,
         handle_signals: true,

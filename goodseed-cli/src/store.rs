@@ -54,6 +54,8 @@ pub(crate) struct DataStore {
     pub(crate) dir: PathBuf,
     /// The access tokens kept with the runs.
     tokens: Arc<dyn TokenStore>,
+    /// The requests of interactive control kept with the runs.
+    requests: Arc<dyn goodseed_store::requests::RequestStore>,
     /// The store is a database, not a directory.
     database: bool,
 }
@@ -96,8 +98,9 @@ pub(crate) fn open_store_waiting(
 /// A database store whose schema is up to date.
 pub(crate) fn database(store: PgStore) -> DataStore {
     let tokens: Arc<dyn TokenStore> = Arc::new(PgTokenStore::of(&store));
+    let requests = Arc::new(goodseed_postgres::PgRequestStore::of(&store));
     let dir = PathBuf::from(store.location());
-    DataStore { store: Arc::new(store), dir, tokens, database: true }
+    DataStore { store: Arc::new(store), dir, tokens, requests, database: true }
 }
 
 /// The store of a projects directory.
@@ -105,6 +108,7 @@ pub(crate) fn open_projects(dir: PathBuf) -> DataStore {
     DataStore {
         store: open_location(&StoreLocation::Projects(dir.clone())),
         tokens: open_token_store(&StoreLocation::Projects(dir.clone())),
+        requests: goodseed_store::open_request_store(&StoreLocation::Projects(dir.clone())),
         dir,
         database: false,
     }
@@ -119,6 +123,11 @@ impl DataStore {
     /// The keys of the cloud API kept beside this store's runs.
     pub(crate) fn tokens(&self) -> Arc<dyn TokenStore> {
         Arc::clone(&self.tokens)
+    }
+
+    /// The requests of interactive control kept beside this store's runs.
+    pub(crate) fn requests(&self) -> Arc<dyn goodseed_store::requests::RequestStore> {
+        Arc::clone(&self.requests)
     }
 
     /// Whether the store is a database (else a data directory).

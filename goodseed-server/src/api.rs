@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use goodseed_core::ProjectName;
 use goodseed_core::time::UtcMicros;
+use goodseed_store::requests::{NewRequest, Request, RequestKind, RequestStore};
 use goodseed_store::{LogLevel, RunReader, TextFilter, TextWindow};
 
 use crate::body::{CHUNK, blocking, cached, json_bytes, json_response, stream};
@@ -343,14 +344,19 @@ async fn summary(
 }
 
 /// `POST /api/runs/<project>/<run>/trash`, `.../trash/restore`, and ours, `.../stop`
-/// (asks the run's trainer to stop: `Run::should_stop` in the SDK).
+/// (asks the run's trainer to stop: `Run::should_stop` in the SDK) and `.../requests`
+/// (asks an agent to stop, resume, clone or delete the run).
 pub(crate) async fn run_post(
     req: HttpRequest,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let path = decode_path(req.uri().path())?;
     // Longer ending first, as 0.4.0 matches restore before trash.
     let route = RunRoute::<RunAction>::parse(&path).ok_or_else(not_found)?;
+    if route.what == RunAction::Request {
+        return ask(route, payload, &state).await;
+    }
     let (project, run) = route.ids()?;
     let store = Arc::clone(&state.store);
     blocking(move || {
@@ -358,6 +364,7 @@ pub(crate) async fn run_post(
             RunAction::Stop => store.request_stop(&project, &run),
             RunAction::Trash => store.set_trashed(&project, &run, true),
             RunAction::Restore => store.set_trashed(&project, &run, false),
+            RunAction::Request => unreachable!("answered above"),
         }
         .map_err(|e| route.err(e))
     })
@@ -365,6 +372,136 @@ pub(crate) async fn run_post(
     let mut j = Json::default();
     j.begin_object().key("ok").bool(true).end_object();
     Ok(json_response(j))
+}
+
+/// The largest body of `POST .../requests`.
+const REQUEST_BODY_LIMIT: usize = 64 * 1024;
+
+/// What `POST .../requests` takes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskBody {
+    kind: String,
+    #[serde(default)]
+    config_patch: Option<serde_json::Value>,
+    #[serde(default)]
+    checkpoint: Option<String>,
+    #[serde(default)]
+    asked_by: Option<String>,
+}
+
+fn requests_of(state: &AppState) -> Result<Arc<dyn RequestStore>, ApiError> {
+    state
+        .requests
+        .clone()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this server keeps no requests"))
+}
+
+/// `POST /api/runs/<project>/<run>/requests` (ours): keeps a pending request of
+/// interactive control about the run, for an agent to carry out.
+async fn ask(
+    route: RunRoute<RunAction>,
+    mut payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    use futures_core::Stream as _;
+    let requests = requests_of(state)?;
+    let (project, run) = route.ids()?;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut payload).poll_next(cx)).await
+    {
+        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        if body.len() + chunk.len() > REQUEST_BODY_LIMIT {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a request's body is at most {REQUEST_BODY_LIMIT} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let asked: AskBody = serde_json::from_slice(&body)
+        .map_err(|e| bad(format!("the body is not a request: {e}")))?;
+    let kind = RequestKind::parse(&asked.kind).ok_or_else(|| {
+        bad(format!("kind {:?} is not one of stop, resume, clone, delete", asked.kind))
+    })?;
+    let who = asked.asked_by.unwrap_or_else(|| "api".to_owned());
+    if who.chars().count() > 200 || who.chars().any(char::is_control) {
+        return Err(bad("asked_by must be at most 200 characters, no control characters".into()));
+    }
+    let new = NewRequest {
+        kind,
+        run_id: run.clone(),
+        config_patch: asked.config_patch.map(|v| v.to_string()),
+        checkpoint: asked.checkpoint,
+        asked_by: who,
+    };
+    new.check().map_err(|e| bad(e.0))?;
+    let store = Arc::clone(&state.store);
+    let made = blocking(move || {
+        if !store.run_exists(&project, &run).map_err(|e| route.err(e))? {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("Run not found: {project}/{run}"),
+            ));
+        }
+        requests.ask(&project, &new).map_err(|e| route.err(e))
+    })
+    .await?;
+    Ok(json_response(request_json(&made)))
+}
+
+/// `GET /api/requests?project=<project>` (ours): the project's requests, oldest first.
+pub(crate) async fn requests(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = Query::parse(req.query_string());
+    let project = query
+        .get("project")
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "project= is needed"))?;
+    let project = ProjectName::parse(project)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("project: {e}")))?;
+    let requests = requests_of(&state)?;
+    let list = blocking(move || {
+        requests.list(&project).map_err(|e| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read requests: {e}"))
+        })
+    })
+    .await?;
+    let mut j = Json::with_capacity(64 + list.len() * 300);
+    j.begin_object().key("requests").begin_array();
+    for r in &list {
+        request_fields(&mut j, r);
+    }
+    j.end_array().end_object();
+    Ok(json_response(j))
+}
+
+fn request_json(r: &Request) -> Json {
+    let mut j = Json::default();
+    request_fields(&mut j, r);
+    j
+}
+
+fn request_fields(j: &mut Json, r: &Request) {
+    j.begin_object();
+    j.key("id").i64(r.id);
+    j.key("project").str(r.project.as_str());
+    j.key("run_id").str(r.run_id.as_str());
+    j.key("kind").str(r.kind.as_str());
+    j.key("state").str(r.state.as_str());
+    j.key("config_patch").opt_str(r.config_patch.as_deref());
+    j.key("checkpoint").opt_str(r.checkpoint.as_deref());
+    j.key("asked_by").str(&r.asked_by);
+    j.key("asked_at").str(&r.asked_at);
+    j.key("claimed_by").opt_str(r.claimed_by.as_deref());
+    j.key("claimed_at").opt_str(r.claimed_at.as_deref());
+    j.key("settled_at").opt_str(r.settled_at.as_deref());
+    j.key("message").opt_str(r.message.as_deref());
+    j.key("result_run").opt_str(r.result_run.as_deref());
+    j.end_object();
 }
 
 /// Any other path.

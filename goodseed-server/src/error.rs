@@ -64,6 +64,7 @@ pub(crate) fn store_error(project: &str, run: &str, err: StoreError) -> ApiError
         StoreError::NotFound { .. } | StoreError::OutsideRoot { .. } => {
             ApiError::new(StatusCode::NOT_FOUND, format!("Run not found: {project}/{run}"))
         }
+        StoreError::BadRequest { reason } => ApiError::new(StatusCode::BAD_REQUEST, reason),
         StoreError::NotARun { reason, .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("run {project}/{run} cannot be read: {reason}"),

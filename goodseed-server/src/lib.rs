@@ -77,6 +77,9 @@ pub struct ServerOptions {
     /// reaching one workspace or project. The cloud API needs a key on every call: with
     /// neither, it answers 401.
     pub tokens: Option<Arc<dyn TokenStore>>,
+    /// Where requests of interactive control are kept (`POST .../requests`,
+    /// `GET /api/requests`); without, those routes answer 404.
+    pub requests: Option<Arc<dyn goodseed_store::requests::RequestStore>>,
     /// How long a remote run's writer stays open with nothing from its trainer; after
     /// that the run shows as crashed until its trainer calls again.
     pub remote_idle: std::time::Duration,
@@ -96,6 +99,7 @@ impl Default for ServerOptions {
             allowed_hosts: Vec::new(),
             token: None,
             tokens: None,
+            requests: None,
             remote_idle: DEFAULT_REMOTE_IDLE,
             workers: None,
             handle_signals: false,
@@ -111,6 +115,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
         .route("/api/", web::get().to(meta::index))
         .route("/api/projects", web::get().to(api::projects))
         .route("/api/runs", web::get().to(api::runs))
+        .route("/api/requests", web::get().to(api::requests))
         .route("/api/events", web::get().to(live::events))
         .route("/api/ws", web::get().to(ws::socket))
         .route("/api/compare", web::get().to(series::compare))
@@ -151,6 +156,7 @@ pub fn serve(
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),
         listings: Arc::new(cache::ListingCache::default()),
+        requests: options.requests.clone(),
     });
     let workers = options.workers;
     let handle_signals = options.handle_signals;

@@ -36,6 +36,8 @@ pub(crate) enum RunAction {
     Trash,
     /// `stop` (ours).
     Stop,
+    /// `requests` (ours: asks for a stop, resume, clone or delete to be carried out).
+    Request,
 }
 
 /// The endings a route of one method can have, as they are written, in the order 0.4.0
@@ -60,6 +62,7 @@ impl Ending for RunAction {
         ("trash/restore", RunAction::Restore),
         ("trash", RunAction::Trash),
         ("stop", RunAction::Stop),
+        ("requests", RunAction::Request),
     ];
 }
 

@@ -24,4 +24,6 @@ pub(crate) struct AppState {
     pub(crate) system: Arc<crate::system::SystemMonitor>,
     /// The open writers of runs remote trainers write through the cloud API.
     pub(crate) remote: Arc<crate::cloud::remote::RemoteRuns>,
+    /// Requests of interactive control, when the server keeps them.
+    pub(crate) requests: Option<Arc<dyn goodseed_store::requests::RequestStore>>,
 }

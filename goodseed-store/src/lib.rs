@@ -87,6 +87,16 @@ pub fn open_token_store(location: &StoreLocation) -> Arc<dyn tokens::TokenStore>
     }
 }
 
+/// The requests of interactive control kept beside the store at a location (see
+/// [`requests`]).
+pub fn open_request_store(location: &StoreLocation) -> Arc<dyn requests::RequestStore> {
+    match location {
+        StoreLocation::Projects(dir) | StoreLocation::Flat(dir) => {
+            Arc::new(requests::SqliteRequestStore::in_data_dir(dir))
+        }
+    }
+}
+
 /// This machine's host name, as writers record it in `run_meta` (`writer_host`): what
 /// Python's `platform.node()` gives on Linux, read from `/proc/sys/kernel/hostname`,
 /// else `/etc/hostname`, else `$HOSTNAME`, else `unknown`.

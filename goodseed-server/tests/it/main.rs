@@ -8,6 +8,7 @@ mod faults;
 mod live;
 mod openapi;
 mod remote;
+mod requests;
 mod schema;
 mod security;
 mod series;

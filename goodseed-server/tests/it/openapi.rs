@@ -29,6 +29,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/runs/{project}/{run_id}/trash"),
     ("post", "/api/runs/{project}/{run_id}/trash/restore"),
     ("post", "/api/runs/{project}/{run_id}/stop"),
+    ("post", "/api/runs/{project}/{run_id}/requests"),
+    ("get", "/api/requests"),
     ("get", "/api/events"),
     ("get", "/api/ws"),
     ("get", "/api/compare"),
@@ -289,6 +291,7 @@ fn every_documented_operation_is_served_as_documented() {
             if p["in"] == "query" && p["required"] == true {
                 match p["name"].as_str() {
                     Some("run") => query.push(format!("run={PROJECT}/{RUN}")),
+                    Some("project") => query.push(format!("project={PROJECT}")),
                     Some("path") => query.push("path=train/loss".to_owned()),
                     Some("pointCount") => query.push("pointCount=10".to_owned()),
                     other => panic!("{method} {path}: no value for required {other:?}"),
@@ -319,14 +322,16 @@ fn every_documented_operation_is_served_as_documented() {
             check_answer(&doc, &op, "GET /api/events (bad project)", &bad);
             continue;
         }
-        let r = server.request(&method.to_uppercase(), &target, &[], "");
+        // An operation that takes a body gets a small one that it accepts.
+        let body = if op.get("requestBody").is_some() { r#"{"kind": "stop"}"# } else { "" };
+        let r = server.request(&method.to_uppercase(), &target, &[], body);
         assert!(!is_generic_404(&r), "{what}: documented but not served");
         assert_eq!(r.status, 200, "{what}: {}", r.body);
         check_answer(&doc, &op, &what, &r);
         // The same operation on a run that does not exist: a documented 404.
         if path.contains("{run_id}") {
             let missing = target.replacen(&format!("/{RUN}/"), "/nope/", 1);
-            let r = server.request(&method.to_uppercase(), &missing, &[], "");
+            let r = server.request(&method.to_uppercase(), &missing, &[], body);
             assert_eq!(r.status, 404, "{missing}");
             assert!(!is_generic_404(&r), "{missing}");
             check_answer(&doc, &op, &missing, &r);

@@ -23,11 +23,17 @@ impl TestServer {
         TestServer::start_with(projects, |o| o)
     }
 
+    /// A server over `projects`, keeping requests of interactive control beside its runs
+    /// as `goodseed serve` does.
     pub(crate) fn start_with(
         projects: &Path,
         tweak: impl FnOnce(ServerOptions) -> ServerOptions,
     ) -> TestServer {
-        TestServer::start_on(open_store(&StoreLocation::Projects(projects.to_owned())), tweak)
+        let requests =
+            goodseed_store::open_request_store(&StoreLocation::Projects(projects.to_owned()));
+        TestServer::start_on(open_store(&StoreLocation::Projects(projects.to_owned())), |o| {
+            tweak(ServerOptions { requests: Some(requests), ..o })
+        })
     }
 
     /// A server over `projects` on a given port (0: any), as a restarted server is.
@@ -37,7 +43,11 @@ impl TestServer {
         tweak: impl FnOnce(ServerOptions) -> ServerOptions,
     ) -> TestServer {
         let store = open_store(&StoreLocation::Projects(projects.to_owned()));
-        TestServer::start_listening(store, port, tweak)
+        let requests =
+            goodseed_store::open_request_store(&StoreLocation::Projects(projects.to_owned()));
+        TestServer::start_listening(store, port, |o| {
+            tweak(ServerOptions { requests: Some(requests), ..o })
+        })
     }
 
     /// A server over any store (the test kit's in-memory one, say).

@@ -1,0 +1,106 @@
+//! Requests of interactive control through the API: `POST .../requests` keeps one for an
+//! agent (the same host, origin and token rules as trash), refuses a bad one with the
+//! reason, and `GET /api/requests` lists a project's.
+
+use std::sync::Arc;
+
+use goodseed_store::requests::{RequestStore, SqliteRequestStore};
+
+use crate::support::{TestServer, sdk_run};
+
+const TOKEN: &str = "requests-test-token";
+
+fn serve(home: &std::path::Path, with_requests: bool) -> TestServer {
+    let projects = home.join("projects");
+    let requests: Arc<dyn RequestStore> = Arc::new(SqliteRequestStore::in_data_dir(&projects));
+    TestServer::start_with(&projects, |o| goodseed_server::ServerOptions {
+        token: Some(TOKEN.into()),
+        requests: with_requests.then_some(requests),
+        ..o
+    })
+}
+
+#[test]
+fn requests_are_kept_listed_and_bad_ones_refused_with_the_reason() {
+    let home = tempfile::tempdir().expect("home");
+    sdk_run(home.path(), "team/p", "r1", 3).finish().expect("finish");
+    let server = serve(home.path(), true);
+    let auth = format!("Bearer {TOKEN}");
+    let post = |body: &str, extra: &[(&str, &str)]| {
+        let mut headers =
+            vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        headers.extend_from_slice(extra);
+        server.request("POST", "/api/runs/team/p/r1/requests", &headers, body)
+    };
+    let made = post(
+        r#"{"kind": "clone", "config_patch": {"lr": 0.01}, "checkpoint": "step-9", "asked_by": "ana"}"#,
+        &[],
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let r = made.json();
+    assert_eq!((r["kind"].as_str(), r["state"].as_str()), (Some("clone"), Some("pending")));
+    assert_eq!((r["run_id"].as_str(), r["asked_by"].as_str()), (Some("r1"), Some("ana")));
+    assert_eq!(r["config_patch"].as_str(), Some(r#"{"lr":0.01}"#));
+    assert_eq!(post(r#"{"kind": "stop"}"#, &[]).json()["asked_by"], "api");
+
+    // Refused, saying why.
+    for (body, status, why) in [
+        (r#"{"kind": "stop", "config_patch": {"a": 1}}"#, 400, "takes no config patch"),
+        (r#"{"kind": "clone", "config_patch": [1]}"#, 400, "JSON object"),
+        (r#"{"kind": "pause"}"#, 400, "not one of stop, resume, clone, delete"),
+        (r#"{"kind": "stop", "colour": "red"}"#, 400, "unknown field"),
+        (r#"{"kind": "clone", "checkpoint": ""}"#, 400, "checkpoint is empty"),
+        ("not json", 400, "not a request"),
+    ] {
+        let r = post(body, &[]);
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert!(r.json()["error"].as_str().is_some_and(|e| e.contains(why)), "{body}: {}", r.body);
+    }
+    let big = format!(r#"{{"kind": "stop", "asked_by": "{}"}}"#, "x".repeat(70_000));
+    assert_eq!(post(&big, &[]).status, 413);
+    let missing = server.request(
+        "POST",
+        "/api/runs/team/p/nope/requests",
+        &[("Authorization", &auth)],
+        r#"{"kind": "stop"}"#,
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    // The rules of every state-changing route: the token, and no foreign origin.
+    let r = server.request("POST", "/api/runs/team/p/r1/requests", &[], r#"{"kind": "stop"}"#);
+    assert_eq!(r.status, 401);
+    assert_eq!(post(r#"{"kind": "stop"}"#, &[("Origin", "https://evil.example")]).status, 403);
+
+    // Listed, oldest first; nothing refused was kept.
+    let listed =
+        server.request("GET", "/api/requests?project=team/p", &[("Authorization", &auth)], "");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let kinds: Vec<String> = listed.json()["requests"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds, ["clone", "stop"]);
+    let r = server.request("GET", "/api/requests", &[("Authorization", &auth)], "");
+    assert_eq!(r.status, 400);
+    let r = server.request("GET", "/api/requests?project=../x", &[("Authorization", &auth)], "");
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn a_server_that_keeps_no_requests_says_so() {
+    let home = tempfile::tempdir().expect("home");
+    sdk_run(home.path(), "team/p", "r1", 1).finish().expect("finish");
+    let server = serve(home.path(), false);
+    let auth = format!("Bearer {TOKEN}");
+    let r = server.request(
+        "POST",
+        "/api/runs/team/p/r1/requests",
+        &[("Authorization", &auth)],
+        r#"{"kind": "stop"}"#,
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("keeps no requests"), "{}", r.body);
+    let r = server.request("GET", "/api/requests?project=team/p", &[("Authorization", &auth)], "");
+    assert_eq!(r.status, 404, "{}", r.body);
+}
