@@ -49,8 +49,9 @@ pub struct UploadProgress {
 }
 
 /// Batches sent and not yet answered: while the server writes one, the next is read
-/// and encoded, and the one before is marked.
-const IN_FLIGHT: usize = 2;
+/// and encoded, and the one before is marked. Three rather than two: the median extra
+/// time of a remote trainer in the cloud bench went from about +2.1 s to +1.6–1.8 s.
+const IN_FLIGHT: usize = 3;
 
 /// The requests of one batch, made in order by the sender thread.
 struct Job {
