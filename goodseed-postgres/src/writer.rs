@@ -71,6 +71,9 @@ pub(crate) struct PgRunWriter {
     series: HashMap<SeriesKey, SeriesState>,
     /// Series states changed by the transaction in flight, kept once it commits.
     staged: Vec<(SeriesKey, SeriesState)>,
+    /// A write failed: whether it committed is not known (a connection lost at its
+    /// commit), so what the writer keeps of the series is read again before the next.
+    stale: bool,
 }
 
 impl std::fmt::Debug for PgRunWriter {
@@ -152,6 +155,7 @@ impl PgRunWriter {
             open: true,
             series: HashMap::new(),
             staged: Vec::new(),
+            stale: false,
         }
     }
 
@@ -732,13 +736,22 @@ impl RunWriter for PgRunWriter {
                     busy: false,
                 });
             };
+            if self.stale {
+                // The last write may have committed though it failed: the series as the
+                // database has them, so its points are not taken for new ones again.
+                self.series.clear();
+                self.load(&mut tx)?;
+                self.stale = false;
+            }
             let result = self.write_in(&mut tx, batch, seq);
             if let Err(e) = result {
                 self.staged.clear();
+                self.stale = true;
                 return Err(e);
             }
             tx.commit().map_err(|e| {
                 self.staged.clear();
+                self.stale = true;
                 self.err(&e)
             })?;
             self.committed();

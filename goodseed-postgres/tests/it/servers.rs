@@ -271,6 +271,7 @@ fn tokens_made_on_one_server_work_on_another_and_revocation_reaches_both() {
 
 #[test]
 fn a_database_restart_under_a_writer_loses_no_acknowledged_batch() {
+    const BATCH: u32 = 20_000;
     let cluster = Cluster::start();
     let url = cluster.database();
     let store = Arc::new(PgStore::connect(&url).expect("connect"));
@@ -286,10 +287,12 @@ fn a_database_restart_under_a_writer_loses_no_acknowledged_batch() {
                 cluster.restart();
             });
             while started.elapsed() < std::time::Duration::from_secs(4) {
-                match w.write(&points(next, 100)) {
+                // Batches big enough that the restart meets one on its way, not only the
+                // pool between two (which waits for the database to come back).
+                match w.write(&points(next, BATCH)) {
                     Ok(()) => {
-                        acknowledged += 100;
-                        next += 100;
+                        acknowledged += BATCH;
+                        next += BATCH;
                     }
                     Err(e) => {
                         assert!(e.is_busy(), "a database restarting is a try-again error: {e}");
