@@ -126,22 +126,24 @@ impl NewBlocks {
     /// pending upload (`unsent`: flags per point, every one when `None`).
     fn add(&mut self, series: i64, points: &[blocks::Point], unsent: Option<&[bool]>) {
         for (k, chunk) in points.chunks(blocks::BLOCK_MAX).enumerate() {
-            self.series.push(series);
-            self.first.push(chunk[0].0);
-            self.last.push(chunk[chunk.len() - 1].0);
-            self.n.push(i32::try_from(chunk.len()).unwrap_or(i32::MAX));
-            self.bytes.push(blocks::pack(chunk));
-            let (bits, pending) = match unsent {
-                Some(flags) => {
-                    let from = k * blocks::BLOCK_MAX;
-                    let flags = &flags[from..from + chunk.len()];
-                    (blocks::pack_flags(flags), flags.iter().filter(|f| **f).count())
-                }
-                None => (blocks::all_unsent(chunk.len()), chunk.len()),
-            };
-            self.unsent.push(bits);
-            self.pending.push(i32::try_from(pending).unwrap_or(i32::MAX));
+            let flags = unsent.map(|f| &f[k * blocks::BLOCK_MAX..][..chunk.len()]);
+            self.push(series, chunk[0].0, chunk, flags);
         }
+    }
+
+    /// One block, keyed by `first` (its first step, or the key it is stored under).
+    fn push(&mut self, series: i64, first: f64, points: &[blocks::Point], unsent: Option<&[bool]>) {
+        self.series.push(series);
+        self.first.push(first);
+        self.last.push(points[points.len() - 1].0);
+        self.n.push(i32::try_from(points.len()).unwrap_or(i32::MAX));
+        self.bytes.push(blocks::pack(points));
+        let (bits, pending) = match unsent {
+            Some(flags) => (blocks::pack_flags(flags), flags.iter().filter(|f| **f).count()),
+            None => (blocks::all_unsent(points.len()), points.len()),
+        };
+        self.unsent.push(bits);
+        self.pending.push(i32::try_from(pending).unwrap_or(i32::MAX));
     }
 }
 
@@ -504,10 +506,9 @@ impl PgRunWriter {
                 split.push(row.get(0));
                 new_blocks.add(series, &points, Some(&unsent));
             } else {
-                changed.add(series, &points, Some(&unsent));
-                // Its key stays: every point written into it lies within its steps.
-                let last = changed.first.len() - 1;
-                changed.first[last] = row.get(0);
+                // One block still, under its key: every point written into it lies
+                // within its steps.
+                changed.push(series, row.get(0), &points, Some(&unsent));
             }
         }
         for group in &placed.between {

@@ -46,6 +46,9 @@ fn blocks_split_grow_and_read_back_as_the_series_was_written() {
             .flat_map(|i| (0..4).map(move |k| (f64::from(i) + f64::from(k) / 4.0, -f64::from(i))))
             .collect(),
     );
+    // Half steps into the second block only: it grows past its limit but not past
+    // twice it, and stays one block.
+    write(&mut w, (16_384..24_384).map(|i| (f64::from(i) + 0.5, 1.0)).collect());
     // Before every block, between two, and past the end.
     write(
         &mut w,
