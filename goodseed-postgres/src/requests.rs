@@ -141,7 +141,7 @@ impl RequestStore for PgRequestStore {
         agent: &str,
         outcome: &Outcome,
     ) -> Result<Request> {
-        let state = if outcome.done { RequestState::Done } else { RequestState::Failed };
+        let state = outcome.state();
         let settled = crate::off_runtime(|| {
             let now = goodseed_store::lifecycle::now_iso();
             let mut conn = self.shared.conn()?;

@@ -13,7 +13,7 @@ use goodseed_core::time::UtcMicros;
 use goodseed_store::requests::{NewRequest, Request, RequestKind, RequestStore};
 use goodseed_store::{LogLevel, RunReader, TextFilter, TextWindow};
 
-use crate::body::{CHUNK, blocking, cached, json_bytes, json_response, stream};
+use crate::body::{BodyError, CHUNK, blocking, cached, json_bytes, json_response, stream};
 use crate::cache::{Key, ResponseCache};
 use crate::columns::{Columns, RunColumns};
 use crate::encode::{
@@ -355,7 +355,7 @@ pub(crate) async fn run_post(
     // Longer ending first, as 0.4.0 matches restore before trash.
     let route = RunRoute::<RunAction>::parse(&path).ok_or_else(not_found)?;
     if route.what == RunAction::Request {
-        return ask(route, payload, &state).await;
+        return ask(&req, route, payload, &state).await;
     }
     let (project, run) = route.ids()?;
     let store = Arc::clone(&state.store);
@@ -400,26 +400,21 @@ fn requests_of(state: &AppState) -> Result<Arc<dyn RequestStore>, ApiError> {
 /// `POST /api/runs/<project>/<run>/requests` (ours): keeps a pending request of
 /// interactive control about the run, for an agent to carry out.
 async fn ask(
+    req: &HttpRequest,
     route: RunRoute<RunAction>,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    use futures_core::Stream as _;
     let requests = requests_of(state)?;
     let (project, run) = route.ids()?;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut payload).poll_next(cx)).await
-    {
-        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-        if body.len() + chunk.len() > REQUEST_BODY_LIMIT {
-            return Err(ApiError::new(
+    let body =
+        crate::body::collect(req, payload, REQUEST_BODY_LIMIT).await.map_err(|e| match e {
+            BodyError::TooLarge => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("a request's body is at most {REQUEST_BODY_LIMIT} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
+            ),
+            BodyError::Read(e) => ApiError::new(StatusCode::BAD_REQUEST, e),
+        })?;
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     let asked: AskBody = serde_json::from_slice(&body)
         .map_err(|e| bad(format!("the body is not a request: {e}")))?;

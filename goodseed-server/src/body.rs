@@ -1,6 +1,6 @@
 //! Response bodies: JSON answers (kept in the response cache when they are about a
 //! closed run), answers streamed in chunks from a blocking thread, and the hop to the
-//! blocking pool for store work.
+//! blocking pool for store work; and request bodies read whole under a limit.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -129,6 +129,41 @@ impl futures_core::Stream for ChunkStream {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// Why a request body could not be read whole.
+pub(crate) enum BodyError {
+    /// It passes the limit (or its `Content-Length` says it would).
+    TooLarge,
+    /// The connection failed while it was read.
+    Read(String),
+}
+
+/// Reads a request body of at most `limit` bytes, refusing one whose
+/// `Content-Length` passes it before reading anything.
+pub(crate) async fn collect(
+    req: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    use futures_core::Stream as _;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.map_or(8192, |n| n as usize));
+    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
+        let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

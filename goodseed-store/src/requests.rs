@@ -233,6 +233,11 @@ impl Outcome {
     pub fn failed(message: &str) -> Outcome {
         Outcome { done: false, message: Some(message.to_owned()), result_run: None }
     }
+
+    /// The state it settles a request in.
+    pub fn state(&self) -> RequestState {
+        if self.done { RequestState::Done } else { RequestState::Failed }
+    }
 }
 
 /// Where requests are kept.
@@ -432,7 +437,7 @@ impl RequestStore for SqliteRequestStore {
         outcome: &Outcome,
     ) -> Result<Request> {
         let now = crate::lifecycle::now_iso();
-        let state = if outcome.done { RequestState::Done } else { RequestState::Failed };
+        let state = outcome.state();
         let settled = self.with(|c| {
             c.query_row(
                 "UPDATE requests SET state = ?4, settled_at = ?5, message = ?6, result_run = ?7

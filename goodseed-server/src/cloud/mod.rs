@@ -13,10 +13,10 @@ pub(crate) mod remote;
 
 use std::sync::Arc;
 
+use crate::body::BodyError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_core::Stream as _;
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ProjectName, RunId, RunName, RunRef};
 use goodseed_protocol::limits::MAX_BODY_BYTES;
@@ -102,32 +102,14 @@ fn shown(run: &RunRef) -> String {
 
 /// Reads a request body, refusing it once it passes 16 MiB (and at once when its
 /// `Content-Length` says so), and inflates it when it is gzip.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, CloudError> {
-    let too_large = || {
-        CloudError::wire(goodseed_protocol::WireError::TooLarge {
+async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Vec<u8>, CloudError> {
+    let body = crate::body::collect(req, payload, MAX_BODY_BYTES).await.map_err(|e| match e {
+        BodyError::TooLarge => CloudError::wire(goodseed_protocol::WireError::TooLarge {
             what: "the request body",
             limit: "16 MiB".into(),
-        })
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::with_capacity(declared.map_or(8192, |n| n as usize));
-    while let Some(chunk) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut payload).poll_next(cx)).await
-    {
-        let chunk =
-            chunk.map_err(|e| CloudError::invalid(format!("the body could not be read: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+        }),
+        BodyError::Read(e) => CloudError::invalid(format!("the body could not be read: {e}")),
+    })?;
     match req.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?")) {
         None | Some("identity") => Ok(body),
         Some(e) if e.eq_ignore_ascii_case("gzip") => {

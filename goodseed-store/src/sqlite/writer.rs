@@ -259,7 +259,12 @@ impl SqliteRunWriter {
         Ok(())
     }
 
-    fn load_pyramid(&mut self, min_level: u32) -> Result<()> {
+    /// Runs `f` in an `IMMEDIATE` transaction of the writer's connection, committed when
+    /// it succeeds.
+    fn in_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
         let conn = self
@@ -267,9 +272,13 @@ impl SqliteRunWriter {
             .as_mut()
             .ok_or_else(|| StoreError::Closed { location: crate::error::shown(&path) })?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        let pyramid = PyramidWriter::open(&tx, min_level).map_err(db)?;
+        let out = f(&tx).map_err(db)?;
         tx.commit().map_err(db)?;
-        self.pyramid = pyramid;
+        Ok(out)
+    }
+
+    fn load_pyramid(&mut self, min_level: u32) -> Result<()> {
+        self.pyramid = self.in_transaction(|tx| PyramidWriter::open(tx, min_level))?;
         Ok(())
     }
 
@@ -622,15 +631,7 @@ impl RunWriter for SqliteRunWriter {
     fn mark_uploaded_unchanged(&mut self, sent: &crate::uploads::Pending) -> Result<Option<u64>> {
         // Through this connection, not a second one: a commit by another connection
         // empties this one's page cache, which the next batch would read back.
-        let path = self.path.clone();
-        let db = |e| StoreError::db(&path, e);
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| StoreError::Closed { location: crate::error::shown(&path) })?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        let marked = super::uploads::mark_vouched(&tx, sent).map_err(db)?;
-        tx.commit().map_err(db)?;
+        let marked = self.in_transaction(|tx| super::uploads::mark_vouched(tx, sent))?;
         self.since_checkpoint.0 += marked as usize;
         self.since_checkpoint.1 += 1;
         Ok(Some(marked))
