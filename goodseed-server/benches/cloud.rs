@@ -142,14 +142,29 @@ fn main() {
         return server_process(&dir);
     }
     println!("team server (goodseed's cloud API), 2-core machine:");
-    // `GOODSEED_BENCH_ONLY=one`: the one-trainer figure alone (for profiling).
-    let only_one = std::env::var("GOODSEED_BENCH_ONLY").is_ok_and(|v| v == "one");
+    // `GOODSEED_BENCH_ONLY=one` (or `eight`): that figure alone (for profiling).
+    let only = std::env::var("GOODSEED_BENCH_ONLY").unwrap_or_default();
+    let home = tempfile::tempdir().expect("home");
+    let home = home.path();
+    if only != "eight" {
+        one_trainer(home);
+    }
+    if only == "one" {
+        return;
+    }
 
-    // One trainer, locally then remotely, five rounds (the machine is shared: the
-    // median round is reported).
+    eight_trainers(home);
+    if only == "eight" {
+        return;
+    }
+    rest();
+}
+
+/// One trainer, locally then remotely, five rounds (the machine is shared: the median
+/// round is reported).
+fn one_trainer(home: &Path) {
     let steps = 200_000;
     let points = u64::from(steps) * METRICS as u64;
-    let home = tempfile::tempdir().expect("home");
     let mut rounds = Vec::new();
     let mut server_rss = 0f64;
     // `GOODSEED_BENCH_ROUNDS`: how many (default 5).
@@ -160,11 +175,11 @@ fn main() {
         .unwrap_or(5);
     for round in 0..round_count {
         let local =
-            train(builder(home.path(), &format!("local-{round}")).create().expect("create"), steps);
+            train(builder(home, &format!("local-{round}")).create().expect("create"), steps);
         let dir = tempfile::tempdir().expect("server dir");
         let server = Server::start(dir.path());
         let run_id = format!("remote-{round}");
-        let run = builder(home.path(), &run_id).remote(server.remote()).create().expect("create");
+        let run = builder(home, &run_id).remote(server.remote()).create().expect("create");
         let remote = train(run, steps);
         assert_eq!(points_on_server(dir.path(), &run_id), points, "every point arrived");
         server_rss = server_rss.max(server.peak_rss_mib());
@@ -200,18 +215,17 @@ fn main() {
             .join(", ")
     );
     println!("  server peak RSS {server_rss:.0} MiB");
-    if only_one {
-        return;
-    }
+}
 
-    // Eight trainers at once.
+/// Eight trainers at once into one server.
+fn eight_trainers(home: &Path) {
     let dir = tempfile::tempdir().expect("server dir");
     let server = Server::start(dir.path());
     let steps = 100_000;
     let started = Instant::now();
     let trainers: Vec<_> = (0..8)
         .map(|i| {
-            let run = builder(home.path(), &format!("eight-{i}")).remote(server.remote()).create();
+            let run = builder(home, &format!("eight-{i}")).remote(server.remote()).create();
             std::thread::spawn(move || train(run.expect("create"), steps))
         })
         .collect();
@@ -229,8 +243,12 @@ fn main() {
         total as f64 / took.as_secs_f64(),
         server.peak_rss_mib()
     );
-    drop(server);
+}
 
+/// Eight syncs of written runs, one sync of a million points, goodseed 0.4.0's client.
+fn rest() {
+    let steps = 100_000;
+    let total = 8 * u64::from(steps) * METRICS as u64;
     // Eight syncs of runs already written: the server's ingest alone.
     let written = tempfile::tempdir().expect("home");
     for i in 0..8 {
