@@ -125,6 +125,41 @@ pub(crate) enum Command {
         long_about = "goodseed 0.4.0's `upload`, with its options and its lines: send             the runs of a project (or one, -r) to the server in GOODSEED_API_URL (default             https://api.goodseed.ai) with the key in GOODSEED_API_KEY or --api-key.             `goodseed sync` does the same with our options."
     )]
     Upload(crate::sync::UploadArgs),
+
+    /// Carry out a project's requests (stop, resume, clone, delete) by starting trainers.
+    #[command(
+        long_about = "Carry out the requests of a project (asked in the UI or with POST \
+            /api/runs/<project>/<run>/requests): a stop asks the run's trainer to stop, a \
+            delete moves the run to the trash, a resume starts the trainer command on the \
+            run again, a clone starts it on a new run <run>-clone-<request> whose config \
+            is the run's with the request's patch over it. At most --slots trainers run at \
+            once, each with its GPUs from --gpus in CUDA_VISIBLE_DEVICES.\n\n\
+            A trainer gets GOODSEED_PROJECT, GOODSEED_RUN_ID, GOODSEED_CONFIG (the config \
+            as JSON, which the SDK reads as the run's initial config), GOODSEED_RESUME=1 \
+            when it resumes, GOODSEED_WARM_START (a clone's checkpoint), \
+            GOODSEED_REQUEST_ID, and where the runs are (GOODSEED_HOME, or GOODSEED_STORE). \
+            Its request is done when it exits with 0, failed otherwise.\n\n\
+            Claims are kept under the agent's --name: an agent starting again under that \
+            name takes back what a dead one left; two agents never claim the same request. \
+            Ctrl-C or SIGTERM stops the agent: its trainers are asked to stop, sent SIGTERM \
+            after --grace seconds and SIGKILL 10 s later, and their requests are left \
+            pending for the next agent.",
+        after_long_help = "Example: goodseed agent -p team/vision --gpus 0,1,2,3 --slots 2 -- \
+            python train.py"
+    )]
+    Agent(crate::agent::AgentArgs),
+
+    /// The demo's trainer, as `goodseed agent` starts it (reads GOODSEED_CONFIG).
+    #[command(hide = true)]
+    DemoTrainer(TrainerArgs),
+}
+
+/// Arguments of `goodseed demo-trainer`.
+#[derive(Debug, Args)]
+pub(crate) struct TrainerArgs {
+    /// Pause after each epoch
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub(crate) pace_ms: u64,
 }
 
 /// The data directory of the commands that act on runs.

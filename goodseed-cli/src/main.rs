@@ -7,6 +7,7 @@
 //! line, `error: <what failed>: <why>`. Exit codes: 0 success, 1 failure, 2 a command
 //! line that asks for something invalid (clap's usage errors and ours alike).
 
+mod agent;
 mod cli;
 mod demo;
 mod display;
@@ -58,6 +59,8 @@ fn main() -> ExitCode {
         Command::Token(args) => token::run(args, &mut out),
         Command::Sync(args) => sync::run(args, &mut out),
         Command::Upload(args) => sync::upload(args, &mut out),
+        Command::Agent(args) => agent::run(args, &mut out),
+        Command::DemoTrainer(args) => demo::trainer(args, &mut out),
     };
     let flushed = out.flush();
     let result = result.and_then(|()| Ok(flushed?));

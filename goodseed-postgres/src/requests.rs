@@ -116,7 +116,13 @@ impl RequestStore for PgRequestStore {
         })
     }
 
-    fn claim(&self, project: &ProjectName, agent: &str) -> Result<Option<Request>> {
+    fn claim(
+        &self,
+        project: &ProjectName,
+        agent: &str,
+        kinds: &[RequestKind],
+    ) -> Result<Option<Request>> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         crate::off_runtime(|| {
             let now = goodseed_store::lifecycle::now_iso();
             let mut conn = self.shared.conn()?;
@@ -124,10 +130,10 @@ impl RequestStore for PgRequestStore {
                 .query_opt(
                     "UPDATE goodseed_requests SET state = 'claimed', claimed_by = $2, claimed_at = $3
                      WHERE id = (SELECT id FROM goodseed_requests
-                                 WHERE project = $1 AND state = 'pending'
+                                 WHERE project = $1 AND state = 'pending' AND kind = ANY($4)
                                  ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
                      RETURNING *",
-                    &[&project.as_str(), &agent, &now],
+                    &[&project.as_str(), &agent, &now, &kinds],
                 )
                 .map_err(|e| self.err(&e))?;
             row.map(|r| self.row(&r)).transpose()

@@ -21,7 +21,7 @@
 //! let clone = NewRequest::new(RequestKind::Clone, RunId::parse("calm-otter")?, "ana")
 //!     .with_config_patch(r#"{"lr": 0.01}"#)?;
 //! let asked = requests.ask(&project, &clone)?;
-//! let claimed = requests.claim(&project, "agent-1")?.expect("one pending");
+//! let claimed = requests.claim(&project, "agent-1", &RequestKind::ALL)?.expect("one pending");
 //! assert_eq!((claimed.id, claimed.state), (asked.id, RequestState::Claimed));
 //! let done = requests.settle(&project, claimed.id, "agent-1", &Outcome::done(Some("calm-otter-2")))?;
 //! assert_eq!(done.state, RequestState::Done);
@@ -251,9 +251,16 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
     /// One request.
     fn get(&self, project: &ProjectName, id: i64) -> Result<Option<Request>>;
 
-    /// Claims the oldest pending request of the project for `agent`, in one atomic
-    /// step: two agents never get the same one. `None` when none is pending.
-    fn claim(&self, project: &ProjectName, agent: &str) -> Result<Option<Request>>;
+    /// Claims the oldest pending request of the project of one of `kinds` for `agent`,
+    /// in one atomic step: two agents never get the same one. `None` when none is
+    /// pending. (An agent whose trainer slots are full still carries out stops and
+    /// deletes: it claims only those.)
+    fn claim(
+        &self,
+        project: &ProjectName,
+        agent: &str,
+        kinds: &[RequestKind],
+    ) -> Result<Option<Request>>;
 
     /// Settles a request `agent` claimed. A request not claimed by `agent` is refused
     /// (it was released, or another agent has it).
@@ -408,8 +415,15 @@ impl RequestStore for SqliteRequestStore {
         })
     }
 
-    fn claim(&self, project: &ProjectName, agent: &str) -> Result<Option<Request>> {
+    fn claim(
+        &self,
+        project: &ProjectName,
+        agent: &str,
+        kinds: &[RequestKind],
+    ) -> Result<Option<Request>> {
         let now = crate::lifecycle::now_iso();
+        // `,stop,delete,`: a kind is asked for when `,<kind>,` is in it.
+        let kinds = format!(",{},", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","));
         self.with(|c| {
             // One write transaction: whoever takes the file's write lock first gets the
             // oldest pending request; the other then finds the next one.
@@ -418,9 +432,10 @@ impl RequestStore for SqliteRequestStore {
                 .query_row(
                     "UPDATE requests SET state = 'claimed', claimed_by = ?2, claimed_at = ?3
                      WHERE id = (SELECT id FROM requests WHERE project = ?1 AND state = 'pending'
+                                     AND instr(?4, ',' || kind || ',') > 0
                                  ORDER BY id LIMIT 1)
                      RETURNING *",
-                    params![project.as_str(), agent, now],
+                    params![project.as_str(), agent, now, kinds],
                     request_from_row,
                 )
                 .optional()?;

@@ -30,7 +30,7 @@ use goodseed_store::RunStore;
 use self::iris::Sample;
 pub(crate) use self::train::{DEFAULT_EPOCHS, DEFAULT_SEED};
 use self::train::{EpochStats, TrainConfig, TrainSummary};
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, TrainerArgs};
 use crate::home;
 
 /// The project the demo's runs go to.
@@ -73,16 +73,23 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let (run_id, summary) = train_and_log(&store, config, &data, pace).with_context(|| {
             format!("training and logging run {name:?} in {}", runs_dir.display())
         })?;
-        let (last, best) = (summary.last, summary.best);
-        writeln!(
-            out,
-            "  [{}/{}] {run_id:<24} {name:<22} val accuracy {:.3} (best {:.3} at epoch {})",
-            index + 1,
-            configs.len(),
-            last.val_accuracy,
-            best.val_accuracy,
-            best.epoch
-        )
+        match summary {
+            Some(TrainSummary { last, best, .. }) => writeln!(
+                out,
+                "  [{}/{}] {run_id:<24} {name:<22} val accuracy {:.3} (best {:.3} at epoch {})",
+                index + 1,
+                configs.len(),
+                last.val_accuracy,
+                best.val_accuracy,
+                best.epoch
+            ),
+            None => writeln!(
+                out,
+                "  [{}/{}] {run_id:<24} {name:<22} stopped as asked",
+                index + 1,
+                configs.len()
+            ),
+        }
         .context(WRITING)?;
         // Progress shows as it happens, not when the buffered output is flushed at exit.
         out.flush().context(WRITING)?;
@@ -183,14 +190,89 @@ impl Server {
     }
 }
 
+/// Runs `goodseed demo-trainer`: the demo's trainer as `goodseed agent` starts it. The
+/// run comes from the environment the agent sets (`GOODSEED_PROJECT`, default
+/// `demo/iris`; `GOODSEED_RUN_ID`; `GOODSEED_RESUME`), and the config from
+/// `GOODSEED_CONFIG` over the grid's first config, read back typed with
+/// `Run::config_as`. A stop request (`should_stop`) ends the training after the epoch,
+/// and the run closes as stopped. Training is deterministic, so a resumed run is trained
+/// again from the start and logs the same values at the same epochs.
+pub(crate) fn trainer(args: TrainerArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let data = iris::load().context("reading the Iris data built into goodseed")?;
+    let defaults = train::grid(NonZeroU32::new(DEFAULT_EPOCHS).expect("not zero"), DEFAULT_SEED)
+        .swap_remove(0);
+    let project = std::env::var("GOODSEED_PROJECT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| PROJECT.to_owned());
+    let run = Run::builder()
+        .project(project)
+        .tags(["demo", "iris", "mlp"])
+        .monitoring_interval(Duration::from_secs(1))
+        .capture_git(false)
+        .config(&defaults)?
+        .create()
+        .context("creating the run (from GOODSEED_RUN_ID, GOODSEED_CONFIG, GOODSEED_RESUME)")?;
+    let config: TrainConfig = match run.config_as() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = run.fail();
+            return Err(e).context("the run's config is not a demo trainer's config");
+        }
+    };
+    writeln!(out, "training {} as {} in {}", config.name(), run.run_id(), run.project())
+        .context(WRITING)?;
+    out.flush().context(WRITING)?;
+    let pace = Duration::from_millis(args.pace_ms);
+    match log_training(&run, &config, &data, pace) {
+        Ok(summary) => {
+            run.finish()?;
+            writeln!(
+                out,
+                "{}: val accuracy {:.3} (best {:.3} at epoch {})",
+                run.run_id(),
+                summary.last.val_accuracy,
+                summary.best.val_accuracy,
+                summary.best.epoch
+            )
+            .context(WRITING)?;
+        }
+        Err(Ended::Stopped(epoch)) => {
+            run.finish()?;
+            writeln!(out, "{}: stopped as asked after epoch {epoch}", run.run_id())
+                .context(WRITING)?;
+        }
+        Err(Ended::Failed(e)) => {
+            let _ = run.fail();
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Why training ended before its last epoch.
+enum Ended {
+    /// A stop was asked for (the run's `should_stop`), seen after this epoch.
+    Stopped(u32),
+    /// Logging failed.
+    Failed(SdkError),
+}
+
+impl From<SdkError> for Ended {
+    fn from(e: SdkError) -> Ended {
+        Ended::Failed(e)
+    }
+}
+
 /// Trains one config as one run: creates the run, logs every epoch and the results,
-/// and closes it as finished, or as failed when anything went wrong on the way.
+/// and closes it as finished (no summary when a stop was asked for on the way), or as
+/// failed when anything went wrong.
 fn train_and_log(
     store: &Arc<dyn RunStore>,
     config: &TrainConfig,
     data: &[Sample],
     pace: Duration,
-) -> Result<(String, TrainSummary), SdkError> {
+) -> Result<(String, Option<TrainSummary>), SdkError> {
     let run = Run::builder()
         .project(PROJECT)
         .name(config.name())
@@ -213,9 +295,13 @@ fn train_and_log(
     match log_training(&run, config, data, pace) {
         Ok(summary) => {
             run.finish()?;
-            Ok((run.run_id().to_string(), summary))
+            Ok((run.run_id().to_string(), Some(summary)))
         }
-        Err(err) => {
+        Err(Ended::Stopped(_)) => {
+            run.finish()?;
+            Ok((run.run_id().to_string(), None))
+        }
+        Err(Ended::Failed(err)) => {
             // The run is marked failed if it can be; the error that stopped it is the
             // one worth reporting.
             let _ = run.fail();
@@ -229,7 +315,7 @@ fn log_training(
     config: &TrainConfig,
     data: &[Sample],
     pace: Duration,
-) -> Result<TrainSummary, SdkError> {
+) -> Result<TrainSummary, Ended> {
     let summary = train::train(config, data, |stats| {
         log_epoch(run, stats)?;
         if !pace.is_zero() {
@@ -237,7 +323,10 @@ fn log_training(
             run.flush()?;
             std::thread::sleep(pace);
         }
-        Ok::<(), SdkError>(())
+        if run.should_stop() {
+            return Err(Ended::Stopped(stats.epoch));
+        }
+        Ok::<(), Ended>(())
     })?;
     run.set_config("results/final_val_accuracy", summary.last.val_accuracy)?;
     run.set_config("results/final_val_loss", summary.last.val_loss)?;

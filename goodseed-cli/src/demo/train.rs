@@ -8,7 +8,7 @@
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroUsize};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::iris::{FEATURES, Sample, Species};
 use super::mlp::{Mlp, argmax, cross_entropy};
@@ -35,7 +35,7 @@ const ADAM_BETA2: f64 = 0.999;
 const ADAM_EPSILON: f64 = 1e-8;
 
 /// How parameters are updated from a batch's gradient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Optimizer {
     /// Stochastic gradient descent with (heavy-ball) momentum, as PyTorch's `SGD`.
@@ -53,8 +53,9 @@ impl fmt::Display for Optimizer {
     }
 }
 
-/// One training run's settings; serialized, it is the run's config.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One training run's settings; serialized, it is the run's config (and a trainer
+/// started by `goodseed agent` reads it back from there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TrainConfig {
     /// Units in the (single, ReLU) hidden layer.
     pub(crate) hidden: usize,

@@ -3,6 +3,7 @@
 //! act on runs (`commands`); `goodseed demo` (`demo`); the team server and `sync`
 //! (`sync`, `hosts`); and runs kept in PostgreSQL (`postgres`).
 
+mod agent;
 mod cli;
 mod commands;
 mod demo;

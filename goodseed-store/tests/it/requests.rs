@@ -71,12 +71,12 @@ fn requests_are_kept_claimed_and_settled(store: &dyn RequestStore) {
     assert_eq!(store.get(&p, other.id).expect("get"), None, "another project's");
 
     // Claimed oldest first, each once; the other project's stays.
-    let first = store.claim(&p, "agent-1").expect("claim").expect("pending");
+    let first = store.claim(&p, "agent-1", &RequestKind::ALL).expect("claim").expect("pending");
     assert_eq!(
         (first.id, first.state, first.claimed_by.as_deref()),
         (a.id, RequestState::Claimed, Some("agent-1"))
     );
-    let second = store.claim(&p, "agent-2").expect("claim").expect("pending");
+    let second = store.claim(&p, "agent-2", &RequestKind::ALL).expect("claim").expect("pending");
     assert_eq!(second.id, b.id);
 
     // Only its claimer settles it.
@@ -93,7 +93,7 @@ fn requests_are_kept_claimed_and_settled(store: &dyn RequestStore) {
     // An agent that died: its claims go back to pending, and another takes them.
     assert_eq!(store.release(&p, "agent-2").expect("release"), 1);
     assert_eq!(store.get(&p, b.id).expect("get").map(|r| r.state), Some(RequestState::Pending));
-    let again = store.claim(&p, "agent-3").expect("claim").expect("pending");
+    let again = store.claim(&p, "agent-3", &RequestKind::ALL).expect("claim").expect("pending");
     assert_eq!(again.id, b.id);
     let failed = store
         .settle(&p, b.id, "agent-3", &Outcome::failed("run r2 has no trainer"))
@@ -102,9 +102,31 @@ fn requests_are_kept_claimed_and_settled(store: &dyn RequestStore) {
         (failed.state, failed.message.as_deref()),
         (RequestState::Failed, Some("run r2 has no trainer"))
     );
-    assert_eq!(store.claim(&p, "agent-3").expect("claim").map(|r| r.id), Some(c.id));
-    assert_eq!(store.claim(&p, "agent-3").expect("claim"), None, "nothing pending");
-    assert_eq!(store.claim(&pn("team/q"), "agent-3").expect("claim").map(|r| r.id), Some(other.id));
+    assert_eq!(
+        store.claim(&p, "agent-3", &RequestKind::ALL).expect("claim").map(|r| r.id),
+        Some(c.id)
+    );
+    assert_eq!(
+        store.claim(&p, "agent-3", &RequestKind::ALL).expect("claim"),
+        None,
+        "nothing pending"
+    );
+    assert_eq!(
+        store.claim(&pn("team/q"), "agent-3", &RequestKind::ALL).expect("claim").map(|r| r.id),
+        Some(other.id)
+    );
+
+    // An agent with no free slot claims only what it carries out at once.
+    let resume = store.ask(&p, &ask(RequestKind::Resume, "r4")).expect("ask");
+    let stop = store.ask(&p, &ask(RequestKind::Stop, "r5")).expect("ask");
+    let at_once = [RequestKind::Stop, RequestKind::Delete];
+    assert_eq!(store.claim(&p, "agent-4", &at_once).expect("claim").map(|r| r.id), Some(stop.id));
+    assert_eq!(store.claim(&p, "agent-4", &at_once).expect("claim"), None, "a resume is left");
+    assert_eq!(store.claim(&p, "agent-4", &[]).expect("claim"), None, "no kind asked for");
+    assert_eq!(
+        store.claim(&p, "agent-4", &RequestKind::ALL).expect("claim").map(|r| r.id),
+        Some(resume.id)
+    );
 }
 
 /// Two handles claim at once: every request is claimed exactly once.
@@ -118,7 +140,7 @@ fn two_agents_never_claim_the_same_request(a: Arc<dyn RequestStore>, b: Arc<dyn 
         let p = p.clone();
         std::thread::spawn(move || {
             let mut got = Vec::new();
-            while let Some(r) = store.claim(&p, agent).expect("claim") {
+            while let Some(r) = store.claim(&p, agent, &RequestKind::ALL).expect("claim") {
                 got.push(r.id);
             }
             got
