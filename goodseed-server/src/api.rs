@@ -474,7 +474,7 @@ pub(crate) async fn requests(
     Ok(json_response(j))
 }
 
-fn request_json(r: &Request) -> Json {
+pub(crate) fn request_json(r: &Request) -> Json {
     let mut j = Json::default();
     request_fields(&mut j, r);
     j

@@ -149,7 +149,11 @@ pub fn serve(
     })?;
     // One state for every worker: the response cache is shared.
     let state = web::Data::new(state::AppState {
-        live: live::LiveHub::new(Arc::clone(&store), options.stream_limits),
+        live: live::LiveHub::new(
+            Arc::clone(&store),
+            options.requests.clone(),
+            options.stream_limits,
+        ),
         system: system::SystemMonitor::start(),
         remote: cloud::remote::RemoteRuns::start(Arc::clone(&store), options.remote_idle),
         store,

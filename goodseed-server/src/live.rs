@@ -16,6 +16,9 @@
 //!   followed run, or of any run of a followed project, changed; a run followed with
 //!   `run=` gets one at the start;
 //! - `event: removed`, `data: {"project", "run_id"}`: the run is gone (deleted);
+//! - `event: request`, `data:` the request as `GET /api/requests` lists it: a request
+//!   of interactive control of a followed project was asked or changed state (claimed,
+//!   done, failed), by this server or by an agent elsewhere (read with the listing);
 //! - `event: ping`, `data: {}`: every [`PING`], so proxies and the client know the
 //!   stream is alive.
 //!
@@ -48,6 +51,7 @@ use bytes::Bytes;
 use goodseed_core::time::UtcMicros;
 use goodseed_core::{ProjectName, RunRef};
 use goodseed_store::changes::{ChangeFeed, Changes};
+use goodseed_store::requests::{Request, RequestState, RequestStore};
 use goodseed_store::{RunStore, RunSummary};
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -138,6 +142,8 @@ struct Listing {
     projects: HashMap<String, Arc<ProjectRuns>>,
     /// What a project without runs shows (one `Arc`, so it compares unchanged).
     empty: Arc<ProjectRuns>,
+    /// The requests of each followed project; an `Arc` is kept while they are.
+    requests: HashMap<String, Arc<Vec<Request>>>,
 }
 
 impl Listing {
@@ -163,6 +169,30 @@ impl Listing {
                 (name, runs)
             })
             .collect();
+    }
+
+    /// Reads the requests of the `followed` projects, keeping the `Arc` of each whose
+    /// requests did not change. A project that cannot be read keeps its last ones.
+    fn refresh_requests(&mut self, requests: &dyn RequestStore, followed: &HashSet<ProjectName>) {
+        let mut before = std::mem::take(&mut self.requests);
+        for project in followed {
+            let old = before.remove(project.as_str());
+            let now = match requests.list(project) {
+                Ok(now) => match old {
+                    Some(old) if *old == now => old,
+                    _ => Arc::new(now),
+                },
+                Err(_) => match old {
+                    Some(old) => old,
+                    None => continue,
+                },
+            };
+            self.requests.insert(project.as_str().to_owned(), now);
+        }
+    }
+
+    fn project_requests(&self, name: &ProjectName) -> Option<Arc<Vec<Request>>> {
+        self.requests.get(name.as_str()).cloned()
     }
 
     fn stale(&self) -> bool {
@@ -227,6 +257,7 @@ pub(crate) fn event(name: &str, data: &str) -> Event {
         "status" => "status_change",
         "run" => "run_created",
         "removed" => "run_removed",
+        "request" => "request_update",
         other => other,
     };
     Event {
@@ -244,6 +275,8 @@ pub(crate) struct LiveHub {
 
 struct Hub {
     store: Arc<dyn RunStore>,
+    /// Where requests of interactive control are kept, when the server keeps them.
+    requests: Option<Arc<dyn RequestStore>>,
     /// The store's changes, when it tells them ([`RunStore::watch`]).
     feed: Option<ChangeFeed>,
     limits: StreamLimits,
@@ -267,11 +300,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LiveHub {
-    pub(crate) fn new(store: Arc<dyn RunStore>, limits: StreamLimits) -> LiveHub {
+    pub(crate) fn new(
+        store: Arc<dyn RunStore>,
+        requests: Option<Arc<dyn RequestStore>>,
+        limits: StreamLimits,
+    ) -> LiveHub {
         LiveHub {
             inner: Arc::new(Hub {
                 feed: store.watch(),
                 store,
+                requests,
                 limits,
                 state: Mutex::new(HubState::default()),
                 wake: Condvar::new(),
@@ -319,8 +357,15 @@ impl LiveHub {
         if listing.stale() {
             listing.refresh(&*self.inner.store);
         }
+        drop(listing);
         for w in watched {
-            w.baseline(&listing.project(&w.project));
+            w.baseline(&self.inner.listing_project(&w.project));
+            // The requests there are now are known: only later changes are sent.
+            if let (true, Some(requests)) = (w.whole, &self.inner.requests)
+                && let Ok(now) = requests.list(&w.project)
+            {
+                w.requests = Some(now.iter().map(|r| (r.id, r.state)).collect());
+            }
         }
     }
 
@@ -536,6 +581,10 @@ fn run_hub(hub: &Weak<Hub>) {
 }
 
 impl Hub {
+    fn listing_project(&self, name: &ProjectName) -> Arc<ProjectRuns> {
+        lock(&self.listing).project(name)
+    }
+
     /// One look: the new points of the followed runs in `scope`, the listing when
     /// wanted and due, then every connection is sent what concerns it. Returns, when the
     /// listing was wanted but refreshed too recently, how long until it may be again.
@@ -556,9 +605,15 @@ impl Hub {
                 })
                 .map(|(r, f)| (r.clone(), f.last_step.clone()))
                 .collect();
-            let projects = state.connections.iter().any(|c| !c.watched.is_empty());
-            (runs, projects)
+            let projects: HashSet<ProjectName> = state
+                .connections
+                .iter()
+                .flat_map(|c| c.watched.iter().filter(|w| w.whole).map(|w| w.project.clone()))
+                .collect();
+            let any = state.connections.iter().any(|c| !c.watched.is_empty());
+            (runs, (any, projects))
         };
+        let (projects_followed, whole_projects) = projects_followed;
         let mut points: HashMap<RunRef, Vec<Event>> = HashMap::new();
         let mut positions = Vec::with_capacity(runs.len());
         for (run, last) in runs {
@@ -573,6 +628,9 @@ impl Hub {
             let mut listing = lock(&self.listing);
             if listing.stale() {
                 listing.refresh(&*self.store);
+                if let Some(requests) = &self.requests {
+                    listing.refresh_requests(&**requests, &whole_projects);
+                }
             } else {
                 owed = listing.fetched.map(|t| LISTING_POLL.saturating_sub(t.elapsed()));
             }
@@ -658,6 +716,9 @@ fn deliver(c: &mut Connection, points: &HashMap<RunRef, Vec<Event>>, listing: &L
     let mut changes = Vec::new();
     for w in &mut c.watched {
         changes.extend(w.changes(listing.project(&w.project)));
+        if w.whole {
+            changes.extend(w.request_changes(listing.project_requests(&w.project)));
+        }
     }
     for (name, data) in changes {
         if !c.send(&event(name, &data)) {
@@ -682,6 +743,10 @@ pub(crate) struct Watched {
     last: Option<Arc<ProjectRuns>>,
     /// The runs the client knows, by file stem.
     known: HashMap<String, Known>,
+    /// The project's requests last compared against (`None`: not yet).
+    last_requests: Option<Arc<Vec<Request>>>,
+    /// The state of each request the client knows (`None`: the baseline is not taken).
+    requests: Option<HashMap<i64, RequestState>>,
 }
 
 /// A run the client knows of.
@@ -694,7 +759,15 @@ struct Known {
 
 impl Watched {
     pub(crate) fn new(project: ProjectName, whole: bool) -> Watched {
-        Watched { project, whole, direct: HashSet::new(), last: None, known: HashMap::new() }
+        Watched {
+            project,
+            whole,
+            direct: HashSet::new(),
+            last: None,
+            known: HashMap::new(),
+            last_requests: None,
+            requests: None,
+        }
     }
 
     /// The id events about `r` carry: the one the client followed it by, else its own.
@@ -712,6 +785,30 @@ impl Watched {
             let shown = (!self.direct.contains(&r.id)).then(|| shown(r));
             self.known.insert(r.id.clone(), Known { run_id: self.id(r).to_owned(), shown });
         }
+    }
+
+    /// The requests asked or changed since the last look (`now`: the project's requests,
+    /// `None` when the server keeps none or they were not read yet), as `(event, data)`
+    /// pairs. The first look only takes what is there as known: the client reads the
+    /// requests it wants through `GET /api/requests`.
+    fn request_changes(&mut self, now: Option<Arc<Vec<Request>>>) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let Some(now) = now else { return out };
+        if self.last_requests.as_ref().is_some_and(|last| Arc::ptr_eq(last, &now)) {
+            return out;
+        }
+        match &mut self.requests {
+            None => self.requests = Some(now.iter().map(|r| (r.id, r.state)).collect()),
+            Some(known) => {
+                for r in now.iter() {
+                    if known.insert(r.id, r.state) != Some(r.state) {
+                        out.push(("request", crate::api::request_json(r).finish()));
+                    }
+                }
+            }
+        }
+        self.last_requests = Some(now);
+        out
     }
 
     /// What changed since the last look at the project's runs (`now`), as `(event,

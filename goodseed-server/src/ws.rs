@@ -13,7 +13,8 @@
 //!
 //! The server answers `{"type": "subscribed" | "unsubscribed", …}`, `{"type": "pong"}`,
 //! `{"type": "error", "message"}`, and sends `{"type": "metric_update" | "status_change"
-//! | "run_created" | "run_removed" | "ping", "data": …}` with the data of the matching
+//! | "run_created" | "run_removed" | "request_update" | "ping", "data": …}` with the data
+//! of the matching
 //! Server-Sent Event (`checkpoint_saved` will come with checkpoints). `?run=` and
 //! `?project=` on the URL subscribe at once, as for `/api/events`.
 

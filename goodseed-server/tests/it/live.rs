@@ -19,16 +19,29 @@ pub(crate) struct Events {
 
 impl Events {
     pub(crate) fn open(port: u16, query: &str) -> Events {
+        Events::open_with(port, query, "")
+    }
+
+    /// [`Events::open`] with more header lines (each ending with `\r\n`).
+    pub(crate) fn open_with(port: u16, query: &str, headers: &str) -> Events {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        write!(stream, "GET /api/events?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
-            .expect("send");
+        write!(
+            stream,
+            "GET /api/events?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n"
+        )
+        .expect("send");
         stream.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
         Events { stream, seen: String::new() }
     }
 
     /// Opens the stream and waits for its opening comment; returns the offset past it.
     pub(crate) fn opened(port: u16, query: &str) -> (Events, usize) {
-        let mut events = Events::open(port, query);
+        Events::opened_with(port, query, "")
+    }
+
+    /// [`Events::opened`] with more header lines.
+    pub(crate) fn opened_with(port: u16, query: &str, headers: &str) -> (Events, usize) {
+        let mut events = Events::open_with(port, query, headers);
         let at = events.wait_for(0, "text/event-stream", Duration::from_secs(5));
         let at = events.wait_for(at, ": goodseed live updates\n\n", Duration::from_secs(5));
         (events, at)

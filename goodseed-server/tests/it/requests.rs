@@ -104,3 +104,73 @@ fn a_server_that_keeps_no_requests_says_so() {
     let r = server.request("GET", "/api/requests?project=team/p", &[("Authorization", &auth)], "");
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+/// A client following a project sees its requests asked and changing state, whether the
+/// change came through this server or from an agent writing the store elsewhere.
+#[test]
+fn request_changes_are_live_events() {
+    use std::time::Duration;
+
+    use goodseed_core::ProjectName;
+    use goodseed_store::requests::{Outcome, RequestKind};
+
+    let home = tempfile::tempdir().expect("home");
+    sdk_run(home.path(), "team/p", "r1", 3).finish().expect("finish");
+    let server = serve(home.path(), true);
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let before =
+        server.request("POST", "/api/runs/team/p/r1/requests", &headers, r#"{"kind": "stop"}"#);
+    assert_eq!(before.status, 200, "{}", before.body);
+
+    let (mut events, at) = crate::live::Events::opened_with(
+        server.port,
+        "project=team/p",
+        &format!("Authorization: {auth}\r\n"),
+    );
+    let asked = server.request(
+        "POST",
+        "/api/runs/team/p/r1/requests",
+        &headers,
+        r#"{"kind": "clone", "config_patch": {"lr": 0.5}, "asked_by": "ana"}"#,
+    );
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let id = asked.json()["id"].as_i64().expect("id");
+    let within = Duration::from_secs(10);
+    let (pending, at) = events.wait_event(at, "request", &format!("\"id\": {id},"), within);
+    assert_eq!(
+        (pending["state"].as_str(), pending["kind"].as_str()),
+        (Some("pending"), Some("clone"))
+    );
+    assert_eq!(pending["asked_by"], "ana");
+
+    // An agent elsewhere claims and settles it through the store.
+    let project = ProjectName::parse("team/p").expect("project");
+    let agent = SqliteRequestStore::in_data_dir(&home.path().join("projects"));
+    let claimed = agent.claim(&project, "gpu-box", &RequestKind::ALL).expect("claim").expect("one");
+    assert_eq!(claimed.id, before.json()["id"].as_i64().expect("id"), "oldest first");
+    let claimed = agent.claim(&project, "gpu-box", &RequestKind::ALL).expect("claim").expect("two");
+    let (seen, at) = events.wait_event(at, "request", &format!("\"id\": {id},"), within);
+    assert_eq!(
+        (seen["state"].as_str(), seen["claimed_by"].as_str()),
+        (Some("claimed"), Some("gpu-box"))
+    );
+    agent
+        .settle(&project, claimed.id, "gpu-box", &Outcome::done(Some("r1-clone-2")))
+        .expect("settle");
+    let (done, _) = events.wait_event(at, "request", &format!("\"id\": {id},"), within);
+    assert_eq!(
+        (done["state"].as_str(), done["result_run"].as_str()),
+        (Some("done"), Some("r1-clone-2"))
+    );
+
+    // The stop asked before the stream opened was only reported when it changed.
+    let first = before.json()["id"].as_i64().expect("id");
+    let about_first: Vec<_> = events
+        .all()
+        .into_iter()
+        .filter(|(e, d)| e == "request" && d.contains(&format!("\"id\": {first},")))
+        .map(|(_, d)| d)
+        .collect();
+    assert!(about_first.iter().all(|d| !d.contains("\"pending\"")), "{about_first:?}");
+}
