@@ -249,3 +249,37 @@ async function post(url: string): Promise<void> {
 export const trash = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/trash`);
 export const restore = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/trash/restore`);
 export const stop = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/stop`);
+
+/** A request of interactive control, as `GET /api/requests` lists it. */
+export interface ControlRequest {
+  id: number;
+  project: string;
+  run_id: string;
+  kind: 'stop' | 'resume' | 'clone' | 'delete';
+  state: 'pending' | 'claimed' | 'done' | 'failed';
+  config_patch: string | null;
+  checkpoint: string | null;
+  asked_by: string;
+  asked_at: string;
+  claimed_by: string | null;
+  claimed_at: string | null;
+  settled_at: string | null;
+  message: string | null;
+  result_run: string | null;
+}
+
+/** Asks for a request (an agent, `goodseed agent`, carries it out). */
+export const askRequest = (
+  p: string,
+  r: string,
+  body: { kind: ControlRequest['kind']; config_patch?: Record<string, unknown>; checkpoint?: string },
+) =>
+  getJson<ControlRequest>(`/api/runs/${runPath(p, r)}/requests`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...body, asked_by: 'web' }),
+  });
+
+/** The project's requests, oldest first. */
+export const requests = async (project: string) =>
+  (await getJson<{ requests: ControlRequest[] }>(`/api/requests?${new URLSearchParams({ project })}`)).requests;

@@ -1,7 +1,7 @@
 // Live updates from `GET /api/events` (server-sent events): new points, status changes,
-// new and removed runs. The browser's EventSource reconnects by itself.
+// new and removed runs, requests of interactive control. The browser's EventSource reconnects by itself.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { num, type RunRow, type State } from './api';
+import { type ControlRequest, num, type RunRow, type State } from './api';
 
 export interface LivePoint {
   step: number;
@@ -14,6 +14,8 @@ export interface LiveHandlers {
   status?: (run: string, status: string | null, state: State, endedBy: string | null) => void;
   run?: (row: RunRow) => void;
   removed?: (run: string) => void;
+  /** A request of the project was asked or changed state (with `wholeProject`). */
+  request?: (r: ControlRequest) => void;
   /** The stream is open (again): anything missed before must be loaded now. */
   open?: () => void;
 }
@@ -77,6 +79,10 @@ export function useLive(
     es.addEventListener('removed', (e) => {
       const d = parse(e as MessageEvent);
       if (d && d.project === project) ref.current.removed?.(d.run_id);
+    });
+    es.addEventListener('request', (e) => {
+      const d = parse(e as MessageEvent);
+      if (d && d.project === project) ref.current.request?.(d as ControlRequest);
     });
     return () => es.close();
   }, [project, key, wholeProject, enabled]);

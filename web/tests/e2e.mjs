@@ -323,6 +323,32 @@ test('trash and restore', async () => {
   await page.locator(row).waitFor();
 });
 
+test('interactive control: clone with a config change; the request follows live', async () => {
+  await page.goto(url({ project: 'fx/cmp', run: 'cmp-0' }));
+  await page.locator('.run-head .live-open').waitFor();
+  await page.click('button:has-text("Clone…")');
+  // Refused in the page, saying why, before anything is asked.
+  await page.fill('textarea[aria-label="Config changes"]', '[1]');
+  await page.click('text=Ask to clone');
+  assert.match(await page.textContent('.clone-form .form-error'), /JSON object is needed/);
+  await page.fill('textarea[aria-label="Config changes"]', '{"lr": 0.5}');
+  await page.click('text=Ask to clone');
+  const pending = '.requests tr[data-state="pending"]';
+  await page.locator(pending).waitFor();
+  assert.match(await page.textContent(pending), /clone.*"lr":0\.5/);
+  assert.match(await page.textContent('.requests .hint'), /goodseed agent -p fx\/cmp/);
+  assert.equal(await page.locator('.clone-form').count(), 0, 'the form closes once asked');
+  await shot('request-pending');
+  if (!FLAGS) return;
+  // An agent elsewhere (tests/ui.rs) claims and settles it: the row changes without a reload.
+  writeFileSync(join(FLAGS, 'settle'), '');
+  const done = '.requests tr[data-state="done"]';
+  await page.locator(done).waitFor({ timeout: 10000 });
+  assert.match(await page.textContent(`${done} a`), /^cmp-0-clone-\d+$/);
+  assert.equal(await page.locator('.requests .hint').count(), 0, 'nothing waits any more');
+  await shot('request-done');
+});
+
 test('live: a new run appears, its points arrive, and its death shows as crashed', async () => {
   if (!FLAGS) {
     // Only when run by hand against a server without the trainer (see tests/ui.rs).

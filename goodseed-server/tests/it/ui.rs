@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
+use goodseed_store::requests::{Outcome, RequestKind, RequestStore, SqliteRequestStore};
 
 use goodseed_testkit::python;
 
@@ -140,6 +141,47 @@ fn fixtures(home: &Path) {
     }
 }
 
+/// An agent elsewhere, as the browser sees one: once `settle` is in the flag directory,
+/// it claims the pending requests of `fx/cmp` in the store and settles them done with
+/// the run a clone would make (the agent itself is tested with real trainers in
+/// goodseed-cli's `agent` tests; here only what the browser shows of it matters).
+struct Agent {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(requests: Arc<dyn RequestStore>, flags: &Path) -> Agent {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, done) = (flags.join("settle"), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let project = goodseed_core::ProjectName::parse("fx/cmp").expect("project");
+            while !done.load(Ordering::Relaxed) {
+                if flag.exists() {
+                    while let Ok(Some(r)) = requests.claim(&project, "ui-agent", &RequestKind::ALL)
+                    {
+                        let made = format!("{}-clone-{}", r.run_id, r.id);
+                        let outcome = Outcome::done(Some(&made));
+                        requests.settle(&project, r.id, "ui-agent", &outcome).expect("settle");
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Agent { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The trainer the browser watches: waits for `go`, creates `fx/live/trainee`, logs a
 /// point every 50 ms, and dies (SIGABRT, no close) once `die` exists.
 #[test]
@@ -236,8 +278,14 @@ fn the_ui_in_a_real_browser() {
         assert!(status.success(), "copy the fixtures to GOODSEED_UI_KEEP");
     }
 
-    let server = support::TestServer::start(&home.path().join("projects"));
+    let projects = home.path().join("projects");
+    let requests: Arc<dyn RequestStore> = Arc::new(SqliteRequestStore::in_data_dir(&projects));
+    let server = support::TestServer::start_with(&projects, |o| goodseed_server::ServerOptions {
+        requests: Some(Arc::clone(&requests)),
+        ..o
+    });
     let port = server.port;
+    let agent = Agent::start(requests, flags.path());
 
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
         .args(["--exact", "ui::child_trainer", "--nocapture", "--test-threads=1"])
@@ -258,6 +306,7 @@ fn the_ui_in_a_real_browser() {
         .expect("run node");
     let _ = child.kill();
     let _ = child.wait();
+    drop(agent);
     drop(server);
     eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser tests failed (output above)");

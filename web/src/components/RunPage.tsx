@@ -31,8 +31,11 @@ export function RunPage({ route }: { route: Route }) {
   const paths = useAsync(() => api.metricPaths(project, runId), [project, runId]);
   const tab = route.tab ?? 'charts';
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+  const [cloning, setCloning] = useState(false);
+  const requests = useAsync(() => api.requests(project).catch(() => null), [project]);
 
-  const live = useLive(project, [runId], false, {
+  // The whole project is followed for its requests (the run's own events are filtered).
+  const live = useLive(project, [runId], true, {
     metrics: (run, path, points) => {
       if (run !== runId) return;
       if (paths.data && !paths.data.includes(path)) paths.set([...paths.data, path].sort());
@@ -44,6 +47,13 @@ export function RunPage({ route }: { route: Route }) {
         if (state !== 'running') summary.reload();
       }
     },
+    request: (r) => {
+      if (!requests.data) return;
+      const rest = requests.data.filter((x) => x.id !== r.id);
+      requests.set([...rest, r].sort((a, b) => a.id - b.id));
+    },
+    // Anything asked while the stream was down.
+    open: () => requests.reload(),
   });
 
   const s = summary.data;
@@ -73,6 +83,17 @@ export function RunPage({ route }: { route: Route }) {
       toast('Stop requested: the trainer sees it through run.should_stop()');
     } catch (e) {
       toast(`Stop failed: ${e instanceof Error ? e.message : e}`, true);
+    }
+  };
+  const ask = async (kind: api.ControlRequest['kind'], body: { config_patch?: Record<string, unknown>; checkpoint?: string } = {}) => {
+    try {
+      const r = await api.askRequest(project, runId, { kind, ...body });
+      if (requests.data && !requests.data.some((x) => x.id === r.id)) requests.set([...requests.data, r]);
+      toast(`${kind[0].toUpperCase()}${kind.slice(1)} asked (request ${r.id}): an agent carries it out`);
+      return true;
+    } catch (e) {
+      toast(`${kind} failed: ${e instanceof Error ? e.message : e}`, true);
+      return false;
     }
   };
   const trash = async () => {
@@ -151,10 +172,27 @@ export function RunPage({ route }: { route: Route }) {
               Stop run
             </button>
           )}
+          {s.state !== 'running' && (
+            <button class="btn" onClick={() => ask('resume')} title="Ask an agent (goodseed agent) to start the trainer on this run again">
+              Resume
+            </button>
+          )}
+          <button class="btn" aria-expanded={cloning} onClick={() => setCloning(!cloning)} title="Ask an agent to train a new run from this run's config, changed">
+            Clone…
+          </button>
           <button class="btn" onClick={trash}>
             {s.trashed ? 'Restore' : 'Trash'}
           </button>
         </div>
+        {cloning && (
+          <CloneForm
+            onCancel={() => setCloning(false)}
+            onAsk={async (patch, checkpoint) => {
+              if (await ask('clone', { config_patch: patch, checkpoint })) setCloning(false);
+            }}
+          />
+        )}
+        {requests.data && <RunRequests project={project} runId={runId} requests={requests.data} />}
       </header>
       {tab === 'charts' && (
         <>
@@ -208,6 +246,99 @@ export function RunPage({ route }: { route: Route }) {
       )}
       {tab === 'config' && <RunConfig project={project} runId={runId} />}
       {tab === 'logs' && <Logs project={project} runId={runId} live={s.state === 'running'} />}
+    </section>
+  );
+}
+
+/** The clone's changes: a JSON object of config paths (`{"lr": 0.01}`), and a checkpoint. */
+function CloneForm({ onAsk, onCancel }: { onAsk: (patch: Record<string, unknown>, checkpoint?: string) => void; onCancel: () => void }) {
+  const [text, setText] = useState('{\n  \n}');
+  const [checkpoint, setCheckpoint] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    let patch: unknown;
+    try {
+      patch = JSON.parse(text);
+    } catch (err) {
+      setError(`not JSON: ${err instanceof Error ? err.message : err}`);
+      return;
+    }
+    if (!patch || typeof patch !== 'object' || Array.isArray(patch)) {
+      setError('a JSON object is needed: config paths and their new values, e.g. {"lr": 0.01}');
+      return;
+    }
+    setError(null);
+    onAsk(patch as Record<string, unknown>, checkpoint.trim() || undefined);
+  };
+  return (
+    <form class="clone-form" onSubmit={submit}>
+      <label>
+        Config changes <span class="muted">(a JSON object of config paths, over this run's config)</span>
+        <textarea class="mono" rows={4} spellcheck={false} aria-label="Config changes" value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
+      </label>
+      <label>
+        Warm start from checkpoint <span class="muted">(optional)</span>
+        <input type="text" aria-label="Checkpoint" value={checkpoint} onInput={(e) => setCheckpoint((e.target as HTMLInputElement).value)} />
+      </label>
+      {error && (
+        <p class="form-error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="toolbar">
+        <button class="btn primary" type="submit">
+          Ask to clone
+        </button>
+        <button class="btn" type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** The requests about this run (asked on it, or that made it), newest first. */
+function RunRequests({ project, runId, requests }: { project: string; runId: string; requests: api.ControlRequest[] }) {
+  const mine = requests.filter((r) => r.run_id === runId || r.result_run === runId).reverse();
+  if (mine.length === 0) return null;
+  const waiting = mine.some((r) => r.state === 'pending');
+  return (
+    <section class="requests" aria-label="Requests">
+      <h2>Requests</h2>
+      <table class="requests-table">
+        <tbody>
+          {mine.map((r) => (
+            <tr key={r.id} data-request={r.id} data-state={r.state}>
+              <td class="mono">#{r.id}</td>
+              <td>
+                {r.kind}
+                {r.config_patch && r.config_patch !== '{}' && <span class="mono muted"> {r.config_patch}</span>}
+              </td>
+              <td>
+                <span class={`badge badge-request-${r.state}`}>{r.state}</span>
+              </td>
+              <td class="muted">
+                {r.asked_by}, {fmtTime(r.asked_at)}
+                {r.claimed_by && ` · ${r.claimed_by}`}
+              </td>
+              <td>
+                {r.message && <span>{r.message} </span>}
+                {r.result_run && r.result_run !== runId && (
+                  <a class="mono" {...linkProps({ project, run: r.result_run })}>
+                    {r.result_run}
+                  </a>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {waiting && (
+        <p class="muted hint">
+          Pending requests wait for an agent: <code>goodseed agent -p {project} -- &lt;your trainer command&gt;</code>
+        </p>
+      )}
     </section>
   );
 }
