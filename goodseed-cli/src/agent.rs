@@ -60,7 +60,7 @@ pub(crate) struct AgentArgs {
     pub(crate) gpus: Vec<u32>,
 
     /// The agent's name: its claims are kept under it, and an agent starting under the
-    /// same name takes back those a dead one left [default: agent@<host name>]
+    /// same name takes back those a dead one left (by default `agent@` and the host name)
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
 

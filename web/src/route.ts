@@ -27,6 +27,8 @@ export interface Route {
   metrics: string[];
   /** Charts filter (run page). */
   filter?: string;
+  /** Run page: the clone form is open. */
+  clone: boolean;
 }
 
 const LISTS = ['sel', 'cols', 'metrics'] as const;
@@ -54,6 +56,7 @@ export function parseRoute(search: string): Route {
     x: x === 'wall' || x === 'rel' ? x : 'step',
     metrics: list('metrics'),
     filter: q.get('filter') ?? undefined,
+    clone: q.get('clone') === '1',
   };
 }
 
@@ -79,6 +82,7 @@ export function routeUrl(r: Partial<Route>): string {
   set('logy', r.logy && '1');
   set('x', r.x && r.x !== 'step' ? r.x : undefined);
   set('filter', r.filter);
+  set('clone', r.clone && '1');
   const s = q.toString();
   return s ? `/?${s}` : '/';
 }

@@ -324,9 +324,12 @@ test('trash and restore', async () => {
 });
 
 test('interactive control: clone with a config change; the request follows live', async () => {
-  await page.goto(url({ project: 'fx/cmp', run: 'cmp-0' }));
+  // From the runs table: a row's Clone… opens the run page with the form open.
+  await page.goto(url({ project: 'fx/cmp' }));
+  await page.click('tr[data-run="cmp-0"] >> text=Clone…');
+  await page.locator('.clone-form textarea').waitFor();
+  assert.match(page.url(), /run=cmp-0/);
   await page.locator('.run-head .live-open').waitFor();
-  await page.click('button:has-text("Clone…")');
   // Refused in the page, saying why, before anything is asked.
   await page.fill('textarea[aria-label="Config changes"]', '[1]');
   await page.click('text=Ask to clone');

@@ -31,7 +31,8 @@ export function RunPage({ route }: { route: Route }) {
   const paths = useAsync(() => api.metricPaths(project, runId), [project, runId]);
   const tab = route.tab ?? 'charts';
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
-  const [cloning, setCloning] = useState(false);
+  const cloning = route.clone;
+  const setCloning = (open: boolean) => patchRoute({ clone: open });
   const requests = useAsync(() => api.requests(project).catch(() => null), [project]);
 
   // The whole project is followed for its requests (the run's own events are filtered).

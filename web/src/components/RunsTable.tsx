@@ -174,7 +174,14 @@ export function RunsTable({ route }: { route: Route }) {
   const toggle = (id: string) => setSel(selected.has(id) ? route.sel.filter((s) => s !== id) : [...route.sel, id]);
   const allShownSelected = shown.length > 0 && shown.every((r) => selected.has(r.run_id));
 
-  async function act(what: 'trash' | 'restore' | 'stop', ids: string[]) {
+  async function act(what: 'trash' | 'restore' | 'stop' | 'resume', ids: string[]) {
+    if (what === 'resume') {
+      const asked = await Promise.allSettled(ids.map((id) => api.askRequest(project, id, { kind: 'resume' })));
+      const failed = asked.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+      if (failed.length) toast(`resume failed for ${failed.length} run(s): ${String(failed[0].reason?.message ?? failed[0].reason)}`, true);
+      else toast(`Resume asked for ${ids.length} run(s): an agent (goodseed agent) carries it out`);
+      return;
+    }
     const fn = what === 'trash' ? api.trash : what === 'restore' ? api.restore : api.stop;
     const results = await Promise.allSettled(ids.map((id) => fn(project, id)));
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
@@ -248,6 +255,16 @@ export function RunsTable({ route }: { route: Route }) {
           >
             Compare {route.sel.length > 0 ? `(${route.sel.length})` : ''}
           </button>
+          {!route.trashed && (
+            <button
+              class="btn"
+              disabled={route.sel.length === 0}
+              title="Ask an agent (goodseed agent) to start the trainer on each selected run again"
+              onClick={() => act('resume', route.sel)}
+            >
+              Resume
+            </button>
+          )}
           {route.trashed ? (
             <button class="btn" disabled={route.sel.length === 0} onClick={() => act('restore', route.sel)}>
               Restore
@@ -356,6 +373,11 @@ export function RunsTable({ route }: { route: Route }) {
                       <button class="btn small" onClick={() => act('stop', [r.run_id])} title="Ask the trainer to stop (run.should_stop())">
                         Stop
                       </button>
+                    )}
+                    {!route.trashed && (
+                      <a class="btn small" {...linkProps({ project, run: r.run_id, clone: true })} title="Clone this run with a changed config">
+                        Clone…
+                      </a>
                     )}
                     <button class="btn small" onClick={() => act(route.trashed ? 'restore' : 'trash', [r.run_id])}>
                       {route.trashed ? 'Restore' : 'Trash'}
