@@ -40,6 +40,9 @@ use goodseed_store::{RunStore, StoreError, meta_key};
 use crate::cli::DataDir;
 use crate::store::open_store;
 
+/// The longest `--grace` or `--poll`: a day.
+const MAX_SECONDS: f64 = 86_400.0;
+
 /// How long a trainer has between SIGTERM and SIGKILL when the agent stops.
 const KILL_AFTER: Duration = Duration::from_secs(10);
 
@@ -110,8 +113,11 @@ pub(crate) fn run(args: AgentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         ProjectName::parse(&args.project).map_err(|e| usage(format!("--project: {e}")))?;
     let slots = slot_gpus(args.slots, &args.gpus)?;
     for (name, value) in [("--grace", args.grace), ("--poll", args.poll)] {
-        if !(value.is_finite() && value >= 0.0) {
-            return Err(usage(format!("{name} must be a number of seconds, not {value}")).into());
+        if !(value.is_finite() && (0.0..=MAX_SECONDS).contains(&value)) {
+            return Err(usage(format!(
+                "{name} must be a number of seconds from 0 to {MAX_SECONDS}, not {value}"
+            ))
+            .into());
         }
     }
     let name =
@@ -140,11 +146,18 @@ pub(crate) fn run(args: AgentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     agent.start()?;
     let poll = Duration::from_secs_f64(args.poll);
     loop {
-        agent.reap()?;
+        // A store that fails (a database restarting, a full disk) is tried again at the
+        // next look; the trainers run on meanwhile.
+        if let Err(e) = agent.reap() {
+            warn(&format!("{e:#}; trying again"));
+        }
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let idle = agent.fill()?;
+        let idle = agent.fill().unwrap_or_else(|e| {
+            warn(&format!("{e:#}; trying again"));
+            false
+        });
         if args.once && idle && agent.running() == 0 {
             break;
         }
@@ -464,6 +477,9 @@ impl Agent<'_> {
         let Start { run_id, config, resume } = start;
         let (program, args) = self.command.split_first().expect("clap requires a command");
         let mut command = Command::new(program);
+        // A process group of its own: a Ctrl-C at the agent's terminal reaches the agent
+        // alone, which then stops the trainer gracefully.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .args(args)
             .stdin(Stdio::null())
@@ -550,6 +566,11 @@ impl Agent<'_> {
             }
         }
     }
+}
+
+/// One warning line on stderr (standard output carries what the agent did).
+fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {message}");
 }
 
 /// A usage error (exit code 2) saying `message`.

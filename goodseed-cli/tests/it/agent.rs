@@ -271,6 +271,12 @@ fn agent_arguments_are_checked() {
     let (code, _, err) = run(&["-p", "../etc"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--project"), "{err}");
+    let (code, _, err) = run(&["-p", "team/p", "--grace", "1e30"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--grace must be a number of seconds from 0 to 86400"), "{err}");
+    let (code, _, err) = run(&["-p", "team/p", "--poll=-1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--poll"), "{err}");
     let (code, _, err) = run(&["-p", "team/p", "--gpus", "0,0"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("GPU 0 twice"), "{err}");
