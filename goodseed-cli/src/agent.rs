@@ -7,7 +7,9 @@
 //! - `resume`: starts the trainer on the run again (`GOODSEED_RESUME=1`);
 //! - `clone`: starts the trainer on a new run `<source>-clone-<request>` whose config is
 //!   the source's with the request's patch over it (and `GOODSEED_WARM_START` naming the
-//!   checkpoint, when one was asked for).
+//!   checkpoint, when one was asked for);
+//! - `trial` (a sweep's, made by `goodseed sweep create`): starts the trainer on the
+//!   trial's run with the trial's config.
 //!
 //! A trainer gets `GOODSEED_PROJECT`, `GOODSEED_RUN_ID`, `GOODSEED_CONFIG` (the config as
 //! a JSON object, which the SDK's `Run::builder()` reads), `GOODSEED_RESUME`,
@@ -360,6 +362,17 @@ impl Agent<'_> {
     /// which trainer to start.
     fn carry_out(&mut self, request: &Request) -> Result<Option<Start>, Refused> {
         let run = &request.run_id;
+        if request.kind == RequestKind::Trial {
+            let config: serde_json::Value = request
+                .config_patch
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| Refused(format!("the trial's config is not JSON: {e}")))?
+                .filter(serde_json::Value::is_object)
+                .ok_or_else(|| Refused("the trial has no config object".to_owned()))?;
+            return self.new_run(request, run.clone(), config);
+        }
         let summary = match self.runs().run_summary(&self.project, run) {
             Ok(s) => s,
             Err(StoreError::NotFound { .. }) => {
@@ -410,31 +423,41 @@ impl Agent<'_> {
             RequestKind::Clone => {
                 let clone = clone_id(run, request.id);
                 let config = self.config_of(run, request.config_patch.as_deref())?;
-                // A clone whose trainer an earlier agent started (and which was stopped
-                // with that agent, or died with it) is resumed, not started twice.
-                let resume = match self.runs().run_summary(&self.project, &clone) {
-                    Err(StoreError::NotFound { .. }) => false,
-                    Err(e) => return Err(Refused(format!("cannot read the run {clone}: {e}"))),
-                    // Trained to its end (not stopped with the agent that started it).
-                    Ok(s)
-                        if s.status == RunStatus::Finished
-                            && s.meta.get(meta_key::ENDED_BY) == Some("completed") =>
-                    {
-                        let done = Outcome {
-                            message: Some(format!("{clone} had finished already")),
-                            ..Outcome::done(Some(clone.as_str()))
-                        };
-                        self.settle(request, &done).map_err(|e| Refused(e.to_string()))?;
-                        return Ok(None);
-                    }
-                    Ok(s) if s.status == RunStatus::Running && s.liveness != Liveness::Dead => {
-                        return Err(Refused(format!("the clone {clone} is running already")));
-                    }
-                    Ok(_) => true,
-                };
-                Ok(Some(Start { run_id: clone, config, resume }))
+                Ok(self.new_run(request, clone, config)?)
             }
+            RequestKind::Trial => unreachable!("carried out above"),
         }
+    }
+
+    /// Starts a new run (a clone's, a trial's), or carries on one an earlier agent
+    /// started (stopped with that agent, or dead with it: resumed, not started twice);
+    /// one trained to its end settles the request done.
+    fn new_run(
+        &mut self,
+        request: &Request,
+        run_id: RunId,
+        config: serde_json::Value,
+    ) -> Result<Option<Start>, Refused> {
+        let resume = match self.runs().run_summary(&self.project, &run_id) {
+            Err(StoreError::NotFound { .. }) => false,
+            Err(e) => return Err(Refused(format!("cannot read the run {run_id}: {e}"))),
+            Ok(s)
+                if s.status == RunStatus::Finished
+                    && s.meta.get(meta_key::ENDED_BY) == Some("completed") =>
+            {
+                let done = Outcome {
+                    message: Some(format!("{run_id} had finished already")),
+                    ..Outcome::done(Some(run_id.as_str()))
+                };
+                self.settle(request, &done).map_err(|e| Refused(e.to_string()))?;
+                return Ok(None);
+            }
+            Ok(s) if s.status == RunStatus::Running && s.liveness != Liveness::Dead => {
+                return Err(Refused(format!("the run {run_id} is running already")));
+            }
+            Ok(_) => true,
+        };
+        Ok(Some(Start { run_id, config, resume }))
     }
 
     /// The run's config as the JSON object a trainer gets, with `patch` (a JSON object

@@ -149,6 +149,24 @@ pub(crate) enum Command {
     )]
     Agent(crate::agent::AgentArgs),
 
+    /// Sweeps: queue a grid, random or listed set of trials for `goodseed agent`.
+    #[command(
+        long_about = "Sweeps: a set of trials, each a new run <sweep>-<n> with its own config, \
+            queued as requests that `goodseed agent` carries out with your trainer (which \
+            reads its config from GOODSEED_CONFIG).\n\n\
+            A sweep file is TOML: name (default: the file's name), method = \"grid\" \
+            (every combination of the [parameters] lists), \"random\" (count draws with \
+            a seed; a parameter may be a range { min, max, log = true }) or \"list\" \
+            ([[trials]] tables); [base] is the config every trial starts from. Values \
+            keep their TOML types (1 is an integer, 0.1 a float).",
+        after_long_help = "Example sweep.toml:\n\n  name = \"lr-grid\"\n  [base]\n  epochs = 50\n  \
+            [parameters]\n  lr = [0.001, 0.01, 0.1]\n  hidden = [8, 32]\n\n\
+            goodseed sweep create -p team/iris sweep.toml\n\
+            goodseed agent -p team/iris -- python train.py\n\
+            goodseed sweep status -p team/iris lr-grid --metric val/accuracy"
+    )]
+    Sweep(crate::sweep::SweepArgs),
+
     /// The demo's trainer, as `goodseed agent` starts it (reads GOODSEED_CONFIG).
     #[command(hide = true)]
     DemoTrainer(TrainerArgs),

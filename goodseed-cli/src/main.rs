@@ -17,10 +17,12 @@ mod home;
 mod list;
 mod progress;
 mod rm;
+mod rng;
 mod run_ref;
 mod serve;
 mod show;
 mod store;
+mod sweep;
 mod sync;
 mod token;
 mod trash;
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Upload(args) => sync::upload(args, &mut out),
         Command::Agent(args) => agent::run(args, &mut out),
         Command::DemoTrainer(args) => demo::trainer(args, &mut out),
+        Command::Sweep(args) => sweep::run(args, &mut out),
     };
     let flushed = out.flush();
     let result = result.and_then(|()| Ok(flushed?));

@@ -60,6 +60,7 @@ impl PgRequestStore {
             settled_at: r.get("settled_at"),
             message: r.get("message"),
             result_run: r.get("result_run"),
+            sweep: r.get("sweep"),
         })
     }
 }
@@ -73,8 +74,8 @@ impl RequestStore for PgRequestStore {
             let row = conn
                 .query_one(
                     "INSERT INTO goodseed_requests (project, kind, run_id, config_patch, checkpoint,
-                         state, asked_by, asked_at)
-                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING *",
+                         state, asked_by, asked_at, sweep)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) RETURNING *",
                     &[
                         &project.as_str(),
                         &request.kind.as_str(),
@@ -83,6 +84,7 @@ impl RequestStore for PgRequestStore {
                         &request.checkpoint,
                         &request.asked_by,
                         &now,
+                        &request.sweep,
                     ],
                 )
                 .map_err(|e| self.err(&e))?;
@@ -183,6 +185,19 @@ impl RequestStore for PgRequestStore {
                 "UPDATE goodseed_requests SET state = 'pending', claimed_by = NULL, claimed_at = NULL
                  WHERE project = $1 AND state = 'claimed' AND claimed_by = $2",
                 &[&project.as_str(), &agent],
+            )
+            .map_err(|e| self.err(&e))
+        })
+    }
+
+    fn cancel_sweep(&self, project: &ProjectName, sweep: &str, message: &str) -> Result<u64> {
+        crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            conn.execute(
+                "UPDATE goodseed_requests SET state = 'failed', settled_at = $3, message = $4
+                 WHERE project = $1 AND sweep = $2 AND state = 'pending'",
+                &[&project.as_str(), &sweep, &now, &message],
             )
             .map_err(|e| self.err(&e))
         })

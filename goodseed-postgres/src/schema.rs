@@ -188,6 +188,11 @@ CREATE TABLE goodseed_requests (
 );
 CREATE INDEX goodseed_requests_by_state ON goodseed_requests (project, state, id);
 "#,
+    // 7: the sweep a trial request belongs to.
+    r#"
+ALTER TABLE goodseed_requests ADD COLUMN sweep TEXT COLLATE "C";
+CREATE INDEX goodseed_requests_by_sweep ON goodseed_requests (project, sweep);
+"#,
 ];
 
 /// The SQL of migration `version` (1 to [`SCHEMA_VERSION`]), for a database

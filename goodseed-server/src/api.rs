@@ -418,9 +418,11 @@ async fn ask(
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     let asked: AskBody = serde_json::from_slice(&body)
         .map_err(|e| bad(format!("the body is not a request: {e}")))?;
-    let kind = RequestKind::parse(&asked.kind).ok_or_else(|| {
-        bad(format!("kind {:?} is not one of stop, resume, clone, delete", asked.kind))
-    })?;
+    let kind = RequestKind::parse(&asked.kind)
+        .filter(|k| RequestKind::ABOUT_A_RUN.contains(k))
+        .ok_or_else(|| {
+            bad(format!("kind {:?} is not one of stop, resume, clone, delete", asked.kind))
+        })?;
     let who = asked.asked_by.unwrap_or_else(|| "api".to_owned());
     if who.chars().count() > 200 || who.chars().any(char::is_control) {
         return Err(bad("asked_by must be at most 200 characters, no control characters".into()));
@@ -431,6 +433,7 @@ async fn ask(
         config_patch: asked.config_patch.map(|v| v.to_string()),
         checkpoint: asked.checkpoint,
         asked_by: who,
+        sweep: None,
     };
     new.check().map_err(|e| bad(e.0))?;
     let store = Arc::clone(&state.store);
@@ -496,6 +499,7 @@ fn request_fields(j: &mut Json, r: &Request) {
     j.key("settled_at").opt_str(r.settled_at.as_deref());
     j.key("message").opt_str(r.message.as_deref());
     j.key("result_run").opt_str(r.result_run.as_deref());
+    j.key("sweep").opt_str(r.sweep.as_deref());
     j.end_object();
 }
 

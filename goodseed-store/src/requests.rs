@@ -48,11 +48,23 @@ pub enum RequestKind {
     Clone,
     /// Delete the run.
     Delete,
+    /// Train a sweep's trial: a new run (`run_id`) with the whole config the request
+    /// carries (made by `goodseed sweep create`, not through the API).
+    Trial,
 }
 
 impl RequestKind {
     /// Every kind.
-    pub const ALL: [RequestKind; 4] =
+    pub const ALL: [RequestKind; 5] = [
+        RequestKind::Stop,
+        RequestKind::Resume,
+        RequestKind::Clone,
+        RequestKind::Delete,
+        RequestKind::Trial,
+    ];
+
+    /// The kinds people ask for about a run (the API's): every kind but a trial.
+    pub const ABOUT_A_RUN: [RequestKind; 4] =
         [RequestKind::Stop, RequestKind::Resume, RequestKind::Clone, RequestKind::Delete];
 
     /// The stored and shown name: `stop`, `resume`, `clone`, `delete`.
@@ -62,6 +74,7 @@ impl RequestKind {
             RequestKind::Resume => "resume",
             RequestKind::Clone => "clone",
             RequestKind::Delete => "delete",
+            RequestKind::Trial => "trial",
         }
     }
 
@@ -108,14 +121,17 @@ impl RequestState {
 pub struct NewRequest {
     /// What is asked.
     pub kind: RequestKind,
-    /// The run it is about (a clone's source).
+    /// The run it is about (a clone's source; a trial's new run).
     pub run_id: RunId,
-    /// A clone's config patch: a JSON object, paths over the source run's config.
+    /// A clone's config patch: a JSON object, paths over the source run's config; a
+    /// trial's whole config.
     pub config_patch: Option<String>,
     /// A clone's checkpoint to warm-start from (as the checkpoint store names it).
     pub checkpoint: Option<String>,
     /// Who asked (a token's id, a user name, `local`).
     pub asked_by: String,
+    /// The sweep a trial belongs to.
+    pub sweep: Option<String>,
 }
 
 /// A request that cannot be made, and why.
@@ -126,7 +142,30 @@ pub struct BadRequest(pub String);
 impl NewRequest {
     /// A request without a patch or checkpoint.
     pub fn new(kind: RequestKind, run_id: RunId, asked_by: &str) -> NewRequest {
-        NewRequest { kind, run_id, config_patch: None, checkpoint: None, asked_by: asked_by.into() }
+        NewRequest {
+            kind,
+            run_id,
+            config_patch: None,
+            checkpoint: None,
+            asked_by: asked_by.into(),
+            sweep: None,
+        }
+    }
+
+    /// A sweep's trial: the new run `run_id`, trained with `config` (a JSON object).
+    pub fn trial(
+        sweep: &str,
+        run_id: RunId,
+        config: &str,
+        asked_by: &str,
+    ) -> std::result::Result<NewRequest, BadRequest> {
+        let request = NewRequest {
+            config_patch: Some(config.to_owned()),
+            sweep: Some(sweep.to_owned()),
+            ..NewRequest::new(RequestKind::Trial, run_id, asked_by)
+        };
+        request.check()?;
+        Ok(request)
     }
 
     /// A clone's config patch: refused unless it is a JSON object, and for any other
@@ -151,7 +190,17 @@ impl NewRequest {
     /// patch a JSON object, the checkpoint a non-empty name, who asked named.
     pub fn check(&self) -> std::result::Result<(), BadRequest> {
         let kind = self.kind.as_str();
-        if self.kind != RequestKind::Clone {
+        if self.kind == RequestKind::Trial {
+            if self.config_patch.is_none() {
+                return Err(BadRequest("a trial needs its config".to_owned()));
+            }
+            if self.sweep.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                return Err(BadRequest("a trial needs its sweep".to_owned()));
+            }
+        } else if self.sweep.is_some() {
+            return Err(BadRequest(format!("a {kind} request belongs to no sweep")));
+        }
+        if self.kind != RequestKind::Clone && self.kind != RequestKind::Trial {
             if self.config_patch.is_some() {
                 return Err(BadRequest(format!("a {kind} request takes no config patch")));
             }
@@ -168,6 +217,9 @@ impl NewRequest {
                         .to_owned(),
                 ));
             }
+        }
+        if self.kind == RequestKind::Trial && self.checkpoint.is_some() {
+            return Err(BadRequest("a trial takes no checkpoint".to_owned()));
         }
         if self.checkpoint.as_deref().is_some_and(|c| c.trim().is_empty()) {
             return Err(BadRequest("the checkpoint is empty".to_owned()));
@@ -210,6 +262,8 @@ pub struct Request {
     pub message: Option<String>,
     /// The run it made or resumed (a clone's new run).
     pub result_run: Option<String>,
+    /// The sweep a trial belongs to.
+    pub sweep: Option<String>,
 }
 
 /// How an agent settles a request.
@@ -275,6 +329,10 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
     /// Puts the requests `agent` claimed and did not settle back to pending (an agent
     /// starting again after it died). Returns how many.
     fn release(&self, project: &ProjectName, agent: &str) -> Result<u64>;
+
+    /// Settles the pending trials of `sweep` as failed with `message` (a sweep
+    /// cancelled): no agent claims them after. Returns how many.
+    fn cancel_sweep(&self, project: &ProjectName, sweep: &str, message: &str) -> Result<u64>;
 }
 
 const REQUESTS_DDL: &str = "
@@ -292,7 +350,8 @@ CREATE TABLE IF NOT EXISTS requests (
     claimed_at TEXT,
     settled_at TEXT,
     message TEXT,
-    result_run TEXT
+    result_run TEXT,
+    sweep TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (project, state, id);
 ";
@@ -331,6 +390,18 @@ impl SqliteRequestStore {
                 "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; {REQUESTS_DDL}"
             ))
             .map_err(|e| StoreError::db(&self.path, e))?;
+            // A file made before sweeps lacks their column.
+            let has_sweep: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('requests') WHERE name = 'sweep'",
+                    [],
+                    |r| r.get::<_, i64>(0).map(|n| n > 0),
+                )
+                .map_err(|e| StoreError::db(&self.path, e))?;
+            if !has_sweep {
+                conn.execute_batch("ALTER TABLE requests ADD COLUMN sweep TEXT")
+                    .map_err(|e| StoreError::db(&self.path, e))?;
+            }
             *guard = Some(conn);
         }
         f(guard.as_mut().expect("opened above")).map_err(|e| StoreError::db(&self.path, e))
@@ -369,6 +440,7 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Request> {
         settled_at: r.get("settled_at")?,
         message: r.get("message")?,
         result_run: r.get("result_run")?,
+        sweep: r.get("sweep")?,
     })
 }
 
@@ -379,8 +451,8 @@ impl RequestStore for SqliteRequestStore {
         self.with(|c| {
             c.query_row(
                 "INSERT INTO requests (project, kind, run_id, config_patch, checkpoint, state,
-                     asked_by, asked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7) RETURNING *",
+                     asked_by, asked_at, sweep)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8) RETURNING *",
                 params![
                     project.as_str(),
                     request.kind.as_str(),
@@ -388,7 +460,8 @@ impl RequestStore for SqliteRequestStore {
                     request.config_patch,
                     request.checkpoint,
                     request.asked_by,
-                    now
+                    now,
+                    request.sweep
                 ],
                 request_from_row,
             )
@@ -483,6 +556,18 @@ impl RequestStore for SqliteRequestStore {
                 "UPDATE requests SET state = 'pending', claimed_by = NULL, claimed_at = NULL
                  WHERE project = ?1 AND state = 'claimed' AND claimed_by = ?2",
                 params![project.as_str(), agent],
+            )
+            .map(|n| n as u64)
+        })
+    }
+
+    fn cancel_sweep(&self, project: &ProjectName, sweep: &str, message: &str) -> Result<u64> {
+        let now = crate::lifecycle::now_iso();
+        self.with(|c| {
+            c.execute(
+                "UPDATE requests SET state = 'failed', settled_at = ?3, message = ?4
+                 WHERE project = ?1 AND sweep = ?2 AND state = 'pending'",
+                params![project.as_str(), sweep, now, message],
             )
             .map(|n| n as u64)
         })

@@ -255,7 +255,7 @@ export interface ControlRequest {
   id: number;
   project: string;
   run_id: string;
-  kind: 'stop' | 'resume' | 'clone' | 'delete';
+  kind: 'stop' | 'resume' | 'clone' | 'delete' | 'trial';
   state: 'pending' | 'claimed' | 'done' | 'failed';
   config_patch: string | null;
   checkpoint: string | null;
@@ -266,13 +266,15 @@ export interface ControlRequest {
   settled_at: string | null;
   message: string | null;
   result_run: string | null;
+  /** The sweep a trial belongs to. */
+  sweep: string | null;
 }
 
 /** Asks for a request (an agent, `goodseed agent`, carries it out). */
 export const askRequest = (
   p: string,
   r: string,
-  body: { kind: ControlRequest['kind']; config_patch?: Record<string, unknown>; checkpoint?: string },
+  body: { kind: Exclude<ControlRequest['kind'], 'trial'>; config_patch?: Record<string, unknown>; checkpoint?: string },
 ) =>
   getJson<ControlRequest>(`/api/runs/${runPath(p, r)}/requests`, {
     method: 'POST',

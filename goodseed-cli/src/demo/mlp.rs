@@ -6,7 +6,7 @@
 //! `outputs × inputs` row-major, then its biases), so an optimizer is a loop over two
 //! slices and a gradient check perturbs one index at a time.
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// A fully connected network: `sizes[0]` inputs, ReLU hidden layers of
 /// `sizes[1..n-1]` units, `sizes[n-1]` classes.

@@ -6,13 +6,13 @@
 //! `demo/iris`, with the config, four metric series and a text line per epoch, and the
 //! results as configs at the end.
 //!
-//! The pieces: `iris.rs` (the data and its parser), `rng.rs` (the seeded generator),
+//! The pieces: `iris.rs` (the data and its parser), `../rng.rs` (the seeded generator),
 //! `mlp.rs` (the network and its gradient), `train.rs` (split, standardisation,
 //! optimizers, the training loop and the grid). Only this file knows about logging.
 
 mod iris;
 mod mlp;
-mod rng;
+
 mod train;
 
 use std::io::Write;

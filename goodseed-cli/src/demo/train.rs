@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::iris::{FEATURES, Sample, Species};
 use super::mlp::{Mlp, argmax, cross_entropy};
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// The hidden-layer sizes of the demo's grid.
 pub(crate) const HIDDEN_SIZES: [usize; 2] = [8, 32];

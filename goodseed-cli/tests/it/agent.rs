@@ -318,3 +318,92 @@ fn each_slot_gets_its_gpus() {
     );
     assert!(out.contains("with CUDA_VISIBLE_DEVICES=0,1"), "{out}");
 }
+
+fn sweep(projects: &Path, args: &[&str]) -> (i32, String, String) {
+    outcome(goodseed().arg("sweep").args(args).arg("--dir").arg(projects))
+}
+
+#[test]
+fn a_sweep_is_trained_by_the_agent_and_its_best_trial_found() {
+    let home = tempfile::tempdir().expect("home");
+    let projects = home.path().join("projects");
+    let file = home.path().join("lr.toml");
+    std::fs::write(
+        &file,
+        "[base]\nepochs = 3\nhidden = 8\n[parameters]\nlr = [0.01, 0.1]\noptimizer = [\"sgd\", \"adam\"]\n",
+    )
+    .expect("sweep file");
+    let file = file.to_str().expect("utf-8");
+
+    // A dry run queues nothing.
+    let (code, out, err) = sweep(&projects, &["create", "-p", PROJECT, file, "--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(r#"lr-1  {"epochs":3,"hidden":8,"lr":0.01,"optimizer":"sgd"}"#), "{out}");
+    assert!(out.contains("4 trial(s); nothing queued"), "{out}");
+    let (code, out, err) = sweep(&projects, &["create", "-p", PROJECT, file]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("sweep lr in team/iris: 4 trial(s) queued"), "{out}");
+    let (code, _, err) = sweep(&projects, &["create", "-p", PROJECT, file]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("there is a sweep lr in team/iris already"), "{err}");
+
+    let (code, out, err) = agent_once(&projects, &["--slots", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let store = SqliteStore::new(&projects);
+    for (i, (lr, optimizer)) in
+        [(0.01, "sgd"), (0.01, "adam"), (0.1, "sgd"), (0.1, "adam")].into_iter().enumerate()
+    {
+        let run = format!("lr-{}", i + 1);
+        let configs = config(&store, &run);
+        assert_eq!(value(&configs, "lr"), &ConfigValue::Float(lr), "{run}");
+        assert_eq!(value(&configs, "optimizer"), &ConfigValue::Str(optimizer.into()), "{run}");
+        assert_eq!(value(&configs, "epochs"), &ConfigValue::Int(3), "{run}");
+        let id = RunId::parse(&run).expect("id");
+        let summary = store.run_summary(&project(), &id).expect("summary");
+        assert_eq!(summary.status, RunStatus::Finished, "{run}");
+    }
+    let (code, out, err) =
+        sweep(&projects, &["status", "-p", PROJECT, "lr", "--metric", "val/accuracy"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("sweep lr in team/iris: 4 trial(s): 0 pending, 0 claimed, 4 done, 0 failed"),
+        "{out}"
+    );
+    assert!(out.contains("best: lr-"), "{out}");
+    assert!(
+        out.lines().filter(|l| l.contains("val/accuracy") && l.contains("at step")).count() >= 4,
+        "{out}"
+    );
+
+    // Cancelled before an agent came: every trial fails as cancelled, none is trained.
+    let later = home.path().join("later.toml");
+    std::fs::write(&later, "method = \"list\"\n[[trials]]\nlr = 0.5\n[[trials]]\nlr = 0.6\n")
+        .expect("sweep file");
+    let (code, out, err) =
+        sweep(&projects, &["create", "-p", PROJECT, later.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = sweep(&projects, &["cancel", "-p", PROJECT, "later"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("2 pending trial(s) cancelled, 0 running trial(s) asked to stop"),
+        "{out}"
+    );
+    let (code, out, err) = agent_once(&projects, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("trainer started"), "{out}");
+    let (_, out, _) = sweep(&projects, &["status", "-p", PROJECT, "later"]);
+    assert!(out.contains("0 done, 2 failed") && out.contains("(the sweep was cancelled)"), "{out}");
+
+    // Bad names and files say why.
+    let (code, _, err) = sweep(&projects, &["status", "-p", PROJECT, "nope"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("there is no sweep \"nope\" in team/iris (sweeps there: later, lr)"),
+        "{err}"
+    );
+    let bad = home.path().join("bad.toml");
+    std::fs::write(&bad, "method = \"random\"\n[parameters]\nlr = [1]\n").expect("file");
+    let (code, _, err) = sweep(&projects, &["create", "-p", PROJECT, bad.to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad.toml") && err.contains("a random sweep needs count"), "{err}");
+}

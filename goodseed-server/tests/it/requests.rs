@@ -48,6 +48,7 @@ fn requests_are_kept_listed_and_bad_ones_refused_with_the_reason() {
         (r#"{"kind": "stop", "config_patch": {"a": 1}}"#, 400, "takes no config patch"),
         (r#"{"kind": "clone", "config_patch": [1]}"#, 400, "JSON object"),
         (r#"{"kind": "pause"}"#, 400, "not one of stop, resume, clone, delete"),
+        (r#"{"kind": "trial"}"#, 400, "not one of stop, resume, clone, delete"),
         (r#"{"kind": "stop", "colour": "red"}"#, 400, "unknown field"),
         (r#"{"kind": "clone", "checkpoint": ""}"#, 400, "checkpoint is empty"),
         ("not json", 400, "not a request"),

@@ -154,10 +154,55 @@ fn two_agents_never_claim_the_same_request(a: Arc<dyn RequestStore>, b: Arc<dyn 
     assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), asked, "each once");
 }
 
+/// A sweep's trials: checked, kept with their sweep, claimed as any request; cancelling
+/// fails the pending ones of that sweep only.
+fn trials_belong_to_their_sweep_and_cancel_together(store: &dyn RequestStore) {
+    let p = pn("team/sweeps");
+    let run = |s: &str| RunId::parse(s).expect("run id");
+    let bad = |r: Result<NewRequest, goodseed_store::requests::BadRequest>| r.expect_err("bad").0;
+    assert!(bad(NewRequest::trial("", run("s-1"), "{}", "sweep")).contains("needs its sweep"));
+    assert!(bad(NewRequest::trial("s", run("s-1"), "[1]", "sweep")).contains("JSON object"));
+    let mut stray = ask(RequestKind::Stop, "r1");
+    stray.sweep = Some("s".into());
+    assert!(reason(store.ask(&p, &stray).expect_err("sweep")).contains("belongs to no sweep"));
+    let mut no_config = NewRequest::trial("s", run("s-1"), "{}", "sweep").expect("trial");
+    no_config.config_patch = None;
+    assert!(reason(store.ask(&p, &no_config).expect_err("config")).contains("needs its config"));
+
+    let trial = |sweep: &str, n: u32| {
+        let t = NewRequest::trial(sweep, run(&format!("{sweep}-{n}")), r#"{"lr": 0.1}"#, "sweep")
+            .expect("trial");
+        store.ask(&p, &t).expect("ask")
+    };
+    let (a1, a2, a3, b1) = (trial("a", 1), trial("a", 2), trial("a", 3), trial("b", 1));
+    assert_eq!((a1.kind, a1.sweep.as_deref()), (RequestKind::Trial, Some("a")));
+    assert_eq!(a1.config_patch.as_deref(), Some(r#"{"lr": 0.1}"#));
+    let claimed = store.claim(&p, "agent", &RequestKind::ALL).expect("claim").expect("one");
+    assert_eq!(claimed.id, a1.id);
+    assert_eq!(store.cancel_sweep(&p, "a", "the sweep was cancelled").expect("cancel"), 2);
+    let state = |id| store.get(&p, id).expect("get").expect("kept");
+    for id in [a2.id, a3.id] {
+        let r = state(id);
+        assert_eq!(
+            (r.state, r.message.as_deref()),
+            (RequestState::Failed, Some("the sweep was cancelled"))
+        );
+        assert!(r.settled_at.is_some());
+    }
+    assert_eq!(state(a1.id).state, RequestState::Claimed, "a claimed trial is its agent's");
+    assert_eq!(state(b1.id).state, RequestState::Pending, "another sweep's stays");
+    assert_eq!(store.cancel_sweep(&p, "a", "again").expect("cancel"), 0);
+    assert_eq!(
+        store.claim(&p, "agent", &RequestKind::ALL).expect("claim").map(|r| r.id),
+        Some(b1.id)
+    );
+}
+
 #[test]
 fn sqlite_requests() {
     let dir = tempfile::tempdir().expect("dir");
     requests_are_kept_claimed_and_settled(&SqliteRequestStore::in_data_dir(dir.path()));
+    trials_belong_to_their_sweep_and_cancel_together(&SqliteRequestStore::in_data_dir(dir.path()));
     two_agents_never_claim_the_same_request(
         Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
         Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
@@ -169,9 +214,37 @@ fn postgres_requests() {
     let url = goodseed_testkit::postgres::shared().database();
     let store = goodseed_postgres::PgStore::connect(&url).expect("connect");
     requests_are_kept_claimed_and_settled(&goodseed_postgres::PgRequestStore::of(&store));
+    trials_belong_to_their_sweep_and_cancel_together(&goodseed_postgres::PgRequestStore::of(
+        &store,
+    ));
     let other = goodseed_postgres::PgStore::connect(&url).expect("connect");
     two_agents_never_claim_the_same_request(
         Arc::new(goodseed_postgres::PgRequestStore::of(&store)),
         Arc::new(goodseed_postgres::PgRequestStore::of(&other)),
     );
+}
+
+/// A requests file made before sweeps (no `sweep` column) is brought up to date when it
+/// is opened, its requests kept.
+#[test]
+fn a_requests_file_from_before_sweeps_is_upgraded() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join(".goodseed-server/requests.sqlite");
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE requests (id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL,
+             kind TEXT NOT NULL, run_id TEXT NOT NULL, config_patch TEXT, checkpoint TEXT,
+             state TEXT NOT NULL, asked_by TEXT NOT NULL, asked_at TEXT NOT NULL,
+             claimed_by TEXT, claimed_at TEXT, settled_at TEXT, message TEXT, result_run TEXT);
+         INSERT INTO requests (project, kind, run_id, state, asked_by, asked_at)
+             VALUES ('team/p', 'stop', 'r1', 'pending', 'ana', '2026-12-01T00:00:00+00:00');",
+    )
+    .expect("old schema");
+    drop(conn);
+    let store = SqliteRequestStore::in_data_dir(dir.path());
+    let old = store.list(&pn("team/p")).expect("list");
+    assert_eq!((old.len(), old[0].sweep.as_deref()), (1, None));
+    let t = NewRequest::trial("s", RunId::parse("s-1").expect("id"), "{}", "sweep").expect("trial");
+    assert_eq!(store.ask(&pn("team/p"), &t).expect("ask").sweep.as_deref(), Some("s"));
 }

@@ -86,7 +86,7 @@ export function RunPage({ route }: { route: Route }) {
       toast(`Stop failed: ${e instanceof Error ? e.message : e}`, true);
     }
   };
-  const ask = async (kind: api.ControlRequest['kind'], body: { config_patch?: Record<string, unknown>; checkpoint?: string } = {}) => {
+  const ask = async (kind: Exclude<api.ControlRequest['kind'], 'trial'>, body: { config_patch?: Record<string, unknown>; checkpoint?: string } = {}) => {
     try {
       const r = await api.askRequest(project, runId, { kind, ...body });
       if (requests.data && !requests.data.some((x) => x.id === r.id)) requests.set([...requests.data, r]);

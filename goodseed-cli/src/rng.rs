@@ -1,5 +1,5 @@
-//! A small seeded pseudo-random generator (SplitMix64) for the demo: the data split,
-//! weight initialisation and batch shuffling, reproducible from one seed.
+//! A small seeded pseudo-random generator (SplitMix64) for the demo (the data split,
+//! weight initialisation, batch shuffling) and random sweeps, reproducible from one seed.
 //!
 //! SplitMix64 (Steele, Lea and Flood, 2014) passes BigCrush and is a dozen lines; the
 //! demo needs no more, and needs no `rand` dependency.
