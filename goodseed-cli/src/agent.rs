@@ -40,7 +40,7 @@ use goodseed_store::requests::{Outcome, Request, RequestKind, RequestStore};
 use goodseed_store::{RunStore, StoreError, meta_key};
 
 use crate::cli::DataDir;
-use crate::store::open_store;
+use crate::store::{DataStore, open_store};
 
 /// The longest `--grace` or `--poll`: a day.
 const MAX_SECONDS: f64 = 86_400.0;
@@ -130,23 +130,65 @@ pub(crate) fn run(args: AgentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let location = args.data.location()?;
     let trainer_store = trainer_store_env(&location)?;
     let opened = open_store(location)?;
-    let mut agent = Agent {
-        project,
-        name,
-        runs: Arc::clone(&opened.store),
-        requests: opened.requests(),
-        command: args.command,
-        trainer_store,
-        slots: slots.into_iter().map(|gpus| Slot { gpus, job: None }).collect(),
-        out,
-    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("handling Ctrl-C and SIGTERM")?;
     }
+    let settings = Settings {
+        project,
+        name,
+        slots,
+        command: args.command,
+        trainer_store,
+        grace: Duration::from_secs_f64(args.grace),
+        poll: Duration::from_secs_f64(args.poll),
+        once: args.once,
+    };
+    carry_out_requests(&opened, settings, &stop, out)
+}
+
+/// What an agent does, and how.
+pub(crate) struct Settings {
+    /// Whose requests.
+    pub(crate) project: ProjectName,
+    /// Its claims are kept under this name.
+    pub(crate) name: String,
+    /// Each slot's GPUs (see [`slot_gpus`]).
+    pub(crate) slots: Vec<Option<String>>,
+    /// The trainer command.
+    pub(crate) command: Vec<OsString>,
+    /// How a trainer finds the runs (see [`trainer_store_env`]).
+    pub(crate) trainer_store: (&'static str, OsString),
+    /// How long trainers get to stop when the agent stops, before SIGTERM.
+    pub(crate) grace: Duration,
+    /// How often to look for requests.
+    pub(crate) poll: Duration,
+    /// End once nothing is pending and no trainer runs.
+    pub(crate) once: bool,
+}
+
+/// Carries out the requests of `settings.project` in `store` until `stop` is raised (or,
+/// with `once`, nothing is left), then stops its trainers and leaves their requests
+/// pending. What it does goes to `out`, a line each.
+pub(crate) fn carry_out_requests(
+    store: &DataStore,
+    settings: Settings,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let Settings { project, name, slots, command, trainer_store, grace, poll, once } = settings;
+    let mut agent = Agent {
+        project,
+        name,
+        runs: Arc::clone(&store.store),
+        requests: store.requests(),
+        command,
+        trainer_store,
+        slots: slots.into_iter().map(|gpus| Slot { gpus, job: None }).collect(),
+        out,
+    };
     agent.start()?;
-    let poll = Duration::from_secs_f64(args.poll);
     loop {
         // A store that fails (a database restarting, a full disk) is tried again at the
         // next look; the trainers run on meanwhile.
@@ -160,7 +202,7 @@ pub(crate) fn run(args: AgentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             warn(&format!("{e:#}; trying again"));
             false
         });
-        if args.once && idle && agent.running() == 0 {
+        if once && idle && agent.running() == 0 {
             break;
         }
         let until = Instant::now() + poll;
@@ -171,7 +213,7 @@ pub(crate) fn run(args: AgentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             }
         }
     }
-    agent.shut_down(Duration::from_secs_f64(args.grace))
+    agent.shut_down(grace)
 }
 
 /// The GPU set of each slot: `--gpus` split evenly (in order) among the slots.
@@ -208,7 +250,7 @@ fn slot_gpus(slots: Option<usize>, gpus: &[u32]) -> anyhow::Result<Vec<Option<St
 
 /// What tells a trainer where the runs are: `GOODSEED_HOME` for a projects directory
 /// named `projects` (the SDK's layout), else `GOODSEED_STORE`.
-fn trainer_store_env(
+pub(crate) fn trainer_store_env(
     location: &crate::store::Location,
 ) -> anyhow::Result<(&'static str, OsString)> {
     match location {

@@ -23,15 +23,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use goodseed_core::{ProjectName, RunId};
 use goodseed_sdk::{Run, SdkError};
 use goodseed_server::{GOODSEED_APP_ORIGIN, ServerOptions};
 use goodseed_store::RunStore;
+use goodseed_store::requests::{NewRequest, RequestState};
 
 use self::iris::Sample;
 pub(crate) use self::train::{DEFAULT_EPOCHS, DEFAULT_SEED};
 use self::train::{EpochStats, TrainConfig, TrainSummary};
 use crate::cli::{DemoArgs, TrainerArgs};
-use crate::home;
+use crate::{agent, home};
 
 /// The project the demo's runs go to.
 const PROJECT: &str = "demo/iris";
@@ -40,60 +42,121 @@ const PROJECT: &str = "demo/iris";
 const WRITING: &str = "writing to standard output";
 
 /// Runs `goodseed demo`, writing progress to `out`.
+///
+/// The grid is queued as a sweep (one `trial` request per config, as `goodseed sweep
+/// create` makes them) and trained by an agent in this process, which starts
+/// `goodseed demo-trainer` for each trial, two at once: the path a user's own trainer
+/// takes with `goodseed agent`. While the demo serves, the agent keeps going, so a run
+/// cloned from the UI with another learning rate is trained too.
 pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let explicit_home = args.home.is_some();
     let home = home::home_dir(args.home)?;
-    let data = iris::load().context("reading the Iris data built into goodseed")?;
+    // Read once here so a broken build fails before anything is queued.
+    iris::load().context("reading the Iris data built into goodseed")?;
     let epochs = NonZeroU32::new(args.epochs).context("--epochs must be at least 1")?;
     let configs = train::grid(epochs, args.seed);
     let projects = home.join("projects");
     let runs_dir =
         PROJECT.split('/').fold(projects.clone(), |dir, part| dir.join(part)).join("runs");
 
-    // One store for the server and for every run the demo trains.
-    let store = crate::store::open_projects(projects.clone()).store;
-    let pace = Duration::from_millis(args.pace_ms.unwrap_or(if args.no_serve { 0 } else { 20 }));
-    let server =
-        if args.no_serve { None } else { Some(Server::start(Arc::clone(&store), args.port, out)?) };
+    // One store for the server, the requests and every run the demo trains.
+    let data = crate::store::open_projects(projects.clone());
+    let pace_ms = args.pace_ms.unwrap_or(if args.no_serve { 0 } else { 20 });
+    let server = if args.no_serve {
+        None
+    } else {
+        Some(Server::start(Arc::clone(&data.store), data.requests(), args.port, out)?)
+    };
 
+    let project = ProjectName::parse(PROJECT).expect("the demo's project name is valid");
+    let requests = data.requests();
+    let (sweep, trials) = queue_grid(&data, &project, &configs)?;
     let plural = if epochs.get() == 1 { "" } else { "s" };
     writeln!(
         out,
-        "Training {} MLP classifiers on the Iris data set ({epochs} epoch{plural} each, seed {}):",
+        "Training {} MLP classifiers on the Iris data set ({epochs} epoch{plural} each, seed {}), \
+         queued as sweep {sweep} and trained by an agent:",
         configs.len(),
         args.seed
     )
     .context(WRITING)?;
-    for (index, config) in configs.iter().enumerate() {
-        if server.as_ref().is_some_and(Server::stopped) {
-            writeln!(out, "Stopped.").context(WRITING)?;
-            return Ok(());
+    // The trainers write to the same standard output.
+    out.flush().context(WRITING)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    if server.is_none() {
+        // Without a server to stop on Ctrl-C, the agent stops its trainers itself.
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))
+                .context("handling Ctrl-C and SIGTERM")?;
         }
-        let name = config.name();
-        let (run_id, summary) = train_and_log(&store, config, &data, pace).with_context(|| {
-            format!("training and logging run {name:?} in {}", runs_dir.display())
-        })?;
-        match summary {
-            Some(TrainSummary { last, best, .. }) => writeln!(
-                out,
-                "  [{}/{}] {run_id:<24} {name:<22} val accuracy {:.3} (best {:.3} at epoch {})",
-                index + 1,
-                configs.len(),
-                last.val_accuracy,
-                best.val_accuracy,
-                best.epoch
-            ),
-            None => writeln!(
-                out,
-                "  [{}/{}] {run_id:<24} {name:<22} stopped as asked",
-                index + 1,
-                configs.len()
-            ),
-        }
-        .context(WRITING)?;
-        // Progress shows as it happens, not when the buffered output is flushed at exit.
-        out.flush().context(WRITING)?;
     }
+    let exe = std::env::current_exe().context("finding the goodseed binary")?;
+    let settings = agent::Settings {
+        project: project.clone(),
+        name: format!("demo@{}", goodseed_store::host_name()),
+        slots: vec![None; DEMO_SLOTS],
+        command: vec![
+            exe.into(),
+            "demo-trainer".into(),
+            "--pace-ms".into(),
+            pace_ms.to_string().into(),
+        ],
+        trainer_store: ("GOODSEED_HOME", home.clone().into_os_string()),
+        grace: Duration::from_secs(5),
+        poll: Duration::from_millis(100),
+        once: server.is_none(),
+    };
+    let agent = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("goodseed-demo-agent".into())
+            .spawn(move || agent::carry_out_requests(&data, settings, &stop, &mut std::io::sink()))
+            .context("starting the demo's agent")?
+    };
+
+    // Until every trial is settled (or Ctrl-C).
+    let settled = loop {
+        let states: Vec<RequestState> = requests
+            .list(&project)?
+            .into_iter()
+            .filter(|r| r.sweep.as_deref() == Some(sweep.as_str()))
+            .map(|r| r.state)
+            .collect();
+        if states.iter().all(|s| matches!(s, RequestState::Done | RequestState::Failed)) {
+            break true;
+        }
+        if server.as_ref().is_some_and(Server::stopped)
+            || stop.load(Ordering::Relaxed)
+            || agent.is_finished()
+        {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if !settled {
+        stop.store(true, Ordering::Relaxed);
+        join(agent)?;
+        writeln!(out, "Stopped.").context(WRITING)?;
+        return Ok(());
+    }
+    let failed: Vec<String> = requests
+        .list(&project)?
+        .into_iter()
+        .filter(|r| r.sweep.as_deref() == Some(sweep.as_str()) && r.state == RequestState::Failed)
+        .map(|r| format!("{}: {}", r.run_id, r.message.unwrap_or_default()))
+        .collect();
+    if !failed.is_empty() {
+        stop.store(true, Ordering::Relaxed);
+        join(agent)?;
+        anyhow::bail!(
+            "{} of the demo's runs failed in {}: {}",
+            failed.len(),
+            runs_dir.display(),
+            failed.join("; ")
+        );
+    }
+    debug_assert_eq!(trials.len(), configs.len());
     // The hint names the data directory unless it is the default one (given with
     // --home or GOODSEED_HOME, a plain `goodseed list` would not find the runs).
     let explicit_home = explicit_home
@@ -106,14 +169,72 @@ pub(crate) fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "\nThe runs are in {}{}", runs_dir.display(), std::path::MAIN_SEPARATOR)
         .context(WRITING)?;
     writeln!(out, "List them with: {list}").context(WRITING)?;
-    if let Some(server) = server {
-        writeln!(out, "Still serving them at {}; press Ctrl-C to stop.", server.address)
+    match server {
+        None => join(agent)?,
+        Some(server) => {
+            writeln!(
+                out,
+                "Still serving them at {}; press Ctrl-C to stop. Clone a run from its page \
+                 (Clone…, say with another lr) and this demo trains it too.",
+                server.address
+            )
             .context(WRITING)?;
-        out.flush().context(WRITING)?;
-        server.wait()?;
-        writeln!(out, "\nServer stopped.").context(WRITING)?;
+            out.flush().context(WRITING)?;
+            let served = server.wait();
+            stop.store(true, Ordering::Relaxed);
+            join(agent)?;
+            served?;
+            writeln!(out, "\nServer stopped.").context(WRITING)?;
+        }
     }
     Ok(())
+}
+
+/// Trainers the demo's agent runs at once.
+const DEMO_SLOTS: usize = 2;
+
+/// Queues the grid as a new sweep `grid-<n>` of the demo's project (the first `n` whose
+/// name and runs are free): one trial request per config. Returns its name and trials.
+fn queue_grid(
+    data: &crate::store::DataStore,
+    project: &ProjectName,
+    configs: &[TrainConfig],
+) -> anyhow::Result<(String, Vec<RunId>)> {
+    let requests = data.requests();
+    let taken: std::collections::HashSet<String> =
+        requests.list(project)?.into_iter().filter_map(|r| r.sweep).collect();
+    for n in 1.. {
+        let sweep = format!("grid-{n}");
+        if taken.contains(&sweep) {
+            continue;
+        }
+        let ids: Vec<RunId> = (1..=configs.len())
+            .map(|i| RunId::parse(&format!("{sweep}-{i}")).expect("a valid run id"))
+            .collect();
+        let mut free = true;
+        for id in &ids {
+            free &= !data.store.run_exists(project, id)?;
+        }
+        if !free {
+            continue;
+        }
+        for (id, config) in ids.iter().zip(configs) {
+            let config = serde_json::to_string(config).context("the demo's config as JSON")?;
+            let trial = NewRequest::trial(&sweep, id.clone(), &config, "demo")
+                .map_err(|e| anyhow::anyhow!("queueing the demo's trial {id}: {e}"))?;
+            requests.ask(project, &trial)?;
+        }
+        return Ok((sweep, ids));
+    }
+    unreachable!("some sweep name is free")
+}
+
+/// Waits for the agent's thread and returns its result.
+fn join(agent: std::thread::JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {
+    match agent.join() {
+        Ok(result) => result.context("the demo's agent"),
+        Err(_) => anyhow::bail!("the demo's agent panicked"),
+    }
 }
 
 /// Waits (up to 10 s) until the server on `port` answers `GET /api/health`.
@@ -146,7 +267,12 @@ struct Server {
 
 impl Server {
     /// Binds the port and starts serving `store` on a thread of its own (Ctrl-C stops it).
-    fn start(store: Arc<dyn RunStore>, port: u16, out: &mut dyn Write) -> anyhow::Result<Server> {
+    fn start(
+        store: Arc<dyn RunStore>,
+        requests: Arc<dyn goodseed_store::requests::RequestStore>,
+        port: u16,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| {
             format!(
                 "cannot serve the runs on 127.0.0.1 port {port} (is another server using it? \
@@ -155,7 +281,12 @@ impl Server {
         })?;
         let port = listener.local_addr().context("reading the listening address")?.port();
         let address = format!("http://127.0.0.1:{port}");
-        let options = ServerOptions { port, handle_signals: true, ..ServerOptions::default() };
+        let options = ServerOptions {
+            port,
+            handle_signals: true,
+            requests: Some(requests),
+            ..ServerOptions::default()
+        };
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
         let thread = std::thread::spawn(move || {
@@ -205,8 +336,27 @@ pub(crate) fn trainer(args: TrainerArgs, out: &mut dyn Write) -> anyhow::Result<
         .ok()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| PROJECT.to_owned());
+    // The name and description come from the config the run gets (read again, typed,
+    // once the run is created).
+    let given = std::env::var("GOODSEED_CONFIG")
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|given| {
+            let mut config = serde_json::to_value(&defaults).ok()?;
+            if let (Some(config), Some(given)) = (config.as_object_mut(), given.as_object()) {
+                config.extend(given.clone());
+            }
+            serde_json::from_value::<TrainConfig>(config).ok()
+        });
+    let shown = given.as_ref().unwrap_or(&defaults);
     let run = Run::builder()
         .project(project)
+        .name(shown.name())
+        .description(format!(
+            "goodseed demo: an MLP with one hidden layer of {} ReLU units, trained with {} \
+             at learning rate {} to classify Iris flowers.",
+            shown.hidden, shown.optimizer, shown.lr
+        ))
         .tags(["demo", "iris", "mlp"])
         .monitoring_interval(Duration::from_secs(1))
         .capture_git(false)
@@ -261,52 +411,6 @@ enum Ended {
 impl From<SdkError> for Ended {
     fn from(e: SdkError) -> Ended {
         Ended::Failed(e)
-    }
-}
-
-/// Trains one config as one run: creates the run, logs every epoch and the results,
-/// and closes it as finished (no summary when a stop was asked for on the way), or as
-/// failed when anything went wrong.
-fn train_and_log(
-    store: &Arc<dyn RunStore>,
-    config: &TrainConfig,
-    data: &[Sample],
-    pace: Duration,
-) -> Result<(String, Option<TrainSummary>), SdkError> {
-    let run = Run::builder()
-        .project(PROJECT)
-        .name(config.name())
-        .description(format!(
-            "goodseed demo: an MLP with one hidden layer of {} ReLU units, trained with {} \
-             at learning rate {} to classify Iris flowers.",
-            config.hidden, config.optimizer, config.lr
-        ))
-        .tags(["demo", "iris", "mlp"])
-        .store(Arc::clone(store))
-        // Short runs: a hardware sample a second gives their System section a curve.
-        .monitoring_interval(Duration::from_secs(1))
-        // The demo's code is not in the repository around the user's working directory.
-        .capture_git(false)
-        // Ctrl-C stops the demo's server, which stops the training and closes the runs:
-        // the SDK must not end the process first.
-        .handle_signals(false)
-        .config(config)?
-        .create()?;
-    match log_training(&run, config, data, pace) {
-        Ok(summary) => {
-            run.finish()?;
-            Ok((run.run_id().to_string(), Some(summary)))
-        }
-        Err(Ended::Stopped(_)) => {
-            run.finish()?;
-            Ok((run.run_id().to_string(), None))
-        }
-        Err(Ended::Failed(err)) => {
-            // The run is marked failed if it can be; the error that stopped it is the
-            // one worth reporting.
-            let _ = run.fail();
-            Err(err)
-        }
     }
 }
 
