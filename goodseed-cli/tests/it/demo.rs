@@ -221,6 +221,23 @@ fn http_get(port: u16, target: &str) -> String {
     answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
 }
 
+/// `POST target` with a JSON body on 127.0.0.1:port: the status line and the body.
+fn http_post(port: u16, target: &str, body: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "POST {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_default();
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+}
+
 #[test]
 fn demo_serves_its_runs_while_training_and_stops_on_ctrl_c() {
     use std::io::{BufRead as _, Read as _};
@@ -266,6 +283,28 @@ fn demo_serves_its_runs_while_training_and_stops_on_ctrl_c() {
             break;
         }
     }
+    // A newcomer clones a run with another learning rate (the UI's Clone…): the demo's
+    // agent trains it, and it shows in the listing, finished, with the new lr.
+    let (status, body) = http_post(
+        port,
+        "/api/runs/demo/iris/grid-1-1/requests",
+        r#"{"kind": "clone", "config_patch": {"lr": 0.05}}"#,
+    );
+    assert!(status.contains(" 200 "), "{status}: {body}");
+    let id =
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["id"].as_i64().expect("id");
+    let clone = format!("grid-1-1-clone-{id}");
+    loop {
+        let runs = http_get(port, "/api/runs?project=demo/iris");
+        if runs.matches(r#""status": "finished""#).count() == 9 {
+            assert!(runs.contains(&clone), "{runs}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the clone was not trained: {runs}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let configs = http_get(port, &format!("/api/runs/demo/iris/{clone}/configs"));
+    assert!(configs.contains(r#""lr": 0.05"#), "{configs}");
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
