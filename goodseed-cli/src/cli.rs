@@ -167,6 +167,14 @@ pub(crate) enum Command {
     )]
     Sweep(crate::sweep::SweepArgs),
 
+    /// Saved configs: named presets per project, used by sweeps and clones.
+    #[command(long_about = "Saved configs: a config kept under a name in a project (saved from a \
+            run's config with --from, or from a JSON file), used as a sweep's base (base = \
+            \"<name>\" in the sweep file) and by clone requests (\"preset\": \"<name>\": \
+            the clone's config is the source run's with the saved config, then the patch, \
+            over it).")]
+    Config(crate::presets::PresetArgs),
+
     /// The demo's trainer, as `goodseed agent` starts it (reads GOODSEED_CONFIG).
     #[command(hide = true)]
     DemoTrainer(TrainerArgs),

@@ -15,6 +15,7 @@ mod doctor;
 mod export;
 mod home;
 mod list;
+mod presets;
 mod progress;
 mod rm;
 mod rng;
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent::run(args, &mut out),
         Command::DemoTrainer(args) => demo::trainer(args, &mut out),
         Command::Sweep(args) => sweep::run(args, &mut out),
+        Command::Config(args) => presets::run(args, &mut out),
     };
     let flushed = out.flush();
     let result = result.and_then(|()| Ok(flushed?));

@@ -10,8 +10,8 @@
 //! count = 12                # random: how many trials
 //! seed = 0                  # random: the seed (default 0)
 //!
-//! [base]                    # the config every trial starts from
-//! epochs = 50
+//! [base]                    # the config every trial starts from (or base = "<saved
+//! epochs = 50               # config's name>", see `goodseed config save`)
 //!
 //! [parameters]              # grid: every combination, in order; random: one draw each
 //! lr = [0.001, 0.01, 0.1]
@@ -151,7 +151,16 @@ fn create(args: CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading the sweep file {}", args.file.display()))?;
     let stem = args.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let spec = parse_spec(&text, &stem)
+    let opened = open_store(args.data.location()?)?;
+    let requests = opened.requests();
+    let saved = |name: &str| -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let config = crate::presets::find(&*requests, &project, name)?;
+        match serde_json::from_str(&config.config)? {
+            serde_json::Value::Object(map) => Ok(map),
+            _ => bail!("the saved config {name:?} is not a JSON object"),
+        }
+    };
+    let spec = parse_spec(&text, &stem, &saved)
         .with_context(|| format!("the sweep file {}", args.file.display()))?;
     let ids = trial_ids(&spec.name, spec.trials.len())?;
     if args.dry_run {
@@ -161,8 +170,6 @@ fn create(args: CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "{} trial(s); nothing queued (--dry-run)", ids.len())?;
         return Ok(());
     }
-    let opened = open_store(args.data.location()?)?;
-    let requests = opened.requests();
     if requests.list(&project)?.iter().any(|r| r.sweep.as_deref() == Some(spec.name.as_str())) {
         bail!(
             "there is a sweep {} in {project} already: give this one another name (name = \"…\" in the file)",
@@ -214,8 +221,13 @@ fn trial_ids(sweep: &str, n: usize) -> anyhow::Result<Vec<RunId>> {
         .collect()
 }
 
-/// Reads a sweep file; `stem` names the sweep when the file does not.
-fn parse_spec(text: &str, stem: &str) -> anyhow::Result<Spec> {
+/// Reads a sweep file; `stem` names the sweep when the file does not, and `saved` gives
+/// the saved config a `base = "<name>"` names.
+fn parse_spec(
+    text: &str,
+    stem: &str,
+    saved: &dyn Fn(&str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>>,
+) -> anyhow::Result<Spec> {
     let table: toml::Table = toml::from_str(text).context("not TOML")?;
     let known = ["name", "method", "count", "seed", "base", "parameters", "trials"];
     if let Some(key) = table.keys().find(|k| !known.contains(&k.as_str())) {
@@ -248,7 +260,10 @@ fn parse_spec(text: &str, stem: &str) -> anyhow::Result<Spec> {
     let base = match table.get("base") {
         None => serde_json::Map::new(),
         Some(toml::Value::Table(t)) => json_table(t, "base")?,
-        Some(other) => bail!("base must be a table, not {}", other.type_str()),
+        Some(toml::Value::String(name)) => saved(name)?,
+        Some(other) => {
+            bail!("base must be a table or a saved config's name, not {}", other.type_str())
+        }
     };
     let parameters = match table.get("parameters") {
         None => BTreeMap::new(),
@@ -657,8 +672,33 @@ fn cancel(args: NamedArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// The saved configs the tests know: `small`.
+    fn preset(name: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        match name {
+            "small" => Ok(serde_json::json!({"hidden": 4, "epochs": 2})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()),
+            other => bail!("there is no saved config {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_base_may_be_a_saved_config() {
+        let t = trials("base = \"small\"\n[parameters]\nhidden = [8]\n");
+        assert_eq!(t, [serde_json::json!({"epochs": 2, "hidden": 8})]);
+        assert!(
+            refused("base = \"big\"\n[parameters]\nx = [1]")
+                .contains("there is no saved config \"big\"")
+        );
+        assert!(
+            refused("base = 3\n[parameters]\nx = [1]")
+                .contains("base must be a table or a saved config's name")
+        );
+    }
+
     fn trials(text: &str) -> Vec<serde_json::Value> {
-        parse_spec(text, "s")
+        parse_spec(text, "s", &preset)
             .expect("valid")
             .trials
             .into_iter()
@@ -667,7 +707,7 @@ mod tests {
     }
 
     fn refused(text: &str) -> String {
-        format!("{:#}", parse_spec(text, "s").expect_err("refused"))
+        format!("{:#}", parse_spec(text, "s", &preset).expect_err("refused"))
     }
 
     #[test]

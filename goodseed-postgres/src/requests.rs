@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use goodseed_core::{ProjectName, RunId};
 use goodseed_store::requests::{
-    NewRequest, Outcome, Request, RequestKind, RequestState, RequestStore, not_claimed_error,
+    NewRequest, Outcome, Request, RequestKind, RequestState, RequestStore, SavedConfig,
+    check_saved_config, not_claimed_error,
 };
 use goodseed_store::{Result, StoreError};
 
@@ -61,6 +62,24 @@ impl PgRequestStore {
             message: r.get("message"),
             result_run: r.get("result_run"),
             sweep: r.get("sweep"),
+        })
+    }
+}
+
+impl PgRequestStore {
+    fn saved(&self, r: &postgres::Row) -> Result<SavedConfig> {
+        let project: String = r.get("project");
+        Ok(SavedConfig {
+            project: ProjectName::parse(&project).map_err(|_| StoreError::Database {
+                location: self.shared.location.clone(),
+                message: format!("a saved config's project {project:?} is not one goodseed writes"),
+                busy: false,
+            })?,
+            name: r.get("name"),
+            config: r.get("config"),
+            from_run: r.get("from_run"),
+            saved_by: r.get("saved_by"),
+            saved_at: r.get("saved_at"),
         })
     }
 }
@@ -199,6 +218,73 @@ impl RequestStore for PgRequestStore {
                  WHERE project = $1 AND sweep = $2 AND state = 'pending'",
                 &[&project.as_str(), &sweep, &now, &message],
             )
+            .map_err(|e| self.err(&e))
+        })
+    }
+
+    fn save_config(
+        &self,
+        project: &ProjectName,
+        name: &str,
+        config: &str,
+        from_run: Option<&RunId>,
+        saved_by: &str,
+    ) -> Result<SavedConfig> {
+        check_saved_config(name, config).map_err(|e| StoreError::BadRequest { reason: e.0 })?;
+        let from_run = from_run.map(RunId::as_str);
+        crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_one(
+                    "INSERT INTO goodseed_saved_configs (project, name, config, from_run,
+                         saved_by, saved_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (project, name) DO UPDATE SET config = excluded.config,
+                         from_run = excluded.from_run, saved_by = excluded.saved_by,
+                         saved_at = excluded.saved_at
+                     RETURNING *",
+                    &[&project.as_str(), &name, &config, &from_run, &saved_by, &now],
+                )
+                .map_err(|e| self.err(&e))?;
+            self.saved(&row)
+        })
+    }
+
+    fn saved_configs(&self, project: &ProjectName) -> Result<Vec<SavedConfig>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT * FROM goodseed_saved_configs WHERE project = $1 ORDER BY name",
+                    &[&project.as_str()],
+                )
+                .map_err(|e| self.err(&e))?;
+            rows.iter().map(|r| self.saved(r)).collect()
+        })
+    }
+
+    fn saved_config(&self, project: &ProjectName, name: &str) -> Result<Option<SavedConfig>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let row = conn
+                .query_opt(
+                    "SELECT * FROM goodseed_saved_configs WHERE project = $1 AND name = $2",
+                    &[&project.as_str(), &name],
+                )
+                .map_err(|e| self.err(&e))?;
+            row.map(|r| self.saved(&r)).transpose()
+        })
+    }
+
+    fn delete_saved_config(&self, project: &ProjectName, name: &str) -> Result<bool> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            conn.execute(
+                "DELETE FROM goodseed_saved_configs WHERE project = $1 AND name = $2",
+                &[&project.as_str(), &name],
+            )
+            .map(|n| n > 0)
             .map_err(|e| self.err(&e))
         })
     }

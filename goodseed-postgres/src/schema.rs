@@ -193,6 +193,18 @@ CREATE INDEX goodseed_requests_by_state ON goodseed_requests (project, state, id
 ALTER TABLE goodseed_requests ADD COLUMN sweep TEXT COLLATE "C";
 CREATE INDEX goodseed_requests_by_sweep ON goodseed_requests (project, sweep);
 "#,
+    // 8: saved configs (named presets per project, goodseed_store::requests).
+    r#"
+CREATE TABLE goodseed_saved_configs (
+    project TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    config TEXT NOT NULL,
+    from_run TEXT,
+    saved_by TEXT NOT NULL,
+    saved_at TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (project, name)
+);
+"#,
 ];
 
 /// The SQL of migration `version` (1 to [`SCHEMA_VERSION`]), for a database

@@ -388,6 +388,9 @@ struct AskBody {
     checkpoint: Option<String>,
     #[serde(default)]
     asked_by: Option<String>,
+    /// A clone's saved config (by name), under its patch.
+    #[serde(default)]
+    preset: Option<String>,
 }
 
 fn requests_of(state: &AppState) -> Result<Arc<dyn RequestStore>, ApiError> {
@@ -427,10 +430,13 @@ async fn ask(
     if who.chars().count() > 200 || who.chars().any(char::is_control) {
         return Err(bad("asked_by must be at most 200 characters, no control characters".into()));
     }
-    let new = NewRequest {
+    if asked.preset.is_some() && kind != RequestKind::Clone {
+        return Err(bad(format!("a {} request takes no preset", kind.as_str())));
+    }
+    let mut new = NewRequest {
         kind,
         run_id: run.clone(),
-        config_patch: asked.config_patch.map(|v| v.to_string()),
+        config_patch: asked.config_patch.as_ref().map(ToString::to_string),
         checkpoint: asked.checkpoint,
         asked_by: who,
         sweep: None,
@@ -444,10 +450,43 @@ async fn ask(
                 format!("Run not found: {project}/{run}"),
             ));
         }
+        // A preset is the saved config with the patch over it, asked as one patch.
+        if let Some(name) = &asked.preset {
+            let saved = requests.saved_config(&project, name).map_err(|e| route.err(e))?;
+            let saved = saved.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("there is no saved config {name:?} in {project}"),
+                )
+            })?;
+            let mut patch: serde_json::Value = serde_json::from_str(&saved.config)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            if let Some(over) = &asked.config_patch {
+                merge_into(&mut patch, over);
+            }
+            new.config_patch = Some(patch.to_string());
+        }
         requests.ask(&project, &new).map_err(|e| route.err(e))
     })
     .await?;
     Ok(json_response(request_json(&made)))
+}
+
+/// Sets `over` into `base`: objects merged key by key, anything else replaced.
+fn merge_into(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge_into(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
 }
 
 /// `GET /api/requests?project=<project>` (ours): the project's requests, oldest first.

@@ -266,6 +266,40 @@ pub struct Request {
     pub sweep: Option<String>,
 }
 
+/// A named config kept per project (a preset), saved from a run's config or written by
+/// hand, used by clones and sweeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedConfig {
+    /// Its project.
+    pub project: ProjectName,
+    /// Its name: 1 to 100 letters, digits, `.`, `_` or `-`.
+    pub name: String,
+    /// The config: JSON text of an object (nested objects for paths `a/b`).
+    pub config: String,
+    /// The run it was saved from, if any.
+    pub from_run: Option<String>,
+    /// Who saved it, and when (ISO 8601).
+    pub saved_by: String,
+    /// When it was saved.
+    pub saved_at: String,
+}
+
+/// Checks a saved config's name and config before it is kept.
+pub fn check_saved_config(name: &str, config: &str) -> std::result::Result<(), BadRequest> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.chars().count() > 100 || !name.chars().all(ok_char) {
+        return Err(BadRequest(format!(
+            "a saved config's name is 1 to 100 letters, digits, '.', '_' or '-', not {name:?}"
+        )));
+    }
+    let value: serde_json::Value = serde_json::from_str(config)
+        .map_err(|e| BadRequest(format!("the saved config is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(BadRequest("a saved config must be a JSON object".to_owned()));
+    }
+    Ok(())
+}
+
 /// How an agent settles a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -333,6 +367,26 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
     /// Settles the pending trials of `sweep` as failed with `message` (a sweep
     /// cancelled): no agent claims them after. Returns how many.
     fn cancel_sweep(&self, project: &ProjectName, sweep: &str, message: &str) -> Result<u64>;
+
+    /// Keeps a named config of the project (checked: [`check_saved_config`]), replacing
+    /// one of that name.
+    fn save_config(
+        &self,
+        project: &ProjectName,
+        name: &str,
+        config: &str,
+        from_run: Option<&RunId>,
+        saved_by: &str,
+    ) -> Result<SavedConfig>;
+
+    /// The project's saved configs, by name.
+    fn saved_configs(&self, project: &ProjectName) -> Result<Vec<SavedConfig>>;
+
+    /// One saved config.
+    fn saved_config(&self, project: &ProjectName, name: &str) -> Result<Option<SavedConfig>>;
+
+    /// Deletes a saved config; false when there was none of that name.
+    fn delete_saved_config(&self, project: &ProjectName, name: &str) -> Result<bool>;
 }
 
 const REQUESTS_DDL: &str = "
@@ -354,6 +408,15 @@ CREATE TABLE IF NOT EXISTS requests (
     sweep TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (project, state, id);
+CREATE TABLE IF NOT EXISTS saved_configs (
+    project TEXT NOT NULL,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    from_run TEXT,
+    saved_by TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    PRIMARY KEY (project, name)
+);
 ";
 
 /// Requests in one SQLite file.
@@ -441,6 +504,24 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Request> {
         message: r.get("message")?,
         result_run: r.get("result_run")?,
         sweep: r.get("sweep")?,
+    })
+}
+
+fn saved_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SavedConfig> {
+    let project: String = r.get("project")?;
+    Ok(SavedConfig {
+        project: ProjectName::parse(&project).map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("a saved config's project {project:?} is not one goodseed writes").into(),
+            )
+        })?,
+        name: r.get("name")?,
+        config: r.get("config")?,
+        from_run: r.get("from_run")?,
+        saved_by: r.get("saved_by")?,
+        saved_at: r.get("saved_at")?,
     })
 }
 
@@ -570,6 +651,57 @@ impl RequestStore for SqliteRequestStore {
                 params![project.as_str(), sweep, now, message],
             )
             .map(|n| n as u64)
+        })
+    }
+
+    fn save_config(
+        &self,
+        project: &ProjectName,
+        name: &str,
+        config: &str,
+        from_run: Option<&RunId>,
+        saved_by: &str,
+    ) -> Result<SavedConfig> {
+        check_saved_config(name, config).map_err(|e| self.bad(e.0))?;
+        let now = crate::lifecycle::now_iso();
+        self.with(|c| {
+            c.query_row(
+                "INSERT OR REPLACE INTO saved_configs (project, name, config, from_run, saved_by,
+                     saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING *",
+                params![project.as_str(), name, config, from_run.map(RunId::as_str), saved_by, now],
+                saved_from_row,
+            )
+        })
+    }
+
+    fn saved_configs(&self, project: &ProjectName) -> Result<Vec<SavedConfig>> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT * FROM saved_configs WHERE project = ?1 ORDER BY name")?;
+            let rows = stmt.query_map([project.as_str()], saved_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn saved_config(&self, project: &ProjectName, name: &str) -> Result<Option<SavedConfig>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT * FROM saved_configs WHERE project = ?1 AND name = ?2",
+                params![project.as_str(), name],
+                saved_from_row,
+            )
+            .optional()
+        })
+    }
+
+    fn delete_saved_config(&self, project: &ProjectName, name: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM saved_configs WHERE project = ?1 AND name = ?2",
+                params![project.as_str(), name],
+            )
+            .map(|n| n > 0)
         })
     }
 }

@@ -407,3 +407,62 @@ fn a_sweep_is_trained_by_the_agent_and_its_best_trial_found() {
     assert_eq!(code, 1);
     assert!(err.contains("bad.toml") && err.contains("a random sweep needs count"), "{err}");
 }
+
+#[test]
+fn saved_configs_are_saved_from_a_run_and_used_by_a_sweep() {
+    let home = tempfile::tempdir().expect("home");
+    let projects = home.path().join("projects");
+    train_source(home.path(), "source");
+    let config =
+        |args: &[&str]| outcome(goodseed().arg("config").args(args).arg("--dir").arg(&projects));
+
+    let (code, out, err) = config(&["save", "small", "--from", "team/iris/source"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("saved the config small in team/iris"), "{out}");
+    let (code, out, err) = config(&["list", "-p", PROJECT]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("small  {")
+            && out.contains("from source")
+            && out.ends_with("1 saved config(s) in team/iris\n"),
+        "{out}"
+    );
+    let (code, out, err) = config(&["show", "small", "-p", PROJECT]);
+    assert_eq!(code, 0, "{out}{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!((shown["epochs"].as_i64(), shown["hidden"].as_i64()), (Some(5), Some(8)), "{out}");
+    assert!(shown.get("sys").is_none(), "the run's own sys/ values are left out: {out}");
+
+    // A sweep's base.
+    let file = home.path().join("from-small.toml");
+    std::fs::write(&file, "base = \"small\"\n[parameters]\nlr = [0.3]\n").expect("file");
+    let (code, out, err) = outcome(
+        goodseed()
+            .args(["sweep", "create", "-p", PROJECT, "--dry-run"])
+            .arg(&file)
+            .arg("--dir")
+            .arg(&projects),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let line = out.lines().next().unwrap_or_default();
+    let trial: serde_json::Value =
+        serde_json::from_str(line.split_once("  ").map(|(_, j)| j).unwrap_or_default())
+            .expect("JSON");
+    assert_eq!((trial["epochs"].as_i64(), trial["lr"].as_f64()), (Some(5), Some(0.3)), "{out}");
+
+    // Refused, saying why.
+    let (code, _, err) = config(&["save", "has space", "--from", "team/iris/source"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("1 to 100 letters"), "{err}");
+    let (code, _, err) = config(&["save", "x", "--from", "team/iris/nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nope"), "{err}");
+    let (code, out, err) = config(&["rm", "small", "-p", PROJECT]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = config(&["show", "small", "-p", PROJECT]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("there is no saved config \"small\" in team/iris (saved there: none)"),
+        "{err}"
+    );
+}

@@ -57,6 +57,34 @@ fn requests_are_kept_listed_and_bad_ones_refused_with_the_reason() {
         assert_eq!(r.status, status, "{body}: {}", r.body);
         assert!(r.json()["error"].as_str().is_some_and(|e| e.contains(why)), "{body}: {}", r.body);
     }
+    // A clone from a saved config: the saved config with the patch over it.
+    let projects = home.path().join("projects");
+    let presets = SqliteRequestStore::in_data_dir(&projects);
+    let project = goodseed_core::ProjectName::parse("team/p").expect("project");
+    presets
+        .save_config(
+            &project,
+            "small",
+            r#"{"hidden": 4, "optim": {"lr": 0.1, "name": "sgd"}}"#,
+            None,
+            "ana",
+        )
+        .expect("save");
+    let made = post(
+        r#"{"kind": "clone", "preset": "small", "config_patch": {"optim": {"lr": 0.5}}}"#,
+        &[],
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let patch: serde_json::Value =
+        serde_json::from_str(made.json()["config_patch"].as_str().expect("patch")).expect("json");
+    assert_eq!(patch, serde_json::json!({"hidden": 4, "optim": {"lr": 0.5, "name": "sgd"}}));
+    let missing = post(r#"{"kind": "clone", "preset": "nope"}"#, &[]);
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert_eq!(missing.json()["error"], "there is no saved config \"nope\" in team/p");
+    let stray = post(r#"{"kind": "stop", "preset": "small"}"#, &[]);
+    assert_eq!(stray.status, 400, "{}", stray.body);
+    assert!(stray.body.contains("a stop request takes no preset"), "{}", stray.body);
+
     let big = format!(r#"{{"kind": "stop", "asked_by": "{}"}}"#, "x".repeat(70_000));
     assert_eq!(post(&big, &[]).status, 413);
     let missing = server.request(
@@ -81,7 +109,7 @@ fn requests_are_kept_listed_and_bad_ones_refused_with_the_reason() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(kinds, ["clone", "stop"]);
+    assert_eq!(kinds, ["clone", "stop", "clone"]);
     let r = server.request("GET", "/api/requests", &[("Authorization", &auth)], "");
     assert_eq!(r.status, 400);
     let r = server.request("GET", "/api/requests?project=../x", &[("Authorization", &auth)], "");

@@ -198,11 +198,41 @@ fn trials_belong_to_their_sweep_and_cancel_together(store: &dyn RequestStore) {
     );
 }
 
+/// Saved configs: kept by name per project, replaced under the same name, refused with
+/// the reason, deleted.
+fn saved_configs_are_kept_by_name(store: &dyn RequestStore) {
+    let p = pn("team/presets");
+    let run = RunId::parse("r1").expect("run id");
+    for (name, config, why) in [
+        ("", "{}", "1 to 100 letters"),
+        ("has space", "{}", "1 to 100 letters"),
+        ("ok", "[1]", "must be a JSON object"),
+        ("ok", "{lr", "not JSON"),
+    ] {
+        let err = reason(store.save_config(&p, name, config, None, "ana").expect_err(name));
+        assert!(err.contains(why), "{name:?} {config:?}: {err}");
+    }
+    let fast = store.save_config(&p, "fast", r#"{"lr": 0.1}"#, Some(&run), "ana").expect("save");
+    assert_eq!((fast.name.as_str(), fast.from_run.as_deref()), ("fast", Some("r1")));
+    store.save_config(&p, "base.v2", r#"{"lr": 0.01, "epochs": 5}"#, None, "bo").expect("save");
+    let again = store.save_config(&p, "fast", r#"{"lr": 0.2}"#, None, "bo").expect("replace");
+    assert_eq!((again.config.as_str(), again.from_run), (r#"{"lr": 0.2}"#, None));
+    let names: Vec<String> =
+        store.saved_configs(&p).expect("list").into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["base.v2", "fast"]);
+    assert_eq!(store.saved_configs(&pn("team/other")).expect("list"), []);
+    assert_eq!(store.saved_config(&p, "fast").expect("get").map(|c| c.saved_by), Some("bo".into()));
+    assert!(store.delete_saved_config(&p, "fast").expect("delete"));
+    assert!(!store.delete_saved_config(&p, "fast").expect("delete"), "gone");
+    assert_eq!(store.saved_config(&p, "fast").expect("get"), None);
+}
+
 #[test]
 fn sqlite_requests() {
     let dir = tempfile::tempdir().expect("dir");
     requests_are_kept_claimed_and_settled(&SqliteRequestStore::in_data_dir(dir.path()));
     trials_belong_to_their_sweep_and_cancel_together(&SqliteRequestStore::in_data_dir(dir.path()));
+    saved_configs_are_kept_by_name(&SqliteRequestStore::in_data_dir(dir.path()));
     two_agents_never_claim_the_same_request(
         Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
         Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
