@@ -6,6 +6,7 @@ import { Toasts } from './components/common';
 import { Projects } from './components/Projects';
 import { RunPage } from './components/RunPage';
 import { RunsTable } from './components/RunsTable';
+import { Sweep } from './components/Sweep';
 import { linkProps, useRoute } from './route';
 import './styles.css';
 
@@ -33,12 +34,13 @@ function App() {
   if (!route.project) view = <Projects />;
   else if (route.run) view = <RunPage key={`${route.project}/${route.run}`} route={route} />;
   else if (route.view === 'compare') view = <Compare route={route} />;
+  else if (route.sweep) view = <Sweep key={`${route.project}/${route.sweep}`} route={route} />;
   else view = <RunsTable key={route.project} route={route} />;
   useEffect(() => {
-    document.title = ['Goodseed', route.project, route.run ?? (route.view === 'compare' ? 'compare' : undefined)]
+    document.title = ['Goodseed', route.project, route.run ?? (route.view === 'compare' ? 'compare' : route.sweep && `sweep ${route.sweep}`)]
       .filter(Boolean)
       .join(' · ');
-  }, [route.project, route.run, route.view]);
+  }, [route.project, route.run, route.view, route.sweep]);
   return (
     <>
       <a class="skip" href="#main">

@@ -29,6 +29,10 @@ export interface Route {
   filter?: string;
   /** Run page: the clone form is open. */
   clone: boolean;
+  /** A sweep's view: its name, the metric shown, and whether lower is better. */
+  sweep?: string;
+  metric?: string;
+  goal?: 'min';
 }
 
 const LISTS = ['sel', 'cols', 'metrics'] as const;
@@ -57,6 +61,9 @@ export function parseRoute(search: string): Route {
     metrics: list('metrics'),
     filter: q.get('filter') ?? undefined,
     clone: q.get('clone') === '1',
+    sweep: q.get('sweep') ?? undefined,
+    metric: q.get('metric') ?? undefined,
+    goal: q.get('goal') === 'min' ? 'min' : undefined,
   };
 }
 
@@ -83,6 +90,9 @@ export function routeUrl(r: Partial<Route>): string {
   set('x', r.x && r.x !== 'step' ? r.x : undefined);
   set('filter', r.filter);
   set('clone', r.clone && '1');
+  set('sweep', r.sweep);
+  set('metric', r.metric);
+  set('goal', r.goal);
   const s = q.toString();
   return s ? `/?${s}` : '/';
 }

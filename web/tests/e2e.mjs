@@ -5,7 +5,7 @@
 // (where screenshots go). Prints one line per test and the measured timings; exits 1
 // when a test fails.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -321,6 +321,28 @@ test('trash and restore', async () => {
   await page.locator(row).waitFor({ state: 'detached' });
   await page.uncheck('text=trashed >> input');
   await page.locator(row).waitFor();
+});
+
+test('sweep: its trials, the parameters that differ, the best by a metric, live', async () => {
+  await page.goto(url({ project: 'fx/cmp' }));
+  await page.selectOption('select[aria-label="Open a sweep"]', 'cmp-sweep');
+  await page.locator('.sweep-table').waitFor();
+  assert.match(page.url(), /sweep=cmp-sweep/);
+  // Only the parameters that differ between trials are columns.
+  const heads = await page.$$eval('.sweep-table th.mono', (ths) => ths.map((t) => t.textContent));
+  assert.deepEqual(heads, ['lr', 'optimizer']);
+  assert.match(await page.textContent('[data-counts]'), /3 trial\(s\): 1 pending, 0 claimed, 2 done, 0 failed/);
+  await page.selectOption('select[aria-label="Metric"]', 'train/loss');
+  await page.check('text=lower is better >> input');
+  await page.locator('tr.best[data-trial="cmp-0"]').waitFor();
+  assert.match(decodeURIComponent(page.url()), /metric=train\/loss/);
+  await shot('sweep');
+  if (!FLAGS) return;
+  // An agent finishes the last trial: the counts change without a reload.
+  const settle = join(FLAGS, 'settle');
+  writeFileSync(settle, '');
+  await page.waitForFunction(() => /0 pending, 0 claimed, 3 done/.test(document.querySelector('[data-counts]')?.textContent ?? ''), null, { timeout: 10000 });
+  unlinkSync(settle);
 });
 
 test('interactive control: clone with a config change; the request follows live', async () => {

@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goodseed_sdk::Run;
-use goodseed_store::requests::{Outcome, RequestKind, RequestStore, SqliteRequestStore};
+use goodseed_store::requests::{
+    NewRequest, Outcome, RequestKind, RequestStore, SqliteRequestStore,
+};
 
 use goodseed_testkit::python;
 
@@ -285,6 +287,21 @@ fn the_ui_in_a_real_browser() {
         ..o
     });
     let port = server.port;
+    // A sweep over the runs of fx/cmp: two trials done, one still pending.
+    let cmp = goodseed_core::ProjectName::parse("fx/cmp").expect("project");
+    for (i, (lr, opt)) in [(0.1, "sgd"), (0.01, "adam"), (0.001, "adam")].into_iter().enumerate() {
+        let config = serde_json::json!({ "lr": lr, "optimizer": opt, "epochs": 50, "seed": 7 });
+        let run = goodseed_core::RunId::parse(&format!("cmp-{i}")).expect("run id");
+        let trial =
+            NewRequest::trial("cmp-sweep", run, &config.to_string(), "fixture").expect("trial");
+        requests.ask(&cmp, &trial).expect("ask");
+    }
+    for _ in 0..2 {
+        let r = requests.claim(&cmp, "fixture", &RequestKind::ALL).expect("claim").expect("one");
+        requests
+            .settle(&cmp, r.id, "fixture", &Outcome::done(Some(r.run_id.as_str())))
+            .expect("settle");
+    }
     let agent = Agent::start(requests, flags.path());
 
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))

@@ -6,7 +6,7 @@ import type { RunRow } from '../api';
 import { durationOf, fmtDuration, fmtNum, fmtTime } from '../format';
 import { useLive } from '../live';
 import { linkProps, navigate, patchRoute, type Route } from '../route';
-import { Empty, ErrorBox, Loading, StatusBadge, toast, useDebounced } from './common';
+import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync, useDebounced } from './common';
 import { mark } from '../perf';
 
 const ROW = 36;
@@ -255,6 +255,7 @@ export function RunsTable({ route }: { route: Route }) {
           >
             Compare {route.sel.length > 0 ? `(${route.sel.length})` : ''}
           </button>
+          <SweepPicker project={project} />
           {!route.trashed && (
             <button
               class="btn"
@@ -454,5 +455,22 @@ function ColumnPicker({ route, metricPaths, project, newest }: { route: Route; m
         </div>
       )}
     </div>
+  );
+}
+
+/** Opens one of the project's sweeps (shown only when it has some). */
+function SweepPicker({ project }: { project: string }) {
+  const sweeps = useAsync(
+    async () => [...new Set((await api.requests(project).catch(() => [])).flatMap((r) => (r.sweep ? [r.sweep] : [])))],
+    [project],
+  );
+  if (!sweeps.data || sweeps.data.length === 0) return null;
+  return (
+    <select aria-label="Open a sweep" value="" onChange={(e) => navigate({ project, sweep: (e.target as HTMLSelectElement).value })}>
+      <option value="">sweeps…</option>
+      {sweeps.data.map((s) => (
+        <option value={s}>{s}</option>
+      ))}
+    </select>
   );
 }

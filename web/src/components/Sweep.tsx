@@ -1,0 +1,151 @@
+// One sweep: its trials (requests of kind trial) with their state, the parameters that
+// differ between them, and the last value of a chosen metric, the best trial marked.
+// Follows the project live: trials change state as agents claim and finish them, and
+// the metric column is read again as runs change.
+import { useMemo } from 'preact/hooks';
+import * as api from '../api';
+import { fmtNum } from '../format';
+import { useLive } from '../live';
+import { linkProps, patchRoute, type Route } from '../route';
+import { Empty, ErrorBox, Loading, StatusBadge, useAsync } from './common';
+
+/** The config of a trial, flattened to `a/b` paths. */
+function flat(config: string | null): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const walk = (v: unknown, prefix: string) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, prefix ? `${prefix}/${k}` : k);
+    } else out[prefix] = v;
+  };
+  try {
+    walk(config ? JSON.parse(config) : {}, '');
+  } catch {
+    // A config that is not JSON shows no parameters.
+  }
+  return out;
+}
+
+export function Sweep({ route }: { route: Route }) {
+  const project = route.project!;
+  const name = route.sweep!;
+  const requests = useAsync(() => api.requests(project), [project]);
+  const trials = useMemo(() => (requests.data ?? []).filter((r) => r.sweep === name), [requests.data, name]);
+  const ids = trials.map((t) => t.run_id);
+  const metricPaths = useMemo(() => [...new Set([route.metric ?? ''])].filter(Boolean), [route.metric]);
+  const runs = useAsync(
+    () => (ids.length ? api.runs(project, { metric: metricPaths }) : Promise.resolve({ runs: [], total: 0 })),
+    [project, ids.join(','), metricPaths.join(',')],
+  );
+  useLive(project, [], true, {
+    request: (r) => {
+      if (!requests.data) return;
+      requests.set([...requests.data.filter((x) => x.id !== r.id), r].sort((a, b) => a.id - b.id));
+      runs.reload();
+    },
+    status: () => runs.reload(),
+    run: () => runs.reload(),
+    open: () => {
+      requests.reload();
+      runs.reload();
+    },
+  });
+
+  if (requests.error) return <ErrorBox error={requests.error} retry={requests.reload} />;
+  if (!requests.data) return <Loading what={`sweep ${name}`} />;
+  const byId = new Map((runs.data?.runs ?? []).map((r) => [r.run_id, r]));
+  const configs = trials.map((t) => flat(t.config_patch));
+  // Only the parameters that differ between trials are columns.
+  const keys = [...new Set(configs.flatMap((c) => Object.keys(c)))]
+    .filter((k) => new Set(configs.map((c) => JSON.stringify(c[k]))).size > 1)
+    .sort();
+  const metricChoices = [...new Set((runs.data?.runs ?? []).filter((r) => ids.includes(r.run_id)).flatMap((r) => r.metric_paths))]
+    .filter((p) => !p.startsWith('monitoring/'))
+    .sort();
+  const metric = route.metric;
+  const lower = route.goal === 'min';
+  const value = (id: string) => (metric ? byId.get(id)?.last?.[metric] : undefined);
+  let best: string | undefined;
+  for (const t of trials) {
+    const v = value(t.run_id);
+    if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+    const b = best === undefined ? undefined : value(best);
+    if (typeof b !== 'number' || (lower ? v < b : v > b)) best = t.run_id;
+  }
+  const counts = ['pending', 'claimed', 'done', 'failed'].map((s) => `${trials.filter((t) => t.state === s).length} ${s}`);
+
+  return (
+    <section class="page sweep-page">
+      <header class="page-head">
+        <h1>
+          <a {...linkProps({ project })} class="crumb">
+            {project}
+          </a>{' '}
+          / sweep <span class="mono">{name}</span>
+        </h1>
+        {trials.length > 0 && (
+          <p class="muted" data-counts>
+            {trials.length} trial(s): {counts.join(', ')}
+          </p>
+        )}
+        <div class="toolbar">
+          <label>
+            Metric{' '}
+            <select aria-label="Metric" value={metric ?? ''} onChange={(e) => patchRoute({ metric: (e.target as HTMLSelectElement).value || undefined })}>
+              <option value="">(choose)</option>
+              {metricChoices.map((p) => (
+                <option value={p}>{p}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            <input type="checkbox" checked={lower} onChange={(e) => patchRoute({ goal: (e.target as HTMLInputElement).checked ? 'min' : undefined })} /> lower is better
+          </label>
+        </div>
+      </header>
+      {trials.length === 0 ? (
+        <Empty>There is no sweep “{name}” in this project.</Empty>
+      ) : (
+        <table class="table sweep-table">
+          <thead>
+            <tr>
+              <th>Trial</th>
+              <th>State</th>
+              {keys.map((k) => (
+                <th class="mono">{k}</th>
+              ))}
+              {metric && <th class="num">last {metric}</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {trials.map((t, i) => {
+              const row = byId.get(t.run_id);
+              const v = value(t.run_id);
+              return (
+                <tr key={t.id} data-trial={t.run_id} data-state={t.state} class={t.run_id === best ? 'best' : undefined}>
+                  <td>
+                    {row ? (
+                      <a class="mono" {...linkProps({ project, run: t.run_id })}>
+                        {t.run_id}
+                      </a>
+                    ) : (
+                      <span class="mono">{t.run_id}</span>
+                    )}
+                    {t.run_id === best && <span class="badge badge-best">best</span>}
+                  </td>
+                  <td>
+                    {row ? <StatusBadge state={row.state} endedBy={row.ended_by} /> : <span class={`badge badge-request-${t.state}`}>{t.state}</span>}
+                    {t.message && <span class="muted"> {t.message}</span>}
+                  </td>
+                  {keys.map((k) => (
+                    <td class="mono">{typeof configs[i][k] === 'number' ? fmtNum(configs[i][k] as number) : String(configs[i][k] ?? '')}</td>
+                  ))}
+                  {metric && <td class="num">{typeof v === 'number' ? fmtNum(v) : '—'}</td>}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
