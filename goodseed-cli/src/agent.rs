@@ -111,8 +111,7 @@ struct Slot {
 
 /// Runs `goodseed agent`.
 pub(crate) fn run(args: AgentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let project =
-        ProjectName::parse(&args.project).map_err(|e| usage(format!("--project: {e}")))?;
+    let project = crate::run_ref::project_arg(&args.project)?;
     let slots = slot_gpus(args.slots, &args.gpus)?;
     for (name, value) in [("--grace", args.grace), ("--poll", args.poll)] {
         if !(value.is_finite() && (0.0..=MAX_SECONDS).contains(&value)) {

@@ -121,9 +121,7 @@ pub(crate) fn run(args: PresetArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 fn project(name: &str) -> anyhow::Result<ProjectName> {
-    ProjectName::parse(name).map_err(|e| {
-        crate::UsageError::new(std::io::Error::other(format!("--project: {e}"))).into()
-    })
+    Ok(crate::run_ref::project_arg(name)?)
 }
 
 /// A saved config, or an error naming the ones there are.

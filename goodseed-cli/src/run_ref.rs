@@ -15,6 +15,12 @@ pub(crate) fn parse(text: &str) -> Result<RunRef, UsageError> {
     RunRef::parse(text).map_err(UsageError::new)
 }
 
+/// A `--project` argument, validated; a bad one is a usage error naming the option.
+pub(crate) fn project_arg(text: &str) -> Result<goodseed_core::ProjectName, UsageError> {
+    goodseed_core::ProjectName::parse(text)
+        .map_err(|e| UsageError::new(std::io::Error::other(format!("--project: {e}"))))
+}
+
 /// A store error for a command's error line: "run not found" says where it looked.
 pub(crate) fn store_error(err: StoreError, dir: &Path) -> anyhow::Error {
     if err.is_not_found() { anyhow::anyhow!("{err} in {}", dir.display()) } else { err.into() }

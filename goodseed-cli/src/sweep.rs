@@ -202,9 +202,7 @@ fn create(args: CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 fn project(name: &str) -> anyhow::Result<ProjectName> {
-    ProjectName::parse(name).map_err(|e| {
-        crate::UsageError::new(std::io::Error::other(format!("--project: {e}"))).into()
-    })
+    Ok(crate::run_ref::project_arg(name)?)
 }
 
 /// The trials' run ids: `<sweep>-<n>`, numbered from 1 with as many digits as the last.
