@@ -544,6 +544,22 @@ impl Agent<'_> {
         // A process group of its own: a Ctrl-C at the agent's terminal reaches the agent
         // alone, which then stops the trainer gracefully.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        // An agent that dies (SIGKILL, a crash) takes its trainers with it: each gets
+        // SIGTERM, so the SDK closes its run as killed, and the next agent of this name
+        // resumes it instead of finding it still running.
+        #[cfg(target_os = "linux")]
+        #[expect(
+            unsafe_code,
+            reason = "pre_exec is the only way to set the parent-death signal of a child"
+        )]
+        // SAFETY: between fork and exec only `prctl` (a system call) runs, which is
+        // async-signal-safe; no memory is allocated or lock taken.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                    .map_err(std::io::Error::from)
+            });
+        }
         command
             .args(args)
             .stdin(Stdio::null())

@@ -186,6 +186,11 @@ pub(crate) struct TrainerArgs {
     /// Pause after each epoch
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub(crate) pace_ms: u64,
+
+    /// Train on after a stop request (a trainer that ignores `should_stop`, for tests of
+    /// what an agent does with one)
+    #[arg(long)]
+    pub(crate) ignore_stop: bool,
 }
 
 /// The data directory of the commands that act on runs.

@@ -95,7 +95,9 @@ fn start() {
 fn close_all_and_end(signal: i32) {
     let runs: Vec<Weak<Inner>> =
         WATCHED.lock().unwrap_or_else(PoisonError::into_inner).drain(..).collect();
-    // What the program printed up to here belongs in the runs too.
+    // What the program printed up to here belongs in the runs too (without waiting on
+    // the stdout lock, which the interrupted program may hold).
+    crate::monitor::console::never_flush_std_here();
     crate::monitor::console::flush_all();
     for run in runs {
         if let Some(run) = run.upgrade() {

@@ -374,7 +374,7 @@ pub(crate) fn trainer(args: TrainerArgs, out: &mut dyn Write) -> anyhow::Result<
         .context(WRITING)?;
     out.flush().context(WRITING)?;
     let pace = Duration::from_millis(args.pace_ms);
-    match log_training(&run, &config, &data, pace) {
+    match log_training(&run, &config, &data, pace, !args.ignore_stop) {
         Ok(summary) => {
             run.finish()?;
             writeln!(
@@ -419,6 +419,7 @@ fn log_training(
     config: &TrainConfig,
     data: &[Sample],
     pace: Duration,
+    heed_stop: bool,
 ) -> Result<TrainSummary, Ended> {
     let summary = train::train(config, data, |stats| {
         log_epoch(run, stats)?;
@@ -427,7 +428,7 @@ fn log_training(
             run.flush()?;
             std::thread::sleep(pace);
         }
-        if run.should_stop() {
+        if heed_stop && run.should_stop() {
             return Err(Ended::Stopped(stats.epoch));
         }
         Ok::<(), Ended>(())

@@ -466,3 +466,134 @@ fn saved_configs_are_saved_from_a_run_and_used_by_a_sweep() {
         "{err}"
     );
 }
+
+/// `goodseed agent` in the background on the demo trainer (`trainer` its extra args).
+fn background_agent(projects: &Path, name: &str, extra: &[&str], trainer: &[&str]) -> Agent {
+    Agent(
+        goodseed()
+            .args(["agent", "-p", PROJECT, "--poll", "0.05", "--name", name])
+            .args(extra)
+            .arg("--dir")
+            .arg(projects)
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_goodseed"))
+            .arg("demo-trainer")
+            .args(trainer)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("agent"),
+    )
+}
+
+#[test]
+fn an_agent_killed_with_claimed_work_leaves_it_to_the_next() {
+    let home = tempfile::tempdir().expect("home");
+    let projects = home.path().join("projects");
+    train_source(home.path(), "source");
+    let clone = ask(&projects, RequestKind::Clone, "source", Some(r#"{"epochs": 100000}"#));
+    let run = RunId::parse(&format!("source-clone-{}", clone.id)).expect("id");
+    let store = SqliteStore::new(&projects);
+    let live = |run: &RunId| {
+        store
+            .run_summary(&project(), run)
+            .is_ok_and(|s| s.status == RunStatus::Running && s.liveness == Liveness::Live)
+    };
+    let mut first = background_agent(&projects, "gpu-1", &[], &["--pace-ms", "20"]);
+    wait_for("the clone to train", || live(&run));
+    // SIGKILL: no shutdown. Its trainer goes with it (closed as killed), its claim stays.
+    first.0.kill().expect("kill");
+    first.0.wait().expect("wait");
+    wait_for("the trainer to end with its agent", || !live(&run));
+    let meta = store.open_run(&project(), &run).expect("open").meta().expect("meta");
+    assert_eq!(meta.get(meta_key::ENDED_BY), Some("killed"), "{meta:?}");
+    let left = request(&projects, clone.id);
+    assert_eq!((left.state, left.claimed_by.as_deref()), (RequestState::Claimed, Some("gpu-1")));
+
+    // The next agent of that name takes it back and resumes the same run.
+    let mut next = background_agent(&projects, "gpu-1", &[], &["--pace-ms", "20"]);
+    wait_for("the clone to train again", || live(&run));
+    let stop = ask(&projects, RequestKind::Stop, run.as_str(), None);
+    wait_for("the clone to end", || request(&projects, clone.id).state == RequestState::Done);
+    assert_eq!(request(&projects, stop.id).state, RequestState::Done);
+    let _ = next.0.kill();
+    let _ = next.0.wait();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut next.0.stdout.take().expect("stdout"), &mut out).ok();
+    assert!(out.contains("took back 1 request(s) it had claimed before"), "{out}");
+    assert_eq!(store.list_runs(Some(&project())).expect("list").runs.len(), 2, "no third run");
+}
+
+#[test]
+fn a_trainer_that_ignores_a_stop_is_killed_after_the_grace_and_marked_killed() {
+    let home = tempfile::tempdir().expect("home");
+    let projects = home.path().join("projects");
+    train_source(home.path(), "source");
+    let clone = ask(&projects, RequestKind::Clone, "source", Some(r#"{"epochs": 100000}"#));
+    let run = RunId::parse(&format!("source-clone-{}", clone.id)).expect("id");
+    let store = SqliteStore::new(&projects);
+    let mut agent = background_agent(
+        &projects,
+        "stubborn",
+        &["--grace", "1"],
+        &["--pace-ms", "20", "--ignore-stop"],
+    );
+    wait_for("the clone to train", || {
+        store.run_summary(&project(), &run).is_ok_and(|s| s.status == RunStatus::Running)
+    });
+    let started = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(agent.0.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let status = agent.0.wait().expect("wait");
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took >= Duration::from_secs(1), "the grace was given: {took:?}");
+    let meta = store.open_run(&project(), &run).expect("open").meta().expect("meta");
+    assert_eq!(meta.status(), Some("failed"));
+    assert_eq!(meta.get(meta_key::ENDED_BY), Some("killed"), "{meta:?}");
+    assert_eq!(meta.get(meta_key::ENDED_BY_SIGNAL), Some("SIGTERM"), "{meta:?}");
+    assert_eq!(request(&projects, clone.id).state, RequestState::Pending, "left for the next");
+}
+
+#[test]
+fn two_agents_at_once_carry_out_each_request_once() {
+    let home = tempfile::tempdir().expect("home");
+    let projects = home.path().join("projects");
+    train_source(home.path(), "source");
+    let ids: Vec<i64> = (0..6)
+        .map(|i| {
+            let patch = format!(r#"{{"epochs": 2, "lr": 0.0{}}}"#, i + 1);
+            ask(&projects, RequestKind::Clone, "source", Some(&patch)).id
+        })
+        .collect();
+    let start = |name: &str| {
+        goodseed()
+            .args(["agent", "-p", PROJECT, "--poll", "0.05", "--once", "--name", name, "--dir"])
+            .arg(&projects)
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_goodseed"))
+            .arg("demo-trainer")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("agent")
+    };
+    let (a, b) = (start("a"), start("b"));
+    let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
+    assert!(a.status.success() && b.status.success());
+    let mut by = std::collections::BTreeMap::new();
+    for id in &ids {
+        let r = request(&projects, *id);
+        assert_eq!(r.state, RequestState::Done, "{r:?}");
+        *by.entry(r.claimed_by.unwrap_or_default()).or_insert(0) += 1;
+    }
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let started =
+        text(&a).matches("trainer started").count() + text(&b).matches("trainer started").count();
+    assert_eq!(started, 6, "each started once:\n{}\n{}", text(&a), text(&b));
+    let store = SqliteStore::new(&projects);
+    assert_eq!(store.list_runs(Some(&project())).expect("list").runs.len(), 7, "{by:?}");
+}

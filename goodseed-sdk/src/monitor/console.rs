@@ -302,10 +302,33 @@ pub(crate) fn flush_all() {
     }
 }
 
-/// Waits (a bounded time) until the tees have read everything written so far.
+thread_local! {
+    /// This thread must not flush the program's `stdout` and `stderr` (see
+    /// [`never_flush_std_here`]).
+    static NO_STD_FLUSH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes this thread (the signal thread) close runs without flushing the program's
+/// `stdout` and `stderr` buffers: another thread may hold their lock for as long as it
+/// runs (a command writing through a `StdoutLock`), and waiting on it would hang the
+/// close for ever. What the program wrote to the descriptors is captured all the same;
+/// at most a line it had not finished is left out.
+pub(crate) fn never_flush_std_here() {
+    NO_STD_FLUSH.with(|f| f.set(true));
+}
+
+/// Flushes the program's `stdout` and `stderr` buffers, unless this thread must not.
+fn flush_std() {
+    if !NO_STD_FLUSH.with(std::cell::Cell::get) {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Waits (a bounded time) until the tees have read everything written so far (first
+/// flushing the program's `stdout` and `stderr` buffers, unless this thread must not).
 fn sync() {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    flush_std();
     let mut targets = Vec::new();
     {
         let mut guard = lock(&CAPTURE);
@@ -363,8 +386,7 @@ fn start_tee(stream: Stream) -> std::io::Result<Tee> {
 /// Puts the original descriptors back. The tees go on until every writer of their pipe
 /// is gone (a child process may still hold one), forwarding what comes.
 fn restore(capture: Capture) {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    flush_std();
     for (i, tee) in capture.tees.into_iter().enumerate() {
         let Some(mut tee) = tee else { continue };
         let _ = match i {

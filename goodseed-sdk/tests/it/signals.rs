@@ -3,7 +3,7 @@
 //! then dies of the signal; with signal handling off it leaves the run crashed; a run
 //! finished after a stop request ends `stopped`. 0.4.0's `status` keeps its values.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,7 +19,9 @@ fn store(home: &Path) -> Arc<dyn RunStore> {
 }
 
 /// The child: run `s/<GOODSEED_TEST_SIGNAL_RUN>` logs without flushing, and says on
-/// stdout how far it got every 1,000 steps, until a signal ends it.
+/// stdout how far it got every 1,000 steps, until a signal ends it. It holds the stdout
+/// lock all along, as a command writing through a `StdoutLock` does: the close on the
+/// signal must not wait for it.
 #[test]
 #[allow(clippy::print_stdout, reason = "stdout is how the child tells how far it got")]
 fn child_logs_until_signalled() {
@@ -36,10 +38,12 @@ fn child_logs_until_signalled() {
         .flush_interval(Duration::from_secs(3600))
         .create()
         .expect("create");
+    let mut out = std::io::stdout().lock();
     for step in 0u32.. {
         run.log_metric("loss", step, f64::from(step)).expect("log");
         if step % 1000 == 999 {
-            println!("logged {step}");
+            writeln!(out, "logged {step}").expect("stdout");
+            out.flush().expect("stdout");
         }
     }
 }
