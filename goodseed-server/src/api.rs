@@ -489,6 +489,43 @@ fn merge_into(base: &mut serde_json::Value, over: &serde_json::Value) {
     }
 }
 
+/// `GET /api/saved_configs?project=<project>` (ours): the project's saved configs.
+pub(crate) async fn saved_configs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = Query::parse(req.query_string());
+    let project = query
+        .get("project")
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "project= is needed"))?;
+    let project = ProjectName::parse(project)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("project: {e}")))?;
+    let requests = requests_of(&state)?;
+    let list = blocking(move || {
+        requests.saved_configs(&project).map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read saved configs: {e}"),
+            )
+        })
+    })
+    .await?;
+    let mut j = Json::default();
+    j.begin_object().key("saved_configs").begin_array();
+    for c in &list {
+        j.begin_object();
+        j.key("name").str(&c.name);
+        j.key("project").str(c.project.as_str());
+        j.key("config").str(&c.config);
+        j.key("from_run").opt_str(c.from_run.as_deref());
+        j.key("saved_by").str(&c.saved_by);
+        j.key("saved_at").str(&c.saved_at);
+        j.end_object();
+    }
+    j.end_array().end_object();
+    Ok(json_response(j))
+}
+
 /// `GET /api/requests?project=<project>` (ours): the project's requests, oldest first.
 pub(crate) async fn requests(
     req: HttpRequest,

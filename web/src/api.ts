@@ -274,7 +274,7 @@ export interface ControlRequest {
 export const askRequest = (
   p: string,
   r: string,
-  body: { kind: Exclude<ControlRequest['kind'], 'trial'>; config_patch?: Record<string, unknown>; checkpoint?: string },
+  body: { kind: Exclude<ControlRequest['kind'], 'trial'>; config_patch?: Record<string, unknown>; checkpoint?: string; preset?: string },
 ) =>
   getJson<ControlRequest>(`/api/runs/${runPath(p, r)}/requests`, {
     method: 'POST',
@@ -285,3 +285,17 @@ export const askRequest = (
 /** The project's requests, oldest first. */
 export const requests = async (project: string) =>
   (await getJson<{ requests: ControlRequest[] }>(`/api/requests?${new URLSearchParams({ project })}`)).requests;
+
+/** A named config of a project (`goodseed config save`). */
+export interface SavedConfig {
+  name: string;
+  project: string;
+  config: string;
+  from_run: string | null;
+  saved_by: string;
+  saved_at: string;
+}
+
+/** The project's saved configs, by name. */
+export const savedConfigs = async (project: string) =>
+  (await getJson<{ saved_configs: SavedConfig[] }>(`/api/saved_configs?${new URLSearchParams({ project })}`)).saved_configs;

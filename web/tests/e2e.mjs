@@ -335,6 +335,8 @@ test('sweep: its trials, the parameters that differ, the best by a metric, live'
   await page.selectOption('select[aria-label="Metric"]', 'train/loss');
   await page.check('text=lower is better >> input');
   await page.locator('tr.best[data-trial="cmp-0"]').waitFor();
+  assert.match(await page.textContent('.sweep-table thead'), /lowest train\/loss/);
+  assert.match(await page.textContent('tr[data-trial="cmp-2"] td.num'), /^0\.7/);
   assert.match(decodeURIComponent(page.url()), /metric=train\/loss/);
   await shot('sweep');
   if (!FLAGS) return;
@@ -357,10 +359,13 @@ test('interactive control: clone with a config change; the request follows live'
   await page.click('text=Ask to clone');
   assert.match(await page.textContent('.clone-form .form-error'), /JSON object is needed/);
   await page.fill('textarea[aria-label="Config changes"]', '{"lr": 0.5}');
+  // From a saved config of the project, the changes over it.
+  await page.selectOption('select[aria-label="Saved config"]', 'adam');
   await page.click('text=Ask to clone');
   const pending = '.requests tr[data-state="pending"]';
   await page.locator(pending).waitFor();
   assert.match(await page.textContent(pending), /clone.*"lr":0\.5/);
+  assert.match(await page.textContent(pending), /"optimizer":"adam"/);
   assert.match(await page.textContent('.requests .hint'), /goodseed agent -p fx\/cmp/);
   assert.equal(await page.locator('.clone-form').count(), 0, 'the form closes once asked');
   await shot('request-pending');

@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/runs/{project}/{run_id}/stop"),
     ("post", "/api/runs/{project}/{run_id}/requests"),
     ("get", "/api/requests"),
+    ("get", "/api/saved_configs"),
     ("get", "/api/events"),
     ("get", "/api/ws"),
     ("get", "/api/compare"),

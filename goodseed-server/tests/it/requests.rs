@@ -78,6 +78,16 @@ fn requests_are_kept_listed_and_bad_ones_refused_with_the_reason() {
     let patch: serde_json::Value =
         serde_json::from_str(made.json()["config_patch"].as_str().expect("patch")).expect("json");
     assert_eq!(patch, serde_json::json!({"hidden": 4, "optim": {"lr": 0.5, "name": "sgd"}}));
+    let listed =
+        server.request("GET", "/api/saved_configs?project=team/p", &[("Authorization", &auth)], "");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let saved = &listed.json()["saved_configs"];
+    assert_eq!(
+        (saved[0]["name"].as_str(), saved[0]["saved_by"].as_str()),
+        (Some("small"), Some("ana"))
+    );
+    let r = server.request("GET", "/api/saved_configs", &[("Authorization", &auth)], "");
+    assert_eq!(r.status, 400, "{}", r.body);
     let missing = post(r#"{"kind": "clone", "preset": "nope"}"#, &[]);
     assert_eq!(missing.status, 404, "{}", missing.body);
     assert_eq!(missing.json()["error"], "there is no saved config \"nope\" in team/p");

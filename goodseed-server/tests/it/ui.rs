@@ -302,6 +302,9 @@ fn the_ui_in_a_real_browser() {
             .settle(&cmp, r.id, "fixture", &Outcome::done(Some(r.run_id.as_str())))
             .expect("settle");
     }
+    requests
+        .save_config(&cmp, "adam", r#"{"optimizer": "adam"}"#, None, "fixture")
+        .expect("saved config");
     let agent = Agent::start(requests, flags.path());
 
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))

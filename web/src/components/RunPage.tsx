@@ -86,7 +86,10 @@ export function RunPage({ route }: { route: Route }) {
       toast(`Stop failed: ${e instanceof Error ? e.message : e}`, true);
     }
   };
-  const ask = async (kind: Exclude<api.ControlRequest['kind'], 'trial'>, body: { config_patch?: Record<string, unknown>; checkpoint?: string } = {}) => {
+  const ask = async (
+    kind: Exclude<api.ControlRequest['kind'], 'trial'>,
+    body: { config_patch?: Record<string, unknown>; checkpoint?: string; preset?: string } = {},
+  ) => {
     try {
       const r = await api.askRequest(project, runId, { kind, ...body });
       if (requests.data && !requests.data.some((x) => x.id === r.id)) requests.set([...requests.data, r]);
@@ -187,9 +190,10 @@ export function RunPage({ route }: { route: Route }) {
         </div>
         {cloning && (
           <CloneForm
+            project={project}
             onCancel={() => setCloning(false)}
-            onAsk={async (patch, checkpoint) => {
-              if (await ask('clone', { config_patch: patch, checkpoint })) setCloning(false);
+            onAsk={async (patch, checkpoint, preset) => {
+              if (await ask('clone', { config_patch: patch, checkpoint, preset })) setCloning(false);
             }}
           />
         )}
@@ -252,9 +256,19 @@ export function RunPage({ route }: { route: Route }) {
 }
 
 /** The clone's changes: a JSON object of config paths (`{"lr": 0.01}`), and a checkpoint. */
-function CloneForm({ onAsk, onCancel }: { onAsk: (patch: Record<string, unknown>, checkpoint?: string) => void; onCancel: () => void }) {
+function CloneForm({
+  project,
+  onAsk,
+  onCancel,
+}: {
+  project: string;
+  onAsk: (patch: Record<string, unknown>, checkpoint?: string, preset?: string) => void;
+  onCancel: () => void;
+}) {
   const [text, setText] = useState('{\n  \n}');
   const [checkpoint, setCheckpoint] = useState('');
+  const [preset, setPreset] = useState('');
+  const saved = useAsync(() => api.savedConfigs(project).catch(() => []), [project]);
   const [error, setError] = useState<string | null>(null);
   const submit = (e: Event) => {
     e.preventDefault();
@@ -270,7 +284,7 @@ function CloneForm({ onAsk, onCancel }: { onAsk: (patch: Record<string, unknown>
       return;
     }
     setError(null);
-    onAsk(patch as Record<string, unknown>, checkpoint.trim() || undefined);
+    onAsk(patch as Record<string, unknown>, checkpoint.trim() || undefined, preset || undefined);
   };
   return (
     <form class="clone-form" onSubmit={submit}>
@@ -278,6 +292,19 @@ function CloneForm({ onAsk, onCancel }: { onAsk: (patch: Record<string, unknown>
         Config changes <span class="muted">(a JSON object of config paths, over this run's config)</span>
         <textarea class="mono" rows={4} spellcheck={false} aria-label="Config changes" value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
       </label>
+      {saved.data && saved.data.length > 0 && (
+        <label>
+          Start from a saved config <span class="muted">(under the changes; goodseed config save)</span>
+          <select aria-label="Saved config" value={preset} onChange={(e) => setPreset((e.target as HTMLSelectElement).value)}>
+            <option value="">(none: this run's config)</option>
+            {saved.data.map((c) => (
+              <option value={c.name} title={c.config}>
+                {c.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       <label>
         Warm start from checkpoint <span class="muted">(optional)</span>
         <input type="text" aria-label="Checkpoint" value={checkpoint} onInput={(e) => setCheckpoint((e.target as HTMLInputElement).value)} />

@@ -1,8 +1,10 @@
 // One sweep: its trials (requests of kind trial) with their state, the parameters that
-// differ between them, and the last value of a chosen metric, the best trial marked.
+// differ between them, and each trial's best value of a chosen metric (the highest, or
+// the lowest for a loss: exact, from the bands of the downsampled series), the best
+// trial marked.
 // Follows the project live: trials change state as agents claim and finish them, and
 // the metric column is read again as runs change.
-import { useMemo } from 'preact/hooks';
+import { useMemo, useRef } from 'preact/hooks';
 import * as api from '../api';
 import { fmtNum } from '../format';
 import { useLive } from '../live';
@@ -31,12 +33,36 @@ export function Sweep({ route }: { route: Route }) {
   const requests = useAsync(() => api.requests(project), [project]);
   const trials = useMemo(() => (requests.data ?? []).filter((r) => r.sweep === name), [requests.data, name]);
   const ids = trials.map((t) => t.run_id);
-  const metricPaths = useMemo(() => [...new Set([route.metric ?? ''])].filter(Boolean), [route.metric]);
   const runs = useAsync(
-    () => (ids.length ? api.runs(project, { metric: metricPaths }) : Promise.resolve({ runs: [], total: 0 })),
-    [project, ids.join(','), metricPaths.join(',')],
+    () => (ids.length ? api.runs(project, {}) : Promise.resolve({ runs: [], total: 0 })),
+    [project, ids.join(',')],
   );
-  useLive(project, [], true, {
+  const lower = route.goal === 'min';
+  // Each trial's best point of the metric: the downsampled series keeps every bucket's
+  // min and max, so its extremes are the series' own.
+  const bests = useAsync(async () => {
+    const out = new Map<string, { step: number; value: number }>();
+    if (!route.metric) return out;
+    const present = ids.filter((id) => (runs.data?.runs ?? []).some((r) => r.run_id === id));
+    for (let i = 0; i < present.length; i += 32) {
+      const chunk = present.slice(i, i + 32).map((run_id) => ({ project, run_id }));
+      for (const e of await api.compare(chunk, route.metric, 1000)) {
+        if (e.error || !e.steps) continue;
+        const band = (lower ? e.minY : e.maxY) ?? e.values ?? [];
+        band.forEach((v, j) => {
+          if (!Number.isFinite(v)) return;
+          const b = out.get(e.run_id);
+          if (!b || (lower ? v < b.value : v > b.value)) out.set(e.run_id, { step: e.steps![j], value: v });
+        });
+      }
+    }
+    return out;
+  }, [project, ids.join(','), route.metric, lower, runs.data]);
+  // The running trials are followed for their points; their bests are read again at
+  // most every 2 s while points come.
+  const running = (runs.data?.runs ?? []).filter((r) => ids.includes(r.run_id) && r.state === 'running').map((r) => r.run_id);
+  const lastRead = useRef(0);
+  useLive(project, running, true, {
     request: (r) => {
       if (!requests.data) return;
       requests.set([...requests.data.filter((x) => x.id !== r.id), r].sort((a, b) => a.id - b.id));
@@ -44,6 +70,11 @@ export function Sweep({ route }: { route: Route }) {
     },
     status: () => runs.reload(),
     run: () => runs.reload(),
+    metrics: () => {
+      if (Date.now() - lastRead.current < 2000) return;
+      lastRead.current = Date.now();
+      bests.reload();
+    },
     open: () => {
       requests.reload();
       runs.reload();
@@ -62,8 +93,7 @@ export function Sweep({ route }: { route: Route }) {
     .filter((p) => !p.startsWith('monitoring/'))
     .sort();
   const metric = route.metric;
-  const lower = route.goal === 'min';
-  const value = (id: string) => (metric ? byId.get(id)?.last?.[metric] : undefined);
+  const value = (id: string) => (metric ? bests.data?.get(id)?.value : undefined);
   let best: string | undefined;
   for (const t of trials) {
     const v = value(t.run_id);
@@ -113,7 +143,11 @@ export function Sweep({ route }: { route: Route }) {
               {keys.map((k) => (
                 <th class="mono">{k}</th>
               ))}
-              {metric && <th class="num">last {metric}</th>}
+              {metric && (
+                <th class="num">
+                  {lower ? 'lowest' : 'highest'} {metric}
+                </th>
+              )}
             </tr>
           </thead>
           <tbody>
@@ -139,7 +173,11 @@ export function Sweep({ route }: { route: Route }) {
                   {keys.map((k) => (
                     <td class="mono">{typeof configs[i][k] === 'number' ? fmtNum(configs[i][k] as number) : String(configs[i][k] ?? '')}</td>
                   ))}
-                  {metric && <td class="num">{typeof v === 'number' ? fmtNum(v) : '—'}</td>}
+                  {metric && (
+                    <td class="num" title={bests.data?.get(t.run_id) ? `at step ${bests.data.get(t.run_id)!.step}` : undefined}>
+                      {typeof v === 'number' ? fmtNum(v) : '—'}
+                    </td>
+                  )}
                 </tr>
               );
             })}
