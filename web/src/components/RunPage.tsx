@@ -45,7 +45,8 @@ export function RunPage({ route }: { route: Route }) {
     status: (run, status, state, ended_by) => {
       if (run === runId && summary.data) {
         summary.set({ ...summary.data, status, state, ended_by });
-        if (state !== 'running') summary.reload();
+        // Times and duration change too (a run resumed is no longer closed).
+        summary.reload();
       }
     },
     request: (r) => {
@@ -326,9 +327,21 @@ function CloneForm({
   );
 }
 
+/**
+ * The run a request made or is making: its result once settled; while an agent trains a
+ * clone, the run `goodseed agent` names it (`<source>-clone-<request>`, the source cut
+ * to fit 128 characters), so it can be watched as it trains.
+ */
+function madeRun(r: api.ControlRequest): string | null {
+  if (r.result_run) return r.result_run;
+  if (r.kind !== 'clone' || r.state !== 'claimed') return null;
+  const tail = `-clone-${r.id}`;
+  return `${r.run_id.slice(0, 128 - tail.length).replace(/[-_]+$/, '')}${tail}`;
+}
+
 /** The requests about this run (asked on it, or that made it), newest first. */
 function RunRequests({ project, runId, requests }: { project: string; runId: string; requests: api.ControlRequest[] }) {
-  const mine = requests.filter((r) => r.run_id === runId || r.result_run === runId).reverse();
+  const mine = requests.filter((r) => r.run_id === runId || madeRun(r) === runId).reverse();
   if (mine.length === 0) return null;
   const waiting = mine.some((r) => r.state === 'pending');
   return (
@@ -352,9 +365,9 @@ function RunRequests({ project, runId, requests }: { project: string; runId: str
               </td>
               <td>
                 {r.message && <span>{r.message} </span>}
-                {r.result_run && r.result_run !== runId && (
-                  <a class="mono" {...linkProps({ project, run: r.result_run })}>
-                    {r.result_run}
+                {madeRun(r) && madeRun(r) !== runId && (
+                  <a class="mono" {...linkProps({ project, run: madeRun(r)! })}>
+                    {madeRun(r)}
                   </a>
                 )}
               </td>
