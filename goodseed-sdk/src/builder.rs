@@ -623,10 +623,12 @@ impl RunBuilder {
                 sync,
             }),
         ));
-        run.start_monitoring(&namespace, &plan);
+        // Signals first: a SIGTERM while monitoring starts (its first samples take a
+        // moment) still closes the run as killed rather than leaving it running.
         if self.handle_signals.unwrap_or_else(crate::signals::wanted_by_environment) {
             run.watch_signals();
         }
+        run.start_monitoring(&namespace, &plan);
         Ok(run)
     }
 }
