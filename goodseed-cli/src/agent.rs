@@ -524,12 +524,7 @@ impl Agent<'_> {
                         "the config patch sets {path}, which is the run's own"
                     )));
                 }
-                config.retain(|p, _| {
-                    !(p == path
-                        || p.starts_with(&format!("{path}/"))
-                        || path.starts_with(&format!("{p}/")))
-                });
-                config.insert(path.to_owned(), value);
+                crate::presets::overlay(&mut config, path.to_owned(), value);
             }
         }
         goodseed_core::flatten::unflatten(config.iter().map(|(p, v)| (p.as_str(), v)))

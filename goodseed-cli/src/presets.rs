@@ -124,6 +124,20 @@ fn project(name: &str) -> anyhow::Result<ProjectName> {
     Ok(crate::run_ref::project_arg(name)?)
 }
 
+/// Sets `value` at `path` in a flattened config (paths `a/b`), replacing what was at it,
+/// under it (`path/…`) or above it (a value at a prefix of `path`): how a clone's patch
+/// and a sweep's parameters go over a config.
+pub(crate) fn overlay<V>(
+    config: &mut std::collections::BTreeMap<String, V>,
+    path: String,
+    value: V,
+) {
+    config.retain(|p, _| {
+        !(p == &path || p.starts_with(&format!("{path}/")) || path.starts_with(&format!("{p}/")))
+    });
+    config.insert(path, value);
+}
+
 /// A saved config, or an error naming the ones there are.
 pub(crate) fn find(
     requests: &dyn RequestStore,

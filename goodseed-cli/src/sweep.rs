@@ -327,12 +327,7 @@ fn parse_spec(
             let mut flat = BTreeMap::new();
             flatten_into(&serde_json::Value::Object(base.clone()), "", &mut flat);
             for (path, value) in choice {
-                flat.retain(|p, _| {
-                    !(p == &path
-                        || p.starts_with(&format!("{path}/"))
-                        || path.starts_with(&format!("{p}/")))
-                });
-                flat.insert(path, value);
+                crate::presets::overlay(&mut flat, path, value);
             }
             nest(flat)
         })

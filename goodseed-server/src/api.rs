@@ -489,17 +489,22 @@ fn merge_into(base: &mut serde_json::Value, over: &serde_json::Value) {
     }
 }
 
+/// The `project=` of a listing of the request store (needed, and valid).
+fn project_param(req: &HttpRequest) -> Result<ProjectName, ApiError> {
+    let query = Query::parse(req.query_string());
+    let project = query
+        .get("project")
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "project= is needed"))?;
+    ProjectName::parse(project)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("project: {e}")))
+}
+
 /// `GET /api/saved_configs?project=<project>` (ours): the project's saved configs.
 pub(crate) async fn saved_configs(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = Query::parse(req.query_string());
-    let project = query
-        .get("project")
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "project= is needed"))?;
-    let project = ProjectName::parse(project)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("project: {e}")))?;
+    let project = project_param(&req)?;
     let requests = requests_of(&state)?;
     let list = blocking(move || {
         requests.saved_configs(&project).map_err(|e| {
@@ -531,12 +536,7 @@ pub(crate) async fn requests(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = Query::parse(req.query_string());
-    let project = query
-        .get("project")
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "project= is needed"))?;
-    let project = ProjectName::parse(project)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("project: {e}")))?;
+    let project = project_param(&req)?;
     let requests = requests_of(&state)?;
     let list = blocking(move || {
         requests.list(&project).map_err(|e| {

@@ -173,19 +173,7 @@ fn a_stop_reaches_a_busy_agent_and_stopping_the_agent_leaves_work_pending() {
     let patch = r#"{"epochs": 100000}"#;
     let first = ask(&projects, RequestKind::Clone, "source", Some(patch));
     let second = ask(&projects, RequestKind::Clone, "source", Some(patch));
-    let agent = Agent(
-        goodseed()
-            .args(["agent", "-p", PROJECT, "--poll", "0.05", "--grace", "20", "--name", "a1"])
-            .arg("--dir")
-            .arg(&projects)
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_goodseed"))
-            .args(["demo-trainer", "--pace-ms", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("agent"),
-    );
+    let agent = background_agent(&projects, "a1", &["--grace", "20"], &["--pace-ms", "20"]);
     let store = SqliteStore::new(&projects);
     let first_run = RunId::parse(&format!("source-clone-{}", first.id)).expect("id");
     let live = |run: &RunId| {
@@ -212,11 +200,7 @@ fn a_stop_reaches_a_busy_agent_and_stopping_the_agent_leaves_work_pending() {
     // SIGTERM to the agent: its trainer is asked to stop, ends as stopped, and the
     // request goes back to pending for the next agent.
     let mut agent = agent;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(agent.0.id()).expect("pid")),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("signal");
+    terminate(&agent.0);
     let status = agent.0.wait().expect("wait");
     let mut out = String::new();
     std::io::Read::read_to_string(&mut agent.0.stdout.take().expect("stdout"), &mut out).ok();
@@ -229,19 +213,7 @@ fn a_stop_reaches_a_busy_agent_and_stopping_the_agent_leaves_work_pending() {
 
     // The next agent resumes the second clone (its run, not a third one) and, asked to
     // stop it, leaves it stopped.
-    let mut next = Agent(
-        goodseed()
-            .args(["agent", "-p", PROJECT, "--poll", "0.05", "--name", "a2"])
-            .arg("--dir")
-            .arg(&projects)
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_goodseed"))
-            .args(["demo-trainer", "--pace-ms", "20"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("agent"),
-    );
+    let mut next = background_agent(&projects, "a2", &[], &["--pace-ms", "20"]);
     wait_for("the second clone to be claimed again", || {
         request(&projects, second.id).claimed_by.as_deref() == Some("a2")
     });
@@ -467,6 +439,12 @@ fn saved_configs_are_saved_from_a_run_and_used_by_a_sweep() {
     );
 }
 
+/// Sends SIGTERM to a child.
+fn terminate(child: &Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+}
+
 /// `goodseed agent` in the background on the demo trainer (`trainer` its extra args).
 fn background_agent(projects: &Path, name: &str, extra: &[&str], trainer: &[&str]) -> Agent {
     Agent(
@@ -554,11 +532,7 @@ fn a_trainer_that_ignores_a_stop_is_killed_after_the_grace_and_marked_killed() {
         store.run_summary(&project(), &run).is_ok_and(|s| s.status == RunStatus::Running)
     });
     let started = std::time::Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(agent.0.id()).expect("pid")),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("signal");
+    terminate(&agent.0);
     let status = agent.0.wait().expect("wait");
     let took = started.elapsed();
     assert!(status.success(), "{status:?}");
