@@ -22,6 +22,7 @@
 pub mod downsample;
 pub mod flatten;
 mod ident;
+pub mod media;
 pub mod names;
 mod point;
 mod run_ref;

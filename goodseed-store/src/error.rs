@@ -88,6 +88,22 @@ pub enum StoreError {
         /// The id asked for.
         id: String,
     },
+    /// No artifact with this id in the run, or no blob with this hash.
+    #[error("no artifact {what} in {location}")]
+    NoSuchArtifact {
+        /// The id or hash asked for.
+        what: String,
+        /// Where the run is kept.
+        location: String,
+    },
+    /// What this store cannot do (yet), named.
+    #[error("{what} is not supported by the store at {location}")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+        /// The store.
+        location: String,
+    },
     /// An operation of the operating system failed.
     #[error("{action} {location}")]
     Io {

@@ -34,6 +34,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod artifacts;
+pub mod blobs;
 pub mod changes;
 mod error;
 pub mod lifecycle;

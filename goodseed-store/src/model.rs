@@ -146,6 +146,8 @@ pub struct WriteBatch {
     pub(crate) text_series: Vec<FieldPath>,
     text_index: HashMap<FieldPath, SeriesRef>,
     pub(crate) texts: Vec<TextRow>,
+    pub(crate) artifacts: Vec<crate::artifacts::NewArtifact>,
+    pub(crate) artifact_changes: Vec<crate::artifacts::ArtifactChange>,
 }
 
 impl WriteBatch {
@@ -197,6 +199,27 @@ impl WriteBatch {
         self.texts.push(TextRow { series, step, value: value.into(), ts });
     }
 
+    /// Adds an artifact's record (its blob already kept by the writer's
+    /// [`RunWriter::blobs`]); one with the same kind, name and step is replaced.
+    pub fn artifact(&mut self, artifact: crate::artifacts::NewArtifact) {
+        self.artifacts.push(artifact);
+    }
+
+    /// Changes the run's artifact records (after this batch's new ones).
+    pub fn artifact_change(&mut self, change: crate::artifacts::ArtifactChange) {
+        self.artifact_changes.push(change);
+    }
+
+    /// The artifact records added, in order.
+    pub fn artifact_entries(&self) -> &[crate::artifacts::NewArtifact] {
+        &self.artifacts
+    }
+
+    /// The changes to artifact records, in order.
+    pub fn artifact_change_entries(&self) -> &[crate::artifacts::ArtifactChange] {
+        &self.artifact_changes
+    }
+
     /// The `run_meta` changes in the order they were made: a key and its new value, or
     /// `None` for a key removed.
     pub fn meta_entries(&self) -> impl ExactSizeIterator<Item = (&str, Option<&str>)> {
@@ -229,9 +252,15 @@ impl WriteBatch {
         &self.text_series
     }
 
-    /// Number of meta keys, configs and points in the batch.
+    /// Number of meta keys, configs, points and artifact records and changes in the
+    /// batch.
     pub fn len(&self) -> usize {
-        self.meta.len() + self.configs.len() + self.metrics.len() + self.texts.len()
+        self.meta.len()
+            + self.configs.len()
+            + self.metrics.len()
+            + self.texts.len()
+            + self.artifacts.len()
+            + self.artifact_changes.len()
     }
 
     /// True when there is nothing to write.
@@ -254,6 +283,8 @@ impl WriteBatch {
         self.text_series.clear();
         self.text_index.clear();
         self.texts.clear();
+        self.artifacts.clear();
+        self.artifact_changes.clear();
     }
 }
 
@@ -318,6 +349,16 @@ pub trait RunWriter: Send + std::fmt::Debug {
     fn mark_uploaded_unchanged(&mut self, sent: &crate::uploads::Pending) -> Result<Option<u64>> {
         let _ = sent;
         Ok(None)
+    }
+
+    /// Where this run's files go before their records are written (see
+    /// [`crate::artifacts`]): copies are made on the caller's thread. A backend without
+    /// file storage answers [`StoreError::Unsupported`](crate::StoreError::Unsupported).
+    fn blobs(&self) -> Result<Arc<dyn crate::artifacts::BlobSink>> {
+        Err(crate::StoreError::Unsupported {
+            what: "keeping files (checkpoints, artifacts)",
+            location: self.location().to_owned(),
+        })
     }
 }
 
@@ -534,6 +575,27 @@ pub trait RunReader: Send + Sync + std::fmt::Debug {
     /// a run that was closed when the reader opened it (a reader is replaced if the run
     /// changes), `None` for a live run. Callers may cache answers under it.
     fn version(&self) -> Option<RunVersion>;
+
+    /// The run's checkpoints, artifacts and files, in the order registered. A backend
+    /// that keeps no files has none.
+    fn artifacts(&self) -> Result<Vec<crate::artifacts::Artifact>> {
+        Ok(Vec::new())
+    }
+
+    /// Opens the blob with this hash that a record of this run names
+    /// ([`StoreError::NoSuchArtifact`](crate::StoreError::NoSuchArtifact) when none does,
+    /// or its bytes are gone).
+    fn open_blob(&self, hash: &crate::artifacts::ContentHash) -> Result<crate::artifacts::Blob> {
+        Err(crate::StoreError::NoSuchArtifact { what: hash.to_string(), location: String::new() })
+    }
+
+    /// What is wrong with the run's blobs: each record whose blob is missing, of another
+    /// size or (with `deep`) no longer hashes to its name, and copies a crash left. Empty
+    /// when all is sound.
+    fn check_blobs(&self, deep: bool) -> Result<Vec<String>> {
+        let _ = deep;
+        Ok(Vec::new())
+    }
 }
 
 /// An opaque version of one run's data, given only while the data cannot change (the
@@ -706,5 +768,26 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
     /// default) when it cannot, and a watcher must look for changes itself.
     fn watch(&self) -> Option<crate::changes::ChangeFeed> {
         None
+    }
+
+    /// Deletes an artifact record of a run (its blob goes once no record of the run
+    /// names it: at once when no writer holds the run, else when the writer closes) or
+    /// marks a checkpoint the run's best. [`StoreError::NoSuchArtifact`] when the run
+    /// has no record with this id (or, for [`ArtifactEdit::MarkBest`], no checkpoint).
+    ///
+    /// [`ArtifactEdit::MarkBest`]: crate::artifacts::ArtifactEdit::MarkBest
+    /// [`StoreError::NoSuchArtifact`]: crate::StoreError::NoSuchArtifact
+    fn edit_artifact(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        id: i64,
+        edit: crate::artifacts::ArtifactEdit,
+    ) -> Result<()> {
+        let _ = (project, run_id, id, edit);
+        Err(crate::StoreError::Unsupported {
+            what: "changing artifacts",
+            location: self.location(),
+        })
     }
 }

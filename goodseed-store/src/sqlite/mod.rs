@@ -1,5 +1,6 @@
 //! The SQLite implementation of the store, in goodseed 0.4.0's file format.
 
+mod artifacts;
 mod lock;
 mod pyramid;
 mod reader;

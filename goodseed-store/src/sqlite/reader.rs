@@ -546,6 +546,27 @@ impl RunReader for SqliteRunReader {
         self.version
     }
 
+    fn artifacts(&self) -> Result<Vec<crate::artifacts::Artifact>> {
+        self.with_conn(super::artifacts::list)
+    }
+
+    fn open_blob(&self, hash: &crate::artifacts::ContentHash) -> Result<crate::artifacts::Blob> {
+        let no_such = || StoreError::NoSuchArtifact {
+            what: hash.to_string(),
+            location: crate::error::shown(&self.path),
+        };
+        if !self.with_conn(|conn| super::artifacts::names_stored(conn, hash))? {
+            return Err(no_such());
+        }
+        let blobs = crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None);
+        blobs.open(hash).map_err(|_| no_such())
+    }
+
+    fn check_blobs(&self, deep: bool) -> Result<Vec<String>> {
+        let blobs = crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None);
+        self.with_conn(|conn| super::artifacts::check(conn, &blobs, deep))
+    }
+
     fn integrity_check(&self) -> Result<Vec<String>> {
         // On the pool's read-only connections: a closed run is opened `immutable=1`, so
         // the check takes no lock and leaves nothing beside the file.

@@ -104,6 +104,22 @@ struct CachedReader {
     last_used: u64,
 }
 
+/// Whether a directory the walk meets holds blobs, not runs: `<run_id>.files` beside
+/// its `<run_id>.sqlite`, or the root's shared index.
+fn is_blob_dir(
+    root: &Path,
+    dir: &Path,
+    name: &OsStr,
+    in_runs: bool,
+    by_name: &HashMap<&OsStr, &std::fs::DirEntry>,
+) -> bool {
+    let name = Path::new(name);
+    if in_runs && name.extension() == Some(OsStr::new("files")) {
+        return by_name.contains_key(name.with_extension("sqlite").as_os_str());
+    }
+    dir == root.join(".goodseed-server") && name == Path::new("blobs")
+}
+
 /// One `**/runs/*.sqlite` found by the walk.
 #[derive(Debug)]
 struct Found {
@@ -244,7 +260,9 @@ impl SqliteStore {
             };
             for (name, file_type, entry) in &entries {
                 if file_type.is_dir() {
-                    if self.layout == Layout::Projects {
+                    if self.layout == Layout::Projects
+                        && !is_blob_dir(&root, &dir, name, in_runs, &by_name)
+                    {
                         dirs.push(dir.join(name));
                     }
                     continue;
@@ -392,6 +410,15 @@ impl SqliteStore {
         .map_err(db)?;
         tx.commit().map_err(db)?;
         conn.close().map_err(|(_, e)| db(e))
+    }
+
+    /// The blobs of the run kept in `path`, sharing identical files under the root.
+    fn blobs_of(&self, path: &Path) -> crate::blobs::BlobDir {
+        let root = self.canonical_root().unwrap_or_else(|| self.root.clone());
+        crate::blobs::BlobDir::new(
+            super::artifacts::blob_dir_of(path),
+            Some(super::artifacts::blob_index_of(&root)),
+        )
     }
 
     fn forget_reader(&self, path: &Path) {
@@ -822,7 +849,9 @@ impl RunStore for SqliteStore {
         first: &WriteBatch,
     ) -> Result<Box<dyn RunWriter>> {
         let path = self.run_file(project, run_id);
-        Ok(Box::new(SqliteRunWriter::create(&path, first)?))
+        let mut writer = SqliteRunWriter::create(&path, first)?;
+        writer.share_blobs_under(&self.canonical_root().unwrap_or_else(|| self.root.clone()));
+        Ok(Box::new(writer))
     }
 
     fn resume_run(&self, project: &ProjectName, run_id: &RunId) -> Result<Box<dyn RunWriter>> {
@@ -844,7 +873,11 @@ impl RunStore for SqliteStore {
         // Our readers of the closed file must not outlive it becoming live.
         self.forget_reader(&path);
         match SqliteRunWriter::open_existing(&path) {
-            Ok(writer) => Ok(Box::new(writer)),
+            Ok(mut writer) => {
+                writer
+                    .share_blobs_under(&self.canonical_root().unwrap_or_else(|| self.root.clone()));
+                Ok(Box::new(writer))
+            }
             Err(StoreError::Locked { .. }) => Err(live()),
             Err(e) => Err(e),
         }
@@ -857,6 +890,55 @@ impl RunStore for SqliteStore {
     ) -> Result<Box<dyn crate::uploads::RunUploads>> {
         let path = self.resolve(project, run_id)?;
         Ok(Box::new(super::uploads::SqliteUploads::open(&path)?))
+    }
+
+    fn edit_artifact(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        id: i64,
+        edit: crate::artifacts::ArtifactEdit,
+    ) -> Result<()> {
+        let path = self.resolve(project, run_id)?;
+        // A run no writer of ours holds is held while its blobs are collected, so none
+        // starts meanwhile; a live one's writer collects them when it closes.
+        let lock = match WriterLock::acquire(&path) {
+            Ok(lock) => Some(lock),
+            Err(StoreError::Locked { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let result = (|| {
+            self.forget_reader(&path);
+            let db = |e| StoreError::db(&path, e);
+            let mut conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| schema::not_a_run(&path, e))?;
+            conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
+                .map_err(db)?;
+            schema::check_is_run(&conn, &path)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            let Some(deleted) = super::artifacts::edit(&tx, id, edit).map_err(db)? else {
+                return Err(StoreError::NoSuchArtifact {
+                    what: id.to_string(),
+                    location: shown(&path),
+                });
+            };
+            tx.commit().map_err(db)?;
+            if let (Some(hash), Some(_)) = (deleted, &lock) {
+                let gone = super::artifacts::unreferenced(&conn, &[hash]).map_err(db)?;
+                let blobs = self.blobs_of(&path);
+                for h in gone {
+                    blobs.remove_if_unpinned(&h)?;
+                }
+            }
+            conn.close().map_err(|(_, e)| db(e))
+        })();
+        if let Some(lock) = lock {
+            lock.give_back();
+        }
+        result
     }
 
     fn delete_runs(&self, runs: &[RunRef]) -> Result<()> {
@@ -893,6 +975,9 @@ impl RunStore for SqliteStore {
             remove_if_present(&plan.entry)?;
             remove_if_present(&wal_path(&plan.entry))?;
             remove_if_present(&shm_path(&plan.entry))?;
+            if !plan.is_link {
+                self.blobs_of(&plan.real).remove_all()?;
+            }
             match lock {
                 // Dropping the lock removes its file while still holding it, so a writer
                 // that creates the run anew right after keeps its own lock file.

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use goodseed_core::time::UtcMicros;
@@ -12,9 +13,12 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::artifacts as records;
 use super::lock::WriterLock;
 use super::pyramid::{self, PyramidWriter};
 use super::schema::{self, DDL, NAN_DDL, NAN_TABLE, SCHEMA_VERSION};
+use crate::artifacts::BlobSink;
+use crate::blobs::BlobDir;
 use crate::model::{LastSteps, RunWriter, WriteBatch, meta_key};
 use crate::{Result, StoreError};
 
@@ -46,6 +50,8 @@ pub struct SqliteRunWriter {
     since_checkpoint: (usize, usize),
     /// The downsampling pyramid of every metric series, kept with the points.
     pyramid: PyramidWriter,
+    /// The run's files, `<run_id>.files/` beside it.
+    blobs: Arc<BlobDir>,
 }
 
 /// Checkpoints the WAL from a second connection on its own thread, so the writing thread
@@ -188,6 +194,15 @@ impl SqliteRunWriter {
         };
         let mut writer = SqliteRunWriter::from_conn(conn, path, min_level);
         writer.lock = Some(lock);
+        // No copy can be in progress: this writer holds the run, and has handed out no
+        // blob sink yet. What a crash left goes: unfinished copies, and blobs whose
+        // records were never written.
+        if writer.blobs.dir().exists() {
+            writer.blobs.remove_leftovers();
+            if let Some(Ok(referenced)) = writer.conn.as_ref().map(records::referenced) {
+                let _ = writer.blobs.remove_unreferenced(&referenced);
+            }
+        }
         let started = writer
             .load_existing()
             .and_then(|()| writer.load_pyramid(min_level))
@@ -228,7 +243,17 @@ impl SqliteRunWriter {
             lock: None,
             since_checkpoint: (0, 0),
             pyramid: PyramidWriter::new(min_level),
+            blobs: Arc::new(BlobDir::new(records::blob_dir_of(path), None)),
         }
+    }
+
+    /// Shares identical files with the other runs under `root` (the store's data
+    /// directory): called by the store before the writer is handed out.
+    pub(crate) fn share_blobs_under(&mut self, root: &Path) {
+        self.blobs = Arc::new(BlobDir::new(
+            records::blob_dir_of(&self.path),
+            Some(records::blob_index_of(root)),
+        ));
     }
 
     /// The file this writer writes.
@@ -283,6 +308,9 @@ impl SqliteRunWriter {
     }
 
     fn write_inner(&mut self, batch: &WriteBatch, creating: bool) -> Result<()> {
+        for a in &batch.artifacts {
+            a.check().map_err(|reason| StoreError::BadRequest { reason })?;
+        }
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
         let now = UtcMicros::from(SystemTime::now()).to_iso8601();
@@ -380,7 +408,19 @@ impl SqliteRunWriter {
             }
         }
 
+        let deleted =
+            records::write(&tx, &batch.artifacts, &batch.artifact_changes, &now).map_err(db)?;
+
         tx.commit().map_err(db)?;
+        // Registered: their blobs may now be collected when no record names them.
+        for a in &batch.artifacts {
+            if a.in_place.is_none() {
+                self.blobs.unpin(&a.blob.hash);
+            }
+        }
+        if !deleted.is_empty() {
+            self.collect(&deleted);
+        }
         self.since_checkpoint.0 += batch.len();
         self.since_checkpoint.1 += 1;
         if self.since_checkpoint.0 >= CHECKPOINT_AFTER_ROWS
@@ -661,6 +701,11 @@ impl RunWriter for SqliteRunWriter {
         self.finish(true)
     }
 
+    fn blobs(&self) -> Result<Arc<dyn BlobSink>> {
+        self.conn()?;
+        Ok(Arc::clone(&self.blobs) as Arc<dyn BlobSink>)
+    }
+
     fn mark_uploaded_unchanged(&mut self, sent: &crate::uploads::Pending) -> Result<Option<u64>> {
         // Through this connection, not a second one: a commit by another connection
         // empties this one's page cache, which the next batch would read back.
@@ -672,12 +717,30 @@ impl RunWriter for SqliteRunWriter {
 }
 
 impl SqliteRunWriter {
+    /// Removes the blobs of deleted records that no record names any more (a failure
+    /// leaves them for the collection at close).
+    fn collect(&self, deleted: &[crate::artifacts::ContentHash]) {
+        let Some(conn) = self.conn.as_ref() else { return };
+        if let Ok(gone) = records::unreferenced(conn, deleted) {
+            for hash in gone {
+                let _ = self.blobs.remove_if_unpinned(&hash);
+            }
+        }
+    }
+
     /// Checkpoints and closes; `abandon` leaves the lock file behind, free, as a writer
     /// that died leaves it.
     fn finish(&mut self, abandon: bool) -> Result<()> {
         let Some(conn) = self.conn.take() else {
             return Ok(());
         };
+        // Blobs no record names (copies whose records were never written, records
+        // deleted from outside while the run was live) go with the writer.
+        if self.blobs.dir().exists() {
+            if let Ok(referenced) = records::referenced(&conn) {
+                let _ = self.blobs.remove_unreferenced(&referenced);
+            }
+        }
         if let Some(c) = self.checkpointer.take() {
             c.stop();
         }

@@ -1,0 +1,290 @@
+//! The records of a run's checkpoints, artifacts and files in its file: the table
+//! `goodseed_artifacts`, ours (0.4.0 reads none of it), made by the first write that
+//! needs it. The blobs are beside the file, `<run_id>.files/<sha256>` ([`BlobDir`]).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::artifacts::{
+    Artifact, ArtifactChange, ArtifactEdit, ArtifactKind, ContentHash, NewArtifact,
+    known_media_type, metrics_from_json, metrics_json,
+};
+use crate::blobs::BlobDir;
+
+pub(crate) const TABLE: &str = "goodseed_artifacts";
+
+/// `step` is 0 for artifacts (which have none) so the key can be unique.
+const DDL: &str = "CREATE TABLE IF NOT EXISTS goodseed_artifacts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    step REAL NOT NULL DEFAULT 0,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    best INTEGER NOT NULL DEFAULT 0,
+    in_place TEXT,
+    created_at TEXT NOT NULL,
+    uploaded INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (kind, name, step)
+);
+CREATE INDEX IF NOT EXISTS goodseed_artifacts_sha256 ON goodseed_artifacts (sha256);";
+
+/// The blob directory of the run kept in `run_file`.
+pub(crate) fn blob_dir_of(run_file: &Path) -> PathBuf {
+    run_file.with_extension("files")
+}
+
+/// The index of identical files shared by the runs under `root`.
+pub(crate) fn blob_index_of(root: &Path) -> PathBuf {
+    root.join(".goodseed-server").join("blobs")
+}
+
+/// Whether the run file has the table.
+pub(crate) fn has_table(conn: &Connection) -> rusqlite::Result<bool> {
+    super::schema::has_table(conn, TABLE)
+}
+
+fn step_key(step: Option<goodseed_core::Step>) -> f64 {
+    step.map_or(0.0, goodseed_core::Step::get)
+}
+
+/// Writes a batch's records and changes; returns the hashes of the records deleted (their
+/// blobs may go once the transaction commits, see [`unreferenced`]).
+pub(crate) fn write(
+    tx: &rusqlite::Transaction<'_>,
+    added: &[NewArtifact],
+    changes: &[ArtifactChange],
+    now: &str,
+) -> rusqlite::Result<Vec<ContentHash>> {
+    if added.is_empty() && changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.execute_batch(DDL)?;
+    let mut deleted = Vec::new();
+    {
+        let mut replaced = tx.prepare_cached(
+            "SELECT sha256 FROM goodseed_artifacts WHERE kind = ?1 AND name = ?2 AND step = ?3",
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO goodseed_artifacts
+                 (kind, name, step, sha256, size, media_type, width, height, metrics,
+                  in_place, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (kind, name, step) DO UPDATE SET
+                 sha256 = excluded.sha256, size = excluded.size,
+                 media_type = excluded.media_type, width = excluded.width,
+                 height = excluded.height, metrics = excluded.metrics,
+                 in_place = excluded.in_place, created_at = excluded.created_at,
+                 uploaded = 0",
+        )?;
+        for a in added {
+            let (kind, step) = (a.kind.as_str(), step_key(a.step));
+            if let Some(old) = replaced
+                .query_row(params![kind, a.name, step], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                deleted.extend(ContentHash::parse(&old));
+            }
+            insert.execute(params![
+                kind,
+                a.name,
+                step,
+                a.blob.hash.as_str(),
+                a.blob.size as i64,
+                a.blob.media_type,
+                a.blob.width,
+                a.blob.height,
+                metrics_json(&a.metrics),
+                a.in_place,
+                now,
+            ])?;
+        }
+    }
+    for change in changes {
+        match change {
+            ArtifactChange::Delete { kind, name, step } => {
+                let gone = tx
+                    .query_row(
+                        "DELETE FROM goodseed_artifacts WHERE kind = ?1 AND name = ?2 AND step = ?3
+                         RETURNING sha256",
+                        params![kind.as_str(), name, step_key(*step)],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()?;
+                deleted.extend(gone.as_deref().and_then(ContentHash::parse));
+            }
+            ArtifactChange::MarkBest { name, step } => {
+                mark_best(tx, "name = ?1 AND step = ?2", params![name, step.get()])?;
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// Makes the checkpoint matching `which` the only best one; nothing changes when no
+/// checkpoint matches. Returns whether one did.
+fn mark_best(
+    tx: &rusqlite::Transaction<'_>,
+    which: &str,
+    args: impl rusqlite::Params + Clone,
+) -> rusqlite::Result<bool> {
+    let found: Option<i64> = tx
+        .query_row(
+            &format!("SELECT id FROM goodseed_artifacts WHERE kind = 'checkpoint' AND {which}"),
+            args,
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = found else { return Ok(false) };
+    tx.execute(
+        "UPDATE goodseed_artifacts SET best = (id = ?1), uploaded = 0
+         WHERE kind = 'checkpoint' AND (best != 0 OR id = ?1)",
+        [id],
+    )?;
+    Ok(true)
+}
+
+/// Applies an edit asked from outside the writer; `Ok(None)` when the run has no such
+/// record, else the hash of a deleted record.
+pub(crate) fn edit(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    edit: ArtifactEdit,
+) -> rusqlite::Result<Option<Option<ContentHash>>> {
+    if !has_table(tx)? {
+        return Ok(None);
+    }
+    match edit {
+        ArtifactEdit::Delete => Ok(tx
+            .query_row("DELETE FROM goodseed_artifacts WHERE id = ?1 RETURNING sha256", [id], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .map(|h| ContentHash::parse(&h))),
+        ArtifactEdit::MarkBest => Ok(mark_best(tx, "id = ?1", [id])?.then_some(None)),
+    }
+}
+
+/// Of `hashes`, those no record of the run names any more.
+pub(crate) fn unreferenced(
+    conn: &Connection,
+    hashes: &[ContentHash],
+) -> rusqlite::Result<Vec<ContentHash>> {
+    if hashes.is_empty() || !has_table(conn)? {
+        return Ok(hashes.to_vec());
+    }
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM goodseed_artifacts WHERE sha256 = ?1")?;
+    let mut out = Vec::new();
+    for h in hashes {
+        if !stmt.exists([h.as_str()])? && !out.contains(h) {
+            out.push(h.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Every hash a record of the run names (for a collection of the run's blobs).
+pub(crate) fn referenced(conn: &Connection) -> rusqlite::Result<HashSet<ContentHash>> {
+    if !has_table(conn)? {
+        return Ok(HashSet::new());
+    }
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT sha256 FROM goodseed_artifacts WHERE in_place IS NULL")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = HashSet::new();
+    for h in rows {
+        out.extend(ContentHash::parse(&h?));
+    }
+    Ok(out)
+}
+
+/// Whether a record of the run names the blob and holds it in the store.
+pub(crate) fn names_stored(conn: &Connection, hash: &ContentHash) -> rusqlite::Result<bool> {
+    if !has_table(conn)? {
+        return Ok(false);
+    }
+    conn.prepare_cached("SELECT 1 FROM goodseed_artifacts WHERE sha256 = ?1 AND in_place IS NULL")?
+        .exists([hash.as_str()])
+}
+
+/// The run's records in the order registered. Rows a store could not have written (an
+/// unknown kind, a bad hash) are skipped: a file may hold anything.
+pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<Artifact>> {
+    if !has_table(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, name, step, sha256, size, media_type, width, height, metrics, best,
+                in_place, created_at
+         FROM goodseed_artifacts ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, f64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, Option<i64>>(7)?,
+            r.get::<_, Option<i64>>(8)?,
+            r.get::<_, String>(9)?,
+            r.get::<_, i64>(10)?,
+            r.get::<_, Option<String>>(11)?,
+            r.get::<_, String>(12)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, kind, name, step, hash, size, media, w, h, metrics, best, in_place, at) = row?;
+        let (Some(kind), Some(hash)) = (ArtifactKind::parse(&kind), ContentHash::parse(&hash))
+        else {
+            continue;
+        };
+        out.push(Artifact {
+            id,
+            kind,
+            name,
+            step: kind.has_step().then_some(step),
+            hash,
+            size: u64::try_from(size).unwrap_or(0),
+            media_type: known_media_type(&media),
+            width: w.and_then(|w| u32::try_from(w).ok()),
+            height: h.and_then(|h| u32::try_from(h).ok()),
+            metrics: metrics_from_json(&metrics),
+            best: best != 0,
+            in_place,
+            created_at: at,
+        });
+    }
+    Ok(out)
+}
+
+/// What is wrong with the run's blobs (see [`crate::RunReader::check_blobs`]).
+pub(crate) fn check(
+    conn: &Connection,
+    blobs: &BlobDir,
+    deep: bool,
+) -> rusqlite::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    for a in list(conn)? {
+        if a.in_place.is_some() || !seen.insert(a.hash.clone()) {
+            continue;
+        }
+        if let Some(p) = blobs.check(&a.hash, a.size, deep) {
+            problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
+        }
+    }
+    for name in blobs.leftovers() {
+        problems.push(format!("an unfinished copy ({name}) left by a crash"));
+    }
+    Ok(problems)
+}
