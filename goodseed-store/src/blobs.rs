@@ -123,12 +123,10 @@ impl BlobDir {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
             let name = entry.file_name();
-            if let (Some(hash), Some(_)) =
-                (ContentHash::parse(&name.to_string_lossy()), &self.index)
+            if let Some(hash) = ContentHash::parse(&name.to_string_lossy())
+                && let Some(index) = self.index_of(&hash)
             {
-                if let Some(index) = self.index_of(&hash) {
-                    drop_index_entry(&index);
-                }
+                drop_index_entry(&index);
             }
         }
         match std::fs::remove_dir(&self.dir) {

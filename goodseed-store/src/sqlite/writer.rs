@@ -736,10 +736,10 @@ impl SqliteRunWriter {
         };
         // Blobs no record names (copies whose records were never written, records
         // deleted from outside while the run was live) go with the writer.
-        if self.blobs.dir().exists() {
-            if let Ok(referenced) = records::referenced(&conn) {
-                let _ = self.blobs.remove_unreferenced(&referenced);
-            }
+        if self.blobs.dir().exists()
+            && let Ok(referenced) = records::referenced(&conn)
+        {
+            let _ = self.blobs.remove_unreferenced(&referenced);
         }
         if let Some(c) = self.checkpointer.take() {
             c.stop();
