@@ -716,6 +716,13 @@ impl RunWriter for PgRunWriter {
             if !self.open {
                 return Err(self.closed());
             }
+            if batch.has_artifacts() {
+                // Not yet: blobs need a directory or object store beside the database.
+                return Err(StoreError::Unsupported {
+                    what: "keeping files (checkpoints, artifacts)",
+                    location: self.location.clone(),
+                });
+            }
             let mut conn = self.shared.conn()?;
             let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
             // The run must still be this writer's: one taken for dead and resumed elsewhere

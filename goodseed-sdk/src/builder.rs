@@ -601,6 +601,11 @@ impl RunBuilder {
             Some(_) => Some(store.open_uploads(&project, &run_id)?),
             None => None,
         };
+        let files = match writer.blobs() {
+            Ok(sink) => crate::artifacts::Files::start(sink, Arc::clone(&shared), run_id.as_str())
+                .map_err(|e| format!("cannot start the run's file thread: {e}")),
+            Err(e) => Err(e.to_string()),
+        };
         let thread = writer::spawn(Arc::clone(&shared), writer, pace, run_id.as_str(), marker)
             .map_err(|e| StoreError::Io {
                 action: "starting the writer thread for",
@@ -621,6 +626,7 @@ impl RunBuilder {
                 tags: Mutex::new(tags),
                 monitor: Mutex::new(None),
                 sync,
+                files,
             }),
         ));
         // Signals first: a SIGTERM while monitoring starts (its first samples take a

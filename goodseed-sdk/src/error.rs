@@ -85,6 +85,14 @@ pub enum SdkError {
     /// No home directory to put `~/.goodseed` in, and no `GOODSEED_HOME`.
     #[error("cannot find a home directory for ~/.goodseed: set GOODSEED_HOME or the run's home")]
     NoHome,
+    /// A file given to a checkpoint, artifact or file-series call cannot be logged.
+    #[error("cannot log {path}: {message}")]
+    File {
+        /// The file, as given.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

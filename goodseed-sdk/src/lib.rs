@@ -32,6 +32,7 @@
 //!
 //! See `docs/SDK.md` for the threading model, flush and crash semantics, and liveness.
 
+mod artifacts;
 mod builder;
 mod error;
 mod metadata;
@@ -44,6 +45,7 @@ mod signals;
 pub mod tracing;
 mod writer;
 
+pub use artifacts::{Checkpoint, FilesReport, Goal, Retention};
 pub use builder::{DEFAULT_PROJECT, RunBuilder, env};
 pub use error::{Result, SdkError};
 pub use goodseed_core::{ConfigValue, Step};

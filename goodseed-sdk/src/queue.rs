@@ -116,6 +116,8 @@ pub(crate) struct State {
     pub(crate) texts: Vec<TextOp>,
     pub(crate) configs: Vec<(FieldPath, ConfigValue)>,
     pub(crate) meta: Vec<(String, Option<String>)>,
+    /// Records of files the run's file thread copied, and changes to them.
+    pub(crate) artifacts: Vec<goodseed_store::artifacts::ArtifactOp>,
     pub(crate) metric_series: Series,
     pub(crate) text_series: Series,
     /// Incremented by every logging call; `committed` catches up with it.

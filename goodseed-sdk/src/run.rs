@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::queue::{MetricOp, Shared, Stats, TextOp};
 use crate::{Result, SdkError};
+use goodseed_store::artifacts::ArtifactKind;
 use goodseed_store::lifecycle::{self, EndState};
 
 /// A step argument: a number (whole numbers up to 2^53 exactly, or a finite float), a
@@ -119,6 +120,9 @@ pub(crate) struct Live {
     pub(crate) monitor: Mutex<Option<crate::monitor::Monitor>>,
     /// Remote mode: the thread that uploads the run.
     pub(crate) sync: Option<crate::remote::thread::SyncHandle>,
+    /// The thread that copies checkpoints, artifacts and files into the store, or why
+    /// the store keeps none.
+    pub(crate) files: std::result::Result<crate::artifacts::Files, String>,
 }
 
 impl Run {
@@ -386,6 +390,144 @@ impl Run {
             .unwrap_or_default()
     }
 
+    /// Registers a checkpoint file saved at `step`, with the metrics it was saved at
+    /// (what a keep-best [`Retention`](crate::Retention) ranks by). Returns at once: the
+    /// file is copied into the run's store (hashed, named by its SHA-256) by a thread of
+    /// the run, then registered with the run's next write. The file must not change
+    /// until the copy is done (a copy of a changed file is refused and said on stderr);
+    /// [`Run::wait_for_files`] waits for it. A missing file, a directory or an auto step
+    /// is refused at once.
+    pub fn log_checkpoint(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        step: impl IntoStep,
+        metrics: &[(&str, f64)],
+    ) -> Result<()> {
+        let step = step.into_step()?.ok_or_else(|| SdkError::File {
+            path: path.as_ref().display().to_string(),
+            message: "a checkpoint needs an explicit step".into(),
+        })?;
+        let mut c = crate::Checkpoint::new(path.as_ref(), step);
+        for (name, value) in metrics {
+            c = c.metric(*name, *value);
+        }
+        self.log_checkpoint_with(c)
+    }
+
+    /// Registers a checkpoint described with [`crate::Checkpoint`] (a name, metrics,
+    /// registration in place).
+    pub fn log_checkpoint_with(&self, checkpoint: crate::Checkpoint) -> Result<()> {
+        let name = match checkpoint.name {
+            Some(n) => n,
+            None => file_name(&checkpoint.path)?,
+        };
+        self.register(crate::artifacts::Job {
+            kind: ArtifactKind::Checkpoint,
+            name,
+            step: Some(checkpoint.step),
+            path: checkpoint.path,
+            metrics: checkpoint.metrics,
+            in_place: checkpoint.in_place,
+            seen: (0, None),
+        })
+    }
+
+    /// Sets which checkpoints the run keeps: applied at once to those it registered,
+    /// and after each new one. The best checkpoint by a keep-best rule's metric is
+    /// marked best.
+    pub fn keep_checkpoints(&self, rule: crate::Retention) -> Result<()> {
+        self.files(|files| files.retain(rule))
+    }
+
+    /// Marks the checkpoint of this name and step the run's best (after the files logged
+    /// before it are registered).
+    pub fn mark_best_checkpoint(&self, name: &str, step: impl IntoStep) -> Result<()> {
+        let step = step.into_step()?.ok_or_else(|| SdkError::File {
+            path: name.to_owned(),
+            message: "marking the best checkpoint needs its step".into(),
+        })?;
+        let name = name.to_owned();
+        self.files(|files| files.mark_best(name, step))
+    }
+
+    /// Registers any file of the run under a name (predictions, a plot, a config): the
+    /// same name again replaces it. Copied in the background as checkpoints are.
+    pub fn log_artifact(&self, name: &str, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.register(crate::artifacts::Job {
+            kind: ArtifactKind::Artifact,
+            name: name.to_owned(),
+            step: None,
+            path: path.as_ref().to_owned(),
+            metrics: Vec::new(),
+            in_place: false,
+            seen: (0, None),
+        })
+    }
+
+    /// Adds a file to a file series at a step: images (PNG, JPEG, GIF, WebP, with their
+    /// dimensions), sounds, any file, over training. The series is a field path; a file
+    /// at the same series and step replaces it.
+    pub fn log_file(
+        &self,
+        series: &str,
+        step: impl IntoStep,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<()> {
+        let series = FieldPath::parse(series)?;
+        let step = step.into_step()?.ok_or_else(|| SdkError::File {
+            path: path.as_ref().display().to_string(),
+            message: "a file of a series needs an explicit step".into(),
+        })?;
+        self.register(crate::artifacts::Job {
+            kind: ArtifactKind::File,
+            name: series.to_string(),
+            step: Some(step),
+            path: path.as_ref().to_owned(),
+            metrics: Vec::new(),
+            in_place: false,
+            seen: (0, None),
+        })
+    }
+
+    /// Waits until every file logged so far is copied and handed to the writer (and
+    /// [`Run::flush`] then writes their records); returns what the run's file thread did,
+    /// with each file it could not register and why.
+    pub fn wait_for_files(&self) -> Result<crate::FilesReport> {
+        let Some(live) = &self.inner.live else {
+            return Ok(crate::FilesReport::default());
+        };
+        match &live.files {
+            Ok(files) => Ok(files.wait()),
+            Err(_) => Ok(crate::FilesReport::default()),
+        }
+    }
+
+    fn register(&self, mut job: crate::artifacts::Job) -> Result<()> {
+        let Some(live) = &self.inner.live else {
+            return Ok(());
+        };
+        if let Err(why) = goodseed_store::artifacts::check_name(job.kind, &job.name) {
+            return Err(SdkError::File { path: job.path.display().to_string(), message: why });
+        }
+        job.seen = crate::artifacts::stat_file(&job.path)
+            .map_err(|message| SdkError::File { path: job.path.display().to_string(), message })?;
+        if live.shared.lock().closing.is_some() {
+            return Err(self.closed());
+        }
+        self.files(|files| files.register(job))
+    }
+
+    fn files(&self, send: impl FnOnce(&crate::artifacts::Files) -> bool) -> Result<()> {
+        let Some(live) = &self.inner.live else {
+            return Ok(());
+        };
+        match &live.files {
+            Ok(files) if send(files) => Ok(()),
+            Ok(_) => Err(self.closed()),
+            Err(why) => Err(SdkError::File { path: live.location.clone(), message: why.clone() }),
+        }
+    }
+
     /// Blocks until everything logged so far (by any clone) is committed to the file.
     pub fn flush(&self) -> Result<()> {
         let Some(live) = &self.inner.live else {
@@ -436,6 +578,13 @@ impl Inner {
         let monitor = live.monitor.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(monitor) = monitor {
             monitor.stop(self);
+        }
+        // Then the files logged so far, copied and registered; a run killed by a signal
+        // does not wait for a long copy (what was not registered is collected later).
+        if let Ok(files) = &live.files
+            && status != EndState::Killed
+        {
+            files.finish();
         }
         {
             let mut st = live.shared.lock();
@@ -569,6 +718,14 @@ impl Drop for Inner {
         let status = if std::thread::panicking() { EndState::Failed } else { EndState::Finished };
         let _ = self.close(status);
     }
+}
+
+/// A checkpoint's default name: its file name.
+fn file_name(path: &std::path::Path) -> Result<String> {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| SdkError::File {
+        path: path.display().to_string(),
+        message: "it names no file".into(),
+    })
 }
 
 fn unix_seconds() -> i64 {

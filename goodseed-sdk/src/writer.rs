@@ -64,6 +64,7 @@ struct WriterThread {
     texts: Vec<TextOp>,
     meta: Vec<(String, Option<String>)>,
     configs: Vec<(FieldPath, ConfigValue)>,
+    artifacts: Vec<goodseed_store::artifacts::ArtifactOp>,
     /// A heartbeat to record with the next transaction.
     beat: Option<String>,
     /// How the run ends and when, once it is closing: recorded with the last points.
@@ -107,6 +108,7 @@ impl WriterThread {
             texts: Vec::new(),
             meta: Vec::new(),
             configs: Vec::new(),
+            artifacts: Vec::new(),
             beat: None,
             closing: None,
             metric_paths: Vec::new(),
@@ -194,7 +196,10 @@ impl WriterThread {
         let shared = Arc::clone(&self.shared);
         let mut st = shared.lock();
         loop {
-            let has_data = st.queued() > 0 || !st.configs.is_empty() || !st.meta.is_empty();
+            let has_data = st.queued() > 0
+                || !st.configs.is_empty()
+                || !st.meta.is_empty()
+                || !st.artifacts.is_empty();
             if !st.marks.is_empty() {
                 self.marks.append(&mut st.marks);
                 break;
@@ -247,6 +252,7 @@ impl WriterThread {
             self.texts.append(&mut st.texts);
         }
         self.configs.append(&mut st.configs);
+        self.artifacts.append(&mut st.artifacts);
         self.meta.append(&mut st.meta);
         self.metric_paths.extend_from_slice(&st.metric_series.paths[self.metric_paths.len()..]);
         self.text_paths.extend_from_slice(&st.text_series.paths[self.text_paths.len()..]);
@@ -316,6 +322,14 @@ impl WriterThread {
         for (path, value) in &self.configs {
             batch.config(path.clone(), value.clone());
         }
+        for op in &self.artifacts {
+            match op {
+                goodseed_store::artifacts::ArtifactOp::Add(a) => batch.artifact(a.clone()),
+                goodseed_store::artifacts::ArtifactOp::Change(c) => {
+                    batch.artifact_change(c.clone())
+                }
+            }
+        }
         if let Some(now) = &self.beat {
             lifecycle::heartbeat(batch, now);
         }
@@ -366,6 +380,7 @@ impl WriterThread {
                     self.texts.drain(..texts);
                     self.meta.clear();
                     self.configs.clear();
+                    self.artifacts.clear();
                     self.beat = None;
                     let counters = &self.shared.counters;
                     counters.points_written.fetch_add(points as u64, Ordering::Relaxed);
@@ -606,6 +621,7 @@ mod tests {
                 tags: Mutex::new(BTreeSet::new()),
                 monitor: Mutex::new(None),
                 sync: None,
+                files: Err("the flaky test store keeps no files".to_owned()),
             }),
         ));
         (run, disk)

@@ -186,6 +186,15 @@ pub enum ArtifactChange {
     },
 }
 
+/// One change of a [`crate::WriteBatch`] to a run's records, applied in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArtifactOp {
+    /// Adds (or replaces) a record.
+    Add(NewArtifact),
+    /// Deletes one, or marks one best.
+    Change(ArtifactChange),
+}
+
 /// One record of a run, as read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Artifact {

@@ -146,8 +146,7 @@ pub struct WriteBatch {
     pub(crate) text_series: Vec<FieldPath>,
     text_index: HashMap<FieldPath, SeriesRef>,
     pub(crate) texts: Vec<TextRow>,
-    pub(crate) artifacts: Vec<crate::artifacts::NewArtifact>,
-    pub(crate) artifact_changes: Vec<crate::artifacts::ArtifactChange>,
+    pub(crate) artifacts: Vec<crate::artifacts::ArtifactOp>,
 }
 
 impl WriteBatch {
@@ -202,22 +201,23 @@ impl WriteBatch {
     /// Adds an artifact's record (its blob already kept by the writer's
     /// [`RunWriter::blobs`]); one with the same kind, name and step is replaced.
     pub fn artifact(&mut self, artifact: crate::artifacts::NewArtifact) {
-        self.artifacts.push(artifact);
+        self.artifacts.push(crate::artifacts::ArtifactOp::Add(artifact));
     }
 
-    /// Changes the run's artifact records (after this batch's new ones).
+    /// Changes the run's artifact records (applied in order with the records added).
     pub fn artifact_change(&mut self, change: crate::artifacts::ArtifactChange) {
-        self.artifact_changes.push(change);
+        self.artifacts.push(crate::artifacts::ArtifactOp::Change(change));
     }
 
-    /// The artifact records added, in order.
-    pub fn artifact_entries(&self) -> &[crate::artifacts::NewArtifact] {
+    /// Whether the batch adds or changes artifact records (a backend that keeps no files
+    /// refuses such a batch whole).
+    pub fn has_artifacts(&self) -> bool {
+        !self.artifacts.is_empty()
+    }
+
+    /// The artifact records added and changed, in order.
+    pub fn artifact_ops(&self) -> &[crate::artifacts::ArtifactOp] {
         &self.artifacts
-    }
-
-    /// The changes to artifact records, in order.
-    pub fn artifact_change_entries(&self) -> &[crate::artifacts::ArtifactChange] {
-        &self.artifact_changes
     }
 
     /// The `run_meta` changes in the order they were made: a key and its new value, or
@@ -260,7 +260,6 @@ impl WriteBatch {
             + self.metrics.len()
             + self.texts.len()
             + self.artifacts.len()
-            + self.artifact_changes.len()
     }
 
     /// True when there is nothing to write.
@@ -284,7 +283,6 @@ impl WriteBatch {
         self.text_index.clear();
         self.texts.clear();
         self.artifacts.clear();
-        self.artifact_changes.clear();
     }
 }
 

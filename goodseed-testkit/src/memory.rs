@@ -490,6 +490,12 @@ impl RunWriter for MemoryWriter {
     fn write(&mut self, batch: &WriteBatch) -> Result<()> {
         let run = self.run()?;
         self.store.check(Operation::Write, &self.location)?;
+        if batch.has_artifacts() {
+            return Err(StoreError::Unsupported {
+                what: "keeping files (checkpoints, artifacts)",
+                location: self.location.clone(),
+            });
+        }
         lock(run).apply(batch);
         Ok(())
     }

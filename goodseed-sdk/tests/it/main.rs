@@ -4,6 +4,7 @@
 mod agent_env;
 mod compat;
 mod faults;
+mod files;
 mod monitor;
 mod sdk;
 mod signals;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::artifacts::{
-    Artifact, ArtifactChange, ArtifactEdit, ArtifactKind, ContentHash, NewArtifact,
+    Artifact, ArtifactChange, ArtifactEdit, ArtifactKind, ArtifactOp, ContentHash,
     known_media_type, metrics_from_json, metrics_json,
 };
 use crate::blobs::BlobDir;
@@ -58,16 +58,22 @@ fn step_key(step: Option<goodseed_core::Step>) -> f64 {
 /// blobs may go once the transaction commits, see [`unreferenced`]).
 pub(crate) fn write(
     tx: &rusqlite::Transaction<'_>,
-    added: &[NewArtifact],
-    changes: &[ArtifactChange],
+    ops: &[ArtifactOp],
     now: &str,
 ) -> rusqlite::Result<Vec<ContentHash>> {
-    if added.is_empty() && changes.is_empty() {
+    if ops.is_empty() {
         return Ok(Vec::new());
     }
     tx.execute_batch(DDL)?;
     let mut deleted = Vec::new();
-    {
+    for op in ops {
+        let a = match op {
+            ArtifactOp::Add(a) => a,
+            ArtifactOp::Change(change) => {
+                apply_change(tx, change, &mut deleted)?;
+                continue;
+            }
+        };
         let mut replaced = tx.prepare_cached(
             "SELECT sha256 FROM goodseed_artifacts WHERE kind = ?1 AND name = ?2 AND step = ?3",
         )?;
@@ -83,48 +89,51 @@ pub(crate) fn write(
                  in_place = excluded.in_place, created_at = excluded.created_at,
                  uploaded = 0",
         )?;
-        for a in added {
-            let (kind, step) = (a.kind.as_str(), step_key(a.step));
-            if let Some(old) = replaced
-                .query_row(params![kind, a.name, step], |r| r.get::<_, String>(0))
-                .optional()?
-            {
-                deleted.extend(ContentHash::parse(&old));
-            }
-            insert.execute(params![
-                kind,
-                a.name,
-                step,
-                a.blob.hash.as_str(),
-                a.blob.size as i64,
-                a.blob.media_type,
-                a.blob.width,
-                a.blob.height,
-                metrics_json(&a.metrics),
-                a.in_place,
-                now,
-            ])?;
+        let (kind, step) = (a.kind.as_str(), step_key(a.step));
+        if let Some(old) =
+            replaced.query_row(params![kind, a.name, step], |r| r.get::<_, String>(0)).optional()?
+        {
+            deleted.extend(ContentHash::parse(&old));
         }
-    }
-    for change in changes {
-        match change {
-            ArtifactChange::Delete { kind, name, step } => {
-                let gone = tx
-                    .query_row(
-                        "DELETE FROM goodseed_artifacts WHERE kind = ?1 AND name = ?2 AND step = ?3
-                         RETURNING sha256",
-                        params![kind.as_str(), name, step_key(*step)],
-                        |r| r.get::<_, String>(0),
-                    )
-                    .optional()?;
-                deleted.extend(gone.as_deref().and_then(ContentHash::parse));
-            }
-            ArtifactChange::MarkBest { name, step } => {
-                mark_best(tx, "name = ?1 AND step = ?2", params![name, step.get()])?;
-            }
-        }
+        insert.execute(params![
+            kind,
+            a.name,
+            step,
+            a.blob.hash.as_str(),
+            a.blob.size as i64,
+            a.blob.media_type,
+            a.blob.width,
+            a.blob.height,
+            metrics_json(&a.metrics),
+            a.in_place,
+            now,
+        ])?;
     }
     Ok(deleted)
+}
+
+fn apply_change(
+    tx: &rusqlite::Transaction<'_>,
+    change: &ArtifactChange,
+    deleted: &mut Vec<ContentHash>,
+) -> rusqlite::Result<()> {
+    match change {
+        ArtifactChange::Delete { kind, name, step } => {
+            let gone = tx
+                .query_row(
+                    "DELETE FROM goodseed_artifacts WHERE kind = ?1 AND name = ?2 AND step = ?3
+                     RETURNING sha256",
+                    params![kind.as_str(), name, step_key(*step)],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?;
+            deleted.extend(gone.as_deref().and_then(ContentHash::parse));
+        }
+        ArtifactChange::MarkBest { name, step } => {
+            mark_best(tx, "name = ?1 AND step = ?2", params![name, step.get()])?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes the checkpoint matching `which` the only best one; nothing changes when no

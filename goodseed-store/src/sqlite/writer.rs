@@ -308,8 +308,10 @@ impl SqliteRunWriter {
     }
 
     fn write_inner(&mut self, batch: &WriteBatch, creating: bool) -> Result<()> {
-        for a in &batch.artifacts {
-            a.check().map_err(|reason| StoreError::BadRequest { reason })?;
+        for op in &batch.artifacts {
+            if let crate::artifacts::ArtifactOp::Add(a) = op {
+                a.check().map_err(|reason| StoreError::BadRequest { reason })?;
+            }
         }
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
@@ -408,13 +410,14 @@ impl SqliteRunWriter {
             }
         }
 
-        let deleted =
-            records::write(&tx, &batch.artifacts, &batch.artifact_changes, &now).map_err(db)?;
+        let deleted = records::write(&tx, &batch.artifacts, &now).map_err(db)?;
 
         tx.commit().map_err(db)?;
         // Registered: their blobs may now be collected when no record names them.
-        for a in &batch.artifacts {
-            if a.in_place.is_none() {
+        for op in &batch.artifacts {
+            if let crate::artifacts::ArtifactOp::Add(a) = op
+                && a.in_place.is_none()
+            {
                 self.blobs.unpin(&a.blob.hash);
             }
         }
