@@ -161,6 +161,9 @@ pub(crate) async fn run_get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let path = decode_path(req.uri().path())?;
+    if let Some(route) = crate::files::FileRoute::parse(&path) {
+        return crate::files::get(&req, &state, route).await;
+    }
     let route = RunRoute::<RunView>::parse(&path).ok_or_else(not_found)?;
     let query = Query::parse(req.query_string());
     let reader = route.open(&state)?;
@@ -352,6 +355,13 @@ pub(crate) async fn run_post(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let path = decode_path(req.uri().path())?;
+    if let Some(route) = crate::files::FileRoute::parse(&path) {
+        if route.part != crate::files::Part::Best {
+            return Err(not_found());
+        }
+        return crate::files::edit(&state, route, goodseed_store::artifacts::ArtifactEdit::MarkBest)
+            .await;
+    }
     // Longer ending first, as 0.4.0 matches restore before trash.
     let route = RunRoute::<RunAction>::parse(&path).ok_or_else(not_found)?;
     if route.what == RunAction::Request {

@@ -65,6 +65,14 @@ pub(crate) fn store_error(project: &str, run: &str, err: StoreError) -> ApiError
             ApiError::new(StatusCode::NOT_FOUND, format!("Run not found: {project}/{run}"))
         }
         StoreError::BadRequest { reason } => ApiError::new(StatusCode::BAD_REQUEST, reason),
+        StoreError::NoSuchArtifact { what, .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("No artifact {what} in run {project}/{run}"),
+        ),
+        StoreError::Unsupported { what, .. } => ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{what} is not supported by this server's store"),
+        ),
         StoreError::NotARun { reason, .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("run {project}/{run} cannot be read: {reason}"),

@@ -27,6 +27,7 @@ mod cloud;
 mod columns;
 pub mod encode;
 mod error;
+mod files;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -122,6 +123,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
         .route("/api/compare", web::get().to(series::compare))
         .route("/api/runs/{tail:.*}", web::get().to(api::run_get))
         .route("/api/runs/{tail:.*}", web::post().to(api::run_post))
+        .route("/api/runs/{tail:.*}", web::delete().to(files::delete))
         .route("/api/health", web::get().to(meta::health))
         .route("/api/system/status", web::get().to(system::status))
         .route("/api/system/history", web::get().to(system::history))

@@ -5,6 +5,7 @@ mod api;
 mod cloud;
 mod compat;
 mod faults;
+mod files;
 mod live;
 mod openapi;
 mod remote;

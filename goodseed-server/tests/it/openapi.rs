@@ -30,6 +30,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/runs/{project}/{run_id}/trash/restore"),
     ("post", "/api/runs/{project}/{run_id}/stop"),
     ("post", "/api/runs/{project}/{run_id}/requests"),
+    ("get", "/api/runs/{project}/{run_id}/checkpoints"),
+    ("get", "/api/runs/{project}/{run_id}/checkpoints/{id}"),
+    ("delete", "/api/runs/{project}/{run_id}/checkpoints/{id}"),
+    ("post", "/api/runs/{project}/{run_id}/checkpoints/{id}/best"),
+    ("get", "/api/runs/{project}/{run_id}/artifacts"),
+    ("get", "/api/runs/{project}/{run_id}/artifacts/{id}"),
+    ("delete", "/api/runs/{project}/{run_id}/artifacts/{id}"),
+    ("get", "/api/runs/{project}/{run_id}/artifacts/{id}/content"),
     ("get", "/api/requests"),
     ("get", "/api/saved_configs"),
     ("get", "/api/events"),
@@ -172,13 +180,18 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
 }
 
 /// A server over a directory holding [`PROJECT`]/[`RUN`] (closed, with a NaN and an
-/// infinity) and the run it is about.
+/// infinity, and three checkpoints, ids 1 to 3) and the run it is about.
 fn server() -> (tempfile::TempDir, TestServer) {
     let home = tempfile::tempdir().expect("temp");
     let run = sdk_run(home.path(), PROJECT, RUN, 20);
     run.log_metric("odd", 0u32, f64::NAN).expect("log");
     run.log_metric("odd", 1u32, f64::NEG_INFINITY).expect("log");
     run.log_text("logs/stdout", 1u32, "h\u{e9}llo").expect("text");
+    for step in 0..3u32 {
+        let file = home.path().join(format!("ckpt-{step}"));
+        std::fs::write(&file, format!("weights {step}")).expect("checkpoint");
+        run.log_checkpoint(&file, step, &[("val/loss", f64::NAN)]).expect("checkpoint");
+    }
     run.finish().expect("finish");
     let server = TestServer::start(&home.path().join("projects"));
     (home, server)
@@ -186,7 +199,7 @@ fn server() -> (tempfile::TempDir, TestServer) {
 
 /// The target for an operation: path parameters filled with the run, then `query`.
 fn target(path: &str, query: &str) -> String {
-    let path = path.replace("{project}", PROJECT).replace("{run_id}", RUN);
+    let path = path.replace("{project}", PROJECT).replace("{run_id}", RUN).replace("{id}", "1");
     if query.is_empty() { path } else { format!("{path}?{query}") }
 }
 
@@ -222,6 +235,7 @@ fn head_only(port: u16, target: &str) -> Response {
         status: status.expect("status"),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     }
 }
 
@@ -299,7 +313,13 @@ fn every_documented_operation_is_served_as_documented() {
                 }
             }
         }
-        let target = target(&path, &query.join("&"));
+        let mut target = target(&path, &query.join("&"));
+        // Operations come in path order, DELETE first: each deletes a checkpoint of its
+        // own, so checkpoint 1 stays for the others.
+        if method == "delete" {
+            let id = if path.contains("/artifacts/") { "/3" } else { "/2" };
+            target = target.replacen("/1", id, 1);
+        }
         let what = format!("{} {target}", method.to_uppercase());
         if path == "/api/events" {
             // Neither parameter is required alone; one of them is.

@@ -113,6 +113,8 @@ pub(crate) struct Response {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
+    /// The body's bytes (`body` holds them as text).
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Response {
@@ -179,7 +181,8 @@ fn parse(raw: &[u8]) -> Response {
     if chunked {
         body = dechunk(&body);
     }
-    Response { status, headers, body: String::from_utf8(body).expect("UTF-8 body") }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    Response { status, headers, body: text, bytes: body }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
