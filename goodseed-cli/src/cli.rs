@@ -305,6 +305,11 @@ impl DirArg {
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub(crate) dir: DirArg,
+
+    /// Also read every checkpoint and artifact whole and check it still hashes to its
+    /// name (without it, only that each is there at its recorded size)
+    #[arg(long)]
+    pub(crate) deep: bool,
 }
 
 /// Arguments of `goodseed list`.

@@ -1,4 +1,6 @@
-//! `goodseed doctor [DIR]`: checks every run under a data directory for damage, and
+//! `goodseed doctor [DIR]`: checks every run under a data directory for damage (the
+//! file's own integrity check, then its checkpoints and artifacts: each there at its
+//! size, or with `--deep` hashing to its name, and no copy left half made), and
 //! lists the files that look like runs but cannot be read. It only reads: closed runs
 //! are opened immutable, so no file is written, locked or created.
 
@@ -50,7 +52,7 @@ pub(crate) fn run(args: DoctorArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut progress = Progress::new("checked", "runs", listing.runs.len() as u64);
     for run in &listing.runs {
         let path = run.location.clone();
-        match check(store, run) {
+        match check(store, run, args.deep) {
             Finding::Ok => {}
             Finding::Damaged(reason) => {
                 damaged += 1;
@@ -99,15 +101,24 @@ enum Finding {
     Unreadable(String),
 }
 
-/// Runs the store's integrity check on one run.
-fn check(store: &dyn RunStore, run: &RunSummary) -> Finding {
+/// Runs the store's integrity check on one run, then checks its files.
+fn check(store: &dyn RunStore, run: &RunSummary, deep: bool) -> Finding {
     let address =
         ProjectName::parse(&run.project).and_then(|project| Ok((project, RunId::parse(&run.id)?)));
     let (project, run_id) = match address {
         Ok(address) => address,
         Err(e) => return Finding::Unreadable(format!("cannot be addressed: {e}")),
     };
-    let lines = match store.open_run(&project, &run_id).and_then(|r| r.integrity_check()) {
+    let lines = match store.open_run(&project, &run_id).and_then(|r| {
+        let mut lines = r.integrity_check()?;
+        if lines.len() == 1 && lines[0] == "ok" {
+            let files = r.check_blobs(deep)?;
+            if !files.is_empty() {
+                lines = files;
+            }
+        }
+        Ok(lines)
+    }) {
         Ok(lines) => lines,
         Err(StoreError::NotARun { reason, .. }) => return Finding::Damaged(reason),
         Err(e) => return Finding::Unreadable(e.to_string()),

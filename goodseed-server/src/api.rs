@@ -359,8 +359,12 @@ pub(crate) async fn run_post(
         if route.part != crate::files::Part::Best {
             return Err(not_found());
         }
-        return crate::files::edit(&state, route, goodseed_store::artifacts::ArtifactEdit::MarkBest)
-            .await;
+        return crate::files::edit(
+            &state,
+            route,
+            goodseed_store::artifacts::ArtifactEdit::MarkBest,
+        )
+        .await;
     }
     // Longer ending first, as 0.4.0 matches restore before trash.
     let route = RunRoute::<RunAction>::parse(&path).ok_or_else(not_found)?;

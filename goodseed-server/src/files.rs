@@ -83,7 +83,9 @@ impl FileRoute {
             [.., c, i] if collection(c).is_some() && id(i).is_some() => {
                 (&segs[..n - 2], collection(c)?, id(i), Part::Record)
             }
-            [.., c] if collection(c).is_some() => (&segs[..n - 1], collection(c)?, None, Part::Record),
+            [.., c] if collection(c).is_some() => {
+                (&segs[..n - 1], collection(c)?, None, Part::Record)
+            }
             _ => return None,
         };
         let [project @ .., run] = head else { return None };
@@ -177,9 +179,7 @@ pub(crate) async fn get(
     let kind = match query.get("kind") {
         None => None,
         Some(k) => Some(ArtifactKind::parse(k).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "kind must be checkpoint, artifact or file, not {k:?}"
-            ))
+            ApiError::bad_request(format!("kind must be checkpoint, artifact or file, not {k:?}"))
         })?),
     };
     let name = query.get("name").map(str::to_owned);
@@ -239,7 +239,9 @@ fn wanted(header: Option<&str>, len: u64) -> Wanted {
     }
     let Some((a, b)) = spec.trim().split_once('-') else { return Wanted::Whole };
     let num = |s: &str| {
-        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse::<u64>().ok()).flatten()
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
     };
     match (a.trim(), b.trim()) {
         ("", suffix) => match num(suffix) {

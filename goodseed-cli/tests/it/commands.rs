@@ -588,3 +588,56 @@ fn token_create_list_and_revoke() {
     fails(&home, &["token", "create", "--workspace", ".."], 2, "invalid project name");
     fails(&home, &["token", "create", "--workspace", "w", "--label", "a\u{1b}[2J"], 2, "--label");
 }
+
+#[test]
+fn doctor_checks_checkpoints_and_rm_takes_them_with_the_run() {
+    let home = Home::new();
+    let out = tempfile::tempdir().expect("temp dir");
+    let run = home.sdk_run("p", "trained");
+    let file = out.path().join("model.pt");
+    std::fs::write(&file, b"weights").expect("saving");
+    run.log_checkpoint(&file, 3u32, &[("val/loss", 0.25)]).expect("checkpoint");
+    run.finish().expect("finishing");
+    let projects = home.projects();
+    let doctor = |deep: bool| {
+        let mut args = vec![OsStr::new("doctor"), projects.as_os_str()];
+        if deep {
+            args.push(OsStr::new("--deep"));
+        }
+        outcome(&mut goodseed(&args))
+    };
+    assert_eq!(doctor(true).1, "checked 1 run: 1 ok, 0 damaged, 0 unreadable files\n");
+
+    let blobs = home.file("p", "trained").with_extension("files");
+    let blob =
+        std::fs::read_dir(&blobs).expect("blobs").next().expect("one").expect("entry").path();
+    std::fs::write(&blob, b"weighTs").expect("damaging");
+    assert_eq!(doctor(false).0, 0, "the same size: only --deep reads the bytes");
+    let (code, stdout, _) = doctor(true);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("damaged") && stdout.contains("corrupt"), "{stdout}");
+    std::fs::remove_file(&blob).expect("removing");
+    let (code, stdout, _) = doctor(false);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("checkpoint \"model.pt\": blob") && stdout.contains("missing"),
+        "{stdout}"
+    );
+
+    let trash = outcome(&mut goodseed(&[
+        OsStr::new("trash"),
+        OsStr::new("p/trained"),
+        OsStr::new("--dir"),
+        projects.as_os_str(),
+    ]));
+    assert_eq!(trash.0, 0, "{trash:?}");
+    let rm = outcome(&mut goodseed(&[
+        OsStr::new("rm"),
+        OsStr::new("p/trained"),
+        OsStr::new("--yes"),
+        OsStr::new("--dir"),
+        projects.as_os_str(),
+    ]));
+    assert_eq!(rm.0, 0, "{rm:?}");
+    assert!(!blobs.exists(), "the run's files went with it");
+}

@@ -10,7 +10,8 @@ use crate::support::TestServer;
 
 const TOKEN: &str = "files-test-token";
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x20\0\0\0\x10\x08\x06\0\0\0\xff\xfe\x00binary";
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x20\0\0\0\x10\x08\x06\0\0\0\xff\xfe\x00binary";
 
 fn trained(home: &Path, run_id: &str) -> (tempfile::TempDir, Run) {
     let out = tempfile::tempdir().expect("out");
@@ -118,11 +119,17 @@ fn images_are_inline_and_nothing_is_ever_served_as_html() {
     let get = |t: &str| server.request("GET", t, &[("Authorization", a.as_str())], "");
     let files = get("/api/runs/ws/p/r1/artifacts?kind=file").json()["artifacts"].clone();
     let grid = &files[0];
-    assert_eq!((grid["name"].as_str(), grid["width"].as_i64(), grid["height"].as_i64()), (Some("samples/grid"), Some(32), Some(16)));
+    assert_eq!(
+        (grid["name"].as_str(), grid["width"].as_i64(), grid["height"].as_i64()),
+        (Some("samples/grid"), Some(32), Some(16))
+    );
     let img = get(&format!("/api/runs/ws/p/r1/artifacts/{}/content", grid["id"]));
     assert_eq!(img.bytes, PNG);
     assert_eq!(img.header("content-type"), Some("image/png"));
-    assert!(img.header("content-disposition").is_some_and(|d| d.starts_with("inline; filename=\"grid-3.png\"")));
+    assert!(
+        img.header("content-disposition")
+            .is_some_and(|d| d.starts_with("inline; filename=\"grid-3.png\""))
+    );
 
     let report = get("/api/runs/ws/p/r1/artifacts?kind=artifact").json()["artifacts"][0].clone();
     assert_eq!(report["media_type"], "application/octet-stream");
@@ -194,7 +201,8 @@ fn marking_best_and_deleting_follow_the_token_and_origin_rules() {
     let (first, second) = (cps[0]["id"].as_i64().expect("id"), cps[1]["id"].as_i64().expect("id"));
     assert_eq!(cps[0]["best"], true);
 
-    let no_token = server.request("POST", &format!("/api/runs/ws/p/r1/checkpoints/{second}/best"), &[], "");
+    let no_token =
+        server.request("POST", &format!("/api/runs/ws/p/r1/checkpoints/{second}/best"), &[], "");
     assert_eq!(no_token.status, 401);
     let foreign = server.request(
         "DELETE",
