@@ -274,7 +274,7 @@ impl BlobSink for BlobDir {
                 .open(&temp)
                 .map_err(|e| StoreError::io("creating", &temp, e))?;
             let copied = if meta.len() >= THREADED_FROM {
-                copy_hashing_threaded(&mut input, &mut output, progress)
+                copy_hashing_threaded(&mut input, &mut output, &temp, progress)
             } else {
                 copy_hashing(&mut input, &mut output, progress)
             };
@@ -356,54 +356,59 @@ fn copy_hashing(
     Ok((ContentHash::from_digest(&hasher.finalize()), size, head))
 }
 
-/// Copies on this thread while a second one hashes the chunk just copied: the hash is
-/// of exactly the bytes written, and the copy runs at the disk's speed rather than the
-/// hash's.
+/// Copies in the kernel (`copy_file_range`, as `cp` does: no pass through user memory)
+/// while a second thread reads each chunk back from the copy and hashes it, and syncs
+/// the copy while the hash finishes: the hash is of exactly the bytes stored, and the
+/// copy's time is the longer of the kernel's copy and the hash, not their sum.
 fn copy_hashing_threaded(
     input: &mut File,
     output: &mut File,
+    copy: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> std::result::Result<(ContentHash, u64, Vec<u8>), CopyError> {
-    use std::sync::mpsc;
-    let (to_hash, chunks) = mpsc::sync_channel::<(Vec<u8>, usize)>(2);
-    let (give_back, returned) = mpsc::channel::<Vec<u8>>();
+    use std::os::unix::fs::FileExt;
+    let reader = File::open(copy).map_err(|e| (false, e))?;
+    let (copied_to, ends) = std::sync::mpsc::channel::<u64>();
     let hasher = std::thread::Builder::new()
         .name("goodseed-hash".into())
-        .spawn(move || {
+        .spawn(move || -> std::io::Result<(sha2::digest::Output<sha2::Sha256>, Vec<u8>)> {
             let mut hasher = sha2::Sha256::new();
-            for (buf, n) in chunks {
-                hasher.update(&buf[..n]);
-                if give_back.send(buf).is_err() {
-                    break;
+            let mut buf = vec![0u8; CHUNK];
+            let (mut at, mut head) = (0u64, Vec::new());
+            for end in ends {
+                while at < end {
+                    let want = usize::try_from((end - at).min(CHUNK as u64)).unwrap_or(CHUNK);
+                    reader.read_exact_at(&mut buf[..want], at)?;
+                    hasher.update(&buf[..want]);
+                    keep_head(&mut head, &buf[..want]);
+                    at += want as u64;
                 }
             }
-            hasher.finalize()
+            Ok((hasher.finalize(), head))
         })
         .map_err(|e| (false, e))?;
-    let mut spare: Vec<Vec<u8>> = (0..3).map(|_| vec![0u8; CHUNK]).collect();
-    let (mut size, mut head) = (0u64, Vec::new());
+    let mut size = 0u64;
     let copied = (|| {
         loop {
-            let mut buf = match spare.pop() {
-                Some(b) => b,
-                None => {
-                    returned.recv().map_err(|_| (false, std::io::Error::other("hasher gone")))?
-                }
-            };
-            let n = read_chunk(input, &mut buf)?;
+            let n = std::io::copy(&mut (&*input).take(CHUNK as u64), output).map_err(|e| {
+                // `io::copy` says which side failed only through the error; a read error
+                // of the source is by far the likelier.
+                (true, e)
+            })?;
             if n == 0 {
-                return Ok(());
+                break;
             }
-            output.write_all(&buf[..n]).map_err(|e| (false, e))?;
-            keep_head(&mut head, &buf[..n]);
-            size += n as u64;
+            size += n;
             progress(size);
-            to_hash.send((buf, n)).map_err(|_| (false, std::io::Error::other("hasher gone")))?;
+            let _ = copied_to.send(size);
         }
+        drop(copied_to);
+        // Written back while the hash of the last chunks finishes.
+        output.sync_all().map_err(|e| (false, e))
     })();
-    drop(to_hash);
-    let digest = hasher.join().map_err(|_| (false, std::io::Error::other("hasher panicked")))?;
+    let hashed = hasher.join().map_err(|_| (false, std::io::Error::other("hasher panicked")))?;
     copied?;
+    let (digest, head) = hashed.map_err(|e| (false, e))?;
     Ok((ContentHash::from_digest(&digest), size, head))
 }
 
