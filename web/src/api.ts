@@ -299,3 +299,44 @@ export interface SavedConfig {
 /** The project's saved configs, by name. */
 export const savedConfigs = async (project: string) =>
   (await getJson<{ saved_configs: SavedConfig[] }>(`/api/saved_configs?${new URLSearchParams({ project })}`)).saved_configs;
+
+/** A run's checkpoint, artifact or file of a series (openapi `Artifact`). */
+export interface Artifact {
+  id: number;
+  kind: 'checkpoint' | 'artifact' | 'file';
+  name: string;
+  step: number | null;
+  sha256: string;
+  size: number;
+  media_type: string;
+  width: number | null;
+  height: number | null;
+  metrics: Record<string, number>;
+  best: boolean;
+  /** False for a file registered in place on the trainer's machine: never served. */
+  stored: boolean;
+  in_place: string | null;
+  created_at: string;
+}
+
+/** Every record of a run (checkpoints, artifacts, files), in the order registered. */
+export async function artifacts(project: string, runId: string): Promise<Artifact[]> {
+  const r = await getJson<{ artifacts: Artifact[] }>(`/api/runs/${runPath(project, runId)}/artifacts`);
+  for (const a of r.artifacts) {
+    if (a.step !== null) a.step = num(a.step);
+    for (const k of Object.keys(a.metrics)) a.metrics[k] = num(a.metrics[k]);
+  }
+  return r.artifacts;
+}
+
+/** Where a record's bytes download from. */
+export const artifactUrl = (project: string, runId: string, id: number) =>
+  `/api/runs/${runPath(project, runId)}/artifacts/${id}/content`;
+
+/** Marks a checkpoint the run's best. */
+export const markBest = (p: string, r: string, id: number) =>
+  post(`/api/runs/${runPath(p, r)}/checkpoints/${id}/best`);
+
+/** Deletes a record (its bytes go once no record of the run names them). */
+export const deleteArtifact = (p: string, r: string, id: number) =>
+  getJson<unknown>(`/api/runs/${runPath(p, r)}/artifacts/${id}`, { method: 'DELETE' });

@@ -8,7 +8,7 @@ export interface Route {
   /** Run shown. */
   run?: string;
   /** Run page tab. */
-  tab?: 'charts' | 'config' | 'logs';
+  tab?: 'charts' | 'config' | 'logs' | 'checkpoints' | 'files';
   /** Runs selected in the table, compared when `view` is compare. */
   sel: string[];
   view?: 'compare';
@@ -46,7 +46,10 @@ export function parseRoute(search: string): Route {
   return {
     project: q.get('project') ?? undefined,
     run: q.get('run') ?? undefined,
-    tab: tab === 'config' || tab === 'logs' || tab === 'charts' ? tab : undefined,
+    tab:
+      tab === 'config' || tab === 'logs' || tab === 'charts' || tab === 'checkpoints' || tab === 'files'
+        ? tab
+        : undefined,
     sel: list('sel'),
     view: q.get('view') === 'compare' ? 'compare' : undefined,
     q: q.get('q') ?? undefined,

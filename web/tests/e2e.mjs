@@ -2,10 +2,11 @@
 // Started by goodseed-server/tests/ui.rs, which writes the fixture runs, serves them and
 // runs a trainer process. Environment: GOODSEED_URL (the server), GOODSEED_CHROMIUM,
 // GOODSEED_FLAGS (a directory: `go` starts the trainer, `die` kills it), GOODSEED_SHOTS
-// (where screenshots go). Prints one line per test and the measured timings; exits 1
+// (where screenshots go), GOODSEED_CHECKPOINTS (the fixture trainer's own checkpoint
+// files, which downloads are compared with). Prints one line per test and the measured timings; exits 1
 // when a test fails.
 import assert from 'node:assert/strict';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -62,7 +63,7 @@ test('projects are listed', async () => {
   await page.goto(`${BASE}/`);
   await page.getByRole('link', { name: 'fx/table' }).waitFor();
   const names = await page.$$eval('table.projects td:first-child', (tds) => tds.map((t) => t.textContent));
-  for (const p of ['fx/big', 'fx/cmp', 'fx/py', 'fx/sys', 'fx/table']) assert.ok(names.includes(p), `${p} in ${names}`);
+  for (const p of ['fx/big', 'fx/cmp', 'fx/files', 'fx/py', 'fx/sys', 'fx/table']) assert.ok(names.includes(p), `${p} in ${names}`);
   await shot('projects');
 });
 
@@ -377,6 +378,50 @@ test('interactive control: clone with a config change; the request follows live'
   assert.match(await page.textContent(`${done} a`), /^cmp-0-clone-\d+$/);
   assert.equal(await page.locator('.requests .hint').count(), 0, 'nothing waits any more');
   await shot('request-done');
+});
+
+test('checkpoints: keep-best listed with the best marked; the best downloads byte for byte; mark best, delete', async () => {
+  await page.goto(url({ project: 'fx/files', run: 'trained', tab: 'checkpoints' }));
+  const rows = page.locator('table.checkpoints-table tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 2, 'keep best 2 of 5');
+  const steps = await page.$$eval('table.checkpoints-table tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+  assert.deepEqual(steps, ['1', '3'], 'the lowest val/loss');
+  const best = page.locator('table.checkpoints-table tr.best');
+  assert.equal(await best.count(), 1);
+  assert.match(await best.textContent(), /epoch-1\.ckpt/);
+  assert.match(await best.textContent(), /0\.35/);
+  await shot('checkpoints');
+  const [download] = await Promise.all([page.waitForEvent('download'), best.getByRole('link', { name: 'Download' }).click()]);
+  assert.equal(download.suggestedFilename(), 'epoch-1.ckpt');
+  const got = readFileSync(await download.path());
+  const wrote = readFileSync(join(process.env.GOODSEED_CHECKPOINTS, 'epoch-1.ckpt'));
+  assert.ok(got.equals(wrote), `the download is what the trainer wrote (${got.length} vs ${wrote.length} bytes)`);
+  // Mark the other one best, then delete it.
+  const other = page.locator('table.checkpoints-table tbody tr:not(.best)');
+  await other.getByRole('button', { name: 'Mark best' }).click();
+  await page.waitForFunction(() => document.querySelector('table.checkpoints-table tr.best td')?.textContent === '3');
+  page.once('dialog', (d) => d.accept());
+  await page.locator('table.checkpoints-table tr.best').getByRole('button', { name: 'Delete' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('table.checkpoints-table tbody tr').length === 1);
+});
+
+test('artifacts: an image series with a step slider, and a downloadable artifact', async () => {
+  await page.goto(url({ project: 'fx/files', run: 'trained', tab: 'files' }));
+  const img = page.locator('.media-series[data-series="samples/grid"] img');
+  await img.waitFor();
+  await page.waitForFunction(() => {
+    const i = document.querySelector('.media-series img');
+    return i && i.complete && i.naturalWidth === 48 && i.naturalHeight === 32;
+  });
+  const last = await img.getAttribute('src');
+  const slider = page.locator('.media-series input[type="range"]');
+  await slider.fill('0');
+  await page.waitForFunction((before) => document.querySelector('.media-series img')?.getAttribute('src') !== before, last);
+  assert.match(await page.locator('.media-series h3').textContent(), /step 0/);
+  assert.equal(await page.locator('table.artifacts-table tbody tr').count(), 1);
+  assert.match(await page.locator('table.artifacts-table').textContent(), /predictions\.csv.*text\/csv/);
+  await shot('artifacts');
 });
 
 test('live: a new run appears, its points arrive, and its death shows as crashed', async () => {

@@ -143,6 +143,64 @@ fn fixtures(home: &Path) {
     }
 }
 
+/// A PNG of `w`×`h` RGB pixels (colour from the pixel's place and `seed`).
+fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    use std::io::Write;
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).expect("small").to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0); // no filter
+        for x in 0..w {
+            raw.extend_from_slice(&[(x * 8) as u8 ^ seed, (y * 8) as u8, seed.wrapping_mul(40)]);
+        }
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&raw).expect("deflate");
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &z.finish().expect("deflate"));
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A run that saved a checkpoint every epoch under a keep-best rule, an image series
+/// and an artifact; the trainer's files stay in `<home>/ckpts` for the browser to
+/// compare downloads with.
+fn files_fixture(home: &Path) {
+    use goodseed_sdk::{Goal, Retention};
+    let dir = home.join("ckpts");
+    std::fs::create_dir_all(&dir).expect("ckpts");
+    let run = builder(home, "fx/files", "trained").name("with checkpoints").create().expect("run");
+    run.keep_checkpoints(Retention::best(2, "val/loss", Goal::Min)).expect("rule");
+    for (epoch, loss) in [0.9, 0.35, 0.6, 0.4, 0.5].into_iter().enumerate() {
+        run.log_metric("val/loss", epoch, loss).expect("log");
+        let bytes: Vec<u8> =
+            (0..200_000u32).map(|i| (i.wrapping_mul(31) ^ epoch as u32) as u8).collect();
+        let path = dir.join(format!("epoch-{epoch}.ckpt"));
+        std::fs::write(&path, bytes).expect("save");
+        run.log_checkpoint(&path, epoch, &[("val/loss", loss)]).expect("checkpoint");
+        let img = dir.join(format!("grid-{epoch}.png"));
+        std::fs::write(&img, png(48, 32, epoch as u8 * 50)).expect("png");
+        run.log_file("samples/grid", epoch, &img).expect("file");
+    }
+    let csv = dir.join("predictions.csv");
+    std::fs::write(&csv, "id,label\n1,cat\n2,dog\n").expect("csv");
+    run.log_artifact("predictions.csv", &csv).expect("artifact");
+    run.finish().expect("finish");
+}
+
 /// An agent elsewhere, as the browser sees one: once `settle` is in the flag directory,
 /// it claims the pending requests of `fx/cmp` in the store and settles them done with
 /// the run a clone would make (the agent itself is tested with real trainers in
@@ -266,6 +324,7 @@ fn the_ui_in_a_real_browser() {
     let flags = tempfile::tempdir().expect("flag dir");
     let started = Instant::now();
     fixtures(home.path());
+    files_fixture(home.path());
     python_fixture(home.path());
     eprintln!("fixtures written in {:.1} s", started.elapsed().as_secs_f64());
     // GOODSEED_UI_KEEP=<dir>: keep a copy of the fixtures (before the browser changes
@@ -322,6 +381,7 @@ fn the_ui_in_a_real_browser() {
         .env("GOODSEED_CHROMIUM", &chromium)
         .env("GOODSEED_FLAGS", flags.path())
         .env("GOODSEED_SHOTS", &shots)
+        .env("GOODSEED_CHECKPOINTS", home.path().join("ckpts"))
         .output()
         .expect("run node");
     let _ = child.kill();

@@ -133,13 +133,14 @@ fn the_uis_api_types_say_what_openapi_json_says() {
     let doc: Value = serde_json::from_str(include_str!("../../src/openapi.json")).expect("JSON");
     let schemas = &doc["components"]["schemas"];
     let ui = interfaces(&api);
-    let pairs: [(&str, &Value); 6] = [
+    let pairs: [(&str, &Value); 7] = [
         ("Project", &schemas["Project"]),
         ("RunRow", &schemas["Run"]),
         ("Summary", &schemas["RunSummary"]),
         ("LastPoint", &schemas["RunSummary"]["properties"]["last"]["additionalProperties"]),
         ("Series", &schemas["Series"]),
         ("TextPoint", &schemas["TextPoint"]),
+        ("Artifact", &schemas["Artifact"]),
     ];
     let mut problems = Vec::new();
     for (name, schema) in pairs {

@@ -8,9 +8,12 @@ import { linkProps, patchRoute, type Route } from '../route';
 import { ChartOptions } from './ChartOptions';
 import { ConfigTree } from './ConfigTree';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync } from './common';
+import { Checkpoints, FilesTab } from './Files';
 import { Logs } from './Logs';
 import { LazyMetricChart, publishLive, type RunRef } from './MetricChart';
 import { isMonitoring, SystemSection } from './System';
+
+const TAB_NAMES = { charts: 'Charts', config: 'Config', logs: 'Logs', checkpoints: 'Checkpoints', files: 'Artifacts' };
 
 /** Groups paths by their first segment (`train/loss` → `train`), in order. */
 export function groupPaths(paths: string[]): [string, string[]][] {
@@ -165,9 +168,9 @@ export function RunPage({ route }: { route: Route }) {
         </dl>
         <div class="toolbar">
           <nav class="tabs" role="tablist">
-            {(['charts', 'config', 'logs'] as const).map((t) => (
+            {(['charts', 'config', 'logs', 'checkpoints', 'files'] as const).map((t) => (
               <button role="tab" aria-selected={tab === t} class={tab === t ? 'tab active' : 'tab'} onClick={() => patchRoute({ tab: t === 'charts' ? undefined : t })}>
-                {t === 'charts' ? 'Charts' : t === 'config' ? 'Config' : 'Logs'}
+                {TAB_NAMES[t]}
               </button>
             ))}
           </nav>
@@ -252,6 +255,8 @@ export function RunPage({ route }: { route: Route }) {
       )}
       {tab === 'config' && <RunConfig project={project} runId={runId} />}
       {tab === 'logs' && <Logs project={project} runId={runId} live={s.state === 'running'} />}
+      {tab === 'checkpoints' && <Checkpoints project={project} runId={runId} />}
+      {tab === 'files' && <FilesTab project={project} runId={runId} />}
     </section>
   );
 }
