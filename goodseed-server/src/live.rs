@@ -208,7 +208,15 @@ impl Listing {
 #[derive(Debug, Default)]
 struct RunFeed {
     /// `None` before the first look, which only records where the points are.
-    last_step: Option<HashMap<String, f64>>,
+    last_step: Option<Position>,
+}
+
+/// Where a followed run's events stand: the last step sent of each metric, and the
+/// newest artifact record seen.
+#[derive(Debug, Clone, Default)]
+struct Position {
+    steps: HashMap<String, f64>,
+    artifact: i64,
 }
 
 /// One open stream: Server-Sent Events, or a WebSocket (`ws.rs`).
@@ -258,6 +266,7 @@ pub(crate) fn event(name: &str, data: &str) -> Event {
         "run" => "run_created",
         "removed" => "run_removed",
         "request" => "request_update",
+        "checkpoint" => "checkpoint_saved",
         other => other,
     };
     Event {
@@ -597,7 +606,7 @@ impl Hub {
                 state.connections.iter().flat_map(|c| &c.runs).collect();
             let followed: HashSet<RunRef> = followed.into_iter().cloned().collect();
             state.runs.retain(|run, _| followed.contains(run));
-            let runs: Vec<(RunRef, Option<HashMap<String, f64>>)> = state
+            let runs: Vec<(RunRef, Option<Position>)> = state
                 .runs
                 .iter()
                 .filter(|(r, f)| {
@@ -646,14 +655,11 @@ impl Hub {
         owed
     }
 
-    /// The points of one run committed after `last` (per path), as events, and where the
-    /// run is now. The first look (`last` is `None`) only records where the points end;
-    /// a run that cannot be read now is looked at again next time.
-    fn new_points(
-        &self,
-        run: &RunRef,
-        last: Option<HashMap<String, f64>>,
-    ) -> (Vec<Event>, Option<HashMap<String, f64>>) {
+    /// The points of one run committed after `last` (per path), and the checkpoints
+    /// registered since, as events, and where the run is now. The first look (`last` is
+    /// `None`) only records where the points and records end; a run that cannot be read
+    /// now is looked at again next time.
+    fn new_points(&self, run: &RunRef, last: Option<Position>) -> (Vec<Event>, Option<Position>) {
         let mut out = Vec::new();
         let Ok(reader) = self.store.open_run(&run.project, &run.run_id) else {
             return (out, last);
@@ -661,16 +667,19 @@ impl Hub {
         let Ok(paths) = reader.metric_paths() else { return (out, last) };
         let Some(mut last) = last else {
             // Start from the newest step: history comes from the metrics endpoint.
-            let mut start = HashMap::new();
+            let mut start = Position::default();
             for path in paths {
                 if let Ok(Some(p)) = reader.last_metric_point(&path) {
-                    start.insert(path, p.step);
+                    start.steps.insert(path, p.step);
                 }
+            }
+            if let Ok(records) = reader.artifacts_after(0) {
+                start.artifact = records.iter().map(|a| a.id).max().unwrap_or(0);
             }
             return (out, Some(start));
         };
         for path in paths {
-            let after = last.get(&path).copied();
+            let after = last.steps.get(&path).copied();
             let mut j = Json::default();
             j.begin_object()
                 .key("project")
@@ -695,8 +704,26 @@ impl Hub {
             if n > 0 {
                 out.push(event("metrics", &j.finish()));
                 if let Some(step) = newest {
-                    last.insert(path, step);
+                    last.steps.insert(path, step);
                 }
+            }
+        }
+        if let Ok(records) = reader.artifacts_after(last.artifact) {
+            for a in records {
+                last.artifact = last.artifact.max(a.id);
+                if a.kind != goodseed_store::artifacts::ArtifactKind::Checkpoint {
+                    continue;
+                }
+                let mut j = Json::default();
+                j.begin_object()
+                    .key("project")
+                    .str(run.project.as_str())
+                    .key("run_id")
+                    .str(run.run_id.as_str())
+                    .key("checkpoint");
+                crate::files::artifact_json(&mut j, &a);
+                j.end_object();
+                out.push(event("checkpoint", &j.finish()));
             }
         }
         (out, Some(last))

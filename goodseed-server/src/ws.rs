@@ -13,9 +13,8 @@
 //!
 //! The server answers `{"type": "subscribed" | "unsubscribed", …}`, `{"type": "pong"}`,
 //! `{"type": "error", "message"}`, and sends `{"type": "metric_update" | "status_change"
-//! | "run_created" | "run_removed" | "request_update" | "ping", "data": …}` with the data
-//! of the matching
-//! Server-Sent Event (`checkpoint_saved` will come with checkpoints). `?run=` and
+//! | "run_created" | "run_removed" | "request_update" | "checkpoint_saved" | "ping",
+//! "data": …}` with the data of the matching Server-Sent Event. `?run=` and
 //! `?project=` on the URL subscribe at once, as for `/api/events`.
 
 use std::net::IpAddr;

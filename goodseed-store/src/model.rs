@@ -580,6 +580,12 @@ pub trait RunReader: Send + Sync + std::fmt::Debug {
         Ok(Vec::new())
     }
 
+    /// The records with an id past `after` (those registered since a reader saw
+    /// `after`), in the order registered: what live views poll.
+    fn artifacts_after(&self, after: i64) -> Result<Vec<crate::artifacts::Artifact>> {
+        Ok(self.artifacts()?.into_iter().filter(|a| a.id > after).collect())
+    }
+
     /// Opens the blob with this hash that a record of this run names
     /// ([`StoreError::NoSuchArtifact`](crate::StoreError::NoSuchArtifact) when none does,
     /// or its bytes are gone).

@@ -1,7 +1,7 @@
 // Live updates from `GET /api/events` (server-sent events): new points, status changes,
-// new and removed runs, requests of interactive control. The browser's EventSource reconnects by itself.
+// new and removed runs, requests of interactive control, checkpoints registered. The browser's EventSource reconnects by itself.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { type ControlRequest, num, type RunRow, type State } from './api';
+import { type Artifact, type ControlRequest, num, type RunRow, type State } from './api';
 
 export interface LivePoint {
   step: number;
@@ -16,6 +16,8 @@ export interface LiveHandlers {
   removed?: (run: string) => void;
   /** A request of the project was asked or changed state (with `wholeProject`). */
   request?: (r: ControlRequest) => void;
+  /** A followed run registered a checkpoint. */
+  checkpoint?: (run: string, checkpoint: Artifact) => void;
   /** The stream is open (again): anything missed before must be loaded now. */
   open?: () => void;
 }
@@ -83,6 +85,10 @@ export function useLive(
     es.addEventListener('request', (e) => {
       const d = parse(e as MessageEvent);
       if (d && d.project === project) ref.current.request?.(d as ControlRequest);
+    });
+    es.addEventListener('checkpoint', (e) => {
+      const d = parse(e as MessageEvent);
+      if (d && d.project === project) ref.current.checkpoint?.(d.run_id, d.checkpoint as Artifact);
     });
     return () => es.close();
   }, [project, key, wholeProject, enabled]);

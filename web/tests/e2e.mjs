@@ -447,6 +447,11 @@ test('live: a new run appears, its points arrive, and its death shows as crashed
   await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel)?.dataset.total) > n + 5, [chart, first], { timeout: 10000 });
   figures.live_points_ms = Date.now() - t1;
   await shot('run-live');
+  // Checkpoints the trainer registers appear in the open tab, without a reload.
+  await page.getByRole('tab', { name: 'Checkpoints' }).click();
+  await page.locator('table.checkpoints-table tbody tr').first().waitFor({ timeout: 10000 });
+  const had = await page.locator('table.checkpoints-table tbody tr').count();
+  await page.waitForFunction((n) => document.querySelectorAll('table.checkpoints-table tbody tr').length > n, had, { timeout: 10000 });
   writeFileSync(join(FLAGS, 'die'), '');
   const t2 = Date.now();
   await page.locator('.run-head [data-state="crashed"]').waitFor({ timeout: 15000 });

@@ -572,6 +572,12 @@ fn live_events_are_as_documented() {
     live.log_metric("train/loss", 10u32, 0.5).expect("log");
     live.flush().expect("flush");
     let (_, at) = events.wait_event(at, "metrics", r#""run_id": "live""#, wait);
+    let file = home.path().join("live.ckpt");
+    std::fs::write(&file, "weights").expect("checkpoint file");
+    live.log_checkpoint(&file, 10u32, &[("train/loss", 0.5)]).expect("checkpoint");
+    live.wait_for_files().expect("copied");
+    live.flush().expect("flush");
+    let (_, at) = events.wait_event(at, "checkpoint", r#""name": "live.ckpt""#, wait);
     sdk_run(home.path(), PROJECT, "new", 2).finish().expect("finish");
     let (_, at) = events.wait_event(at, "run", r#""run_id": "new""#, wait);
     live.finish().expect("finish");
@@ -599,7 +605,10 @@ fn live_events_are_as_documented() {
         assert_eq!(sent, documented, "{event}: {data}");
         kinds.insert(event);
     }
-    assert_eq!(kinds, ["metrics", "removed", "run", "status"].map(String::from).into());
+    assert_eq!(
+        kinds,
+        ["checkpoint", "metrics", "removed", "run", "status"].map(String::from).into()
+    );
 }
 
 /// The cloud API (`/api/v1`), call by call as a trainer makes them: every answer, and

@@ -78,6 +78,17 @@ fn a_websocket_follows_runs_and_projects_as_the_event_stream_does() {
     assert_eq!(update["data"]["path"], "train/loss");
     assert_eq!(update["data"]["points"][0]["step"], 10.0);
     assert_eq!(update["data"]["points"][0]["value"], 0.25);
+    // A checkpoint registered: checkpoint_saved, with its record.
+    let file = home.path().join("e10.ckpt");
+    std::fs::write(&file, "weights at 10").expect("checkpoint file");
+    run.log_checkpoint(&file, 10u32, &[("train/loss", 0.25)]).expect("checkpoint");
+    run.wait_for_files().expect("copied");
+    run.flush().expect("flush");
+    let saved = next(&mut socket, "checkpoint_saved", WAIT);
+    assert_eq!(saved["data"]["checkpoint"]["name"], "e10.ckpt");
+    assert_eq!(saved["data"]["checkpoint"]["step"], 10.0);
+    assert_eq!(saved["data"]["checkpoint"]["metrics"]["train/loss"], 0.25);
+    assert_eq!(saved["data"]["checkpoint"]["size"], 13);
     // A project: a new run appears.
     send(&mut socket, json!({"type": "subscribe", "project": "ws/q"}));
     next(&mut socket, "subscribed", WAIT);

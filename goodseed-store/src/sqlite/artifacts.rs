@@ -225,15 +225,20 @@ pub(crate) fn names_stored(conn: &Connection, hash: &ContentHash) -> rusqlite::R
 /// The run's records in the order registered. Rows a store could not have written (an
 /// unknown kind, a bad hash) are skipped: a file may hold anything.
 pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<Artifact>> {
+    list_after(conn, 0)
+}
+
+/// The run's records with an id past `after`.
+pub(crate) fn list_after(conn: &Connection, after: i64) -> rusqlite::Result<Vec<Artifact>> {
     if !has_table(conn)? {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, name, step, sha256, size, media_type, width, height, metrics, best,
                 in_place, created_at
-         FROM goodseed_artifacts ORDER BY id",
+         FROM goodseed_artifacts WHERE id > ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([after], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,

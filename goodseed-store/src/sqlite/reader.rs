@@ -550,6 +550,10 @@ impl RunReader for SqliteRunReader {
         self.with_conn(super::artifacts::list)
     }
 
+    fn artifacts_after(&self, after: i64) -> Result<Vec<crate::artifacts::Artifact>> {
+        self.with_conn(|conn| super::artifacts::list_after(conn, after))
+    }
+
     fn open_blob(&self, hash: &crate::artifacts::ContentHash) -> Result<crate::artifacts::Blob> {
         let no_such = || StoreError::NoSuchArtifact {
             what: hash.to_string(),

@@ -33,8 +33,9 @@ function Download({ project, runId, a }: { project: string; runId: string; a: ap
   );
 }
 
-export function Checkpoints({ project, runId }: { project: string; runId: string }) {
-  const all = useAsync(() => api.artifacts(project, runId), [project, runId]);
+/** `seen` moves when the run registers a checkpoint (a live event): loaded again. */
+export function Checkpoints({ project, runId, seen }: { project: string; runId: string; seen: number }) {
+  const all = useAsync(() => api.artifacts(project, runId), [project, runId, seen]);
   if (all.error) return <ErrorBox error={all.error} retry={all.reload} />;
   if (!all.data) return <Loading what="checkpoints" />;
   const cps = all.data.filter((a) => a.kind === 'checkpoint');

@@ -37,6 +37,8 @@ export function RunPage({ route }: { route: Route }) {
   const cloning = route.clone;
   const setCloning = (open: boolean) => patchRoute({ clone: open });
   const requests = useAsync(() => api.requests(project).catch(() => null), [project]);
+  // Moves with each checkpoint the run registers: the Checkpoints tab loads again.
+  const [filesSeen, setFilesSeen] = useState(0);
 
   // The whole project is followed for its requests (the run's own events are filtered).
   const live = useLive(project, [runId], true, {
@@ -56,6 +58,9 @@ export function RunPage({ route }: { route: Route }) {
       if (!requests.data) return;
       const rest = requests.data.filter((x) => x.id !== r.id);
       requests.set([...rest, r].sort((a, b) => a.id - b.id));
+    },
+    checkpoint: (run) => {
+      if (run === runId) setFilesSeen((n) => n + 1);
     },
     // Anything asked while the stream was down.
     open: () => requests.reload(),
@@ -255,7 +260,7 @@ export function RunPage({ route }: { route: Route }) {
       )}
       {tab === 'config' && <RunConfig project={project} runId={runId} />}
       {tab === 'logs' && <Logs project={project} runId={runId} live={s.state === 'running'} />}
-      {tab === 'checkpoints' && <Checkpoints project={project} runId={runId} />}
+      {tab === 'checkpoints' && <Checkpoints project={project} runId={runId} seen={filesSeen} />}
       {tab === 'files' && <FilesTab project={project} runId={runId} />}
     </section>
   );
