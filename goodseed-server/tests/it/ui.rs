@@ -264,7 +264,7 @@ fn child_trainer() {
     let mut step = 0u32;
     while Instant::now() < deadline {
         run.log_metrics(step, [("train/loss", 1.0 / f64::from(step + 1))]).expect("log");
-        if step % 20 == 0 {
+        if step.is_multiple_of(20) {
             let file = flags.join(format!("trainee-{step}.ckpt"));
             std::fs::write(&file, format!("weights at {step}")).expect("checkpoint file");
             run.log_checkpoint(&file, step, &[("train/loss", 1.0 / f64::from(step + 1))])
