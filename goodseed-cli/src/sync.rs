@@ -166,9 +166,10 @@ fn sync_runs(
                 if style == Style::Ours && r.requests > 0 {
                     writeln!(
                         out,
-                        "{project}/{run}: sent {} config(s) and {} point(s){}",
+                        "{project}/{run}: sent {} config(s) and {} point(s){}{}",
                         r.configs,
                         r.points,
+                        files_sent(r.artifacts, r.bytes_sent),
                         if r.remaining > 0 {
                             format!(", {} left", r.remaining)
                         } else {
@@ -178,6 +179,8 @@ fn sync_runs(
                 }
                 total.configs += r.configs;
                 total.points += r.points;
+                total.artifacts += r.artifacts;
+                total.bytes_sent += r.bytes_sent;
                 total.remaining += r.remaining;
             }
             Err(e) => {
@@ -200,11 +203,12 @@ fn sync_runs(
     }
     writeln!(
         out,
-        "{} run(s) sent to {} ({} config(s), {} point(s)), {} already there{}",
+        "{} run(s) sent to {} ({} config(s), {} point(s){}), {} already there{}",
         synced,
         remote.url,
         total.configs,
         total.points,
+        files_sent(total.artifacts, total.bytes_sent),
         current,
         if failed > 0 { format!(", {failed} failed") } else { String::new() }
     )?;
@@ -212,4 +216,12 @@ fn sync_runs(
         anyhow::bail!("{failed} run(s) could not be sent; run the same command again to resume");
     }
     Ok(())
+}
+
+/// ", 3 file(s) (120.0 MiB)" when a run's checkpoints, artifacts or files were sent.
+fn files_sent(records: u64, bytes: u64) -> String {
+    if records == 0 {
+        return String::new();
+    }
+    format!(", {records} file record(s) ({:.1} MiB of files)", bytes as f64 / (1024.0 * 1024.0))
 }

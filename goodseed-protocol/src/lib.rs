@@ -41,8 +41,8 @@ mod python_json;
 
 pub use error::WireError;
 pub use messages::{
-    ConfigEntry, ConfigsBody, ErrorBody, HeartbeatAnswer, Me, PathEntry, RegisterRun, Registered,
-    StatusBody,
+    ArtifactEntry, ArtifactsBody, BlobState, ConfigEntry, ConfigsBody, ErrorBody, HeartbeatAnswer,
+    Me, PathEntry, RegisterRun, Registered, StatusBody,
 };
 pub use python_json::strict_json;
 
@@ -57,6 +57,10 @@ pub mod limits {
     pub const MAX_CONFIGS_PER_REQUEST: usize = 1000;
     /// The longest config value 0.4.0's client sends (it cuts longer ones).
     pub const MAX_CONFIG_VALUE_CHARS: usize = 10_000;
+    /// The largest chunk of a file upload (ours): under the body limit.
+    pub const MAX_BLOB_CHUNK_BYTES: usize = 8 * 1024 * 1024;
+    /// The most records in one artifacts request (ours).
+    pub const MAX_ARTIFACTS_PER_REQUEST: usize = 1000;
 }
 
 /// `Content-Type` of a protobuf ingest body.

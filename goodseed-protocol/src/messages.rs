@@ -118,3 +118,54 @@ pub struct ErrorBody {
     #[serde(default)]
     pub detail: Option<String>,
 }
+
+/// Ours: how much of a file a server holds, `GET` or `PUT
+/// /api/v1/runs/{id}/blobs/{sha256}`. A client uploads from `received` on, in chunks
+/// (`PUT …?offset=<received>&size=<total>`); the server checks the whole file's SHA-256
+/// when the last chunk arrives and keeps it only then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobState {
+    /// The file's SHA-256 (64 lowercase hex digits).
+    pub sha256: String,
+    /// Bytes of an unfinished upload kept so far (the whole size once complete).
+    pub received: u64,
+    /// Whether the run holds the whole file.
+    pub complete: bool,
+}
+
+/// Ours: one checkpoint, artifact or file of a run, as a client registers it once its
+/// bytes are there (`POST /api/v1/runs/{id}/artifacts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactEntry {
+    /// `checkpoint`, `artifact` or `file`.
+    pub kind: String,
+    /// Its name (a file series' path for files).
+    pub name: String,
+    /// Its step (`None` for artifacts).
+    #[serde(default)]
+    pub step: Option<f64>,
+    /// The file's SHA-256.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its media type as the trainer told it (the server tells it again from the bytes,
+    /// and takes this one only where the bytes alone say nothing, such as a CSV file's).
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// A checkpoint's metrics (non-finite values as `"NaN"`, `"Infinity"`, `"-Infinity"`).
+    #[serde(default)]
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Whether it is the run's best checkpoint.
+    #[serde(default)]
+    pub best: bool,
+    /// Where a file registered in place is on the trainer's machine (no bytes are sent).
+    #[serde(default)]
+    pub in_place: Option<String>,
+}
+
+/// Ours: `POST /api/v1/runs/{id}/artifacts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactsBody {
+    /// The records, registered in order.
+    pub artifacts: Vec<ArtifactEntry>,
+}

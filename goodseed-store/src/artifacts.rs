@@ -261,6 +261,38 @@ pub trait BlobSink: Send + Sync + std::fmt::Debug {
 
     /// Lets go of a blob [`BlobSink::ingest`] pinned that will not be registered.
     fn unpin(&self, hash: &ContentHash);
+
+    /// How much of the blob `hash` is here: complete when the run holds it (or another
+    /// run's identical file was linked to it just now), else the bytes of an unfinished
+    /// upload ([`BlobSink::upload_chunk`]) kept so far.
+    fn upload_state(&self, hash: &ContentHash) -> Result<UploadState>;
+
+    /// Writes `bytes` at `offset` of an upload of a `total`-byte file named `hash`
+    /// (`offset` must be what [`BlobSink::upload_state`] says was received:
+    /// [`StoreError::BadRequest`] otherwise, nothing written). When the last byte
+    /// arrives the whole file's SHA-256 is checked: the blob is kept (and pinned, as an
+    /// ingested one) only when it matches, else the upload is dropped and the error
+    /// names both hashes.
+    fn upload_chunk(
+        &self,
+        hash: &ContentHash,
+        offset: u64,
+        total: u64,
+        bytes: &[u8],
+    ) -> Result<UploadState>;
+
+    /// The blob `hash` as held, described under `name` (its media type told from its
+    /// first bytes and the name); `None` when the run does not hold it.
+    fn describe(&self, hash: &ContentHash, name: &str) -> Result<Option<BlobRef>>;
+}
+
+/// How much of a file a [`BlobSink`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadState {
+    /// Bytes kept (the whole size once complete).
+    pub received: u64,
+    /// Whether the run holds the whole file.
+    pub complete: bool,
 }
 
 /// Reads a file once for its hash, size and media type, without copying it (a file

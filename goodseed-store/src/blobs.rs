@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use sha2::Digest;
 
-use crate::artifacts::{Blob, BlobRef, BlobSink, ContentHash, blob_ref};
+use crate::artifacts::{Blob, BlobRef, BlobSink, ContentHash, UploadState, blob_ref};
 use crate::{Result, StoreError};
 
 /// Bytes read and written at a time; the hash of one chunk runs on a second thread
@@ -27,6 +27,9 @@ const CHUNK: usize = 4 << 20;
 const THREADED_FROM: u64 = 8 << 20;
 /// The prefix of a copy in progress.
 const TEMP_PREFIX: &str = ".tmp-";
+/// The prefix of an upload in progress (`.part-<hash>`): kept across restarts, so an
+/// upload resumes where it stopped.
+const PART_PREFIX: &str = ".part-";
 
 /// One run's blob directory, and the data directory's shared index.
 #[derive(Debug)]
@@ -219,6 +222,21 @@ impl BlobDir {
     }
 }
 
+/// The SHA-256 of a file's bytes.
+fn hash_file(path: &Path) -> std::io::Result<ContentHash> {
+    let mut file = File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(ContentHash::from_digest(&hasher.finalize()))
+}
+
 /// Removes an index entry when nothing else links to its bytes.
 fn drop_index_entry(index: &Path) {
     #[cfg(unix)]
@@ -299,6 +317,93 @@ impl BlobSink for BlobDir {
             let _ = std::fs::remove_file(&temp);
         }
         result
+    }
+
+    fn upload_state(&self, hash: &ContentHash) -> Result<UploadState> {
+        let target = self.path_of(hash);
+        if let Ok(m) = std::fs::symlink_metadata(&target)
+            && m.is_file()
+        {
+            return Ok(UploadState { received: m.len(), complete: true });
+        }
+        // Another run's identical file: linked, nothing to send.
+        if let Some(index) = self.index_of(hash)
+            && std::fs::symlink_metadata(&index).is_ok_and(|m| m.is_file())
+        {
+            std::fs::create_dir_all(&self.dir)
+                .map_err(|e| StoreError::io("creating", &self.dir, e))?;
+            if std::fs::hard_link(&index, &target).is_ok() {
+                self.pin(hash);
+                let len = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+                return Ok(UploadState { received: len, complete: true });
+            }
+        }
+        let part = self.dir.join(format!("{PART_PREFIX}{hash}"));
+        let received = std::fs::symlink_metadata(&part).map(|m| m.len()).unwrap_or(0);
+        Ok(UploadState { received, complete: false })
+    }
+
+    fn upload_chunk(
+        &self,
+        hash: &ContentHash,
+        offset: u64,
+        total: u64,
+        bytes: &[u8],
+    ) -> Result<UploadState> {
+        let now = self.upload_state(hash)?;
+        if now.complete {
+            return Ok(now);
+        }
+        if offset != now.received {
+            return Err(StoreError::BadRequest {
+                reason: format!(
+                    "the upload of {hash} is at byte {}, not {offset}: send from there",
+                    now.received
+                ),
+            });
+        }
+        let end = offset + bytes.len() as u64;
+        if end > total {
+            return Err(StoreError::BadRequest {
+                reason: format!("{end} bytes of {hash} is past the size given, {total}"),
+            });
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::io("creating", &self.dir, e))?;
+        let part = self.dir.join(format!("{PART_PREFIX}{hash}"));
+        let mut file = File::options()
+            .create(true)
+            .append(true)
+            .open(&part)
+            .map_err(|e| StoreError::io("writing", &part, e))?;
+        file.write_all(bytes).map_err(|e| StoreError::io("writing", &part, e))?;
+        if end < total {
+            return Ok(UploadState { received: end, complete: false });
+        }
+        file.sync_all().map_err(|e| StoreError::io("syncing", &part, e))?;
+        drop(file);
+        let got = hash_file(&part).map_err(|e| StoreError::io("reading", &part, e))?;
+        if got != *hash {
+            let _ = std::fs::remove_file(&part);
+            return Err(StoreError::BadRequest {
+                reason: format!(
+                    "the {total} bytes received hash to {got}, not {hash}: the upload was dropped"
+                ),
+            });
+        }
+        self.pin(hash);
+        if let Err(e) = self.place(&part, hash, total) {
+            self.unpin(hash);
+            return Err(e);
+        }
+        Ok(UploadState { received: total, complete: true })
+    }
+
+    fn describe(&self, hash: &ContentHash, name: &str) -> Result<Option<BlobRef>> {
+        let Ok(mut blob) = self.open(hash) else { return Ok(None) };
+        let mut head = vec![0u8; goodseed_core::media::SNIFF_BYTES.min(blob.len as usize)];
+        let path = self.path_of(hash);
+        blob.reader.read_exact(&mut head).map_err(|e| StoreError::io("reading", &path, e))?;
+        Ok(Some(blob_ref(hash.clone(), blob.len, &head, Path::new(name))))
     }
 
     fn unpin(&self, hash: &ContentHash) {

@@ -99,6 +99,28 @@ pub trait RunUploads: Send + std::fmt::Debug {
     /// since they were read (they stay pending). Returns how many were marked.
     fn mark_uploaded(&mut self, sent: &Pending) -> Result<u64>;
 
-    /// How many rows (configs and points) are not uploaded.
+    /// How many rows (configs and points, and artifact records) are not uploaded.
     fn count_pending(&mut self) -> Result<u64>;
+
+    /// The run's checkpoint, artifact and file records not uploaded yet (new ones, and
+    /// ones changed since, such as a new best), in the order registered. A backend
+    /// that keeps no files has none.
+    fn pending_artifacts(&mut self) -> Result<Vec<crate::artifacts::Artifact>> {
+        Ok(Vec::new())
+    }
+
+    /// Marks records of [`RunUploads::pending_artifacts`] uploaded, each only if it is
+    /// still as it was read. Returns how many were marked.
+    fn mark_artifacts_uploaded(&mut self, sent: &[crate::artifacts::Artifact]) -> Result<u64> {
+        let _ = sent;
+        Ok(0)
+    }
+
+    /// Opens the bytes of a record of the run, to send them.
+    fn open_blob(
+        &mut self,
+        hash: &crate::artifacts::ContentHash,
+    ) -> Result<crate::artifacts::Blob> {
+        Err(crate::StoreError::NoSuchArtifact { what: hash.to_string(), location: String::new() })
+    }
 }

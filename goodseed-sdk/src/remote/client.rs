@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use goodseed_protocol::{
-    ConfigEntry, ConfigsBody, ErrorBody, HeartbeatAnswer, Me, PROTOBUF_CONTENT_TYPE, RegisterRun,
-    Registered, StatusBody,
+    ArtifactEntry, ArtifactsBody, BlobState, ConfigEntry, ConfigsBody, ErrorBody, HeartbeatAnswer,
+    Me, PROTOBUF_CONTENT_TYPE, RegisterRun, Registered, StatusBody,
 };
 
 use super::{Remote, RemoteError};
@@ -96,6 +96,17 @@ impl Client {
         self.answer(resp)
     }
 
+    /// A `PUT` of raw bytes (never compressed: files sent are mostly packed already).
+    fn put(&self, path: &str, body: &[u8]) -> Result<Answer, RemoteError> {
+        let auth = format!("Bearer {}", self.remote.api_key);
+        let req = self
+            .agent
+            .put(self.url(path))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/octet-stream");
+        self.answer(req.send(body))
+    }
+
     fn get(&self, path: &str) -> Result<Answer, RemoteError> {
         let auth = format!("Bearer {}", self.remote.api_key);
         self.answer(self.agent.get(self.url(path)).header("Authorization", &auth).call())
@@ -183,6 +194,34 @@ impl Client {
             return Ok(());
         }
         self.check(&a, 204, "POST /api/v1/runs/{id}/status")
+    }
+
+    /// Ours: `GET /runs/{id}/blobs/{sha256}`, how much of a file the server holds.
+    pub(crate) fn blob_state(&self, id: &str, sha256: &str) -> Result<BlobState, RemoteError> {
+        let a = self.get(&format!("/runs/{id}/blobs/{sha256}"))?;
+        self.expect(a, 200, "GET /api/v1/runs/{id}/blobs/{sha256}")
+    }
+
+    /// Ours: `PUT /runs/{id}/blobs/{sha256}?offset=&size=`, the next chunk of a file.
+    pub(crate) fn blob_chunk(
+        &self,
+        id: &str,
+        sha256: &str,
+        offset: u64,
+        size: u64,
+        bytes: &[u8],
+    ) -> Result<BlobState, RemoteError> {
+        let a =
+            self.put(&format!("/runs/{id}/blobs/{sha256}?offset={offset}&size={size}"), bytes)?;
+        self.expect(a, 200, "PUT /api/v1/runs/{id}/blobs/{sha256}")
+    }
+
+    /// Ours: `POST /runs/{id}/artifacts`, records whose files the server holds.
+    pub(crate) fn artifacts(&self, id: &str, entries: &[ArtifactEntry]) -> Result<(), RemoteError> {
+        let json = serde_json::to_vec(&ArtifactsBody { artifacts: entries.to_vec() })
+            .expect("records serialize");
+        let a = self.post(&format!("/runs/{id}/artifacts"), "application/json", &json)?;
+        self.check(&a, 200, "POST /api/v1/runs/{id}/artifacts")
     }
 
     /// `POST /runs/{id}/heartbeat`: whether the trainer was asked to stop.

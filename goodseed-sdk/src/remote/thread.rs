@@ -248,6 +248,10 @@ impl Worker {
                     return Ok(Attempt::Sent);
                 }
             }
+            // Files, a chunk or a record at a time, between point batches.
+            if self.up.artifacts_step()? > 0 {
+                return Ok(Attempt::Sent);
+            }
             return Ok(Attempt::Idle);
         };
         // Rows written again behind what was read are found from the start.
@@ -255,6 +259,9 @@ impl Worker {
         let n = self.up.step()?;
         if n > 0 {
             self.run.counters.rows_uploaded.fetch_add(n as u64, Ordering::Relaxed);
+            return Ok(Attempt::Sent);
+        }
+        if self.up.artifacts_step()? > 0 {
             return Ok(Attempt::Sent);
         }
         self.up.send_status(end.as_str(), Some(end.ended_by()))?;

@@ -6,7 +6,8 @@
 use goodseed_core::{ProjectName, RunId};
 use goodseed_protocol::ingest::ProtobufWriter;
 use goodseed_protocol::limits::MAX_CONFIGS_PER_REQUEST;
-use goodseed_protocol::{ConfigEntry, RegisterRun};
+use goodseed_protocol::{ArtifactEntry, ConfigEntry, RegisterRun};
+use goodseed_store::artifacts::Artifact;
 use goodseed_store::uploads::{Pending, RunUploads};
 use goodseed_store::{RunStore, StoreError};
 
@@ -32,6 +33,10 @@ pub struct UploadReport {
     pub points: u64,
     /// Requests made.
     pub requests: u64,
+    /// Checkpoint, artifact and file records the server confirmed.
+    pub artifacts: u64,
+    /// Bytes of files sent.
+    pub bytes_sent: u64,
     /// Rows still not uploaded at the end (0 when everything is there).
     pub remaining: u64,
     /// Whether the server created the run (it did not have it).
@@ -110,6 +115,8 @@ pub(crate) struct Uploader {
     /// A live run's writer thread, which marks what the server confirmed between its
     /// transactions; `None`: this uploader marks.
     writer: Option<Arc<Shared>>,
+    /// Checkpoint, artifact and file records to send, oldest first.
+    files: std::collections::VecDeque<Artifact>,
     pub(crate) report: UploadReport,
 }
 
@@ -127,6 +134,7 @@ impl Uploader {
             sender: None,
             in_flight: std::collections::VecDeque::new(),
             writer: None,
+            files: std::collections::VecDeque::new(),
             report: UploadReport::default(),
         }
     }
@@ -253,6 +261,60 @@ impl Uploader {
         self.uploads.rewind();
     }
 
+    /// Sends a little of the run's checkpoints, artifacts and files: one chunk of a file
+    /// (from where the server is, so an upload cut off resumes), or the record of one
+    /// whose file the server holds, then marks it. Returns 0 when nothing is pending, so
+    /// a caller alternates it with point batches and a large file never holds points up.
+    pub(crate) fn artifacts_step(&mut self) -> Result<usize, UploadError> {
+        if self.files.is_empty() {
+            self.files = self.uploads.pending_artifacts()?.into();
+            if self.files.is_empty() {
+                return Ok(0);
+            }
+        }
+        let id = self.id()?;
+        let a = self.files.front().expect("one is pending").clone();
+        if a.in_place.is_none() {
+            let held = self.client.blob_state(&id, a.hash.as_str())?;
+            if !held.complete {
+                let mut blob = match self.uploads.open_blob(&a.hash) {
+                    Ok(b) => b,
+                    Err(StoreError::NoSuchArtifact { .. } | StoreError::Io { .. }) => {
+                        // Deleted here since it was read (a retention rule): its record
+                        // is gone or will be read again.
+                        self.files.pop_front();
+                        return Ok(1);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let chunk = goodseed_protocol::limits::MAX_BLOB_CHUNK_BYTES as u64;
+                let want = (blob.len - held.received.min(blob.len)).min(chunk);
+                let mut buf = vec![0u8; usize::try_from(want).unwrap_or(0)];
+                let read =
+                    std::io::Seek::seek(&mut blob.reader, std::io::SeekFrom::Start(held.received))
+                        .and_then(|_| std::io::Read::read_exact(&mut blob.reader, &mut buf));
+                if let Err(e) = read {
+                    return Err(UploadError::Store(StoreError::Io {
+                        action: "reading the file of",
+                        location: a.name.clone(),
+                        source: e,
+                    }));
+                }
+                self.client.blob_chunk(&id, a.hash.as_str(), held.received, blob.len, &buf)?;
+                self.report.requests += 2;
+                self.report.bytes_sent += want;
+                return Ok(1);
+            }
+            self.report.requests += 1;
+        }
+        self.client.artifacts(&id, &[entry(&a)])?;
+        self.report.requests += 1;
+        self.uploads.mark_artifacts_uploaded(std::slice::from_ref(&a))?;
+        self.files.pop_front();
+        self.report.artifacts += 1;
+        Ok(1)
+    }
+
     /// Reads from the first row again (rows written again where the upload had read).
     pub(crate) fn rewind(&mut self) {
         if self.in_flight.is_empty() {
@@ -287,6 +349,43 @@ impl Uploader {
         self.client.status(&id, status, ended_by)?;
         self.report.requests += 1;
         Ok(())
+    }
+}
+
+/// A record as the server takes it.
+fn entry(a: &Artifact) -> ArtifactEntry {
+    let metrics = a
+        .metrics
+        .iter()
+        .map(|(k, v)| {
+            let value = serde_json::Number::from_f64(*v).map_or_else(
+                || {
+                    serde_json::Value::String(
+                        if v.is_nan() {
+                            "NaN"
+                        } else if *v > 0.0 {
+                            "Infinity"
+                        } else {
+                            "-Infinity"
+                        }
+                        .to_owned(),
+                    )
+                },
+                serde_json::Value::Number,
+            );
+            (k.clone(), value)
+        })
+        .collect();
+    ArtifactEntry {
+        kind: a.kind.as_str().to_owned(),
+        name: a.name.clone(),
+        step: a.step,
+        sha256: a.hash.to_string(),
+        size: a.size,
+        media_type: Some(a.media_type.clone()),
+        metrics,
+        best: a.best,
+        in_place: a.in_place.clone(),
     }
 }
 
@@ -386,6 +485,15 @@ pub(crate) fn upload_all(
             progress(&UploadProgress { sent, total });
         }
         up.rewind();
+    }
+    // Its checkpoints, artifacts and files, a chunk or a record at a time.
+    loop {
+        let n = up.artifacts_step()?;
+        if n == 0 {
+            break;
+        }
+        sent += n as u64;
+        progress(&UploadProgress { sent, total });
     }
     // The status as it is now: the run may have ended while it was sent.
     let summary = store.run_summary(project, run_id)?;

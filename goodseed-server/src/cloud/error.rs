@@ -102,6 +102,13 @@ impl CloudError {
                 busy.retry_after = Some(1);
                 busy
             }
+            StoreError::BadRequest { reason } => CloudError::invalid(reason),
+            StoreError::Unsupported { what, .. } => CloudError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "Store.Unsupported",
+                "Not supported",
+                format!("{what} is not supported by this server's store"),
+            ),
             StoreError::NotARun { reason, .. } => CloudError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Run.Unreadable",

@@ -9,6 +9,7 @@
 mod access;
 mod batch;
 mod error;
+mod files;
 pub(crate) mod remote;
 
 use std::sync::Arc;
@@ -44,7 +45,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/runs/{id}/heartbeat", web::post().to(heartbeat))
         .route("/api/v1/runs/{id}/paths", web::get().to(paths))
         .route("/api/v1/runs/{id}/data/metrics", web::get().to(metric_data))
-        .route("/api/v1/runs/{id}/data/strings", web::get().to(string_data));
+        .route("/api/v1/runs/{id}/data/strings", web::get().to(string_data))
+        .route("/api/v1/runs/{id}/blobs/{sha256}", web::get().to(files::blob_state))
+        .route("/api/v1/runs/{id}/blobs/{sha256}", web::put().to(files::blob_chunk))
+        .route("/api/v1/runs/{id}/artifacts", web::post().to(files::register));
 }
 
 /// Whether a path (as the router reads it) is a cloud call.

@@ -138,6 +138,18 @@ impl RemoteRuns {
         writer.write(batch)
     }
 
+    /// Where the run's files go (its writer opened as for a write): the caller copies
+    /// without holding the run, so a long upload holds up no other call.
+    pub(crate) fn blobs(
+        &self,
+        run: &RunRef,
+    ) -> Result<Arc<dyn goodseed_store::artifacts::BlobSink>, StoreError> {
+        let slot = self.slot(run);
+        let mut slot = lock(&slot);
+        let writer = self.writer(run, &mut slot)?;
+        writer.blobs()
+    }
+
     /// The trainer is alive: refreshes the heartbeat (a run that had ended is `running`
     /// again). True when someone asked the trainer to stop.
     pub(crate) fn heartbeat(&self, run: &RunRef) -> Result<bool, StoreError> {

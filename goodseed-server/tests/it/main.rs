@@ -3,6 +3,7 @@
 
 mod api;
 mod cloud;
+mod cloud_files;
 mod compat;
 mod faults;
 mod files;

@@ -58,6 +58,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/runs/{id}/paths"),
     ("get", "/api/v1/runs/{id}/data/metrics"),
     ("get", "/api/v1/runs/{id}/data/strings"),
+    ("get", "/api/v1/runs/{id}/blobs/{sha256}"),
+    ("put", "/api/v1/runs/{id}/blobs/{sha256}"),
+    ("post", "/api/v1/runs/{id}/artifacts"),
 ];
 
 /// The run every probe is about: a project with a `/`, so the split is exercised.
@@ -640,7 +643,24 @@ fn the_cloud_api_is_served_as_documented() {
     check("post", "/api/v1/runs", "/api/v1/runs", &r);
     let id = r.json()["id"].as_str().expect("id").to_owned();
     let run = |tail: &str| format!("/api/v1/runs/{id}{tail}");
+    // sha256("hello"), and a name the bytes "world" do not hash to.
+    let hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    let liar = "0".repeat(64);
+    let register_hello = format!(
+        r#"{{"artifacts": [{{"kind": "artifact", "name": "greeting.txt", "sha256": "{hello}", "size": 5}}]}}"#
+    );
+    let register_missing = format!(
+        r#"{{"artifacts": [{{"kind": "artifact", "name": "gone.txt", "sha256": "{liar}", "size": 5}}]}}"#
+    );
+    let blobs = "/api/v1/runs/{id}/blobs/{sha256}";
     let steps = [
+        ("get", blobs, run(&format!("/blobs/{hello}")), "", 200),
+        ("put", blobs, run(&format!("/blobs/{hello}?offset=0&size=5")), "hello", 200),
+        ("post", "/api/v1/runs/{id}/artifacts", run("/artifacts"), register_hello.as_str(), 200),
+        ("put", blobs, run(&format!("/blobs/{liar}?offset=0&size=5")), "world", 422),
+        ("put", blobs, run(&format!("/blobs/{liar}?offset=3&size=5")), "ld", 409),
+        ("put", blobs, run(&format!("/blobs/{liar}?offset=0")), "x", 400),
+        ("post", "/api/v1/runs/{id}/artifacts", run("/artifacts"), register_missing.as_str(), 409),
         (
             "post",
             "/api/v1/runs/{id}/configs",

@@ -230,15 +230,43 @@ pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<Artifact>> {
 
 /// The run's records with an id past `after`.
 pub(crate) fn list_after(conn: &Connection, after: i64) -> rusqlite::Result<Vec<Artifact>> {
+    list_where(conn, "id > ?1", after)
+}
+
+/// The run's records not uploaded yet.
+pub(crate) fn list_pending(conn: &Connection) -> rusqlite::Result<Vec<Artifact>> {
+    list_where(conn, "uploaded = 0 AND ?1 = ?1", 0)
+}
+
+/// Marks the records of `sent` uploaded that are still as they were read.
+pub(crate) fn mark_uploaded(
+    tx: &rusqlite::Transaction<'_>,
+    sent: &[Artifact],
+) -> rusqlite::Result<u64> {
+    if sent.is_empty() || !has_table(tx)? {
+        return Ok(0);
+    }
+    let mut stmt = tx.prepare_cached(
+        "UPDATE goodseed_artifacts SET uploaded = 1
+         WHERE id = ?1 AND sha256 = ?2 AND best = ?3 AND created_at = ?4 AND uploaded = 0",
+    )?;
+    let mut marked = 0;
+    for a in sent {
+        marked += stmt.execute(params![a.id, a.hash.as_str(), a.best, a.created_at])? as u64;
+    }
+    Ok(marked)
+}
+
+fn list_where(conn: &Connection, filter: &str, arg: i64) -> rusqlite::Result<Vec<Artifact>> {
     if !has_table(conn)? {
         return Ok(Vec::new());
     }
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, kind, name, step, sha256, size, media_type, width, height, metrics, best,
                 in_place, created_at
-         FROM goodseed_artifacts WHERE id > ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([after], |r| {
+         FROM goodseed_artifacts WHERE {filter} ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([arg], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,

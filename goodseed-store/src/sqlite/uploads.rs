@@ -304,9 +304,33 @@ impl RunUploads for SqliteUploads {
         Ok(marked)
     }
 
+    fn pending_artifacts(&mut self) -> Result<Vec<crate::artifacts::Artifact>> {
+        super::artifacts::list_pending(&self.conn).map_err(|e| self.db(e))
+    }
+
+    fn mark_artifacts_uploaded(&mut self, sent: &[crate::artifacts::Artifact]) -> Result<u64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::db(&self.path, e))?;
+        let marked = super::artifacts::mark_uploaded(&tx, sent)
+            .map_err(|e| StoreError::db(&self.path, e))?;
+        tx.commit().map_err(|e| StoreError::db(&self.path, e))?;
+        Ok(marked)
+    }
+
+    fn open_blob(
+        &mut self,
+        hash: &crate::artifacts::ContentHash,
+    ) -> Result<crate::artifacts::Blob> {
+        crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None).open(hash)
+    }
+
     fn count_pending(&mut self) -> Result<u64> {
         let mut total = 0u64;
-        for table in ["configs", "metric_points", NAN_TABLE, "string_points"] {
+        for table in
+            ["configs", "metric_points", NAN_TABLE, "string_points", super::artifacts::TABLE]
+        {
             if !schema::has_table(&self.conn, table).map_err(|e| self.db(e))? {
                 continue;
             }
