@@ -66,7 +66,7 @@ pub(crate) fn open_store(location: Location) -> anyhow::Result<DataStore> {
     match location {
         Location::Dir(dir) => Ok(open_projects(home::projects_dir(dir)?)),
         Location::Postgres(url) => {
-            let store = PgStore::open(&url, goodseed_postgres::DEFAULT_POOL_SIZE)?;
+            let store = with_blob_dir(PgStore::open(&url, goodseed_postgres::DEFAULT_POOL_SIZE)?);
             store
                 .migrate()
                 .with_context(|| format!("cannot open the store {}", store.location()))?;
@@ -83,7 +83,7 @@ pub(crate) fn open_store_waiting(
 ) -> anyhow::Result<DataStore> {
     match location {
         Location::Postgres(url) => {
-            let store = PgStore::open(&url, goodseed_postgres::DEFAULT_POOL_SIZE)?;
+            let store = with_blob_dir(PgStore::open(&url, goodseed_postgres::DEFAULT_POOL_SIZE)?);
             store
                 .migrate_waiting(|e, wait| {
                     tell(format!("{e}; trying again in {:.1} s", wait.as_secs_f64()))
@@ -92,6 +92,16 @@ pub(crate) fn open_store_waiting(
             Ok(database(store))
         }
         dir => open_store(dir),
+    }
+}
+
+/// A database store keeps runs' files (checkpoints, artifacts) in the directory
+/// `GOODSEED_BLOB_DIR` names (shared by every server and trainer over the database);
+/// without it, it keeps none.
+fn with_blob_dir(store: PgStore) -> PgStore {
+    match std::env::var_os("GOODSEED_BLOB_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => store.with_blob_dir(dir),
+        None => store,
     }
 }
 

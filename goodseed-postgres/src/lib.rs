@@ -34,6 +34,7 @@
 //! # Ok::<(), goodseed_store::StoreError>(())
 //! ```
 
+mod artifacts;
 mod blocks;
 mod notify;
 mod reader;

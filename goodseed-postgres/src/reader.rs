@@ -616,6 +616,45 @@ impl RunReader for PgRunReader {
         })
     }
 
+    fn artifacts(&self) -> Result<Vec<goodseed_store::artifacts::Artifact>> {
+        self.artifacts_after(0)
+    }
+
+    fn artifacts_after(&self, after: i64) -> Result<Vec<goodseed_store::artifacts::Artifact>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            crate::artifacts::list(&mut *conn, self.run, after, false).map_err(|e| self.err(&e))
+        })
+    }
+
+    fn open_blob(
+        &self,
+        hash: &goodseed_store::artifacts::ContentHash,
+    ) -> Result<goodseed_store::artifacts::Blob> {
+        let no_such = || StoreError::NoSuchArtifact {
+            what: hash.to_string(),
+            location: self.location.clone(),
+        };
+        let root = self.shared.blobs.get().ok_or_else(no_such)?;
+        let named = crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            crate::artifacts::names_stored(&mut *conn, self.run, hash).map_err(|e| self.err(&e))
+        })?;
+        if !named {
+            return Err(no_such());
+        }
+        crate::artifacts::blob_dir(root, self.run).open(hash).map_err(|_| no_such())
+    }
+
+    fn check_blobs(&self, deep: bool) -> Result<Vec<String>> {
+        let Some(root) = self.shared.blobs.get() else { return Ok(Vec::new()) };
+        let blobs = crate::artifacts::blob_dir(root, self.run);
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            crate::artifacts::check(&mut *conn, self.run, &blobs, deep).map_err(|e| self.err(&e))
+        })
+    }
+
     fn version(&self) -> Option<RunVersion> {
         self.version
     }

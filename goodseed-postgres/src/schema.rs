@@ -205,6 +205,30 @@ CREATE TABLE goodseed_saved_configs (
     PRIMARY KEY (project, name)
 );
 "#,
+    // 9: the records of runs' checkpoints, artifacts and files (their bytes are in the
+    // store's blob directory, not here).
+    r#"
+CREATE TABLE goodseed_artifacts (
+    id BIGSERIAL PRIMARY KEY,
+    run BIGINT NOT NULL REFERENCES goodseed_runs (id) ON DELETE CASCADE,
+    kind TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    -- 0 for artifacts, which have none.
+    step DOUBLE PRECISION NOT NULL DEFAULT 0,
+    sha256 TEXT COLLATE "C" NOT NULL,
+    size BIGINT NOT NULL,
+    media_type TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    best BOOLEAN NOT NULL DEFAULT FALSE,
+    in_place TEXT,
+    created_at TEXT NOT NULL,
+    uploaded BOOLEAN NOT NULL DEFAULT FALSE,
+    UNIQUE (run, kind, name, step)
+);
+CREATE INDEX goodseed_artifacts_by_hash ON goodseed_artifacts (run, sha256);
+"#,
 ];
 
 /// The SQL of migration `version` (1 to [`SCHEMA_VERSION`]), for a database

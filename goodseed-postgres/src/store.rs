@@ -47,6 +47,9 @@ pub(crate) struct Shared {
     /// The watchers' feeds, told by the listening thread.
     pub(crate) feeds: Mutex<Vec<goodseed_store::changes::ChangeFeed>>,
     pub(crate) listening: std::sync::OnceLock<()>,
+    /// Where the runs' files are kept ([`PgStore::with_blob_dir`]); unset, the store
+    /// keeps none.
+    pub(crate) blobs: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -160,8 +163,19 @@ impl PgStore {
                 config: target.config,
                 feeds: Mutex::new(Vec::new()),
                 listening: std::sync::OnceLock::new(),
+                blobs: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Keeps the runs' checkpoints, artifacts and files under `dir` (created when
+    /// needed): the database holds their records only. Every server and trainer over
+    /// the database must be given the same directory (a shared file system) to serve
+    /// and write them. Set once, before the store is used; without it, registering a
+    /// file is refused with [`StoreError::Unsupported`].
+    pub fn with_blob_dir(self, dir: impl Into<std::path::PathBuf>) -> PgStore {
+        let _ = self.shared.blobs.set(dir.into());
+        self
     }
 
     /// Brings the database's schema up to date. Refused, changing nothing, for a
@@ -710,6 +724,7 @@ impl RunStore for PgStore {
             tx.commit().map_err(|e| self.err(&e))?;
             let mut writer = PgRunWriter::new(Arc::clone(&self.shared), row.id, token, location);
             writer.load(&mut *conn)?;
+            writer.tidy_blobs(&mut *conn);
             drop(conn);
             Ok(self.hold(writer))
         })
@@ -800,8 +815,61 @@ impl RunStore for PgStore {
                 .map_err(|e| self.err(&e))?;
             tx.commit().map_err(|e| self.err(&e))?;
             let mut cache = self.shared.summaries.lock().unwrap_or_else(PoisonError::into_inner);
-            for id in ids {
-                cache.remove(&id);
+            for id in &ids {
+                cache.remove(id);
+            }
+            drop(cache);
+            // The runs are gone: their files go after them.
+            if let Some(root) = self.shared.blobs.get() {
+                for id in ids {
+                    crate::artifacts::blob_dir(root, id).remove_all()?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn edit_artifact(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        id: i64,
+        edit: goodseed_store::artifacts::ArtifactEdit,
+    ) -> Result<()> {
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+            let sql = format!(
+                "SELECT {} FROM goodseed_runs r WHERE r.project = $1 AND r.run_id = $2 FOR UPDATE",
+                run_row_sql(3)
+            );
+            let row = tx
+                .query_opt(&sql, &[&project.as_str(), &run_id.as_str(), &stale_secs()])
+                .map_err(|e| self.err(&e))?
+                .ok_or_else(|| not_found(project, run_id))?;
+            let state = RunRow::from_row(&row, 0);
+            let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
+            let Some(deleted) =
+                crate::artifacts::edit(&mut tx, state.id, id, edit).map_err(|e| self.err(&e))?
+            else {
+                return Err(StoreError::NoSuchArtifact { what: id.to_string(), location });
+            };
+            tx.execute(
+                "UPDATE goodseed_runs SET generation = generation + 1, modified = now() WHERE id = $1",
+                &[&state.id],
+            )
+            .map_err(|e| self.err(&e))?;
+            tx.commit().map_err(|e| self.err(&e))?;
+            // A run no writer holds has its blob collected now; a held one's writer does
+            // it when it lets go.
+            if let (Some(hash), Some(root), false) = (deleted, self.shared.blobs.get(), state.alive)
+            {
+                let gone = crate::artifacts::unreferenced(&mut *conn, state.id, &[hash])
+                    .map_err(|e| self.err(&e))?;
+                let blobs = crate::artifacts::blob_dir(root, state.id);
+                for h in gone {
+                    blobs.remove_if_unpinned(&h)?;
+                }
             }
             Ok(())
         })

@@ -304,6 +304,36 @@ impl RunUploads for PgUploads {
         })
     }
 
+    fn pending_artifacts(&mut self) -> Result<Vec<goodseed_store::artifacts::Artifact>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            crate::artifacts::list(&mut *conn, self.run, 0, true).map_err(|e| self.err(&e))
+        })
+    }
+
+    fn mark_artifacts_uploaded(
+        &mut self,
+        sent: &[goodseed_store::artifacts::Artifact],
+    ) -> Result<u64> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            crate::artifacts::mark_uploaded(&mut *conn, self.run, sent).map_err(|e| self.err(&e))
+        })
+    }
+
+    fn open_blob(
+        &mut self,
+        hash: &goodseed_store::artifacts::ContentHash,
+    ) -> Result<goodseed_store::artifacts::Blob> {
+        match self.shared.blobs.get() {
+            Some(root) => crate::artifacts::blob_dir(root, self.run).open(hash),
+            None => Err(StoreError::NoSuchArtifact {
+                what: hash.to_string(),
+                location: self.location.clone(),
+            }),
+        }
+    }
+
     fn count_pending(&mut self) -> Result<u64> {
         crate::off_runtime(|| {
             let mut conn = self.shared.conn()?;
@@ -313,7 +343,8 @@ impl RunUploads for PgUploads {
                           + (SELECT coalesce(sum(b.unsent), 0)::int8 FROM goodseed_metric_blocks b
                              JOIN goodseed_series s ON s.id = b.series WHERE s.run = $1)
                           + (SELECT count(*) FROM goodseed_text_points p JOIN goodseed_series s ON s.id = p.series
-                             WHERE s.run = $1 AND NOT p.uploaded)",
+                             WHERE s.run = $1 AND NOT p.uploaded)
+                          + (SELECT count(*) FROM goodseed_artifacts WHERE run = $1 AND NOT uploaded)",
                     &[&self.run],
                 )
                 .map_err(|e| self.err(&e))?;

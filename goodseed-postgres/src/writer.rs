@@ -74,6 +74,8 @@ pub(crate) struct PgRunWriter {
     /// A write failed: whether it committed is not known (a connection lost at its
     /// commit), so what the writer keeps of the series is read again before the next.
     stale: bool,
+    /// The run's files, when the store keeps files.
+    blobs: Option<Arc<goodseed_store::blobs::BlobDir>>,
 }
 
 impl std::fmt::Debug for PgRunWriter {
@@ -158,6 +160,30 @@ impl PgRunWriter {
             series: HashMap::new(),
             staged: Vec::new(),
             stale: false,
+            blobs: None,
+        }
+        .with_blobs()
+    }
+
+    fn with_blobs(mut self) -> PgRunWriter {
+        self.blobs = self
+            .shared
+            .blobs
+            .get()
+            .map(|root| Arc::new(crate::artifacts::blob_dir(root, self.run)));
+        self
+    }
+
+    /// Removes what a crash left of the run's files: unfinished copies, and blobs no
+    /// record names (a resumed run; no copy can be in progress yet).
+    pub(crate) fn tidy_blobs(&self, client: &mut impl GenericClient) {
+        let Some(blobs) = &self.blobs else { return };
+        if !blobs.dir().exists() {
+            return;
+        }
+        blobs.remove_leftovers();
+        if let Ok(referenced) = crate::artifacts::referenced(client, self.run) {
+            let _ = blobs.remove_unreferenced(&referenced);
         }
     }
 
@@ -193,6 +219,14 @@ impl PgRunWriter {
     pub(crate) fn committed(&mut self) {
         for (key, state) in self.staged.drain(..) {
             self.series.insert(key, state);
+        }
+    }
+
+    fn no_files(&self) -> StoreError {
+        StoreError::Unsupported {
+            what: "keeping files (checkpoints, artifacts) without a blob directory \
+                   (GOODSEED_BLOB_DIR)",
+            location: self.location.clone(),
         }
     }
 
@@ -700,6 +734,14 @@ impl PgRunWriter {
         self.open = false;
         self.shared.held.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.run);
         let mut conn = self.shared.conn()?;
+        // Blobs no record names (copies never registered, records deleted from outside
+        // while the run was held) go with the writer.
+        if let Some(blobs) = &self.blobs
+            && blobs.dir().exists()
+            && let Ok(referenced) = crate::artifacts::referenced(&mut *conn, self.run)
+        {
+            let _ = blobs.remove_unreferenced(&referenced);
+        }
         conn.execute(
             "UPDATE goodseed_runs SET writer = NULL, writer_gone = $3, generation = generation + 1,
                  modified = now() WHERE id = $1 AND writer = $2",
@@ -716,12 +758,13 @@ impl RunWriter for PgRunWriter {
             if !self.open {
                 return Err(self.closed());
             }
-            if batch.has_artifacts() {
-                // Not yet: blobs need a directory or object store beside the database.
-                return Err(StoreError::Unsupported {
-                    what: "keeping files (checkpoints, artifacts)",
-                    location: self.location.clone(),
-                });
+            if batch.has_artifacts() && self.blobs.is_none() {
+                return Err(self.no_files());
+            }
+            for op in batch.artifact_ops() {
+                if let goodseed_store::artifacts::ArtifactOp::Add(a) = op {
+                    a.check().map_err(|reason| StoreError::BadRequest { reason })?;
+                }
             }
             let mut conn = self.shared.conn()?;
             let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
@@ -751,18 +794,41 @@ impl RunWriter for PgRunWriter {
                 self.load(&mut tx)?;
                 self.stale = false;
             }
-            let result = self.write_in(&mut tx, batch, seq);
-            if let Err(e) = result {
-                self.staged.clear();
-                self.stale = true;
-                return Err(e);
-            }
+            let result = self.write_in(&mut tx, batch, seq).and_then(|()| {
+                let now = goodseed_store::lifecycle::now_iso();
+                crate::artifacts::write(&mut tx, self.run, batch.artifact_ops(), &now)
+                    .map_err(|e| self.err(&e))
+            });
+            let deleted = match result {
+                Ok(deleted) => deleted,
+                Err(e) => {
+                    self.staged.clear();
+                    self.stale = true;
+                    return Err(e);
+                }
+            };
             tx.commit().map_err(|e| {
                 self.staged.clear();
                 self.stale = true;
                 self.err(&e)
             })?;
             self.committed();
+            if let Some(blobs) = &self.blobs {
+                for op in batch.artifact_ops() {
+                    if let goodseed_store::artifacts::ArtifactOp::Add(a) = op
+                        && a.in_place.is_none()
+                    {
+                        goodseed_store::artifacts::BlobSink::unpin(&**blobs, &a.blob.hash);
+                    }
+                }
+                if !deleted.is_empty()
+                    && let Ok(gone) = crate::artifacts::unreferenced(&mut *conn, self.run, &deleted)
+                {
+                    for h in gone {
+                        let _ = blobs.remove_if_unpinned(&h);
+                    }
+                }
+            }
             Ok(())
         })
     }
@@ -823,6 +889,16 @@ impl RunWriter for PgRunWriter {
 
     fn close(&mut self) -> Result<()> {
         crate::off_runtime(|| self.let_go(false))
+    }
+
+    fn blobs(&self) -> Result<Arc<dyn goodseed_store::artifacts::BlobSink>> {
+        if !self.open {
+            return Err(self.closed());
+        }
+        match &self.blobs {
+            Some(b) => Ok(Arc::clone(b) as Arc<dyn goodseed_store::artifacts::BlobSink>),
+            None => Err(self.no_files()),
+        }
     }
 
     fn release(&mut self) -> Result<()> {

@@ -336,8 +336,8 @@ pub(crate) fn blob_ref(hash: ContentHash, size: u64, head: &[u8], src: &Path) ->
 }
 
 /// A checkpoint's metrics as stored: a JSON object, non-finite values as the strings
-/// `"NaN"`, `"Infinity"`, `"-Infinity"`.
-pub(crate) fn metrics_json(metrics: &[(String, f64)]) -> String {
+/// `"NaN"`, `"Infinity"`, `"-Infinity"` (for backends).
+pub fn metrics_json(metrics: &[(String, f64)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = metrics
         .iter()
         .map(|(k, v)| {
@@ -353,7 +353,7 @@ pub(crate) fn metrics_json(metrics: &[(String, f64)]) -> String {
 
 /// The metrics of [`metrics_json`]'s text (anything unreadable is left out: a file may
 /// hold anything).
-pub(crate) fn metrics_from_json(text: &str) -> BTreeMap<String, f64> {
+pub fn metrics_from_json(text: &str) -> BTreeMap<String, f64> {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text) else {
         return BTreeMap::new();
     };
@@ -374,8 +374,9 @@ pub(crate) fn metrics_from_json(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// The media type to report for one read back from a store.
-pub(crate) fn known_media_type(stored: &str) -> String {
+/// The media type to report for one read back from a store (one goodseed does not
+/// give is reported as `application/octet-stream`).
+pub fn known_media_type(stored: &str) -> String {
     if goodseed_core::media::is_known(stored) {
         stored.to_owned()
     } else {

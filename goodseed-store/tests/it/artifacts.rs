@@ -279,3 +279,96 @@ fn goodseed_0_4_0_still_reads_a_run_with_artifacts() {
     assert!(text.contains("train/loss"), "0.4.0 reads the run's metric: {text}");
     assert!(!text.contains("goodseed_artifacts"), "and knows nothing of ours");
 }
+
+/// The same on PostgreSQL: records in the database, bytes in its blob directory.
+mod postgres {
+    use super::*;
+    use goodseed_postgres::PgStore;
+
+    fn store() -> (tempfile::TempDir, PgStore) {
+        let blobs = tempfile::tempdir().expect("blob dir");
+        let url = goodseed_testkit::postgres::shared().database();
+        let store = PgStore::connect(&url).expect("connect").with_blob_dir(blobs.path());
+        (blobs, store)
+    }
+
+    fn run_dirs(blobs: &Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(blobs.join("runs"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn records_and_blobs_round_trip_edits_collect_and_deletes_take_the_files() {
+        let (blobs, store) = store();
+        let src = tempfile::tempdir().expect("src");
+        let mut w = store.create_run(&pn("p"), &rid("r"), &new_run("r", CREATED)).expect("create");
+        let sink = w.blobs().expect("a blob directory was given");
+        let a = sink.ingest(&write_file(src.path(), "a.pt", b"epoch one"), &mut |_| {}).expect("a");
+        let b_ =
+            sink.ingest(&write_file(src.path(), "b.pt", b"epoch two"), &mut |_| {}).expect("b");
+        let mut b = WriteBatch::new();
+        b.artifact(checkpoint("model.pt", 1, a.clone(), 0.5));
+        b.artifact(checkpoint("model.pt", 2, b_.clone(), f64::NAN));
+        b.artifact(checkpoint("again", 3, a.clone(), 0.25));
+        b.artifact_change(ArtifactChange::MarkBest {
+            name: "again".into(),
+            step: Step::from(3u32),
+        });
+        w.write(&b).expect("write");
+        // A delete by the writer: the blob stays while another record names it.
+        let mut d = WriteBatch::new();
+        d.artifact_change(ArtifactChange::Delete {
+            kind: ArtifactKind::Checkpoint,
+            name: "model.pt".into(),
+            step: Some(Step::from(1u32)),
+        });
+        w.write(&d).expect("delete");
+        let dirs = run_dirs(blobs.path());
+        assert_eq!(dirs.len(), 1);
+        assert_eq!(files_in(&dirs[0]).len(), 2);
+
+        let r = store.open_run(&pn("p"), &rid("r")).expect("open");
+        let listed = r.artifacts().expect("ls");
+        assert_eq!(listed.len(), 2);
+        assert!(listed[1].best && listed[1].name == "again");
+        assert!(listed[0].metrics["val/loss"].is_nan());
+        let mut bytes = Vec::new();
+        r.open_blob(&listed[1].hash).expect("blob").reader.read_to_end(&mut bytes).expect("read");
+        assert_eq!(bytes, b"epoch one");
+        assert_eq!(r.artifacts_after(listed[0].id).expect("after").len(), 1);
+        assert!(r.check_blobs(true).expect("check").is_empty());
+        // Uploads: pending, marked once.
+        let mut up = store.open_uploads(&pn("p"), &rid("r")).expect("uploads");
+        let pending = up.pending_artifacts().expect("pending");
+        assert_eq!(pending.len(), 2);
+        assert_eq!(up.mark_artifacts_uploaded(&pending).expect("mark"), 2);
+        assert!(up.pending_artifacts().expect("pending").is_empty());
+
+        // From outside while held: the record goes, the blob when the writer lets go.
+        store.edit_artifact(&pn("p"), &rid("r"), listed[0].id, ArtifactEdit::Delete).expect("rm");
+        assert_eq!(files_in(&dirs[0]).len(), 2);
+        w.close().expect("close");
+        assert_eq!(files_in(&dirs[0]), HashSet::from([a.hash.to_string()]));
+        let err = store.edit_artifact(&pn("p"), &rid("r"), 999_999, ArtifactEdit::MarkBest);
+        assert!(matches!(err, Err(StoreError::NoSuchArtifact { .. })), "{err:?}");
+
+        // Closed: an edit collects at once; deleting the run takes its files.
+        let last = store.open_run(&pn("p"), &rid("r")).expect("open").artifacts().expect("ls");
+        store.edit_artifact(&pn("p"), &rid("r"), last[0].id, ArtifactEdit::Delete).expect("rm");
+        assert!(files_in(&dirs[0]).is_empty());
+        store.set_trashed(&pn("p"), &rid("r"), true).expect("trash");
+        store.delete_run(&pn("p"), &rid("r")).expect("delete");
+        assert!(!dirs[0].exists());
+    }
+
+    #[test]
+    fn without_a_blob_directory_files_are_refused_naming_the_setting() {
+        let url = goodseed_testkit::postgres::shared().database();
+        let store = PgStore::connect(&url).expect("connect");
+        let mut w = store.create_run(&pn("p"), &rid("r"), &new_run("r", CREATED)).expect("create");
+        let err = w.blobs().expect_err("no blob directory");
+        assert!(err.to_string().contains("GOODSEED_BLOB_DIR"), "{err}");
+        w.close().expect("close");
+    }
+}
