@@ -460,3 +460,98 @@ fn a_writer_killed_at_random_points_loses_nothing_flushed() {
         ],
     );
 }
+
+/// The child of `a_trainer_killed_mid_copy_registers_nothing_half_made`: registers one
+/// small checkpoint and waits for it, says so, then registers a large one and says it
+/// started, and waits to be killed.
+#[test]
+#[allow(clippy::print_stdout, reason = "stdout is how the child tells where it is")]
+fn child_copying_until_killed() {
+    let Some(home) = std::env::var_os("GOODSEED_TEST_COPY_HOME") else { return };
+    let home = std::path::PathBuf::from(home);
+    let run = Run::builder()
+        .home(&home)
+        .project("k")
+        .run_id("copying")
+        .capture_git(false)
+        .monitoring(false)
+        .create()
+        .expect("create");
+    run.log_checkpoint(home.join("small.ckpt"), 0u32, &[("loss", 1.0)]).expect("small");
+    run.wait_for_files().expect("copied");
+    run.flush().expect("flush");
+    println!("small registered");
+    run.log_checkpoint(home.join("large.ckpt"), 1u32, &[("loss", 0.5)]).expect("large");
+    println!("large started");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// `kill -9` while a large checkpoint is being copied: the run keeps the checkpoint
+/// registered before, nothing of the large one is registered, the unfinished copy is
+/// reported by the store's check and gone once the run is resumed.
+#[test]
+fn a_trainer_killed_mid_copy_registers_nothing_half_made() {
+    use std::io::{BufRead, BufReader};
+
+    let home = tempfile::tempdir().expect("temp dir");
+    std::fs::write(home.path().join("small.ckpt"), b"small weights").expect("small");
+    // Large enough that the copy is under way when the kill comes.
+    std::fs::write(home.path().join("large.ckpt"), vec![7u8; 512 << 20]).expect("large");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "faults::child_copying_until_killed", "--nocapture"])
+        .env("GOODSEED_TEST_COPY_HOME", home.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the child");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let blobs = home.path().join("projects/k/runs/copying.files");
+    let mut started = false;
+    while let Some(Ok(line)) = lines.next() {
+        if line == "large started" {
+            started = true;
+            break;
+        }
+    }
+    assert!(started, "the child got to the large checkpoint");
+    // Killed once its copy is in the blob directory, unfinished.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_dir(&blobs)
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".tmp-")))
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "no copy began");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+
+    let store = open_store(&StoreLocation::Projects(home.path().join("projects")));
+    let (p, r) = (ProjectName::parse("k").expect("p"), RunId::parse("copying").expect("r"));
+    let reader = store.open_run(&p, &r).expect("open");
+    let listed = reader.artifacts().expect("artifacts");
+    assert_eq!(listed.len(), 1, "only the small checkpoint: {listed:?}");
+    assert_eq!(listed[0].name, "small.ckpt");
+    let problems = reader.check_blobs(true).expect("check");
+    assert!(
+        problems.iter().all(|p| p.contains("unfinished copy")),
+        "the registered file is sound: {problems:?}"
+    );
+    drop(reader);
+    let resumed = Run::builder()
+        .home(home.path())
+        .project("k")
+        .capture_git(false)
+        .monitoring(false)
+        .resume("copying")
+        .expect("resume");
+    let left: Vec<String> = std::fs::read_dir(&blobs)
+        .expect("blobs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 1, "the small checkpoint's blob alone: {left:?}");
+    resumed.finish().expect("finish");
+    assert!(store.open_run(&p, &r).expect("open").check_blobs(true).expect("check").is_empty());
+}
