@@ -424,6 +424,19 @@ test('artifacts: an image series with a step slider, and a downloadable artifact
   await shot('artifacts');
 });
 
+test('compare: image series side by side, one step slider for both runs', async () => {
+  await page.goto(url({ project: 'fx/files', view: 'compare', sel: 'trained,twin' }));
+  const panel = page.locator('.media-compare[data-series="samples/grid"]');
+  await panel.waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('.media-compare img')].filter((i) => i.complete && i.naturalWidth === 48).length === 2);
+  const slider = panel.locator('input[type="range"]');
+  await slider.fill('1');
+  // Step 1: trained has one, twin shows its step 0 and says so.
+  await page.waitForFunction(() => document.querySelector('.media-compare h3')?.textContent.includes('step 1'));
+  assert.match(await panel.locator('figure[data-run="twin"] figcaption').textContent(), /step 0/);
+  await shot('compare-media');
+});
+
 test('live: a new run appears, its points arrive, and its death shows as crashed', async () => {
   if (!FLAGS) {
     // Only when run by hand against a server without the trainer (see tests/ui.rs).

@@ -195,6 +195,15 @@ fn files_fixture(home: &Path) {
         std::fs::write(&img, png(48, 32, epoch as u8 * 50)).expect("png");
         run.log_file("samples/grid", epoch, &img).expect("file");
     }
+    // A second run with images at other steps, to compare side by side.
+    let twin =
+        builder(home, "fx/files", "twin").name("images every other epoch").create().expect("run");
+    for epoch in [0u32, 2, 4] {
+        let img = dir.join(format!("twin-{epoch}.png"));
+        std::fs::write(&img, png(48, 32, 200 - epoch as u8 * 30)).expect("png");
+        twin.log_file("samples/grid", epoch, &img).expect("file");
+    }
+    twin.finish().expect("finish");
     let csv = dir.join("predictions.csv");
     std::fs::write(&csv, "id,label\n1,cat\n2,dog\n").expect("csv");
     run.log_artifact("predictions.csv", &csv).expect("artifact");

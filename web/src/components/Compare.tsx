@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import * as api from '../api';
 import { colorFor } from '../format';
+import { CompareMedia } from './Files';
 import { useLive } from '../live';
 import { linkProps, patchRoute, type Route } from '../route';
 import { ChartOptions } from './ChartOptions';
@@ -117,6 +118,7 @@ export function Compare({ route }: { route: Route }) {
           ))}
         </div>
       )}
+      <CompareMedia project={project} runs={runs} />
       <h2>
         Config differences <span class="muted">({diff.length} keys)</span>
         <label class="check small">

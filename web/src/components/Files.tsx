@@ -205,3 +205,78 @@ export function FilesTab({ project, runId }: { project: string; runId: string })
     </div>
   );
 }
+
+/**
+ * Compared runs' file series side by side: one panel per series, one step slider over
+ * the steps any run has, each run's file at that step (or the last before it).
+ */
+export function CompareMedia({ project, runs }: { project: string; runs: { id: string; label: string; color: string }[] }) {
+  const all = useAsync(
+    () => Promise.all(runs.map((r) => api.artifacts(project, r.id).catch(() => [] as api.Artifact[]))),
+    [project, runs.map((r) => r.id).join(',')],
+  );
+  if (!all.data) return null;
+  const series = [...new Set(all.data.flatMap((files) => files.filter((f) => f.kind === 'file').map((f) => f.name)))].sort();
+  if (series.length === 0) return null;
+  return (
+    <>
+      <h2>Media</h2>
+      {series.map((name) => (
+        <ComparedSeries project={project} runs={runs} name={name} files={all.data!.map((fs) => fs.filter((f) => f.kind === 'file' && f.name === name))} />
+      ))}
+    </>
+  );
+}
+
+function ComparedSeries({
+  project,
+  runs,
+  name,
+  files,
+}: {
+  project: string;
+  runs: { id: string; label: string; color: string }[];
+  name: string;
+  files: api.Artifact[][];
+}) {
+  const steps = useMemo(() => [...new Set(files.flat().map((f) => f.step ?? 0))].sort((a, b) => a - b), [files]);
+  const [at, setAt] = useState(steps.length - 1);
+  const step = steps[Math.min(at, steps.length - 1)];
+  return (
+    <section class="media-compare" data-series={name}>
+      <h3>
+        {name} <span class="muted">step {fmtNum(step)}</span>
+      </h3>
+      {steps.length > 1 && (
+        <input
+          type="range"
+          min={0}
+          max={steps.length - 1}
+          value={Math.min(at, steps.length - 1)}
+          aria-label={`${name}: step`}
+          onInput={(e) => setAt(Number((e.target as HTMLInputElement).value))}
+        />
+      )}
+      <div class="media-grid">
+        {runs.map((r, i) => {
+          const before = files[i].filter((f) => (f.step ?? 0) <= step).sort((a, b) => (b.step ?? 0) - (a.step ?? 0));
+          const f = before[0];
+          return (
+            <figure class="media-frame" data-run={r.id}>
+              <figcaption>
+                <i class="swatch" style={{ background: r.color }} /> {r.label}
+                {f && f.step !== step && <span class="muted"> (step {fmtNum(f.step)})</span>}
+              </figcaption>
+              {!f && <span class="muted">nothing yet</span>}
+              {f && f.media_type.startsWith('image/') && f.stored && (
+                <img src={api.artifactUrl(project, r.id, f.id)} alt={`${r.label}: ${name} at step ${fmtNum(f.step)}`} />
+              )}
+              {f && f.media_type.startsWith('audio/') && f.stored && <audio controls src={api.artifactUrl(project, r.id, f.id)} />}
+              {f && !f.media_type.startsWith('image/') && !f.media_type.startsWith('audio/') && <Download project={project} runId={r.id} a={f} />}
+            </figure>
+          );
+        })}
+      </div>
+    </section>
+  );
+}
