@@ -22,6 +22,10 @@ pub struct Media {
 /// The fallback for anything not told apart.
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
+/// A checkpoint that is a directory: the record names a manifest of its files (each a
+/// blob of its own), served as a tar archive.
+pub const TREE: &str = "application/vnd.goodseed.tree+json";
+
 /// The media type of a file from its first bytes (`head`, up to [`SNIFF_BYTES`]) and its
 /// name, with an image's dimensions.
 ///
@@ -110,7 +114,10 @@ pub fn is_inline(media_type: &str) -> bool {
 /// file may hold anything.
 pub fn is_known(media_type: &str) -> bool {
     is_inline(media_type)
-        || matches!(media_type, "application/json" | "text/csv" | "text/plain" | OCTET_STREAM)
+        || matches!(
+            media_type,
+            "application/json" | "text/csv" | "text/plain" | OCTET_STREAM | TREE
+        )
 }
 
 #[cfg(test)]

@@ -141,37 +141,20 @@ pub(crate) fn edit(
     }
 }
 
-/// Of `hashes`, those no record of the run names any more.
-pub(crate) fn unreferenced(
-    client: &mut impl GenericClient,
-    run: i64,
-    hashes: &[ContentHash],
-) -> Result<Vec<ContentHash>, postgres::Error> {
-    let mut out = Vec::new();
-    for h in hashes {
-        let named = client
-            .query_opt(
-                "SELECT 1 FROM goodseed_artifacts WHERE run = $1 AND sha256 = $2 LIMIT 1",
-                &[&run, &h.as_str()],
-            )?
-            .is_some();
-        if !named && !out.contains(h) {
-            out.push(h.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Every hash a record of the run keeps in the store.
+/// Every record the run keeps in the store: its hash, and whether it is a directory.
 pub(crate) fn referenced(
     client: &mut impl GenericClient,
     run: i64,
-) -> Result<HashSet<ContentHash>, postgres::Error> {
+) -> Result<Vec<(ContentHash, bool)>, postgres::Error> {
     let rows = client.query(
-        "SELECT DISTINCT sha256 FROM goodseed_artifacts WHERE run = $1 AND in_place IS NULL",
-        &[&run],
+        "SELECT DISTINCT sha256, media_type = $2 FROM goodseed_artifacts
+         WHERE run = $1 AND in_place IS NULL",
+        &[&run, &goodseed_core::media::TREE],
     )?;
-    Ok(rows.iter().filter_map(|r| ContentHash::parse(r.get::<_, &str>(0))).collect())
+    Ok(rows
+        .iter()
+        .filter_map(|r| ContentHash::parse(r.get::<_, &str>(0)).map(|h| (h, r.get::<_, bool>(1))))
+        .collect())
 }
 
 /// Whether a record of the run names the blob and holds it in the store.
@@ -259,7 +242,11 @@ pub(crate) fn check(
         if a.in_place.is_some() || !seen.insert(a.hash.clone()) {
             continue;
         }
-        if let Some(p) = blobs.check(&a.hash, a.size, deep) {
+        if a.media_type == goodseed_core::media::TREE {
+            for p in blobs.check_tree(&a.hash, a.size, deep) {
+                problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
+            }
+        } else if let Some(p) = blobs.check(&a.hash, a.size, deep) {
             problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
         }
     }

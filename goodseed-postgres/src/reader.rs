@@ -636,14 +636,26 @@ impl RunReader for PgRunReader {
             location: self.location.clone(),
         };
         let root = self.shared.blobs.get().ok_or_else(no_such)?;
+        let blobs = crate::artifacts::blob_dir(root, self.run);
+        // A record's own file, or a file of a directory a record names.
         let named = crate::off_runtime(|| {
             let mut conn = self.shared.conn()?;
-            crate::artifacts::names_stored(&mut *conn, self.run, hash).map_err(|e| self.err(&e))
+            if crate::artifacts::names_stored(&mut *conn, self.run, hash)
+                .map_err(|e| self.err(&e))?
+            {
+                return Ok(true);
+            }
+            let trees: Vec<_> = crate::artifacts::referenced(&mut *conn, self.run)
+                .map_err(|e| self.err(&e))?
+                .into_iter()
+                .filter(|(_, t)| *t)
+                .collect();
+            Ok(!trees.is_empty() && blobs.kept(&trees).contains(hash))
         })?;
         if !named {
             return Err(no_such());
         }
-        crate::artifacts::blob_dir(root, self.run).open(hash).map_err(|_| no_such())
+        blobs.open(hash).map_err(|_| no_such())
     }
 
     fn check_blobs(&self, deep: bool) -> Result<Vec<String>> {

@@ -864,12 +864,10 @@ impl RunStore for PgStore {
             // it when it lets go.
             if let (Some(hash), Some(root), false) = (deleted, self.shared.blobs.get(), state.alive)
             {
-                let gone = crate::artifacts::unreferenced(&mut *conn, state.id, &[hash])
-                    .map_err(|e| self.err(&e))?;
+                let referenced =
+                    crate::artifacts::referenced(&mut *conn, state.id).map_err(|e| self.err(&e))?;
                 let blobs = crate::artifacts::blob_dir(root, state.id);
-                for h in gone {
-                    blobs.remove_if_unpinned(&h)?;
-                }
+                blobs.collect(&[hash], &blobs.kept(&referenced));
             }
             Ok(())
         })

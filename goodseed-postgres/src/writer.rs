@@ -183,7 +183,7 @@ impl PgRunWriter {
         }
         blobs.remove_leftovers();
         if let Ok(referenced) = crate::artifacts::referenced(client, self.run) {
-            let _ = blobs.remove_unreferenced(&referenced);
+            let _ = blobs.remove_unreferenced(&blobs.kept(&referenced));
         }
     }
 
@@ -740,7 +740,7 @@ impl PgRunWriter {
             && blobs.dir().exists()
             && let Ok(referenced) = crate::artifacts::referenced(&mut *conn, self.run)
         {
-            let _ = blobs.remove_unreferenced(&referenced);
+            let _ = blobs.remove_unreferenced(&blobs.kept(&referenced));
         }
         conn.execute(
             "UPDATE goodseed_runs SET writer = NULL, writer_gone = $3, generation = generation + 1,
@@ -818,15 +818,13 @@ impl RunWriter for PgRunWriter {
                     if let goodseed_store::artifacts::ArtifactOp::Add(a) = op
                         && a.in_place.is_none()
                     {
-                        goodseed_store::artifacts::BlobSink::unpin(&**blobs, &a.blob.hash);
+                        blobs.unpin_registered(&a.blob);
                     }
                 }
                 if !deleted.is_empty()
-                    && let Ok(gone) = crate::artifacts::unreferenced(&mut *conn, self.run, &deleted)
+                    && let Ok(referenced) = crate::artifacts::referenced(&mut *conn, self.run)
                 {
-                    for h in gone {
-                        let _ = blobs.remove_if_unpinned(&h);
-                    }
+                    blobs.collect(&deleted, &blobs.kept(&referenced));
                 }
             }
             Ok(())

@@ -16,7 +16,8 @@ use std::time::SystemTime;
 
 use goodseed_core::Step;
 use goodseed_store::artifacts::{
-    ArtifactChange, ArtifactKind, ArtifactOp, BlobRef, BlobSink, NewArtifact, describe_file,
+    ArtifactChange, ArtifactKind, ArtifactOp, BlobRef, BlobSink, NewArtifact, Tree, TreeFile,
+    describe_file,
 };
 
 use crate::queue::Shared;
@@ -130,6 +131,8 @@ pub(crate) struct Job {
     /// The file's size and modification time when the call was made: a copy of
     /// anything else is refused.
     pub(crate) seen: (u64, Option<SystemTime>),
+    /// A directory: each file copied, and a manifest of them registered.
+    pub(crate) tree: bool,
 }
 
 enum Message {
@@ -163,12 +166,48 @@ impl std::fmt::Debug for Message {
 pub(crate) fn stat_file(path: &Path) -> Result<(u64, Option<SystemTime>), String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.is_dir() {
-        return Err("it is a directory (log its files, or an archive of it)".into());
+        return Err("it is a directory (only a checkpoint or an artifact may be one)".into());
     }
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
     Ok((meta.len(), meta.modified().ok()))
+}
+
+/// Whether `path` is a directory (a directory checkpoint or artifact), or why it cannot
+/// be logged at all.
+pub(crate) fn is_directory(path: &Path) -> Result<bool, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    Ok(meta.is_dir())
+}
+
+/// The regular files under `dir`, by their `/`-separated path relative to it, in path
+/// order; a symlink or anything else that is not a file or a directory is refused.
+fn walk(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_owned(), String::new())];
+    while let Some((at, prefix)) = stack.pop() {
+        let entries = std::fs::read_dir(&at).map_err(|e| format!("{}: {e}", at.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", at.display()))?;
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|n| format!("{}: a name that is not UTF-8", at.join(n).display()))?;
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let kind = entry.file_type().map_err(|e| format!("{rel}: {e}"))?;
+            if kind.is_dir() {
+                stack.push((entry.path(), rel));
+            } else if kind.is_file() {
+                goodseed_store::artifacts::check_tree_path(&rel)?;
+                out.push((rel, entry.path()));
+            } else {
+                return Err(format!("{rel} is not a regular file (a symlink?): not copied"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 impl Files {
@@ -291,7 +330,13 @@ impl Worker {
     }
 
     fn file(&mut self, job: Job) {
-        let blob = if job.in_place { self.describe(&job) } else { self.copy(&job) };
+        let blob = if job.tree {
+            self.copy_tree(&job)
+        } else if job.in_place {
+            self.describe(&job)
+        } else {
+            self.copy(&job)
+        };
         let Some(blob) = blob else { return };
         let copied = if job.in_place { 0 } else { blob.size };
         let new = NewArtifact {
@@ -348,6 +393,67 @@ impl Worker {
             return None;
         }
         Some(blob)
+    }
+
+    /// Copies every file of a directory, then a manifest of them, which the record
+    /// names (with the files' total size). The files stay pinned until the writer
+    /// registers the record.
+    fn copy_tree(&self, job: &Job) -> Option<BlobRef> {
+        let files = match walk(&job.path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.fail(job, &e);
+                return None;
+            }
+        };
+        let mut tree = Tree::default();
+        let unpin_all = |tree: &Tree| {
+            for f in &tree.files {
+                self.sink.unpin(&f.hash);
+            }
+        };
+        for (rel, path) in files {
+            let before = stat_file(&path);
+            let blob = match self.sink.ingest(&path, &mut |_| {}) {
+                Ok(b) => b,
+                Err(e) => {
+                    unpin_all(&tree);
+                    self.fail(job, &format!("{rel}: {e}"));
+                    return None;
+                }
+            };
+            let after = stat_file(&path);
+            let size = blob.size;
+            tree.files.push(TreeFile { path: rel.clone(), hash: blob.hash, size });
+            if before.is_err() || before != after || after.as_ref().is_ok_and(|a| a.0 != size) {
+                unpin_all(&tree);
+                self.fail(job, &format!("{rel} changed while it was copied"));
+                return None;
+            }
+        }
+        let manifest = std::env::temp_dir().join(format!(
+            "goodseed-tree-{}-{}.json",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let made = std::fs::write(&manifest, tree.to_json())
+            .map_err(|e| e.to_string())
+            .and_then(|()| self.sink.ingest(&manifest, &mut |_| {}).map_err(|e| e.to_string()));
+        let _ = std::fs::remove_file(&manifest);
+        match made {
+            Ok(mut blob) => {
+                blob.size = tree.total();
+                goodseed_core::media::TREE.clone_into(&mut blob.media_type);
+                Some(blob)
+            }
+            Err(e) => {
+                unpin_all(&tree);
+                self.fail(job, &format!("the directory's manifest: {e}"));
+                None
+            }
+        }
     }
 
     fn describe(&self, job: &Job) -> Option<BlobRef> {

@@ -429,6 +429,7 @@ impl Run {
             metrics: checkpoint.metrics,
             in_place: checkpoint.in_place,
             seen: (0, None),
+            tree: false,
         })
     }
 
@@ -461,6 +462,7 @@ impl Run {
             metrics: Vec::new(),
             in_place: false,
             seen: (0, None),
+            tree: false,
         })
     }
 
@@ -486,6 +488,7 @@ impl Run {
             metrics: Vec::new(),
             in_place: false,
             seen: (0, None),
+            tree: false,
         })
     }
 
@@ -509,8 +512,20 @@ impl Run {
         if let Err(why) = goodseed_store::artifacts::check_name(job.kind, &job.name) {
             return Err(SdkError::File { path: job.path.display().to_string(), message: why });
         }
-        job.seen = crate::artifacts::stat_file(&job.path)
-            .map_err(|message| SdkError::File { path: job.path.display().to_string(), message })?;
+        let path = job.path.display().to_string();
+        let refuse = |message: String| SdkError::File { path: path.clone(), message };
+        job.tree = crate::artifacts::is_directory(&job.path).map_err(refuse)?;
+        if job.tree {
+            if job.kind == ArtifactKind::File || job.in_place {
+                return Err(refuse(if job.in_place {
+                    "a directory is copied, not registered in place".into()
+                } else {
+                    "a file of a series cannot be a directory".into()
+                }));
+            }
+        } else {
+            job.seen = crate::artifacts::stat_file(&job.path).map_err(refuse)?;
+        }
         if live.shared.lock().closing.is_some() {
             return Err(self.closed());
         }

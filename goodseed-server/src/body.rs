@@ -109,6 +109,15 @@ impl ChunkStream {
     pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<Bytes>) -> ChunkStream {
         ChunkStream { rx: Some(rx), failed: None }
     }
+
+    /// A body whose producer sets `failed` before it lets go when it failed: the body
+    /// then ends in an error (the connection closes without the last chunk).
+    pub(crate) fn with_failure(
+        rx: tokio::sync::mpsc::Receiver<Bytes>,
+        failed: Arc<AtomicBool>,
+    ) -> ChunkStream {
+        ChunkStream { rx: Some(rx), failed: Some(failed) }
+    }
 }
 
 impl futures_core::Stream for ChunkStream {

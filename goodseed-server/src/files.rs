@@ -309,6 +309,7 @@ fn extension(media_type: &str) -> &'static str {
         "application/json" => ".json",
         "text/csv" => ".csv",
         "text/plain" => ".txt",
+        "application/x-tar" => ".tar",
         _ => "",
     }
 }
@@ -330,6 +331,9 @@ async fn download(
                 route.run
             ),
         ));
+    }
+    if record.media_type == media::TREE {
+        return download_tree(reader, route, record).await;
     }
     let hash = record.hash.clone();
     let r2 = route.clone();
@@ -393,6 +397,109 @@ async fn download(
         ));
     }
     Ok(response.no_chunking(count).streaming(ChunkStream::new(rx)))
+}
+
+/// Bytes written into a response body, in chunks.
+struct BodyWriter {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+}
+
+impl BodyWriter {
+    const CHUNK: usize = 256 * 1024;
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx.blocking_send(chunk).map_err(|_| std::io::Error::other("the client went away"))
+    }
+}
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// A directory checkpoint as a tar archive of its files, built while it is sent (its
+/// length is not known ahead: no ranges). A file that cannot be read cuts the body off
+/// before its end, so no client takes it for the whole.
+async fn download_tree(
+    reader: Arc<dyn RunReader>,
+    route: FileRoute,
+    record: Artifact,
+) -> Result<HttpResponse, ApiError> {
+    let hash = record.hash.clone();
+    let (r2, reader2) = (route.clone(), Arc::clone(&reader));
+    let tree = blocking(move || {
+        let blob = reader2.open_blob(&hash).map_err(|e| r2.err(e))?;
+        let mut bytes = Vec::new();
+        blob.reader
+            .take(goodseed_store::artifacts::Tree::MAX_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                r2.err(goodseed_store::StoreError::Io {
+                    action: "reading",
+                    location: "a directory manifest".into(),
+                    source: e,
+                })
+            })?;
+        goodseed_store::artifacts::Tree::parse(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("checkpoint {}: {e}", record.id),
+            )
+        })
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failed_late = Arc::clone(&failed);
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut out = tar::Builder::new(BodyWriter { tx, buf: Vec::new() });
+        let written = (|| -> std::io::Result<()> {
+            for f in &tree.files {
+                let blob = reader.open_blob(&f.hash).map_err(std::io::Error::other)?;
+                let mut header = tar::Header::new_gnu();
+                header.set_size(blob.len);
+                header.set_mode(0o644);
+                header.set_mtime(0);
+                header.set_entry_type(tar::EntryType::Regular);
+                out.append_data(&mut header, &f.path, blob.reader)?;
+            }
+            out.finish()?;
+            std::io::Write::flush(out.get_mut())
+        })();
+        if written.is_err() {
+            failed_late.store(true, std::sync::atomic::Ordering::Release);
+        }
+    });
+    let name = format!("{}.tar", record.name.rsplit('/').next().unwrap_or("checkpoint"));
+    let mut shown = record.clone();
+    shown.name = name;
+    shown.media_type = "application/x-tar".into();
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::CONTENT_TYPE, "application/x-tar"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"))
+        .insert_header((header::ACCEPT_RANGES, "none"))
+        .insert_header((header::ETAG, format!("\"{}\"", record.hash)))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=31536000, immutable"));
+    if let Ok(v) = HeaderValue::from_str(&disposition(&shown)) {
+        response.insert_header((header::CONTENT_DISPOSITION, v));
+    }
+    Ok(response.streaming(ChunkStream::with_failure(rx, failed)))
 }
 
 /// `POST .../checkpoints/<id>/best` and `DELETE .../<collection>/<id>`.

@@ -284,6 +284,9 @@ pub trait BlobSink: Send + Sync + std::fmt::Debug {
     /// The blob `hash` as held, described under `name` (its media type told from its
     /// first bytes and the name); `None` when the run does not hold it.
     fn describe(&self, hash: &ContentHash, name: &str) -> Result<Option<BlobRef>>;
+
+    /// The directory manifest held as `hash`, when that blob is one.
+    fn tree(&self, hash: &ContentHash) -> Option<Tree>;
 }
 
 /// How much of a file a [`BlobSink`] holds.
@@ -293,6 +296,85 @@ pub struct UploadState {
     pub received: u64,
     /// Whether the run holds the whole file.
     pub complete: bool,
+}
+
+/// The files of a directory checkpoint: each a blob of the run, by its path relative to
+/// the directory (`/`-separated). Kept as a blob of its own, JSON that starts with
+/// [`Tree::MAGIC`]; the record names that blob, with media type
+/// [`goodseed_core::media::TREE`] and the files' total size.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tree {
+    /// The files, in path order.
+    pub files: Vec<TreeFile>,
+}
+
+/// One file of a [`Tree`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    /// Its path within the directory: relative, `/`-separated, no `.` or `..`.
+    pub path: String,
+    /// Its blob.
+    pub hash: ContentHash,
+    /// Its size.
+    pub size: u64,
+}
+
+impl Tree {
+    /// How a manifest's bytes begin (what tells one from any other blob cheaply).
+    pub const MAGIC: &'static [u8] = b"{\"goodseed_tree\":1,";
+
+    /// The largest manifest read.
+    pub const MAX_BYTES: u64 = 64 << 20;
+
+    /// The manifest's bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let files: Vec<serde_json::Value> = self
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path, "sha256": f.hash.as_str(), "size": f.size}))
+            .collect();
+        let mut out = Tree::MAGIC.to_vec();
+        out.extend_from_slice(b"\"files\":");
+        out.extend_from_slice(serde_json::Value::Array(files).to_string().as_bytes());
+        out.push(b'}');
+        out
+    }
+
+    /// Reads a manifest, checking every path and hash (a file may hold anything).
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Tree, String> {
+        if !bytes.starts_with(Tree::MAGIC) {
+            return Err("not a goodseed directory manifest".into());
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("a bad manifest: {e}"))?;
+        let files = v["files"].as_array().ok_or("a manifest without files")?;
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            let path = f["path"].as_str().ok_or("a manifest file without a path")?;
+            check_tree_path(path)?;
+            let hash = f["sha256"]
+                .as_str()
+                .and_then(ContentHash::parse)
+                .ok_or_else(|| format!("{path}: not a SHA-256"))?;
+            let size = f["size"].as_u64().ok_or_else(|| format!("{path}: no size"))?;
+            out.push(TreeFile { path: path.to_owned(), hash, size });
+        }
+        Ok(Tree { files: out })
+    }
+
+    /// The files' total size.
+    pub fn total(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// A path within a directory checkpoint: relative, `/`-separated, no empty, `.` or `..`
+/// segment, no control character or backslash.
+pub fn check_tree_path(path: &str) -> std::result::Result<(), String> {
+    let bad = path.is_empty()
+        || path.chars().any(|c| c.is_control() || c == '\\')
+        || path.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+    if bad { Err(format!("{path:?} is not a relative path within the directory")) } else { Ok(()) }
 }
 
 /// Reads a file once for its hash, size and media type, without copying it (a file

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use sha2::Digest;
 
-use crate::artifacts::{Blob, BlobRef, BlobSink, ContentHash, UploadState, blob_ref};
+use crate::artifacts::{Blob, BlobRef, BlobSink, ContentHash, Tree, UploadState, blob_ref};
 use crate::{Result, StoreError};
 
 /// Bytes read and written at a time; the hash of one chunk runs on a second thread
@@ -75,6 +75,95 @@ impl BlobDir {
             return Err(missing());
         }
         Ok(Blob { len: opened.len(), reader: Box::new(file) })
+    }
+
+    /// The directory manifest kept as `hash`, when that blob is one (told by its first
+    /// bytes, so any blob may be asked); `None` for any other blob or a missing one.
+    pub fn read_tree(&self, hash: &ContentHash) -> Option<Tree> {
+        let mut blob = self.open(hash).ok()?;
+        if blob.len > Tree::MAX_BYTES || blob.len < Tree::MAGIC.len() as u64 {
+            return None;
+        }
+        let mut head = vec![0u8; Tree::MAGIC.len()];
+        blob.reader.read_exact(&mut head).ok()?;
+        if head != Tree::MAGIC {
+            return None;
+        }
+        let mut rest = Vec::new();
+        blob.reader.read_to_end(&mut rest).ok()?;
+        head.extend_from_slice(&rest);
+        Tree::parse(&head).ok()
+    }
+
+    /// Lets go of what a record just written pinned: its blob, and for a directory the
+    /// blobs of its files.
+    pub fn unpin_registered(&self, blob: &BlobRef) {
+        if blob.media_type == goodseed_core::media::TREE
+            && let Some(tree) = self.read_tree(&blob.hash)
+        {
+            for f in &tree.files {
+                self.unpin(&f.hash);
+            }
+        }
+        self.unpin(&blob.hash);
+    }
+
+    /// Every blob the run's records keep: each record's own, and the files of the
+    /// directory manifests among them (`records`: each stored record's hash, and whether
+    /// it is a directory).
+    pub fn kept(&self, records: &[(ContentHash, bool)]) -> HashSet<ContentHash> {
+        let mut out: HashSet<ContentHash> = records.iter().map(|(h, _)| h.clone()).collect();
+        for (hash, tree) in records {
+            if *tree && let Some(t) = self.read_tree(hash) {
+                out.extend(t.files.into_iter().map(|f| f.hash));
+            }
+        }
+        out
+    }
+
+    /// `candidates` with the files of the directory manifests among them: what may go
+    /// once records naming them were deleted.
+    pub fn expand(&self, candidates: &[ContentHash]) -> Vec<ContentHash> {
+        let mut out = candidates.to_vec();
+        for hash in candidates {
+            if let Some(t) = self.read_tree(hash) {
+                out.extend(t.files.into_iter().map(|f| f.hash));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Removes the blobs of `candidates` (expanded with directory files) that `kept`
+    /// does not hold, except pinned ones.
+    pub fn collect(&self, candidates: &[ContentHash], kept: &HashSet<ContentHash>) {
+        for hash in self.expand(candidates) {
+            if !kept.contains(&hash) {
+                let _ = self.remove_if_unpinned(&hash);
+            }
+        }
+    }
+
+    /// What is wrong with a directory checkpoint: its manifest missing or unreadable,
+    /// or any of its files (missing, of another size, with `deep` not hashing to its
+    /// name), or the total not the recorded size.
+    pub fn check_tree(&self, hash: &ContentHash, total: u64, deep: bool) -> Vec<String> {
+        if let Some(p) = self.check(hash, self.open(hash).map(|b| b.len).unwrap_or(0), deep) {
+            return vec![p];
+        }
+        let Some(tree) = self.read_tree(hash) else {
+            return vec![format!("blob {hash} is not a directory manifest")];
+        };
+        let mut problems: Vec<String> = tree
+            .files
+            .iter()
+            .filter_map(|f| self.check(&f.hash, f.size, deep).map(|p| format!("{}: {p}", f.path)))
+            .collect();
+        if tree.total() != total {
+            problems.push(format!("its files hold {} bytes, {total} recorded", tree.total()));
+        }
+        problems
     }
 
     /// Removes the blobs no name in `referenced` is, except pinned ones; returns how many
@@ -404,6 +493,10 @@ impl BlobSink for BlobDir {
         let path = self.path_of(hash);
         blob.reader.read_exact(&mut head).map_err(|e| StoreError::io("reading", &path, e))?;
         Ok(Some(blob_ref(hash.clone(), blob.len, &head, Path::new(name))))
+    }
+
+    fn tree(&self, hash: &ContentHash) -> Option<Tree> {
+        self.read_tree(hash)
     }
 
     fn unpin(&self, hash: &ContentHash) {

@@ -117,6 +117,9 @@ pub(crate) struct Uploader {
     writer: Option<Arc<Shared>>,
     /// Checkpoint, artifact and file records to send, oldest first.
     files: std::collections::VecDeque<Artifact>,
+    /// The blobs of the first of `files` the server may still lack (a directory's files,
+    /// then its manifest); `None` until it is looked at.
+    blobs_to_send: Option<Vec<goodseed_store::artifacts::ContentHash>>,
     pub(crate) report: UploadReport,
 }
 
@@ -135,6 +138,7 @@ impl Uploader {
             in_flight: std::collections::VecDeque::new(),
             writer: None,
             files: std::collections::VecDeque::new(),
+            blobs_to_send: None,
             report: UploadReport::default(),
         }
     }
@@ -268,6 +272,7 @@ impl Uploader {
     pub(crate) fn artifacts_step(&mut self) -> Result<usize, UploadError> {
         if self.files.is_empty() {
             self.files = self.uploads.pending_artifacts()?.into();
+            self.blobs_to_send = None;
             if self.files.is_empty() {
                 return Ok(0);
             }
@@ -275,14 +280,31 @@ impl Uploader {
         let id = self.id()?;
         let a = self.files.front().expect("one is pending").clone();
         if a.in_place.is_none() {
-            let held = self.client.blob_state(&id, a.hash.as_str())?;
-            if !held.complete {
-                let mut blob = match self.uploads.open_blob(&a.hash) {
-                    Ok(b) => b,
-                    Err(StoreError::NoSuchArtifact { .. } | StoreError::Io { .. }) => {
+            if self.blobs_to_send.is_none() {
+                match self.blobs_of(&a) {
+                    Some(blobs) => self.blobs_to_send = Some(blobs),
+                    None => {
                         // Deleted here since it was read (a retention rule): its record
                         // is gone or will be read again.
                         self.files.pop_front();
+                        return Ok(1);
+                    }
+                }
+            }
+            while let Some(hash) = self.blobs_to_send.as_ref().and_then(|b| b.first()).cloned() {
+                let held = self.client.blob_state(&id, hash.as_str())?;
+                self.report.requests += 1;
+                if held.complete {
+                    if let Some(b) = self.blobs_to_send.as_mut() {
+                        b.remove(0);
+                    }
+                    continue;
+                }
+                let mut blob = match self.uploads.open_blob(&hash) {
+                    Ok(b) => b,
+                    Err(StoreError::NoSuchArtifact { .. } | StoreError::Io { .. }) => {
+                        self.files.pop_front();
+                        self.blobs_to_send = None;
                         return Ok(1);
                     }
                     Err(e) => return Err(e.into()),
@@ -300,19 +322,39 @@ impl Uploader {
                         source: e,
                     }));
                 }
-                self.client.blob_chunk(&id, a.hash.as_str(), held.received, blob.len, &buf)?;
-                self.report.requests += 2;
+                self.client.blob_chunk(&id, hash.as_str(), held.received, blob.len, &buf)?;
+                self.report.requests += 1;
                 self.report.bytes_sent += want;
                 return Ok(1);
             }
-            self.report.requests += 1;
         }
         self.client.artifacts(&id, &[entry(&a)])?;
         self.report.requests += 1;
         self.uploads.mark_artifacts_uploaded(std::slice::from_ref(&a))?;
         self.files.pop_front();
+        self.blobs_to_send = None;
         self.report.artifacts += 1;
         Ok(1)
+    }
+
+    /// The blobs a record needs on the server: its file, or a directory's files and
+    /// then its manifest; `None` when they are gone here.
+    fn blobs_of(&mut self, a: &Artifact) -> Option<Vec<goodseed_store::artifacts::ContentHash>> {
+        if a.media_type != goodseed_core::media::TREE {
+            return Some(vec![a.hash.clone()]);
+        }
+        let mut blob = self.uploads.open_blob(&a.hash).ok()?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut blob.reader, goodseed_store::artifacts::Tree::MAX_BYTES),
+            &mut bytes,
+        )
+        .ok()?;
+        let tree = goodseed_store::artifacts::Tree::parse(&bytes).ok()?;
+        let mut out: Vec<_> = tree.files.into_iter().map(|f| f.hash).collect();
+        out.dedup();
+        out.push(a.hash.clone());
+        Some(out)
     }
 
     /// Reads from the first row again (rows written again where the upload had read).

@@ -140,7 +140,7 @@ fn bad_files_are_refused_at_once_naming_the_problem() {
     let err = run.log_checkpoint(out.path().join("missing.pt"), 1u32, &[]).expect_err("missing");
     assert!(matches!(err, SdkError::File { .. }), "{err}");
     assert!(err.to_string().contains("missing.pt"), "{err}");
-    let err = run.log_checkpoint(out.path(), 1u32, &[]).expect_err("dir");
+    let err = run.log_file("samples/x", 1u32, out.path()).expect_err("dir");
     assert!(err.to_string().contains("directory"), "{err}");
     let file = save(out.path(), "a.pt", b"x");
     let err = run.log_checkpoint(&file, goodseed_sdk::Auto, &[]).expect_err("auto step");
@@ -189,5 +189,77 @@ fn a_store_without_file_storage_says_so() {
     let file = save(out.path(), "a.pt", b"x");
     let err = run.log_checkpoint(&file, 0u32, &[]).expect_err("unsupported");
     assert!(err.to_string().contains("not supported"), "{err}");
+    run.finish().expect("finish");
+}
+
+fn save_tree(root: &Path, files: &[(&str, &[u8])]) {
+    for (rel, bytes) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, bytes).expect("save");
+    }
+}
+
+#[test]
+fn a_directory_checkpoint_keeps_every_file_and_retention_takes_only_what_no_other_needs() {
+    let home = tempfile::tempdir().expect("home");
+    let out = tempfile::tempdir().expect("out");
+    let run = builder(home.path()).create().expect("run");
+    run.keep_checkpoints(Retention::last(1)).expect("rule");
+    // Two epochs: the tokenizer is the same file in both.
+    for epoch in 0..2u32 {
+        let dir = out.path().join(format!("epoch-{epoch}"));
+        let weights = format!("weights of epoch {epoch}").into_bytes();
+        save_tree(
+            &dir,
+            &[
+                ("model.safetensors", &weights),
+                ("tokenizer/vocab.json", b"{\"a\": 1}"),
+                ("config.json", format!("{{\"epoch\": {epoch}}}").as_bytes()),
+            ],
+        );
+        run.log_checkpoint(&dir, epoch, &[("loss", 1.0)]).expect("directory checkpoint");
+    }
+    let report = run.wait_for_files().expect("wait");
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    run.finish().expect("finish");
+    let r = reader(home.path(), &run);
+    let kept = checkpoints(&*r);
+    assert_eq!(kept.len(), 1);
+    let c = &kept[0];
+    assert_eq!((c.name.as_str(), c.step), ("epoch-1", Some(1.0)));
+    assert_eq!(c.media_type, goodseed_core::media::TREE);
+    let total = "weights of epoch 1".len() + "{\"a\": 1}".len() + "{\"epoch\": 1}".len();
+    assert_eq!(c.size, total as u64);
+    assert!(r.check_blobs(true).expect("check").is_empty());
+    // Every file of the kept directory can be read back; epoch 0's own files are gone,
+    // the shared tokenizer stays.
+    let blobs = home.path().join("projects/p/runs").join(format!("{}.files", run.run_id()));
+    let names: Vec<String> = std::fs::read_dir(&blobs)
+        .expect("blobs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "three files and the manifest: {names:?}");
+
+    // A symlink inside is refused; a directory cannot be registered in place, nor be a
+    // file of a series.
+    let bad = out.path().join("with-link");
+    save_tree(&bad, &[("a.bin", b"a")]);
+    std::os::unix::fs::symlink(out.path().join("epoch-0/config.json"), bad.join("link.json"))
+        .expect("symlink");
+    let run = builder(home.path()).create().expect("run");
+    run.log_checkpoint(&bad, 0u32, &[]).expect("queued");
+    let report = run.wait_for_files().expect("wait");
+    assert_eq!(report.registered, 0);
+    assert!(report.failures[0].contains("symlink"), "{:?}", report.failures);
+    let err = run
+        .log_checkpoint_with(
+            Checkpoint::new(out.path().join("epoch-1"), Step::from(1u32)).in_place(),
+        )
+        .expect_err("in place");
+    assert!(err.to_string().contains("not registered in place"), "{err}");
+    let err = run.log_file("samples/x", 0u32, out.path().join("epoch-1")).expect_err("series");
+    assert!(err.to_string().contains("cannot be a directory"), "{err}");
     run.finish().expect("finish");
 }

@@ -201,10 +201,31 @@ pub(super) async fn register(
                             ),
                         )
                     })?;
+                    let mut held = held;
+                    if e.media_type.as_deref() == Some(goodseed_core::media::TREE) {
+                        // A directory: every file it lists must be here too.
+                        let tree = sink.tree(&hash).ok_or_else(|| {
+                            at(format!("the file {hash} is not a directory manifest"))
+                        })?;
+                        for f in &tree.files {
+                            let there = sink.upload_state(&f.hash).map_err(store_err)?;
+                            if !there.complete {
+                                return Err(CloudError::new(
+                                    StatusCode::CONFLICT,
+                                    "Blob.Missing",
+                                    "File not uploaded",
+                                    format!(
+                                        "artifacts[{i}]: the server holds no file {} ({}) of the directory (upload it first)",
+                                        f.hash, f.path
+                                    ),
+                                ));
+                            }
+                        }
+                        held.size = tree.total();
+                    }
                     if held.size != e.size {
                         return Err(at(format!("the file {hash} holds {} bytes, not {}", held.size, e.size)));
                     }
-                    let mut held = held;
                     // The bytes alone say nothing of a text file's kind: the trainer
                     // named it (any type it may claim is served safely).
                     if held.media_type == goodseed_core::media::OCTET_STREAM

@@ -326,3 +326,30 @@ fn a_remote_trainers_checkpoints_reach_the_server() {
     assert_eq!(content(&*reader, last), std::fs::read(out.path().join("s2.ckpt")).expect("src"));
     drop(server);
 }
+
+#[test]
+fn a_directory_checkpoint_reaches_the_server_file_by_file() {
+    let home = tempfile::tempdir().expect("home");
+    let out = tempfile::tempdir().expect("out");
+    let team = tempfile::tempdir().expect("team");
+    let dir = out.path().join("ckpt");
+    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+    std::fs::write(dir.join("a.bin"), bytes(9 << 20, 5)).expect("a");
+    std::fs::write(dir.join("sub/b.json"), b"{\"b\": 2}").expect("b");
+    let run = local_run(home.path(), "tree");
+    run.log_checkpoint(&dir, 3u32, &[("loss", 0.2)]).expect("checkpoint");
+    run.finish().expect("finish");
+    let server = serve(team.path());
+    let remote = Remote::new(format!("http://127.0.0.1:{}", server.port), KEY).expect("remote");
+    let local = open_store(&StoreLocation::Projects(home.path().join("projects")));
+    let (p, r) = (ProjectName::parse("team/p").expect("p"), RunId::parse("tree").expect("r"));
+    let report = upload_run(&*local, &p, &r, &remote, &mut |_| {}).expect("sync");
+    assert_eq!(report.artifacts, 1, "{report:?}");
+    let there = open_store(&StoreLocation::Projects(team.path().to_owned()));
+    let (theirs_reader, theirs) = records(&*there, "tree");
+    let (_, ours) = records(&*local, "tree");
+    assert_eq!(shape(&theirs[0]), shape(&ours[0]));
+    assert!(theirs_reader.check_blobs(true).expect("check").is_empty(), "every file there, sound");
+    let again = upload_run(&*local, &p, &r, &remote, &mut |_| {}).expect("again");
+    assert_eq!((again.requests, again.bytes_sent), (0, 0));
+}

@@ -242,3 +242,59 @@ fn marking_best_and_deleting_follow_the_token_and_origin_rules() {
         server.request("DELETE", "/api/runs/ws/p/r1/configs", &[("Authorization", a.as_str())], "");
     assert_eq!(not_a_file_route.status, 404);
 }
+
+/// The entries of a tar archive: (path, bytes).
+fn untar(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(bytes);
+    let mut out = Vec::new();
+    for entry in archive.entries().expect("a tar archive") {
+        let mut entry = entry.expect("an entry");
+        let path = entry.path().expect("path").to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read");
+        out.push((path, data));
+    }
+    out
+}
+
+#[test]
+fn a_directory_checkpoint_downloads_as_a_tar_of_its_files() {
+    let home = tempfile::tempdir().expect("home");
+    let out = tempfile::tempdir().expect("out");
+    let dir = out.path().join("step-7");
+    std::fs::create_dir_all(dir.join("shards")).expect("mkdir");
+    let files: [(&str, Vec<u8>); 3] = [
+        ("config.json", b"{\"layers\": 4}".to_vec()),
+        ("shards/00.bin", (0..300_000u32).map(|i| (i % 251) as u8).collect()),
+        ("shards/01.bin", vec![0u8; 1]),
+    ];
+    for (rel, bytes) in &files {
+        std::fs::write(dir.join(rel), bytes).expect("save");
+    }
+    let run = Run::builder()
+        .home(home.path())
+        .project("ws/p")
+        .run_id("dirs")
+        .capture_git(false)
+        .monitoring(false)
+        .create()
+        .expect("run");
+    run.log_checkpoint(&dir, 7u32, &[("loss", 0.1)]).expect("checkpoint");
+    run.finish().expect("finish");
+    let server = serve(home.path());
+    let a = auth();
+    let get = |t: &str| server.request("GET", t, &[("Authorization", a.as_str())], "");
+    let cp = get("/api/runs/ws/p/dirs/checkpoints").json()["checkpoints"][0].clone();
+    assert_eq!(cp["media_type"], "application/vnd.goodseed.tree+json");
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(cp["size"], total);
+    let tar = get(&format!("/api/runs/ws/p/dirs/artifacts/{}/content", cp["id"]));
+    assert_eq!(tar.status, 200);
+    assert_eq!(tar.header("content-type"), Some("application/x-tar"));
+    assert!(tar.header("content-disposition").is_some_and(|d| d.contains("step-7.tar")));
+    let got = untar(&tar.bytes);
+    let want: Vec<(String, Vec<u8>)> =
+        files.iter().map(|(p, b)| ((*p).to_owned(), b.clone())).collect();
+    assert_eq!(got, want, "every file, byte for byte, in path order");
+}

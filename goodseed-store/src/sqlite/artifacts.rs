@@ -180,35 +180,22 @@ pub(crate) fn edit(
     }
 }
 
-/// Of `hashes`, those no record of the run names any more.
-pub(crate) fn unreferenced(
-    conn: &Connection,
-    hashes: &[ContentHash],
-) -> rusqlite::Result<Vec<ContentHash>> {
-    if hashes.is_empty() || !has_table(conn)? {
-        return Ok(hashes.to_vec());
-    }
-    let mut stmt = conn.prepare_cached("SELECT 1 FROM goodseed_artifacts WHERE sha256 = ?1")?;
-    let mut out = Vec::new();
-    for h in hashes {
-        if !stmt.exists([h.as_str()])? && !out.contains(h) {
-            out.push(h.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Every hash a record of the run names (for a collection of the run's blobs).
-pub(crate) fn referenced(conn: &Connection) -> rusqlite::Result<HashSet<ContentHash>> {
+/// Every record the run keeps in the store: its hash, and whether it is a directory
+/// (see [`BlobDir::kept`]).
+pub(crate) fn referenced(conn: &Connection) -> rusqlite::Result<Vec<(ContentHash, bool)>> {
     if !has_table(conn)? {
-        return Ok(HashSet::new());
+        return Ok(Vec::new());
     }
-    let mut stmt =
-        conn.prepare("SELECT DISTINCT sha256 FROM goodseed_artifacts WHERE in_place IS NULL")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    let mut out = HashSet::new();
-    for h in rows {
-        out.extend(ContentHash::parse(&h?));
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT sha256, media_type = ?1 FROM goodseed_artifacts WHERE in_place IS NULL",
+    )?;
+    let rows = stmt.query_map([goodseed_core::media::TREE], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (h, tree) = row?;
+        out.extend(ContentHash::parse(&h).map(|h| (h, tree)));
     }
     Ok(out)
 }
@@ -321,7 +308,11 @@ pub(crate) fn check(
         if a.in_place.is_some() || !seen.insert(a.hash.clone()) {
             continue;
         }
-        if let Some(p) = blobs.check(&a.hash, a.size, deep) {
+        if a.media_type == goodseed_core::media::TREE {
+            for p in blobs.check_tree(&a.hash, a.size, deep) {
+                problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
+            }
+        } else if let Some(p) = blobs.check(&a.hash, a.size, deep) {
             problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
         }
     }

@@ -559,10 +559,19 @@ impl RunReader for SqliteRunReader {
             what: hash.to_string(),
             location: crate::error::shown(&self.path),
         };
-        if !self.with_conn(|conn| super::artifacts::names_stored(conn, hash))? {
+        let blobs = crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None);
+        // A record's own file, or a file of a directory a record names.
+        let named = self.with_conn(|conn| {
+            if super::artifacts::names_stored(conn, hash)? {
+                return Ok(true);
+            }
+            let trees: Vec<_> =
+                super::artifacts::referenced(conn)?.into_iter().filter(|(_, t)| *t).collect();
+            Ok(!trees.is_empty() && blobs.kept(&trees).contains(hash))
+        })?;
+        if !named {
             return Err(no_such());
         }
-        let blobs = crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None);
         blobs.open(hash).map_err(|_| no_such())
     }
 

@@ -927,11 +927,9 @@ impl RunStore for SqliteStore {
             };
             tx.commit().map_err(db)?;
             if let (Some(hash), Some(_)) = (deleted, &lock) {
-                let gone = super::artifacts::unreferenced(&conn, &[hash]).map_err(db)?;
+                let referenced = super::artifacts::referenced(&conn).map_err(db)?;
                 let blobs = self.blobs_of(&path);
-                for h in gone {
-                    blobs.remove_if_unpinned(&h)?;
-                }
+                blobs.collect(&[hash], &blobs.kept(&referenced));
             }
             conn.close().map_err(|(_, e)| db(e))
         })();

@@ -200,7 +200,7 @@ impl SqliteRunWriter {
         if writer.blobs.dir().exists() {
             writer.blobs.remove_leftovers();
             if let Some(Ok(referenced)) = writer.conn.as_ref().map(records::referenced) {
-                let _ = writer.blobs.remove_unreferenced(&referenced);
+                let _ = writer.blobs.remove_unreferenced(&writer.blobs.kept(&referenced));
             }
         }
         let started = writer
@@ -418,7 +418,7 @@ impl SqliteRunWriter {
             if let crate::artifacts::ArtifactOp::Add(a) = op
                 && a.in_place.is_none()
             {
-                self.blobs.unpin(&a.blob.hash);
+                self.blobs.unpin_registered(&a.blob);
             }
         }
         if !deleted.is_empty() {
@@ -724,10 +724,8 @@ impl SqliteRunWriter {
     /// leaves them for the collection at close).
     fn collect(&self, deleted: &[crate::artifacts::ContentHash]) {
         let Some(conn) = self.conn.as_ref() else { return };
-        if let Ok(gone) = records::unreferenced(conn, deleted) {
-            for hash in gone {
-                let _ = self.blobs.remove_if_unpinned(&hash);
-            }
+        if let Ok(referenced) = records::referenced(conn) {
+            self.blobs.collect(deleted, &self.blobs.kept(&referenced));
         }
     }
 
@@ -742,7 +740,7 @@ impl SqliteRunWriter {
         if self.blobs.dir().exists()
             && let Ok(referenced) = records::referenced(&conn)
         {
-            let _ = self.blobs.remove_unreferenced(&referenced);
+            let _ = self.blobs.remove_unreferenced(&self.blobs.kept(&referenced));
         }
         if let Some(c) = self.checkpointer.take() {
             c.stop();

@@ -21,8 +21,12 @@ export function Logs({ project, runId, live }: { project: string; runId: string;
   const [level, setLevel] = useState<api.LogLevel | ''>('');
   const [tick, setTick] = useState(0);
 
+  // A new search starts from the tail; only a change of the text does (not opening
+  // the view: a page chosen meanwhile stays).
   useEffect(() => {
-    const t = setTimeout(() => (setSearch(q.trim()), setOffset(null)), 250);
+    const next = q.trim();
+    if (next === search) return;
+    const t = setTimeout(() => (setSearch(next), setOffset(null)), 250);
     return () => clearTimeout(t);
   }, [q]);
 

@@ -40,9 +40,12 @@ export function Sweep({ route }: { route: Route }) {
   const lower = route.goal === 'min';
   // Each trial's best point of the metric: the downsampled series keeps every bucket's
   // min and max, so its extremes are the series' own.
+  // Kept with what it was read for: while another metric or goal is read, the values of
+  // the last one are not shown under the new one.
+  const bestsFor = `${route.metric ?? ''}|${lower}`;
   const bests = useAsync(async () => {
     const out = new Map<string, { step: number; value: number }>();
-    if (!route.metric) return out;
+    if (!route.metric) return { key: bestsFor, out };
     const present = ids.filter((id) => (runs.data?.runs ?? []).some((r) => r.run_id === id));
     for (let i = 0; i < present.length; i += 32) {
       const chunk = present.slice(i, i + 32).map((run_id) => ({ project, run_id }));
@@ -56,8 +59,9 @@ export function Sweep({ route }: { route: Route }) {
         });
       }
     }
-    return out;
+    return { key: bestsFor, out };
   }, [project, ids.join(','), route.metric, lower, runs.data]);
+  const bestOf = bests.data?.key === bestsFor ? bests.data.out : undefined;
   // The running trials are followed for their points; their bests are read again at
   // most every 2 s while points come.
   const running = (runs.data?.runs ?? []).filter((r) => ids.includes(r.run_id) && r.state === 'running').map((r) => r.run_id);
@@ -93,7 +97,7 @@ export function Sweep({ route }: { route: Route }) {
     .filter((p) => !p.startsWith('monitoring/'))
     .sort();
   const metric = route.metric;
-  const value = (id: string) => (metric ? bests.data?.get(id)?.value : undefined);
+  const value = (id: string) => (metric ? bestOf?.get(id)?.value : undefined);
   let best: string | undefined;
   for (const t of trials) {
     const v = value(t.run_id);
@@ -174,7 +178,7 @@ export function Sweep({ route }: { route: Route }) {
                     <td class="mono">{typeof configs[i][k] === 'number' ? fmtNum(configs[i][k] as number) : String(configs[i][k] ?? '')}</td>
                   ))}
                   {metric && (
-                    <td class="num" title={bests.data?.get(t.run_id) ? `at step ${bests.data.get(t.run_id)!.step}` : undefined}>
+                    <td class="num" title={bestOf?.get(t.run_id) ? `at step ${bestOf.get(t.run_id)!.step}` : undefined}>
                       {typeof v === 'number' ? fmtNum(v) : '—'}
                     </td>
                   )}
