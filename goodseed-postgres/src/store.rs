@@ -829,6 +829,74 @@ impl RunStore for PgStore {
         })
     }
 
+    fn add_artifact(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        new: &goodseed_store::artifacts::NewArtifact,
+    ) -> Result<i64> {
+        new.check().map_err(|reason| StoreError::BadRequest { reason })?;
+        crate::off_runtime(|| {
+            let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
+            let mut conn = self.conn()?;
+            let run: i64 = conn
+                .query_opt(
+                    "SELECT id FROM goodseed_runs WHERE project = $1 AND run_id = $2",
+                    &[&project.as_str(), &run_id.as_str()],
+                )
+                .map_err(|e| self.err(&e))?
+                .map(|r| r.get(0))
+                .ok_or_else(|| not_found(project, run_id))?;
+            let mut new = new.clone();
+            if new.in_place.is_none() {
+                use goodseed_store::artifacts::BlobSink;
+                let root = self.shared.blobs.get().ok_or_else(|| StoreError::Unsupported {
+                    what: "keeping files without a blob directory (GOODSEED_BLOB_DIR)",
+                    location: location.clone(),
+                })?;
+                let held = crate::artifacts::blob_dir(root, run)
+                    .describe(&new.blob.hash, &new.name)?
+                    .ok_or_else(|| StoreError::NoSuchArtifact {
+                        what: new.blob.hash.to_string(),
+                        location: location.clone(),
+                    })?;
+                if held.size != new.blob.size {
+                    return Err(StoreError::BadRequest {
+                        reason: format!(
+                            "the file {} holds {} bytes, not {}",
+                            held.hash, held.size, new.blob.size
+                        ),
+                    });
+                }
+                new.blob = held;
+            }
+            let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+            let now = goodseed_store::lifecycle::now_iso();
+            crate::artifacts::write(
+                &mut tx,
+                run,
+                &[goodseed_store::artifacts::ArtifactOp::Add(new.clone())],
+                &now,
+            )
+            .map_err(|e| self.err(&e))?;
+            let step = new.step.map_or(0.0, goodseed_core::Step::get);
+            let id: i64 = tx
+                .query_one(
+                    "SELECT id FROM goodseed_artifacts WHERE run = $1 AND kind = $2 AND name = $3 AND step = $4",
+                    &[&run, &new.kind.as_str(), &new.name, &step],
+                )
+                .map_err(|e| self.err(&e))?
+                .get(0);
+            tx.execute(
+                "UPDATE goodseed_runs SET generation = generation + 1, modified = now() WHERE id = $1",
+                &[&run],
+            )
+            .map_err(|e| self.err(&e))?;
+            tx.commit().map_err(|e| self.err(&e))?;
+            Ok(id)
+        })
+    }
+
     fn edit_artifact(
         &self,
         project: &ProjectName,

@@ -356,6 +356,12 @@ pub(crate) async fn run_post(
 ) -> Result<HttpResponse, ApiError> {
     let path = decode_path(req.uri().path())?;
     if let Some(route) = crate::files::FileRoute::parse(&path) {
+        if route.id.is_none()
+            && route.part == crate::files::Part::Record
+            && route.collection == crate::files::Collection::Checkpoints
+        {
+            return crate::files::register(&req, payload, &state, route).await;
+        }
         if route.part != crate::files::Part::Best {
             return Err(not_found());
         }

@@ -502,6 +502,99 @@ async fn download_tree(
     Ok(response.streaming(ChunkStream::with_failure(rx, failed)))
 }
 
+/// What `POST .../checkpoints` takes: a checkpoint whose file the run's store holds
+/// (sent through the team server's blob calls), or one kept elsewhere (`path`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    name: String,
+    step: f64,
+    #[serde(default)]
+    metrics: serde_json::Map<String, serde_json::Value>,
+    sha256: String,
+    size: u64,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    best: bool,
+}
+
+/// `POST .../checkpoints`: registers a checkpoint (the training-dashboard seed's
+/// register route), answered with its record.
+pub(crate) async fn register(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    route: FileRoute,
+) -> Result<HttpResponse, ApiError> {
+    let (project, run) = route.ids()?;
+    let body = crate::body::collect(req, payload, 64 * 1024).await.map_err(|e| match e {
+        crate::body::BodyError::TooLarge => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "a registration is at most 64 KiB")
+        }
+        crate::body::BodyError::Read(e) => {
+            ApiError::bad_request(format!("the body could not be read: {e}"))
+        }
+    })?;
+    let b: RegisterBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the registration is not valid: {e}")))?;
+    let hash = goodseed_store::artifacts::ContentHash::parse(&b.sha256).ok_or_else(|| {
+        ApiError::bad_request(format!("sha256 {:?} is not 64 lowercase hex digits", b.sha256))
+    })?;
+    let step =
+        goodseed_core::Step::new(b.step).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut metrics = Vec::new();
+    for (k, v) in &b.metrics {
+        let x = match v {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) if s == "NaN" => Some(f64::NAN),
+            serde_json::Value::String(s) if s == "Infinity" => Some(f64::INFINITY),
+            serde_json::Value::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::bad_request(format!("metric {k:?} is not a number: {v}")))?;
+        metrics.push((k.clone(), x));
+    }
+    let new = goodseed_store::artifacts::NewArtifact {
+        kind: ArtifactKind::Checkpoint,
+        name: b.name.clone(),
+        step: Some(step),
+        blob: goodseed_store::artifacts::BlobRef {
+            hash,
+            size: b.size,
+            media_type: media::OCTET_STREAM.to_owned(),
+            width: None,
+            height: None,
+        },
+        metrics,
+        in_place: b.path,
+    };
+    new.check().map_err(ApiError::bad_request)?;
+    let store = Arc::clone(&state.store);
+    let best = b.best;
+    let record = blocking(move || {
+        let id = store.add_artifact(&project, &run, &new).map_err(|e| match e {
+            goodseed_store::StoreError::NoSuchArtifact { what, .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("the run's store holds no file {what}: send it first, or give its path"),
+            ),
+            e => route.err(e),
+        })?;
+        if best {
+            store
+                .edit_artifact(&project, &run, id, ArtifactEdit::MarkBest)
+                .map_err(|e| route.err(e))?;
+        }
+        let reader = store.open_run(&project, &run).map_err(|e| route.err(e))?;
+        let records = reader.artifacts().map_err(|e| route.err(e))?;
+        route.find(&records, id)
+    })
+    .await?;
+    let mut j = Json::default();
+    artifact_json(&mut j, &record);
+    Ok(json_response(j))
+}
+
 /// `POST .../checkpoints/<id>/best` and `DELETE .../<collection>/<id>`.
 pub(crate) async fn edit(
     state: &AppState,

@@ -774,6 +774,26 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Registers a record from outside the run's writer (the API's register route): for
+    /// a file the run's store already holds (sent through the team server's blob calls),
+    /// described again from its bytes, or one kept elsewhere (`in_place`, taken as
+    /// given). [`StoreError::NoSuchArtifact`] when the store holds no such file. Returns
+    /// the record's id.
+    ///
+    /// [`StoreError::NoSuchArtifact`]: crate::StoreError::NoSuchArtifact
+    fn add_artifact(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        new: &crate::artifacts::NewArtifact,
+    ) -> Result<i64> {
+        let _ = (project, run_id, new);
+        Err(crate::StoreError::Unsupported {
+            what: "registering artifacts",
+            location: self.location(),
+        })
+    }
+
     /// Deletes an artifact record of a run (its blob goes once no record of the run
     /// names it: at once when no writer holds the run, else when the writer closes) or
     /// marks a checkpoint the run's best. [`StoreError::NoSuchArtifact`] when the run

@@ -298,3 +298,63 @@ fn a_directory_checkpoint_downloads_as_a_tar_of_its_files() {
         files.iter().map(|(p, b)| ((*p).to_owned(), b.clone())).collect();
     assert_eq!(got, want, "every file, byte for byte, in path order");
 }
+
+#[test]
+fn checkpoints_are_registered_through_the_api_for_held_files_or_in_place() {
+    let home = tempfile::tempdir().expect("home");
+    let (_out, run) = trained(home.path(), "r1");
+    run.finish().expect("finish");
+    let server = serve(home.path());
+    let a = auth();
+    let get = |t: &str| server.request("GET", t, &[("Authorization", a.as_str())], "");
+    let post = |body: &str| {
+        server.request(
+            "POST",
+            "/api/runs/ws/p/r1/checkpoints",
+            &[("Authorization", a.as_str()), ("Content-Type", "application/json")],
+            body,
+        )
+    };
+    let held = get("/api/runs/ws/p/r1/checkpoints").json()["checkpoints"][0].clone();
+    // A second record of a file the store holds: stored, described from its bytes.
+    let r = post(&format!(
+        r#"{{"name": "promoted.ckpt", "step": 100, "sha256": "{}", "size": {}, "metrics": {{"val/loss": "NaN"}}, "best": true}}"#,
+        held["sha256"].as_str().expect("hash"),
+        held["size"]
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let made = r.json();
+    assert_eq!(
+        (made["name"].as_str(), made["stored"].as_bool(), made["best"].as_bool()),
+        (Some("promoted.ckpt"), Some(true), Some(true))
+    );
+    assert_eq!(made["metrics"]["val/loss"], "NaN");
+    let body = get(&format!("/api/runs/ws/p/r1/artifacts/{}/content", made["id"]));
+    assert_eq!(body.status, 200);
+    // Kept elsewhere: listed, never served.
+    let elsewhere = format!(
+        r#"{{"name": "s3.ckpt", "step": 101, "sha256": "{}", "size": 12345, "path": "s3://bucket/s3.ckpt"}}"#,
+        "ab".repeat(32)
+    );
+    let r = post(&elsewhere);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["stored"], false);
+    assert_eq!(r.json()["in_place"], "s3://bucket/s3.ckpt");
+    assert_eq!(get(&format!("/api/runs/ws/p/r1/artifacts/{}/content", r.json()["id"])).status, 404);
+    // Refused: a file the store does not hold, a bad hash, a bad step, unknown fields.
+    let missing =
+        post(&format!(r#"{{"name": "x", "step": 1, "sha256": "{}", "size": 1}}"#, "cd".repeat(32)));
+    assert_eq!(missing.status, 409, "{}", missing.body);
+    for bad in [
+        r#"{"name": "x", "step": 1, "sha256": "nope", "size": 1, "path": "/x"}"#,
+        r#"{"name": "x", "step": "one", "sha256": "00", "size": 1}"#,
+        r#"{"name": "", "step": 1, "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "size": 1, "path": "/x"}"#,
+        r#"{"name": "x", "step": 1, "size": 1, "kind": "artifact"}"#,
+    ] {
+        let r = post(bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    // Without the token: 401.
+    let anon = server.request("POST", "/api/runs/ws/p/r1/checkpoints", &[], &elsewhere);
+    assert_eq!(anon.status, 401);
+}

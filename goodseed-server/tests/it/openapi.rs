@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/runs/{project}/{run_id}/stop"),
     ("post", "/api/runs/{project}/{run_id}/requests"),
     ("get", "/api/runs/{project}/{run_id}/checkpoints"),
+    ("post", "/api/runs/{project}/{run_id}/checkpoints"),
     ("get", "/api/runs/{project}/{run_id}/checkpoints/{id}"),
     ("delete", "/api/runs/{project}/{run_id}/checkpoints/{id}"),
     ("post", "/api/runs/{project}/{run_id}/checkpoints/{id}/best"),
@@ -347,7 +348,13 @@ fn every_documented_operation_is_served_as_documented() {
             continue;
         }
         // An operation that takes a body gets a small one that it accepts.
-        let body = if op.get("requestBody").is_some() { r#"{"kind": "stop"}"# } else { "" };
+        let body = match op.get("requestBody") {
+            None => "",
+            Some(_) if path.ends_with("/checkpoints") => {
+                r#"{"name": "kept-elsewhere.pt", "step": 4, "sha256": "00000000000000000000000000000000000000000000000000000000000000aa", "size": 10, "path": "/data/kept-elsewhere.pt"}"#
+            }
+            Some(_) => r#"{"kind": "stop"}"#,
+        };
         let r = server.request(&method.to_uppercase(), &target, &[], body);
         assert!(!is_generic_404(&r), "{what}: documented but not served");
         assert_eq!(r.status, 200, "{what}: {}", r.body);

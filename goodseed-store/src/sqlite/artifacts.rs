@@ -321,3 +321,18 @@ pub(crate) fn check(
     }
     Ok(problems)
 }
+
+/// The id of the record of this kind, name and step.
+pub(crate) fn id_of(
+    conn: &Connection,
+    kind: ArtifactKind,
+    name: &str,
+    step: Option<goodseed_core::Step>,
+) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM goodseed_artifacts WHERE kind = ?1 AND name = ?2 AND step = ?3",
+        params![kind.as_str(), name, step_key(step)],
+        |r| r.get(0),
+    )
+    .optional()
+}

@@ -892,6 +892,55 @@ impl RunStore for SqliteStore {
         Ok(Box::new(super::uploads::SqliteUploads::open(&path)?))
     }
 
+    fn add_artifact(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        new: &crate::artifacts::NewArtifact,
+    ) -> Result<i64> {
+        new.check().map_err(|reason| StoreError::BadRequest { reason })?;
+        let path = self.resolve(project, run_id)?;
+        let mut new = new.clone();
+        if new.in_place.is_none() {
+            use crate::artifacts::BlobSink;
+            let held = self.blobs_of(&path).describe(&new.blob.hash, &new.name)?;
+            let held = held.ok_or_else(|| StoreError::NoSuchArtifact {
+                what: new.blob.hash.to_string(),
+                location: shown(&path),
+            })?;
+            if held.size != new.blob.size {
+                return Err(StoreError::BadRequest {
+                    reason: format!(
+                        "the file {} holds {} bytes, not {}",
+                        held.hash, held.size, new.blob.size
+                    ),
+                });
+            }
+            new.blob = held;
+        }
+        self.forget_reader(&path);
+        let db = |e| StoreError::db(&path, e);
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| schema::not_a_run(&path, e))?;
+        conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
+            .map_err(db)?;
+        schema::check_is_run(&conn, &path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let now = goodseed_core::time::UtcMicros::from(SystemTime::now()).to_iso8601();
+        super::artifacts::write(&tx, &[crate::artifacts::ArtifactOp::Add(new.clone())], &now)
+            .map_err(db)?;
+        let id = super::artifacts::id_of(&tx, new.kind, &new.name, new.step).map_err(db)?;
+        tx.commit().map_err(db)?;
+        conn.close().map_err(|(_, e)| db(e))?;
+        id.ok_or_else(|| StoreError::NoSuchArtifact {
+            what: new.name.clone(),
+            location: shown(&path),
+        })
+    }
+
     fn edit_artifact(
         &self,
         project: &ProjectName,
