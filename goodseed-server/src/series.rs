@@ -205,7 +205,8 @@ pub(crate) async fn compare(
                     if !sampled_columns(&mut j, &sampled, integer, &mut flush) {
                         return Err(gone());
                     }
-                    j.key("totalCount").i64(window.total_count as i64);
+                    // The window, as .../series says it: a zoom maps through it.
+                    window_fields(&mut j, &window);
                 }
                 Err(e) => {
                     let e = store_error(project.as_str(), run.as_str(), e);

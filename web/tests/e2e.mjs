@@ -309,6 +309,47 @@ test('compare: overlay across runs with consistent colours, config diff', async 
   await shot('compare');
 });
 
+test('compare: named runs, a zoom that works, a legend that hides lines; select all takes every shown run', async () => {
+  await page.goto(url({ project: 'fx/cmp', view: 'compare', sel: 'cmp-0,cmp-1,cmp-2' }));
+  const chart = 'figure.chart[data-path="train/loss"]';
+  await page.locator(`${chart} canvas`).waitFor();
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.points) === 150, chart);
+  const legend = await page.$$eval(`${chart} .legend-item`, (els) => els.map((e) => e.textContent.trim()));
+  assert.deepEqual(legend, ['sgd lr=0.1', 'adam lr=0.01', 'adam lr=0.001'], 'runs named, not by id');
+  // Zoom: the window is fetched for every run, no error.
+  const box = await page.locator(`${chart} .u-over`).boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width * 0.2, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.4, y, { steps: 3 });
+  await page.mouse.up();
+  await page.getByRole('button', { name: 'reset zoom' }).waitFor();
+  await page.waitForFunction((sel) => {
+    const f = document.querySelector(sel);
+    return f && Number(f.dataset.window) > 0 && Number(f.dataset.window) < 150;
+  }, chart);
+  assert.equal(await page.locator('figure.chart-error').count(), 0, 'no chart failed');
+  // The legend hides a run's line, and shows it again.
+  const sgd = page.locator(`${chart} .legend-item`, { hasText: 'sgd lr=0.1' });
+  const blue = [0x2f, 0x6f, 0xde];
+  assert.ok((await pixelsOf(chart, blue)) > 10, 'the first run is drawn');
+  await sgd.click();
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .legend-off`) !== null, chart);
+  assert.equal(await sgd.getAttribute('aria-pressed'), 'false');
+  await page.waitForTimeout(100);
+  assert.ok((await pixelsOf(chart, blue)) < 5, 'hidden');
+  await sgd.click();
+  assert.equal(await sgd.getAttribute('aria-pressed'), 'true');
+  // Select all shown: every run shown, and Compare says why it cannot take them all.
+  await page.goto(url({ project: 'fx/table' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.check('input[aria-label="Select all shown runs"]');
+  const button = page.getByRole('button', { name: /Compare at most 32 \(1000 selected\)/ });
+  await button.waitFor();
+  assert.ok(await button.isDisabled());
+  await page.uncheck('input[aria-label="Select all shown runs"]');
+});
+
 test('trash and restore', async () => {
   await page.goto(url({ project: 'fx/cmp' }));
   const row = 'tr[data-run="cmp-2"]';

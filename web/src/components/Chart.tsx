@@ -7,7 +7,7 @@
 //   wall time or time since the run's first point.
 // - NaN and infinite values are not gaps: each is marked on the plot's edge (▼ at the top
 //   for NaN and +∞, ▲ at the bottom for -∞) in the run's colour, and hover says "NaN".
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Series } from '../api';
@@ -180,7 +180,20 @@ function fmtX(v: number, mode: XMode): string {
 }
 
 export function Chart(props: ChartProps) {
-  const { title, lines, x, logy, smooth, zoom, height = 220 } = props;
+  const { title, x, logy, smooth, zoom, height = 220 } = props;
+  // Lines hidden from the legend (one at least stays shown).
+  const [hidden, setHidden] = useState<Set<string>>(new Set());
+  const lines = useMemo(() => {
+    const shown = props.lines.filter((l) => !hidden.has(l.key));
+    return shown.length ? shown : props.lines;
+  }, [props.lines, hidden]);
+  const toggle = (key: string) =>
+    setHidden((h) => {
+      const next = new Set(h);
+      if (next.has(key)) next.delete(key);
+      else if (props.lines.some((l) => l.key !== key && !next.has(l.key))) next.add(key);
+      return next;
+    });
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const built = useRef<Built | null>(null);
@@ -323,13 +336,34 @@ export function Chart(props: ChartProps) {
       <div class="chart-plot" ref={host} />
       <div class="chart-legend" aria-live="off">
         {hover && <span class="legend-x">{hover.x}</span>}
-        {lines.map((l, i) => (
-          <span class="legend-item" key={l.key}>
-            <i style={{ background: l.color }} />
-            {lines.length > 1 || !hover ? l.label : ''}
-            {hover && <b>{hover.vals[i]}{props.unit && hover.vals[i] !== '–' ? ` ${props.unit}` : ''}</b>}
-          </span>
-        ))}
+        {props.lines.map((l) => {
+          const i = lines.indexOf(l);
+          const off = i < 0;
+          const label = props.lines.length > 1 || !hover ? l.label : '';
+          const value = hover && !off && <b>{hover.vals[i]}{props.unit && hover.vals[i] !== '–' ? ` ${props.unit}` : ''}</b>;
+          if (props.lines.length < 2) {
+            return (
+              <span class="legend-item" key={l.key}>
+                <i style={{ background: l.color }} />
+                {label}
+                {value}
+              </span>
+            );
+          }
+          return (
+            <button
+              class={off ? 'legend-item legend-off' : 'legend-item'}
+              key={l.key}
+              aria-pressed={!off}
+              title={off ? `Show ${l.label}` : `Hide ${l.label}`}
+              onClick={() => toggle(l.key)}
+            >
+              <i style={{ background: l.color }} />
+              {label}
+              {value}
+            </button>
+          );
+        })}
         {nonFinite && <span class="legend-nan">▼ NaN / ±∞</span>}
       </div>
     </figure>

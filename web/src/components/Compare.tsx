@@ -45,7 +45,15 @@ export function Compare({ route }: { route: Route }) {
     };
   }, [project, ids.join(',')]);
 
-  const runs: RunRef[] = useMemo(() => ids.map((id, i) => ({ id, label: id, color: colorFor(i) })), [ids.join(',')]);
+  // Runs are labelled by their name (the id when they have none).
+  const runs: RunRef[] = useMemo(
+    () =>
+      ids.map((id, i) => {
+        const name = infos?.find((x) => x.id === id)?.config['sys/name'];
+        return { id, label: typeof name === 'string' && name ? name : id, color: colorFor(i) };
+      }),
+    [ids.join(','), infos],
+  );
   useLive(project, ids, false, { metrics: (run, path, points) => publishLive(run, path, points) });
 
   const allPaths = useMemo(() => [...new Set((infos ?? []).flatMap((i) => i.paths))].sort(), [infos]);

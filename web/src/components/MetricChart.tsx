@@ -59,6 +59,8 @@ export function indexWindow(s: Series, xs: number[], x0: number, x1: number, poi
   while (b > 0 && xs[b - 1] > x1) b--;
   const first = s.firstPointIndex;
   const last = s.lastPointIndex;
+  // Without the window (an older server's answer), the whole series: never NaN.
+  if (!Number.isFinite(first) || !Number.isFinite(last)) return {};
   if (!s.downsampled) return { first: first + a, last: first + b };
   const k = nextPow2(Math.ceil((last - first + 1) / pointCount));
   return { first: Math.max(first, first + (a - 1) * k), last: Math.min(last, first + (b + 1) * k) };
@@ -250,7 +252,8 @@ export function MetricChart({ project, runs, path, x, logy, smooth }: MetricChar
   const failed: string[] = [];
   for (const r of runs) {
     const s = source.get(r.id);
-    if (typeof s === 'object' && s) lines.push({ key: r.id, label: r.label, color: r.color, data: s });
+    // A run with no point of this metric is not drawn, nor in the legend.
+    if (typeof s === 'object' && s && s.totalCount > 0) lines.push({ key: r.id, label: r.label, color: r.color, data: s });
     else if (typeof s === 'string') failed.push(`${r.label}: ${s}`);
   }
   if (lines.length === 0) {

@@ -253,7 +253,9 @@ export function RunsTable({ route }: { route: Route }) {
             title={route.sel.length > MAX_COMPARE ? `Compare at most ${MAX_COMPARE} runs at once` : undefined}
             onClick={() => navigate({ project, view: 'compare', sel: route.sel, smooth: route.smooth, logy: route.logy, x: route.x })}
           >
-            Compare {route.sel.length > 0 ? `(${route.sel.length})` : ''}
+            {route.sel.length > MAX_COMPARE
+              ? `Compare at most ${MAX_COMPARE} (${route.sel.length} selected)`
+              : `Compare${route.sel.length > 0 ? ` (${route.sel.length})` : ''}`}
           </button>
           <SweepPicker project={project} />
           {!route.trashed && (
@@ -296,7 +298,7 @@ export function RunsTable({ route }: { route: Route }) {
                     aria-label="Select all shown runs"
                     checked={allShownSelected}
                     onChange={() =>
-                      setSel(allShownSelected ? [] : [...new Set([...route.sel, ...shown.slice(0, 32).map((r) => r.run_id)])])
+                      setSel(allShownSelected ? [] : [...new Set([...route.sel, ...shown.map((r) => r.run_id)])])
                     }
                   />
                 </th>
