@@ -6,9 +6,47 @@ export function fmtNum(v: number | null | undefined): string {
   if (v === Infinity) return '∞';
   if (v === -Infinity) return '-∞';
   if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(4);
+  // Six significant digits, in the notation JavaScript picks (plain down to 1e-6): a
+  // column of learning rates reads 0.0001, 0.001, 0.01, not 1.0000e-4 beside 0.001.
   return String(Number(v.toPrecision(6)));
+}
+
+/**
+ * Axis tick labels: one notation for all the ticks of an axis, with just the digits that
+ * tell them apart (0.0008, 0.001, 0.0012, not 0.001, 0.001, 0); exponents (1e-5) when
+ * the ticks span decades, as on a log axis, or are very small or large.
+ */
+export function fmtTicks(all: (number | null)[]): string[] {
+  // uPlot leaves out some ticks (null) on log axes: they read nothing.
+  const ticks = all.filter((t): t is number => typeof t === 'number' && Number.isFinite(t));
+  const each = (f: (t: number) => string) => all.map((t) => (typeof t === 'number' && Number.isFinite(t) ? f(t) : ''));
+  const mags = ticks.filter((t) => t !== 0).map(Math.abs);
+  if (mags.length === 0) return each((t) => fmtNum(t));
+  const max = Math.max(...mags);
+  const min = Math.min(...mags);
+  const distinct = (f: (t: number) => string) => new Set(ticks.map(f)).size === new Set(ticks).size;
+  if (max >= 1e6 || max < 1e-3 || max / min >= 1e4) {
+    for (let digits = 0; digits <= 8; digits++) {
+      const f = (t: number) => (t === 0 ? '0' : trimExp(t.toExponential(digits)));
+      if (distinct(f)) return each(f);
+    }
+    return each((t) => t.toExponential(8));
+  }
+  let step = Infinity;
+  for (let i = 1; i < ticks.length; i++) step = Math.min(step, Math.abs(ticks[i] - ticks[i - 1]));
+  let decimals = step > 0 && Number.isFinite(step) ? Math.max(0, Math.ceil(-Math.log10(step) - 1e-9)) : 0;
+  for (; decimals <= 12; decimals++) {
+    const f = (t: number) => t.toFixed(decimals);
+    if (distinct(f)) return each(f);
+  }
+  return each((t) => fmtNum(t));
+}
+
+/** `1.50e-5` → `1.5e-5`, `1.00e+3` → `1e3`. */
+function trimExp(text: string): string {
+  const [mant, exp] = text.split('e');
+  const m = mant.includes('.') ? mant.replace(/0+$/, '').replace(/\.$/, '') : mant;
+  return `${m}e${Number(exp)}`;
 }
 
 export function fmtTime(iso: string | null | undefined): string {

@@ -350,6 +350,31 @@ test('compare: named runs, a zoom that works, a legend that hides lines; select 
   await page.uncheck('input[aria-label="Select all shown runs"]');
 });
 
+test('numbers: small values on axes and in tables read apart; hover names a step, not a bucket mean', async () => {
+  // cmp-2's learning rate goes from 0.001 down to 0.0001.
+  await page.goto(url({ project: 'fx/cmp', run: 'cmp-2' }));
+  const lr = 'figure.chart[data-path="train/lr"]';
+  await page.locator(`${lr} canvas`).waitFor();
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.yticks, lr);
+  const ticks = (await page.getAttribute(lr, 'data-yticks')).split(' ').filter((t) => t);
+  assert.equal(new Set(ticks).size, ticks.length, `distinct ticks: ${ticks}`);
+  assert.ok(!ticks.includes('0'), `no small tick reads 0: ${ticks}`);
+  // Log y: decades below 1e-3 read as such.
+  await page.goto(url({ project: 'fx/cmp', run: 'cmp-2', logy: '1' }));
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.yticks, lr);
+  const logTicks = (await page.getAttribute(lr, 'data-yticks')).split(' ').filter((t) => t);
+  assert.equal(new Set(logTicks).size, logTicks.length, `distinct log ticks: ${logTicks}`);
+  assert.ok(logTicks.includes('0.0001') && !logTicks.includes('0'), `log ticks: ${logTicks}`);
+  // Hovering a downsampled series names a step.
+  await page.goto(url({ project: 'fx/big', run: 'million' }));
+  const big = 'figure.chart[data-path="train/loss"]';
+  await page.locator(`${big} canvas`).waitFor();
+  const box = await page.locator(`${big} .u-over`).boundingBox();
+  await page.mouse.move(box.x + box.width * 0.37, box.y + box.height / 2);
+  const x = await page.locator(`${big} .legend-x`).textContent();
+  assert.match(x, /^(≈ )?\d+$/, `a step: ${x}`);
+});
+
 test('trash and restore', async () => {
   await page.goto(url({ project: 'fx/cmp' }));
   const row = 'tr[data-run="cmp-2"]';
@@ -501,6 +526,9 @@ test('live: a new run appears, its points arrive, and its death shows as crashed
   await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel)?.dataset.total) > n + 5, [chart, first], { timeout: 10000 });
   figures.live_points_ms = Date.now() - t1;
   await shot('run-live');
+  // The header's "Running for" goes on counting.
+  const runningFor = await page.textContent('[data-running-for]');
+  await page.waitForFunction((before) => document.querySelector('[data-running-for]')?.textContent !== before, runningFor, { timeout: 5000 });
   // Checkpoints the trainer registers appear in the open tab, without a reload.
   await page.getByRole('tab', { name: 'Checkpoints' }).click();
   await page.locator('table.checkpoints-table tbody tr').first().waitFor({ timeout: 10000 });

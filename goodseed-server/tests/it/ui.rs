@@ -135,6 +135,8 @@ fn fixtures(home: &Path) {
                 [
                     ("train/loss", (-(x + 1.0) * lr * 10.0).exp() + 0.05 * f64::from(i as u32)),
                     ("val/acc", 1.0 - 1.0 / (x + 2.0)),
+                    // A learning-rate schedule: small values the axis must tell apart.
+                    ("train/lr", lr * (1.0 - 0.9 * x / 49.0)),
                 ],
             )
             .expect("log");

@@ -11,7 +11,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Series } from '../api';
-import { fmtDuration, fmtNum } from '../format';
+import { fmtDuration, fmtNum, fmtTicks } from '../format';
 import { mark } from '../perf';
 
 export type XMode = 'step' | 'wall' | 'rel';
@@ -174,7 +174,8 @@ function markerPlugin(getRaw: () => { raw: Built['raw']; lines: ChartLine[] }): 
 }
 
 function fmtX(v: number, mode: XMode): string {
-  if (mode === 'step') return fmtNum(v);
+  // A downsampled bucket's step is the mean of its steps: shown as the step it is about.
+  if (mode === 'step') return Number.isInteger(v) ? fmtNum(v) : `≈ ${fmtNum(Math.round(v))}`;
   if (mode === 'rel') return fmtDuration(v);
   return new Date(v * 1000).toLocaleString();
 }
@@ -235,9 +236,27 @@ export function Chart(props: ChartProps) {
           stroke: axis,
           grid: { stroke: grid },
           ticks: { stroke: grid },
-          values: x === 'rel' ? (_u, ticks) => ticks.map((t) => fmtDuration(t)) : undefined,
+          values:
+            x === 'rel'
+              ? (_u, ticks) => ticks.map((t) => fmtDuration(t))
+              : x === 'step'
+                ? (_u, ticks) => fmtTicks(ticks)
+                : undefined,
         },
-        { stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid }, size: 56, label: props.unit, labelSize: props.unit ? 18 : 0 },
+        {
+          stroke: axis,
+          grid: { stroke: grid },
+          ticks: { stroke: grid },
+          size: 56,
+          label: props.unit,
+          labelSize: props.unit ? 18 : 0,
+          values: (u, ticks) => {
+            const labels = fmtTicks(ticks);
+            // What the axis reads, for people reading the page's source and for tests.
+            u.root.closest('figure')?.setAttribute('data-yticks', labels.join(' '));
+            return labels;
+          },
+        },
       ],
       cursor: {
         drag: { x: true, y: false, setScale: false },

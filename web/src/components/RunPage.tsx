@@ -1,6 +1,6 @@
 // One run: header (status, times, host, git), charts of every metric grouped by path
 // prefix, the config tree, and the text series (logs). Follows the run live.
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import * as api from '../api';
 import { durationOf, fmtDuration, fmtTime } from '../format';
 import { useLive } from '../live';
@@ -136,7 +136,7 @@ export function RunPage({ route }: { route: Route }) {
           </div>
           <div>
             <dt>{s.closed_at ? 'Closed' : s.state === 'running' ? 'Running for' : 'Last heard'}</dt>
-            <dd>{s.closed_at ? fmtTime(s.closed_at) : s.state === 'running' ? fmtDuration(durationOf(s.created_at, null)) : '—'}</dd>
+            <dd>{s.closed_at ? fmtTime(s.closed_at) : s.state === 'running' ? <RunningFor since={s.created_at} /> : '—'}</dd>
           </div>
           {s.closed_at && (
             <div>
@@ -420,4 +420,14 @@ function Traceback({ project, runId }: { project: string; runId: string }) {
       <pre>{tb.data}</pre>
     </details>
   );
+}
+
+/** How long a live run has been running, ticking every second. */
+function RunningFor({ since }: { since: string | null }) {
+  const [, setNow] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setNow((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, []);
+  return <span data-running-for>{fmtDuration(durationOf(since, null))}</span>;
 }
