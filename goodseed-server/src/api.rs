@@ -519,6 +519,38 @@ fn project_param(req: &HttpRequest) -> Result<ProjectName, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("project: {e}")))
 }
 
+/// `GET /api/config_keys?project=<project>` (ours): every config key any run of the
+/// project has (the runs table's column picker), sorted, with how many runs were read.
+/// Closed runs' configs are kept by their version (the listing's column cache), so only
+/// new or live runs are read again.
+pub(crate) async fn config_keys(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let project = project_param(&req)?;
+    let store = Arc::clone(&state.store);
+    let columns = Arc::clone(&state.columns);
+    let (keys, runs) = blocking(move || {
+        let listing = store
+            .list_runs(Some(&project))
+            .map_err(|e| crate::error::store_error(project.as_str(), "*", e))?;
+        let cols = columns.get(&*store, &listing.runs);
+        let mut keys = std::collections::BTreeSet::new();
+        for c in cols.iter().flatten() {
+            keys.extend(c.configs.keys().cloned());
+        }
+        Ok((keys, listing.runs.len()))
+    })
+    .await?;
+    let mut j = Json::default();
+    j.begin_object().key("keys").begin_array();
+    for k in &keys {
+        j.str(k);
+    }
+    j.end_array().key("runs").i64(runs as i64).end_object();
+    Ok(json_response(j))
+}
+
 /// `GET /api/saved_configs?project=<project>` (ours): the project's saved configs.
 pub(crate) async fn saved_configs(
     req: HttpRequest,

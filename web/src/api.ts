@@ -340,3 +340,7 @@ export const markBest = (p: string, r: string, id: number) =>
 /** Deletes a record (its bytes go once no record of the run names them). */
 export const deleteArtifact = (p: string, r: string, id: number) =>
   getJson<unknown>(`/api/runs/${runPath(p, r)}/artifacts/${id}`, { method: 'DELETE' });
+
+/** Every config key any run of the project has (for table columns). */
+export const configKeys = async (project: string) =>
+  (await getJson<{ keys: string[]; runs: number }>(`/api/config_keys?${new URLSearchParams({ project })}`)).keys;

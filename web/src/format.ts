@@ -24,20 +24,31 @@ export function fmtTicks(all: (number | null)[]): string[] {
   if (mags.length === 0) return each((t) => fmtNum(t));
   const max = Math.max(...mags);
   const min = Math.min(...mags);
-  const distinct = (f: (t: number) => string) => new Set(ticks.map(f)).size === new Set(ticks).size;
-  if (max >= 1e6 || max < 1e-3 || max / min >= 1e4) {
+  // Labels must tell the ticks apart and say each one as it is (0.75, not 0.8).
+  const fits = (f: (t: number) => string, close: (t: number, back: number) => boolean) =>
+    new Set(ticks.map(f)).size === new Set(ticks).size && ticks.every((t) => close(t, Number(f(t))));
+  // Whole numbers (steps) read plain.
+  if (ticks.every((t) => Number.isInteger(t)) && max < 1e15) return each((t) => String(t));
+  if (max >= 1e6 || max < 1e-3 || max / min >= 100) {
     for (let digits = 0; digits <= 8; digits++) {
       const f = (t: number) => (t === 0 ? '0' : trimExp(t.toExponential(digits)));
-      if (distinct(f)) return each(f);
+      if (fits(f, (t, back) => Math.abs(back - t) <= Math.abs(t) * 1e-9)) return each(f);
     }
     return each((t) => t.toExponential(8));
   }
   let step = Infinity;
   for (let i = 1; i < ticks.length; i++) step = Math.min(step, Math.abs(ticks[i] - ticks[i - 1]));
-  let decimals = step > 0 && Number.isFinite(step) ? Math.max(0, Math.ceil(-Math.log10(step) - 1e-9)) : 0;
+  if (!(step > 0 && Number.isFinite(step))) step = max;
+  let decimals = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
   for (; decimals <= 12; decimals++) {
     const f = (t: number) => t.toFixed(decimals);
-    if (distinct(f)) return each(f);
+    if (fits(f, (t, back) => Math.abs(back - t) <= step * 1e-6)) {
+      // 0.5 rather than 0.50: the value is the same.
+      return each((t) => {
+        const text = f(t);
+        return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+      });
+    }
   }
   return each((t) => fmtNum(t));
 }

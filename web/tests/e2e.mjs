@@ -343,6 +343,10 @@ test('compare: named runs, a zoom that works, a legend that hides lines; select 
   // Select all shown: every run shown, and Compare says why it cannot take them all.
   await page.goto(url({ project: 'fx/table' }));
   await page.locator('tr[data-run]').first().waitFor();
+  // The column picker offers every run's config keys (warmup: only some older runs).
+  await page.getByRole('button', { name: 'Columns' }).click();
+  await page.locator('.picker-menu label', { hasText: 'warmup' }).waitFor();
+  await page.getByRole('button', { name: 'Done' }).click();
   await page.check('input[aria-label="Select all shown runs"]');
   const button = page.getByRole('button', { name: /Compare at most 32 \(1000 selected\)/ });
   await button.waitFor();
@@ -539,6 +543,20 @@ test('live: a new run appears, its points arrive, and its death shows as crashed
   await page.locator('.run-head [data-state="crashed"]').waitFor({ timeout: 15000 });
   figures.crash_visible_ms = Date.now() - t2;
   await shot('run-crashed');
+});
+
+test('charts fit a 400 px screen and fill a wide one', async () => {
+  await page.setViewportSize({ width: 400, height: 800 });
+  await page.goto(url({ project: 'fx/cmp', run: 'cmp-0' }));
+  await page.locator('figure.chart canvas').first().waitFor();
+  const narrow = await page.$eval('figure.chart', (f) => f.getBoundingClientRect().right);
+  assert.ok(narrow <= 400, `a chart ends within the screen: ${narrow}`);
+  await page.setViewportSize({ width: 1900, height: 900 });
+  await page.waitForTimeout(200);
+  const cards = await page.$$eval('.charts figure.chart', (fs) => fs.map((f) => f.getBoundingClientRect().right));
+  const page_ = await page.$eval('.charts', (c) => c.getBoundingClientRect().right);
+  assert.ok(Math.max(...cards) > page_ - 30, `the cards reach the right edge: ${Math.max(...cards)} of ${page_}`);
+  await page.setViewportSize({ width: 1400, height: 900 });
 });
 
 test('dark theme', async () => {

@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/runs/{project}/{run_id}/artifacts/{id}/content"),
     ("get", "/api/requests"),
     ("get", "/api/saved_configs"),
+    ("get", "/api/config_keys"),
     ("get", "/api/events"),
     ("get", "/api/ws"),
     ("get", "/api/compare"),

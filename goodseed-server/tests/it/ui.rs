@@ -44,7 +44,12 @@ fn fixtures(home: &Path) {
         let run = builder(home, "fx/table", &format!("run-{i:04}"))
             .name(format!("trial {i:04}"))
             .tags(if i % 3 == 0 { vec!["sweep", "third"] } else { vec!["sweep"] })
-            .config(&serde_json::json!({ "lr": 1e-3 * f64::from(i % 7 + 1), "layers": i % 5 }))
+            .config(&if i % 100 == 5 {
+                // A key only some (older) runs have: the column picker offers it too.
+                serde_json::json!({ "lr": 1e-3 * f64::from(i % 7 + 1), "layers": i % 5, "warmup": 100 })
+            } else {
+                serde_json::json!({ "lr": 1e-3 * f64::from(i % 7 + 1), "layers": i % 5 })
+            })
             .expect("config")
             .create()
             .expect("create");

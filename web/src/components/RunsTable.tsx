@@ -410,17 +410,18 @@ function Duration({ row }: { row: RunRow }) {
   return <>{row.closed_at || running ? fmtDuration(d) : ''}</>;
 }
 
-/** Adds config and metric columns: config keys from the newest run, metric paths from all. */
+/** Adds config and metric columns: config keys and metric paths of every run. */
 function ColumnPicker({ route, metricPaths, project, newest }: { route: Route; metricPaths: string[]; project: string; newest?: string }) {
   const [open, setOpen] = useState(false);
   const [keys, setKeys] = useState<string[] | null>(null);
   useEffect(() => {
-    if (!open || keys || !newest) return;
-    api.configs(project, newest).then(
-      (c) => setKeys(Object.keys(c).filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/')).sort()),
+    if (!open || keys) return;
+    // Every run's keys, not only the newest run's: a key some runs lack is offered too.
+    api.configKeys(project).then(
+      (all) => setKeys(all.filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/'))),
       () => setKeys([]),
     );
-  }, [open, newest]);
+  }, [open, project, newest]);
   const add = (spec: string) => {
     if (!route.cols.includes(spec)) patchRoute({ cols: [...route.cols, spec] });
   };
