@@ -172,10 +172,21 @@ fn compare_runs_in_one_request() {
             &server,
             &format!("/api/runs/{project}/{run}/series?path=train/loss&pointCount=20"),
         );
-        for field in ["steps", "values", "minY", "maxY", "ts", "downsampled", "totalCount"] {
+        // The window too: a zoom maps through it as through .../series.
+        for field in [
+            "steps",
+            "values",
+            "minY",
+            "maxY",
+            "ts",
+            "downsampled",
+            "firstPointIndex",
+            "lastPointIndex",
+            "totalCount",
+        ] {
             assert_eq!(entry[field], series[field], "{project}/{run}: {field}");
         }
-        assert_eq!(entry.as_object().expect("entry").len(), 9, "{entry}");
+        assert_eq!(entry.as_object().expect("entry").len(), 11, "{entry}");
     }
     assert_eq!(entries[0]["downsampled"], true);
     assert_eq!(entries[2]["totalCount"], 50);
