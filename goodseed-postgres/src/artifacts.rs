@@ -5,7 +5,6 @@
 //! shared through `<blob dir>/index/`. Every server over the database must see the same
 //! directory (a shared file system) to serve the files.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use goodseed_store::artifacts::{
@@ -236,22 +235,5 @@ pub(crate) fn check(
     blobs: &BlobDir,
     deep: bool,
 ) -> Result<Vec<String>, postgres::Error> {
-    let mut problems = Vec::new();
-    let mut seen = HashSet::new();
-    for a in list(client, run, 0, false)? {
-        if a.in_place.is_some() || !seen.insert(a.hash.clone()) {
-            continue;
-        }
-        if a.media_type == goodseed_core::media::TREE {
-            for p in blobs.check_tree(&a.hash, a.size, deep) {
-                problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
-            }
-        } else if let Some(p) = blobs.check(&a.hash, a.size, deep) {
-            problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
-        }
-    }
-    for name in blobs.leftovers() {
-        problems.push(format!("an unfinished copy ({name}) left by a crash"));
-    }
-    Ok(problems)
+    Ok(blobs.check_records(&list(client, run, 0, false)?, deep))
 }

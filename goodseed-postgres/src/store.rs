@@ -849,26 +849,16 @@ impl RunStore for PgStore {
                 .ok_or_else(|| not_found(project, run_id))?;
             let mut new = new.clone();
             if new.in_place.is_none() {
-                use goodseed_store::artifacts::BlobSink;
                 let root = self.shared.blobs.get().ok_or_else(|| StoreError::Unsupported {
                     what: "keeping files without a blob directory (GOODSEED_BLOB_DIR)",
                     location: location.clone(),
                 })?;
-                let held = crate::artifacts::blob_dir(root, run)
-                    .describe(&new.blob.hash, &new.name)?
-                    .ok_or_else(|| StoreError::NoSuchArtifact {
-                        what: new.blob.hash.to_string(),
-                        location: location.clone(),
-                    })?;
-                if held.size != new.blob.size {
-                    return Err(StoreError::BadRequest {
-                        reason: format!(
-                            "the file {} holds {} bytes, not {}",
-                            held.hash, held.size, new.blob.size
-                        ),
-                    });
-                }
-                new.blob = held;
+                new.blob = crate::artifacts::blob_dir(root, run).held(
+                    &new.blob.hash,
+                    new.blob.size,
+                    &new.name,
+                    &location,
+                )?;
             }
             let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
             let now = goodseed_store::lifecycle::now_iso();

@@ -263,6 +263,53 @@ impl BlobDir {
         }
     }
 
+    /// The blob a record registered from outside names, described again from its bytes
+    /// under `name`: [`StoreError::NoSuchArtifact`] when this run does not hold it,
+    /// [`StoreError::BadRequest`] when it is not of the `size` given.
+    pub fn held(
+        &self,
+        hash: &ContentHash,
+        size: u64,
+        name: &str,
+        location: &str,
+    ) -> Result<BlobRef> {
+        let held = self.describe(hash, name)?.ok_or_else(|| StoreError::NoSuchArtifact {
+            what: hash.to_string(),
+            location: location.to_owned(),
+        })?;
+        if held.size != size {
+            return Err(StoreError::BadRequest {
+                reason: format!("the file {hash} holds {} bytes, not {size}", held.size),
+            });
+        }
+        Ok(held)
+    }
+
+    /// What is wrong with the blobs of a run's `records` (see
+    /// [`crate::RunReader::check_blobs`]): each stored record's file (a directory's files
+    /// too), and copies a crash left.
+    pub fn check_records(&self, records: &[crate::artifacts::Artifact], deep: bool) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut seen = HashSet::new();
+        for a in records {
+            if a.in_place.is_some() || !seen.insert(a.hash.clone()) {
+                continue;
+            }
+            let found = if a.media_type == goodseed_core::media::TREE {
+                self.check_tree(&a.hash, a.size, deep)
+            } else {
+                self.check(&a.hash, a.size, deep).into_iter().collect()
+            };
+            problems.extend(
+                found.into_iter().map(|p| format!("{} {:?}: {p}", a.kind.as_str(), a.name)),
+            );
+        }
+        for name in self.leftovers() {
+            problems.push(format!("an unfinished copy ({name}) left by a crash"));
+        }
+        problems
+    }
+
     /// Copies left behind by a crash (`.tmp-*` files), by name.
     pub fn leftovers(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };

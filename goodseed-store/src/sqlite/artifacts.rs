@@ -2,7 +2,6 @@
 //! `goodseed_artifacts`, ours (0.4.0 reads none of it), made by the first write that
 //! needs it. The blobs are beside the file, `<run_id>.files/<sha256>` ([`BlobDir`]).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -302,24 +301,7 @@ pub(crate) fn check(
     blobs: &BlobDir,
     deep: bool,
 ) -> rusqlite::Result<Vec<String>> {
-    let mut problems = Vec::new();
-    let mut seen = HashSet::new();
-    for a in list(conn)? {
-        if a.in_place.is_some() || !seen.insert(a.hash.clone()) {
-            continue;
-        }
-        if a.media_type == goodseed_core::media::TREE {
-            for p in blobs.check_tree(&a.hash, a.size, deep) {
-                problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
-            }
-        } else if let Some(p) = blobs.check(&a.hash, a.size, deep) {
-            problems.push(format!("{} {:?}: {p}", a.kind.as_str(), a.name));
-        }
-    }
-    for name in blobs.leftovers() {
-        problems.push(format!("an unfinished copy ({name}) left by a crash"));
-    }
-    Ok(problems)
+    Ok(blobs.check_records(&list(conn)?, deep))
 }
 
 /// The id of the record of this kind, name and step.

@@ -104,6 +104,20 @@ struct CachedReader {
     last_used: u64,
 }
 
+/// A read-write connection for one short change beside any writer (waiting for its lock
+/// up to the busy timeout), on a file checked to be a run.
+fn open_for_change(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| schema::not_a_run(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
+        .map_err(|e| StoreError::db(path, e))?;
+    schema::check_is_run(&conn, path)?;
+    Ok(conn)
+}
+
 /// Whether a directory the walk meets holds blobs, not runs: `<run_id>.files` beside
 /// its `<run_id>.sqlite`, or the root's shared index.
 fn is_blob_dir(
@@ -392,14 +406,7 @@ impl SqliteStore {
         // outlive it.
         self.forget_reader(&path);
         let db = |e| StoreError::db(&path, e);
-        let mut conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| schema::not_a_run(&path, e))?;
-        conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
-            .map_err(db)?;
-        schema::check_is_run(&conn, &path)?;
+        let mut conn = open_for_change(&path)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         match value {
             Some(v) => {
@@ -902,32 +909,16 @@ impl RunStore for SqliteStore {
         let path = self.resolve(project, run_id)?;
         let mut new = new.clone();
         if new.in_place.is_none() {
-            use crate::artifacts::BlobSink;
-            let held = self.blobs_of(&path).describe(&new.blob.hash, &new.name)?;
-            let held = held.ok_or_else(|| StoreError::NoSuchArtifact {
-                what: new.blob.hash.to_string(),
-                location: shown(&path),
-            })?;
-            if held.size != new.blob.size {
-                return Err(StoreError::BadRequest {
-                    reason: format!(
-                        "the file {} holds {} bytes, not {}",
-                        held.hash, held.size, new.blob.size
-                    ),
-                });
-            }
-            new.blob = held;
+            new.blob = self.blobs_of(&path).held(
+                &new.blob.hash,
+                new.blob.size,
+                &new.name,
+                &shown(&path),
+            )?;
         }
         self.forget_reader(&path);
         let db = |e| StoreError::db(&path, e);
-        let mut conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| schema::not_a_run(&path, e))?;
-        conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
-            .map_err(db)?;
-        schema::check_is_run(&conn, &path)?;
+        let mut conn = open_for_change(&path)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let now = goodseed_core::time::UtcMicros::from(SystemTime::now()).to_iso8601();
         super::artifacts::write(&tx, &[crate::artifacts::ArtifactOp::Add(new.clone())], &now)
@@ -959,14 +950,7 @@ impl RunStore for SqliteStore {
         let result = (|| {
             self.forget_reader(&path);
             let db = |e| StoreError::db(&path, e);
-            let mut conn = Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| schema::not_a_run(&path, e))?;
-            conn.busy_timeout(std::time::Duration::from_millis(schema::BUSY_TIMEOUT_MS.into()))
-                .map_err(db)?;
-            schema::check_is_run(&conn, &path)?;
+            let mut conn = open_for_change(&path)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
             let Some(deleted) = super::artifacts::edit(&tx, id, edit).map_err(db)? else {
                 return Err(StoreError::NoSuchArtifact {
