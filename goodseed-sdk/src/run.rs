@@ -390,13 +390,13 @@ impl Run {
             .unwrap_or_default()
     }
 
-    /// Registers a checkpoint file saved at `step`, with the metrics it was saved at
-    /// (what a keep-best [`Retention`](crate::Retention) ranks by). Returns at once: the
-    /// file is copied into the run's store (hashed, named by its SHA-256) by a thread of
-    /// the run, then registered with the run's next write. The file must not change
-    /// until the copy is done (a copy of a changed file is refused and said on stderr);
-    /// [`Run::wait_for_files`] waits for it. A missing file, a directory or an auto step
-    /// is refused at once.
+    /// Registers a checkpoint saved at `step` (a file, or a directory of files), with
+    /// the metrics it was saved at (what a keep-best [`Retention`](crate::Retention)
+    /// ranks by). Returns at once: the file is copied into the run's store (hashed, named
+    /// by its SHA-256) by a thread of the run, then registered with the run's next write.
+    /// The file must not change until the copy is done (a copy of a changed file is
+    /// refused and said on stderr); [`Run::wait_for_files`] waits for it. A missing file
+    /// or an auto step is refused at once.
     pub fn log_checkpoint(
         &self,
         path: impl AsRef<std::path::Path>,
