@@ -49,6 +49,14 @@ impl PgRunReader {
         db_error(&self.location, e)
     }
 
+    /// Whether a record of the run names the blob and holds it in the store.
+    fn names_stored(&self, hash: &goodseed_store::artifacts::ContentHash) -> Result<bool> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            crate::artifacts::names_stored(&mut *conn, self.run, hash).map_err(|e| self.err(&e))
+        })
+    }
+
     /// The id of a series of the run, if it has one.
     fn series(
         &self,
@@ -636,26 +644,25 @@ impl RunReader for PgRunReader {
             location: self.location.clone(),
         };
         let root = self.shared.blobs.get().ok_or_else(no_such)?;
-        let blobs = crate::artifacts::blob_dir(root, self.run);
-        // A record's own file, or a file of a directory a record names.
-        let named = crate::off_runtime(|| {
-            let mut conn = self.shared.conn()?;
-            if crate::artifacts::names_stored(&mut *conn, self.run, hash)
-                .map_err(|e| self.err(&e))?
-            {
-                return Ok(true);
-            }
-            let trees: Vec<_> = crate::artifacts::referenced(&mut *conn, self.run)
-                .map_err(|e| self.err(&e))?
-                .into_iter()
-                .filter(|(_, t)| *t)
-                .collect();
-            Ok(!trees.is_empty() && blobs.kept(&trees).contains(hash))
-        })?;
-        if !named {
+        if !self.names_stored(hash)? {
             return Err(no_such());
         }
-        blobs.open(hash).map_err(|_| no_such())
+        crate::artifacts::blob_dir(root, self.run).open(hash).map_err(|_| no_such())
+    }
+
+    fn open_tree(
+        &self,
+        hash: &goodseed_store::artifacts::ContentHash,
+    ) -> Result<goodseed_store::artifacts::TreeFiles> {
+        let no_such = || StoreError::NoSuchArtifact {
+            what: hash.to_string(),
+            location: self.location.clone(),
+        };
+        let root = self.shared.blobs.get().ok_or_else(no_such)?;
+        if !self.names_stored(hash)? {
+            return Err(no_such());
+        }
+        crate::artifacts::blob_dir(root, self.run).tree_files(hash)
     }
 
     fn check_blobs(&self, deep: bool) -> Result<Vec<String>> {

@@ -440,36 +440,17 @@ async fn download_tree(
     record: Artifact,
 ) -> Result<HttpResponse, ApiError> {
     let hash = record.hash.clone();
-    let (r2, reader2) = (route.clone(), Arc::clone(&reader));
-    let tree = blocking(move || {
-        let blob = reader2.open_blob(&hash).map_err(|e| r2.err(e))?;
-        let mut bytes = Vec::new();
-        blob.reader
-            .take(goodseed_store::artifacts::Tree::MAX_BYTES)
-            .read_to_end(&mut bytes)
-            .map_err(|e| {
-                r2.err(goodseed_store::StoreError::Io {
-                    action: "reading",
-                    location: "a directory manifest".into(),
-                    source: e,
-                })
-            })?;
-        goodseed_store::artifacts::Tree::parse(&bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("checkpoint {}: {e}", record.id),
-            )
-        })
-    })
-    .await?;
+    let r2 = route.clone();
+    // The record is checked once; its files are then opened one at a time.
+    let files = blocking(move || reader.open_tree(&hash).map_err(|e| r2.err(e))).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let failed_late = Arc::clone(&failed);
     actix_web::rt::task::spawn_blocking(move || {
         let mut out = tar::Builder::new(BodyWriter { tx, buf: Vec::new() });
         let written = (|| -> std::io::Result<()> {
-            for f in &tree.files {
-                let blob = reader.open_blob(&f.hash).map_err(std::io::Error::other)?;
+            for (i, f) in files.tree.files.iter().enumerate() {
+                let blob = files.open(i).map_err(std::io::Error::other)?;
                 let mut header = tar::Header::new_gnu();
                 header.set_size(blob.len);
                 header.set_mode(0o644);

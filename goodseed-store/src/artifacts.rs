@@ -362,6 +362,22 @@ impl Tree {
         Ok(Tree { files: out })
     }
 
+    /// The manifest a blob holds; `None` when it is none (told by its first bytes, so
+    /// any blob may be given: a large one is not read).
+    pub fn from_blob(mut blob: Blob) -> Option<Tree> {
+        use std::io::Read;
+        if blob.len > Tree::MAX_BYTES || blob.len < Tree::MAGIC.len() as u64 {
+            return None;
+        }
+        let mut bytes = vec![0u8; Tree::MAGIC.len()];
+        blob.reader.read_exact(&mut bytes).ok()?;
+        if bytes != Tree::MAGIC {
+            return None;
+        }
+        blob.reader.read_to_end(&mut bytes).ok()?;
+        Tree::parse(&bytes).ok()
+    }
+
     /// The files' total size.
     pub fn total(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
@@ -375,6 +391,26 @@ pub fn check_tree_path(path: &str) -> std::result::Result<(), String> {
         || path.chars().any(|c| c.is_control() || c == '\\')
         || path.split('/').any(|s| s.is_empty() || s == "." || s == "..");
     if bad { Err(format!("{path:?} is not a relative path within the directory")) } else { Ok(()) }
+}
+
+/// A directory checkpoint opened for reading ([`crate::RunReader::open_tree`]): its
+/// manifest, and its files opened one at a time (the record was checked once).
+#[derive(Debug)]
+pub struct TreeFiles {
+    /// The files.
+    pub tree: Tree,
+    pub(crate) blobs: crate::blobs::BlobDir,
+}
+
+impl TreeFiles {
+    /// Opens the file at `index` of [`TreeFiles::tree`].
+    pub fn open(&self, index: usize) -> Result<Blob> {
+        let file = self.tree.files.get(index).ok_or_else(|| StoreError::NoSuchArtifact {
+            what: format!("file {index} of the directory"),
+            location: self.blobs.dir().display().to_string(),
+        })?;
+        self.blobs.open(&file.hash)
+    }
 }
 
 /// Reads a file once for its hash, size and media type, without copying it (a file

@@ -80,19 +80,17 @@ impl BlobDir {
     /// The directory manifest kept as `hash`, when that blob is one (told by its first
     /// bytes, so any blob may be asked); `None` for any other blob or a missing one.
     pub fn read_tree(&self, hash: &ContentHash) -> Option<Tree> {
-        let mut blob = self.open(hash).ok()?;
-        if blob.len > Tree::MAX_BYTES || blob.len < Tree::MAGIC.len() as u64 {
-            return None;
-        }
-        let mut head = vec![0u8; Tree::MAGIC.len()];
-        blob.reader.read_exact(&mut head).ok()?;
-        if head != Tree::MAGIC {
-            return None;
-        }
-        let mut rest = Vec::new();
-        blob.reader.read_to_end(&mut rest).ok()?;
-        head.extend_from_slice(&rest);
-        Tree::parse(&head).ok()
+        Tree::from_blob(self.open(hash).ok()?)
+    }
+
+    /// The directory checkpoint kept as `hash`, its files to open one at a time;
+    /// [`StoreError::NoSuchArtifact`] when that blob is no directory manifest.
+    pub fn tree_files(&self, hash: &ContentHash) -> Result<crate::artifacts::TreeFiles> {
+        let tree = self.read_tree(hash).ok_or_else(|| StoreError::NoSuchArtifact {
+            what: hash.to_string(),
+            location: self.dir.display().to_string(),
+        })?;
+        Ok(crate::artifacts::TreeFiles { tree, blobs: BlobDir::new(self.dir.clone(), None) })
     }
 
     /// Lets go of what a record just written pinned: its blob, and for a directory the

@@ -593,6 +593,15 @@ pub trait RunReader: Send + Sync + std::fmt::Debug {
         Err(crate::StoreError::NoSuchArtifact { what: hash.to_string(), location: String::new() })
     }
 
+    /// Opens the directory checkpoint a record of this run names by `hash`: its manifest,
+    /// and its files to open one at a time (checked once here, not per file).
+    fn open_tree(
+        &self,
+        hash: &crate::artifacts::ContentHash,
+    ) -> Result<crate::artifacts::TreeFiles> {
+        Err(crate::StoreError::NoSuchArtifact { what: hash.to_string(), location: String::new() })
+    }
+
     /// What is wrong with the run's blobs: each record whose blob is missing, of another
     /// size or (with `deep`) no longer hashes to its name, and copies a crash left. Empty
     /// when all is sound.

@@ -343,14 +343,8 @@ impl Uploader {
         if a.media_type != goodseed_core::media::TREE {
             return Some(vec![a.hash.clone()]);
         }
-        let mut blob = self.uploads.open_blob(&a.hash).ok()?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(&mut blob.reader, goodseed_store::artifacts::Tree::MAX_BYTES),
-            &mut bytes,
-        )
-        .ok()?;
-        let tree = goodseed_store::artifacts::Tree::parse(&bytes).ok()?;
+        let tree =
+            goodseed_store::artifacts::Tree::from_blob(self.uploads.open_blob(&a.hash).ok()?)?;
         let mut out: Vec<_> = tree.files.into_iter().map(|f| f.hash).collect();
         out.dedup();
         out.push(a.hash.clone());

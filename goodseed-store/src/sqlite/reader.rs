@@ -559,20 +559,24 @@ impl RunReader for SqliteRunReader {
             what: hash.to_string(),
             location: crate::error::shown(&self.path),
         };
-        let blobs = crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None);
-        // A record's own file, or a file of a directory a record names.
-        let named = self.with_conn(|conn| {
-            if super::artifacts::names_stored(conn, hash)? {
-                return Ok(true);
-            }
-            let trees: Vec<_> =
-                super::artifacts::referenced(conn)?.into_iter().filter(|(_, t)| *t).collect();
-            Ok(!trees.is_empty() && blobs.kept(&trees).contains(hash))
-        })?;
-        if !named {
+        if !self.with_conn(|conn| super::artifacts::names_stored(conn, hash))? {
             return Err(no_such());
         }
+        let blobs = crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None);
         blobs.open(hash).map_err(|_| no_such())
+    }
+
+    fn open_tree(
+        &self,
+        hash: &crate::artifacts::ContentHash,
+    ) -> Result<crate::artifacts::TreeFiles> {
+        if !self.with_conn(|conn| super::artifacts::names_stored(conn, hash))? {
+            return Err(StoreError::NoSuchArtifact {
+                what: hash.to_string(),
+                location: crate::error::shown(&self.path),
+            });
+        }
+        crate::blobs::BlobDir::new(super::artifacts::blob_dir_of(&self.path), None).tree_files(hash)
     }
 
     fn check_blobs(&self, deep: bool) -> Result<Vec<String>> {

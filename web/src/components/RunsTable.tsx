@@ -234,7 +234,7 @@ export function RunsTable({ route }: { route: Route }) {
               <option value={t}>{t}</option>
             ))}
           </select>
-          <ColumnPicker route={route} metricPaths={metricPaths} project={project} newest={rows?.[0]?.run_id} />
+          <ColumnPicker route={route} metricPaths={metricPaths} project={project} />
           <label class="check">
             <input
               type="checkbox"
@@ -411,7 +411,7 @@ function Duration({ row }: { row: RunRow }) {
 }
 
 /** Adds config and metric columns: config keys and metric paths of every run. */
-function ColumnPicker({ route, metricPaths, project, newest }: { route: Route; metricPaths: string[]; project: string; newest?: string }) {
+function ColumnPicker({ route, metricPaths, project }: { route: Route; metricPaths: string[]; project: string }) {
   const [open, setOpen] = useState(false);
   const [keys, setKeys] = useState<string[] | null>(null);
   useEffect(() => {
@@ -421,7 +421,7 @@ function ColumnPicker({ route, metricPaths, project, newest }: { route: Route; m
       (all) => setKeys(all.filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/'))),
       () => setKeys([]),
     );
-  }, [open, project, newest]);
+  }, [open, project]);
   const add = (spec: string) => {
     if (!route.cols.includes(spec)) patchRoute({ cols: [...route.cols, spec] });
   };
