@@ -278,32 +278,47 @@ fn a_database_restart_under_a_writer_loses_no_acknowledged_batch() {
     let mut w = store.create_run(&pn("team/p"), &rid("r3"), &first("r3")).expect("create");
     let mut acknowledged = 0u32;
     let mut next = 0u32;
-    let refused = {
-        let mut refused = 0u32;
-        let started = std::time::Instant::now();
-        std::thread::scope(|s| {
-            s.spawn(|| {
+    // A restart between two batches is waited out by the pool, so restart again (up to
+    // eight times) until one meets a batch on its way: the case this test is about.
+    let met = std::sync::atomic::AtomicU32::new(0);
+    let restarting = std::sync::atomic::AtomicBool::new(true);
+    let mut restarts = 0u32;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::sync::atomic::Ordering::SeqCst;
+            for _ in 0..8 {
                 std::thread::sleep(std::time::Duration::from_millis(300));
                 cluster.restart();
-            });
-            while started.elapsed() < std::time::Duration::from_secs(4) {
-                // Batches big enough that the restart meets one on its way, not only the
-                // pool between two (which waits for the database to come back).
-                match w.write(&points(next, BATCH)) {
-                    Ok(()) => {
-                        acknowledged += BATCH;
-                        next += BATCH;
-                    }
-                    Err(e) => {
-                        assert!(e.is_busy(), "a database restarting is a try-again error: {e}");
-                        refused += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                    }
+                restarts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                if met.load(SeqCst) > 0 {
+                    break;
                 }
             }
+            restarting.store(false, SeqCst);
         });
-        refused
-    };
+        let mut after = 0u32;
+        // Batches big enough that a restart meets one on its way, not only the pool
+        // between two; a few more batches once the restarts are over.
+        while after < 3 {
+            if !restarting.load(std::sync::atomic::Ordering::SeqCst) {
+                after += 1;
+            }
+            match w.write(&points(next, BATCH)) {
+                Ok(()) => {
+                    acknowledged += BATCH;
+                    next += BATCH;
+                }
+                Err(e) => {
+                    assert!(e.is_busy(), "a database restarting is a try-again error: {e}");
+                    met.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+    });
+    let refused = met.into_inner();
+    eprintln!("{restarts} restart(s), {refused} batch(es) refused, {acknowledged} points kept");
     assert!(refused > 0, "some writes met the restart");
     w.close().expect("close");
     let r = store.open_run(&pn("team/p"), &rid("r3")).expect("open");
