@@ -131,10 +131,14 @@ pub enum Liveness {
     Dead,
     /// No way to tell (for example a run written by goodseed 0.4.0, which leaves no lock).
     Unknown,
+    /// No way to tell, and nothing written for a long time: most likely its writer was
+    /// killed (goodseed 0.4.0 leaves neither a lock nor heartbeats).
+    Stale,
 }
 
 /// A run's status. The first three are stored in `run_meta.status`; `Crashed` is derived
-/// for a run stored as running whose writer is known to be dead.
+/// for a run stored as running whose writer is known to be dead, `Stale` for one whose
+/// writer cannot be known and that has not been written for a long time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RunStatus {
@@ -146,6 +150,9 @@ pub enum RunStatus {
     Failed,
     /// Stored as running, but its writer died without closing it.
     Crashed,
+    /// Stored as running, with no way to tell whether its writer is alive, and nothing
+    /// written for a long time ([`Liveness::Stale`]).
+    Stale,
     /// A status this version does not know, kept as stored (or `unknown` when absent,
     /// as 0.4.0 reports it).
     Other(String),
@@ -167,6 +174,7 @@ impl RunStatus {
     pub fn derive(stored: Option<&str>, liveness: Liveness) -> RunStatus {
         match (RunStatus::from_stored(stored), liveness) {
             (RunStatus::Running, Liveness::Dead) => RunStatus::Crashed,
+            (RunStatus::Running, Liveness::Stale) => RunStatus::Stale,
             (status, _) => status,
         }
     }
@@ -178,6 +186,7 @@ impl RunStatus {
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
             RunStatus::Crashed => "crashed",
+            RunStatus::Stale => "stale",
             RunStatus::Other(s) => s,
         }
     }

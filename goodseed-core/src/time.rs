@@ -122,6 +122,14 @@ impl UtcMicros {
     }
 }
 
+impl From<UtcMicros> for std::time::SystemTime {
+    /// The clock reading of a time.
+    fn from(t: UtcMicros) -> std::time::SystemTime {
+        let d = std::time::Duration::from_micros(t.0.unsigned_abs());
+        if t.0 >= 0 { std::time::UNIX_EPOCH + d } else { std::time::UNIX_EPOCH - d }
+    }
+}
+
 impl From<std::time::SystemTime> for UtcMicros {
     /// Converts a clock reading or file time (truncated to the microsecond).
     fn from(t: std::time::SystemTime) -> UtcMicros {

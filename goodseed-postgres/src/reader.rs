@@ -12,7 +12,9 @@ use std::sync::Arc;
 use goodseed_core::downsample::{Downsampler, PointCount, Sampled, Window};
 use goodseed_core::{ConfigValue, MetricPoint, TextPoint};
 use goodseed_store::pyramid::{self, Seqs};
-use goodseed_store::{Result, RunMeta, RunReader, RunVersion, StoreError, TextPage, TextWindow};
+use goodseed_store::{
+    Result, RunMeta, RunReader, RunVersion, StoreError, TextOrder, TextPage, TextWindow,
+};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{GenericClient, IsolationLevel};
@@ -505,11 +507,20 @@ impl RunReader for PgRunReader {
         })
     }
 
-    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {
+    fn text_points_in(
+        &self,
+        path: Option<&str>,
+        window: TextWindow,
+        by: TextOrder,
+    ) -> Result<TextPage> {
         crate::off_runtime(|| {
             let mut conn = self.shared.conn()?;
             let filter = if path.is_some() { "AND s.path = $3" } else { "" };
-            let order = if path.is_some() { "p.step" } else { "s.path, p.step" };
+            let order = match (path, by) {
+                (Some(_), _) => "p.step",
+                (None, TextOrder::Path) => "s.path, p.step",
+                (None, TextOrder::Step) => "p.step, s.path",
+            };
             let base = format!(
                 "SELECT s.path, p.step, p.value, p.ts FROM goodseed_text_points p
                  JOIN goodseed_series s ON p.series = s.id WHERE s.run = $1 AND s.kind = $2 {filter}"
@@ -535,13 +546,18 @@ impl RunReader for PgRunReader {
                     format!("{base} ORDER BY {order} LIMIT ${next} OFFSET ${}", next + 1)
                 }
                 // As 0.4.0 does: `DESC` binds to the last ordering column only, so with no
-                // path the tail is taken per path order, newest steps first.
+                // path the tail is taken per path order, newest steps first. In step
+                // order, the newest steps of all series.
                 TextWindow::Tail(n) => {
                     limit = clamp(n);
                     params.push(&limit);
-                    let outer = if path.is_some() { "2" } else { "1, 2" };
+                    let (inner, outer) = match (path, by) {
+                        (Some(_), _) => ("p.step DESC", "2"),
+                        (None, TextOrder::Path) => ("s.path, p.step DESC", "1, 2"),
+                        (None, TextOrder::Step) => ("p.step DESC, s.path DESC", "2, 1"),
+                    };
                     format!(
-                        "SELECT * FROM ({base} ORDER BY {order} DESC LIMIT ${next}) AS t ORDER BY {outer}"
+                        "SELECT * FROM ({base} ORDER BY {inner} LIMIT ${next}) AS t ORDER BY {outer}"
                     )
                 }
             };

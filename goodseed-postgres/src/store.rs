@@ -354,6 +354,8 @@ impl PgStore {
                     tags: tags.remove(id).unwrap_or_default(),
                     version: None,
                     location: format!("{project}/{run_id}"),
+                    // Its writers' heartbeats tell whether they live (`RunRow::liveness`).
+                    last_write: None,
                 },
             );
         }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use goodseed_core::ProjectName;
 use goodseed_core::time::UtcMicros;
 use goodseed_store::requests::{NewRequest, Request, RequestKind, RequestStore};
-use goodseed_store::{LogLevel, RunReader, TextFilter, TextWindow};
+use goodseed_store::{LogLevel, RunReader, TextFilter, TextOrder, TextWindow};
 
 use crate::body::{BodyError, CHUNK, blocking, cached, json_bytes, json_response, stream};
 use crate::cache::{Key, ResponseCache};
@@ -306,12 +306,22 @@ async fn string_series(
             })?),
         },
     };
+    // Ours: `order=step` interleaves all series by step (0.4.0's order is by path).
+    let order = match query.get("order") {
+        None | Some("path") => TextOrder::Path,
+        Some("step") => TextOrder::Step,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "order must be path or step, got {other:?}"
+            )));
+        }
+    };
     blocking(move || {
         let integer = reader.integer_steps().map_err(|e| route.err(e))?;
         let page = if filter == TextFilter::default() {
-            reader.text_points(path.as_deref(), window)
+            reader.text_points_in(path.as_deref(), window, order)
         } else {
-            reader.search_text(path.as_deref(), &filter, window)
+            reader.search_text_in(path.as_deref(), &filter, window, order)
         }
         .map_err(|e| route.err(e))?;
         let mut j = Json::with_capacity(64 + page.points.len() * 120);

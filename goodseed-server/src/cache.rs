@@ -90,6 +90,7 @@ mod tests {
             tags: Vec::new(),
             version: None,
             location: id.into(),
+            last_write: None,
         })
     }
 

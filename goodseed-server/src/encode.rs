@@ -167,6 +167,7 @@ pub(crate) fn run_fields(j: &mut Json, r: &RunSummary) {
     }
     j.end_array();
     j.key("ended_by").opt_str(goodseed_store::lifecycle::ended_by(m, &r.status).as_deref());
+    j.key("last_write_at").opt_str(r.last_write.map(|t| t.to_iso8601()).as_deref());
 }
 
 #[cfg(test)]

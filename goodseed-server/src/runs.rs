@@ -18,7 +18,7 @@ use crate::query::Query;
 const LISTING_PARAMS: &[&str] = &["status", "tag", "q", "trashed", "sort", "limit", "offset"];
 
 /// The states `status` may ask for.
-const STATES: &[&str] = &["running", "finished", "failed", "crashed", "unknown"];
+const STATES: &[&str] = &["running", "finished", "failed", "crashed", "stale", "unknown"];
 
 /// The largest page `limit` allows.
 pub(crate) const MAX_LIMIT: i64 = 10_000;
@@ -222,6 +222,7 @@ pub(crate) fn summary_json(
     }
     j.end_array();
     j.key("stop_requested").bool(m.get(goodseed_store::meta_key::STOP_REQUESTED_AT).is_some());
+    j.key("last_write_at").opt_str(summary.last_write.map(|t| t.to_iso8601()).as_deref());
     j.end_object();
     Ok(j)
 }

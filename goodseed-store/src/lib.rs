@@ -53,11 +53,12 @@ use std::sync::Arc;
 pub use error::{Result, StoreError};
 pub use model::{
     LastSteps, LogLevel, MetricRow, ProjectSummary, RunListing, RunMeta, RunReader, RunStore,
-    RunSummary, RunVersion, RunWriter, SeriesRef, TextFilter, TextPage, TextRow, TextWindow,
-    UnreadableRun, WriteBatch, meta_key,
+    RunSummary, RunVersion, RunWriter, SeriesRef, TextFilter, TextOrder, TextPage, TextRow,
+    TextWindow, UnreadableRun, WriteBatch, meta_key,
 };
 pub use sqlite::{
-    HEARTBEAT_STALE_AFTER, SqliteRunReader, SqliteRunWriter, SqliteStore, lock_path, run_file_path,
+    HEARTBEAT_STALE_AFTER, STALE_AFTER, SqliteRunReader, SqliteRunWriter, SqliteStore, lock_path,
+    run_file_path,
 };
 
 /// Where a store keeps its runs: what a composition root names to get one from

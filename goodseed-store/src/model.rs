@@ -377,6 +377,16 @@ pub enum TextWindow {
     Tail(u64),
 }
 
+/// The order of the text points of several series (one series is always in step order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextOrder {
+    /// By path, then step: 0.4.0's order.
+    #[default]
+    Path,
+    /// By step, then path: the lines of several series interleaved as they were logged.
+    Step,
+}
+
 /// The severity a log line starts with (`ERROR …`, `WARN …`), most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {
@@ -506,17 +516,40 @@ pub trait RunReader: Send + Sync + std::fmt::Debug {
         point_count: PointCount,
     ) -> Result<(Window, Sampled)>;
 
-    /// Text points of one series (or all), paged.
-    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage>;
+    /// Text points of one series (or all, in `order`), paged.
+    fn text_points_in(
+        &self,
+        path: Option<&str>,
+        window: TextWindow,
+        order: TextOrder,
+    ) -> Result<TextPage>;
+
+    /// Text points of one series (or all), paged, in 0.4.0's order.
+    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {
+        self.text_points_in(path, window, TextOrder::Path)
+    }
 
     /// Text points of one series (or all) that pass `filter`, paged over the matches
-    /// (`total` counts the matches), in the order [`RunReader::text_points`] gives. The
-    /// whole series is searched, a page at a time: memory stays bounded by the window.
+    /// (`total` counts the matches), in 0.4.0's order.
     fn search_text(
         &self,
         path: Option<&str>,
         filter: &TextFilter,
         window: TextWindow,
+    ) -> Result<TextPage> {
+        self.search_text_in(path, filter, window, TextOrder::Path)
+    }
+
+    /// Text points of one series (or all) that pass `filter`, paged over the matches
+    /// (`total` counts the matches), in the order [`RunReader::text_points_in`] gives.
+    /// The whole series is searched, a page at a time: memory stays bounded by the
+    /// window.
+    fn search_text_in(
+        &self,
+        path: Option<&str>,
+        filter: &TextFilter,
+        window: TextWindow,
+        order: TextOrder,
     ) -> Result<TextPage> {
         const CHUNK: u64 = 10_000;
         let mut out = TextPage::default();
@@ -528,7 +561,8 @@ pub trait RunReader: Send + Sync + std::fmt::Debug {
         };
         let mut offset = 0;
         loop {
-            let page = self.text_points(path, TextWindow::Page { limit: CHUNK, offset })?;
+            let page =
+                self.text_points_in(path, TextWindow::Page { limit: CHUNK, offset }, order)?;
             let got = page.points.len() as u64;
             for (p, point) in page.points {
                 if !filter.matches(&point.value) {
@@ -630,7 +664,7 @@ pub struct RunSummary {
     pub run_id: String,
     /// The whole `run_meta` table.
     pub meta: RunMeta,
-    /// The status to show, `crashed` included.
+    /// The status to show, `crashed` and `stale` included.
     pub status: RunStatus,
     /// Whether the writer is known to be alive.
     pub liveness: Liveness,
@@ -647,6 +681,9 @@ pub struct RunSummary {
     /// Where the run is kept, for people to read (relative to the store: for SQLite,
     /// `<project>/runs/<id>.sqlite`). Never parsed.
     pub location: String,
+    /// When the run was last written, as far as the store can tell (for SQLite, the
+    /// newest modification time of its file and WAL); `None` when it cannot.
+    pub last_write: Option<goodseed_core::time::UtcMicros>,
 }
 
 /// Something the store keeps as a run but cannot read.

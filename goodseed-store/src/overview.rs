@@ -169,6 +169,7 @@ mod tests {
             tags: Vec::new(),
             version: None,
             location: "p/runs/r.sqlite".into(),
+            last_write: None,
         }
     }
 

@@ -1,5 +1,6 @@
-"""Writes one run with goodseed 0.4.0's real ``Run`` API for the web UI's browser tests
-(goodseed-server/tests/ui.rs): project fx/py, run py-run.
+"""Writes runs with goodseed 0.4.0's real ``Run`` API for the web UI's browser tests
+(goodseed-server/tests/ui.rs): project fx/py, run py-run, and py-killed, which the
+process leaves ``running`` by dying without closing it (as a killed trainer does).
 
 Usage: write_ui_run.py GOODSEED_HOME
 """
@@ -7,6 +8,7 @@ Usage: write_ui_run.py GOODSEED_HOME
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import goodseed
@@ -38,6 +40,24 @@ def main() -> None:
         if i % 10 == 0:
             run["logs/stderr"].log(f"python warning at epoch {i}", step=i)
     run.close()
+
+    killed = goodseed.Run(
+        project="fx/py",
+        run_id="py-killed",
+        name="killed python trainer",
+        storage="local",
+        goodseed_home=home,
+        capture_hardware_metrics=False,
+        capture_stdout=False,
+        capture_stderr=False,
+        capture_traceback=False,
+        git_ref=False,
+    )
+    for i in range(50):
+        killed["train/loss"].log(1 / (i + 1), step=i)
+    sys.stdout.flush()
+    # Dies as a killed trainer does: no close, no status written, no atexit hooks.
+    os._exit(0)
 
 
 if __name__ == "__main__":

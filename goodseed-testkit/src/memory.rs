@@ -22,7 +22,7 @@ use goodseed_core::{
 use goodseed_store::uploads::{Pending, PendingConfig, PendingMetric, PendingText, RunUploads};
 use goodseed_store::{
     LastSteps, ProjectSummary, Result, RunListing, RunMeta, RunReader, RunStore, RunSummary,
-    RunVersion, RunWriter, StoreError, TextPage, TextWindow, WriteBatch, meta_key,
+    RunVersion, RunWriter, StoreError, TextOrder, TextPage, TextWindow, WriteBatch, meta_key,
 };
 
 /// What [`MemoryStore::fail`] makes fail.
@@ -270,6 +270,7 @@ impl MemoryStore {
             version: (!run.writer).then_some(RunVersion(run.generation)),
             location: location(project, id),
             meta,
+            last_write: None,
         }
     }
 
@@ -769,7 +770,12 @@ impl RunReader for MemoryReader {
         Ok((window, sampler.finish()))
     }
 
-    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {
+    fn text_points_in(
+        &self,
+        path: Option<&str>,
+        window: TextWindow,
+        order: TextOrder,
+    ) -> Result<TextPage> {
         let data = self.data()?;
         let mut all: Vec<(String, TextPoint)> = data
             .texts
@@ -781,12 +787,19 @@ impl RunReader for MemoryReader {
                 })
             })
             .collect();
+        if order == TextOrder::Step {
+            all.sort_by(|a, b| a.1.step.total_cmp(&b.1.step).then_with(|| a.0.cmp(&b.0)));
+        }
         let total = all.len() as u64;
         let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let points = match window {
             TextWindow::All => all,
             TextWindow::Page { limit, offset } => {
                 all.into_iter().skip(clamp(offset)).take(clamp(limit)).collect()
+            }
+            TextWindow::Tail(n) if order == TextOrder::Step => {
+                let skip = all.len().saturating_sub(clamp(n));
+                all.into_iter().skip(skip).collect()
             }
             // As 0.4.0 does: in path order, newest steps first, then back in order.
             TextWindow::Tail(n) => {

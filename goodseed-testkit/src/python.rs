@@ -172,8 +172,8 @@ impl Drop for PythonServer {
 /// Our body with the fields we add to 0.4.0's answers (`state`, `tags`, `ended_by`)
 /// taken out.
 pub fn without_our_fields(body: &str) -> String {
-    let mut out = body.to_owned();
-    for state in ["running", "finished", "failed", "crashed", "unknown"] {
+    let mut out = without_last_write(body);
+    for state in ["running", "finished", "failed", "crashed", "stale", "unknown"] {
         out = out.replace(&format!(r#", "state": "{state}""#), "");
     }
     for ended in
@@ -202,6 +202,22 @@ pub fn without_our_fields(body: &str) -> String {
         }
         let end = end.expect("the tags array ends");
         out.replace_range(start..end, "");
+    }
+    out
+}
+
+/// `body` without our `last_write_at` fields (`, "last_write_at": "<time>"` or `null`):
+/// when a file was last written is not what a comparison of answers is about.
+pub fn without_last_write(body: &str) -> String {
+    const KEY: &str = r#", "last_write_at": "#;
+    let mut out = body.to_owned();
+    let mut from = 0;
+    while let Some(at) = out[from..].find(KEY).map(|i| from + i) {
+        let value = at + KEY.len();
+        // A time (no comma or brace inside) or null.
+        let end = out[value..].find([',', '}']).map_or(out.len(), |i| value + i);
+        out.replace_range(at..end, "");
+        from = at;
     }
     out
 }

@@ -1,6 +1,6 @@
 // Typed access to the goodseed HTTP API (see /api/openapi.json).
 
-export type State = 'running' | 'finished' | 'failed' | 'crashed' | 'unknown';
+export type State = 'running' | 'finished' | 'failed' | 'crashed' | 'stale' | 'unknown';
 
 export interface Project {
   name: string;
@@ -20,6 +20,8 @@ export interface RunRow {
   tags: string[];
   /** How the run ended: completed, failed, stopped, killed, crashed; null while it runs. */
   ended_by: string | null;
+  /** When the run was last written, as far as the store can tell. */
+  last_write_at?: string | null;
   metric_paths: string[];
   string_series_paths: string[];
   /** Added by the listing's `config=` parameters. */
@@ -53,6 +55,7 @@ export interface Summary {
   last: Record<string, LastPoint>;
   hosts: string[];
   stop_requested: boolean;
+  last_write_at?: string | null;
 }
 
 /** One metric as columns, the chart's shape (`.../series` and `/api/compare`). */
@@ -233,7 +236,9 @@ export async function texts(
   const q = new URLSearchParams(
     opts.tail ? { tail: String(opts.limit) } : { limit: String(opts.limit), offset: String(opts.offset ?? 0) },
   );
+  // One series is in step order; all of them interleaved by step, as they were logged.
   if (opts.path) q.set('path', opts.path);
+  else q.set('order', 'step');
   if (opts.q) q.set('q', opts.q);
   if (opts.level) q.set('level', opts.level);
   const r = await getJson<{ string_series: TextPoint[]; total: number }>(

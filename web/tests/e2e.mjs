@@ -205,6 +205,11 @@ test('logs: tail, paging, search, stderr readable', async () => {
   assert.ok(await page.isVisible('text=step 1199: all good'), 'the tail is shown');
   await page.click('text=First');
   await page.getByText('step 0: all good', { exact: true }).waitFor();
+  // All series interleaved by step, as they were logged (not one series after another).
+  const steps = await page.$$eval('.log-line .log-step', (ss) => ss.map((s) => Number(s.textContent)));
+  assert.ok(steps.every((s, i) => i === 0 || steps[i - 1] <= s), `steps in order: ${steps.slice(0, 20)}`);
+  const first = await page.$$eval('.log-line pre', (ps) => ps.slice(0, 4).map((p) => p.textContent));
+  assert.deepEqual(first, ['warning at 0: grad norm high', 'step 0: all good', 'ERROR trainer: checkpoint 0', 'step 1: all good']);
   // The search covers the whole series on the server, not the loaded page.
   await page.fill('input[aria-label="Search logs"]', 'GRAD NORM');
   await page.waitForFunction(() => /^matches .* of 12$/.test(document.querySelector('.logs .count')?.textContent ?? ''));
@@ -239,6 +244,23 @@ test('a run written by Python goodseed 0.4.0: charts, config and logs', async ()
   await page.getByText('python epoch 29: loss').waitFor();
   assert.equal(await page.locator('.log-line.stderr').count(), 3);
   await shot('python-run');
+});
+
+test('a run left running by a killed 0.4.0 trainer shows as stale, with its last write', async () => {
+  await page.goto(url({ project: 'fx/py' }));
+  const badge = page.locator('tr:has-text("py-killed") .badge');
+  await badge.waitFor();
+  assert.equal(await badge.getAttribute('data-state'), 'stale');
+  assert.equal((await badge.textContent()).trim(), 'stale');
+  assert.match(await badge.getAttribute('title'), /nothing written since .*most likely killed/);
+  // The closed run beside it is not touched.
+  assert.equal(await page.locator('tr:has-text("py-run") .badge').getAttribute('data-state'), 'finished');
+  await page.selectOption('select[aria-label="Status filter"]', 'stale');
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1);
+  await page.goto(url({ project: 'fx/py', run: 'py-killed' }));
+  await page.locator('[data-stale]').waitFor();
+  assert.equal(await page.locator('[data-running-for]').count(), 0, 'no running timer');
+  assert.equal(await page.locator('.pulse').count(), 0, 'not shown live');
 });
 
 test('system: monitoring drawn apart with units, one line per GPU; a failed run shows its traceback', async () => {

@@ -295,9 +295,18 @@ fn child_trainer() {
     }
 }
 
-/// A run written by goodseed 0.4.0 itself (Python), in `fx/py`.
+/// Runs written by goodseed 0.4.0 itself (Python), in `fx/py`: one closed, one whose
+/// process died without closing it, last written (its files' times say) an hour ago.
 fn python_fixture(home: &Path) {
     python::run_python("write_ui_run.py", [home.as_os_str()], &[]);
+    let killed = home.join("projects/fx/py/runs/py-killed.sqlite");
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for file in [killed.clone(), killed.with_extension("sqlite-wal")] {
+        if let Ok(f) = std::fs::File::options().write(true).open(&file) {
+            f.set_modified(hour_ago).expect("age the killed run's file");
+        }
+    }
+    assert!(killed.exists(), "0.4.0 wrote {}", killed.display());
 }
 
 fn have(cmd: &str, arg: &str) -> bool {

@@ -11,5 +11,5 @@ mod writer;
 
 pub use lock::lock_path;
 pub use reader::SqliteRunReader;
-pub use store::{HEARTBEAT_STALE_AFTER, SqliteStore, run_file_path};
+pub use store::{HEARTBEAT_STALE_AFTER, STALE_AFTER, SqliteStore, run_file_path};
 pub use writer::SqliteRunWriter;

@@ -13,7 +13,7 @@ use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::pyramid;
 use super::schema::{self, NAN_TABLE, ReadMode};
-use crate::model::{LastSteps, RunMeta, RunReader, RunVersion, TextPage, TextWindow};
+use crate::model::{LastSteps, RunMeta, RunReader, RunVersion, TextOrder, TextPage, TextWindow};
 use crate::{Result, StoreError};
 
 /// Reads one run file through pooled read-only connections.
@@ -468,13 +468,22 @@ impl RunReader for SqliteRunReader {
         result
     }
 
-    fn text_points(&self, path: Option<&str>, window: TextWindow) -> Result<TextPage> {
+    fn text_points_in(
+        &self,
+        path: Option<&str>,
+        window: TextWindow,
+        by: TextOrder,
+    ) -> Result<TextPage> {
         self.with_conn(|conn| {
             if !schema::has_table(conn, "string_series")? || !schema::has_table(conn, "string_points")? {
                 return Ok(TextPage::default());
             }
             let filter = if path.is_some() { "WHERE s.path = ?1" } else { "" };
-            let order = if path.is_some() { "p.step" } else { "s.path, p.step" };
+            let order = match (path, by) {
+                (Some(_), _) => "p.step",
+                (None, TextOrder::Path) => "s.path, p.step",
+                (None, TextOrder::Step) => "p.step, s.path",
+            };
             let base = format!(
                 "SELECT s.path, p.step, p.value, p.ts FROM string_points p
                  JOIN string_series s ON p.series_id = s.id {filter}"
@@ -497,12 +506,17 @@ impl RunReader for SqliteRunReader {
                     vec![clamp(limit), clamp(offset)],
                 ),
                 // As 0.4.0 does: `DESC` binds to the last ordering column only, so with
-                // no path the tail is taken per path order, newest steps first.
+                // no path the tail is taken per path order, newest steps first. In step
+                // order, the newest steps of all series.
                 TextWindow::Tail(n) => {
-                    let outer = if path.is_some() { "2" } else { "1, 2" };
+                    let (inner, outer) = match (path, by) {
+                        (Some(_), _) => ("p.step DESC", "2"),
+                        (None, TextOrder::Path) => ("s.path, p.step DESC", "1, 2"),
+                        (None, TextOrder::Step) => ("p.step DESC, s.path DESC", "2, 1"),
+                    };
                     (
                         format!(
-                            "SELECT * FROM ({base} ORDER BY {order} DESC LIMIT ?2) ORDER BY {outer}"
+                            "SELECT * FROM ({base} ORDER BY {inner} LIMIT ?2) ORDER BY {outer}"
                         ),
                         vec![clamp(n)],
                     )

@@ -83,6 +83,13 @@ struct Fingerprint {
     wal: Option<(u64, SystemTime)>,
 }
 
+impl Fingerprint {
+    /// The newest modification time of the file and its WAL.
+    fn last_write(&self) -> SystemTime {
+        self.wal.map_or(self.modified, |(_, wal)| wal.max(self.modified))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct CachedSummary {
     fingerprint: Fingerprint,
@@ -451,13 +458,25 @@ fn remove_if_present(path: &Path) -> Result<()> {
 /// A writer on another host whose heartbeat is older than this is taken as dead.
 pub const HEARTBEAT_STALE_AFTER: Duration = Duration::from_secs(60);
 
+/// A `running` run with no way to tell whether its writer lives (goodseed 0.4.0's, which
+/// leaves no lock and sends no heartbeat) is shown as stale once it has not been written
+/// for this long: a trainer logs far more often, so its writer was most likely killed.
+/// It shows as running again as soon as it is written.
+pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+
 /// Whether a run's writer is alive, for a run stored as `running`.
 ///
 /// On this host the writer lock decides: held means live, present but free means the
 /// writer died. A run written from another host (a shared directory) has no lock we can
 /// see; there a heartbeat older than [`HEARTBEAT_STALE_AFTER`] means dead. A run with
-/// neither (written by goodseed 0.4.0) is `Unknown`.
-pub(crate) fn liveness(run_file: &Path, meta: &RunMeta, now: SystemTime) -> Liveness {
+/// neither (written by goodseed 0.4.0) is `Unknown`, or `Stale` once its last write
+/// (when given) is older than [`STALE_AFTER`].
+pub(crate) fn liveness(
+    run_file: &Path,
+    meta: &RunMeta,
+    now: SystemTime,
+    last_write: Option<SystemTime>,
+) -> Liveness {
     if meta.status() != Some("running") {
         return Liveness::Unknown;
     }
@@ -476,6 +495,11 @@ pub(crate) fn liveness(run_file: &Path, meta: &RunMeta, now: SystemTime) -> Live
                         Liveness::Live
                     }
                 }
+                _ if last_write
+                    .is_some_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_AFTER)) =>
+                {
+                    Liveness::Stale
+                }
                 _ => Liveness::Unknown,
             }
         }
@@ -488,7 +512,8 @@ fn with_fresh_status(summary: Arc<RunSummary>, path: &Path, now: SystemTime) -> 
     if summary.meta.status() != Some("running") {
         return summary;
     }
-    let alive = liveness(path, &summary.meta, now);
+    let last_write = summary.last_write.map(SystemTime::from);
+    let alive = liveness(path, &summary.meta, now, last_write);
     if alive == summary.liveness {
         return summary;
     }
@@ -535,7 +560,8 @@ fn load_summary(
     } else {
         found.project.clone()
     };
-    let liveness = liveness(&found.path, &meta, SystemTime::now());
+    let last_write = fingerprint.last_write();
+    let liveness = liveness(&found.path, &meta, SystemTime::now(), Some(last_write));
     let version = (mode == ReadMode::Closed)
         .then(|| version_of(&found.path, fingerprint.size, fingerprint.modified));
     Ok(RunSummary {
@@ -550,6 +576,7 @@ fn load_summary(
         tags,
         version,
         location: found.location(),
+        last_write: Some(UtcMicros::from(last_write)),
     })
 }
 
@@ -873,7 +900,7 @@ impl RunStore for SqliteStore {
         // known (their lock file is free) and can be resumed.
         let live = || StoreError::Live { location: shown(&path), holder: holder(&meta) };
         if meta.status() == Some("running")
-            && liveness(&path, &meta, SystemTime::now()) != Liveness::Dead
+            && liveness(&path, &meta, SystemTime::now(), None) != Liveness::Dead
         {
             return Err(live());
         }
@@ -1053,7 +1080,7 @@ impl SqliteStore {
             });
         }
         let link_held = is_link && lock::probe(&entry) == LockState::Held;
-        if link_held || liveness(&real, &meta, SystemTime::now()) == Liveness::Live {
+        if link_held || liveness(&real, &meta, SystemTime::now(), None) == Liveness::Live {
             return Err(StoreError::Locked { location: shown(&entry) });
         }
         Ok(Deletion { run: run.clone(), real, entry, is_link })

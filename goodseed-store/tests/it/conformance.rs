@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use goodseed_core::downsample::PointCount;
 use goodseed_core::{ConfigValue, FieldPath, ProjectName, RunId, Step};
 use goodseed_store::{
-    RunStore, RunWriter, SqliteStore, StoreError, TextWindow, WriteBatch, run_file_path,
+    RunStore, RunWriter, SqliteStore, StoreError, TextFilter, TextOrder, TextWindow, WriteBatch,
+    run_file_path,
 };
 use goodseed_testkit::MemoryStore;
 
@@ -457,6 +458,30 @@ fn text_series_paging(b: &impl Backend) {
     assert_eq!(values(None, TextWindow::Tail(2)).0, ["oops", "line 9 again"]);
     assert_eq!(values(None, TextWindow::Page { limit: 1, offset: 1 }).0, ["line 0"]);
     assert_eq!(values(Some("nope"), TextWindow::All), (vec![], 0));
+
+    // Ours: all series by step (ties by path), as a console interleaves them.
+    let by_step = |window| {
+        let page = r.text_points_in(None, window, TextOrder::Step).expect("text");
+        let got = page.points.into_iter().map(|(path, p)| format!("{path}@{}={}", p.step, p.value));
+        (got.collect::<Vec<_>>(), page.total)
+    };
+    let (every, total) = by_step(TextWindow::All);
+    assert_eq!(total, 11);
+    assert_eq!(every[..3], ["logs/stderr@0=oops", "logs/stdout@0=line 0", "logs/stdout@1=line 1"]);
+    assert_eq!(
+        by_step(TextWindow::Page { limit: 2, offset: 1 }).0,
+        ["logs/stdout@0=line 0", "logs/stdout@1=line 1"]
+    );
+    assert_eq!(
+        by_step(TextWindow::Tail(2)).0,
+        ["logs/stdout@8=line 8", "logs/stdout@9=line 9 again"]
+    );
+    let filter = TextFilter { contains: Some("O".into()), min_level: None };
+    let page = r.search_text_in(None, &filter, TextWindow::All, TextOrder::Step).expect("search");
+    assert_eq!(page.total, 1, "only oops holds an o");
+    // One series is in step order whatever the order asked.
+    let one = r.text_points_in(Some("logs/stdout"), TextWindow::Tail(1), TextOrder::Step);
+    assert_eq!(one.expect("text").points[0].1.value, "line 9 again");
 }
 
 fn downsampling_reads_one_window(b: &impl Backend) {

@@ -512,3 +512,42 @@ fn a_reader_of_a_live_run_leaves_no_litter_once_the_writer_closed() {
     assert_eq!(siblings(&path), ["r1.sqlite"], "no -wal or -shm left behind");
     assert_eq!(closed.metric_count("m").expect("count"), 1, "and the data is all there");
 }
+
+/// A run left `running` with no lock and no heartbeat (as a killed goodseed 0.4.0
+/// trainer leaves it) is stale once its file is old, and running again when written.
+#[test]
+fn a_running_run_no_one_can_vouch_for_goes_stale_when_its_file_is_old() {
+    use goodseed_core::{Liveness, RunStatus};
+    use std::time::{Duration, SystemTime};
+    let s = Sqlite::new();
+    // Closing leaves the run as 0.4.0 leaves one: `running`, one file, no lock.
+    s.create("p", "old", &new_run("old", "2025-01-01T00:00:00+00:00"))
+        .expect("create")
+        .close()
+        .expect("close");
+    let path = s.path("p", "old");
+    let state = || {
+        let r = s.catalog.run_summary(&pn("p"), &rid("old")).expect("summary");
+        let listed = s.catalog.list_runs(None).expect("list").runs[0].clone();
+        assert_eq!((listed.status.clone(), listed.liveness), (r.status.clone(), r.liveness));
+        (r.status.clone(), r.liveness, r.last_write.map(SystemTime::from))
+    };
+    let (status, liveness, written) = state();
+    assert_eq!((status, liveness), (RunStatus::Running, Liveness::Unknown));
+    let age = SystemTime::now().duration_since(written.expect("a file's time")).expect("past");
+    assert!(age < Duration::from_secs(60), "just written: {age:?}");
+
+    let old = SystemTime::now() - goodseed_store::STALE_AFTER - Duration::from_secs(5);
+    fs::File::options().write(true).open(&path).expect("open").set_modified(old).expect("touch");
+    let (status, liveness, written) = state();
+    assert_eq!((status.as_str(), liveness), ("stale", Liveness::Stale));
+    let shown = written.expect("time").duration_since(old).unwrap_or_default();
+    assert!(shown < Duration::from_secs(1), "the file's time is the last write");
+    // Stale is not dead: the store still refuses to take it over.
+    let err = s.catalog.resume_run(&pn("p"), &rid("old")).expect_err("stale");
+    assert!(matches!(err, StoreError::Live { .. }), "{err}");
+
+    let now = SystemTime::now();
+    fs::File::options().write(true).open(&path).expect("open").set_modified(now).expect("touch");
+    assert_eq!(state().0, RunStatus::Running, "written again: running");
+}

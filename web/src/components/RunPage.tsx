@@ -124,7 +124,7 @@ export function RunPage({ route }: { route: Route }) {
       <header class="page-head run-head">
         <h1>
           <a {...linkProps({ project })} class="crumb">{project}</a> / <span class="mono">{runId}</span>
-          <StatusBadge state={s.state} endedBy={s.ended_by} trashed={s.trashed} />
+          <StatusBadge state={s.state} endedBy={s.ended_by} trashed={s.trashed} lastWrite={s.last_write_at} />
           <span class={`live-dot live-${live}`} title={`live updates: ${live}`} />
         </h1>
         {s.name && s.name !== runId && <p class="run-name">{s.name}</p>}
@@ -136,7 +136,17 @@ export function RunPage({ route }: { route: Route }) {
           </div>
           <div>
             <dt>{s.closed_at ? 'Closed' : s.state === 'running' ? 'Running for' : 'Last heard'}</dt>
-            <dd>{s.closed_at ? fmtTime(s.closed_at) : s.state === 'running' ? <RunningFor since={s.created_at} /> : '—'}</dd>
+            <dd>
+              {s.closed_at ? (
+                fmtTime(s.closed_at)
+              ) : s.state === 'running' ? (
+                <RunningFor since={s.created_at} />
+              ) : s.state === 'stale' && s.last_write_at ? (
+                <span data-stale>{fmtTime(s.last_write_at)}</span>
+              ) : (
+                '—'
+              )}
+            </dd>
           </div>
           {s.closed_at && (
             <div>

@@ -220,7 +220,7 @@ export function RunsTable({ route }: { route: Route }) {
             onChange={(e) => patchRoute({ status: (e.target as HTMLSelectElement).value || undefined })}
           >
             <option value="">any status</option>
-            {['running', 'finished', 'failed', 'crashed'].map((s) => (
+            {['running', 'finished', 'failed', 'crashed', 'stale'].map((s) => (
               <option value={s}>{s === 'running' ? 'live' : s}</option>
             ))}
           </select>
@@ -344,7 +344,7 @@ export function RunsTable({ route }: { route: Route }) {
                     />
                   </td>
                   <td>
-                    <StatusBadge state={r.state} endedBy={r.ended_by} />
+                    <StatusBadge state={r.state} endedBy={r.ended_by} lastWrite={r.last_write_at} />
                   </td>
                   <td class="name">
                     <a {...linkProps({ project, run: r.run_id })} title={r.experiment_name ?? ''}>

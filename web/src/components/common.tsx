@@ -2,6 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { State } from '../api';
+import { fmtTime } from '../format';
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -34,6 +35,7 @@ const LABEL: Record<string, string> = {
   finished: 'finished',
   failed: 'failed',
   crashed: 'crashed',
+  stale: 'stale',
   unknown: 'unknown',
 };
 
@@ -47,16 +49,23 @@ export function StatusBadge({
   state,
   endedBy,
   trashed,
+  lastWrite,
 }: {
   state: State | string;
   endedBy?: string | null;
   trashed?: boolean;
+  lastWrite?: string | null;
 }) {
   // A finished run that was asked to stop shows `stopped`; a failed one closed on a
   // signal shows `killed`.
   const ended = endedBy && ENDED[endedBy] ? endedBy : null;
   const shown = ended ?? state;
-  const title = ended ? `state: ${state}, ${ENDED[ended]}` : `state: ${state}`;
+  const title = ended
+    ? `state: ${state}, ${ENDED[ended]}`
+    : state === 'stale'
+      ? `stale: still marked running, but nothing written ${lastWrite ? `since ${fmtTime(lastWrite)}` : 'for a long time'}; ` +
+        'its trainer left no way to tell whether it lives (goodseed 0.4.0 writes no heartbeat) and was most likely killed'
+      : `state: ${state}`;
   return (
     <span class={`badge badge-${shown}`} title={title} data-state={state} data-ended-by={endedBy ?? undefined}>
       {state === 'running' && <i class="pulse" />}
