@@ -195,6 +195,7 @@ pub(crate) fn run(args: ServeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         )),
         None => {}
     }
+    let opened = opened.watched(|line| warn(&line));
     let listener = TcpListener::bind((ip, args.port))
         .with_context(|| format!("cannot listen on {ip} port {}", args.port))?;
     let port = listener.local_addr().context("reading the listening address")?.port();

@@ -124,6 +124,25 @@ pub(crate) fn open_projects(dir: PathBuf) -> DataStore {
     }
 }
 
+impl DataStore {
+    /// The same store for a long-running server: a data directory's lists from an index
+    /// kept current by file-system notifications (`SqliteStore::watched`) instead of
+    /// walking the directory for every listing. `tell` hears why it cannot be, if so
+    /// (listings then walk the directory).
+    pub(crate) fn watched(mut self, tell: impl FnOnce(String)) -> DataStore {
+        if self.database {
+            return self;
+        }
+        let store = goodseed_store::SqliteStore::new(&self.dir).watched();
+        // A directory not there yet is said by the caller, and watched once it is.
+        if let Some(problem) = store.watch_problem().filter(|_| self.dir.is_dir()) {
+            tell(format!("{problem}: every listing walks the directory"));
+        }
+        self.store = Arc::new(store);
+        self
+    }
+}
+
 /// The keys of the cloud API kept with the runs at `location`.
 pub(crate) fn open_tokens(location: Location) -> anyhow::Result<Arc<dyn TokenStore>> {
     Ok(open_store(location)?.tokens())

@@ -57,8 +57,8 @@ pub use model::{
     TextWindow, UnreadableRun, WriteBatch, meta_key,
 };
 pub use sqlite::{
-    HEARTBEAT_STALE_AFTER, STALE_AFTER, SqliteRunReader, SqliteRunWriter, SqliteStore, lock_path,
-    run_file_path,
+    HEARTBEAT_STALE_AFTER, RECONCILE_EVERY, STALE_AFTER, SqliteRunReader, SqliteRunWriter,
+    SqliteStore, lock_path, run_file_path,
 };
 
 /// Where a store keeps its runs: what a composition root names to get one from

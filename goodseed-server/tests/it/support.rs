@@ -9,7 +9,13 @@ use std::time::Duration;
 
 use goodseed_sdk::Run;
 use goodseed_server::{ServerOptions, serve};
-use goodseed_store::{StoreLocation, open_store};
+use goodseed_store::{SqliteStore, StoreLocation};
+
+/// The store of a projects directory as `goodseed serve` opens it: watched, listing from
+/// its index.
+pub(crate) fn watched(projects: &Path) -> Arc<dyn goodseed_store::RunStore> {
+    Arc::new(SqliteStore::new(projects).watched())
+}
 
 /// A running server; stopped on drop.
 pub(crate) struct TestServer {
@@ -31,7 +37,7 @@ impl TestServer {
     ) -> TestServer {
         let requests =
             goodseed_store::open_request_store(&StoreLocation::Projects(projects.to_owned()));
-        TestServer::start_on(open_store(&StoreLocation::Projects(projects.to_owned())), |o| {
+        TestServer::start_on(watched(projects), |o| {
             tweak(ServerOptions { requests: Some(requests), ..o })
         })
     }
@@ -42,7 +48,7 @@ impl TestServer {
         port: u16,
         tweak: impl FnOnce(ServerOptions) -> ServerOptions,
     ) -> TestServer {
-        let store = open_store(&StoreLocation::Projects(projects.to_owned()));
+        let store = watched(projects);
         let requests =
             goodseed_store::open_request_store(&StoreLocation::Projects(projects.to_owned()));
         TestServer::start_listening(store, port, |o| {

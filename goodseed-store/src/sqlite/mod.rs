@@ -1,6 +1,7 @@
 //! The SQLite implementation of the store, in goodseed 0.4.0's file format.
 
 mod artifacts;
+mod index;
 mod lock;
 mod pyramid;
 mod reader;
@@ -9,6 +10,7 @@ mod store;
 mod uploads;
 mod writer;
 
+pub use index::RECONCILE_EVERY;
 pub use lock::lock_path;
 pub use reader::SqliteRunReader;
 pub use store::{HEARTBEAT_STALE_AFTER, STALE_AFTER, SqliteStore, run_file_path};

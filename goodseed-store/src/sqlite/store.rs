@@ -41,7 +41,7 @@ pub fn run_file_path(root: &Path, project: &ProjectName, run_id: &RunId) -> Path
 
 /// How run files are laid out under the store's directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
+pub(super) enum Layout {
     /// `<root>/<project segments>/runs/<run_id>.sqlite`: goodseed's projects directory.
     Projects,
     /// `<root>/<run_id>.sqlite`: 0.4.0's `log_dir`, one directory of runs of any project
@@ -60,6 +60,9 @@ enum Layout {
 pub struct SqliteStore {
     root: PathBuf,
     layout: Layout,
+    walker: Walker,
+    /// The catalog's index, when the store is watched ([`SqliteStore::watched`]).
+    index: Option<super::index::Watched>,
     summaries: Mutex<HashMap<PathBuf, CachedSummary>>,
     readers: Mutex<ReaderCache>,
     /// The thread the readers' pools use for their upkeep, started on first use.
@@ -77,10 +80,10 @@ impl std::fmt::Debug for SqliteStore {
 
 /// What identifies one version of a run file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
+pub(super) struct Fingerprint {
     size: u64,
-    modified: SystemTime,
-    wal: Option<(u64, SystemTime)>,
+    pub(super) modified: SystemTime,
+    pub(super) wal: Option<(u64, SystemTime)>,
 }
 
 impl Fingerprint {
@@ -141,21 +144,168 @@ fn is_blob_dir(
     dir == root.join(".goodseed-server") && name == Path::new("blobs")
 }
 
+/// Where a store's run files are, and how to find them all.
+#[derive(Debug, Clone)]
+pub(super) struct Walker {
+    root: PathBuf,
+    layout: Layout,
+}
+
+impl Walker {
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(super) fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub(super) fn canonical_root(&self) -> Option<PathBuf> {
+        std::fs::canonicalize(&self.root).ok()
+    }
+
+    /// Walks the root for `**/runs/*.sqlite`, in path order, without following links.
+    ///
+    /// Costs one `readdir` per directory and one `stat` per run file; the `-wal` beside a
+    /// run is only stat-ed when the directory listing shows it exists (a live run).
+    pub(super) fn scan(&self) -> Vec<Found> {
+        let Some(root) = self.canonical_root() else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(read) = std::fs::read_dir(&dir) else { continue };
+            let entries: Vec<(OsString, std::fs::FileType, std::fs::DirEntry)> = read
+                .flatten()
+                .filter_map(|e| Some((e.file_name(), e.file_type().ok()?, e)))
+                .collect();
+            let in_runs = match self.layout {
+                Layout::Projects => dir.file_name() == Some(OsStr::new("runs")),
+                Layout::Flat => dir == root,
+            };
+            let by_name: HashMap<&OsStr, &std::fs::DirEntry> = if in_runs {
+                entries.iter().map(|(n, _, e)| (n.as_os_str(), e)).collect()
+            } else {
+                HashMap::new()
+            };
+            for (name, file_type, entry) in &entries {
+                if file_type.is_dir() {
+                    if self.layout == Layout::Projects
+                        && !is_blob_dir(&root, &dir, name, in_runs, &by_name)
+                    {
+                        dirs.push(dir.join(name));
+                    }
+                    continue;
+                }
+                if !in_runs || Path::new(name).extension() != Some(OsStr::new("sqlite")) {
+                    continue;
+                }
+                let at = dir.join(name);
+                let kind = if file_type.is_symlink() {
+                    Entry::Symlink
+                } else {
+                    // Stat-ed through the open directory (no walk of the whole path),
+                    // and the `-wal` only when the listing shows one.
+                    let wal = by_name.get(wal_path(Path::new(name)).as_os_str());
+                    Entry::File(stamp(entry.metadata(), wal.map(|e| e.metadata())))
+                };
+                if let Some(f) = self.found(&root, at, kind) {
+                    found.push(f);
+                }
+            }
+        }
+        found.sort_by(|a, b| a.relative.cmp(&b.relative));
+        found
+    }
+
+    /// Describes one `runs/*.sqlite` entry found by [`SqliteStore::scan`].
+    pub(super) fn found(&self, root: &Path, at: PathBuf, kind: Entry) -> Option<Found> {
+        let is_symlink = matches!(kind, Entry::Symlink);
+        let relative = at.strip_prefix(root).unwrap_or(&at).to_path_buf();
+        // A flat directory's runs take their project from their `run_meta` when read.
+        let project = match self.layout {
+            Layout::Projects => relative
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new(""))
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            Layout::Flat => String::new(),
+        };
+        let stem = at.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let unaddressable = self.unaddressable(&relative, &project, &stem);
+        let mut path = at.clone();
+        let state = match kind {
+            _ if project.is_empty() && self.layout == Layout::Projects => {
+                Err("run file directly under the data directory's runs/ has no project".to_owned())
+            }
+            _ if unaddressable.is_some() => Err(unaddressable.unwrap_or_default()),
+            Entry::Symlink => match std::fs::canonicalize(&at) {
+                Ok(target) if target.starts_with(root) => {
+                    path = target;
+                    let has_wal = wal_path(&path).exists();
+                    fingerprint(&path, has_wal).map_err(|e| format!("cannot read file: {e}"))
+                }
+                Ok(_) => Err("symlink leads outside the data directory".to_owned()),
+                Err(_) => Err("broken symlink".to_owned()),
+            },
+            Entry::File(stamp) => stamp.map_err(|e| format!("cannot read file: {e}")),
+        };
+        if is_symlink && state.is_ok() && !path.is_file() {
+            return None; // a link to a directory or device named like a run
+        }
+        Some(Found { at, path, relative, project, stem, state })
+    }
+
+    /// Why a run file found at `relative` cannot be addressed (opened, trashed, stopped:
+    /// every request names a run by a valid project name and run id), if it cannot.
+    fn unaddressable(&self, relative: &Path, project: &str, stem: &str) -> Option<String> {
+        if relative.to_str().is_none() {
+            return Some("its path is not UTF-8, so it cannot be addressed".to_owned());
+        }
+        if let Err(e) = RunId::parse(stem) {
+            return Some(format!("its file name cannot be addressed: {e}"));
+        }
+        if self.layout == Layout::Projects
+            && let Err(e) = ProjectName::parse(project)
+        {
+            return Some(format!("its folder cannot be addressed: {e}"));
+        }
+        None
+    }
+}
+
 /// One `**/runs/*.sqlite` found by the walk.
 #[derive(Debug)]
-struct Found {
+pub(super) struct Found {
     /// Where it was found: the cache key.
-    at: PathBuf,
+    pub(super) at: PathBuf,
     /// Where to open it (the symlink's target for a symlink).
-    path: PathBuf,
-    relative: PathBuf,
-    project: String,
+    pub(super) path: PathBuf,
+    pub(super) relative: PathBuf,
+    pub(super) project: String,
     stem: String,
-    state: std::result::Result<Fingerprint, String>,
+    pub(super) state: std::result::Result<Fingerprint, String>,
+}
+
+/// The entry of one run file as [`Walker::found`] takes it (`None` when it is gone).
+pub(super) fn scan_entry(at: &Path) -> Option<Entry> {
+    let meta = std::fs::symlink_metadata(at).ok()?;
+    if meta.file_type().is_symlink() {
+        return Some(Entry::Symlink);
+    }
+    let wal = match std::fs::symlink_metadata(wal_path(at)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        other => Some(other),
+    };
+    Some(Entry::File(stamp(Ok(meta), wal)))
 }
 
 /// A `runs/*.sqlite` directory entry, as the scan found it.
-enum Entry {
+pub(super) enum Entry {
     /// A symlink, resolved (and checked) later.
     Symlink,
     /// A file, with its stamp (from the directory entry and its `-wal` entry, if any).
@@ -213,11 +363,52 @@ impl SqliteStore {
 
     fn with_layout(root: PathBuf, layout: Layout) -> SqliteStore {
         SqliteStore {
+            walker: Walker { root: root.clone(), layout },
+            index: None,
             root,
             layout,
             summaries: Mutex::new(HashMap::new()),
             readers: Mutex::new(ReaderCache::default()),
             threads: OnceLock::new(),
+        }
+    }
+
+    /// The same store, listing from an index in memory kept current by file-system
+    /// notifications (see the `index` module): what a long-running server wants, where
+    /// a listing of 100,000 runs must not walk the directory. Any change is seen by the
+    /// next listing when it is this process's (or a new run's, or a live run's), within
+    /// milliseconds when notified, and within [`RECONCILE_EVERY`] otherwise. While the
+    /// directory cannot be watched (see [`SqliteStore::watch_problem`]: it does not
+    /// exist yet, say), listings walk it as an unwatched store's do, and watching starts
+    /// once it can.
+    ///
+    /// [`RECONCILE_EVERY`]: crate::sqlite::RECONCILE_EVERY
+    #[must_use]
+    pub fn watched(self) -> SqliteStore {
+        self.watched_reconciling_every(super::index::RECONCILE_EVERY)
+    }
+
+    /// [`SqliteStore::watched`], walking the whole directory for what notifications
+    /// missed every `every` instead of every [`RECONCILE_EVERY`] (a file system whose
+    /// notifications are unreliable; tests).
+    ///
+    /// [`RECONCILE_EVERY`]: crate::sqlite::RECONCILE_EVERY
+    #[must_use]
+    pub fn watched_reconciling_every(mut self, every: Duration) -> SqliteStore {
+        self.index = Some(super::index::Watched::start(self.walker.clone(), every));
+        self
+    }
+
+    /// Why a [`SqliteStore::watched`] store does not watch its directory (yet), if it
+    /// does not.
+    pub fn watch_problem(&self) -> Option<String> {
+        self.index.as_ref().and_then(super::index::Watched::problem)
+    }
+
+    /// Tells the index (if any) that this process changed a run file.
+    fn touched(&self, file: &Path) {
+        if let Some(index) = &self.index {
+            index.touched(file);
         }
     }
 
@@ -250,121 +441,82 @@ impl SqliteStore {
         Arc::clone(pool)
     }
 
-    fn canonical_root(&self) -> Option<PathBuf> {
-        std::fs::canonicalize(&self.root).ok()
-    }
-
-    /// Walks the root for `**/runs/*.sqlite`, in path order, without following links.
-    ///
-    /// Costs one `readdir` per directory and one `stat` per run file; the `-wal` beside a
-    /// run is only stat-ed when the directory listing shows it exists (a live run).
-    fn scan(&self) -> Vec<Found> {
-        let Some(root) = self.canonical_root() else {
-            return Vec::new();
-        };
-        let mut found = Vec::new();
-        let mut dirs = vec![root.clone()];
-        while let Some(dir) = dirs.pop() {
-            let Ok(read) = std::fs::read_dir(&dir) else { continue };
-            let entries: Vec<(OsString, std::fs::FileType, std::fs::DirEntry)> = read
-                .flatten()
-                .filter_map(|e| Some((e.file_name(), e.file_type().ok()?, e)))
-                .collect();
-            let in_runs = match self.layout {
-                Layout::Projects => dir.file_name() == Some(OsStr::new("runs")),
-                Layout::Flat => dir == root,
-            };
-            let by_name: HashMap<&OsStr, &std::fs::DirEntry> = if in_runs {
-                entries.iter().map(|(n, _, e)| (n.as_os_str(), e)).collect()
-            } else {
-                HashMap::new()
-            };
-            for (name, file_type, entry) in &entries {
-                if file_type.is_dir() {
-                    if self.layout == Layout::Projects
-                        && !is_blob_dir(&root, &dir, name, in_runs, &by_name)
-                    {
-                        dirs.push(dir.join(name));
-                    }
-                    continue;
-                }
-                if !in_runs || Path::new(name).extension() != Some(OsStr::new("sqlite")) {
-                    continue;
-                }
-                let at = dir.join(name);
-                let kind = if file_type.is_symlink() {
-                    Entry::Symlink
-                } else {
-                    // Stat-ed through the open directory (no walk of the whole path),
-                    // and the `-wal` only when the listing shows one.
-                    let wal = by_name.get(wal_path(Path::new(name)).as_os_str());
-                    Entry::File(stamp(entry.metadata(), wal.map(|e| e.metadata())))
-                };
-                if let Some(f) = self.found(&root, at, kind) {
-                    found.push(f);
-                }
-            }
-        }
-        found.sort_by(|a, b| a.relative.cmp(&b.relative));
-        found
-    }
-
-    /// Describes one `runs/*.sqlite` entry found by [`SqliteStore::scan`].
-    fn found(&self, root: &Path, at: PathBuf, kind: Entry) -> Option<Found> {
-        let is_symlink = matches!(kind, Entry::Symlink);
-        let relative = at.strip_prefix(root).unwrap_or(&at).to_path_buf();
-        // A flat directory's runs take their project from their `run_meta` when read.
-        let project = match self.layout {
-            Layout::Projects => relative
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new(""))
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-            Layout::Flat => String::new(),
-        };
-        let stem = at.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        let unaddressable = self.unaddressable(&relative, &project, &stem);
-        let mut path = at.clone();
-        let state = match kind {
-            _ if project.is_empty() && self.layout == Layout::Projects => {
-                Err("run file directly under the data directory's runs/ has no project".to_owned())
-            }
-            _ if unaddressable.is_some() => Err(unaddressable.unwrap_or_default()),
-            Entry::Symlink => match std::fs::canonicalize(&at) {
-                Ok(target) if target.starts_with(root) => {
-                    path = target;
-                    let has_wal = wal_path(&path).exists();
-                    fingerprint(&path, has_wal).map_err(|e| format!("cannot read file: {e}"))
-                }
-                Ok(_) => Err("symlink leads outside the data directory".to_owned()),
-                Err(_) => Err("broken symlink".to_owned()),
-            },
-            Entry::File(stamp) => stamp.map_err(|e| format!("cannot read file: {e}")),
-        };
-        if is_symlink && state.is_ok() && !path.is_file() {
-            return None; // a link to a directory or device named like a run
-        }
-        Some(Found { at, path, relative, project, stem, state })
-    }
-
-    /// Why a run file found at `relative` cannot be addressed (opened, trashed, stopped:
-    /// every request names a run by a valid project name and run id), if it cannot.
-    fn unaddressable(&self, relative: &Path, project: &str, stem: &str) -> Option<String> {
-        if relative.to_str().is_none() {
-            return Some("its path is not UTF-8, so it cannot be addressed".to_owned());
-        }
-        if let Err(e) = RunId::parse(stem) {
-            return Some(format!("its file name cannot be addressed: {e}"));
-        }
-        if self.layout == Layout::Projects
-            && let Err(e) = ProjectName::parse(project)
+    /// The summary of every file found (in the same order): from the cache when its
+    /// fingerprint is unchanged, else read (in parallel); the reason for one that cannot
+    /// be read; `None` for one that vanished meanwhile. With `complete` (`found` is every
+    /// run file), the cache forgets files that are gone.
+    pub(super) fn summaries_of(
+        &self,
+        found: &[Found],
+        complete: bool,
+    ) -> Vec<Option<std::result::Result<Arc<RunSummary>, String>>> {
+        // Which files need (re)reading?
+        let mut todo: Vec<usize> = Vec::new();
         {
-            return Some(format!("its folder cannot be addressed: {e}"));
+            let cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
+            for (i, f) in found.iter().enumerate() {
+                if let Ok(fp) = f.state
+                    && cache.get(&f.at).is_none_or(|c| c.fingerprint != fp)
+                {
+                    todo.push(i);
+                }
+            }
         }
-        None
+
+        // Read them in parallel, without holding the cache lock.
+        let loaded: Vec<Mutex<Option<CachedSummary>>> =
+            todo.iter().map(|_| Mutex::new(None)).collect();
+        if !todo.is_empty() {
+            let next = AtomicUsize::new(0);
+            let workers = std::thread::available_parallelism()
+                .map_or(2, usize::from)
+                .min(todo.len().div_ceil(8))
+                .max(1);
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(|| {
+                        loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = todo.get(k) else { break };
+                            let f = &found[i];
+                            let Ok(fp) = f.state else { continue };
+                            let result = load_summary(f, fp).map(Arc::new);
+                            *loaded[k].lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(CachedSummary { fingerprint: fp, result });
+                        }
+                    });
+                }
+            });
+        }
+
+        let mut cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
+        for (k, slot) in todo.iter().zip(loaded) {
+            if let Some(entry) = slot.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                cache.insert(found[*k].at.clone(), entry);
+            }
+        }
+        if complete {
+            // Forget files that are gone.
+            let live: std::collections::HashSet<&Path> =
+                found.iter().map(|f| f.at.as_path()).collect();
+            cache.retain(|p, _| live.contains(p.as_path()));
+        }
+
+        found
+            .iter()
+            .map(|f| match &f.state {
+                Ok(_) => cache.get(&f.at).map(|c| c.result.clone()),
+                Err(reason) => Some(Err(reason.clone())),
+            })
+            .collect()
+    }
+
+    fn canonical_root(&self) -> Option<PathBuf> {
+        self.walker.canonical_root()
+    }
+
+    fn scan(&self) -> Vec<Found> {
+        self.walker.scan()
     }
 
     /// Resolves a run's file, refusing anything that is missing or leaves the root.
@@ -423,7 +575,9 @@ impl SqliteStore {
         }
         .map_err(db)?;
         tx.commit().map_err(db)?;
-        conn.close().map_err(|(_, e)| db(e))
+        let closed = conn.close().map_err(|(_, e)| db(e));
+        self.touched(&path);
+        closed
     }
 
     /// The blobs of the run kept in `path`, sharing identical files under the root.
@@ -508,7 +662,11 @@ pub(crate) fn liveness(
 
 /// The summary with its status derived afresh: a writer can die without the file
 /// changing, so a cached summary of a running run is re-checked on every listing.
-fn with_fresh_status(summary: Arc<RunSummary>, path: &Path, now: SystemTime) -> Arc<RunSummary> {
+pub(super) fn with_fresh_status(
+    summary: Arc<RunSummary>,
+    path: &Path,
+    now: SystemTime,
+) -> Arc<RunSummary> {
     if summary.meta.status() != Some("running") {
         return summary;
     }
@@ -584,6 +742,16 @@ fn load_summary(
 const DEFAULT_PROJECT: &str = "default";
 
 impl Found {
+    /// What a listing says of this file when it cannot be read.
+    pub(super) fn unreadable(&self, reason: String) -> UnreadableRun {
+        UnreadableRun {
+            location: self.location(),
+            project: self.project.clone(),
+            id: self.stem.clone(),
+            reason,
+        }
+    }
+
     /// The run's place relative to the store's directory, for people to read.
     fn location(&self) -> String {
         self.relative.to_string_lossy().into_owned()
@@ -641,6 +809,10 @@ impl RunStore for SqliteStore {
         if self.layout == Layout::Flat {
             return Ok(flat_projects(&self.list_runs(None)?));
         }
+        if let Some(mut projects) = self.index.as_ref().and_then(|i| i.projects(self)) {
+            projects.sort_by_key(|p| std::cmp::Reverse(p.last_modified.map(micros)));
+            return Ok(projects);
+        }
         let mut projects: Vec<ProjectSummary> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for found in self.scan() {
@@ -664,84 +836,25 @@ impl RunStore for SqliteStore {
     }
 
     fn list_runs(&self, project: Option<&ProjectName>) -> Result<RunListing> {
+        if let Some(listing) = self.index.as_ref().and_then(|i| i.listing(self, project)) {
+            return Ok(listing);
+        }
         let mut found = self.scan();
         if let Some(p) = project
             && self.layout == Layout::Projects
         {
             found.retain(|f| f.project == p.as_str());
         }
-
-        // Which files need (re)reading?
-        let mut todo: Vec<usize> = Vec::new();
-        {
-            let cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
-            for (i, f) in found.iter().enumerate() {
-                if let Ok(fp) = f.state
-                    && cache.get(&f.at).is_none_or(|c| c.fingerprint != fp)
-                {
-                    todo.push(i);
-                }
-            }
-        }
-
-        // Read them in parallel, without holding the cache lock.
-        let loaded: Vec<Mutex<Option<CachedSummary>>> =
-            todo.iter().map(|_| Mutex::new(None)).collect();
-        if !todo.is_empty() {
-            let next = AtomicUsize::new(0);
-            let workers = std::thread::available_parallelism()
-                .map_or(2, usize::from)
-                .min(todo.len().div_ceil(8))
-                .max(1);
-            std::thread::scope(|s| {
-                for _ in 0..workers {
-                    s.spawn(|| {
-                        loop {
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(&i) = todo.get(k) else { break };
-                            let f = &found[i];
-                            let Ok(fp) = f.state else { continue };
-                            let result = load_summary(f, fp).map(Arc::new);
-                            *loaded[k].lock().unwrap_or_else(PoisonError::into_inner) =
-                                Some(CachedSummary { fingerprint: fp, result });
-                        }
-                    });
-                }
-            });
-        }
-
-        let mut cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
-        for (k, slot) in todo.iter().zip(loaded) {
-            if let Some(entry) = slot.into_inner().unwrap_or_else(PoisonError::into_inner) {
-                cache.insert(found[*k].at.clone(), entry);
-            }
-        }
-        if project.is_none() || self.layout == Layout::Flat {
-            // Forget files that are gone.
-            let live: std::collections::HashSet<&Path> =
-                found.iter().map(|f| f.at.as_path()).collect();
-            cache.retain(|p, _| live.contains(p.as_path()));
-        }
-
+        let outcomes = self.summaries_of(&found, project.is_none() || self.layout == Layout::Flat);
         let mut listing = RunListing::default();
         let now = SystemTime::now();
-        for f in &found {
-            let outcome = match &f.state {
-                Ok(_) => cache.get(&f.at).map(|c| c.result.clone()),
-                Err(reason) => Some(Err(reason.clone())),
-            };
+        for (f, outcome) in found.iter().zip(outcomes) {
             match outcome {
                 Some(Ok(summary)) => listing.runs.push(with_fresh_status(summary, &f.path, now)),
-                Some(Err(reason)) => listing.unreadable.push(UnreadableRun {
-                    location: f.location(),
-                    project: f.project.clone(),
-                    id: f.stem.clone(),
-                    reason,
-                }),
+                Some(Err(reason)) => listing.unreadable.push(f.unreadable(reason)),
                 None => {}
             }
         }
-        drop(cache);
         if let Some(p) = project
             && self.layout == Layout::Flat
         {
@@ -885,6 +998,7 @@ impl RunStore for SqliteStore {
         let path = self.run_file(project, run_id);
         let mut writer = SqliteRunWriter::create(&path, first)?;
         writer.share_blobs_under(&self.canonical_root().unwrap_or_else(|| self.root.clone()));
+        self.touched(&path);
         Ok(Box::new(writer))
     }
 
@@ -906,6 +1020,7 @@ impl RunStore for SqliteStore {
         }
         // Our readers of the closed file must not outlive it becoming live.
         self.forget_reader(&path);
+        self.touched(&path);
         match SqliteRunWriter::open_existing(&path) {
             Ok(mut writer) => {
                 writer
@@ -1030,6 +1145,7 @@ impl RunStore for SqliteStore {
             self.forget_summary(&plan.entry);
             // The main file first: once it is gone the run is gone, whatever happens to
             // the side files.
+            self.touched(&plan.entry);
             remove_if_present(&plan.entry)?;
             remove_if_present(&wal_path(&plan.entry))?;
             remove_if_present(&shm_path(&plan.entry))?;

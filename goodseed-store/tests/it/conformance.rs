@@ -50,6 +50,14 @@ impl Sqlite {
         Sqlite { dir, catalog }
     }
 
+    /// A store that lists from its index (`SqliteStore::watched`).
+    pub(crate) fn watched() -> Sqlite {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let catalog = SqliteStore::new(dir.path()).watched();
+        assert_eq!(catalog.watch_problem(), None);
+        Sqlite { dir, catalog }
+    }
+
     pub(crate) fn path(&self, project: &str, run: &str) -> std::path::PathBuf {
         run_file_path(self.dir.path(), &pn(project), &rid(run))
     }
@@ -126,6 +134,14 @@ macro_rules! conformance {
                 #[test]
                 fn $name() {
                     super::super::$name(&super::super::Sqlite::new());
+                }
+            )*
+        }
+        mod sqlite_watched {
+            $(
+                #[test]
+                fn $name() {
+                    super::super::$name(&super::super::Sqlite::watched());
                 }
             )*
         }

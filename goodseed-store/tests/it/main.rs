@@ -2,6 +2,7 @@
 //! behaviour, and compatibility with goodseed 0.4.0 both ways.
 
 mod artifacts;
+mod catalog_index;
 mod compat;
 mod conformance;
 mod requests;

@@ -1,0 +1,305 @@
+//! The runs table at scale (`cargo bench -p goodseed-server --bench catalog`, or
+//! `cargo xtask bench`): one project of 10,000 runs and one of 100,000, each run a real
+//! SQLite file with a sweep's configs, a few metrics and tags, written through the
+//! store. The data is generated once under `target/bench-data/` (it takes minutes for
+//! 100,000 runs) and reused while its format marker matches.
+//!
+//! Our server (this process, port 0, watching the directory as `goodseed serve` does)
+//! answers over keep-alive HTTP, timed request by request; medians are reported beside
+//! the targets of the UI-for-sweeps issue:
+//!
+//! - the whole listing of a project (`GET /api/runs?project=`): 10,000 runs <= 20 ms,
+//!   100,000 <= 200 ms;
+//! - a page of 50 (`limit=50`): <= 5 ms at 10,000, <= 10 ms at 100,000; also sorted by a
+//!   config and filtered on a value;
+//! - a new run, and a change to a closed run, made by another process's store: visible
+//!   in the listing within 1 s.
+//!
+//! `GOODSEED_BENCH_CATALOG_SIZES=10000` measures only the sizes named.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark report is its output
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use goodseed_core::{FieldPath, ProjectName, RunId, Step};
+use goodseed_server::{ServerOptions, serve};
+use goodseed_store::{RunStore, SqliteStore, WriteBatch};
+
+/// Bumped when the generated data changes shape: older data is generated again.
+const FORMAT: &str = "catalog-v1";
+
+fn fixture_dir(n: usize) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("bench-data").join(format!("catalog-{n}"))
+}
+
+fn first_batch(project: &str, run: &str, i: usize) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.set_meta("run_id", run);
+    b.set_meta("project", project);
+    b.set_meta("name", format!("trial {i}"));
+    // Distinct, increasing creation times: the listing's default order.
+    let secs = 1_700_000_000 + i as i64;
+    let at = goodseed_core::time::UtcMicros(secs * 1_000_000).to_iso8601();
+    b.set_meta("created_at", &at);
+    b.set_meta("closed_at", &at);
+    b.set_meta("status", if i % 50 == 7 { "failed" } else { "finished" });
+    let lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2];
+    let configs: [(&str, goodseed_core::ConfigValue); 5] = [
+        ("lr", lrs[i % lrs.len()].into()),
+        ("batch_size", (16i64 << (i % 4)).into()),
+        ("optimizer", (if i % 3 == 0 { "adam" } else { "sgd" }).into()),
+        ("seed", ((i % 3) as i64).into()),
+        ("layers", ((i / 3 % 6) as i64).into()),
+    ];
+    for (k, v) in configs {
+        b.config(FieldPath::parse(k).expect("path"), v);
+    }
+    let tags = if i % 10 == 0 { vec!["sweep", "best"] } else { vec!["sweep"] };
+    b.config(
+        goodseed_store::lifecycle::tags_path(),
+        goodseed_core::ConfigValue::StringSet(tags.into_iter().map(str::to_owned).collect()),
+    );
+    let loss = b.metric_series(&FieldPath::parse("train/loss").expect("path"));
+    let acc = b.metric_series(&FieldPath::parse("val/acc").expect("path"));
+    for step in 0..10u32 {
+        let x = f64::from(step) + 1.0;
+        b.metric(loss, Step::from(step), 1.0 / x + (i % 97) as f64 * 1e-3, secs);
+        b.metric(acc, Step::from(step), 1.0 - 1.0 / x, secs);
+    }
+    b
+}
+
+/// `n` runs in project `sweep/n<n>`, generated once.
+fn fixture(n: usize) -> PathBuf {
+    let dir = fixture_dir(n);
+    let marker = dir.join(FORMAT);
+    if marker.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the fixture directory");
+    let project = format!("sweep/n{n}");
+    let store = SqliteStore::new(&dir);
+    let pn = ProjectName::parse(&project).expect("project");
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..std::thread::available_parallelism().map_or(2, usize::from) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let run = format!("trial-{i:06}");
+                    let id = RunId::parse(&run).expect("id");
+                    let mut w = store
+                        .create_run(&pn, &id, &first_batch(&project, &run, i))
+                        .expect("create");
+                    w.close().expect("close");
+                    if i % 10_000 == 9_999 {
+                        eprintln!("  {} runs written in {:.0?}", i + 1, started.elapsed());
+                    }
+                }
+            });
+        }
+    });
+    std::fs::write(&marker, b"").expect("marker");
+    eprintln!("generated {n} runs in {:.1?} under {}", started.elapsed(), dir.display());
+    dir
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Client { reader: BufReader::new(stream) }
+    }
+
+    fn get(&mut self, target: &str) -> (u16, Vec<u8>) {
+        write!(self.reader.get_mut(), "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .expect("send");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+        let mut length = None;
+        let mut chunked = false;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("header");
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let lower = l.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse::<usize>().ok();
+            }
+            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                chunked = true;
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line).expect("chunk size");
+                let size = usize::from_str_radix(line.trim(), 16).expect("chunk size");
+                let mut chunk = vec![0; size + 2];
+                self.reader.read_exact(&mut chunk).expect("chunk");
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            body.resize(length.expect("a length"), 0);
+            self.reader.read_exact(&mut body).expect("body");
+        }
+        (status, body)
+    }
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+/// The median time of `n` requests for `target` (after `warm` untimed ones).
+fn time(client: &mut Client, target: &str, n: usize, warm: usize) -> (Duration, usize) {
+    let mut size = 0;
+    for _ in 0..warm {
+        let (status, body) = client.get(target);
+        assert_eq!(status, 200, "{target}: {}", String::from_utf8_lossy(&body));
+        size = body.len();
+    }
+    let times = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let (status, body) = client.get(target);
+            let took = t.elapsed();
+            assert_eq!(status, 200, "{target}");
+            size = body.len();
+            took
+        })
+        .collect();
+    (median(times), size)
+}
+
+/// How long until `target`'s answer holds `needle`, polling every millisecond.
+fn until_seen(client: &mut Client, target: &str, needle: &str, since: Instant) -> Duration {
+    loop {
+        let (_, body) = client.get(target);
+        if String::from_utf8_lossy(&body).contains(needle) {
+            return since.elapsed();
+        }
+        assert!(since.elapsed() < Duration::from_secs(30), "{needle} never appeared in {target}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn start_server(dir: &Path) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let store = Arc::new(SqliteStore::new(dir).watched());
+    let options = ServerOptions { port, ..ServerOptions::default() };
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            serve(listener, store, options).expect("serve").await.expect("server ran");
+        });
+    });
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    port
+}
+
+fn report(name: &str, took: Duration, target: &str) {
+    println!("{name:<66} {:>10.2} ms   (target {target})", took.as_secs_f64() * 1e3);
+}
+
+fn measure(n: usize, full_target: &str, page_target: &str) {
+    let dir = fixture(n);
+    let project = format!("sweep/n{n}");
+    let started = Instant::now();
+    let port = start_server(&dir);
+    let mut client = Client::connect(port);
+    let (status, _) = client.get(&format!("/api/runs?project={project}&limit=1"));
+    assert_eq!(status, 200);
+    println!("\n{n} runs in one project (first listing after start: {:.0?})", started.elapsed());
+    let reps = if n > 50_000 { 9 } else { 31 };
+    let (full, size) = time(&mut client, &format!("/api/runs?project={project}"), reps, 2);
+    report(
+        &format!("GET /api/runs?project= (all {n}, {:.1} MB)", size as f64 / 1e6),
+        full,
+        full_target,
+    );
+    let page = |q: &str| format!("/api/runs?project={project}&limit=50{q}");
+    let (took, _) = time(&mut client, &page(""), 101, 5);
+    report("a page of 50 (limit=50)", took, page_target);
+    let (took, _) = time(&mut client, &page("&offset=5000"), 101, 5);
+    report("a page of 50 at offset 5,000", took, page_target);
+    let (took, _) = time(&mut client, &page("&sort=name"), 51, 3);
+    report("a page of 50 sorted by name", took, "reported");
+    let (took, _) = time(&mut client, &page("&status=failed"), 51, 3);
+    report("a page of 50 of the failed runs (status=failed)", took, "reported");
+    let (took, _) = time(&mut client, &page("&q=trial%2099"), 51, 3);
+    report("a page of 50 of a search (q=trial 99)", took, "reported");
+
+    // Another process's store (a trainer) creates a run, then trashes an old one.
+    let other = SqliteStore::new(&dir);
+    let pn = ProjectName::parse(&project).expect("project");
+    let fresh = format!("new-{}", std::process::id());
+    let t = Instant::now();
+    let mut w = other
+        .create_run(&pn, &RunId::parse(&fresh).expect("id"), &first_batch(&project, &fresh, n))
+        .expect("create");
+    w.close().expect("close");
+    let seen = until_seen(&mut client, &page(&format!("&q={fresh}")), &fresh, t);
+    report("a new run visible in the listing", seen, "<= 1 s");
+    let old = RunId::parse("trial-000003").expect("id");
+    let t = Instant::now();
+    other.set_trashed(&pn, &old, true).expect("trash");
+    let seen = until_seen(
+        &mut client,
+        &page("&q=trial-000003&trashed=true"),
+        "\"run_id\": \"trial-000003\"",
+        t,
+    );
+    report("a change to a closed run (trashed) visible", seen, "<= 1 s");
+    // Leave the data as generated.
+    other.set_trashed(&pn, &old, false).expect("restore");
+    other.set_trashed(&pn, &RunId::parse(&fresh).expect("id"), true).expect("trash");
+    let fresh = goodseed_core::RunRef { project: pn, run_id: RunId::parse(&fresh).expect("id") };
+    other.delete_runs(&[fresh]).expect("delete");
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("GOODSEED_BENCH_CATALOG_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000]);
+    for n in sizes {
+        match n {
+            10_000 => measure(n, "<= 20 ms", "<= 5 ms"),
+            100_000 => measure(n, "<= 200 ms", "<= 10 ms"),
+            _ => measure(n, "reported", "reported"),
+        }
+    }
+}
