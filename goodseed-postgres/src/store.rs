@@ -320,21 +320,27 @@ impl PgStore {
             if kind == METRIC { entry.0.push(row.get(2)) } else { entry.1.push(row.get(2)) }
         }
         let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut configs: HashMap<i64, Vec<(String, ConfigValue)>> = HashMap::new();
+        let max = goodseed_store::SUMMARY_CONFIG_MAX as i32;
         for row in client
             .query(
-                "SELECT run, type_tag, value FROM goodseed_configs
-                 WHERE run = ANY($1) AND path = 'sys/tags'",
-                &[&ids],
+                "SELECT run, path, type_tag, value FROM goodseed_configs
+                 WHERE run = ANY($1) AND (value IS NULL OR octet_length(value) <= $2)
+                 ORDER BY run, path",
+                &[&ids, &max],
             )
             .map_err(|e| self.err(&e))?
         {
-            let tag: String = row.get(1);
-            let value: Option<Vec<u8>> = row.get(2);
-            if let ConfigValue::StringSet(set) =
-                ConfigValue::decode(&tag, value.map(text_of).as_deref())
+            let path: String = row.get(1);
+            let tag: String = row.get(2);
+            let value: Option<Vec<u8>> = row.get(3);
+            let value = ConfigValue::decode(&tag, value.map(text_of).as_deref());
+            if path == "sys/tags"
+                && let ConfigValue::StringSet(set) = &value
             {
-                tags.insert(row.get(0), set.into_iter().collect());
+                tags.insert(row.get(0), set.iter().cloned().collect());
             }
+            configs.entry(row.get(0)).or_default().push((path, value));
         }
         let mut out = HashMap::new();
         for (id, project, run_id) in &runs {
@@ -356,6 +362,7 @@ impl PgStore {
                     location: format!("{project}/{run_id}"),
                     // Its writers' heartbeats tell whether they live (`RunRow::liveness`).
                     last_write: None,
+                    configs: configs.remove(id).unwrap_or_default(),
                 },
             );
         }

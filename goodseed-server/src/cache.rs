@@ -91,6 +91,7 @@ mod tests {
             version: None,
             location: id.into(),
             last_write: None,
+            configs: Vec::new(),
         })
     }
 

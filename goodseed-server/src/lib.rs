@@ -28,6 +28,7 @@ mod columns;
 pub mod encode;
 mod error;
 mod files;
+mod filter;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

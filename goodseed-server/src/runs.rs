@@ -11,11 +11,16 @@ use goodseed_store::{RunReader, RunSummary};
 
 use crate::encode::{logged_at, step};
 use crate::error::ApiError;
+use crate::filter::Condition;
 use crate::json::Json;
 use crate::query::Query;
 
 /// The parameters that turn a 0.4.0 listing into ours (and add `total`).
-const LISTING_PARAMS: &[&str] = &["status", "tag", "q", "trashed", "sort", "limit", "offset"];
+const LISTING_PARAMS: &[&str] =
+    &["status", "tag", "q", "trashed", "sort", "limit", "offset", "filter"];
+
+/// The most `filter=` conditions one listing takes.
+const MAX_FILTERS: usize = 32;
 
 /// The states `status` may ask for.
 const STATES: &[&str] = &["running", "finished", "failed", "crashed", "stale", "unknown"];
@@ -23,12 +28,14 @@ const STATES: &[&str] = &["running", "finished", "failed", "crashed", "stale", "
 /// The largest page `limit` allows.
 pub(crate) const MAX_LIMIT: i64 = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum SortKey {
     CreatedAt,
     RunId,
     Name,
     Status,
+    /// A config's value (`config.<key>`): numbers, then text, then runs without it.
+    Config(String),
 }
 
 /// What to do to a listing: filters, an order, a page.
@@ -37,6 +44,8 @@ pub(crate) struct ListingQuery {
     status: Option<String>,
     tags: Vec<String>,
     q: Option<String>,
+    /// Conditions on values (`filter=`), all of which must hold.
+    filters: Vec<Condition>,
     trashed: Option<bool>,
     /// `None` keeps 0.4.0's order (newest first, ties in path order).
     sort: Option<(SortKey, bool)>,
@@ -62,6 +71,14 @@ impl ListingQuery {
         }
         out.tags = query.all("tag").map(str::to_owned).collect();
         out.q = query.get("q").map(str::to_lowercase);
+        for text in query.all("filter") {
+            if out.filters.len() == MAX_FILTERS {
+                return Err(ApiError::bad_request(format!(
+                    "at most {MAX_FILTERS} filter conditions in one listing"
+                )));
+            }
+            out.filters.push(Condition::parse(text).map_err(ApiError::bad_request)?);
+        }
         out.trashed = match query.get("trashed") {
             None => None,
             Some("true") => Some(true),
@@ -82,10 +99,13 @@ impl ListingQuery {
                 "run_id" => SortKey::RunId,
                 "name" => SortKey::Name,
                 "status" => SortKey::Status,
+                _ if name.starts_with("config.") && name.len() > "config.".len() => {
+                    SortKey::Config(name["config.".len()..].to_owned())
+                }
                 _ => {
                     return Err(ApiError::bad_request(format!(
-                        "sort must be one of created_at, run_id, name, status (with - for \
-                         descending), got {s:?}"
+                        "sort must be one of created_at, run_id, name, status or config.<key> \
+                         (with - for descending), got {s:?}"
                     )));
                 }
             };
@@ -122,23 +142,36 @@ impl ListingQuery {
         }
         if let Some(q) = &self.q {
             let hit = |s: &str| s.to_lowercase().contains(q.as_str());
-            if !hit(&r.run_id) && !r.meta.name().is_some_and(hit) {
+            if !hit(&r.run_id)
+                && !r.meta.name().is_some_and(hit)
+                && !crate::filter::config_value_matches(r, q)
+            {
                 return false;
             }
         }
-        true
+        self.filters.iter().all(|c| c.holds(r))
     }
 
     /// Filters, sorts and pages a listing (in 0.4.0's order); returns the page and the
     /// number of runs that matched before paging.
     pub(crate) fn apply(&self, runs: Vec<Arc<RunSummary>>) -> (Vec<Arc<RunSummary>>, usize) {
         let mut runs: Vec<Arc<RunSummary>> = runs.into_iter().filter(|r| self.matches(r)).collect();
-        if let Some((key, desc)) = self.sort {
+        if let Some((key, desc)) = &self.sort {
             // Stable: ties keep 0.4.0's order (newest first, then path order).
-            runs.sort_by(|a, b| {
-                let o = compare(key, a, b);
-                if desc { o.reverse() } else { o }
-            });
+            match key {
+                // Runs without the config stay last in both directions.
+                SortKey::Config(k) => runs.sort_by(|a, b| {
+                    let (has_a, has_b) = (has_config(a, k), has_config(b, k));
+                    has_b.cmp(&has_a).then_with(|| {
+                        let o = crate::filter::by_config(k, a, b);
+                        if *desc { o.reverse() } else { o }
+                    })
+                }),
+                key => runs.sort_by(|a, b| {
+                    let o = compare(key, a, b);
+                    if *desc { o.reverse() } else { o }
+                }),
+            }
         }
         let total = runs.len();
         let page =
@@ -147,7 +180,17 @@ impl ListingQuery {
     }
 }
 
-fn compare(key: SortKey, a: &RunSummary, b: &RunSummary) -> Ordering {
+/// Whether a run has an orderable value of config `key`.
+fn has_config(r: &RunSummary, key: &str) -> bool {
+    r.configs.binary_search_by(|(k, _)| k.as_str().cmp(key)).is_ok_and(|i| {
+        !matches!(
+            r.configs[i].1,
+            goodseed_core::ConfigValue::Null | goodseed_core::ConfigValue::StringSet(_)
+        ) && !matches!(r.configs[i].1, goodseed_core::ConfigValue::Float(x) if x.is_nan())
+    })
+}
+
+fn compare(key: &SortKey, a: &RunSummary, b: &RunSummary) -> Ordering {
     match key {
         SortKey::CreatedAt => {
             a.meta.created_at().unwrap_or("").cmp(b.meta.created_at().unwrap_or(""))
@@ -155,6 +198,7 @@ fn compare(key: SortKey, a: &RunSummary, b: &RunSummary) -> Ordering {
         SortKey::RunId => a.run_id.cmp(&b.run_id),
         SortKey::Name => a.meta.name().unwrap_or("").cmp(b.meta.name().unwrap_or("")),
         SortKey::Status => a.status.as_str().cmp(b.status.as_str()),
+        SortKey::Config(k) => crate::filter::by_config(k, a, b),
     }
 }
 

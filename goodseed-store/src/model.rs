@@ -684,7 +684,15 @@ pub struct RunSummary {
     /// When the run was last written, as far as the store can tell (for SQLite, the
     /// newest modification time of its file and WAL); `None` when it cannot.
     pub last_write: Option<goodseed_core::time::UtcMicros>,
+    /// The run's configs whose stored text is at most [`SUMMARY_CONFIG_MAX`] bytes (the
+    /// hyperparameters a table filters, sorts and shows; not a long diff), sorted by
+    /// path: what the listing's filters and columns read without opening the run.
+    pub configs: Vec<(String, ConfigValue)>,
 }
+
+/// The longest stored config text a [`RunSummary`] keeps (longer ones are read from
+/// the run itself).
+pub const SUMMARY_CONFIG_MAX: usize = 512;
 
 /// Something the store keeps as a run but cannot read.
 #[derive(Debug, Clone, PartialEq, Eq)]

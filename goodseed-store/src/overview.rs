@@ -170,6 +170,7 @@ mod tests {
             version: None,
             location: "p/runs/r.sqlite".into(),
             last_write: None,
+            configs: Vec::new(),
         }
     }
 

@@ -271,6 +271,18 @@ impl MemoryStore {
             location: location(project, id),
             meta,
             last_write: None,
+            configs: {
+                let mut configs: Vec<(String, ConfigValue)> = run
+                    .configs
+                    .iter()
+                    .filter(|(_, _, text)| {
+                        text.as_ref().is_none_or(|t| t.len() <= goodseed_store::SUMMARY_CONFIG_MAX)
+                    })
+                    .map(|(p, tag, text)| (p.clone(), ConfigValue::decode(tag, text.as_deref())))
+                    .collect();
+                configs.sort_by(|a, b| a.0.cmp(&b.0));
+                configs
+            },
         }
     }
 

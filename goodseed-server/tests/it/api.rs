@@ -406,6 +406,81 @@ fn runs_are_filtered_sorted_and_paged() {
     live.finish().expect("finish");
 }
 
+/// `filter=` conditions on config values and fields, `sort=config.<key>`, and `q` over
+/// config values, on runs of ours and one written through 0.4.0's format.
+#[test]
+fn runs_are_filtered_and_sorted_by_their_values() {
+    let home = tempfile::tempdir().expect("temp");
+    let sweep = [
+        ("a", 0.001, "adam", 2),
+        ("b", 0.01, "sgd", 4),
+        ("c", 0.003, "adam", 8),
+        ("d", 0.1, "sgd", 2),
+    ];
+    for (id, lr, optimizer, layers) in sweep {
+        let run = sdk_run(home.path(), "p", id, 2);
+        run.set_config("rate", lr).expect("config");
+        run.set_config("opt/name", optimizer).expect("config");
+        run.set_config("layers", layers).expect("config");
+        run.finish().expect("finish");
+    }
+    // One without those configs (but `lr`, as every run here).
+    sdk_run(home.path(), "p", "plain", 1).finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let f = |conditions: &[&str]| {
+        let mut q: Vec<String> = conditions
+            .iter()
+            .map(|c| {
+                let encoded: String = c
+                    .bytes()
+                    .map(|b| match b {
+                        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' => {
+                            char::from(b).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                format!("filter={encoded}")
+            })
+            .collect();
+        q.push("sort=run_id".into());
+        ids_and_total(&server, &q.join("&"))
+    };
+    assert_eq!(f(&["opt/name = adam"]), (s(&["a", "c"]), Some(2)));
+    assert_eq!(f(&["rate > 0.002"]), (s(&["b", "c", "d"]), Some(3)));
+    assert_eq!(f(&["rate in [0.001, 0.01]"]), (s(&["a", "b", "c"]), Some(3)));
+    assert_eq!(f(&["rate in [0.001, 0.01]", "opt/name != adam"]), (s(&["b"]), Some(1)));
+    assert_eq!(f(&["layers >= 4", "tag = t1"]), (s(&["b", "c"]), Some(2)));
+    assert_eq!(f(&["rate !exists"]), (s(&["plain"]), Some(1)));
+    assert_eq!(f(&["name ~ PLAIN"]), (s(&["plain"]), Some(1)));
+    assert_eq!(f(&["status = finished", "rate exists"]).1, Some(4));
+    // A config value found by the search box too.
+    assert_eq!(ids_and_total(&server, "q=sgd&sort=run_id"), (s(&["b", "d"]), Some(2)));
+    // Sorted by a config: numbers in order, runs without it last either way.
+    assert_eq!(ids_and_total(&server, "sort=config.rate").0, ["a", "c", "b", "d", "plain"]);
+    assert_eq!(ids_and_total(&server, "sort=-config.rate").0, ["d", "b", "c", "a", "plain"]);
+    // Ties keep the default order (newest first).
+    assert_eq!(ids_and_total(&server, "sort=config.opt/name&limit=2").0, ["c", "a"]);
+    // Bad conditions: a 400 naming the condition and what is wrong.
+    for (query, says) in [
+        ("filter=lr", "expected FIELD OP VALUE"),
+        ("filter=lr+%3F%3F+3", "unknown operator"),
+        ("filter=lr+in+3", "in takes a range"),
+        ("filter=name+%3D+%22open", "does not end"),
+        ("sort=config.", "sort"),
+    ] {
+        let r = server.get(&format!("/api/runs?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        let message = r.json()["error"].as_str().expect("error").to_owned();
+        assert!(message.contains(says), "{query}: {message}");
+    }
+    let many = (0..33).map(|_| "filter=rate+exists").collect::<Vec<_>>().join("&");
+    let r = server.get(&format!("/api/runs?{many}"));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("at most 32"), "{}", r.body);
+}
+
 #[test]
 fn summary_of_a_finished_run() {
     let home = tempfile::tempdir().expect("temp");

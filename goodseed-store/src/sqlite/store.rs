@@ -698,9 +698,10 @@ fn load_summary(
             paths_with_points(conn, "metric_series", "metric_points")?,
             paths_with_points(conn, "string_series", "string_points")?,
             read_tags(conn)?,
+            read_short_configs(conn)?,
         ))
     };
-    let (meta, metric_paths, text_paths, tags) =
+    let (meta, metric_paths, text_paths, tags, configs) =
         read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
     // Clients address a run by the project and run id the listing shows: both must
     // pass the rules every request is held to.
@@ -735,7 +736,26 @@ fn load_summary(
         version,
         location: found.location(),
         last_write: Some(UtcMicros::from(last_write)),
+        configs,
     })
+}
+
+/// The configs a summary keeps: those stored in at most `SUMMARY_CONFIG_MAX` bytes, by
+/// path.
+fn read_short_configs(conn: &Connection) -> rusqlite::Result<Vec<(String, ConfigValue)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT path, type_tag, value FROM configs WHERE value IS NULL OR length(CAST(value AS BLOB)) <= ?1",
+    )?;
+    let rows = stmt.query_map([crate::model::SUMMARY_CONFIG_MAX as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (path, tag, value) = row?;
+        out.push((path, ConfigValue::decode(&tag, value.as_deref())));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// The project of a run in a flat directory whose `run_meta` names none: 0.4.0's.
