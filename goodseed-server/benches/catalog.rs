@@ -258,6 +258,11 @@ fn measure(n: usize, full_target: &str, page_target: &str) {
     report("a page of 50 of the failed runs (status=failed)", took, "reported");
     let (took, _) = time(&mut client, &page("&q=trial%2099"), 51, 3);
     report("a page of 50 of a search (q=trial 99)", took, "reported");
+    let conditions = "&filter=optimizer%20%3D%20adam&filter=lr%20in%20%5B0.0003%2C%200.003%5D";
+    let (took, _) = time(&mut client, &page(conditions), 51, 3);
+    report("a page of 50 filtered (optimizer = adam, lr in [0.0003, 0.003])", took, "reported");
+    let (took, _) = time(&mut client, &page("&sort=-config.lr"), 51, 3);
+    report("a page of 50 sorted by a config (sort=-config.lr)", took, "reported");
 
     // Another process's store (a trainer) creates a run, then trashes an old one.
     let other = SqliteStore::new(&dir);

@@ -168,8 +168,10 @@ struct ListingEntry {
 
 /// Listings kept (one per distinct query: the UI asks a few).
 const LISTINGS: usize = 4;
-/// Listings larger than this are not kept.
-const MAX_LISTING: usize = 16 * 1024 * 1024;
+/// Listings larger than this are not kept (100,000 runs take about 40 MiB).
+const MAX_LISTING: usize = 64 * 1024 * 1024;
+/// The most bytes all kept listings take together; the oldest go first.
+const LISTINGS_BUDGET: usize = 96 * 1024 * 1024;
 
 impl ListingCache {
     /// The bytes answered before for the same query, summaries and total.
@@ -205,7 +207,11 @@ impl ListingCache {
         if body.len() > MAX_LISTING {
             return;
         }
-        if entries.len() >= LISTINGS {
+        while !entries.is_empty()
+            && (entries.len() >= LISTINGS
+                || entries.iter().map(|e| e.body.len()).sum::<usize>() + body.len()
+                    > LISTINGS_BUDGET)
+        {
             entries.remove(0);
         }
         entries.push(ListingEntry { query: query.to_owned(), runs, total, body });

@@ -160,7 +160,7 @@ impl Condition {
                     && order(f, high).is_some_and(|o| o != Ordering::Greater)
             }
             (Op::Contains(needle), Some(f)) => match f {
-                Found::Text(t) => t.to_lowercase().contains(needle),
+                Found::Text(t) => contains_folded(t, needle),
                 Found::Number(x) => x.to_string().contains(needle),
                 Found::Bool(b) => b.to_string().contains(needle),
                 Found::Set(set) => set.iter().any(|t| t.to_lowercase().contains(needle)),
@@ -322,17 +322,28 @@ fn rank(found: Option<Found<'_>>) -> (u8, f64, String) {
 
 /// Whether a search (lowercase) matches one of a run's config values.
 pub(crate) fn config_value_matches(run: &RunSummary, needle: &str) -> bool {
+    // A number's text holds only these: skip formatting numbers for other searches.
+    let numeric = needle.bytes().all(|b| b.is_ascii_digit() || b"+-.einf".contains(&b));
     run.configs.iter().any(|(key, value)| {
         !key.starts_with("sys/")
             && !key.starts_with("source_code/")
             && !key.starts_with("monitoring/")
             && match config_found(value) {
-                Some(Found::Text(t)) => t.to_lowercase().contains(needle),
-                Some(Found::Number(x)) => x.to_string().contains(needle),
-                Some(Found::Set(set)) => set.iter().any(|t| t.to_lowercase().contains(needle)),
+                Some(Found::Text(t)) => contains_folded(t, needle),
+                Some(Found::Number(x)) => numeric && x.to_string().contains(needle),
+                Some(Found::Set(set)) => set.iter().any(|t| contains_folded(t, needle)),
                 _ => false,
             }
     })
+}
+
+/// Whether `hay` holds `needle` (lowercase) in any case, without allocating for ASCII.
+pub(crate) fn contains_folded(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() && needle.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        return n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    hay.to_lowercase().contains(needle)
 }
 
 #[cfg(test)]
