@@ -153,11 +153,15 @@ export async function projects(): Promise<Project[]> {
 
 export async function runs(
   project: string,
-  opts: { trashed?: boolean; q?: string; config?: string[]; metric?: string[] },
+  opts: { trashed?: boolean; q?: string; config?: string[]; metric?: string[]; filters?: string[]; limit?: number },
 ): Promise<{ runs: RunRow[]; total: number }> {
   const q = new URLSearchParams({ project, sort: '-created_at' });
   if (opts.trashed !== undefined) q.set('trashed', String(opts.trashed));
   if (opts.q) q.set('q', opts.q);
+  // Conditions on values (`lr > 0.001`), evaluated by the server; a bad one is a 400
+  // whose message names it.
+  for (const f of opts.filters ?? []) q.append('filter', f);
+  if (opts.limit) q.set('limit', String(opts.limit));
   for (const c of opts.config ?? []) q.append('config', c);
   for (const m of opts.metric ?? []) q.append('metric', m);
   const r = await getJson<{ runs: RunRow[]; total: number }>(`/api/runs?${q}`);

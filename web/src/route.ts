@@ -19,6 +19,8 @@ export interface Route {
   trashed: boolean;
   sort?: string;
   cols: string[];
+  /** Runs table: conditions on values (`lr > 0.001`), evaluated by the server. */
+  where: string[];
   /** Chart options: EMA smoothing weight 0..0.99, log y, x axis. */
   smooth: number;
   logy: boolean;
@@ -58,6 +60,7 @@ export function parseRoute(search: string): Route {
     trashed: q.get('trashed') === '1',
     sort: q.get('sort') ?? undefined,
     cols: list('cols'),
+    where: q.getAll('where').filter((w) => w.trim() !== ''),
     smooth: Number.isFinite(smooth) ? Math.min(Math.max(smooth, 0), 0.99) : 0,
     logy: q.get('logy') === '1',
     x: x === 'wall' || x === 'rel' ? x : 'step',
@@ -88,6 +91,7 @@ export function routeUrl(r: Partial<Route>): string {
   set('tag', r.tag);
   set('trashed', r.trashed && '1');
   set('sort', r.sort);
+  for (const w of r.where ?? []) q.append('where', w);
   set('smooth', r.smooth ? String(r.smooth) : undefined);
   set('logy', r.logy && '1');
   set('x', r.x && r.x !== 'step' ? r.x : undefined);

@@ -108,6 +108,40 @@ test('runs table: 1,000 runs, virtualised, sortable, filterable, in the URL', as
   await shot('runs-table');
 });
 
+test('runs table: conditions on config values, evaluated by the server, in the URL', async () => {
+  await page.goto(url({ project: 'fx/table' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  const want = (keep) => [...Array(1000).keys()].filter(keep).length;
+  const filter = page.locator('input[aria-label="Add a filter"]');
+  await filter.fill('layers = 3');
+  await filter.press('Enter');
+  const layers3 = want((i) => i % 5 === 3);
+  await page.waitForFunction((n) => document.querySelector('.count')?.textContent === `${n} of ${n} runs`, layers3);
+  await filter.fill('lr in [0.0045, 1]');
+  await filter.press('Enter');
+  const both = want((i) => i % 5 === 3 && (i % 7) + 1 >= 5);
+  await page.waitForFunction((n) => document.querySelector('.count')?.textContent === `${n} of ${n} runs`, both);
+  assert.equal(await page.locator('.filter-chip').count(), 2);
+  const ids = await page.$$eval('tr[data-run]', (trs) => trs.map((t) => Number(t.dataset.run.slice(4))));
+  assert.ok(ids.length > 0 && ids.every((i) => i % 5 === 3 && (i % 7) + 1 >= 5), `only matching runs: ${ids.slice(0, 10)}`);
+  // A condition the server cannot read is said and not added.
+  await filter.fill('lr ?? 3');
+  await filter.press('Enter');
+  const problem = page.locator('.filter-problem');
+  await problem.waitFor();
+  assert.match(await problem.textContent(), /filter "lr \?\? 3": unknown operator/);
+  assert.equal(await page.locator('.filter-chip').count(), 2);
+  await shot('runs-filters');
+  // In the URL: a reload keeps them; removing a chip widens the table again.
+  assert.match(page.url(), /where=layers\+%3D\+3/);
+  await page.reload();
+  await page.waitForFunction((n) => document.querySelector('.count')?.textContent === `${n} of ${n} runs`, both);
+  await page.click('button[aria-label="Remove filter lr in [0.0045, 1]"]');
+  await page.waitForFunction((n) => document.querySelector('.count')?.textContent === `${n} of ${n} runs`, layers3);
+  await page.click('button[aria-label="Remove filter layers = 3"]');
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '1,000 of 1,000 runs');
+});
+
 test('run page: a 1,000,000-point metric is drawn downsampled, with its band', async () => {
   const t0 = Date.now();
   await page.goto(url({ project: 'fx/big', run: 'million' }));

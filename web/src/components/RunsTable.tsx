@@ -80,13 +80,22 @@ export function RunsTable({ route }: { route: Route }) {
     let alive = true;
     setError(null);
     api
-      .runs(project, { trashed: route.trashed, config: configKeys, metric: metricKeys })
+      .runs(project, { trashed: route.trashed, config: configKeys, metric: metricKeys, filters: route.where })
       .then((r) => alive && setRows(r.runs), (e) => alive && setError(e));
     return () => {
       alive = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [project, route.trashed, route.cols.join(','), n]);
+  }, [project, route.trashed, route.cols.join(','), route.where.join('\n'), n]);
+
+  // With conditions on values, whether a new or changed run belongs is the server's to
+  // say: the listing is asked again (at most every half second) instead of patched.
+  const refetchSoon = useRef<number | null>(null);
+  const askAgain = () => {
+    if (refetchSoon.current !== null) return;
+    refetchSoon.current = window.setTimeout(() => ((refetchSoon.current = null), setN((x) => x + 1)), 500);
+  };
+  useEffect(() => () => void (refetchSoon.current !== null && clearTimeout(refetchSoon.current)), []);
 
   useEffect(() => {
     if ((route.q ?? '') !== q) patchRoute({ q: q || undefined });
@@ -100,13 +109,17 @@ export function RunsTable({ route }: { route: Route }) {
   const liveState = useLive(project, [], true, {
     open: () => setN((x) => x + 1),
     run: (row) =>
-      setRows((prev) => {
+      route.where.length > 0
+        ? askAgain()
+        : setRows((prev) => {
         if (!prev || row.trashed !== route.trashed) return prev;
         if (prev.some((r) => r.run_id === row.run_id)) return prev.map((r) => (r.run_id === row.run_id ? { ...r, ...row } : r));
         return [row, ...prev];
       }),
     status: (id, status, state, ended_by) =>
-      setRows((prev) => prev && prev.map((r) => (r.run_id === id ? { ...r, status, state, ended_by } : r))),
+      route.where.length > 0
+        ? askAgain()
+        : setRows((prev) => prev && prev.map((r) => (r.run_id === id ? { ...r, status, state, ended_by } : r))),
     removed: (id) => setRows((prev) => prev && prev.filter((r) => r.run_id !== id)),
   }, rows !== null);
   const anyLive = rows?.some((r) => r.state === 'running') ?? false;
@@ -234,6 +247,7 @@ export function RunsTable({ route }: { route: Route }) {
               <option value={t}>{t}</option>
             ))}
           </select>
+          <FilterBar route={route} project={project} />
           <ColumnPicker route={route} metricPaths={metricPaths} project={project} />
           <label class="check">
             <input
@@ -411,6 +425,58 @@ function Duration({ row }: { row: RunRow }) {
 }
 
 /** Adds config and metric columns: config keys and metric paths of every run. */
+/**
+ * Conditions on runs' values (`lr > 0.001`, `optimizer = adam`, `val/acc exists`), kept
+ * in the URL and evaluated by the server. A condition is checked by the server before
+ * it is added: one it cannot read is said, not added.
+ */
+function FilterBar({ route, project }: { route: Route; project: string }) {
+  const [text, setText] = useState('');
+  const [problem, setProblem] = useState<string | null>(null);
+  const add = async () => {
+    const condition = text.trim();
+    if (!condition) return;
+    if (route.where.includes(condition)) return setText('');
+    try {
+      await api.runs(project, { filters: [condition], limit: 1, trashed: route.trashed });
+    } catch (e) {
+      setProblem(e instanceof Error ? e.message : String(e));
+      return;
+    }
+    setProblem(null);
+    setText('');
+    patchRoute({ where: [...route.where, condition] });
+  };
+  return (
+    <div class="filter-bar">
+      {route.where.map((w) => (
+        <span class="filter-chip" data-condition={w}>
+          <code>{w}</code>
+          <button class="chip-x" aria-label={`Remove filter ${w}`} onClick={() => patchRoute({ where: route.where.filter((x) => x !== w) })}>
+            ×
+          </button>
+        </span>
+      ))}
+      <input
+        type="text"
+        class={problem ? 'invalid' : ''}
+        aria-label="Add a filter"
+        aria-invalid={problem ? 'true' : 'false'}
+        placeholder="filter: lr > 0.001, optimizer = adam…"
+        title="FIELD OP VALUE: a config (lr, model/layers), name, run_id, status, tag, created_at; = != < <= > >= ~ (holds), in [LOW, HIGH], exists, !exists"
+        value={text}
+        onInput={(e) => (setText((e.target as HTMLInputElement).value), setProblem(null))}
+        onKeyDown={(e) => e.key === 'Enter' && void add()}
+      />
+      {problem && (
+        <span class="filter-problem" role="alert">
+          {problem}
+        </span>
+      )}
+    </div>
+  );
+}
+
 function ColumnPicker({ route, metricPaths, project }: { route: Route; metricPaths: string[]; project: string }) {
   const [open, setOpen] = useState(false);
   const [keys, setKeys] = useState<string[] | null>(null);
