@@ -83,10 +83,15 @@ fn write_runs(out: &mut dyn Write, project: &ProjectName, listing: &RunListing) 
         return writeln!(out, "No runs found in project '{project}'.");
     }
     for run in &listing.runs {
-        // The status as the store derives it: today the stored one (`unknown` when
-        // absent), as 0.4.0 prints it; a run whose writer is known to be dead shows
-        // as `crashed`.
-        writeln!(out, "  [{}] {}", one_line(&run.status.to_string()), one_line(&run.run_id))?;
+        // The status as the store derives it: the stored one (`unknown` when absent),
+        // as 0.4.0 prints it; a run whose writer is known to be dead shows as
+        // `crashed`. A stale run (no way to know, long silent) is printed `running`, as
+        // stored and as 0.4.0 prints it: `goodseed show` and the UI say it is stale.
+        let status = match run.status {
+            goodseed_core::RunStatus::Stale => "running".to_owned(),
+            ref other => other.to_string(),
+        };
+        writeln!(out, "  [{}] {}", one_line(&status), one_line(&run.run_id))?;
         if let Some(name) = run.meta.name().filter(|n| !n.is_empty()) {
             writeln!(out, "      name: {}", one_line(name))?;
         }

@@ -55,14 +55,14 @@ fn first_batch(project: &str, run: &str, i: usize) -> WriteBatch {
     let configs: [(&str, goodseed_core::ConfigValue); 5] = [
         ("lr", lrs[i % lrs.len()].into()),
         ("batch_size", (16i64 << (i % 4)).into()),
-        ("optimizer", (if i % 3 == 0 { "adam" } else { "sgd" }).into()),
+        ("optimizer", (if i.is_multiple_of(3) { "adam" } else { "sgd" }).into()),
         ("seed", ((i % 3) as i64).into()),
         ("layers", ((i / 3 % 6) as i64).into()),
     ];
     for (k, v) in configs {
         b.config(FieldPath::parse(k).expect("path"), v);
     }
-    let tags = if i % 10 == 0 { vec!["sweep", "best"] } else { vec!["sweep"] };
+    let tags = if i.is_multiple_of(10) { vec!["sweep", "best"] } else { vec!["sweep"] };
     b.config(
         goodseed_store::lifecycle::tags_path(),
         goodseed_core::ConfigValue::StringSet(tags.into_iter().map(str::to_owned).collect()),

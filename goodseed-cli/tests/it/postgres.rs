@@ -366,8 +366,11 @@ fn files_and_postgresql_answer_every_endpoint_with_the_same_bytes() {
 
     let (mut compared, mut with_python) = (0, 0);
     for (target, python_has_it) in &targets {
-        let from_files = get(on_files.port, target);
-        let from_pg = get(on_pg.port, target);
+        // When a file was last written is the files' own (PostgreSQL's runs have their
+        // writers' heartbeats instead): the rest must be the same bytes.
+        let data = |(status, body): (u16, String)| (status, python::without_last_write(&body));
+        let from_files = data(get(on_files.port, target));
+        let from_pg = data(get(on_pg.port, target));
         assert_eq!(from_pg, from_files, "{target}: PostgreSQL and files answer differently");
         compared += 1;
         if *python_has_it {
