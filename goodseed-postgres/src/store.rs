@@ -363,6 +363,9 @@ impl PgStore {
                     // Its writers' heartbeats tell whether they live (`RunRow::liveness`).
                     last_write: None,
                     configs: configs.remove(id).unwrap_or_default(),
+                    // Not kept here: the server reads them from the run when a listing
+                    // filters or sorts by them (`MetricSummary::of_run`).
+                    metrics: Vec::new(),
                 },
             );
         }

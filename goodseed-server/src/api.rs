@@ -78,6 +78,7 @@ pub(crate) async fn runs(
     let store = Arc::clone(&state.store);
     let column_cache = Arc::clone(&state.columns);
     let listings = Arc::clone(&state.listings);
+    let metrics = Arc::clone(&state.metrics);
     let target = req.query_string().to_owned();
     let body = blocking(move || {
         let listing = store
@@ -86,7 +87,12 @@ pub(crate) async fn runs(
         let (page, total) = match &ours {
             None => (listing.runs, None),
             Some(q) => {
-                let (page, total) = q.apply(listing.runs);
+                let runs = if q.reads_metrics() {
+                    metrics.fill(&*store, listing.runs)
+                } else {
+                    listing.runs
+                };
+                let (page, total) = q.apply(runs);
                 (page, Some(total))
             }
         };
@@ -99,6 +105,7 @@ pub(crate) async fn runs(
             listings.put(&target, page, total, body.clone());
             return Ok(body);
         };
+        let page = if columns.metrics().is_empty() { page } else { metrics.fill(&*store, page) };
         let values = column_cache.get(&*store, &page);
         Ok(Bytes::from(runs_json(&page, total, Some((&columns, values.as_slice()))).finish()))
     })
@@ -136,6 +143,39 @@ fn runs_json(
                 match values.and_then(|v| v.last.get(path)) {
                     Some(&x) => {
                         j.f64(x);
+                    }
+                    None => {
+                        j.null();
+                    }
+                }
+            }
+            j.end_object();
+            // Each metric asked for at a glance: the newest value as logged (NaN and
+            // infinities as strings, as in `last`); min, max and mean of finite values,
+            // null when there is none.
+            j.key("summary").begin_object();
+            for path in cols.metrics() {
+                j.key(path);
+                match crate::filter::metric_of(r, path) {
+                    Some(s) => {
+                        j.begin_object();
+                        for (name, x) in [
+                            ("last", s.last),
+                            ("last_step", s.last_step),
+                            ("min", s.min),
+                            ("min_step", s.min_step),
+                            ("max", s.max),
+                            ("max_step", s.max_step),
+                            ("mean", s.mean_last),
+                        ] {
+                            j.key(name);
+                            if x.is_nan() && name != "last" {
+                                j.null();
+                            } else {
+                                j.f64(x);
+                            }
+                        }
+                        j.end_object();
                     }
                     None => {
                         j.null();

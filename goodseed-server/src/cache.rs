@@ -92,6 +92,7 @@ mod tests {
             location: id.into(),
             last_write: None,
             configs: Vec::new(),
+            metrics: Vec::new(),
         })
     }
 

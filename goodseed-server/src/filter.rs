@@ -5,8 +5,11 @@
 //! A condition is `FIELD OP VALUE`:
 //!
 //! - `FIELD`: `name`, `run_id`, `status` (the derived state), `tag`, `created_at`,
-//!   `closed_at`, or a config: `config.<key>`, or the bare key when it names none of
-//!   those (`lr`, `optimizer`, `model/layers`);
+//!   `closed_at`; a metric's summary, `<path>.<last|min|max|mean|last_step|min_step|
+//!   max_step>` (`val/acc.max`; `mean` is the mean of the last ten finite values, the
+//!   steps those of the newest point and of the first least and greatest values), or
+//!   `metric.<path>.<…>`; or a config: `config.<key>`, or the bare key when it is none
+//!   of those (`lr`, `optimizer`, `model/layers`);
 //! - `OP`: `=` `!=` `<` `<=` `>` `>=`, `~` (holds the text, case-insensitive),
 //!   `in [LOW, HIGH]` (both included), or the unary `exists` / `!exists`;
 //! - `VALUE`: a number (compared as a number with int and float configs alike, and with
@@ -20,7 +23,7 @@
 use std::cmp::Ordering;
 
 use goodseed_core::ConfigValue;
-use goodseed_store::RunSummary;
+use goodseed_store::{MetricSummary, RunSummary};
 
 /// One condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +41,66 @@ enum Field {
     CreatedAt,
     ClosedAt,
     Config(String),
+    Metric(String, Agg),
+}
+
+/// What of a metric's summary a field reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Agg {
+    Last,
+    Min,
+    Max,
+    Mean,
+    LastStep,
+    MinStep,
+    MaxStep,
+}
+
+impl Agg {
+    const ALL: [(&'static str, Agg); 7] = [
+        ("last_step", Agg::LastStep),
+        ("min_step", Agg::MinStep),
+        ("max_step", Agg::MaxStep),
+        ("last", Agg::Last),
+        ("min", Agg::Min),
+        ("max", Agg::Max),
+        ("mean", Agg::Mean),
+    ];
+
+    /// The summary's value this reads.
+    pub(crate) fn value(self, s: &MetricSummary) -> f64 {
+        match self {
+            Agg::Last => s.last,
+            Agg::Min => s.min,
+            Agg::Max => s.max,
+            Agg::Mean => s.mean_last,
+            Agg::LastStep => s.last_step,
+            Agg::MinStep => s.min_step,
+            Agg::MaxStep => s.max_step,
+        }
+    }
+}
+
+/// `<path>.<agg>` read as a metric's summary, if it is one.
+pub(crate) fn metric_field(name: &str) -> Option<(String, Agg)> {
+    let name = name.strip_prefix("metric.").unwrap_or(name);
+    Agg::ALL.iter().find_map(|(suffix, agg)| {
+        let path = name.strip_suffix(suffix)?.strip_suffix('.')?;
+        (!path.is_empty()).then(|| (path.to_owned(), *agg))
+    })
+}
+
+impl Condition {
+    /// Whether the condition reads metrics' summaries (which a backend may not keep).
+    pub(crate) fn reads_metrics(&self) -> bool {
+        matches!(self.field, Field::Metric(..))
+    }
+}
+
+/// The summary of one of a run's metrics, if it has it.
+pub(crate) fn metric_of<'a>(run: &'a RunSummary, path: &str) -> Option<&'a MetricSummary> {
+    let at = run.metrics.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok()?;
+    Some(&run.metrics[at].1)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,7 +242,13 @@ impl Field {
             "tag" | "tags" => Field::Tag,
             "created_at" => Field::CreatedAt,
             "closed_at" => Field::ClosedAt,
-            other => Field::Config(other.strip_prefix("config.").unwrap_or(other).to_owned()),
+            other => match other.strip_prefix("config.") {
+                Some(key) => Field::Config(key.to_owned()),
+                None => match metric_field(other) {
+                    Some((path, agg)) => Field::Metric(path, agg),
+                    None => Field::Config(other.to_owned()),
+                },
+            },
         }
     }
 
@@ -195,6 +264,7 @@ impl Field {
                 let at = run.configs.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
                 config_found(&run.configs[at].1)
             }
+            Field::Metric(path, agg) => metric_of(run, path).map(|s| Found::Number(agg.value(s))),
         }
     }
 }
@@ -372,6 +442,19 @@ mod tests {
             location: "p/runs/r7.sqlite".into(),
             last_write: None,
             configs,
+            metrics: vec![(
+                "val/acc".to_owned(),
+                MetricSummary {
+                    last_step: 9.0,
+                    last: 0.8,
+                    min: 0.1,
+                    min_step: 0.0,
+                    max: 0.93,
+                    max_step: 7.0,
+                    mean_last: 0.85,
+                    finite: 10,
+                },
+            )],
         }
     }
 
@@ -412,6 +495,13 @@ mod tests {
             "note !exists",
             "missing !exists",
             "missing != 3",
+            "val/acc.max > 0.9",
+            "metric.val/acc.max_step = 7",
+            "val/acc.last in [0.79, 0.81]",
+            "val/acc.mean >= 0.85",
+            "val/acc.min_step < 1",
+            "val/acc.last_step = 9",
+            "val/loss.min !exists",
         ] {
             assert!(holds(yes, &r), "{yes}");
         }
@@ -429,6 +519,9 @@ mod tests {
             "note exists",
             "closed_at exists",
             "status = running",
+            "val/acc.max < 0.9",
+            "val/loss.min < 1",
+            "val/loss.min exists",
         ] {
             assert!(!holds(no, &r), "{no}");
         }

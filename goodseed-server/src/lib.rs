@@ -165,6 +165,7 @@ pub fn serve(
         cache: Arc::new(cache::ResponseCache::default()),
         columns: Arc::new(columns::ColumnCache::default()),
         listings: Arc::new(cache::ListingCache::default()),
+        metrics: Arc::new(runs::MetricsCache::default()),
         requests: options.requests.clone(),
     });
     let workers = options.workers;

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use goodseed_core::parse_python_int;
 use goodseed_store::overview::RunOverview;
-use goodseed_store::{RunReader, RunSummary};
+use goodseed_store::{RunReader, RunSummary, RunVersion};
 
 use crate::encode::{logged_at, step};
 use crate::error::ApiError;
@@ -35,6 +35,8 @@ enum SortKey {
     Status,
     /// A config's value (`config.<key>`): numbers, then text, then runs without it.
     Config(String),
+    /// A metric's summary (`metric.<path>.<agg>`), runs without it (or NaN) last.
+    Metric(String, crate::filter::Agg),
 }
 
 /// What to do to a listing: filters, an order, a page.
@@ -101,10 +103,19 @@ impl ListingQuery {
                 _ if name.starts_with("config.") && name.len() > "config.".len() => {
                     SortKey::Config(name["config.".len()..].to_owned())
                 }
+                _ if name.starts_with("metric.") => match crate::filter::metric_field(name) {
+                    Some((path, agg)) => SortKey::Metric(path, agg),
+                    None => {
+                        return Err(ApiError::bad_request(format!(
+                            "sort by a metric is metric.<path>.<last|min|max|mean|last_step|\
+                             min_step|max_step>, got {s:?}"
+                        )));
+                    }
+                },
                 _ => {
                     return Err(ApiError::bad_request(format!(
-                        "sort must be one of created_at, run_id, name, status or config.<key> \
-                         (with - for descending), got {s:?}"
+                        "sort must be one of created_at, run_id, name, status, config.<key> or \
+                         metric.<path>.<agg> (with - for descending), got {s:?}"
                     )));
                 }
             };
@@ -151,6 +162,12 @@ impl ListingQuery {
         self.filters.iter().all(|c| c.holds(r))
     }
 
+    /// Whether the listing needs metrics' summaries (to filter or sort by them).
+    pub(crate) fn reads_metrics(&self) -> bool {
+        self.filters.iter().any(Condition::reads_metrics)
+            || matches!(self.sort, Some((SortKey::Metric(..), _)))
+    }
+
     /// Filters, sorts and pages a listing (in 0.4.0's order); returns the page and the
     /// number of runs that matched before paging.
     pub(crate) fn apply(&self, runs: Vec<Arc<RunSummary>>) -> (Vec<Arc<RunSummary>>, usize) {
@@ -158,7 +175,23 @@ impl ListingQuery {
         if let Some((key, desc)) = &self.sort {
             // Stable: ties keep 0.4.0's order (newest first, then path order).
             match key {
-                // Runs without the config stay last in both directions.
+                // Runs without the value stay last in both directions.
+                SortKey::Metric(path, agg) => {
+                    let value = |r: &RunSummary| {
+                        crate::filter::metric_of(r, path)
+                            .map(|s| agg.value(s))
+                            .filter(|x| !x.is_nan())
+                    };
+                    runs.sort_by(|a, b| match (value(a), value(b)) {
+                        (Some(x), Some(y)) => {
+                            let o = x.total_cmp(&y);
+                            if *desc { o.reverse() } else { o }
+                        }
+                        (Some(_), None) => std::cmp::Ordering::Less,
+                        (None, Some(_)) => std::cmp::Ordering::Greater,
+                        (None, None) => std::cmp::Ordering::Equal,
+                    });
+                }
                 SortKey::Config(k) => runs.sort_by(|a, b| {
                     let (has_a, has_b) = (has_config(a, k), has_config(b, k));
                     has_b.cmp(&has_a).then_with(|| {
@@ -206,7 +239,68 @@ fn text_key<'a>(key: &SortKey, r: &'a RunSummary) -> &'a str {
         SortKey::RunId => &r.run_id,
         SortKey::Name => r.meta.name().unwrap_or(""),
         SortKey::Status => r.status.as_str(),
-        SortKey::Config(_) => "",
+        SortKey::Config(_) | SortKey::Metric(..) => "",
+    }
+}
+
+/// Metrics' summaries read through readers, for runs whose backend does not keep them
+/// in its summaries (PostgreSQL), kept per closed run by its version.
+#[derive(Debug, Default)]
+pub(crate) struct MetricsCache {
+    entries: std::sync::Mutex<std::collections::HashMap<RunKey, (RunVersion, Arc<RunSummary>)>>,
+}
+
+/// A run by its project and id.
+type RunKey = (String, String);
+
+/// Runs kept at most in [`MetricsCache`].
+const METRICS_CACHED: usize = 200_000;
+
+impl MetricsCache {
+    /// The runs, each with its metrics' summaries: as the store gave them when it keeps
+    /// them, else read through the run's reader (a run that cannot be read stays as it
+    /// is: without them, it fails conditions on them).
+    pub(crate) fn fill(
+        &self,
+        store: &dyn goodseed_store::RunStore,
+        runs: Vec<Arc<RunSummary>>,
+    ) -> Vec<Arc<RunSummary>> {
+        use goodseed_store::MetricSummary;
+        runs.into_iter()
+            .map(|r| {
+                if !r.metrics.is_empty() || !r.metric_paths.iter().any(|p| MetricSummary::covers(p))
+                {
+                    return r;
+                }
+                let key = (r.project.clone(), r.id.clone());
+                let lock =
+                    || self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(version) = r.version
+                    && let Some((v, filled)) = lock().get(&key)
+                    && *v == version
+                {
+                    return Arc::clone(filled);
+                }
+                let read = (|| {
+                    let project = goodseed_core::ProjectName::parse(&r.project).ok()?;
+                    let id = goodseed_core::RunId::parse(&r.id).ok()?;
+                    let reader = store.open_run(&project, &id).ok()?;
+                    MetricSummary::of_run(&*reader, &r.metric_paths).ok()
+                })();
+                let Some(metrics) = read else { return r };
+                let mut filled = (*r).clone();
+                filled.metrics = metrics;
+                let filled = Arc::new(filled);
+                if let Some(version) = r.version {
+                    let mut entries = lock();
+                    if entries.len() >= METRICS_CACHED {
+                        entries.clear();
+                    }
+                    entries.insert(key, (version, Arc::clone(&filled)));
+                }
+                filled
+            })
+            .collect()
     }
 }
 

@@ -18,6 +18,8 @@ pub(crate) struct AppState {
     pub(crate) columns: Arc<ColumnCache>,
     /// The last run listings answered ([`crate::cache::ListingCache`]).
     pub(crate) listings: Arc<crate::cache::ListingCache>,
+    /// Metrics' summaries read from runs whose backend does not keep them.
+    pub(crate) metrics: Arc<crate::runs::MetricsCache>,
     /// The live streams (`GET /api/events`) and the thread that feeds them.
     pub(crate) live: LiveHub,
     /// The machine's readings, for `/api/system/*`.

@@ -688,6 +688,116 @@ pub struct RunSummary {
     /// hyperparameters a table filters, sorts and shows; not a long diff), sorted by
     /// path: what the listing's filters and columns read without opening the run.
     pub configs: Vec<(String, ConfigValue)>,
+    /// Each metric series at a glance (not `monitoring/` ones), sorted by path; empty
+    /// when the backend does not keep them (callers then read the run).
+    pub metrics: Vec<(String, MetricSummary)>,
+}
+
+/// A metric series at a glance, as a run's summary keeps it: what a table filters and
+/// sorts runs by (`val/acc.max > 0.9`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricSummary {
+    /// The step of the newest point (the largest).
+    pub last_step: f64,
+    /// Its value (NaN or infinite as logged).
+    pub last: f64,
+    /// The least finite value (NaN when there is none) and the step it was first reached.
+    pub min: f64,
+    /// See [`MetricSummary::min`].
+    pub min_step: f64,
+    /// The greatest finite value (NaN when there is none) and the step it was first
+    /// reached.
+    pub max: f64,
+    /// See [`MetricSummary::max`].
+    pub max_step: f64,
+    /// The mean of the last [`MEAN_OF_LAST`] finite values (NaN when there is none).
+    pub mean_last: f64,
+    /// How many finite values there are.
+    pub finite: u64,
+}
+
+/// A [`MetricSummary`] built point by point, in step order.
+#[derive(Debug, Default)]
+struct SummaryBuilder {
+    summary: Option<MetricSummary>,
+    newest: std::collections::VecDeque<f64>,
+}
+
+impl SummaryBuilder {
+    fn push(&mut self, p: MetricPoint) {
+        let s = self.summary.get_or_insert(MetricSummary {
+            last_step: f64::NAN,
+            last: f64::NAN,
+            min: f64::NAN,
+            min_step: f64::NAN,
+            max: f64::NAN,
+            max_step: f64::NAN,
+            mean_last: f64::NAN,
+            finite: 0,
+        });
+        (s.last_step, s.last) = (p.step, p.value);
+        if !p.value.is_finite() {
+            return;
+        }
+        s.finite += 1;
+        // The first time the extreme was reached: only a strictly better value moves it.
+        if s.min.is_nan() || p.value < s.min {
+            (s.min, s.min_step) = (p.value, p.step);
+        }
+        if s.max.is_nan() || p.value > s.max {
+            (s.max, s.max_step) = (p.value, p.step);
+        }
+        if self.newest.len() == MEAN_OF_LAST {
+            self.newest.pop_front();
+        }
+        self.newest.push_back(p.value);
+    }
+
+    fn finish(self) -> Option<MetricSummary> {
+        let mut s = self.summary?;
+        if !self.newest.is_empty() {
+            s.mean_last = self.newest.iter().sum::<f64>() / self.newest.len() as f64;
+        }
+        Some(s)
+    }
+}
+
+/// How many of the newest finite values [`MetricSummary::mean_last`] averages.
+pub const MEAN_OF_LAST: usize = 10;
+
+impl MetricSummary {
+    /// Whether a metric path is summarised (monitoring's series are not).
+    pub fn covers(path: &str) -> bool {
+        !path.starts_with("monitoring/")
+    }
+
+    /// The summary of a series from its points in step order; `None` without points.
+    pub fn of_points(points: impl IntoIterator<Item = MetricPoint>) -> Option<MetricSummary> {
+        let mut b = SummaryBuilder::default();
+        points.into_iter().for_each(|p| b.push(p));
+        b.finish()
+    }
+
+    /// The summaries of a run's metric series (those [`MetricSummary::covers`]), read
+    /// whole through a reader: for a backend that does not keep them in its summaries.
+    pub fn of_run(
+        reader: &dyn RunReader,
+        paths: &[String],
+    ) -> Result<Vec<(String, MetricSummary)>> {
+        let mut out = Vec::new();
+        for path in paths.iter().filter(|p| MetricSummary::covers(p)) {
+            let mut b = SummaryBuilder::default();
+            reader.visit_metrics(Some(path), &mut |_, p| {
+                b.push(p);
+                true
+            })?;
+            if let Some(s) = b.finish() {
+                out.push((path.clone(), s));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
 }
 
 /// The longest stored config text a [`RunSummary`] keeps (longer ones are read from

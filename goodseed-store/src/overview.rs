@@ -171,6 +171,7 @@ mod tests {
             location: "p/runs/r.sqlite".into(),
             last_write: None,
             configs: Vec::new(),
+            metrics: Vec::new(),
         }
     }
 

@@ -283,6 +283,17 @@ impl MemoryStore {
                 configs.sort_by(|a, b| a.0.cmp(&b.0));
                 configs
             },
+            metrics: run
+                .metrics
+                .iter()
+                .filter(|(path, _)| goodseed_store::MetricSummary::covers(path))
+                .filter_map(|(path, points)| {
+                    let points = points.iter().map(|(step, (value, ts))| {
+                        goodseed_core::MetricPoint { step: step.0, value: *value, ts: *ts }
+                    });
+                    goodseed_store::MetricSummary::of_points(points).map(|s| (path.clone(), s))
+                })
+                .collect(),
         }
     }
 

@@ -346,6 +346,12 @@ fn files_and_postgresql_answer_every_endpoint_with_the_same_bytes() {
         "/api/runs?status=finished&offset=1",
         "/api/runs?q=py&trashed=true",
         "/api/runs?config=lr&config=model/name&metric=train/loss&metric=edge",
+        // Metrics' summaries: kept by the files' store, read through the run on
+        // PostgreSQL; the answers must not tell them apart.
+        "/api/runs?filter=train/loss.min+%3C+0.5&sort=-metric.train/loss.max",
+        "/api/runs?filter=train/loss.last+exists&sort=metric.train/loss.min_step",
+        "/api/runs?metric=train/loss&metric=edge&sort=-metric.edge.mean",
+        "/api/runs?filter=lr+in+%5B0.0001%2C+1%5D&sort=config.lr",
         "/api/compare?run=team/p/long&run=ws/proj/py-small&path=train/loss&pointCount=50",
     ] {
         targets.push((t.to_owned(), false));

@@ -418,10 +418,12 @@ fn runs_are_filtered_and_sorted_by_their_values() {
         ("d", 0.1, "sgd", 2),
     ];
     for (id, lr, optimizer, layers) in sweep {
-        let run = sdk_run(home.path(), "p", id, 2);
+        // As many steps as layers: train/loss falls to 1/layers, train/acc rises to
+        // (layers - 1) / 10.
+        let run = sdk_run(home.path(), "p", id, layers);
         run.set_config("rate", lr).expect("config");
         run.set_config("opt/name", optimizer).expect("config");
-        run.set_config("layers", layers).expect("config");
+        run.set_config("layers", i64::from(layers)).expect("config");
         run.finish().expect("finish");
     }
     // One without those configs (but `lr`, as every run here).
@@ -462,6 +464,27 @@ fn runs_are_filtered_and_sorted_by_their_values() {
     assert_eq!(ids_and_total(&server, "sort=-config.rate").0, ["d", "b", "c", "a", "plain"]);
     // Ties keep the default order (newest first).
     assert_eq!(ids_and_total(&server, "sort=config.opt/name&limit=2").0, ["c", "a"]);
+    // Metrics' summaries: conditions and orders (ties keep the default order).
+    assert_eq!(f(&["train/loss.min < 0.3"]), (s(&["b", "c"]), Some(2)));
+    assert_eq!(f(&["train/acc.max >= 0.3", "opt/name = adam"]), (s(&["c"]), Some(1)));
+    assert_eq!(f(&["metric.train/loss.min_step = 7"]), (s(&["c"]), Some(1)));
+    assert_eq!(f(&["val/acc.max exists"]), (s(&[]), Some(0)));
+    assert_eq!(
+        ids_and_total(&server, "sort=metric.train/loss.min").0,
+        ["c", "b", "d", "a", "plain"]
+    );
+    assert_eq!(
+        ids_and_total(&server, "sort=-metric.train/acc.max").0,
+        ["c", "b", "d", "a", "plain"]
+    );
+    let j = server.get("/api/runs?metric=train/loss&q=c+name").json();
+    let c = &j["runs"][0];
+    assert_eq!(c["run_id"], "c");
+    assert_eq!(
+        c["summary"]["train/loss"],
+        serde_json::json!({"last": 0.125, "last_step": 7.0, "min": 0.125, "min_step": 7.0,
+            "max": 1.0, "max_step": 0.0, "mean": (1.0 + 0.5 + 1.0 / 3.0 + 0.25 + 0.2 + 1.0 / 6.0 + 1.0 / 7.0 + 0.125) / 8.0})
+    );
     // Bad conditions: a 400 naming the condition and what is wrong.
     for (query, says) in [
         ("filter=lr", "expected FIELD OP VALUE"),
@@ -469,6 +492,7 @@ fn runs_are_filtered_and_sorted_by_their_values() {
         ("filter=lr+in+3", "in takes a range"),
         ("filter=name+%3D+%22open", "does not end"),
         ("sort=config.", "sort"),
+        ("sort=metric.train/loss", "sort by a metric"),
     ] {
         let r = server.get(&format!("/api/runs?{query}"));
         assert_eq!(r.status, 400, "{query}: {}", r.body);

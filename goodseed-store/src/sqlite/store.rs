@@ -19,8 +19,8 @@ use super::schema::{self, ReadMode, shm_path, wal_path};
 use super::writer::SqliteRunWriter;
 use crate::error::shown;
 use crate::model::{
-    ProjectSummary, RunListing, RunMeta, RunReader, RunStore, RunSummary, RunWriter, UnreadableRun,
-    WriteBatch, meta_key,
+    MEAN_OF_LAST, MetricSummary, ProjectSummary, RunListing, RunMeta, RunReader, RunStore,
+    RunSummary, RunWriter, UnreadableRun, WriteBatch, meta_key,
 };
 use crate::{Result, StoreError};
 
@@ -451,14 +451,17 @@ impl SqliteStore {
         complete: bool,
     ) -> Vec<Option<std::result::Result<Arc<RunSummary>, String>>> {
         // Which files need (re)reading?
-        let mut todo: Vec<usize> = Vec::new();
+        // With the summary before, for a live run's metrics to be read incrementally.
+        let mut todo: Vec<(usize, Option<Arc<RunSummary>>)> = Vec::new();
         {
             let cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
             for (i, f) in found.iter().enumerate() {
-                if let Ok(fp) = f.state
-                    && cache.get(&f.at).is_none_or(|c| c.fingerprint != fp)
-                {
-                    todo.push(i);
+                if let Ok(fp) = f.state {
+                    match cache.get(&f.at) {
+                        Some(c) if c.fingerprint == fp => {}
+                        Some(c) => todo.push((i, c.result.as_ref().ok().cloned())),
+                        None => todo.push((i, None)),
+                    }
                 }
             }
         }
@@ -477,10 +480,10 @@ impl SqliteStore {
                     s.spawn(|| {
                         loop {
                             let k = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(&i) = todo.get(k) else { break };
-                            let f = &found[i];
+                            let Some((i, before)) = todo.get(k) else { break };
+                            let f = &found[*i];
                             let Ok(fp) = f.state else { continue };
-                            let result = load_summary(f, fp).map(Arc::new);
+                            let result = load_summary(f, fp, before.as_deref()).map(Arc::new);
                             *loaded[k].lock().unwrap_or_else(PoisonError::into_inner) =
                                 Some(CachedSummary { fingerprint: fp, result });
                         }
@@ -490,7 +493,7 @@ impl SqliteStore {
         }
 
         let mut cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
-        for (k, slot) in todo.iter().zip(loaded) {
+        for ((k, _), slot) in todo.iter().zip(loaded) {
             if let Some(entry) = slot.into_inner().unwrap_or_else(PoisonError::into_inner) {
                 cache.insert(found[*k].at.clone(), entry);
             }
@@ -685,6 +688,7 @@ pub(super) fn with_fresh_status(
 fn load_summary(
     found: &Found,
     fingerprint: Fingerprint,
+    previous: Option<&RunSummary>,
 ) -> std::result::Result<RunSummary, String> {
     if fingerprint.size == 0 && fingerprint.wal.is_none_or(|(size, _)| size == 0) {
         return Err("empty file (0 bytes)".to_owned());
@@ -703,6 +707,11 @@ fn load_summary(
     };
     let (meta, metric_paths, text_paths, tags, configs) =
         read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
+    // A live run's series are summarised from what was added since the summary before
+    // (appended steps); a closed run's afresh, once per version.
+    let before = previous.filter(|_| mode != ReadMode::Closed);
+    let metrics = read_metric_summaries(&conn, &metric_paths, before)
+        .map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
     // Clients address a run by the project and run id the listing shows: both must
     // pass the rules every request is held to.
     let run_id = meta.run_id().unwrap_or(&found.stem);
@@ -737,7 +746,120 @@ fn load_summary(
         location: found.location(),
         last_write: Some(UtcMicros::from(last_write)),
         configs,
+        metrics,
     })
+}
+
+/// Each metric series at a glance (see [`MetricSummary`]): per series, a few lookups on
+/// the points' primary key (the newest points) and a min and a max over the points
+/// after `before`'s last step (all of them without `before`), merged with `before`'s.
+/// Points written again at a step before that are seen once the run is closed.
+fn read_metric_summaries(
+    conn: &Connection,
+    paths: &[String],
+    before: Option<&RunSummary>,
+) -> rusqlite::Result<Vec<(String, MetricSummary)>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let nan = schema::has_table(conn, schema::NAN_TABLE)?;
+    let mut id_of = conn.prepare_cached("SELECT id FROM metric_series WHERE path = ?1")?;
+    // Finite: not infinite (a NaN is kept in the NaN table, not here).
+    const FINITE: &str = "abs(y) < 9e999";
+    let mut min = conn.prepare_cached(&format!(
+        "SELECT MIN(y), step FROM metric_points WHERE series_id = ?1 AND step > ?2 AND {FINITE}"
+    ))?;
+    let mut max = conn.prepare_cached(&format!(
+        "SELECT MAX(y), step FROM metric_points WHERE series_id = ?1 AND step > ?2 AND {FINITE}"
+    ))?;
+    let mut count = conn.prepare_cached(&format!(
+        "SELECT COUNT(*) FROM metric_points WHERE series_id = ?1 AND step > ?2 AND {FINITE}"
+    ))?;
+    let mut newest = conn.prepare_cached(
+        "SELECT step, y FROM metric_points WHERE series_id = ?1 ORDER BY step DESC LIMIT 1",
+    )?;
+    let mut newest_finite = conn.prepare_cached(&format!(
+        "SELECT y FROM metric_points WHERE series_id = ?1 AND {FINITE} ORDER BY step DESC LIMIT ?2"
+    ))?;
+    let mut newest_nan = if nan {
+        Some(conn.prepare_cached(&format!(
+            "SELECT MAX(step) FROM {} WHERE series_id = ?1",
+            schema::NAN_TABLE
+        ))?)
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(paths.len());
+    for path in paths.iter().filter(|p| MetricSummary::covers(p)) {
+        let Some(id) = id_of.query_row([path], |r| r.get::<_, i64>(0)).optional()? else {
+            continue;
+        };
+        let old = before.and_then(|b| {
+            b.metrics.binary_search_by(|(p, _)| p.cmp(path)).ok().map(|i| b.metrics[i].1)
+        });
+        let after = old.map_or(f64::NEG_INFINITY, |o| o.last_step);
+        let extreme = |stmt: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<(f64, f64)> {
+            stmt.query_row(rusqlite::params![id, after], |r| {
+                Ok((
+                    r.get::<_, Option<f64>>(0)?.unwrap_or(f64::NAN),
+                    r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN),
+                ))
+            })
+        };
+        let (mut lo, mut lo_step) = extreme(&mut min)?;
+        let (mut hi, mut hi_step) = extreme(&mut max)?;
+        let mut finite: u64 =
+            count.query_row(rusqlite::params![id, after], |r| r.get::<_, i64>(0))?.max(0) as u64;
+        if let Some(o) = old {
+            // The new points' extreme wins only when strictly better (ties keep the
+            // earlier step: the first time the value was reached), or when there was
+            // none before.
+            let lower = !lo.is_nan() && (o.min.is_nan() || lo < o.min);
+            if !lower {
+                (lo, lo_step) = (o.min, o.min_step);
+            }
+            let higher = !hi.is_nan() && (o.max.is_nan() || hi > o.max);
+            if !higher {
+                (hi, hi_step) = (o.max, o.max_step);
+            }
+            finite += o.finite;
+        }
+        let (mut last_step, mut last) = newest
+            .query_row([id], |r| {
+                Ok((r.get::<_, f64>(0)?, r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN)))
+            })
+            .optional()?
+            .unwrap_or((f64::NEG_INFINITY, f64::NAN));
+        if let Some(stmt) = newest_nan.as_mut()
+            && let Some(step) = stmt.query_row([id], |r| r.get::<_, Option<f64>>(0))?
+            && step > last_step
+        {
+            (last_step, last) = (step, f64::NAN);
+        }
+        let values = newest_finite
+            .query_map(rusqlite::params![id, MEAN_OF_LAST as i64], |r| r.get::<_, f64>(0))?
+            .collect::<rusqlite::Result<Vec<f64>>>()?;
+        // Summed oldest first, as `MetricSummary::of_points` does: the same float.
+        let mean_last = if values.is_empty() {
+            f64::NAN
+        } else {
+            values.iter().rev().sum::<f64>() / values.len() as f64
+        };
+        out.push((
+            path.clone(),
+            MetricSummary {
+                last_step,
+                last,
+                min: lo,
+                min_step: lo_step,
+                max: hi,
+                max_step: hi_step,
+                mean_last,
+                finite,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// The configs a summary keeps: those stored in at most `SUMMARY_CONFIG_MAX` bytes, by
@@ -989,7 +1111,13 @@ impl RunStore for SqliteStore {
                     stem: run_id.to_string(),
                     state: Ok(now),
                 };
-                let result = load_summary(&found, now).map(Arc::new);
+                let before = self
+                    .summaries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&entry)
+                    .and_then(|c| c.result.as_ref().ok().cloned());
+                let result = load_summary(&found, now, before.as_deref()).map(Arc::new);
                 self.summaries
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

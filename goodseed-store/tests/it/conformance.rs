@@ -192,6 +192,7 @@ mod backends {
         a_row_written_again_after_it_was_read_stays_pending,
         a_writer_marks_what_its_caller_vouches_for,
         every_value_round_trips_exactly,
+        metrics_are_summarised,
     );
 }
 
@@ -1198,4 +1199,101 @@ fn a_row_written_again_after_it_was_read_stays_pending(b: &impl Backend) {
     assert_eq!(marker.mark_uploaded(&sent).expect("mark"), 2, "the unchanged rows only");
     assert_eq!(marker.count_pending().expect("count"), 1);
     w.close().expect("close");
+}
+
+/// Each metric at a glance: in the listing where the backend keeps it, and through
+/// `MetricSummary::of_run` everywhere (what the server reads when it does not); a live
+/// run's summary follows its writes.
+fn metrics_are_summarised(b: &impl Backend) {
+    use goodseed_store::MetricSummary;
+    let mut w = b.create("p", "r1", &new_run("r1", "2025-01-01T00:00:00+00:00")).expect("create");
+    let write = |w: &mut Box<dyn RunWriter>, points: &[(u32, f64)]| {
+        let mut batch = WriteBatch::new();
+        let acc = batch.metric_series(&fp("val/acc"));
+        let cpu = batch.metric_series(&fp("monitoring/abc/cpu"));
+        // A series whose first values are not finite: its min and max come later.
+        let late = batch.metric_series(&fp("val/late"));
+        for &(s, v) in points {
+            batch.metric(acc, Step::from(s), v, TS);
+            batch.metric(cpu, Step::from(s), 50.0, TS);
+            batch.metric(late, Step::from(s), if s < 5 { f64::NAN } else { -v }, TS);
+        }
+        w.write(&batch).expect("write");
+    };
+    let check = |want: &MetricSummary, after: &str| {
+        let same = |got: &MetricSummary| {
+            let eq = |x: f64, y: f64| x == y || (x.is_nan() && y.is_nan());
+            eq(got.last, want.last)
+                && eq(got.last_step, want.last_step)
+                && eq(got.min, want.min)
+                && eq(got.min_step, want.min_step)
+                && eq(got.max, want.max)
+                && eq(got.max_step, want.max_step)
+                && eq(got.mean_last, want.mean_last)
+                && got.finite == want.finite
+        };
+        let listing = b.catalog().list_runs(None).expect("list");
+        assert!(listing.unreadable.is_empty(), "{after}: {:?}", listing.unreadable);
+        let listed = listing.runs[0].clone();
+        let r = b.catalog().open_run(&pn("p"), &rid("r1")).expect("open");
+        let read = MetricSummary::of_run(&*r, &r.metric_paths().expect("paths")).expect("read");
+        let paths: Vec<&str> = read.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["val/acc", "val/late"], "{after}: monitoring is not summarised");
+        assert!(same(&read[0].1), "{after}: read {:?}, want {want:?}", read[0].1);
+        if !listed.metrics.is_empty() {
+            // Kept by the store (incrementally while live): what reading it whole gives.
+            assert_eq!(listed.metrics.len(), 2, "{after}");
+            for ((p, got), (_, whole)) in listed.metrics.iter().zip(&read) {
+                let eq = |x: f64, y: f64| x == y || (x.is_nan() && y.is_nan());
+                let fields = |m: &MetricSummary| {
+                    [m.last, m.last_step, m.min, m.min_step, m.max, m.max_step, m.mean_last]
+                };
+                assert!(
+                    fields(got).iter().zip(fields(whole)).all(|(a, b)| eq(*a, b))
+                        && got.finite == whole.finite,
+                    "{after}: {p} listed {got:?}, read whole {whole:?}"
+                );
+            }
+        }
+    };
+    write(&mut w, &[(0, 0.2), (1, 0.5), (2, 0.5), (3, 0.1)]);
+    let mut want = MetricSummary {
+        last_step: 3.0,
+        last: 0.1,
+        min: 0.1,
+        min_step: 3.0,
+        max: 0.5,
+        max_step: 1.0,
+        mean_last: 1.3 / 4.0,
+        finite: 4,
+    };
+    check(&want, "the first points");
+    // More, live: a new best, a NaN and an infinity (neither is a min, max or in the mean).
+    write(&mut w, &[(4, 0.9), (5, f64::INFINITY), (6, f64::NAN)]);
+    want = MetricSummary {
+        last_step: 6.0,
+        last: f64::NAN,
+        max: 0.9,
+        max_step: 4.0,
+        mean_last: 2.2 / 5.0,
+        finite: 5,
+        ..want
+    };
+    check(&want, "a new best, inf and NaN");
+    // Many more: the mean is of the last ten finite values.
+    let more: Vec<(u32, f64)> = (7..27).map(|s| (s, f64::from(s) / 100.0)).collect();
+    write(&mut w, &more);
+    let last_ten: f64 = (17..27).map(|s| f64::from(s) / 100.0).sum::<f64>() / 10.0;
+    want = MetricSummary {
+        last_step: 26.0,
+        last: 0.26,
+        min: 0.07,
+        min_step: 7.0,
+        mean_last: last_ten,
+        finite: 25,
+        ..want
+    };
+    check(&want, "twenty more");
+    w.close().expect("close");
+    check(&want, "closed");
 }
