@@ -373,20 +373,20 @@ fn order(found: Found<'_>, want: &Value) -> Option<Ordering> {
     }
 }
 
-/// Orders two runs by a config: numbers before text, each in its own order, runs
-/// without it (or with a value that has no order) last.
-pub(crate) fn by_config(key: &str, a: &RunSummary, b: &RunSummary) -> Ordering {
-    let field = Field::Config(key.to_owned());
-    rank(field.of(a)).partial_cmp(&rank(field.of(b))).unwrap_or(Ordering::Equal)
-}
-
-/// A sortable form of a value: (kind, number, text).
-fn rank(found: Option<Found<'_>>) -> (u8, f64, String) {
+/// A run's config `key` in a sortable form, (kind, number, text): numbers (kind 0)
+/// before booleans (1) and text (2), each in its own order; kind 3 for a run without
+/// it or with a value that has no order (null, NaN, a set).
+pub(crate) fn config_rank<'a>(run: &'a RunSummary, key: &str) -> (u8, f64, &'a str) {
+    let found = run
+        .configs
+        .binary_search_by(|(k, _)| k.as_str().cmp(key))
+        .ok()
+        .and_then(|at| config_found(&run.configs[at].1));
     match found {
-        Some(Found::Number(x)) if !x.is_nan() => (0, x, String::new()),
-        Some(Found::Bool(b)) => (1, f64::from(u8::from(b)), String::new()),
-        Some(Found::Text(t)) => (2, 0.0, t.to_owned()),
-        _ => (3, 0.0, String::new()),
+        Some(Found::Number(x)) if !x.is_nan() => (0, x, ""),
+        Some(Found::Bool(b)) => (1, f64::from(u8::from(b)), ""),
+        Some(Found::Text(t)) => (2, 0.0, t),
+        _ => (3, 0.0, ""),
     }
 }
 
@@ -557,7 +557,9 @@ mod tests {
             run(&[("k", ConfigValue::Str("a".into()))]),
         ];
         let mut sorted: Vec<&RunSummary> = runs.iter().collect();
-        sorted.sort_by(|a, b| by_config("k", a, b));
+        sorted.sort_by(|a, b| {
+            config_rank(a, "k").partial_cmp(&config_rank(b, "k")).unwrap_or(Ordering::Equal)
+        });
         let shown: Vec<String> = sorted
             .iter()
             .map(|r| r.configs.first().map_or("-".to_owned(), |(_, v)| format!("{v:?}")))

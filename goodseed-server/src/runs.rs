@@ -1,6 +1,7 @@
 //! Ours, beside 0.4.0's API: filtering, sorting and paging of `GET /api/runs`, and
 //! `GET /api/runs/<project>/<run>/summary`.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -173,47 +174,47 @@ impl ListingQuery {
     pub(crate) fn apply(&self, runs: Vec<Arc<RunSummary>>) -> (Vec<Arc<RunSummary>>, usize) {
         let mut runs: Vec<Arc<RunSummary>> = runs.into_iter().filter(|r| self.matches(r)).collect();
         if let Some((key, desc)) = &self.sort {
-            // Stable: ties keep 0.4.0's order (newest first, then path order).
-            match key {
-                // Runs without the value stay last in both directions.
-                SortKey::Metric(path, agg) => {
-                    let value = |r: &RunSummary| {
+            // Each run's key read once (a meta lookup or an allocation per comparison is
+            // most of the cost at 100,000 runs); runs without a value last in both
+            // directions; ties keep 0.4.0's order (newest first, then path order).
+            let order = match key {
+                SortKey::Metric(path, agg) => sorted(
+                    &runs,
+                    |r| {
                         crate::filter::metric_of(r, path)
                             .map(|s| agg.value(s))
                             .filter(|x| !x.is_nan())
-                    };
-                    runs.sort_by(|a, b| match (value(a), value(b)) {
+                    },
+                    |a, b| match (a, b) {
                         (Some(x), Some(y)) => {
-                            let o = x.total_cmp(&y);
+                            let o = x.total_cmp(y);
                             if *desc { o.reverse() } else { o }
                         }
-                        (Some(_), None) => std::cmp::Ordering::Less,
-                        (None, Some(_)) => std::cmp::Ordering::Greater,
-                        (None, None) => std::cmp::Ordering::Equal,
-                    });
-                }
-                SortKey::Config(k) => runs.sort_by(|a, b| {
-                    let (has_a, has_b) = (has_config(a, k), has_config(b, k));
-                    has_b.cmp(&has_a).then_with(|| {
-                        let o = crate::filter::by_config(k, a, b);
+                        (a, b) => b.is_some().cmp(&a.is_some()),
+                    },
+                ),
+                SortKey::Config(k) => sorted(
+                    &runs,
+                    |r| crate::filter::config_rank(r, k),
+                    |a, b| {
+                        // Kind 3: no value.
+                        (a.0 == 3).cmp(&(b.0 == 3)).then_with(|| {
+                            let o = a.partial_cmp(b).unwrap_or(Ordering::Equal);
+                            if *desc { o.reverse() } else { o }
+                        })
+                    },
+                ),
+                key => sorted(
+                    &runs,
+                    |r| text_key(key, r),
+                    |a, b| {
+                        let o = a.cmp(b);
                         if *desc { o.reverse() } else { o }
-                    })
-                }),
-                // Each run's key read once (a meta lookup per comparison is most of the
-                // cost at 100,000 runs); ties by position keep the default order.
-                key => {
-                    let mut keyed: Vec<(&str, usize)> =
-                        runs.iter().enumerate().map(|(i, r)| (text_key(key, r), i)).collect();
-                    keyed.sort_unstable_by(|a, b| {
-                        let o = a.0.cmp(b.0);
-                        (if *desc { o.reverse() } else { o }).then(a.1.cmp(&b.1))
-                    });
-                    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
-                    let mut slots: Vec<Option<Arc<RunSummary>>> =
-                        runs.drain(..).map(Some).collect();
-                    runs.extend(order.into_iter().filter_map(|i| slots[i].take()));
-                }
-            }
+                    },
+                ),
+            };
+            let mut slots: Vec<Option<Arc<RunSummary>>> = runs.drain(..).map(Some).collect();
+            runs.extend(order.into_iter().filter_map(|i| slots[i].take()));
         }
         let total = runs.len();
         let page =
@@ -222,14 +223,16 @@ impl ListingQuery {
     }
 }
 
-/// Whether a run has an orderable value of config `key`.
-fn has_config(r: &RunSummary, key: &str) -> bool {
-    r.configs.binary_search_by(|(k, _)| k.as_str().cmp(key)).is_ok_and(|i| {
-        !matches!(
-            r.configs[i].1,
-            goodseed_core::ConfigValue::Null | goodseed_core::ConfigValue::StringSet(_)
-        ) && !matches!(r.configs[i].1, goodseed_core::ConfigValue::Float(x) if x.is_nan())
-    })
+/// The order of runs by a key read once per run, in `cmp`'s order, ties in their order
+/// before: the positions, first to last.
+fn sorted<'a, K>(
+    runs: &'a [Arc<RunSummary>],
+    key: impl Fn(&'a RunSummary) -> K,
+    cmp: impl Fn(&K, &K) -> Ordering,
+) -> Vec<usize> {
+    let mut keyed: Vec<(K, usize)> = runs.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
+    keyed.sort_unstable_by(|a, b| cmp(&a.0, &b.0).then(a.1.cmp(&b.1)));
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The text a run sorts by under `key` (not a config key).
