@@ -28,6 +28,19 @@ export interface RunRow {
   config?: Record<string, ConfigScalar>;
   /** Added by the listing's `metric=` parameters: last value of each. */
   last?: Record<string, number | null>;
+  /** Added by the listing's `metric=` parameters: each metric at a glance. */
+  summary?: Record<string, MetricSummary | null>;
+}
+
+/** A metric at a glance: min, max and mean (of the last ten) of its finite values. */
+export interface MetricSummary {
+  last: number;
+  last_step: number;
+  min: number | null;
+  min_step: number | null;
+  max: number | null;
+  max_step: number | null;
+  mean: number | null;
 }
 
 export type ConfigScalar = string | number | boolean | null | string[];
@@ -167,6 +180,7 @@ export async function runs(
   const r = await getJson<{ runs: RunRow[]; total: number }>(`/api/runs?${q}`);
   for (const run of r.runs) {
     if (run.last) for (const k of Object.keys(run.last)) run.last[k] = num(run.last[k]);
+    if (run.summary) for (const s of Object.values(run.summary)) if (s) s.last = num(s.last);
   }
   return r;
 }

@@ -142,6 +142,34 @@ test('runs table: conditions on config values, evaluated by the server, in the U
   await page.waitForFunction(() => document.querySelector('.count')?.textContent === '1,000 of 1,000 runs');
 });
 
+test('runs table: metrics at a glance as columns, sorts and conditions', async () => {
+  // loss of run i falls from 1 + i/10000 (step 0) to 1/20 + i/10000 (step 19).
+  await page.goto(url({ project: 'fx/table' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.click('text=Columns');
+  await page.click('input[aria-label="loss min"]');
+  await page.click('input[aria-label="loss step of min"]');
+  await page.click('text=Done');
+  await page.waitForFunction(() => location.search.includes('s%3Amin%3Aloss'));
+  const header = 'button.sort[data-col="s:min:loss"]';
+  await page.locator(header).waitFor();
+  assert.match(await page.textContent(header), /loss \(min\)/);
+  // Sorted by it, highest first: the last run has the highest minimum.
+  await page.click(header);
+  await page.waitForFunction(() => document.querySelector('tr[data-run]')?.dataset.run === 'run-0999');
+  const cells = await page.$$eval('tr[data-run="run-0999"] td.num', (tds) => tds.map((t) => t.textContent));
+  assert.ok(cells.includes('0.1499') && cells.includes('19'), `min and its step: ${cells}`);
+  // A condition on it, evaluated by the server.
+  const filter = page.locator('input[aria-label="Add a filter"]');
+  await filter.fill('loss.min < 0.05045');
+  await filter.press('Enter');
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '5 of 5 runs');
+  const ids = await page.$$eval('tr[data-run]', (trs) => trs.map((t) => t.dataset.run).sort());
+  assert.deepEqual(ids, ['run-0000', 'run-0001', 'run-0002', 'run-0003', 'run-0004']);
+  await shot('runs-metric-summaries');
+  await page.click('button[aria-label="Remove filter loss.min < 0.05045"]');
+});
+
 test('run page: a 1,000,000-point metric is drawn downsampled, with its band', async () => {
   const t0 = Date.now();
   await page.goto(url({ project: 'fx/big', run: 'million' }));

@@ -53,7 +53,42 @@ function extraCol(spec: string): Col | null {
     };
   }
   if (kind === 'm') return { key: spec, label: name, num: true, get: (r) => r.last?.[name] ?? null };
+  // `s:<agg>:<path>`: a metric's summary (the server's), such as its best value.
+  if (kind === 's') {
+    const [agg, ...path] = rest;
+    const metric = path.join(':');
+    if (!SUMMARY_AGGS.some(([a]) => a === agg) || !metric) return null;
+    const label = `${metric} (${SUMMARY_AGGS.find(([a]) => a === agg)![1]})`;
+    return {
+      key: spec,
+      label,
+      num: true,
+      get: (r) => {
+        const v = r.summary?.[metric]?.[agg as keyof api.MetricSummary];
+        return typeof v === 'number' && !Number.isNaN(v) ? v : null;
+      },
+    };
+  }
   return null;
+}
+
+/** The summaries a metric column can show: its field and the label's word. */
+const SUMMARY_AGGS: [keyof api.MetricSummary, string][] = [
+  ['min', 'min'],
+  ['max', 'max'],
+  ['mean', 'mean of last 10'],
+  ['min_step', 'step of min'],
+  ['max_step', 'step of max'],
+];
+
+/** The metric paths a listing must ask for (`metric=`): last values and summaries. */
+function metricsAsked(cols: Col[]): string[] {
+  const out = new Set<string>();
+  for (const c of cols) {
+    if (c.key.startsWith('m:')) out.add(c.key.slice(2));
+    if (c.key.startsWith('s:')) out.add(c.key.split(':').slice(2).join(':'));
+  }
+  return [...out];
 }
 
 function compare(a: string | number | null, b: string | number | null): number {
@@ -68,7 +103,7 @@ export function RunsTable({ route }: { route: Route }) {
   const project = route.project!;
   const extra = useMemo(() => route.cols.map(extraCol).filter((c): c is Col => !!c), [route.cols.join(',')]);
   const configKeys = extra.filter((c) => c.key.startsWith('c:')).map((c) => c.label);
-  const metricKeys = extra.filter((c) => c.key.startsWith('m:')).map((c) => c.label);
+  const metricKeys = metricsAsked(extra);
   const [rows, setRows] = useState<RunRow[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [n, setN] = useState(0);
@@ -509,13 +544,24 @@ function ColumnPicker({ route, metricPaths, project }: { route: Route; metricPat
             ))}
           </div>
           <div class="picker-group">
-            <b>Last metric values</b>
+            <b>Metrics: last value, and at a glance</b>
             {metricPaths.length === 0 && <i>none</i>}
             {metricPaths.map((m) => (
-              <label class="check">
-                <input type="checkbox" checked={route.cols.includes(`m:${m}`)} onChange={(e) => ((e.target as HTMLInputElement).checked ? add(`m:${m}`) : patchRoute({ cols: route.cols.filter((c) => c !== `m:${m}`) }))} />
-                {m}
-              </label>
+              <div class="picker-metric" data-metric={m}>
+                <label class="check">
+                  <input type="checkbox" checked={route.cols.includes(`m:${m}`)} onChange={(e) => ((e.target as HTMLInputElement).checked ? add(`m:${m}`) : patchRoute({ cols: route.cols.filter((c) => c !== `m:${m}`) }))} />
+                  {m}
+                </label>
+                {SUMMARY_AGGS.map(([agg, word]) => {
+                  const spec = `s:${agg}:${m}`;
+                  return (
+                    <label class="check small" title={`${m}: ${word}`}>
+                      <input type="checkbox" aria-label={`${m} ${word}`} checked={route.cols.includes(spec)} onChange={(e) => ((e.target as HTMLInputElement).checked ? add(spec) : patchRoute({ cols: route.cols.filter((c) => c !== spec) }))} />
+                      {word}
+                    </label>
+                  );
+                })}
+              </div>
             ))}
           </div>
           <button class="btn small" onClick={() => setOpen(false)}>
