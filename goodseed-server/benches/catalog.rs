@@ -19,16 +19,18 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark report is its output
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod http;
+
 use goodseed_core::{FieldPath, ProjectName, RunId, Step};
 use goodseed_server::{ServerOptions, serve};
 use goodseed_store::{RunStore, SqliteStore, WriteBatch};
+use http::Conn as Client;
 
 /// Bumped when the generated data changes shape: older data is generated again.
 const FORMAT: &str = "catalog-v1";
@@ -117,62 +119,6 @@ fn fixture(n: usize) -> PathBuf {
     dir
 }
 
-/// One keep-alive HTTP/1.1 connection.
-struct Client {
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Client { reader: BufReader::new(stream) }
-    }
-
-    fn get(&mut self, target: &str) -> (u16, Vec<u8>) {
-        write!(self.reader.get_mut(), "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            .expect("send");
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
-        let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
-        let mut length = None;
-        let mut chunked = false;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("header");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let lower = l.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse::<usize>().ok();
-            }
-            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-                chunked = true;
-            }
-        }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                self.reader.read_line(&mut line).expect("chunk size");
-                let size = usize::from_str_radix(line.trim(), 16).expect("chunk size");
-                let mut chunk = vec![0; size + 2];
-                self.reader.read_exact(&mut chunk).expect("chunk");
-                if size == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..size]);
-            }
-        } else {
-            body.resize(length.expect("a length"), 0);
-            self.reader.read_exact(&mut body).expect("body");
-        }
-        (status, body)
-    }
-}
-
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
@@ -236,7 +182,7 @@ fn measure(n: usize, full_target: &str, page_target: &str) {
     let project = format!("sweep/n{n}");
     let started = Instant::now();
     let port = start_server(&dir);
-    let mut client = Client::connect(port);
+    let mut client = Client::new(port);
     let (status, _) = client.get(&format!("/api/runs?project={project}&limit=1"));
     assert_eq!(status, 200);
     println!("\n{n} runs in one project (first listing after start: {:.0?})", started.elapsed());

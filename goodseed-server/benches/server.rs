@@ -20,9 +20,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod http;
+
 use goodseed_sdk::Run;
 use goodseed_server::{ServerOptions, serve};
 use goodseed_store::SqliteStore;
+use http::Conn;
 
 fn builder(home: &Path, project: &str, run_id: &str) -> goodseed_sdk::RunBuilder {
     Run::builder()
@@ -82,74 +85,6 @@ fn generate(home: &Path) {
     eprintln!("generated the data in {:.1?}", started.elapsed());
 }
 
-/// A keep-alive HTTP/1.1 connection.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    port: u16,
-}
-
-impl Conn {
-    fn new(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Conn { reader: BufReader::new(stream), port }
-    }
-
-    /// Sends a GET and reads the whole answer; returns the body length. A server that
-    /// closes after each answer (0.4.0 speaks HTTP/1.0) is reconnected to, and pays for it.
-    fn get(&mut self, target: &str) -> usize {
-        let req = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", self.port);
-        let mut line = String::new();
-        let sent = self.reader.get_mut().write_all(req.as_bytes()).is_ok();
-        if !sent || self.reader.read_line(&mut line).map_or(true, |n| n == 0) {
-            *self = Conn::new(self.port);
-            self.reader.get_mut().write_all(req.as_bytes()).expect("send");
-            line.clear();
-            self.reader.read_line(&mut line).expect("status");
-        }
-        assert!(line.contains(" 200 "), "{target}: {line}");
-        let (mut length, mut chunked) = (None, false);
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("header");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let lower = l.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse::<usize>().ok();
-            }
-            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-                chunked = true;
-            }
-        }
-        if !chunked {
-            let Some(n) = length else {
-                // No length: the body ends when the server closes.
-                let mut body = Vec::new();
-                self.reader.read_to_end(&mut body).expect("body");
-                return body.len();
-            };
-            let mut body = vec![0; n];
-            self.reader.read_exact(&mut body).expect("body");
-            return n;
-        }
-        let mut total = 0;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("chunk size");
-            let size = usize::from_str_radix(line.trim(), 16).expect("hex");
-            let mut chunk = vec![0; size + 2];
-            self.reader.read_exact(&mut chunk).expect("chunk");
-            total += size;
-            if size == 0 {
-                return total;
-            }
-        }
-    }
-}
-
 /// A server of its own over the data: a new catalog, so new readers and an empty answer
 /// cache. Stopped on drop.
 struct FreshServer {
@@ -197,7 +132,7 @@ fn first_request(projects: &Path, target: &str, n: usize) -> Duration {
             std::thread::sleep(Duration::from_millis(500));
             let mut conn = Conn::new(server.port);
             let t = Instant::now();
-            conn.get(target);
+            conn.get_ok(target);
             t.elapsed()
         })
         .collect();
@@ -208,11 +143,11 @@ fn first_request(projects: &Path, target: &str, n: usize) -> Duration {
 /// Median time of `n` requests (after one warm-up).
 fn median(port: u16, target: &str, n: usize) -> (Duration, usize) {
     let mut conn = Conn::new(port);
-    let size = conn.get(target);
+    let size = conn.get_ok(target);
     let mut times: Vec<Duration> = (0..n)
         .map(|_| {
             let t = Instant::now();
-            conn.get(target);
+            conn.get_ok(target);
             t.elapsed()
         })
         .collect();
@@ -312,10 +247,10 @@ fn server_process_rss(projects: &Path) -> Option<(f64, f64)> {
         let line = status.lines().find(|l| l.starts_with(key))?.to_owned();
         Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
     };
-    Conn::new(port).get("/api/projects");
+    Conn::new(port).get_ok("/api/projects");
     std::thread::sleep(Duration::from_millis(500));
     let idle = read("VmRSS:");
-    Conn::new(port).get("/api/runs/big/million/metrics?path=train/loss");
+    Conn::new(port).get_ok("/api/runs/big/million/metrics?path=train/loss");
     let peak = read("VmHWM:");
     let _ = child.kill();
     let _ = child.wait();
