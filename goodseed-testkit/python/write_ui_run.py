@@ -14,13 +14,11 @@ import sys
 import goodseed
 
 
-def main() -> None:
-    home = sys.argv[1]
-    run = goodseed.Run(
+def local_run(home: str, run_id: str, **kwargs) -> goodseed.Run:
+    """A run of project fx/py in ``home``, nothing captured besides what is logged."""
+    return goodseed.Run(
         project="fx/py",
-        run_id="py-run",
-        name="written by python goodseed",
-        tags=["python"],
+        run_id=run_id,
         storage="local",
         goodseed_home=home,
         capture_hardware_metrics=False,
@@ -28,7 +26,13 @@ def main() -> None:
         capture_stderr=False,
         capture_traceback=False,
         git_ref=False,
+        **kwargs,
     )
+
+
+def main() -> None:
+    home = sys.argv[1]
+    run = local_run(home, "py-run", name="written by python goodseed", tags=["python"])
     run["hp/lr"] = 0.01
     run["hp/optimizer"] = "adam"
     for i in range(3000):
@@ -41,18 +45,7 @@ def main() -> None:
             run["logs/stderr"].log(f"python warning at epoch {i}", step=i)
     run.close()
 
-    killed = goodseed.Run(
-        project="fx/py",
-        run_id="py-killed",
-        name="killed python trainer",
-        storage="local",
-        goodseed_home=home,
-        capture_hardware_metrics=False,
-        capture_stdout=False,
-        capture_stderr=False,
-        capture_traceback=False,
-        git_ref=False,
-    )
+    killed = local_run(home, "py-killed", name="killed python trainer")
     for i in range(50):
         killed["train/loss"].log(1 / (i + 1), step=i)
     sys.stdout.flush()
