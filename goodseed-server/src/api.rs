@@ -601,6 +601,73 @@ pub(crate) async fn config_keys(
     Ok(json_response(j))
 }
 
+/// `GET /api/importance?project=<project>&metric=<path>.<agg>` (ours, see
+/// `importance.rs`): how each config that varies among the project's runs (those the
+/// listing's `filter=`, `status`, `tag`, `q` and `trashed` keep) goes with a metric's
+/// summary, most important first.
+pub(crate) async fn importance(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let project = project_param(&req)?;
+    let query = Query::parse(req.query_string());
+    let target = query.get("metric").unwrap_or("").to_owned();
+    let (path, agg) = crate::filter::metric_field(&target).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "metric must be <path>.<last|min|max|mean|last_step|min_step|max_step> (such as \
+             val/acc.max), got {target:?}"
+        ))
+    })?;
+    let conditions = ListingQuery::parse(&query)?;
+    let store = Arc::clone(&state.store);
+    let metrics = Arc::clone(&state.metrics);
+    let (params, used, listed) = blocking(move || {
+        let listing = store
+            .list_runs(Some(&project))
+            .map_err(|e| crate::error::store_error(project.as_str(), "*", e))?;
+        let runs = match &conditions {
+            Some(q) => q.apply(metrics.fill(&*store, listing.runs)).0,
+            None => metrics.fill(&*store, listing.runs),
+        };
+        let listed = runs.len();
+        let with: Vec<(&RunSummaryArc, f64)> = runs
+            .iter()
+            .filter_map(|r| {
+                let v = crate::filter::metric_of(r, &path).map(|s| agg.value(s))?;
+                v.is_finite().then_some((r, v))
+            })
+            .take(crate::importance::MAX_RUNS)
+            .collect();
+        let rows: Vec<&[(String, goodseed_core::ConfigValue)]> =
+            with.iter().map(|(r, _)| r.configs.as_slice()).collect();
+        let target: Vec<f64> = with.iter().map(|(_, v)| *v).collect();
+        let columns = crate::importance::columns(&rows);
+        let mut params = crate::importance::analyse(&columns, &target);
+        params.sort_by(|a, b| b.importance.total_cmp(&a.importance).then(a.key.cmp(&b.key)));
+        Ok((params, target.len(), listed))
+    })
+    .await?;
+    let mut j = Json::default();
+    j.begin_object().key("metric").str(&target);
+    j.key("runs").i64(used as i64).key("listed").i64(listed as i64);
+    j.key("params").begin_array();
+    for p in &params {
+        j.begin_object().key("key").str(&p.key).key("kind").str(p.kind);
+        j.key("correlation");
+        match p.correlation {
+            Some(c) => j.f64(c),
+            None => j.null(),
+        };
+        j.key("importance").f64(p.importance);
+        j.key("distinct").i64(p.distinct as i64).key("runs").i64(p.runs as i64);
+        j.end_object();
+    }
+    j.end_array().end_object();
+    Ok(json_response(j))
+}
+
+type RunSummaryArc = Arc<goodseed_store::RunSummary>;
+
 /// `GET /api/saved_configs?project=<project>` (ours): the project's saved configs.
 pub(crate) async fn saved_configs(
     req: HttpRequest,

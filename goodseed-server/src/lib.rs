@@ -33,6 +33,7 @@ mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
+mod importance;
 pub mod json;
 mod live;
 mod meta;
@@ -120,6 +121,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
         .route("/api/requests", web::get().to(api::requests))
         .route("/api/saved_configs", web::get().to(api::saved_configs))
         .route("/api/config_keys", web::get().to(api::config_keys))
+        .route("/api/importance", web::get().to(api::importance))
         .route("/api/events", web::get().to(live::events))
         .route("/api/ws", web::get().to(ws::socket))
         .route("/api/compare", web::get().to(series::compare))

@@ -505,6 +505,55 @@ fn runs_are_filtered_and_sorted_by_their_values() {
     assert!(r.body.contains("at most 32"), "{}", r.body);
 }
 
+/// Which hyperparameters matter: the one that drives the metric ranks first, with the
+/// sign of its correlation; the listing's conditions narrow the runs.
+#[test]
+fn importance_ranks_the_config_that_drives_the_metric() {
+    let home = tempfile::tempdir().expect("temp");
+    for i in 0..30u32 {
+        // train/loss falls to 1/steps: more steps for a larger rate, a lower minimum.
+        let k = i % 5;
+        let run = sdk_run(home.path(), "p", &format!("r{i:02}"), k + 2);
+        run.set_config("rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2][k as usize]).expect("config");
+        run.set_config("opt", if i % 2 == 0 { "adam" } else { "sgd" }).expect("config");
+        run.set_config("seed", i64::from(i / 10)).expect("config");
+        run.finish().expect("finish");
+    }
+    let server = TestServer::start(&home.path().join("projects"));
+    let r = server.get("/api/importance?project=p&metric=train/loss.min");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    assert_eq!((j["runs"].as_i64(), j["listed"].as_i64()), (Some(30), Some(30)));
+    let params = j["params"].as_array().expect("params");
+    let keys: Vec<&str> = params.iter().map(|p| p["key"].as_str().expect("key")).collect();
+    assert_eq!(keys[0], "rate", "{params:#?}");
+    assert!(keys.contains(&"opt") && keys.contains(&"seed"), "{keys:?}");
+    assert!(!keys.contains(&"lr"), "every run has the same lr: {keys:?}");
+    assert!(params[0]["correlation"].as_f64().expect("r") < -0.9, "{params:#?}");
+    assert!(params[0]["importance"].as_f64().expect("i") > 0.8, "{params:#?}");
+    let opt = params.iter().find(|p| p["key"] == "opt").expect("opt");
+    assert_eq!((opt["kind"].as_str(), opt["distinct"].as_i64()), (Some("category"), Some(2)));
+    // The listing's conditions choose the runs.
+    let j =
+        server.get("/api/importance?project=p&metric=train/loss.min&filter=opt+%3D+adam").json();
+    assert_eq!(j["runs"].as_i64(), Some(15));
+    assert!(j["params"].as_array().expect("params").iter().all(|p| p["key"] != "opt"));
+    // Bad requests say what is wrong.
+    for (query, says) in [
+        ("project=p", "metric must be"),
+        ("project=p&metric=train/loss", "metric must be"),
+        ("metric=train/loss.min", "project"),
+        ("project=p&metric=train/loss.min&filter=x+%3F%3F+1", "unknown operator"),
+    ] {
+        let r = server.get(&format!("/api/importance?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert!(r.body.contains(says), "{query}: {}", r.body);
+    }
+    // A metric no run has: no runs to tell from, no params.
+    let j = server.get("/api/importance?project=p&metric=nope.max").json();
+    assert_eq!((j["runs"].as_i64(), j["params"].as_array().map(Vec::len)), (Some(0), Some(0)));
+}
+
 #[test]
 fn summary_of_a_finished_run() {
     let home = tempfile::tempdir().expect("temp");

@@ -42,6 +42,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/requests"),
     ("get", "/api/saved_configs"),
     ("get", "/api/config_keys"),
+    ("get", "/api/importance"),
     ("get", "/api/events"),
     ("get", "/api/ws"),
     ("get", "/api/compare"),
@@ -314,6 +315,7 @@ fn every_documented_operation_is_served_as_documented() {
                     Some("project") => query.push(format!("project={PROJECT}")),
                     Some("path") => query.push("path=train/loss".to_owned()),
                     Some("pointCount") => query.push("pointCount=10".to_owned()),
+                    Some("metric") => query.push("metric=train/loss.min".to_owned()),
                     other => panic!("{method} {path}: no value for required {other:?}"),
                 }
             }
