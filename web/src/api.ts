@@ -185,6 +185,31 @@ export async function runs(
   return r;
 }
 
+/** One config's bearing on a metric (`GET /api/importance`). */
+export interface ParamImportance {
+  key: string;
+  kind: 'number' | 'category';
+  /** Spearman's (numbers, -1..1) or the correlation ratio (text, 0..1); null: cannot tell. */
+  correlation: number | null;
+  /** Share of the random forest's variance reduction, 0..1. */
+  importance: number;
+  distinct: number;
+  runs: number;
+}
+
+export async function importance(
+  project: string,
+  metric: string,
+  opts: { filters?: string[]; status?: string; tag?: string; trashed?: boolean },
+): Promise<{ metric: string; runs: number; listed: number; params: ParamImportance[] }> {
+  const q = new URLSearchParams({ project, metric });
+  for (const f of opts.filters ?? []) q.append('filter', f);
+  if (opts.status) q.set('status', opts.status);
+  if (opts.tag) q.append('tag', opts.tag);
+  if (opts.trashed !== undefined) q.set('trashed', String(opts.trashed));
+  return getJson(`/api/importance?${q}`);
+}
+
 export async function summary(project: string, runId: string): Promise<Summary> {
   const s = await getJson<Summary>(`/api/runs/${runPath(project, runId)}/summary`);
   for (const k of Object.keys(s.last ?? {})) s.last[k].value = num(s.last[k].value);

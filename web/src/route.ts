@@ -21,6 +21,8 @@ export interface Route {
   cols: string[];
   /** Runs table: conditions on values (`lr > 0.001`), evaluated by the server. */
   where: string[];
+  /** Runs table: the importance panel's target (`val/acc.max`), when it is open. */
+  importance?: string;
   /** Chart options: EMA smoothing weight 0..0.99, log y, x axis. */
   smooth: number;
   logy: boolean;
@@ -61,6 +63,7 @@ export function parseRoute(search: string): Route {
     sort: q.get('sort') ?? undefined,
     cols: list('cols'),
     where: q.getAll('where').filter((w) => w.trim() !== ''),
+    importance: q.get('importance') ?? undefined,
     smooth: Number.isFinite(smooth) ? Math.min(Math.max(smooth, 0), 0.99) : 0,
     logy: q.get('logy') === '1',
     x: x === 'wall' || x === 'rel' ? x : 'step',
@@ -92,6 +95,7 @@ export function routeUrl(r: Partial<Route>): string {
   set('trashed', r.trashed && '1');
   set('sort', r.sort);
   for (const w of r.where ?? []) q.append('where', w);
+  set('importance', r.importance);
   set('smooth', r.smooth ? String(r.smooth) : undefined);
   set('logy', r.logy && '1');
   set('x', r.x && r.x !== 'step' ? r.x : undefined);

@@ -170,6 +170,31 @@ test('runs table: metrics at a glance as columns, sorts and conditions', async (
   await page.click('button[aria-label="Remove filter loss.min < 0.05045"]');
 });
 
+test('importance: the config that drives the metric comes first, for the runs shown', async () => {
+  await page.goto(url({ project: 'fx/hp' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.click('button:has-text("Importance")');
+  await page.locator('section.importance').waitFor();
+  await page.selectOption('select[aria-label="Importance metric"]', 'val/acc');
+  await page.selectOption('select[aria-label="Importance summary"]', 'max');
+  await page.waitForFunction(() => location.search.includes('importance=val%2Facc.max'));
+  await page.locator('.importance-table tr[data-param]').first().waitFor();
+  const params = await page.$$eval('.importance-table tr[data-param]', (trs) => trs.map((t) => t.dataset.param));
+  assert.deepEqual(params.slice(0, 2), ['lr', 'optimizer'], `${params}`);
+  const r = Number(await page.getAttribute('tr[data-param="lr"] td[data-correlation]', 'data-correlation'));
+  assert.ok(r > 0.9, `a larger lr, a better accuracy here: ${r}`);
+  assert.match(await page.textContent('.importance-note'), /From 40 of the 40 runs shown/);
+  await shot('importance');
+  // The table's conditions narrow the runs it explains.
+  const filter = page.locator('input[aria-label="Add a filter"]');
+  await filter.fill('optimizer = adam');
+  await filter.press('Enter');
+  await page.waitForFunction(() => /From 20 of the 20 runs shown/.test(document.querySelector('.importance-note')?.textContent ?? ''));
+  assert.equal(await page.locator('tr[data-param="optimizer"]').count(), 0, 'one optimizer left: it does not vary');
+  await page.click('button[aria-label="Close importance"]');
+  await page.waitForFunction(() => !location.search.includes('importance='));
+});
+
 test('run page: a 1,000,000-point metric is drawn downsampled, with its band', async () => {
   const t0 = Date.now();
   await page.goto(url({ project: 'fx/big', run: 'million' }));

@@ -63,6 +63,22 @@ fn fixtures(home: &Path) {
             run.finish().expect("finish");
         }
     }
+    // A small sweep whose val/acc follows lr (and a little the optimizer), not the seed:
+    // what the importance panel must tell.
+    for i in 0..40u32 {
+        let lr: f64 = [1e-4, 1e-3, 1e-2, 1e-1][(i % 4) as usize];
+        let adam = i % 2 == 0;
+        let run = builder(home, "fx/hp", &format!("hp-{i:02}"))
+            .config(&serde_json::json!({ "lr": lr, "optimizer": if adam { "adam" } else { "sgd" }, "seed": i / 8 }))
+            .expect("config")
+            .create()
+            .expect("create");
+        let best = 0.5 + 0.1 * (lr.log10() + 4.0) + if adam { 0.02 } else { 0.0 };
+        for step in 0..10u32 {
+            run.log_metric("val/acc", step, best * f64::from(step + 1) / 10.0).expect("log");
+        }
+        run.finish().expect("finish");
+    }
     // One run with a 1,000,000-point metric, and a metric with NaN and infinities.
     let big = builder(home, "fx/big", "million").name("a million points").create().expect("create");
     for step in 0..1_000_000u32 {

@@ -709,9 +709,10 @@ fn load_summary(
         read(&conn).map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
     // A live run's series are summarised from what was added since the summary before
     // (appended steps); a closed run's afresh, once per version.
+    // They read every point: a damaged page among them leaves the run listed without
+    // them (`doctor` and `integrity_check` say what is wrong), not unreadable.
     let before = previous.filter(|_| mode != ReadMode::Closed);
-    let metrics = read_metric_summaries(&conn, &metric_paths, before)
-        .map_err(|e| reason(&schema::not_a_run(&found.path, e)))?;
+    let metrics = read_metric_summaries(&conn, &metric_paths, before).unwrap_or_default();
     // Clients address a run by the project and run id the listing shows: both must
     // pass the rules every request is held to.
     let run_id = meta.run_id().unwrap_or(&found.stem);

@@ -8,6 +8,7 @@ import { useLive } from '../live';
 import { linkProps, navigate, patchRoute, type Route } from '../route';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync, useDebounced } from './common';
 import { mark } from '../perf';
+import { Importance } from './Importance';
 
 const ROW = 36;
 /** The most runs one comparison shows (the server's /api/compare limit). */
@@ -307,6 +308,18 @@ export function RunsTable({ route }: { route: Route }) {
               : `Compare${route.sel.length > 0 ? ` (${route.sel.length})` : ''}`}
           </button>
           <SweepPicker project={project} />
+          <button
+            class="btn"
+            aria-pressed={route.importance ? 'true' : 'false'}
+            title="Which configs matter for a metric, among the runs shown"
+            onClick={() =>
+              patchRoute({
+                importance: route.importance ? undefined : `${metricPaths.find((m) => !m.startsWith('monitoring/')) ?? ''}.max`,
+              })
+            }
+          >
+            Importance
+          </button>
           {!route.trashed && (
             <button
               class="btn"
@@ -328,6 +341,7 @@ export function RunsTable({ route }: { route: Route }) {
           )}
         </div>
       </header>
+      {route.importance !== undefined && <Importance route={route} project={project} metricPaths={metricPaths.filter((m) => !m.startsWith('monitoring/'))} />}
       {error ? (
         <ErrorBox error={error} retry={() => setN((x) => x + 1)} />
       ) : !rows ? (
