@@ -32,6 +32,7 @@ mod filter;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod groups;
 mod guard;
 mod importance;
 pub mod json;
@@ -122,6 +123,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: web::Data<state::AppState>) {
         .route("/api/saved_configs", web::get().to(api::saved_configs))
         .route("/api/config_keys", web::get().to(api::config_keys))
         .route("/api/importance", web::get().to(api::importance))
+        .route("/api/groups", web::get().to(groups::groups))
         .route("/api/events", web::get().to(live::events))
         .route("/api/ws", web::get().to(ws::socket))
         .route("/api/compare", web::get().to(series::compare))

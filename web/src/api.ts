@@ -210,6 +210,39 @@ export async function importance(
   return getJson(`/api/importance?${q}`);
 }
 
+/** A group of runs sharing config values, with its curve of a metric (`GET /api/groups`). */
+export interface RunGroup {
+  /** The value of each grouped key; null where the runs lack it. */
+  values: ConfigScalar[];
+  runs: string[];
+  /** With a metric: the center, the band's edges and how many runs each step stands for
+   * (null: not drawn, beyond the first 100 groups). */
+  curve?: {
+    with_metric: number;
+    steps: number[];
+    center: (number | null)[];
+    lo: (number | null)[];
+    hi: (number | null)[];
+    n: number[];
+  } | null;
+}
+
+export async function groups(
+  project: string,
+  by: string[],
+  opts: { metric?: string; stat?: string; band?: string; pointCount?: number; filters?: string[]; trashed?: boolean },
+): Promise<{ runs: number; groups: RunGroup[] }> {
+  const q = new URLSearchParams({ project });
+  for (const k of by) q.append('by', k);
+  if (opts.metric) q.set('metric', opts.metric);
+  if (opts.stat) q.set('stat', opts.stat);
+  if (opts.band) q.set('band', opts.band);
+  if (opts.pointCount) q.set('pointCount', String(opts.pointCount));
+  for (const f of opts.filters ?? []) q.append('filter', f);
+  q.set('trashed', String(opts.trashed ?? false));
+  return getJson(`/api/groups?${q}`);
+}
+
 export async function summary(project: string, runId: string): Promise<Summary> {
   const s = await getJson<Summary>(`/api/runs/${runPath(project, runId)}/summary`);
   for (const k of Object.keys(s.last ?? {})) s.last[k].value = num(s.last[k].value);

@@ -23,6 +23,16 @@ export interface Route {
   where: string[];
   /** Runs table: the importance panel's target (`val/acc.max`), when it is open. */
   importance?: string;
+  /** Runs table: the scatter panel is open, with these columns on its axes. */
+  scatter: boolean;
+  sx?: string;
+  sy?: string;
+  /** Runs table: grouped by these config keys, with the groups' curves of `gm` (the
+   * mean, or the median when `gstat` says so, with a band of `gband`: std by default). */
+  group: string[];
+  gm?: string;
+  gstat?: 'median';
+  gband?: 'minmax' | 'iqr' | 'none';
   /** Chart options: EMA smoothing weight 0..0.99, log y, x axis. */
   smooth: number;
   logy: boolean;
@@ -39,7 +49,7 @@ export interface Route {
   goal?: 'min';
 }
 
-const LISTS = ['sel', 'cols', 'metrics'] as const;
+const LISTS = ['sel', 'cols', 'metrics', 'group'] as const;
 
 export function parseRoute(search: string): Route {
   const q = new URLSearchParams(search);
@@ -47,6 +57,7 @@ export function parseRoute(search: string): Route {
   const x = q.get('x');
   const tab = q.get('tab');
   const smooth = Number(q.get('smooth') ?? '0');
+  const gband = q.get('gband');
   return {
     project: q.get('project') ?? undefined,
     run: q.get('run') ?? undefined,
@@ -64,6 +75,13 @@ export function parseRoute(search: string): Route {
     cols: list('cols'),
     where: q.getAll('where').filter((w) => w.trim() !== ''),
     importance: q.get('importance') ?? undefined,
+    scatter: q.get('scatter') === '1',
+    sx: q.get('sx') ?? undefined,
+    sy: q.get('sy') ?? undefined,
+    group: list('group'),
+    gm: q.get('gm') ?? undefined,
+    gstat: q.get('gstat') === 'median' ? 'median' : undefined,
+    gband: gband === 'minmax' || gband === 'iqr' || gband === 'none' ? gband : undefined,
     smooth: Number.isFinite(smooth) ? Math.min(Math.max(smooth, 0), 0.99) : 0,
     logy: q.get('logy') === '1',
     x: x === 'wall' || x === 'rel' ? x : 'step',
@@ -96,6 +114,12 @@ export function routeUrl(r: Partial<Route>): string {
   set('sort', r.sort);
   for (const w of r.where ?? []) q.append('where', w);
   set('importance', r.importance);
+  set('scatter', r.scatter && '1');
+  set('sx', r.sx);
+  set('sy', r.sy);
+  set('gm', r.gm);
+  set('gstat', r.gstat);
+  set('gband', r.gband);
   set('smooth', r.smooth ? String(r.smooth) : undefined);
   set('logy', r.logy && '1');
   set('x', r.x && r.x !== 'step' ? r.x : undefined);

@@ -195,6 +195,74 @@ test('importance: the config that drives the metric comes first, for the runs sh
   await page.waitForFunction(() => !location.search.includes('importance='));
 });
 
+test('scatter: a config against a metric summary, a dot per run, a click opens the run', async () => {
+  await page.goto(url({ project: 'fx/hp' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.click('button:has-text("Scatter")');
+  await page.locator('section.scatter').waitFor();
+  await page.locator('select[aria-label="Scatter x"] option[value="c:lr"]').waitFor({ state: 'attached' });
+  await page.selectOption('select[aria-label="Scatter x"]', 'c:lr');
+  await page.selectOption('select[aria-label="Scatter y"]', 's:max:val/acc');
+  await page.click('section.scatter label:has-text("log x") input');
+  await page.waitForFunction(() => Number(document.querySelector('svg.scatter-plot')?.dataset.points) === 40);
+  // lr 0.1 (runs 3, 7, …) reached a higher accuracy than lr 1e-4 (runs 0, 4, …): higher up.
+  const cy = (id) => page.$eval(`svg.scatter-plot a[data-run="${id}"] circle`, (c) => Number(c.getAttribute('cy')));
+  const cx = (id) => page.$eval(`svg.scatter-plot a[data-run="${id}"] circle`, (c) => Number(c.getAttribute('cx')));
+  assert.ok((await cy('hp-03')) < (await cy('hp-00')), 'a better accuracy is drawn higher');
+  assert.ok((await cx('hp-03')) > (await cx('hp-02')) && (await cx('hp-02')) > (await cx('hp-01')), 'lr in order on a log axis');
+  const spread = (await cx('hp-02')) - (await cx('hp-01'));
+  const next = (await cx('hp-03')) - (await cx('hp-02'));
+  assert.ok(Math.abs(spread - next) < 1, `decades evenly apart on log x: ${spread} ${next}`);
+  assert.match(page.url(), /scatter=1/);
+  // Round ticks: the decades on log x.
+  const xticks = await page.$$eval('svg.scatter-plot text.tick', (ts) => ts.map((t) => t.textContent));
+  assert.ok(['0.0001', '0.001', '0.01', '0.1'].every((d) => xticks.includes(d)), `decades: ${xticks}`);
+  await shot('scatter');
+  await page.click('svg.scatter-plot a[data-run="hp-03"]');
+  await page.waitForFunction(() => location.search.includes('run=hp-03'));
+});
+
+test('groups: by a config, a row per group with mean ± std, a mean curve with its band per group', async () => {
+  await page.goto(url({ project: 'fx/hp', cols: 's:max:val/acc' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.click('button:has-text("Group")');
+  await page.locator('section.groups').waitFor();
+  await page.locator('select[aria-label="Add a group key"] option[value="optimizer"]').waitFor({ state: 'attached' });
+  await page.selectOption('select[aria-label="Add a group key"]', 'optimizer');
+  await page.waitForFunction(() => location.search.includes('group=optimizer'));
+  // Two group rows, folded; adam's runs reached 0.52 (lr 1e-4) and 0.72 (lr 1e-2).
+  await page.locator('tr.group-row').nth(1).waitFor();
+  assert.equal(await page.locator('tr.group-row').count(), 2);
+  assert.equal(await page.locator('tr[data-run]').count(), 0, 'groups start folded');
+  const adam = page.locator('tr.group-row[data-group="optimizer = adam"]');
+  assert.match(await adam.textContent(), /20 runs/);
+  assert.match(await adam.locator('td.num').first().textContent(), /^0\.62 ± 0\.1$/);
+  // The curves: one per group, from the server, the band drawn.
+  await page.waitForFunction(() => Number(document.querySelector('.group-chart')?.dataset.lines) === 2);
+  const pts = await page.getAttribute('.group-chart figure', 'data-points');
+  assert.equal(pts, '20', 'ten steps for each of two groups');
+  const legend = await page.$$eval('.group-chart .legend-item', (xs) => xs.map((x) => x.textContent));
+  assert.deepEqual(legend, ['optimizer = adam (20)', 'optimizer = sgd (20)']);
+  await shot('groups');
+  // Open a group: its runs under it; select them all from the group row.
+  await adam.locator('button.group-toggle').click();
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 20);
+  await adam.locator('input[type=checkbox]').check();
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('sel')?.split(',').length === 20);
+  // Median with quartiles, and a second key: four groups.
+  await page.selectOption('select[aria-label="Group curve center"]', 'median');
+  await page.selectOption('select[aria-label="Group curve band"]', 'iqr');
+  await page.selectOption('select[aria-label="Add a group key"]', 'lr');
+  await page.waitForFunction(() => document.querySelectorAll('tr.group-row').length === 4);
+  await page.waitForFunction(() => Number(document.querySelector('.group-chart')?.dataset.lines) === 4);
+  assert.match(page.url(), /gstat=median/);
+  assert.match(page.url(), /gband=iqr/);
+  await page.click('button[aria-label="Close groups"]');
+  await page.waitForFunction(() => !location.search.includes('group='));
+  await page.locator('tr[data-run]').first().waitFor();
+  assert.equal(await page.locator('section.groups').count(), 0);
+});
+
 test('run page: a 1,000,000-point metric is drawn downsampled, with its band', async () => {
   const t0 = Date.now();
   await page.goto(url({ project: 'fx/big', run: 'million' }));

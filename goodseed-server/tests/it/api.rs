@@ -554,6 +554,94 @@ fn importance_ranks_the_config_that_drives_the_metric() {
     assert_eq!((j["runs"].as_i64(), j["params"].as_array().map(Vec::len)), (Some(0), Some(0)));
 }
 
+/// Groups by config values, each with its runs' mean (or median) curve and band, aligned
+/// by step; a run that stopped early counts only where it ran; the conditions narrow.
+#[test]
+fn groups_by_configs_with_mean_curves_and_bands() {
+    let home = tempfile::tempdir().expect("temp");
+    // Two optimizers × three seeds; val/score = base + seed offset at every step, the
+    // third sgd seed stops halfway.
+    for (i, (opt, seed)) in
+        [("adam", 0), ("adam", 1), ("adam", 2), ("sgd", 0), ("sgd", 1), ("sgd", 2)]
+            .iter()
+            .enumerate()
+    {
+        let run = sdk_run(home.path(), "p", &format!("r{i}"), 0);
+        run.set_config("opt", *opt).expect("config");
+        run.set_config("seed", i64::from(*seed)).expect("config");
+        let base = if *opt == "adam" { 10.0 } else { 20.0 };
+        let steps = if *opt == "sgd" && *seed == 2 { 5 } else { 10 };
+        for step in 0..steps {
+            run.log_metrics(step, [("val/score", base + f64::from(*seed) * 2.0)]).expect("log");
+        }
+        run.finish().expect("finish");
+    }
+    let server = TestServer::start(&home.path().join("projects"));
+    let r = server.get("/api/groups?project=p&by=opt&metric=val/score");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    assert_eq!(
+        (j["runs"].as_i64(), j["stat"].as_str(), j["band"].as_str()),
+        (Some(6), Some("mean"), Some("std"))
+    );
+    let groups = j["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0]["values"], serde_json::json!(["adam"]));
+    let mut ids: Vec<&str> = groups[0]["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r.as_str().expect("id"))
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["r0", "r1", "r2"]);
+    let adam = &groups[0]["curve"];
+    assert_eq!(
+        adam["steps"],
+        serde_json::json!([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    );
+    assert!(adam["center"].as_array().expect("center").iter().all(|v| v == 12.0), "{adam}");
+    let sd = (8.0f64 / 3.0).sqrt();
+    assert!((adam["hi"][0].as_f64().expect("hi") - (12.0 + sd)).abs() < 1e-9, "{adam}");
+    assert_eq!(adam["with_metric"], 3);
+    // sgd: three runs for the first five steps, two after.
+    let sgd = &groups[1]["curve"];
+    assert_eq!(sgd["n"], serde_json::json!([3, 3, 3, 3, 3, 2, 2, 2, 2, 2]));
+    assert_eq!((sgd["center"][0].as_f64(), sgd["center"][9].as_f64()), (Some(22.0), Some(21.0)));
+    // Median with min–max; two keys; conditions narrow the runs.
+    let j = server
+        .get("/api/groups?project=p&by=opt&by=seed&metric=val/score&stat=median&band=minmax")
+        .json();
+    assert_eq!(j["groups"].as_array().map(Vec::len), Some(6));
+    assert_eq!(j["groups"][1]["values"], serde_json::json!(["adam", 1]));
+    assert_eq!(
+        (j["groups"][1]["curve"]["lo"][0].as_f64(), j["groups"][1]["curve"]["hi"][0].as_f64()),
+        (Some(12.0), Some(12.0))
+    );
+    let j = server.get("/api/groups?project=p&by=seed&filter=opt+%3D+sgd").json();
+    assert_eq!(j["runs"], 3);
+    assert!(j["groups"][0].get("curve").is_none(), "no metric asked, no curve");
+    // A metric no run has: groups with empty curves; a key no run has: one null group.
+    let j = server.get("/api/groups?project=p&by=nope&metric=nope").json();
+    assert_eq!(j["groups"][0]["values"], serde_json::json!([null]));
+    assert_eq!(j["groups"][0]["curve"]["with_metric"], 0);
+    assert_eq!(j["groups"][0]["curve"]["steps"], serde_json::json!([]));
+    // Bad requests name what is wrong.
+    for (query, says) in [
+        ("by=opt", "project"),
+        ("project=p", "by=<config key>"),
+        ("project=p&by=a&by=b&by=c&by=d&by=e", "from 1 to 4"),
+        ("project=p&by=opt&stat=mode", "stat must be mean or median"),
+        ("project=p&by=opt&band=wide", "band must be"),
+        ("project=p&by=opt&metric=val/score&pointCount=1", "pointCount must be from 2"),
+        ("project=p&by=opt&filter=x+%3F%3F+1", "unknown operator"),
+    ] {
+        let r = server.get(&format!("/api/groups?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert!(r.body.contains(says), "{query}: {}", r.body);
+    }
+}
+
 #[test]
 fn summary_of_a_finished_run() {
     let home = tempfile::tempdir().expect("temp");

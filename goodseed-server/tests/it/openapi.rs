@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/saved_configs"),
     ("get", "/api/config_keys"),
     ("get", "/api/importance"),
+    ("get", "/api/groups"),
     ("get", "/api/events"),
     ("get", "/api/ws"),
     ("get", "/api/compare"),
@@ -316,6 +317,7 @@ fn every_documented_operation_is_served_as_documented() {
                     Some("path") => query.push("path=train/loss".to_owned()),
                     Some("pointCount") => query.push("pointCount=10".to_owned()),
                     Some("metric") => query.push("metric=train/loss.min".to_owned()),
+                    Some("by") => query.push("by=lr".to_owned()),
                     other => panic!("{method} {path}: no value for required {other:?}"),
                 }
             }
@@ -401,6 +403,8 @@ fn answers_have_the_documented_fields() {
             "path=train/loss&firstPointIndex=-5&lastPointIndex=3",
         ),
         ("/api/compare", "path=odd&pointCount=2&run=ws/q/r1&run=ws/q/nope"),
+        ("/api/groups", "project=ws%2Fq&by=lr&by=absent&metric=train/loss&pointCount=5"),
+        ("/api/groups", "project=ws%2Fq&by=lr&stat=median&band=iqr"),
     ];
     for (path, query) in probes {
         let target = target(path, query);
@@ -459,6 +463,12 @@ fn answers_have_the_documented_fields() {
     assert_eq!(keys(&compare), fields("Compare"));
     assert_eq!(keys(&compare["runs"][0]), fields("CompareRun"));
     assert_eq!(keys(&compare["runs"][1]), fields("CompareRunError"));
+    let groups = server.get("/api/groups?project=ws%2Fq&by=lr&metric=train/loss").json();
+    assert_eq!(keys(&groups), fields("Groups"));
+    assert_eq!(
+        keys(&groups["groups"][0]),
+        ["curve", "runs", "values"].map(String::from).into_iter().collect()
+    );
     // Non-finite values are the documented strings.
     let odd = server.get(&target(&format!("{run}/metrics"), "path=odd")).json();
     assert_eq!(
@@ -497,6 +507,11 @@ fn documented_parameter_bounds_are_the_enforced_ones() {
                 if has("run") {
                     q.push(("run".into(), format!("{PROJECT}/{RUN}")));
                 }
+                if has("by") {
+                    q.push(("project".into(), PROJECT.replace('/', "%2F")));
+                    q.push(("by".into(), "lr".into()));
+                    q.push(("metric".into(), "train/loss".into()));
+                }
                 if has("limit") && name != "limit" && name != "tail" {
                     q.push(("limit".into(), "1".into()));
                 }
@@ -524,9 +539,9 @@ fn documented_parameter_bounds_are_the_enforced_ones() {
     }
     // pointCount (both ends), limit, offset, tail; and /api/runs' limit (both ends) and
     // offset.
-    // And pointCount (both ends) of series and compare, and /api/system/history's limit
-    // (both ends).
-    assert_eq!(checked, 14);
+    // And pointCount (both ends) of series, compare and groups, and /api/system/history's
+    // limit (both ends).
+    assert_eq!(checked, 16);
 }
 
 #[test]

@@ -9,6 +9,8 @@ import { linkProps, navigate, patchRoute, type Route } from '../route';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync, useDebounced } from './common';
 import { mark } from '../perf';
 import { Importance } from './Importance';
+import { Scatter } from './Scatter';
+import { aggregate, groupLabel, groupRows, GroupPanel, type RowGroup } from './Groups';
 
 const ROW = 36;
 /** The most runs one comparison shows (the server's /api/compare limit). */
@@ -103,8 +105,16 @@ function compare(a: string | number | null, b: string | number | null): number {
 export function RunsTable({ route }: { route: Route }) {
   const project = route.project!;
   const extra = useMemo(() => route.cols.map(extraCol).filter((c): c is Col => !!c), [route.cols.join(',')]);
-  const configKeys = extra.filter((c) => c.key.startsWith('c:')).map((c) => c.label);
-  const metricKeys = metricsAsked(extra);
+  // The scatter's axes are columns too: their values come with the listing.
+  const axisCols = useMemo(
+    () => (route.scatter ? [route.sx, route.sy].flatMap((s) => (s ? [extraCol(s)].filter((c): c is Col => !!c) : [])) : []),
+    [route.scatter, route.sx, route.sy],
+  );
+  // So are the keys the table is grouped by.
+  const configKeys = [
+    ...new Set([...[...extra, ...axisCols].filter((c) => c.key.startsWith('c:')).map((c) => c.key.slice(2)), ...route.group]),
+  ];
+  const metricKeys = metricsAsked([...extra, ...axisCols]);
   const [rows, setRows] = useState<RunRow[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [n, setN] = useState(0);
@@ -122,7 +132,7 @@ export function RunsTable({ route }: { route: Route }) {
       alive = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [project, route.trashed, route.cols.join(','), route.where.join('\n'), n]);
+  }, [project, route.trashed, route.cols.join(','), route.where.join('\n'), configKeys.join('\n'), metricKeys.join('\n'), n]);
 
   // With conditions on values, whether a new or changed run belongs is the server's to
   // say: the listing is asked again (at most every half second) instead of patched.
@@ -197,6 +207,21 @@ export function RunsTable({ route }: { route: Route }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [rows, q, route.status, route.tag, sortKey, sortDir, extra]);
 
+  // Grouped: a row per group, its runs under it when it is open.
+  const [groupOpen, setGroupOpen] = useState(route.group.length > 0);
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  const groups = useMemo(() => (route.group.length ? groupRows(shown, route.group) : null), [shown, route.group.join(',')]);
+  type Item = { group: RowGroup } | { row: RunRow };
+  const items: Item[] = useMemo(
+    () =>
+      groups
+        ? groups.flatMap((g) => [{ group: g } as Item, ...(expanded.has(g.key) ? g.rows.map((row) => ({ row })) : [])])
+        : shown.map((row) => ({ row })),
+    [groups, shown, expanded],
+  );
+  const toggleGroup = (key: string) =>
+    setExpanded((e) => (e.has(key) ? new Set([...e].filter((k) => k !== key)) : new Set([...e, key])));
+
   // Virtualisation: only the rows in view (and a few around) are in the DOM.
   const scroller = useRef<HTMLDivElement>(null);
   const [scroll, setScroll] = useState({ top: 0, height: 600 });
@@ -217,7 +242,7 @@ export function RunsTable({ route }: { route: Route }) {
     if (shown.length) mark('table');
   }, [shown.length > 0]);
   const start = Math.max(0, Math.floor(scroll.top / ROW) - OVERSCAN);
-  const end = Math.min(shown.length, Math.ceil((scroll.top + scroll.height) / ROW) + OVERSCAN);
+  const end = Math.min(items.length, Math.ceil((scroll.top + scroll.height) / ROW) + OVERSCAN);
 
   const setSel = (ids: string[]) => patchRoute({ sel: ids });
   const toggle = (id: string) => setSel(selected.has(id) ? route.sel.filter((s) => s !== id) : [...route.sel, id]);
@@ -310,6 +335,27 @@ export function RunsTable({ route }: { route: Route }) {
           <SweepPicker project={project} />
           <button
             class="btn"
+            aria-pressed={groupOpen || route.group.length > 0 ? 'true' : 'false'}
+            title="Group the runs by config values: a row and a mean curve with its band per group"
+            onClick={() => {
+              if (groupOpen || route.group.length) {
+                setGroupOpen(false);
+                patchRoute({ group: [], gm: undefined, gstat: undefined, gband: undefined });
+              } else setGroupOpen(true);
+            }}
+          >
+            Group
+          </button>
+          <button
+            class="btn"
+            aria-pressed={route.scatter ? 'true' : 'false'}
+            title="Any config or metric summary against another, a dot per run shown"
+            onClick={() => patchRoute({ scatter: !route.scatter })}
+          >
+            Scatter
+          </button>
+          <button
+            class="btn"
             aria-pressed={route.importance ? 'true' : 'false'}
             title="Which configs matter for a metric, among the runs shown"
             onClick={() =>
@@ -342,6 +388,8 @@ export function RunsTable({ route }: { route: Route }) {
         </div>
       </header>
       {route.importance !== undefined && <Importance route={route} project={project} metricPaths={metricPaths.filter((m) => !m.startsWith('monitoring/'))} />}
+      {(groupOpen || route.group.length > 0) && <GroupKeys route={route} project={project} metricPaths={metricPaths} onClose={() => setGroupOpen(false)} />}
+      {route.scatter && <ScatterPanel route={route} project={project} rows={shown} metricPaths={metricPaths} />}
       {error ? (
         <ErrorBox error={error} retry={() => setN((x) => x + 1)} />
       ) : !rows ? (
@@ -352,7 +400,7 @@ export function RunsTable({ route }: { route: Route }) {
         </Empty>
       ) : (
         <div class="vscroll" ref={scroller} role="region" aria-label="Runs" tabIndex={-1}>
-          <table class="table runs" aria-rowcount={shown.length + 1}>
+          <table class="table runs" aria-rowcount={items.length + 1}>
             <thead>
               <tr>
                 <th class="sel">
@@ -391,7 +439,47 @@ export function RunsTable({ route }: { route: Route }) {
             </thead>
             <tbody>
               {start > 0 && <tr class="spacer" style={{ height: `${start * ROW}px` }} />}
-              {shown.slice(start, end).map((r) => (
+              {items.slice(start, end).map((item) => {
+                if ('group' in item) {
+                  const g = item.group;
+                  const open = expanded.has(g.key);
+                  const ids = g.rows.map((r) => r.run_id);
+                  const all = ids.every((id) => selected.has(id));
+                  const label = groupLabel(route.group, g.values);
+                  return (
+                    <tr key={`g:${g.key}`} class="group-row" data-group={label}>
+                      <td class="sel">
+                        <input
+                          type="checkbox"
+                          aria-label={`Select the runs of ${label}`}
+                          checked={all}
+                          onChange={() =>
+                            setSel(all ? route.sel.filter((s) => !ids.includes(s)) : [...new Set([...route.sel, ...ids])])
+                          }
+                        />
+                      </td>
+                      <td colSpan={3}>
+                        <button class="group-toggle" aria-expanded={open ? 'true' : 'false'} onClick={() => toggleGroup(g.key)}>
+                          {open ? '▾' : '▸'} {label}
+                        </button>
+                      </td>
+                      <td class="muted">{`${g.rows.length} run${g.rows.length === 1 ? '' : 's'}`}</td>
+                      <td />
+                      <td />
+                      {extra.map((c) => {
+                        const a = aggregate(g.rows.map((r) => c.get(r)));
+                        return (
+                          <td class="num mono" key={c.key} title={a.title}>
+                            {a.text}
+                          </td>
+                        );
+                      })}
+                      <td />
+                    </tr>
+                  );
+                }
+                const r = item.row;
+                return (
                 <tr
                   key={r.run_id}
                   class={selected.has(r.run_id) ? 'selected' : ''}
@@ -450,8 +538,9 @@ export function RunsTable({ route }: { route: Route }) {
                     </button>
                   </td>
                 </tr>
-              ))}
-              {end < shown.length && <tr class="spacer" style={{ height: `${(shown.length - end) * ROW}px` }} />}
+                );
+              })}
+              {end < items.length && <tr class="spacer" style={{ height: `${(items.length - end) * ROW}px` }} />}
             </tbody>
           </table>
           {shown.length === 0 && <Empty>No run matches these filters.</Empty>}
@@ -584,6 +673,38 @@ function ColumnPicker({ route, metricPaths, project }: { route: Route; metricPat
         </div>
       )}
     </div>
+  );
+}
+
+/** The scatter with its choice of axes: the project's configs and its metrics' summaries. */
+function ScatterPanel({ route, project, rows, metricPaths }: { route: Route; project: string; rows: RunRow[]; metricPaths: string[] }) {
+  const keys = useAsync(() => api.configKeys(project), [project]);
+  const axes = useMemo(() => {
+    const specs = [
+      ...(keys.data ?? [])
+        .filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/'))
+        .map((k) => `c:${k}`),
+      ...metricPaths
+        .filter((m) => !m.startsWith('monitoring/'))
+        .flatMap((m) => [`m:${m}`, ...SUMMARY_AGGS.filter(([a]) => a === 'min' || a === 'max' || a === 'mean').map(([a]) => `s:${a}:${m}`)]),
+    ];
+    return specs.flatMap((spec) => {
+      const c = extraCol(spec);
+      return c ? [{ spec, label: spec.startsWith('m:') ? `${c.label} (last)` : c.label, get: c.get }] : [];
+    });
+  }, [keys.data, metricPaths.join('\n')]);
+  return <Scatter route={route} project={project} rows={rows} axes={axes} />;
+}
+
+/** The group bar, with the project's config keys to choose from. */
+function GroupKeys({ route, project, metricPaths, onClose }: { route: Route; project: string; metricPaths: string[]; onClose: () => void }) {
+  const keys = useAsync(() => api.configKeys(project), [project]);
+  const configKeys = useMemo(
+    () => (keys.data ?? []).filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/')),
+    [keys.data],
+  );
+  return (
+    <GroupPanel route={route} project={project} configKeys={configKeys} metricPaths={metricPaths.filter((m) => !m.startsWith('monitoring/'))} onClose={onClose} />
   );
 }
 
