@@ -13,7 +13,8 @@
 //! - a page of 50 (`limit=50`): <= 5 ms at 10,000, <= 10 ms at 100,000; also sorted and
 //!   filtered by name, status, a search, configs and metrics' summaries (reported);
 //! - a new run, and a change to a closed run, made by another process's store: visible
-//!   in the listing within 1 s.
+//!   in the listing within 1 s;
+//! - the curves of a group of 1,000 runs (`GET /api/groups?…&metric=`): <= 500 ms.
 //!
 //! `GOODSEED_BENCH_CATALOG_SIZES=10000` measures only the sizes named.
 
@@ -213,6 +214,27 @@ fn measure(n: usize, full_target: &str, page_target: &str) {
     report("a page of 50 filtered on a metric (train/loss.min < 0.15)", took, "reported");
     let (took, _) = time(&mut client, &page("&sort=metric.train/loss.min"), 51, 3);
     report("a page of 50 sorted by a metric (sort=metric.train/loss.min)", took, "reported");
+
+    // Groups: the curves of the first 1,000 runs (created before the 1,001st), grouped
+    // by a config, each run read downsampled and binned by step on the server; and the
+    // groups of the whole project without curves.
+    let cut = goodseed_core::time::UtcMicros((1_700_000_000 + 1_000) * 1_000_000).to_iso8601();
+    let first_1000 = format!("filter=created_at%20%3C%20{}", cut.replace('+', "%2B"));
+    let groups = format!("/api/groups?project={project}&metric=val/acc&{first_1000}");
+    let t = Instant::now();
+    let (status, body) = client.get(&format!("{groups}&by=optimizer"));
+    let cold = t.elapsed();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("\"runs\": 1000"), "1,000 runs grouped");
+    report("1,000 runs' mean curves ± std (by optimizer, 2 groups), first ask", cold, "<= 500 ms");
+    let (took, _) = time(&mut client, &format!("{groups}&by=optimizer"), 11, 1);
+    report("  the same asked again (closed runs' series kept)", took, "<= 500 ms");
+    let (took, _) =
+        time(&mut client, &format!("{groups}&by=layers&by=seed&stat=median&band=iqr"), 11, 1);
+    report("1,000 runs' median curves, quartiles (18 groups)", took, "reported");
+    let (took, _) =
+        time(&mut client, &format!("/api/groups?project={project}&by=optimizer&by=lr"), 11, 1);
+    report(&format!("GET /api/groups, all {n} runs by two configs, no curves"), took, "reported");
 
     // Another process's store (a trainer) creates a run, then trashes an old one.
     let other = SqliteStore::new(&dir);

@@ -159,9 +159,10 @@ pub(crate) struct Curve {
 }
 
 /// The curve of `runs` over `bins` bins.
-pub(crate) fn curve(runs: &[Series], bins: usize, stat: Stat, band: Band) -> Curve {
+pub(crate) fn curve(runs: &[&[(f64, f64)]], bins: usize, stat: Stat, band: Band) -> Curve {
     let bins = bins.max(1);
-    let finite = || runs.iter().flatten().filter(|(s, v)| s.is_finite() && v.is_finite());
+    let finite =
+        || runs.iter().flat_map(|s| s.iter()).filter(|(s, v)| s.is_finite() && v.is_finite());
     let first = finite().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let last = finite().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     if !first.is_finite() {
@@ -222,7 +223,7 @@ pub(crate) fn curve(runs: &[Series], bins: usize, stat: Stat, band: Band) -> Cur
 
 /// One run's value in each bin: the mean of its finite values there, a straight line
 /// between its neighbours across the bins it skipped, NaN outside its own steps.
-fn bin_run(series: &Series, bins: usize, bin_of: &dyn Fn(f64) -> usize) -> Vec<f64> {
+fn bin_run(series: &[(f64, f64)], bins: usize, bin_of: &dyn Fn(f64) -> usize) -> Vec<f64> {
     let mut sum = vec![0.0; bins];
     let mut count = vec![0u32; bins];
     for &(s, v) in series {
@@ -296,6 +297,7 @@ pub(crate) async fn groups(
     let conditions = ListingQuery::parse(&query)?;
     let store = Arc::clone(&state.store);
     let metrics = Arc::clone(&state.metrics);
+    let cache = Arc::clone(&state.series);
     let j = blocking(move || {
         let listing = store
             .list_runs(Some(&project))
@@ -323,9 +325,11 @@ pub(crate) async fn groups(
                     .enumerate()
                     .map(|(i, g)| {
                         (i < MAX_CURVES).then(|| {
-                            let series = read_series(&*store, &g.runs, path, count);
+                            let series = read_series(&*store, &cache, &g.runs, path, count);
                             let with = series.iter().filter(|s| !s.is_empty()).count();
-                            (curve(&series, bins, stat, band), with)
+                            let slices: Vec<&[(f64, f64)]> =
+                                series.iter().map(|s| s.as_slice()).collect();
+                            (curve(&slices, bins, stat, band), with)
                         })
                     })
                     .collect()
@@ -402,26 +406,84 @@ pub(crate) async fn groups(
     Ok(json_response(j))
 }
 
+/// Closed runs' downsampled series, kept by their version (which changes with any write,
+/// so a kept series is never stale): a group's curve asked again, with another band or
+/// grouping, reads no file. Bounded by points held; past the bound the oldest half goes.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesCache {
+    inner: std::sync::Mutex<SeriesCacheInner>,
+}
+
+type SeriesKey = (String, String, String, u32);
+
+#[derive(Debug, Default)]
+struct SeriesCacheInner {
+    /// (project, id, path, points asked) → (version, when kept, series).
+    entries: std::collections::HashMap<SeriesKey, (goodseed_store::RunVersion, u64, Arc<Series>)>,
+    points: usize,
+    clock: u64,
+}
+
+/// Points the series cache holds at most (16 bytes each: 16 MiB).
+const CACHE_POINTS: usize = 1 << 20;
+
+impl SeriesCache {
+    fn get(&self, r: &RunSummary, path: &str, count: u32) -> Option<Arc<Series>> {
+        let version = r.version?;
+        let inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (r.project.clone(), r.id.clone(), path.to_owned(), count);
+        inner.entries.get(&key).filter(|(v, ..)| *v == version).map(|(.., s)| Arc::clone(s))
+    }
+
+    fn put(&self, r: &RunSummary, path: &str, count: u32, series: &Arc<Series>) {
+        let Some(version) = r.version else { return };
+        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.clock += 1;
+        let now = inner.clock;
+        let key = (r.project.clone(), r.id.clone(), path.to_owned(), count);
+        if let Some((.., old)) = inner.entries.insert(key, (version, now, Arc::clone(series))) {
+            inner.points -= old.len();
+        }
+        inner.points += series.len();
+        if inner.points > CACHE_POINTS {
+            let mut ages: Vec<u64> = inner.entries.values().map(|(_, t, _)| *t).collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            inner.entries.retain(|_, (_, t, _)| *t > cut);
+            inner.points = inner.entries.values().map(|(.., s)| s.len()).sum();
+        }
+    }
+}
+
 /// Each run's series of `path`, downsampled as charts read it (a run that cannot be read,
 /// or lacks the metric, gives an empty series), read on as many threads as there are
 /// cores: a thousand runs are a thousand files.
 fn read_series(
     store: &dyn RunStore,
+    cache: &SeriesCache,
     runs: &[&RunSummary],
     path: &str,
     count: goodseed_core::downsample::PointCount,
-) -> Vec<Series> {
-    let read = |r: &RunSummary| -> Series {
+) -> Vec<Arc<Series>> {
+    let read = |r: &RunSummary| -> Arc<Series> {
         if r.metric_paths.binary_search_by(|p| p.as_str().cmp(path)).is_err() {
-            return Vec::new();
+            return Arc::default();
+        }
+        if let Some(kept) = cache.get(r, path, count.get()) {
+            return kept;
         }
         let (Ok(project), Ok(id)) = (ProjectName::parse(&r.project), RunId::parse(&r.id)) else {
-            return Vec::new();
+            return Arc::default();
         };
-        let Ok(reader) = store.open_run(&project, &id) else { return Vec::new() };
+        let Ok(reader) = store.open_run(&project, &id) else { return Arc::default() };
         match reader.downsample_metric(path, None, None, count) {
-            Ok((_, sampled)) => sampled.points.iter().map(|p| (p.step, p.value)).collect(),
-            Err(_) => Vec::new(),
+            Ok((_, sampled)) => {
+                let series: Arc<Series> =
+                    Arc::new(sampled.points.iter().map(|p| (p.step, p.value)).collect());
+                cache.put(r, path, count.get(), &series);
+                series
+            }
+            Err(_) => Arc::default(),
         }
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
@@ -449,6 +511,7 @@ mod tests {
     #[test]
     fn the_mean_and_its_spread_over_runs_aligned_by_step() {
         let runs = [line(0..10, |s| s), line(0..10, |s| s + 2.0), line(0..10, |s| s + 4.0)];
+        let runs: Vec<&[(f64, f64)]> = runs.iter().map(Vec::as_slice).collect();
         let c = curve(&runs, 200, Stat::Mean, Band::Std);
         assert_eq!(c.steps, (0..10).map(f64::from).collect::<Vec<_>>(), "a bin per step");
         assert_eq!(c.center, (0..10).map(|s| f64::from(s) + 2.0).collect::<Vec<_>>());
@@ -467,7 +530,7 @@ mod tests {
         let dense = line(0..9, |_| 1.0);
         let sparse: Series = vec![(0.0, 0.0), (4.0, 4.0), (8.0, 8.0)];
         let short = line(0..5, |_| 10.0);
-        let c = curve(&[dense, sparse, short], 200, Stat::Mean, Band::None);
+        let c = curve(&[&dense, &sparse, &short], 200, Stat::Mean, Band::None);
         assert_eq!(c.n, [3, 3, 3, 3, 3, 2, 2, 2, 2]);
         assert_eq!(c.center[2], (1.0 + 2.0 + 10.0) / 3.0, "sparse run interpolated at step 2");
         assert_eq!(c.center[6], (1.0 + 6.0) / 2.0);
@@ -477,40 +540,65 @@ mod tests {
     fn many_steps_are_binned_and_nan_left_out() {
         let mut a = line(0..10_000, |s| s);
         a[5].1 = f64::NAN;
-        let c = curve(&[a], 100, Stat::Mean, Band::Std);
+        let c = curve(&[&a], 100, Stat::Mean, Band::Std);
         assert_eq!(c.steps.len(), 100);
         assert_eq!((c.steps[0], c.steps[99]), (0.0, 9999.0));
         assert!(c.center.iter().all(|v| v.is_finite()));
         // Each bin's mean is near its middle step.
         assert!(c.center.iter().zip(&c.steps).all(|(v, s)| (v - s).abs() < 60.0));
-        let empty = curve(&[vec![], vec![(1.0, f64::NAN)]], 100, Stat::Mean, Band::Std);
+        let empty = curve(&[&[], &[(1.0, f64::NAN)]], 100, Stat::Mean, Band::Std);
         assert!(empty.steps.is_empty());
     }
 
     #[test]
-    fn groups_come_in_the_order_of_their_values_and_missing_last() {
+    fn the_series_cache_keeps_closed_runs_by_version_and_stays_bounded() {
+        let cache = SeriesCache::default();
+        let mut r = summary("a", &[]);
+        let series = Arc::new(vec![(0.0, 1.0); 10]);
+        cache.put(&r, "loss", 100, &series);
+        assert!(cache.get(&r, "loss", 100).is_none(), "a live run (no version) is not kept");
+        r.version = Some(goodseed_store::RunVersion(7));
+        cache.put(&r, "loss", 100, &series);
+        assert_eq!(cache.get(&r, "loss", 100).as_deref(), Some(&*series));
+        assert!(cache.get(&r, "loss", 50).is_none() && cache.get(&r, "acc", 100).is_none());
+        r.version = Some(goodseed_store::RunVersion(8));
+        assert!(cache.get(&r, "loss", 100).is_none(), "written since: read again");
+        let big = Arc::new(vec![(0.0, 1.0); CACHE_POINTS / 4]);
+        for i in 0..10 {
+            let mut other = summary(&format!("r{i}"), &[]);
+            other.version = Some(goodseed_store::RunVersion(1));
+            cache.put(&other, "loss", 100, &big);
+        }
+        let inner = cache.inner.lock().expect("lock");
+        assert!(inner.points <= CACHE_POINTS, "{} points kept", inner.points);
+    }
+
+    fn summary(id: &str, cfg: &[(&str, ConfigValue)]) -> RunSummary {
         use goodseed_store::RunMeta;
-        let mk = |id: &str, cfg: &[(&str, ConfigValue)]| {
-            let mut configs: Vec<(String, ConfigValue)> =
-                cfg.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-            configs.sort_by(|a, b| a.0.cmp(&b.0));
-            std::sync::Arc::new(RunSummary {
-                project: "p".into(),
-                id: id.into(),
-                run_id: id.into(),
-                meta: RunMeta(Default::default()),
-                status: goodseed_core::RunStatus::Finished,
-                liveness: goodseed_core::Liveness::Unknown,
-                metric_paths: vec![],
-                text_paths: vec![],
-                tags: vec![],
-                version: None,
-                location: String::new(),
-                last_write: None,
-                configs,
-                metrics: vec![],
-            })
-        };
+        let mut configs: Vec<(String, ConfigValue)> =
+            cfg.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        configs.sort_by(|a, b| a.0.cmp(&b.0));
+        RunSummary {
+            project: "p".into(),
+            id: id.into(),
+            run_id: id.into(),
+            meta: RunMeta(Default::default()),
+            status: goodseed_core::RunStatus::Finished,
+            liveness: goodseed_core::Liveness::Unknown,
+            metric_paths: vec![],
+            text_paths: vec![],
+            tags: vec![],
+            version: None,
+            location: String::new(),
+            last_write: None,
+            configs,
+            metrics: vec![],
+        }
+    }
+
+    #[test]
+    fn groups_come_in_the_order_of_their_values_and_missing_last() {
+        let mk = |id: &str, cfg: &[(&str, ConfigValue)]| Arc::new(summary(id, cfg));
         let runs = vec![
             mk("a", &[("lr", ConfigValue::Float(0.1)), ("opt", ConfigValue::Str("sgd".into()))]),
             mk("b", &[("lr", ConfigValue::Float(0.01)), ("opt", ConfigValue::Str("adam".into()))]),

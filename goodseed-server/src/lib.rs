@@ -170,6 +170,7 @@ pub fn serve(
         columns: Arc::new(columns::ColumnCache::default()),
         listings: Arc::new(cache::ListingCache::default()),
         metrics: Arc::new(runs::MetricsCache::default()),
+        series: Arc::new(groups::SeriesCache::default()),
         requests: options.requests.clone(),
     });
     let workers = options.workers;

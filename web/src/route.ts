@@ -27,6 +27,9 @@ export interface Route {
   scatter: boolean;
   sx?: string;
   sy?: string;
+  /** Runs table: the parallel coordinates panel is open, with these columns as axes. */
+  parallel: boolean;
+  pcols: string[];
   /** Runs table: grouped by these config keys, with the groups' curves of `gm` (the
    * mean, or the median when `gstat` says so, with a band of `gband`: std by default). */
   group: string[];
@@ -49,7 +52,7 @@ export interface Route {
   goal?: 'min';
 }
 
-const LISTS = ['sel', 'cols', 'metrics', 'group'] as const;
+const LISTS = ['sel', 'cols', 'metrics', 'group', 'pcols'] as const;
 
 export function parseRoute(search: string): Route {
   const q = new URLSearchParams(search);
@@ -79,6 +82,8 @@ export function parseRoute(search: string): Route {
     sx: q.get('sx') ?? undefined,
     sy: q.get('sy') ?? undefined,
     group: list('group'),
+    parallel: q.get('parallel') === '1',
+    pcols: list('pcols'),
     gm: q.get('gm') ?? undefined,
     gstat: q.get('gstat') === 'median' ? 'median' : undefined,
     gband: gband === 'minmax' || gband === 'iqr' || gband === 'none' ? gband : undefined,
@@ -117,6 +122,7 @@ export function routeUrl(r: Partial<Route>): string {
   set('scatter', r.scatter && '1');
   set('sx', r.sx);
   set('sy', r.sy);
+  set('parallel', r.parallel && '1');
   set('gm', r.gm);
   set('gstat', r.gstat);
   set('gband', r.gband);

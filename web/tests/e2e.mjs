@@ -222,6 +222,44 @@ test('scatter: a config against a metric summary, a dot per run, a click opens t
   await page.waitForFunction(() => location.search.includes('run=hp-03'));
 });
 
+test('parallel coordinates: a line per run; brushing an axis filters the table, a click clears it', async () => {
+  await page.goto(url({ project: 'fx/hp' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.click('button:has-text("Parallel")');
+  // Its axes start on the project's configs and its metric's best, written into the URL.
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('pcols')?.includes('s:max:val/acc'));
+  await page.waitForFunction(() => Number(document.querySelector('svg.parallel-plot')?.dataset.lines) === 40);
+  const axes = await page.$$eval('svg.parallel-plot g.paxis', (gs) => gs.map((g) => g.dataset.axis));
+  assert.ok(axes.includes('c:lr') && axes.includes('c:optimizer') && axes.at(-1) === 's:max:val/acc', `${axes}`);
+  // lr spans three decades: a log axis, 0.1 at the top.
+  assert.match(await page.textContent('g.paxis[data-axis="c:lr"] .axis-label'), /lr \(log\)/);
+  await shot('parallel');
+  const box = await page.locator('g.paxis[data-axis="c:lr"] rect.brush-target').boundingBox();
+  const x = box.x + box.width / 2;
+  await page.mouse.move(x, box.y + 2);
+  await page.mouse.down();
+  await page.mouse.move(x, box.y + box.height * 0.1, { steps: 4 });
+  await page.mouse.move(x, box.y + box.height * 0.2, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction(() => new URLSearchParams(location.search).getAll('where').includes('config.lr = 0.1'));
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '10 of 10 runs');
+  await page.waitForFunction(() => Number(document.querySelector('svg.parallel-plot')?.dataset.lines) === 10);
+  // A category axis: a brush over both optimizers is a text range.
+  const opt = await page.locator('g.paxis[data-axis="c:optimizer"] rect.brush-target').boundingBox();
+  await page.mouse.move(opt.x + opt.width / 2, opt.y + 1);
+  await page.mouse.down();
+  await page.mouse.move(opt.x + opt.width / 2, opt.y + opt.height - 1, { steps: 6 });
+  await page.mouse.up();
+  // lr = 0.1 runs are all sgd: one value, an equality.
+  await page.waitForFunction(() => new URLSearchParams(location.search).getAll('where').includes('config.optimizer = "sgd"'));
+  // A click without a drag clears the axis' condition.
+  await page.mouse.click(x, box.y + box.height / 2);
+  await page.waitForFunction(() => !new URLSearchParams(location.search).getAll('where').some((w) => w.startsWith('config.lr')));
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '20 of 20 runs');
+  await page.click('button[aria-label="Close parallel coordinates"]');
+  await page.waitForFunction(() => !location.search.includes('parallel='));
+});
+
 test('groups: by a config, a row per group with mean ± std, a mean curve with its band per group', async () => {
   await page.goto(url({ project: 'fx/hp', cols: 's:max:val/acc' }));
   await page.locator('tr[data-run]').first().waitFor();

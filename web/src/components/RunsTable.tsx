@@ -10,6 +10,7 @@ import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync, useDebounced } 
 import { mark } from '../perf';
 import { Importance } from './Importance';
 import { Scatter } from './Scatter';
+import { Parallel } from './Parallel';
 import { aggregate, groupLabel, groupRows, GroupPanel, type RowGroup } from './Groups';
 
 const ROW = 36;
@@ -105,10 +106,14 @@ function compare(a: string | number | null, b: string | number | null): number {
 export function RunsTable({ route }: { route: Route }) {
   const project = route.project!;
   const extra = useMemo(() => route.cols.map(extraCol).filter((c): c is Col => !!c), [route.cols.join(',')]);
-  // The scatter's axes are columns too: their values come with the listing.
+  // The scatter's and the parallel coordinates' axes are columns too: their values come
+  // with the listing.
   const axisCols = useMemo(
-    () => (route.scatter ? [route.sx, route.sy].flatMap((s) => (s ? [extraCol(s)].filter((c): c is Col => !!c) : [])) : []),
-    [route.scatter, route.sx, route.sy],
+    () =>
+      [...(route.scatter ? [route.sx, route.sy] : []), ...(route.parallel ? route.pcols : [])].flatMap((s) =>
+        s ? [extraCol(s)].filter((c): c is Col => !!c) : [],
+      ),
+    [route.scatter, route.sx, route.sy, route.parallel, route.pcols.join(',')],
   );
   // So are the keys the table is grouped by.
   const configKeys = [
@@ -348,6 +353,14 @@ export function RunsTable({ route }: { route: Route }) {
           </button>
           <button
             class="btn"
+            aria-pressed={route.parallel ? 'true' : 'false'}
+            title="Parallel coordinates: a line per run through configs and a metric; drag an axis to filter"
+            onClick={() => patchRoute({ parallel: !route.parallel, pcols: [] })}
+          >
+            Parallel
+          </button>
+          <button
+            class="btn"
             aria-pressed={route.scatter ? 'true' : 'false'}
             title="Any config or metric summary against another, a dot per run shown"
             onClick={() => patchRoute({ scatter: !route.scatter })}
@@ -390,6 +403,7 @@ export function RunsTable({ route }: { route: Route }) {
       {route.importance !== undefined && <Importance route={route} project={project} metricPaths={metricPaths.filter((m) => !m.startsWith('monitoring/'))} />}
       {(groupOpen || route.group.length > 0) && <GroupKeys route={route} project={project} metricPaths={metricPaths} onClose={() => setGroupOpen(false)} />}
       {route.scatter && <ScatterPanel route={route} project={project} rows={shown} metricPaths={metricPaths} />}
+      {route.parallel && <ScatterPanel route={route} project={project} rows={shown} metricPaths={metricPaths} parallel />}
       {error ? (
         <ErrorBox error={error} retry={() => setN((x) => x + 1)} />
       ) : !rows ? (
@@ -676,8 +690,21 @@ function ColumnPicker({ route, metricPaths, project }: { route: Route; metricPat
   );
 }
 
-/** The scatter with its choice of axes: the project's configs and its metrics' summaries. */
-function ScatterPanel({ route, project, rows, metricPaths }: { route: Route; project: string; rows: RunRow[]; metricPaths: string[] }) {
+/** The scatter (or the parallel coordinates) with its choice of axes: the project's
+ * configs and its metrics' summaries. */
+function ScatterPanel({
+  route,
+  project,
+  rows,
+  metricPaths,
+  parallel,
+}: {
+  route: Route;
+  project: string;
+  rows: RunRow[];
+  metricPaths: string[];
+  parallel?: boolean;
+}) {
   const keys = useAsync(() => api.configKeys(project), [project]);
   const axes = useMemo(() => {
     const specs = [
@@ -693,6 +720,18 @@ function ScatterPanel({ route, project, rows, metricPaths }: { route: Route; pro
       return c ? [{ spec, label: spec.startsWith('m:') ? `${c.label} (last)` : c.label, get: c.get }] : [];
     });
   }, [keys.data, metricPaths.join('\n')]);
+  // Parallel coordinates start on the project's first configs and its first metric's
+  // best value, written into the URL so the listing brings their values.
+  const defaults = useMemo(() => {
+    const configs = axes.filter((a) => a.spec.startsWith('c:')).slice(0, 5).map((a) => a.spec);
+    const metric = metricPaths.find((m) => !m.startsWith('monitoring/'));
+    return [...configs, ...(metric ? [`s:max:${metric}`] : [])];
+  }, [axes]);
+  useEffect(() => {
+    if (parallel && route.pcols.length === 0 && keys.data && defaults.length) patchRoute({ pcols: defaults });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [parallel, keys.data, defaults.join(',')]);
+  if (parallel) return <Parallel route={route} project={project} rows={rows} axes={axes} defaults={defaults} />;
   return <Scatter route={route} project={project} rows={rows} axes={axes} />;
 }
 

@@ -7,14 +7,14 @@ import type { RunRow } from '../api';
 import { fmtNum } from '../format';
 import { linkProps, patchRoute, type Route } from '../route';
 
-type Axis = { spec: string; label: string; get: (r: RunRow) => string | number | null };
+export type Axis = { spec: string; label: string; get: (r: RunRow) => string | number | null };
 
 const W = 640;
 const H = 360;
 const PAD = { left: 64, right: 16, top: 12, bottom: 40 };
 
 /** An axis: numbers on a linear or log scale, or text values in their sorted order. */
-function scale(values: (string | number)[], log: boolean, span: [number, number]) {
+export function scale(values: (string | number)[], log: boolean, span: [number, number]) {
   const numeric = values.every((v) => typeof v === 'number');
   if (!numeric) {
     const names = [...new Set(values.map(String))].sort();
@@ -23,6 +23,7 @@ function scale(values: (string | number)[], log: boolean, span: [number, number]
       at: (v: string | number) => span[0] + step * (names.indexOf(String(v)) + 0.5),
       ticks: names.map((n) => ({ at: span[0] + step * (names.indexOf(n) + 0.5), text: n })),
       log: false,
+      names,
     };
   }
   const nums = values as number[];
@@ -50,7 +51,7 @@ function scale(values: (string | number)[], log: boolean, span: [number, number]
     at: span[0] + ((t - lo) / (hi - lo)) * (span[1] - span[0]),
     text: fmtNum(useLog ? Number((10 ** t).toPrecision(3)) : t),
   }));
-  return { at, ticks, log: useLog };
+  return { at, ticks, log: useLog, names: null };
 }
 
 export function Scatter({
