@@ -748,6 +748,57 @@ impl RunStore for PgStore {
         })
     }
 
+    fn edit_run(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        edit: &goodseed_store::lifecycle::RunEdit,
+    ) -> Result<()> {
+        edit.check().map_err(|reason| StoreError::BadRequest { reason })?;
+        crate::off_runtime(|| {
+            let mut conn = self.conn()?;
+            let mut tx = conn.transaction().map_err(|e| self.err(&e))?;
+            // The new generation marks the rows written, as a writer's batch does.
+            let row = tx
+                .query_opt(
+                    "UPDATE goodseed_runs SET generation = generation + 1, modified = now()
+                     WHERE project = $1 AND run_id = $2 RETURNING id, generation",
+                    &[&project.as_str(), &run_id.as_str()],
+                )
+                .map_err(|e| self.err(&e))?
+                .ok_or_else(|| not_found(project, run_id))?;
+            let (id, seq): (i64, i64) = (row.get(0), row.get(1));
+            for (key, value) in edit.meta() {
+                tx.execute(
+                    "INSERT INTO goodseed_run_meta (run, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (run, key) DO UPDATE SET value = excluded.value",
+                    &[&id, &key, &value.as_bytes()],
+                )
+                .map_err(|e| self.err(&e))?;
+            }
+            for (ord, (path, value)) in edit.configs().iter().enumerate() {
+                let encoded = value.encode().map(String::into_bytes);
+                tx.execute(
+                    "INSERT INTO goodseed_configs (run, path, type_tag, value, seq, ord, uploaded)
+                     VALUES ($1, $2, $3, $4, $5, $6, FALSE)
+                     ON CONFLICT (run, path) DO UPDATE SET type_tag = excluded.type_tag,
+                         value = excluded.value, seq = excluded.seq, ord = excluded.ord,
+                         uploaded = FALSE",
+                    &[
+                        &id,
+                        &path.as_str(),
+                        &value.type_tag(),
+                        &encoded,
+                        &seq,
+                        &(i32::try_from(ord).unwrap_or(i32::MAX) + 1),
+                    ],
+                )
+                .map_err(|e| self.err(&e))?;
+            }
+            tx.commit().map_err(|e| self.err(&e))
+        })
+    }
+
     fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
         crate::off_runtime(|| {
             let now = goodseed_store::lifecycle::now_iso();

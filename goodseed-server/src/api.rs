@@ -427,6 +427,9 @@ pub(crate) async fn run_post(
     if route.what == RunAction::Request {
         return ask(&req, route, payload, &state).await;
     }
+    if route.what == RunAction::Edit {
+        return edit(&req, route, payload, &state).await;
+    }
     let (project, run) = route.ids()?;
     let store = Arc::clone(&state.store);
     blocking(move || {
@@ -434,11 +437,76 @@ pub(crate) async fn run_post(
             RunAction::Stop => store.request_stop(&project, &run),
             RunAction::Trash => store.set_trashed(&project, &run, true),
             RunAction::Restore => store.set_trashed(&project, &run, false),
-            RunAction::Request => unreachable!("answered above"),
+            RunAction::Request | RunAction::Edit => unreachable!("answered above"),
         }
         .map_err(|e| route.err(e))
     })
     .await?;
+    let mut j = Json::default();
+    j.begin_object().key("ok").bool(true).end_object();
+    Ok(json_response(j))
+}
+
+/// The largest body of `POST .../edit`: a description and a note at their longest.
+const EDIT_BODY_LIMIT: usize = 3 * goodseed_store::lifecycle::MAX_TEXT;
+
+/// What `POST .../edit` takes: the fields to change, each optional.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/runs/<project>/<run>/edit` (ours): changes the run's name, description,
+/// tags or note in one short transaction beside any writer.
+async fn edit(
+    req: &HttpRequest,
+    route: RunRoute<RunAction>,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let (project, run) = route.ids()?;
+    let body = crate::body::collect(req, payload, EDIT_BODY_LIMIT).await.map_err(|e| match e {
+        BodyError::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an edit's body is at most {EDIT_BODY_LIMIT} bytes"),
+        ),
+        BodyError::Read(e) => ApiError::new(StatusCode::BAD_REQUEST, e),
+    })?;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let asked: EditBody = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!("the body is not an edit ({{name, description, tags, note}}): {e}"))
+    })?;
+    let tags = match asked.tags {
+        None => None,
+        Some(list) => {
+            let n = list.len();
+            let set: std::collections::BTreeSet<String> = list.into_iter().collect();
+            if set.len() != n {
+                return Err(bad("tags must not repeat".into()));
+            }
+            Some(set)
+        }
+    };
+    let change = goodseed_store::lifecycle::RunEdit {
+        name: asked.name,
+        description: asked.description,
+        tags,
+        note: asked.note,
+    };
+    if change.is_empty() {
+        return Err(bad("an edit names at least one of name, description, tags, note".into()));
+    }
+    change.check().map_err(bad)?;
+    let store = Arc::clone(&state.store);
+    blocking(move || store.edit_run(&project, &run, &change).map_err(|e| route.err(e))).await?;
     let mut j = Json::default();
     j.begin_object().key("ok").bool(true).end_object();
     Ok(json_response(j))

@@ -38,6 +38,8 @@ pub(crate) enum RunAction {
     Stop,
     /// `requests` (ours: asks for a stop, resume, clone or delete to be carried out).
     Request,
+    /// `edit` (ours: name, description, tags, note).
+    Edit,
 }
 
 /// The endings a route of one method can have, as they are written, in the order 0.4.0
@@ -63,6 +65,7 @@ impl Ending for RunAction {
         ("trash", RunAction::Trash),
         ("stop", RunAction::Stop),
         ("requests", RunAction::Request),
+        ("edit", RunAction::Edit),
     ];
 }
 

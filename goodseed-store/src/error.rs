@@ -76,7 +76,8 @@ pub enum StoreError {
         /// Whether the database reported the run busy or locked by another connection.
         busy: bool,
     },
-    /// A request of interactive control that cannot be made or settled, and why.
+    /// A request of interactive control, or an edit of a run, that cannot be made or
+    /// settled, and why.
     #[error("{reason}")]
     BadRequest {
         /// Why, for people.

@@ -17,6 +17,9 @@
 //! The writer's identity (`writer_pid`, `writer_host`, `heartbeat_at`) is ours: readers
 //! use it to tell a live writer from a dead one on another host.
 //!
+//! - edited (by people, from the UI or the API, beside any writer: [`RunEdit`]): `name`
+//!   and `sys/name`, `sys/description`, `sys/tags`, and ours, `sys/note`.
+//!
 //! ```
 //! use goodseed_core::{ProjectName, RunId};
 //! use goodseed_store::lifecycle::{self, EndState, NewRun, WriterIdentity};
@@ -347,5 +350,129 @@ mod tests {
         assert_eq!(ended_by(&old, &RunStatus::Finished).as_deref(), Some("completed"));
         assert_eq!(ended_by(&old, &RunStatus::Crashed).as_deref(), Some("crashed"));
         assert_eq!(ended_by(&old, &RunStatus::Running), None);
+    }
+}
+
+/// The longest name, in characters.
+pub const MAX_NAME: usize = 200;
+/// The longest description or note, in bytes.
+pub const MAX_TEXT: usize = 64 * 1024;
+/// The most tags, and the longest tag in characters.
+pub const MAX_TAGS: usize = 100;
+pub const MAX_TAG: usize = 100;
+
+/// What people change about a run after the fact; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunEdit {
+    /// The display name (`name` in `run_meta`, and `sys/name`): not empty.
+    pub name: Option<String>,
+    /// `sys/description`.
+    pub description: Option<String>,
+    /// `sys/tags`, the whole set.
+    pub tags: Option<BTreeSet<String>>,
+    /// `sys/note` (ours): free text, such as what a run taught.
+    pub note: Option<String>,
+}
+
+impl RunEdit {
+    /// Whether the edit changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &RunEdit::default()
+    }
+
+    /// Checks the values; the error names the field and what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(name) = &self.name {
+            if name.trim().is_empty() {
+                return Err("name must not be empty".into());
+            }
+            if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+                return Err(format!(
+                    "name must be at most {MAX_NAME} characters, without control characters"
+                ));
+            }
+        }
+        for (field, text) in [("description", &self.description), ("note", &self.note)] {
+            if text.as_ref().is_some_and(|t| t.len() > MAX_TEXT) {
+                return Err(format!("{field} must be at most {MAX_TEXT} bytes"));
+            }
+        }
+        if let Some(tags) = &self.tags {
+            if tags.len() > MAX_TAGS {
+                return Err(format!("at most {MAX_TAGS} tags, got {}", tags.len()));
+            }
+            if let Some(bad) = tags.iter().find(|t| {
+                t.trim().is_empty()
+                    || t.trim() != t.as_str()
+                    || t.chars().count() > MAX_TAG
+                    || t.chars().any(char::is_control)
+            }) {
+                return Err(format!(
+                    "tag {bad:?}: a tag is 1 to {MAX_TAG} characters, without surrounding \
+                     spaces or control characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `run_meta` keys the edit sets.
+    pub fn meta(&self) -> Vec<(&'static str, String)> {
+        self.name.iter().map(|n| (meta_key::NAME, n.clone())).collect()
+    }
+
+    /// The configs the edit sets, in this order.
+    pub fn configs(&self) -> Vec<(FieldPath, ConfigValue)> {
+        let mut out = Vec::new();
+        if let Some(name) = &self.name {
+            out.push((sys("sys/name"), ConfigValue::Str(name.clone())));
+        }
+        if let Some(d) = &self.description {
+            out.push((sys("sys/description"), ConfigValue::Str(d.clone())));
+        }
+        if let Some(tags) = &self.tags {
+            out.push((tags_path(), ConfigValue::StringSet(tags.clone())));
+        }
+        if let Some(note) = &self.note {
+            out.push((sys("sys/note"), ConfigValue::Str(note.clone())));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_names_what_it_sets_and_refuses_bad_values() {
+        let edit = RunEdit {
+            name: Some("baseline".into()),
+            tags: Some(["a".to_owned(), "b".to_owned()].into()),
+            note: Some("lr too high".into()),
+            ..RunEdit::default()
+        };
+        assert_eq!(edit.check(), Ok(()));
+        assert_eq!(edit.meta(), [("name", "baseline".to_owned())]);
+        let paths: Vec<String> = edit.configs().iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(paths, ["sys/name", "sys/tags", "sys/note"]);
+        assert!(RunEdit::default().is_empty() && !edit.is_empty());
+        for (bad, says) in [
+            (RunEdit { name: Some(" ".into()), ..RunEdit::default() }, "name must not be empty"),
+            (RunEdit { name: Some("a\nb".into()), ..RunEdit::default() }, "control"),
+            (RunEdit { note: Some("x".repeat(MAX_TEXT + 1)), ..RunEdit::default() }, "note"),
+            (RunEdit { tags: Some([" a".to_owned()].into()), ..RunEdit::default() }, "tag \" a\""),
+            (RunEdit { tags: Some([String::new()].into()), ..RunEdit::default() }, "tag"),
+            (
+                RunEdit {
+                    tags: Some((0..=MAX_TAGS).map(|i| i.to_string()).collect()),
+                    ..RunEdit::default()
+                },
+                "at most 100 tags",
+            ),
+        ] {
+            let e = bad.check().expect_err("refused");
+            assert!(e.contains(says), "{e}");
+        }
     }
 }

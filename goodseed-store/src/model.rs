@@ -897,6 +897,20 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
     /// Marks a run as trashed, or restores it. Only the `trashed` meta key changes.
     fn set_trashed(&self, project: &ProjectName, run_id: &RunId, trashed: bool) -> Result<()>;
 
+    /// Changes what people say about a run (its name, description, tags and note; see
+    /// [`crate::lifecycle::RunEdit`]) in one short transaction, beside any writer (a
+    /// trainer that sets the same configs later wins). The edit is checked first
+    /// ([`StoreError::BadRequest`]); [`StoreError::NotFound`] when there is no run.
+    ///
+    /// [`StoreError::BadRequest`]: crate::StoreError::BadRequest
+    /// [`StoreError::NotFound`]: crate::StoreError::NotFound
+    fn edit_run(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        edit: &crate::lifecycle::RunEdit,
+    ) -> Result<()>;
+
     /// Asks the run's trainer to stop: sets the `stop_requested_at` meta key to the
     /// current time, which the live writer sees through [`RunWriter::meta`]. Only that
     /// key changes; requesting again moves the time. [`StoreError::NotFound`] for a run

@@ -452,6 +452,28 @@ impl RunStore for MemoryStore {
         Ok(())
     }
 
+    fn edit_run(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        edit: &goodseed_store::lifecycle::RunEdit,
+    ) -> Result<()> {
+        edit.check().map_err(|reason| StoreError::BadRequest { reason })?;
+        self.check(Operation::Change, &location(project.as_str(), run_id.as_str()))?;
+        let run = self.get(project, run_id)?;
+        let mut batch = WriteBatch::new();
+        for (key, value) in edit.meta() {
+            batch.set_meta(key, value);
+        }
+        for (path, value) in edit.configs() {
+            batch.config(path, value);
+        }
+        let mut data = lock(&run);
+        data.apply(&batch);
+        data.generation += 1;
+        Ok(())
+    }
+
     fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
         self.check(Operation::Change, &location(project.as_str(), run_id.as_str()))?;
         let run = self.get(project, run_id)?;

@@ -642,6 +642,63 @@ fn groups_by_configs_with_mean_curves_and_bands() {
     }
 }
 
+/// Edits of name, description, tags and note: beside a live writer, seen by the listing
+/// and the configs, checked, and under the same origin rules as every change.
+#[test]
+fn edits_change_name_description_tags_and_note() {
+    let home = tempfile::tempdir().expect("temp");
+    let run = sdk_run(home.path(), "p", "r1", 3);
+    let server = TestServer::start(&home.path().join("projects"));
+    let json = [("Content-Type", "application/json")];
+    let edit = |body: &str| server.request("POST", "/api/runs/p/r1/edit", &json, body);
+    let r = edit(
+        r#"{"name": "baseline", "tags": ["keep", "lr-sweep"], "description": "the first try", "note": "diverged at 3k"}"#,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"ok": true}"#));
+    // The trainer is still writing.
+    run.log_metrics(3u32, [("train/loss", 0.1)]).expect("log after an edit");
+    run.finish().expect("finish");
+    let listed = server.get("/api/runs?project=p").json();
+    assert_eq!(listed["runs"][0]["experiment_name"], "baseline");
+    assert_eq!(listed["runs"][0]["tags"], serde_json::json!(["keep", "lr-sweep"]));
+    let configs = server.get("/api/runs/p/r1/configs").json();
+    let configs = &configs["configs"];
+    assert_eq!(configs["sys/description"], "the first try", "{configs}");
+    assert_eq!(configs["sys/note"], "diverged at 3k");
+    assert_eq!(configs["sys/name"], "baseline");
+    // One field alone leaves the others.
+    assert_eq!(edit(r#"{"note": ""}"#).status, 200);
+    let listed = server.get("/api/runs?project=p").json();
+    assert_eq!(listed["runs"][0]["tags"], serde_json::json!(["keep", "lr-sweep"]));
+    // Bad edits name what is wrong.
+    for (body, status, says) in [
+        ("{}", 400, "at least one"),
+        (r#"{"name": ""}"#, 400, "name must not be empty"),
+        (r#"{"tags": ["a", "a"]}"#, 400, "must not repeat"),
+        (r#"{"tags": [" a"]}"#, 400, "a tag is 1 to 100 characters"),
+        (r#"{"colour": "red"}"#, 400, "unknown field"),
+        ("not json", 400, "not an edit"),
+        (r#"{"tags": "a"}"#, 400, "not an edit"),
+    ] {
+        let r = edit(body);
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert!(r.body.contains(says), "{body}: {}", r.body);
+    }
+    let big = format!(r#"{{"note": "{}"}}"#, "x".repeat(200_000));
+    assert_eq!(edit(&big).status, 413);
+    let r = server.request("POST", "/api/runs/p/nope/edit", &json, r#"{"note": "x"}"#);
+    assert_eq!(r.status, 404, "{}", r.body);
+    // A foreign page cannot edit.
+    let r = server.request(
+        "POST",
+        "/api/runs/p/r1/edit",
+        &[("Content-Type", "application/json"), ("Origin", "http://evil.example")],
+        r#"{"name": "pwned"}"#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(server.get("/api/runs?project=p").json()["runs"][0]["experiment_name"], "baseline");
+}
+
 #[test]
 fn summary_of_a_finished_run() {
     let home = tempfile::tempdir().expect("temp");

@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/runs/{project}/{run_id}/trash"),
     ("post", "/api/runs/{project}/{run_id}/trash/restore"),
     ("post", "/api/runs/{project}/{run_id}/stop"),
+    ("post", "/api/runs/{project}/{run_id}/edit"),
     ("post", "/api/runs/{project}/{run_id}/requests"),
     ("get", "/api/runs/{project}/{run_id}/checkpoints"),
     ("post", "/api/runs/{project}/{run_id}/checkpoints"),
@@ -358,6 +359,7 @@ fn every_documented_operation_is_served_as_documented() {
             Some(_) if path.ends_with("/checkpoints") => {
                 r#"{"name": "kept-elsewhere.pt", "step": 4, "sha256": "00000000000000000000000000000000000000000000000000000000000000aa", "size": 10, "path": "/data/kept-elsewhere.pt"}"#
             }
+            Some(_) if path.ends_with("/edit") => r#"{"note": "probed"}"#,
             Some(_) => r#"{"kind": "stop"}"#,
         };
         let r = server.request(&method.to_uppercase(), &target, &[], body);

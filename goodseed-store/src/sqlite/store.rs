@@ -1080,6 +1080,41 @@ impl RunStore for SqliteStore {
         self.set_meta_key(project, run_id, meta_key::TRASHED, trashed.then_some("true"))
     }
 
+    fn edit_run(
+        &self,
+        project: &ProjectName,
+        run_id: &RunId,
+        edit: &crate::lifecycle::RunEdit,
+    ) -> Result<()> {
+        edit.check().map_err(|reason| StoreError::BadRequest { reason })?;
+        let path = self.resolve(project, run_id)?;
+        self.forget_reader(&path);
+        let db = |e| StoreError::db(&path, e);
+        let mut conn = open_for_change(&path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        for (key, value) in edit.meta() {
+            tx.execute(
+                "INSERT OR REPLACE INTO run_meta (key, value) VALUES (?1, ?2)",
+                [key, &value],
+            )
+            .map_err(db)?;
+        }
+        let now = UtcMicros::from(SystemTime::now()).to_iso8601();
+        for (p, value) in edit.configs() {
+            // A new row: its `uploaded` mark is cleared, so a sync sends the edit.
+            tx.execute(
+                "INSERT OR REPLACE INTO configs (path, type_tag, value, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                (p.as_str(), value.type_tag(), value.encode(), &now),
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        let closed = conn.close().map_err(|(_, e)| db(e));
+        self.touched(&path);
+        closed
+    }
+
     fn request_stop(&self, project: &ProjectName, run_id: &RunId) -> Result<()> {
         let now = UtcMicros::from(SystemTime::now()).to_iso8601();
         self.set_meta_key(project, run_id, meta_key::STOP_REQUESTED_AT, Some(&now))

@@ -193,6 +193,7 @@ mod backends {
         a_writer_marks_what_its_caller_vouches_for,
         every_value_round_trips_exactly,
         metrics_are_summarised,
+        edits_reach_readers_listings_and_uploads_beside_a_writer,
     );
 }
 
@@ -637,6 +638,66 @@ fn stop_requests_reach_the_writer(b: &impl Backend) {
     assert!(err.is_not_found(), "{err}");
     let err = w.meta("status").expect_err("closed");
     assert!(matches!(err, StoreError::Closed { .. }), "{err}");
+}
+
+fn edits_reach_readers_listings_and_uploads_beside_a_writer(b: &impl Backend) {
+    use goodseed_store::lifecycle::RunEdit;
+    let mut first = new_run("r1", "2025-01-01T00:00:00+00:00");
+    first.config(
+        goodseed_store::lifecycle::tags_path(),
+        ConfigValue::StringSet(["old".to_owned()].into()),
+    );
+    let mut w = b.create("p", "r1", &first).expect("create");
+    let c = b.catalog();
+    let edit = RunEdit {
+        name: Some("renamed".into()),
+        description: Some("what it tries".into()),
+        tags: Some(["x".to_owned(), "y".to_owned()].into()),
+        note: Some("lr too high: diverged at 3k".into()),
+    };
+    c.edit_run(&pn("p"), &rid("r1"), &edit).expect("edit beside the writer");
+    // The writer goes on.
+    let mut more = WriteBatch::new();
+    more.config(fp("lr"), ConfigValue::Float(0.1));
+    w.write(&more).expect("write after an edit");
+    w.close().expect("close");
+    let r = c.open_run(&pn("p"), &rid("r1")).expect("open");
+    assert_eq!(r.meta().expect("meta").name(), Some("renamed"));
+    let configs: std::collections::HashMap<String, ConfigValue> =
+        r.configs().expect("configs").into_iter().collect();
+    assert_eq!(configs["sys/name"], ConfigValue::Str("renamed".into()));
+    assert_eq!(configs["sys/description"], ConfigValue::Str("what it tries".into()));
+    assert_eq!(
+        configs["sys/tags"],
+        ConfigValue::StringSet(["x".to_owned(), "y".to_owned()].into())
+    );
+    assert_eq!(configs["sys/note"], ConfigValue::Str("lr too high: diverged at 3k".into()));
+    assert_eq!(configs["lr"], ConfigValue::Float(0.1));
+    let listed = c.list_runs(Some(&pn("p"))).expect("list");
+    assert_eq!(listed.runs[0].tags, ["x", "y"]);
+    assert_eq!(listed.runs[0].meta.name(), Some("renamed"));
+    // Only what the edit names changes; an edit of tags alone keeps the rest.
+    c.edit_run(
+        &pn("p"),
+        &rid("r1"),
+        &RunEdit { tags: Some(Default::default()), ..RunEdit::default() },
+    )
+    .expect("clear the tags");
+    let r = c.open_run(&pn("p"), &rid("r1")).expect("open");
+    let configs: std::collections::HashMap<String, ConfigValue> =
+        r.configs().expect("configs").into_iter().collect();
+    assert_eq!(configs["sys/tags"], ConfigValue::StringSet(Default::default()));
+    assert_eq!(configs["sys/name"], ConfigValue::Str("renamed".into()));
+    // A sync sends the edit.
+    let mut u = c.open_uploads(&pn("p"), &rid("r1")).expect("uploads");
+    let pending = all_pending(&mut *u, 100);
+    assert!(pending.configs.iter().any(|p| p.path == "sys/note"), "the note is pending upload");
+    // Bad edits and missing runs.
+    let bad = RunEdit { name: Some(String::new()), ..RunEdit::default() };
+    let err = c.edit_run(&pn("p"), &rid("r1"), &bad).expect_err("empty name");
+    assert!(matches!(err, StoreError::BadRequest { .. }), "{err}");
+    let err = c.edit_run(&pn("p"), &rid("nope"), &edit).expect_err("missing run");
+    assert!(err.is_not_found(), "{err}");
 }
 
 fn not_found_is_typed(b: &impl Backend) {
