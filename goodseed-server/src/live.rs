@@ -10,7 +10,7 @@
 //!   (history comes through the metrics endpoint);
 //! - `event: run`, `data:` the run exactly as `GET /api/runs` lists it (`project`,
 //!   `run_id`, `experiment_name`, …, `status`, `state`, `tags`): a run appeared in a
-//!   followed project;
+//!   followed project, or its name, tags, description or note were edited;
 //! - `event: status`, `data: {"project", "run_id", "status", "state", "trashed", "ended_by"}`: the
 //!   stored status, the derived state (`crashed` for a dead writer) or the trash flag of a
 //!   followed run, or of any run of a followed project, changed; a run followed with
@@ -116,8 +116,34 @@ impl ProjectRuns {
                 .runs
                 .iter()
                 .zip(&other.runs)
-                .all(|(a, b)| a.id == b.id && a.run_id == b.run_id && shown(a) == shown(b))
+                .all(|(a, b)| {
+                    a.id == b.id
+                        && a.run_id == b.run_id
+                        && shown(a) == shown(b)
+                        && edited(a) == edited(b)
+                })
     }
+}
+
+/// What people edit about a run (its name, tags, description and note): a change sends
+/// the run again (`event: run`), so tables and run pages show it at once.
+type Edited = (Option<String>, Vec<String>, Option<String>, Option<String>);
+
+fn edited(r: &RunSummary) -> Edited {
+    let text = |key: &str| {
+        r.configs.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().and_then(|i| {
+            match &r.configs[i].1 {
+                goodseed_core::ConfigValue::Str(s) => Some(s.clone()),
+                _ => None,
+            }
+        })
+    };
+    (
+        r.meta.name().map(str::to_owned),
+        r.tags.clone(),
+        text("sys/description"),
+        text("sys/note"),
+    )
 }
 
 /// The (stored status, derived state, trashed, how it ended) of a run: what `status`
@@ -782,6 +808,8 @@ struct Known {
     run_id: String,
     /// What the last `status` (or `run`) said; `None` before the first.
     shown: Option<Shown>,
+    /// The name, tags, description and note last sent or loaded.
+    edited: Edited,
 }
 
 impl Watched {
@@ -810,7 +838,10 @@ impl Watched {
         }
         for r in &runs.runs {
             let shown = (!self.direct.contains(&r.id)).then(|| shown(r));
-            self.known.insert(r.id.clone(), Known { run_id: self.id(r).to_owned(), shown });
+            self.known.insert(
+                r.id.clone(),
+                Known { run_id: self.id(r).to_owned(), shown, edited: edited(r) },
+            );
         }
     }
 
@@ -854,10 +885,20 @@ impl Watched {
             let id = self.id(r).to_owned();
             let shown = shown(r);
             match self.known.get_mut(&r.id) {
-                Some(known) if known.shown.as_ref() == Some(&shown) => {}
                 Some(known) => {
-                    out.push(("status", status_json(&self.project, &known.run_id, &shown)));
-                    known.shown = Some(shown);
+                    if known.shown.as_ref() != Some(&shown) {
+                        out.push(("status", status_json(&self.project, &known.run_id, &shown)));
+                        known.shown = Some(shown);
+                    }
+                    let now = edited(r);
+                    if known.edited != now {
+                        if self.whole {
+                            let mut j = Json::with_capacity(512);
+                            run_json(&mut j, r);
+                            out.push(("run", j.finish()));
+                        }
+                        known.edited = now;
+                    }
                 }
                 None => {
                     if self.whole {
@@ -868,7 +909,10 @@ impl Watched {
                     if direct {
                         out.push(("status", status_json(&self.project, &id, &shown)));
                     }
-                    self.known.insert(r.id.clone(), Known { run_id: id, shown: Some(shown) });
+                    self.known.insert(
+                        r.id.clone(),
+                        Known { run_id: id, shown: Some(shown), edited: edited(r) },
+                    );
                 }
             }
         }

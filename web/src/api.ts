@@ -331,6 +331,20 @@ export const trash = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/
 export const restore = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/trash/restore`);
 export const stop = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/stop`);
 
+/** What people change about a run (`POST .../edit`): fields left out stay as they are. */
+export interface RunEdit {
+  name?: string;
+  description?: string;
+  tags?: string[];
+  note?: string;
+}
+export const editRun = (p: string, r: string, edit: RunEdit) =>
+  getJson<unknown>(`/api/runs/${runPath(p, r)}/edit`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(edit),
+  });
+
 /** A request of interactive control, as `GET /api/requests` lists it. */
 export interface ControlRequest {
   id: number;

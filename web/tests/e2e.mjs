@@ -301,6 +301,35 @@ test('groups: by a config, a row per group with mean ± std, a mean curve with i
   assert.equal(await page.locator('section.groups').count(), 0);
 });
 
+test('edits: name, tags, description and note from the run page, and an edit made elsewhere shows live', async () => {
+  await page.goto(url({ project: 'fx/hp', run: 'hp-05' }));
+  await page.click('button:has-text("Edit…")');
+  const form = page.locator('form.edit-form');
+  await form.waitFor();
+  await form.locator('label:has-text("Name") input').fill('');
+  assert.equal(await form.locator('button:has-text("Save")').isDisabled(), true, 'no empty name');
+  await form.locator('label:has-text("Name") input').fill('tuned baseline');
+  await form.locator('label:has-text("Tags") input').fill('keep, best, keep');
+  await form.locator('label:has-text("Description") textarea').fill('lr 1e-3 with sgd');
+  await form.locator('label:has-text("Note") textarea').fill('the sweet spot of the sweep');
+  await form.locator('button:has-text("Save")').click();
+  await page.waitForFunction(() => document.querySelector('.run-name')?.textContent === 'tuned baseline');
+  assert.equal(await page.textContent('.run-description'), 'lr 1e-3 with sgd');
+  assert.match(await page.textContent('.run-note'), /the sweet spot of the sweep/);
+  const tags = await page.$$eval('.facts .tag', (ts) => ts.map((t) => t.textContent));
+  assert.deepEqual(tags, ['best', 'keep']);
+  await shot('run-edited');
+  // Someone else edits the note: it shows here without a reload.
+  const status = await page.evaluate(() =>
+    fetch('/api/runs/fx/hp/hp-05/edit', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ note: 'changed elsewhere' }) }).then((r) => r.status),
+  );
+  assert.equal(status, 200);
+  await page.waitForFunction(() => /changed elsewhere/.test(document.querySelector('.run-note')?.textContent ?? ''), null, { timeout: 10000 });
+  // The table has the new name and tags.
+  await page.goto(url({ project: 'fx/hp', q: 'tuned' }));
+  await page.waitForFunction(() => document.querySelector('tr[data-run="hp-05"] td.name')?.textContent === 'tuned baseline');
+});
+
 test('run page: a 1,000,000-point metric is drawn downsampled, with its band', async () => {
   const t0 = Date.now();
   await page.goto(url({ project: 'fx/big', run: 'million' }));

@@ -16,6 +16,9 @@ import { mark } from '../perf';
 
 export type XMode = 'step' | 'wall' | 'rel';
 
+/** Tick spacings of a step axis: 1, 2 and 5 times a power of ten, never below one. */
+const STEP_INCRS = Array.from({ length: 16 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
+
 export interface ChartLine {
   key: string;
   label: string;
@@ -236,6 +239,8 @@ export function Chart(props: ChartProps) {
           stroke: axis,
           grid: { stroke: grid },
           ticks: { stroke: grid },
+          // Steps are whole: no tick between two.
+          incrs: x === 'step' ? STEP_INCRS : undefined,
           values:
             x === 'rel'
               ? (_u, ticks) => ticks.map((t) => fmtDuration(t))

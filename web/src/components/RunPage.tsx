@@ -37,6 +37,9 @@ export function RunPage({ route }: { route: Route }) {
   const cloning = route.clone;
   const setCloning = (open: boolean) => patchRoute({ clone: open });
   const requests = useAsync(() => api.requests(project).catch(() => null), [project]);
+  // What people wrote about the run (its description and note) are configs.
+  const about = useAsync(() => api.configs(project, runId).catch(() => ({}) as Record<string, api.ConfigScalar>), [project, runId]);
+  const [editing, setEditing] = useState(false);
   // Moves with each checkpoint the run registers: the Checkpoints tab loads again.
   const [filesSeen, setFilesSeen] = useState(0);
 
@@ -61,6 +64,12 @@ export function RunPage({ route }: { route: Route }) {
     },
     checkpoint: (run) => {
       if (run === runId) setFilesSeen((n) => n + 1);
+    },
+    // An edit (here or by anyone else) shows at once.
+    run: (row) => {
+      if (row.run_id !== runId) return;
+      summary.reload();
+      about.reload();
     },
     // Anything asked while the stream was down.
     open: () => requests.reload(),
@@ -128,6 +137,14 @@ export function RunPage({ route }: { route: Route }) {
           <span class={`live-dot live-${live}`} title={`live updates: ${live}`} />
         </h1>
         {s.name && s.name !== runId && <p class="run-name">{s.name}</p>}
+        {typeof about.data?.['sys/description'] === 'string' && about.data['sys/description'] && (
+          <p class="run-description">{about.data['sys/description']}</p>
+        )}
+        {typeof about.data?.['sys/note'] === 'string' && about.data['sys/note'] && (
+          <p class="run-note">
+            <b>Note</b> {about.data['sys/note']}
+          </p>
+        )}
         {(s.state === 'failed' || s.state === 'crashed') && <Traceback project={project} runId={runId} />}
         <dl class="facts">
           <div>
@@ -200,6 +217,9 @@ export function RunPage({ route }: { route: Route }) {
               Resume
             </button>
           )}
+          <button class="btn" aria-expanded={editing} onClick={() => setEditing(!editing)} title="Change the run's name, tags, description or note">
+            Edit…
+          </button>
           <button class="btn" aria-expanded={cloning} onClick={() => setCloning(!cloning)} title="Ask an agent to train a new run from this run's config, changed">
             Clone…
           </button>
@@ -207,6 +227,26 @@ export function RunPage({ route }: { route: Route }) {
             {s.trashed ? 'Restore' : 'Trash'}
           </button>
         </div>
+        {editing && (
+          <EditForm
+            name={s.name ?? ''}
+            tags={s.tags}
+            description={typeof about.data?.['sys/description'] === 'string' ? (about.data['sys/description'] as string) : ''}
+            note={typeof about.data?.['sys/note'] === 'string' ? (about.data['sys/note'] as string) : ''}
+            onCancel={() => setEditing(false)}
+            onSave={async (edit) => {
+              try {
+                await api.editRun(project, runId, edit);
+                toast('Saved');
+                setEditing(false);
+                summary.reload();
+                about.reload();
+              } catch (e) {
+                toast(`Not saved: ${e instanceof Error ? e.message : e}`, true);
+              }
+            }}
+          />
+        )}
         {cloning && (
           <CloneForm
             project={project}
@@ -440,4 +480,59 @@ function RunningFor({ since }: { since: string | null }) {
     return () => clearInterval(t);
   }, []);
   return <span data-running-for>{fmtDuration(durationOf(since, null))}</span>;
+}
+
+/** The run's name, tags, description and note, changed in place; only what changed is
+ * sent. */
+function EditForm(props: {
+  name: string;
+  tags: string[];
+  description: string;
+  note: string;
+  onCancel: () => void;
+  onSave: (edit: api.RunEdit) => void;
+}) {
+  const [name, setName] = useState(props.name);
+  const [tags, setTags] = useState(props.tags.join(', '));
+  const [description, setDescription] = useState(props.description);
+  const [note, setNote] = useState(props.note);
+  const tagList = [...new Set(tags.split(',').map((t) => t.trim()).filter(Boolean))];
+  const edit: api.RunEdit = {};
+  if (name.trim() !== props.name) edit.name = name.trim();
+  if ([...tagList].sort().join('\u0000') !== [...props.tags].sort().join('\u0000')) edit.tags = tagList;
+  if (description !== props.description) edit.description = description;
+  if (note !== props.note) edit.note = note;
+  const problem = name.trim() === '' ? 'A run needs a name.' : null;
+  return (
+    <form
+      class="edit-form"
+      aria-label="Edit the run"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!problem && Object.keys(edit).length) props.onSave(edit);
+      }}
+    >
+      <label>
+        Name <input value={name} maxLength={200} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>
+        Tags <input value={tags} placeholder="comma, separated" onInput={(e) => setTags((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>
+        Description <textarea rows={2} value={description} onInput={(e) => setDescription((e.target as HTMLTextAreaElement).value)} />
+      </label>
+      <label>
+        Note <textarea rows={3} value={note} placeholder="What this run taught" onInput={(e) => setNote((e.target as HTMLTextAreaElement).value)} />
+      </label>
+      {problem && <p class="filter-problem">{problem}</p>}
+      <div class="toolbar">
+        <button class="btn primary" type="submit" disabled={!!problem || Object.keys(edit).length === 0}>
+          Save
+        </button>
+        <button class="btn" type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
 }
