@@ -330,6 +330,41 @@ test('edits: name, tags, description and note from the run page, and an edit mad
   await page.waitForFunction(() => document.querySelector('tr[data-run="hp-05"] td.name')?.textContent === 'tuned baseline');
 });
 
+test('exports: the table as CSV, a chart as PNG, SVG and CSV', async () => {
+  const saved = async (click) => {
+    const [d] = await Promise.all([page.waitForEvent('download'), click()]);
+    const chunks = [];
+    for await (const c of await d.createReadStream()) chunks.push(c);
+    return { name: d.suggestedFilename(), bytes: Buffer.concat(chunks) };
+  };
+  await page.goto(url({ project: 'fx/hp', cols: 'c:lr,s:max:val/acc', where: 'optimizer = adam' }));
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '20 of 20 runs');
+  const table = await saved(() => page.click('button:has-text("CSV")'));
+  assert.equal(table.name, 'fx_hp-runs.csv');
+  const lines = table.bytes.toString('utf8').trim().split('\r\n');
+  assert.equal(lines[0], 'run_id,name,state,created_at,closed_at,tags,lr,val/acc (max)');
+  assert.equal(lines.length, 21, 'a header and the 20 runs shown');
+  const hp04 = lines.find((l) => l.startsWith('hp-04,'));
+  assert.ok(hp04 && hp04.endsWith(',0.0001,0.52'), hp04);
+  await page.goto(url({ project: 'fx/hp', run: 'hp-04' }));
+  const chart = page.locator('figure.chart[data-path="val/acc"]');
+  await chart.locator('canvas').first().waitFor();
+  await chart.hover();
+  const png = await saved(() => chart.locator('button:has-text("PNG")').click());
+  assert.equal(png.name, 'val_acc.png');
+  assert.deepEqual([...png.bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+  const svg = await saved(() => chart.locator('button:has-text("SVG")').click());
+  const text = svg.bytes.toString('utf8');
+  assert.match(text, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.equal((text.match(/<path d="M/g) ?? []).length, 1, 'one line, drawn as a vector');
+  assert.equal((text.match(/ L/g) ?? []).length, 9, 'through its ten points');
+  const data = await saved(() => chart.locator('button:has-text("CSV")').click());
+  const rows = data.bytes.toString('utf8').trim().split('\r\n');
+  assert.equal(rows[0], 'series,step,value,min,max,time');
+  assert.equal(rows.length, 11);
+  assert.ok(rows[10].startsWith('hp-04,9,0.52'), rows[10]);
+});
+
 test('run page: a 1,000,000-point metric is drawn downsampled, with its band', async () => {
   const t0 = Date.now();
   await page.goto(url({ project: 'fx/big', run: 'million' }));

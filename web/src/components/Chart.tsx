@@ -13,6 +13,7 @@ import 'uplot/dist/uPlot.min.css';
 import type { Series } from '../api';
 import { fmtDuration, fmtNum, fmtTicks } from '../format';
 import { mark } from '../perf';
+import { chartSvg, csv, download, fileName } from '../export';
 
 export type XMode = 'step' | 'wall' | 'rel';
 
@@ -334,6 +335,58 @@ export function Chart(props: ChartProps) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [lines, smooth, zoom]);
 
+  /** Saves the chart as drawn (PNG), redrawn as vectors (SVG), or its data (CSV). */
+  const save = (kind: 'png' | 'svg' | 'csv') => {
+    const u = plot.current;
+    const b = built.current;
+    if (kind === 'csv') {
+      const rows = lines.flatMap((l) =>
+        l.data.steps.map((st, i) => [l.label, st, l.data.values[i], l.data.minY[i], l.data.maxY[i], l.data.ts?.[i] ?? '']),
+      );
+      download(fileName(title, 'csv'), new Blob([csv(['series', 'step', 'value', 'min', 'max', 'time'], rows)], { type: 'text/csv' }));
+      return;
+    }
+    if (!u || !b) return;
+    if (kind === 'png') {
+      const src = u.ctx.canvas;
+      const out = document.createElement('canvas');
+      out.width = src.width;
+      out.height = src.height;
+      const ctx = out.getContext('2d')!;
+      ctx.fillStyle = cssVar('--panel', '#fff');
+      ctx.fillRect(0, 0, out.width, out.height);
+      ctx.drawImage(src, 0, 0);
+      out.toBlob((blob) => blob && download(fileName(title, 'png'), blob), 'image/png');
+      return;
+    }
+    const dpr = devicePixelRatio || 1;
+    const box = { left: u.bbox.left / dpr, top: u.bbox.top / dpr + 24, width: u.bbox.width / dpr, height: u.bbox.height / dpr };
+    const xs = u.data[0];
+    const [x0, x1] = [u.scales.x.min ?? xs[0], u.scales.x.max ?? xs[xs.length - 1]];
+    const svgLines = lines.map((l, li) => {
+      const col = u.data[b.main[li]];
+      return {
+        label: l.label,
+        color: l.color,
+        points: Array.from(xs as ArrayLike<number>, (xv, i): [number, number] | null => {
+          const v = col[i];
+          if (v === null || v === undefined || xv < x0 || xv > x1) return null;
+          return [u.valToPos(xv, 'x'), u.valToPos(v, 'y')];
+        }),
+      };
+    });
+    const text = chartSvg({
+      title,
+      width: Math.round(u.width),
+      plot: box,
+      lines: svgLines,
+      xRange: [fmtX(x0, x), fmtX(x1, x)],
+      yRange: [fmtNum(u.scales.y.min), fmtNum(u.scales.y.max)],
+      xLabel: x === 'step' ? 'step' : x === 'rel' ? 'time since start' : 'time',
+    });
+    download(fileName(title, 'svg'), new Blob([text], { type: 'image/svg+xml' }));
+  };
+
   const total = lines.reduce((n, l) => n + l.data.totalCount, 0);
   // Raw points in the windows drawn (the whole series unless zoomed).
   const windowRows = lines.reduce((n, l) => n + Math.max(0, l.data.lastPointIndex - l.data.firstPointIndex + 1), 0);
@@ -355,6 +408,11 @@ export function Chart(props: ChartProps) {
             : lines.some((l) => l.data.downsampled)
               ? `${shown.toLocaleString()} of ${total.toLocaleString()} points`
               : `${total.toLocaleString()} points`}
+        </span>
+        <span class="chart-export" role="group" aria-label={`Export ${title}`}>
+          <button class="link" onClick={() => save('png')} title="Save the chart as a PNG image">PNG</button>
+          <button class="link" onClick={() => save('svg')} title="Save the chart as an SVG drawing">SVG</button>
+          <button class="link" onClick={() => save('csv')} title="Save the chart's points as CSV">CSV</button>
         </span>
       </figcaption>
       <div class="chart-plot" ref={host} />

@@ -8,6 +8,7 @@ import { useLive } from '../live';
 import { linkProps, navigate, patchRoute, type Route } from '../route';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync, useDebounced } from './common';
 import { mark } from '../perf';
+import { csv, download, fileName } from '../export';
 import { Importance } from './Importance';
 import { Scatter } from './Scatter';
 import { Parallel } from './Parallel';
@@ -273,6 +274,21 @@ export function RunsTable({ route }: { route: Route }) {
     }
   }
 
+  /** The runs shown, in the table's order, with its columns, as CSV. */
+  const saveCsv = () => {
+    const header = ['run_id', 'name', 'state', 'created_at', 'closed_at', 'tags', ...extra.map((c) => c.label)];
+    const body = shown.map((r) => [
+      r.run_id,
+      r.experiment_name ?? '',
+      r.state,
+      r.created_at ?? '',
+      r.closed_at ?? '',
+      r.tags.join(' '),
+      ...extra.map((c) => c.get(r)),
+    ]);
+    download(fileName(`${project}-runs`, 'csv'), new Blob([csv(header, body)], { type: 'text/csv' }));
+  };
+
   const sortBy = (key: string) => {
     const dir = sortKey === key && sortDir === 'desc' ? 'asc' : 'desc';
     patchRoute({ sort: `${key}:${dir}` });
@@ -338,6 +354,9 @@ export function RunsTable({ route }: { route: Route }) {
               : `Compare${route.sel.length > 0 ? ` (${route.sel.length})` : ''}`}
           </button>
           <SweepPicker project={project} />
+          <button class="btn" disabled={shown.length === 0} title="Save the runs shown, with these columns, as CSV" onClick={saveCsv}>
+            CSV
+          </button>
           <button
             class="btn"
             aria-pressed={groupOpen || route.group.length > 0 ? 'true' : 'false'}
