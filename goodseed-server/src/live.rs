@@ -112,16 +112,12 @@ impl ProjectRuns {
     fn same(&self, other: &ProjectRuns) -> bool {
         self.unreadable == other.unreadable
             && self.runs.len() == other.runs.len()
-            && self
-                .runs
-                .iter()
-                .zip(&other.runs)
-                .all(|(a, b)| {
-                    a.id == b.id
-                        && a.run_id == b.run_id
-                        && shown(a) == shown(b)
-                        && edited(a) == edited(b)
-                })
+            && self.runs.iter().zip(&other.runs).all(|(a, b)| {
+                a.id == b.id
+                    && a.run_id == b.run_id
+                    && shown(a) == shown(b)
+                    && edited(a) == edited(b)
+            })
     }
 }
 
@@ -138,12 +134,7 @@ fn edited(r: &RunSummary) -> Edited {
             }
         })
     };
-    (
-        r.meta.name().map(str::to_owned),
-        r.tags.clone(),
-        text("sys/description"),
-        text("sys/note"),
-    )
+    (r.meta.name().map(str::to_owned), r.tags.clone(), text("sys/description"), text("sys/note"))
 }
 
 /// The (stored status, derived state, trashed, how it ended) of a run: what `status`
