@@ -7,6 +7,7 @@ import { Projects } from './components/Projects';
 import { RunPage } from './components/RunPage';
 import { RunsTable } from './components/RunsTable';
 import { Sweep } from './components/Sweep';
+import { Shortcuts } from './keys';
 import { linkProps, useRoute } from './route';
 import './styles.css';
 
@@ -51,6 +52,9 @@ function App() {
           <i class="seed" /> goodseed
         </a>
         <span class="spacer" />
+        <button class="link muted shortcuts-link" title="Keyboard shortcuts (?)" onClick={() => window.dispatchEvent(new KeyboardEvent('keydown', { key: '?' }))}>
+          Shortcuts
+        </button>
         <a href="/api/openapi.json" class="muted">
           API
         </a>
@@ -65,6 +69,7 @@ function App() {
       </nav>
       <main id="main">{view}</main>
       <Toasts />
+      <Shortcuts />
     </>
   );
 }

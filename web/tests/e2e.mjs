@@ -838,6 +838,81 @@ test('charts fit a 400 px screen and fill a wide one', async () => {
   await page.setViewportSize({ width: 1400, height: 900 });
 });
 
+test('400 px: the runs table, a run page and a comparison fit the screen; the table scrolls in place', async () => {
+  await page.setViewportSize({ width: 400, height: 800 });
+  const fits = async (what) => {
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(w <= 400, `${what}: the page is ${w} px wide`);
+  };
+  await page.goto(url({ project: 'fx/hp', cols: 'c:lr,c:optimizer,s:max:val/acc' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await fits('runs table');
+  const region = await page.$eval('.vscroll', (el) => ({ right: el.getBoundingClientRect().right, scrolls: el.scrollWidth > el.clientWidth }));
+  assert.ok(region.right <= 400 && region.scrolls, `the table scrolls inside its region: ${JSON.stringify(region)}`);
+  await page.click('button:has-text("Group")');
+  await page.locator('section.groups').waitFor();
+  await fits('runs table with groups open');
+  await page.goto(url({ project: 'fx/hp', run: 'hp-01' }));
+  await page.locator('figure.chart canvas').first().waitFor();
+  await fits('run page');
+  await page.goto(url({ project: 'fx/cmp', view: 'compare', sel: 'cmp-0,cmp-1' }));
+  await page.locator('figure.chart canvas').first().waitFor();
+  await fits('comparison');
+  await page.setViewportSize({ width: 1400, height: 900 });
+});
+
+test('keyboard shortcuts: a cursor through the table, select, compare, next run, smoothing, help', async () => {
+  await page.goto(url({ project: 'fx/cmp' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  const cursorRun = () => page.$eval('tr.cursor', (t) => t.dataset.run).catch(() => null);
+  await page.keyboard.press('j');
+  const first = await cursorRun();
+  assert.equal(first, await page.$eval('tr[data-run]', (t) => t.dataset.run), 'the cursor starts on the first row');
+  await page.keyboard.press('j');
+  const second = await cursorRun();
+  assert.notEqual(second, first);
+  await page.keyboard.press('x');
+  await page.keyboard.press('k');
+  await page.keyboard.press('x');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('sel')?.split(',').length === 2);
+  await page.keyboard.press('c');
+  await page.waitForFunction(() => location.search.includes('view=compare'));
+  await page.locator('h1:has-text("compare 2 runs")').waitFor();
+  await page.keyboard.press('u');
+  await page.waitForFunction(() => !location.search.includes('view=compare') && location.search.includes('project='));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('j');
+  await page.keyboard.press('o');
+  await page.waitForFunction((id) => new URLSearchParams(location.search).get('run') === id, first);
+  await page.locator('.run-head').waitFor();
+  // On a run page, j opens the next run of the project; s and l toggle chart options.
+  await page.keyboard.press('j');
+  await page.waitForFunction((id) => new URLSearchParams(location.search).get('run') === id, second);
+  await page.locator('input[aria-label="Filter metrics"]').waitFor();
+  await page.keyboard.press('s');
+  await page.waitForFunction(() => location.search.includes('smooth=0.6'));
+  await page.keyboard.press('l');
+  await page.waitForFunction(() => location.search.includes('logy=1'));
+  await page.keyboard.press('s');
+  await page.keyboard.press('l');
+  // Typing in a field is the field's.
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Filter metrics');
+  await page.keyboard.type('js');
+  assert.equal(await page.inputValue('input[aria-label="Filter metrics"]'), 'js');
+  assert.doesNotMatch(page.url(), /smooth=/);
+  await page.fill('input[aria-label="Filter metrics"]', '');
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('?');
+  await page.locator('[role=dialog][aria-label="Keyboard shortcuts"]').waitFor();
+  assert.ok((await page.locator('.shortcuts tr').count()) >= 10);
+  await shot('shortcuts');
+  await page.keyboard.press('Escape');
+  await page.locator('[role=dialog]').waitFor({ state: 'detached' });
+});
+
 test('dark theme', async () => {
   await page.goto(url({ project: 'fx/cmp', view: 'compare', sel: 'cmp-0,cmp-1,cmp-2' }));
   await page.selectOption('select[aria-label="Theme"]', 'dark');

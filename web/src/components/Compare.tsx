@@ -5,7 +5,8 @@ import * as api from '../api';
 import { colorFor } from '../format';
 import { CompareMedia } from './Files';
 import { useLive } from '../live';
-import { linkProps, patchRoute, type Route } from '../route';
+import { linkProps, navigate, patchRoute, type Route } from '../route';
+import { useKey } from '../keys';
 import { ChartOptions } from './ChartOptions';
 import { Empty, ErrorBox, Loading } from './common';
 import { valueText } from './ConfigTree';
@@ -55,6 +56,7 @@ export function Compare({ route }: { route: Route }) {
     [ids.join(','), infos],
   );
   useLive(project, ids, false, { metrics: (run, path, points) => publishLive(run, path, points) });
+  useKey('up', () => navigate({ project, sel: ids }));
 
   const allPaths = useMemo(() => [...new Set((infos ?? []).flatMap((i) => i.paths))].sort(), [infos]);
   const chosen = route.metrics.length ? route.metrics.filter((m) => allPaths.includes(m)) : allPaths.slice(0, 8);

@@ -4,7 +4,8 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import * as api from '../api';
 import { durationOf, fmtDuration, fmtTime } from '../format';
 import { useLive } from '../live';
-import { linkProps, patchRoute, type Route } from '../route';
+import { useKey } from '../keys';
+import { linkProps, navigate, patchRoute, type Route } from '../route';
 import { ChartOptions } from './ChartOptions';
 import { ConfigTree } from './ConfigTree';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync } from './common';
@@ -40,6 +41,20 @@ export function RunPage({ route }: { route: Route }) {
   // What people wrote about the run (its description and note) are configs.
   const about = useAsync(() => api.configs(project, runId).catch(() => ({}) as Record<string, api.ConfigScalar>), [project, runId]);
   const [editing, setEditing] = useState(false);
+  // j / k: the next or previous run of the project, newest first as the table lists.
+  const step = async (by: number) => {
+    try {
+      const { runs } = await api.runs(project, { trashed: false });
+      const i = runs.findIndex((r) => r.run_id === runId);
+      const next = runs[i < 0 ? 0 : i + by];
+      if (next) navigate({ project, run: next.run_id, tab: route.tab });
+    } catch (e) {
+      toast(`Cannot list the project's runs: ${e instanceof Error ? e.message : e}`, true);
+    }
+  };
+  useKey('next', () => void step(1));
+  useKey('prev', () => void step(-1));
+  useKey('up', () => navigate({ project }));
   // Moves with each checkpoint the run registers: the Checkpoints tab loads again.
   const [filesSeen, setFilesSeen] = useState(0);
 

@@ -8,6 +8,7 @@ import { useLive } from '../live';
 import { linkProps, navigate, patchRoute, type Route } from '../route';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync, useDebounced } from './common';
 import { mark } from '../perf';
+import { useKey } from '../keys';
 import { csv, download, fileName } from '../export';
 import { Importance } from './Importance';
 import { Scatter } from './Scatter';
@@ -251,6 +252,47 @@ export function RunsTable({ route }: { route: Route }) {
   const end = Math.min(items.length, Math.ceil((scroll.top + scroll.height) / ROW) + OVERSCAN);
 
   const setSel = (ids: string[]) => patchRoute({ sel: ids });
+
+  // The keyboard's cursor: a row (or group row) of the table, kept in view.
+  const [cursor, setCursor] = useState(-1);
+  const moveCursor = (by: number) => {
+    if (!items.length) return;
+    const next = Math.min(Math.max(cursor + by, 0), items.length - 1);
+    setCursor(next);
+    const el = scroller.current;
+    if (el) {
+      const head = ROW; // the header row
+      if (next * ROW < el.scrollTop) el.scrollTop = next * ROW;
+      else if ((next + 1) * ROW + head > el.scrollTop + el.clientHeight) el.scrollTop = (next + 1) * ROW + head - el.clientHeight;
+    }
+  };
+  const atCursor = cursor >= 0 && cursor < items.length ? items[cursor] : null;
+  useKey('next', () => moveCursor(1));
+  useKey('prev', () => moveCursor(-1));
+  useKey(
+    'open',
+    () => {
+      if (!atCursor) return;
+      if ('row' in atCursor) navigate({ project, run: atCursor.row.run_id });
+      else toggleGroup(atCursor.group.key);
+    },
+  );
+  useKey(
+    'select',
+    () => {
+      if (!atCursor) return;
+      const ids = 'row' in atCursor ? [atCursor.row.run_id] : atCursor.group.rows.map((r) => r.run_id);
+      const all = ids.every((id) => selected.has(id));
+      setSel(all ? route.sel.filter((s) => !ids.includes(s)) : [...new Set([...route.sel, ...ids])]);
+    },
+  );
+  useKey(
+    'compare',
+    () => {
+      if (route.sel.length > 0 && route.sel.length <= MAX_COMPARE)
+        navigate({ project, view: 'compare', sel: route.sel, smooth: route.smooth, logy: route.logy, x: route.x });
+    },
+  );
   const toggle = (id: string) => setSel(selected.has(id) ? route.sel.filter((s) => s !== id) : [...route.sel, id]);
   const allShownSelected = shown.length > 0 && shown.every((r) => selected.has(r.run_id));
 
@@ -480,7 +522,7 @@ export function RunsTable({ route }: { route: Route }) {
                   const all = ids.every((id) => selected.has(id));
                   const label = groupLabel(route.group, g.values);
                   return (
-                    <tr key={`g:${g.key}`} class="group-row" data-group={label}>
+                    <tr key={`g:${g.key}`} class={item === atCursor ? 'group-row cursor' : 'group-row'} data-group={label}>
                       <td class="sel">
                         <input
                           type="checkbox"
@@ -515,7 +557,7 @@ export function RunsTable({ route }: { route: Route }) {
                 return (
                 <tr
                   key={r.run_id}
-                  class={selected.has(r.run_id) ? 'selected' : ''}
+                  class={`${selected.has(r.run_id) ? 'selected' : ''}${item === atCursor ? ' cursor' : ''}`}
                   data-run={r.run_id}
                   onDblClick={() => navigate({ project, run: r.run_id })}
                 >
