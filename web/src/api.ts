@@ -166,11 +166,26 @@ export async function projects(): Promise<Project[]> {
 
 export async function runs(
   project: string,
-  opts: { trashed?: boolean; q?: string; config?: string[]; metric?: string[]; filters?: string[]; limit?: number },
+  opts: {
+    trashed?: boolean;
+    q?: string;
+    config?: string[];
+    metric?: string[];
+    filters?: string[];
+    limit?: number;
+    offset?: number;
+    /** The server's sort key (`name`, `config.lr`, `metric.val/acc.max`; `-` for descending). */
+    sort?: string;
+    status?: string;
+    tag?: string;
+  },
 ): Promise<{ runs: RunRow[]; total: number }> {
-  const q = new URLSearchParams({ project, sort: '-created_at' });
+  const q = new URLSearchParams({ project, sort: opts.sort ?? '-created_at' });
   if (opts.trashed !== undefined) q.set('trashed', String(opts.trashed));
   if (opts.q) q.set('q', opts.q);
+  if (opts.status) q.set('status', opts.status);
+  if (opts.tag) q.append('tag', opts.tag);
+  if (opts.offset) q.set('offset', String(opts.offset));
   // Conditions on values (`lr > 0.001`), evaluated by the server; a bad one is a 400
   // whose message names it.
   for (const f of opts.filters ?? []) q.append('filter', f);

@@ -27,6 +27,9 @@ export interface Route {
   scatter: boolean;
   sx?: string;
   sy?: string;
+  /** Runs table: page through the server whatever the number of runs (it does beyond
+   * 5,000 anyway). */
+  paged: boolean;
   /** Runs table: the parallel coordinates panel is open, with these columns as axes. */
   parallel: boolean;
   pcols: string[];
@@ -83,6 +86,7 @@ export function parseRoute(search: string): Route {
     sy: q.get('sy') ?? undefined,
     group: list('group'),
     parallel: q.get('parallel') === '1',
+    paged: q.get('paged') === '1',
     pcols: list('pcols'),
     gm: q.get('gm') ?? undefined,
     gstat: q.get('gstat') === 'median' ? 'median' : undefined,
@@ -123,6 +127,7 @@ export function routeUrl(r: Partial<Route>): string {
   set('sx', r.sx);
   set('sy', r.sy);
   set('parallel', r.parallel && '1');
+  set('paged', r.paged && '1');
   set('gm', r.gm);
   set('gstat', r.gstat);
   set('gband', r.gband);

@@ -108,6 +108,38 @@ test('runs table: 1,000 runs, virtualised, sortable, filterable, in the URL', as
   await shot('runs-table');
 });
 
+test('runs table paged through the server (beyond 5,000 runs, or paged=1): sort, scroll, filters and search are the server’s', async () => {
+  await page.goto(url({ project: 'fx/table', paged: '1' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  assert.equal(await page.getAttribute('tr[data-run]', 'data-run'), 'run-0999');
+  assert.equal(await page.textContent('.count'), '1,000 of 1,000 runs');
+  const rendered = await page.locator('tr[data-run]').count();
+  assert.ok(rendered <= 100, `one page asked and rendered: ${rendered}`);
+  await page.click('button.sort[data-col="created"]');
+  await page.waitForFunction(() => document.querySelector('tr[data-run]')?.dataset.run === 'run-0000');
+  assert.equal(await page.isDisabled('button.sort[data-col="duration"]'), true, 'the server cannot sort by duration');
+  assert.equal(await page.isDisabled('input[aria-label="Select all shown runs"]'), true);
+  // Scrolling to the end asks for the last page.
+  await page.$eval('.vscroll', (el) => (el.scrollTop = el.scrollHeight));
+  await page.locator('tr[data-run="run-0999"]').waitFor();
+  await page.selectOption('select[aria-label="Status filter"]', 'failed');
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '100 of 1,000 runs');
+  await page.selectOption('select[aria-label="Status filter"]', '');
+  await page.fill('input[aria-label="Search runs"]', 'trial 012');
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '10 of 1,000 runs');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 10);
+  const ids = await page.$$eval('tr[data-run]', (trs) => trs.map((t) => t.dataset.run));
+  assert.deepEqual(ids, ['run-0120', 'run-0121', 'run-0122', 'run-0123', 'run-0124', 'run-0125', 'run-0126', 'run-0127', 'run-0128', 'run-0129']);
+  await page.goto(url({ project: 'fx/table', paged: '1', tag: 'third' }));
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '334 of 1,000 runs');
+  await page.goto(url({ project: 'fx/table', paged: '1', cols: 'c:lr,m:loss', sort: 'm:loss:desc' }));
+  await page.waitForFunction(() => document.querySelector('tr[data-run]')?.dataset.run === 'run-0999');
+  const cells = await page.$$eval('tr[data-run="run-0999"] td.num', (tds) => tds.map((t) => t.textContent));
+  assert.ok(cells.some((c) => c.startsWith('0.1')), `last loss of run-0999 shown: ${cells}`);
+  await page.goto(url({ project: 'fx/table', paged: '1', where: 'layers = 2' }));
+  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '200 of 200 runs');
+});
+
 test('runs table: conditions on config values, evaluated by the server, in the URL', async () => {
   await page.goto(url({ project: 'fx/table' }));
   await page.locator('tr[data-run]').first().waitFor();

@@ -16,6 +16,11 @@ import { Parallel } from './Parallel';
 import { aggregate, groupLabel, groupRows, GroupPanel, type RowGroup } from './Groups';
 
 const ROW = 36;
+/** Above this many runs (under the conditions), the table pages through the server
+ * instead of holding the whole listing: sorting, search and filters are the server's. */
+const ALL_MAX = 5_000;
+/** Runs per page asked of the server in that mode. */
+const PAGE = 100;
 /** The most runs one comparison shows (the server's /api/compare limit). */
 const MAX_COMPARE = 32;
 const OVERSCAN = 10;
@@ -97,6 +102,24 @@ function metricsAsked(cols: Col[]): string[] {
   return [...out];
 }
 
+/** The server's sort key for a column (`null`: the server cannot sort by it). */
+function serverKey(key: string): string | null {
+  const fixed: Record<string, string> = { status: 'status', name: 'name', id: 'run_id', created: 'created_at' };
+  if (key in fixed) return fixed[key];
+  if (key.startsWith('c:')) return `config.${key.slice(2)}`;
+  if (key.startsWith('m:')) return `metric.${key.slice(2)}.last`;
+  if (key.startsWith('s:')) {
+    const [, agg, ...path] = key.split(':');
+    return `metric.${path.join(':')}.${agg}`;
+  }
+  return null;
+}
+
+function serverSortOf(key: string, dir: string): string {
+  const k = serverKey(key) ?? 'created_at';
+  return dir === 'asc' ? k : `-${k}`;
+}
+
 function compare(a: string | number | null, b: string | number | null): number {
   if (a === b) return 0;
   if (a === null || a === '' || (typeof a === 'number' && Number.isNaN(a))) return 1;
@@ -129,17 +152,31 @@ export function RunsTable({ route }: { route: Route }) {
   const q = useDebounced(qText, 150);
   const selected = new Set(route.sel);
 
+  // How many runs the conditions keep decides the mode: the whole listing in the browser,
+  // or pages asked of the server as they scroll into view (`paged`).
+  const [paged, setPaged] = useState<number | null>(null);
   useEffect(() => {
     let alive = true;
     setError(null);
     api
-      .runs(project, { trashed: route.trashed, config: configKeys, metric: metricKeys, filters: route.where })
-      .then((r) => alive && setRows(r.runs), (e) => alive && setError(e));
+      .runs(project, { trashed: route.trashed, filters: route.where, limit: 1 })
+      .then(async (probe) => {
+        if (!alive) return;
+        if (route.paged || probe.total > ALL_MAX) {
+          setPaged(probe.total);
+          return;
+        }
+        const r = await api.runs(project, { trashed: route.trashed, config: configKeys, metric: metricKeys, filters: route.where });
+        if (!alive) return;
+        setPaged(null);
+        setRows(r.runs);
+      })
+      .catch((e) => alive && setError(e));
     return () => {
       alive = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [project, route.trashed, route.cols.join(','), route.where.join('\n'), configKeys.join('\n'), metricKeys.join('\n'), n]);
+  }, [project, route.trashed, route.paged, route.cols.join(','), route.where.join('\n'), configKeys.join('\n'), metricKeys.join('\n'), n]);
 
   // With conditions on values, whether a new or changed run belongs is the server's to
   // say: the listing is asked again (at most every half second) instead of patched.
@@ -162,7 +199,7 @@ export function RunsTable({ route }: { route: Route }) {
   const liveState = useLive(project, [], true, {
     open: () => setN((x) => x + 1),
     run: (row) =>
-      route.where.length > 0
+      route.where.length > 0 || paged !== null
         ? askAgain()
         : setRows((prev) => {
         if (!prev || row.trashed !== route.trashed) return prev;
@@ -170,11 +207,11 @@ export function RunsTable({ route }: { route: Route }) {
         return [row, ...prev];
       }),
     status: (id, status, state, ended_by) =>
-      route.where.length > 0
+      route.where.length > 0 || paged !== null
         ? askAgain()
         : setRows((prev) => prev && prev.map((r) => (r.run_id === id ? { ...r, status, state, ended_by } : r))),
-    removed: (id) => setRows((prev) => prev && prev.filter((r) => r.run_id !== id)),
-  }, rows !== null);
+    removed: (id) => (paged !== null ? askAgain() : setRows((prev) => prev && prev.filter((r) => r.run_id !== id))),
+  }, rows !== null || paged !== null);
   const anyLive = rows?.some((r) => r.state === 'running') ?? false;
   useEffect(() => {
     if (!anyLive || (!metricKeys.length && !configKeys.length)) return;
@@ -187,8 +224,6 @@ export function RunsTable({ route }: { route: Route }) {
   const sortSpec = route.sort ?? 'created:desc';
   const sortKey = sortSpec.slice(0, sortSpec.lastIndexOf(':'));
   const sortDir = sortSpec.slice(sortSpec.lastIndexOf(':') + 1);
-  const allTags = useMemo(() => [...new Set((rows ?? []).flatMap((r) => r.tags))].sort(), [rows]);
-  const metricPaths = useMemo(() => [...new Set((rows ?? []).flatMap((r) => r.metric_paths))].sort(), [rows]);
   const shown = useMemo(() => {
     if (!rows) return [];
     const needle = q.trim().toLowerCase();
@@ -214,18 +249,55 @@ export function RunsTable({ route }: { route: Route }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [rows, q, route.status, route.tag, sortKey, sortDir, extra]);
 
+  // Paged: the server sorts, searches and filters; pages are asked as they scroll into
+  // view, and asked again (those in view) when the listing may have changed (`n`).
+  const serverSort = serverSortOf(sortKey, sortDir);
+  const pagedKey =
+    paged === null
+      ? ''
+      : JSON.stringify([project, route.trashed, route.where, q, route.status ?? '', route.tag ?? '', serverSort, configKeys, metricKeys]);
+  const [pages, setPages] = useState<{ key: string; total: number | null; got: Map<number, { rows: RunRow[]; gen: number }> }>({
+    key: '',
+    total: null,
+    got: new Map(),
+  });
+  const asked = useRef(new Map<number, number>());
+  useEffect(() => {
+    asked.current.clear();
+    setPages({ key: pagedKey, total: null, got: new Map() });
+    // Another order or other conditions: back to the top.
+    if (scroller.current) scroller.current.scrollTop = 0;
+  }, [pagedKey]);
+  const loaded = useMemo(
+    () => (paged === null ? shown : [...pages.got.entries()].sort((a, b) => a[0] - b[0]).flatMap(([, pg]) => pg.rows)),
+    [paged, shown, pages],
+  );
+
+  // Paged, the tags and metrics offered are those of the runs loaded so far.
+  const known = paged === null ? rows : loaded;
+  const allTags = useMemo(() => [...new Set((known ?? []).flatMap((r) => r.tags))].sort(), [known]);
+  const metricPaths = useMemo(() => [...new Set((known ?? []).flatMap((r) => r.metric_paths))].sort(), [known]);
+
   // Grouped: a row per group, its runs under it when it is open.
   const [groupOpen, setGroupOpen] = useState(route.group.length > 0);
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
-  const groups = useMemo(() => (route.group.length ? groupRows(shown, route.group) : null), [shown, route.group.join(',')]);
-  type Item = { group: RowGroup } | { row: RunRow };
-  const items: Item[] = useMemo(
-    () =>
-      groups
-        ? groups.flatMap((g) => [{ group: g } as Item, ...(expanded.has(g.key) ? g.rows.map((row) => ({ row })) : [])])
-        : shown.map((row) => ({ row })),
-    [groups, shown, expanded],
+  const groups = useMemo(
+    () => (route.group.length && paged === null ? groupRows(shown, route.group) : null),
+    [shown, route.group.join(','), paged],
   );
+  type Item = { group: RowGroup } | { row: RunRow } | { loading: number };
+  const items: Item[] = useMemo(() => {
+    if (paged !== null) {
+      const count = pages.total ?? PAGE;
+      return Array.from({ length: count }, (_, i): Item => {
+        const row = pages.got.get(Math.floor(i / PAGE))?.rows[i % PAGE];
+        return row ? { row } : { loading: i };
+      });
+    }
+    return groups
+      ? groups.flatMap((g) => [{ group: g } as Item, ...(expanded.has(g.key) ? g.rows.map((row) => ({ row })) : [])])
+      : shown.map((row) => ({ row }));
+  }, [groups, shown, expanded, paged, pages]);
   const toggleGroup = (key: string) =>
     setExpanded((e) => (e.has(key) ? new Set([...e].filter((k) => k !== key)) : new Set([...e, key])));
 
@@ -244,12 +316,46 @@ export function RunsTable({ route }: { route: Route }) {
       el.removeEventListener('scroll', update);
       ro.disconnect();
     };
-  }, [rows !== null]);
+  }, [rows !== null || paged !== null]);
+  const anyRows = paged !== null ? pages.got.size > 0 : shown.length > 0;
   useEffect(() => {
-    if (shown.length) mark('table');
-  }, [shown.length > 0]);
+    if (anyRows) mark('table');
+  }, [anyRows]);
   const start = Math.max(0, Math.floor(scroll.top / ROW) - OVERSCAN);
   const end = Math.min(items.length, Math.ceil((scroll.top + scroll.height) / ROW) + OVERSCAN);
+
+  useEffect(() => {
+    if (paged === null || pages.key !== pagedKey) return;
+    const gen = n;
+    const first = Math.floor(start / PAGE);
+    const last = Math.floor(Math.max(end - 1, start) / PAGE);
+    for (let p = first; p <= last; p++) {
+      const have = pages.got.get(p);
+      if ((have && have.gen >= gen) || (asked.current.get(p) ?? -1) >= gen) continue;
+      asked.current.set(p, gen);
+      api
+        .runs(project, {
+          trashed: route.trashed,
+          filters: route.where,
+          q: q.trim() || undefined,
+          status: route.status,
+          tag: route.tag,
+          sort: serverSort,
+          config: configKeys,
+          metric: metricKeys,
+          limit: PAGE,
+          offset: p * PAGE,
+        })
+        .then(
+          (r) =>
+            setPages((prev) =>
+              prev.key !== pagedKey ? prev : { ...prev, total: r.total, got: new Map(prev.got).set(p, { rows: r.runs, gen }) },
+            ),
+          (e) => setError(e),
+        );
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [pagedKey, pages, start, end, n]);
 
   const setSel = (ids: string[]) => patchRoute({ sel: ids });
 
@@ -274,13 +380,13 @@ export function RunsTable({ route }: { route: Route }) {
     () => {
       if (!atCursor) return;
       if ('row' in atCursor) navigate({ project, run: atCursor.row.run_id });
-      else toggleGroup(atCursor.group.key);
+      else if ('group' in atCursor) toggleGroup(atCursor.group.key);
     },
   );
   useKey(
     'select',
     () => {
-      if (!atCursor) return;
+      if (!atCursor || 'loading' in atCursor) return;
       const ids = 'row' in atCursor ? [atCursor.row.run_id] : atCursor.group.rows.map((r) => r.run_id);
       const all = ids.every((id) => selected.has(id));
       setSel(all ? route.sel.filter((s) => !ids.includes(s)) : [...new Set([...route.sel, ...ids])]);
@@ -383,7 +489,11 @@ export function RunsTable({ route }: { route: Route }) {
           </label>
           <span class="spacer" />
           <span class="count">
-            {rows ? `${shown.length.toLocaleString()} of ${rows.length.toLocaleString()} runs` : ''}
+            {paged !== null
+              ? `${(pages.total ?? 0).toLocaleString()} of ${paged.toLocaleString()} runs`
+              : rows
+                ? `${shown.length.toLocaleString()} of ${rows.length.toLocaleString()} runs`
+                : ''}
           </span>
           <button
             class="btn primary"
@@ -463,13 +573,19 @@ export function RunsTable({ route }: { route: Route }) {
       </header>
       {route.importance !== undefined && <Importance route={route} project={project} metricPaths={metricPaths.filter((m) => !m.startsWith('monitoring/'))} />}
       {(groupOpen || route.group.length > 0) && <GroupKeys route={route} project={project} metricPaths={metricPaths} onClose={() => setGroupOpen(false)} />}
-      {route.scatter && <ScatterPanel route={route} project={project} rows={shown} metricPaths={metricPaths} />}
-      {route.parallel && <ScatterPanel route={route} project={project} rows={shown} metricPaths={metricPaths} parallel />}
+      {paged !== null && route.group.length > 0 && (
+        <p class="muted">
+          The table groups at most {ALL_MAX.toLocaleString()} runs (these conditions keep {paged.toLocaleString()}): narrow them with a filter to group its
+          rows; the curves above cover every run.
+        </p>
+      )}
+      {route.scatter && <ScatterPanel route={route} project={project} rows={loaded} metricPaths={metricPaths} />}
+      {route.parallel && <ScatterPanel route={route} project={project} rows={loaded} metricPaths={metricPaths} parallel />}
       {error ? (
         <ErrorBox error={error} retry={() => setN((x) => x + 1)} />
-      ) : !rows ? (
+      ) : !rows && paged === null ? (
         <Loading what="runs" />
-      ) : rows.length === 0 ? (
+      ) : paged === null && rows!.length === 0 ? (
         <Empty>
           {route.trashed ? 'No trashed runs in this project.' : 'No runs in this project yet: they appear here as soon as a trainer creates them.'}
         </Empty>
@@ -483,6 +599,8 @@ export function RunsTable({ route }: { route: Route }) {
                     type="checkbox"
                     aria-label="Select all shown runs"
                     checked={allShownSelected}
+                    disabled={paged !== null}
+                    title={paged !== null ? `More than ${ALL_MAX.toLocaleString()} runs: narrow them with a filter to select them all` : undefined}
                     onChange={() =>
                       setSel(allShownSelected ? [] : [...new Set([...route.sel, ...shown.map((r) => r.run_id)])])
                     }
@@ -494,7 +612,13 @@ export function RunsTable({ route }: { route: Route }) {
                     class={c.num ? 'num' : ''}
                     aria-sort={sortKey === c.key ? (sortDir === 'asc' ? 'ascending' : 'descending') : 'none'}
                   >
-                    <button class="sort" onClick={() => sortBy(c.key)} data-col={c.key}>
+                    <button
+                      class="sort"
+                      onClick={() => sortBy(c.key)}
+                      data-col={c.key}
+                      disabled={paged !== null && serverKey(c.key) === null}
+                      title={paged !== null && serverKey(c.key) === null ? 'Sorted by the server, which cannot sort by this column' : undefined}
+                    >
                       {c.label}
                       {sortKey === c.key ? (sortDir === 'asc' ? ' ▲' : ' ▼') : ''}
                     </button>
@@ -515,6 +639,15 @@ export function RunsTable({ route }: { route: Route }) {
             <tbody>
               {start > 0 && <tr class="spacer" style={{ height: `${start * ROW}px` }} />}
               {items.slice(start, end).map((item) => {
+                if ('loading' in item) {
+                  return (
+                    <tr key={`l:${item.loading}`} class="loading-row" aria-busy="true">
+                      <td colSpan={cols.length + 2} class="muted">
+                        …
+                      </td>
+                    </tr>
+                  );
+                }
                 if ('group' in item) {
                   const g = item.group;
                   const open = expanded.has(g.key);
