@@ -447,6 +447,23 @@ pub(crate) async fn run_post(
     Ok(json_response(j))
 }
 
+/// A JSON body of at most `limit` bytes, read whole: 413 beyond (naming `what` it is
+/// the body of), 400 when it cannot be read.
+async fn small_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, ApiError> {
+    crate::body::collect(req, payload, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what}'s body is at most {limit} bytes"),
+        ),
+        BodyError::Read(e) => ApiError::new(StatusCode::BAD_REQUEST, e),
+    })
+}
+
 /// The largest body of `POST .../edit`: a description and a note at their longest.
 const EDIT_BODY_LIMIT: usize = 3 * goodseed_store::lifecycle::MAX_TEXT;
 
@@ -473,13 +490,7 @@ async fn edit(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let (project, run) = route.ids()?;
-    let body = crate::body::collect(req, payload, EDIT_BODY_LIMIT).await.map_err(|e| match e {
-        BodyError::TooLarge => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("an edit's body is at most {EDIT_BODY_LIMIT} bytes"),
-        ),
-        BodyError::Read(e) => ApiError::new(StatusCode::BAD_REQUEST, e),
-    })?;
+    let body = small_body(req, payload, EDIT_BODY_LIMIT, "an edit").await?;
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     let asked: EditBody = serde_json::from_slice(&body).map_err(|e| {
         bad(format!("the body is not an edit ({{name, description, tags, note}}): {e}"))
@@ -548,14 +559,7 @@ async fn ask(
 ) -> Result<HttpResponse, ApiError> {
     let requests = requests_of(state)?;
     let (project, run) = route.ids()?;
-    let body =
-        crate::body::collect(req, payload, REQUEST_BODY_LIMIT).await.map_err(|e| match e {
-            BodyError::TooLarge => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a request's body is at most {REQUEST_BODY_LIMIT} bytes"),
-            ),
-            BodyError::Read(e) => ApiError::new(StatusCode::BAD_REQUEST, e),
-        })?;
+    let body = small_body(req, payload, REQUEST_BODY_LIMIT, "a request").await?;
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     let asked: AskBody = serde_json::from_slice(&body)
         .map_err(|e| bad(format!("the body is not a request: {e}")))?;
