@@ -180,7 +180,9 @@ export async function runs(
     tag?: string;
   },
 ): Promise<{ runs: RunRow[]; total: number }> {
-  const q = new URLSearchParams({ project, sort: opts.sort ?? '-created_at' });
+  const q = new URLSearchParams({ project });
+  // Newest first is the server's own order: asked for, it would sort for nothing.
+  if (opts.sort && opts.sort !== '-created_at') q.set('sort', opts.sort);
   if (opts.trashed !== undefined) q.set('trashed', String(opts.trashed));
   if (opts.q) q.set('q', opts.q);
   if (opts.status) q.set('status', opts.status);

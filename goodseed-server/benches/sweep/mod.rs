@@ -103,7 +103,6 @@ pub(crate) fn fixture(n: usize) -> PathBuf {
     dir
 }
 
-
 /// Serves `dir` as `goodseed serve` does (a watched store) on a free port, from a thread
 /// of this process; returns the port once it answers.
 pub(crate) fn start_server(dir: &Path) -> u16 {

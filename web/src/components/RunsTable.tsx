@@ -286,18 +286,25 @@ export function RunsTable({ route }: { route: Route }) {
     [shown, route.group.join(','), paged],
   );
   type Item = { group: RowGroup } | { row: RunRow } | { loading: number };
-  const items: Item[] = useMemo(() => {
-    if (paged !== null) {
-      const count = pages.total ?? PAGE;
-      return Array.from({ length: count }, (_, i): Item => {
-        const row = pages.got.get(Math.floor(i / PAGE))?.rows[i % PAGE];
-        return row ? { row } : { loading: i };
-      });
-    }
-    return groups
-      ? groups.flatMap((g) => [{ group: g } as Item, ...(expanded.has(g.key) ? g.rows.map((row) => ({ row })) : [])])
-      : shown.map((row) => ({ row }));
-  }, [groups, shown, expanded, paged, pages]);
+  // What the table's rows are: held (the whole listing, or its groups), or, paged, read
+  // from the pages loaded (a run not loaded yet is a placeholder row), never built for
+  // all 100,000 rows at once.
+  const held: Item[] | null = useMemo(
+    () =>
+      paged !== null
+        ? null
+        : groups
+          ? groups.flatMap((g) => [{ group: g } as Item, ...(expanded.has(g.key) ? g.rows.map((row) => ({ row })) : [])])
+          : shown.map((row) => ({ row })),
+    [groups, shown, expanded, paged],
+  );
+  const itemCount = held ? held.length : (pages.total ?? PAGE);
+  const itemAt = (i: number): Item => {
+    if (held) return held[i];
+    const row = pages.got.get(Math.floor(i / PAGE))?.rows[i % PAGE];
+    return row ? { row } : { loading: i };
+  };
+  const itemsIn = (from: number, to: number): Item[] => (held ? held.slice(from, to) : Array.from({ length: Math.max(0, to - from) }, (_, k) => itemAt(from + k)));
   const toggleGroup = (key: string) =>
     setExpanded((e) => (e.has(key) ? new Set([...e].filter((k) => k !== key)) : new Set([...e, key])));
 
@@ -322,7 +329,7 @@ export function RunsTable({ route }: { route: Route }) {
     if (anyRows) mark('table');
   }, [anyRows]);
   const start = Math.max(0, Math.floor(scroll.top / ROW) - OVERSCAN);
-  const end = Math.min(items.length, Math.ceil((scroll.top + scroll.height) / ROW) + OVERSCAN);
+  const end = Math.min(itemCount, Math.ceil((scroll.top + scroll.height) / ROW) + OVERSCAN);
 
   useEffect(() => {
     if (paged === null || pages.key !== pagedKey) return;
@@ -362,8 +369,8 @@ export function RunsTable({ route }: { route: Route }) {
   // The keyboard's cursor: a row (or group row) of the table, kept in view.
   const [cursor, setCursor] = useState(-1);
   const moveCursor = (by: number) => {
-    if (!items.length) return;
-    const next = Math.min(Math.max(cursor + by, 0), items.length - 1);
+    if (!itemCount) return;
+    const next = Math.min(Math.max(cursor + by, 0), itemCount - 1);
     setCursor(next);
     const el = scroller.current;
     if (el) {
@@ -372,7 +379,7 @@ export function RunsTable({ route }: { route: Route }) {
       else if ((next + 1) * ROW + head > el.scrollTop + el.clientHeight) el.scrollTop = (next + 1) * ROW + head - el.clientHeight;
     }
   };
-  const atCursor = cursor >= 0 && cursor < items.length ? items[cursor] : null;
+  const atCursor = cursor >= 0 && cursor < itemCount ? itemAt(cursor) : null;
   useKey('next', () => moveCursor(1));
   useKey('prev', () => moveCursor(-1));
   useKey(
@@ -591,7 +598,7 @@ export function RunsTable({ route }: { route: Route }) {
         </Empty>
       ) : (
         <div class="vscroll" ref={scroller} role="region" aria-label="Runs" tabIndex={-1}>
-          <table class="table runs" aria-rowcount={items.length + 1}>
+          <table class="table runs" aria-rowcount={itemCount + 1}>
             <thead>
               <tr>
                 <th class="sel">
@@ -638,7 +645,7 @@ export function RunsTable({ route }: { route: Route }) {
             </thead>
             <tbody>
               {start > 0 && <tr class="spacer" style={{ height: `${start * ROW}px` }} />}
-              {items.slice(start, end).map((item) => {
+              {itemsIn(start, end).map((item, k) => {
                 if ('loading' in item) {
                   return (
                     <tr key={`l:${item.loading}`} class="loading-row" aria-busy="true">
@@ -655,7 +662,7 @@ export function RunsTable({ route }: { route: Route }) {
                   const all = ids.every((id) => selected.has(id));
                   const label = groupLabel(route.group, g.values);
                   return (
-                    <tr key={`g:${g.key}`} class={item === atCursor ? 'group-row cursor' : 'group-row'} data-group={label}>
+                    <tr key={`g:${g.key}`} class={start + k === cursor ? 'group-row cursor' : 'group-row'} data-group={label}>
                       <td class="sel">
                         <input
                           type="checkbox"
@@ -690,7 +697,7 @@ export function RunsTable({ route }: { route: Route }) {
                 return (
                 <tr
                   key={r.run_id}
-                  class={`${selected.has(r.run_id) ? 'selected' : ''}${item === atCursor ? ' cursor' : ''}`}
+                  class={`${selected.has(r.run_id) ? 'selected' : ''}${start + k === cursor ? ' cursor' : ''}`}
                   data-run={r.run_id}
                   onDblClick={() => navigate({ project, run: r.run_id })}
                 >
@@ -748,7 +755,7 @@ export function RunsTable({ route }: { route: Route }) {
                 </tr>
                 );
               })}
-              {end < items.length && <tr class="spacer" style={{ height: `${(items.length - end) * ROW}px` }} />}
+              {end < itemCount && <tr class="spacer" style={{ height: `${(itemCount - end) * ROW}px` }} />}
             </tbody>
           </table>
           {shown.length === 0 && <Empty>No run matches these filters.</Empty>}
