@@ -634,7 +634,7 @@ test('compare: named runs, a zoom that works, a legend that hides lines; select 
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.4, y, { steps: 3 });
   await page.mouse.up();
-  await page.getByRole('button', { name: 'reset zoom' }).waitFor();
+  await page.locator(`${chart} button:has-text("reset zoom")`).waitFor();
   await page.waitForFunction((sel) => {
     const f = document.querySelector(sel);
     return f && Number(f.dataset.window) > 0 && Number(f.dataset.window) < 150;
@@ -663,6 +663,46 @@ test('compare: named runs, a zoom that works, a legend that hides lines; select 
   await button.waitFor();
   assert.ok(await button.isDisabled());
   await page.uncheck('input[aria-label="Select all shown runs"]');
+});
+
+test('workspace: the top ten by a sort, panels that move and widen, hover and zoom in step across charts', async () => {
+  // The ten best runs by val/acc's max, from the table's sort.
+  await page.goto(url({ project: 'fx/hp', cols: 's:max:val/acc', sort: 's:max:val/acc:desc' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.click('button:has-text("Top 10")');
+  await page.waitForFunction(() => location.search.includes('view=compare'));
+  const sel = new URL(page.url()).searchParams.get('sel').split(',');
+  assert.equal(sel.length, 10);
+  assert.ok(sel.every((id) => Number(id.slice(3)) % 4 === 3), `lr 0.1 runs are the best: ${sel}`);
+  // Three metrics of three runs: arrange them.
+  await page.goto(url({ project: 'fx/cmp', view: 'compare', sel: 'cmp-0,cmp-1,cmp-2' }));
+  await page.locator('.workspace .panel figure.chart canvas').nth(2).waitFor();
+  const order = () => page.$$eval('.workspace .panel', (ps) => ps.map((p) => p.dataset.panel));
+  assert.deepEqual(await order(), ['train/loss', 'train/lr', 'val/acc']);
+  await page.click('button[aria-label="Move val/acc earlier"]');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('metrics') === 'train/loss,val/acc,train/lr');
+  assert.deepEqual(await order(), ['train/loss', 'val/acc', 'train/lr']);
+  await page.click('button[aria-label="Resize train/loss"]');
+  await page.waitForFunction(() => document.querySelector('.panel[data-panel="train/loss"]')?.dataset.span === '2');
+  assert.match(page.url(), /metrics=train%2Floss%402/);
+  const wide = await page.$eval('.panel[data-panel="train/loss"]', (p) => p.getBoundingClientRect().width);
+  const narrow = await page.$eval('.panel[data-panel="val/acc"]', (p) => p.getBoundingClientRect().width);
+  assert.ok(wide > narrow * 1.8, `two columns wide: ${wide} vs ${narrow}`);
+  // Hover one chart: every chart shows the hovered step.
+  const box = await page.locator('.panel[data-panel="val/acc"] .u-over').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+  await page.waitForFunction(() => document.querySelectorAll('.workspace .chart-legend .legend-x').length === 3);
+  const hovered = await page.$$eval('.workspace .chart-legend .legend-x', (xs) => xs.map((x) => x.textContent));
+  assert.ok(hovered.every((h) => h === hovered[0]), `one step everywhere: ${hovered}`);
+  // Zoom one chart: all follow; reset one: all reset.
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5, { steps: 3 });
+  await page.mouse.up();
+  await page.waitForFunction(() => [...document.querySelectorAll('.workspace figure.chart')].every((f) => f.textContent.includes('reset zoom')));
+  await shot('workspace');
+  await page.locator('.panel[data-panel="train/lr"] button:has-text("reset zoom")').click();
+  await page.waitForFunction(() => [...document.querySelectorAll('.workspace figure.chart')].every((f) => !f.textContent.includes('reset zoom')));
 });
 
 test('numbers: small values on axes and in tables read apart; hover names a step, not a bucket mean', async () => {

@@ -41,6 +41,8 @@ export interface ChartProps {
   onReset: () => void;
   height?: number;
   loading?: boolean;
+  /** Charts with the same key move their hover together (a workspace). */
+  syncKey?: string;
 }
 
 /** The x value of each point in the chosen mode. */
@@ -216,7 +218,7 @@ export function Chart(props: ChartProps) {
 
   // The structure (series, scales, colours) decides when the plot is made anew; data
   // alone is set in place, so live points do not flicker.
-  const structure = `${lines.map((l) => `${l.key}:${l.color}:${l.data.downsampled}`).join('|')}/${x}/${logy}/${smooth > 0}/${theme}`;
+  const structure = `${lines.map((l) => `${l.key}:${l.color}:${l.data.downsampled}`).join('|')}/${x}/${logy}/${smooth > 0}/${theme}/${props.syncKey ?? ''}`;
 
   useEffect(() => {
     const el = host.current;
@@ -266,6 +268,7 @@ export function Chart(props: ChartProps) {
       ],
       cursor: {
         drag: { x: true, y: false, setScale: false },
+        sync: props.syncKey ? { key: props.syncKey } : undefined,
         bind: {
           dblclick: () => () => {
             cb.current.onReset();

@@ -21,6 +21,18 @@ interface RunInfo {
 
 const SYSTEM = /^(sys|monitoring|source_code)\//;
 
+/** A panel of the workspace: a metric and how many grid columns it spans (1 to 3),
+ * written `path` or `path@2` in the URL's `metrics`. */
+export interface Panel {
+  path: string;
+  span: number;
+}
+export function parsePanel(spec: string): Panel {
+  const m = /^(.*)@([123])$/.exec(spec);
+  return m ? { path: m[1], span: Number(m[2]) } : { path: spec, span: 1 };
+}
+const panelSpec = (p: Panel) => (p.span > 1 ? `${p.path}@${p.span}` : p.path);
+
 export function Compare({ route }: { route: Route }) {
   const project = route.project!;
   const ids = route.sel;
@@ -59,7 +71,22 @@ export function Compare({ route }: { route: Route }) {
   useKey('up', () => navigate({ project, sel: ids }));
 
   const allPaths = useMemo(() => [...new Set((infos ?? []).flatMap((i) => i.paths))].sort(), [infos]);
-  const chosen = route.metrics.length ? route.metrics.filter((m) => allPaths.includes(m)) : allPaths.slice(0, 8);
+  // The panels: the URL's, in its order and sizes, else the first eight metrics.
+  const panels: Panel[] = route.metrics.length
+    ? route.metrics.map(parsePanel).filter((p) => allPaths.includes(p.path))
+    : allPaths.slice(0, 8).map((path) => ({ path, span: 1 }));
+  const chosen = panels.map((p) => p.path);
+  const setPanels = (next: Panel[]) => patchRoute({ metrics: next.map(panelSpec) });
+  const move = (i: number, by: number) => {
+    const j = i + by;
+    if (j < 0 || j >= panels.length) return;
+    const next = [...panels];
+    [next[i], next[j]] = [next[j], next[i]];
+    setPanels(next);
+  };
+  const resize = (i: number) => setPanels(panels.map((p, k) => (k === i ? { ...p, span: (p.span % 3) + 1 } : p)));
+  // Hover and zoom move together across the panels.
+  const [zoom, setZoom] = useState<[number, number] | null>(null);
   const diff = useMemo(() => {
     if (!infos) return [];
     const keys = [...new Set(infos.flatMap((i) => Object.keys(i.config)))].sort();
@@ -94,12 +121,8 @@ export function Compare({ route }: { route: Route }) {
     );
   if (error) return <ErrorBox error={error} />;
   if (!infos) return <Loading what="runs" />;
-  const toggle = (p: string) => {
-    const set = new Set(chosen);
-    if (set.has(p)) set.delete(p);
-    else set.add(p);
-    patchRoute({ metrics: allPaths.filter((x) => set.has(x)) });
-  };
+  const toggle = (p: string) =>
+    setPanels(chosen.includes(p) ? panels.filter((x) => x.path !== p) : [...panels, { path: p, span: 1 }]);
   return (
     <section class="page compare-page">
       {head}
@@ -122,9 +145,32 @@ export function Compare({ route }: { route: Route }) {
       {chosen.length === 0 ? (
         <Empty>{allPaths.length ? 'Choose metrics to overlay.' : 'These runs have no metrics.'}</Empty>
       ) : (
-        <div class="charts">
-          {chosen.map((p) => (
-            <LazyMetricChart key={p} project={project} runs={runs} path={p} x={route.x} logy={route.logy} smooth={route.smooth} />
+        <div class="charts workspace">
+          {panels.map((p, i) => (
+            <div class="panel" key={p.path} data-panel={p.path} data-span={p.span} style={{ gridColumn: `span ${p.span}` }}>
+              <div class="panel-tools" role="group" aria-label={`Arrange ${p.path}`}>
+                <button class="link" aria-label={`Move ${p.path} earlier`} disabled={i === 0} onClick={() => move(i, -1)}>
+                  ◀
+                </button>
+                <button class="link" aria-label={`Move ${p.path} later`} disabled={i === panels.length - 1} onClick={() => move(i, 1)}>
+                  ▶
+                </button>
+                <button class="link" aria-label={`Resize ${p.path}`} title="Width: one, two or three columns" onClick={() => resize(i)}>
+                  {['', 'S', 'M', 'L'][p.span]}
+                </button>
+              </div>
+              <LazyMetricChart
+                project={project}
+                runs={runs}
+                path={p.path}
+                x={route.x}
+                logy={route.logy}
+                smooth={route.smooth}
+                sharedZoom={zoom}
+                onSharedZoom={setZoom}
+                syncKey={`compare:${project}`}
+              />
+            </div>
           ))}
         </div>
       )}

@@ -105,6 +105,11 @@ export interface MetricChartProps {
   x: XMode;
   logy: boolean;
   smooth: number;
+  /** A workspace's shared zoom: every chart shows this x range, and a zoom or reset in
+   * one is asked of all (`onSharedZoom`); hover moves together across `syncKey`. */
+  sharedZoom?: [number, number] | null;
+  onSharedZoom?: (range: [number, number] | null) => void;
+  syncKey?: string;
 }
 
 /**
@@ -132,7 +137,7 @@ export function LazyMetricChart(props: MetricChartProps) {
   );
 }
 
-export function MetricChart({ project, runs, path, x, logy, smooth }: MetricChartProps) {
+export function MetricChart({ project, runs, path, x, logy, smooth, sharedZoom, onSharedZoom, syncKey }: MetricChartProps) {
   const [overview, setOverview] = useState<Map<string, Series | string> | null>(null);
   const [zoomed, setZoomed] = useState<Map<string, Series | string> | null>(null);
   const [zoom, setZoom] = useState<[number, number] | null>(null);
@@ -238,8 +243,24 @@ export function MetricChart({ project, runs, path, x, logy, smooth }: MetricChar
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [runKey, path]);
 
-  const onZoom = useCallback((r: [number, number]) => setZoom(r), []);
+  // A shared zoom is the workspace's: followed here, asked there.
+  useEffect(() => {
+    if (!onSharedZoom) return;
+    if (sharedZoom) setZoom(sharedZoom);
+    else {
+      setZoom(null);
+      setZoomed(null);
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [sharedZoom?.[0], sharedZoom?.[1]]);
+  const shared = useRef(onSharedZoom);
+  shared.current = onSharedZoom;
+  const onZoom = useCallback((r: [number, number]) => (shared.current ? shared.current(r) : setZoom(r)), []);
   const onReset = useCallback(() => {
+    if (shared.current) {
+      shared.current(null);
+      return;
+    }
     setZoom(null);
     setZoomed(null);
   }, []);
@@ -276,6 +297,7 @@ export function MetricChart({ project, runs, path, x, logy, smooth }: MetricChar
         onZoom={onZoom}
         onReset={onReset}
         loading={loading}
+        syncKey={syncKey}
       />
       {failed.length > 0 && <p class="note">not drawn: {failed.join('; ')}</p>}
     </div>

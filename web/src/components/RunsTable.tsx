@@ -512,6 +512,16 @@ export function RunsTable({ route }: { route: Route }) {
               ? `Compare at most ${MAX_COMPARE} (${route.sel.length} selected)`
               : `Compare${route.sel.length > 0 ? ` (${route.sel.length})` : ''}`}
           </button>
+          <button
+            class="btn"
+            disabled={loaded.length === 0}
+            title="A workspace of the first ten runs in the table's order (its sort and filters): their charts overlaid"
+            onClick={() =>
+              navigate({ project, view: 'compare', sel: loaded.slice(0, 10).map((r) => r.run_id), smooth: route.smooth, logy: route.logy, x: route.x })
+            }
+          >
+            Top 10
+          </button>
           <SweepPicker project={project} />
           <button class="btn" disabled={shown.length === 0} title="Save the runs shown, with these columns, as CSV" onClick={saveCsv}>
             CSV
