@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use goodseed_core::{ProjectName, RunId};
 use goodseed_store::requests::{
-    NewRequest, Outcome, Request, RequestKind, RequestState, RequestStore, SavedConfig,
-    check_saved_config, not_claimed_error,
+    NewRequest, Outcome, Request, RequestKind, RequestState, RequestStore, SavedConfig, SavedView,
+    check_saved_config, check_saved_view, not_claimed_error,
 };
 use goodseed_store::{Result, StoreError};
 
@@ -282,6 +282,68 @@ impl RequestStore for PgRequestStore {
             let mut conn = self.shared.conn()?;
             conn.execute(
                 "DELETE FROM goodseed_saved_configs WHERE project = $1 AND name = $2",
+                &[&project.as_str(), &name],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(&e))
+        })
+    }
+
+    fn save_view(
+        &self,
+        project: &ProjectName,
+        name: &str,
+        layout: &str,
+        saved_by: &str,
+    ) -> Result<SavedView> {
+        check_saved_view(name, layout).map_err(|e| StoreError::BadRequest { reason: e.0 })?;
+        crate::off_runtime(|| {
+            let now = goodseed_store::lifecycle::now_iso();
+            let mut conn = self.shared.conn()?;
+            conn.execute(
+                "INSERT INTO goodseed_saved_views (project, name, layout, saved_by, saved_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (project, name) DO UPDATE SET layout = excluded.layout,
+                     saved_by = excluded.saved_by, saved_at = excluded.saved_at",
+                &[&project.as_str(), &name, &layout, &saved_by, &now],
+            )
+            .map_err(|e| self.err(&e))?;
+            Ok(SavedView {
+                name: name.to_owned(),
+                layout: layout.to_owned(),
+                saved_by: saved_by.to_owned(),
+                saved_at: now,
+            })
+        })
+    }
+
+    fn views(&self, project: &ProjectName) -> Result<Vec<SavedView>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT name, layout, saved_by, saved_at FROM goodseed_saved_views
+                     WHERE project = $1 ORDER BY name",
+                    &[&project.as_str()],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(rows
+                .iter()
+                .map(|r| SavedView {
+                    name: r.get(0),
+                    layout: r.get(1),
+                    saved_by: r.get(2),
+                    saved_at: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn delete_view(&self, project: &ProjectName, name: &str) -> Result<bool> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            conn.execute(
+                "DELETE FROM goodseed_saved_views WHERE project = $1 AND name = $2",
                 &[&project.as_str(), &name],
             )
             .map(|n| n > 0)

@@ -229,6 +229,17 @@ CREATE TABLE goodseed_artifacts (
 );
 CREATE INDEX goodseed_artifacts_by_hash ON goodseed_artifacts (run, sha256);
 "#,
+    // 10: named views of a project's runs (goodseed_store::requests::SavedView).
+    r#"
+CREATE TABLE goodseed_saved_views (
+    project TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    layout TEXT NOT NULL,
+    saved_by TEXT NOT NULL,
+    saved_at TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (project, name)
+);
+"#,
 ];
 
 /// The SQL of migration `version` (1 to [`SCHEMA_VERSION`]), for a database

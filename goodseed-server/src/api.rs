@@ -772,6 +772,103 @@ pub(crate) async fn saved_configs(
     Ok(json_response(j))
 }
 
+/// `GET /api/views?project=<project>` (ours): the project's named views, by name.
+pub(crate) async fn views(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let project = project_param(&req)?;
+    let requests = requests_of(&state)?;
+    let list = blocking(move || {
+        requests.views(&project).map_err(|e| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read views: {e}"))
+        })
+    })
+    .await?;
+    let mut j = Json::default();
+    j.begin_object().key("views").begin_array();
+    for v in &list {
+        view_json(&mut j, v);
+    }
+    j.end_array().end_object();
+    Ok(json_response(j))
+}
+
+fn view_json(j: &mut Json, v: &goodseed_store::requests::SavedView) {
+    j.begin_object();
+    j.key("name").str(&v.name);
+    j.key("layout").str(&v.layout);
+    j.key("saved_by").str(&v.saved_by);
+    j.key("saved_at").str(&v.saved_at);
+    j.end_object();
+}
+
+/// The `name=` of a view (`PUT` and `DELETE /api/views`).
+fn view_name(req: &HttpRequest) -> Result<String, ApiError> {
+    Query::parse(req.query_string())
+        .get("name")
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::bad_request("name= is needed (the view's name)"))
+}
+
+/// `PUT /api/views?project=<project>&name=<name>` (ours): keeps the body (a JSON object)
+/// as the project's view of that name, replacing one.
+pub(crate) async fn save_view(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let project = project_param(&req)?;
+    let name = view_name(&req)?;
+    let requests = requests_of(&state)?;
+    let body = small_body(&req, payload, goodseed_store::requests::MAX_VIEW, "a view").await?;
+    let layout = String::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("a view is JSON text (UTF-8)"))?;
+    let saved = blocking(move || {
+        requests.save_view(&project, &name, &layout, "web").map_err(|e| match e {
+            goodseed_store::StoreError::BadRequest { reason } => ApiError::bad_request(reason),
+            e => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot keep the view: {e}"))
+            }
+        })
+    })
+    .await?;
+    let mut j = Json::default();
+    view_json(&mut j, &saved);
+    Ok(json_response(j))
+}
+
+/// `DELETE /api/views?project=<project>&name=<name>` (ours).
+pub(crate) async fn delete_view(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let project = project_param(&req)?;
+    let name = view_name(&req)?;
+    let requests = requests_of(&state)?;
+    let gone = {
+        let (project, name) = (project.clone(), name.clone());
+        blocking(move || {
+            requests.delete_view(&project, &name).map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot delete the view: {e}"),
+                )
+            })
+        })
+        .await?
+    };
+    if !gone {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("there is no view {name:?} in {project}"),
+        ));
+    }
+    let mut j = Json::default();
+    j.begin_object().key("ok").bool(true).end_object();
+    Ok(json_response(j))
+}
+
 /// `GET /api/requests?project=<project>` (ours): the project's requests, oldest first.
 pub(crate) async fn requests(
     req: HttpRequest,

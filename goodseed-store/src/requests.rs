@@ -284,6 +284,43 @@ pub struct SavedConfig {
     pub saved_at: String,
 }
 
+/// A named view of a project's runs kept for people to share (ours): what the web UI
+/// shows and how (its query string: columns, conditions, sort, groups, panels), opened
+/// by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedView {
+    /// Its name: 1 to 100 letters, digits, `.`, `_` or `-`.
+    pub name: String,
+    /// The view: JSON text of an object (the UI keeps `{"query": "<query string>"}`).
+    pub layout: String,
+    /// Who saved it.
+    pub saved_by: String,
+    /// When (ISO 8601).
+    pub saved_at: String,
+}
+
+/// The largest view's layout, in bytes.
+pub const MAX_VIEW: usize = 64 * 1024;
+
+/// Checks a view's name and layout before it is kept.
+pub fn check_saved_view(name: &str, layout: &str) -> std::result::Result<(), BadRequest> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.chars().count() > 100 || !name.chars().all(ok_char) {
+        return Err(BadRequest(format!(
+            "a view's name is 1 to 100 letters, digits, '.', '_' or '-', not {name:?}"
+        )));
+    }
+    if layout.len() > MAX_VIEW {
+        return Err(BadRequest(format!("a view is at most {MAX_VIEW} bytes of JSON")));
+    }
+    let value: serde_json::Value = serde_json::from_str(layout)
+        .map_err(|e| BadRequest(format!("the view is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(BadRequest("a view must be a JSON object".to_owned()));
+    }
+    Ok(())
+}
+
 /// Checks a saved config's name and config before it is kept.
 pub fn check_saved_config(name: &str, config: &str) -> std::result::Result<(), BadRequest> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
@@ -387,6 +424,22 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
 
     /// Deletes a saved config; false when there was none of that name.
     fn delete_saved_config(&self, project: &ProjectName, name: &str) -> Result<bool>;
+
+    /// Keeps a named view of the project (checked: [`check_saved_view`]), replacing one
+    /// of that name.
+    fn save_view(
+        &self,
+        project: &ProjectName,
+        name: &str,
+        layout: &str,
+        saved_by: &str,
+    ) -> Result<SavedView>;
+
+    /// The project's views, by name.
+    fn views(&self, project: &ProjectName) -> Result<Vec<SavedView>>;
+
+    /// Deletes a view; false when there was none of that name.
+    fn delete_view(&self, project: &ProjectName, name: &str) -> Result<bool>;
 }
 
 const REQUESTS_DDL: &str = "
@@ -408,6 +461,14 @@ CREATE TABLE IF NOT EXISTS requests (
     sweep TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (project, state, id);
+CREATE TABLE IF NOT EXISTS saved_views (
+    project TEXT NOT NULL,
+    name TEXT NOT NULL,
+    layout TEXT NOT NULL,
+    saved_by TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    PRIMARY KEY (project, name)
+);
 CREATE TABLE IF NOT EXISTS saved_configs (
     project TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -699,6 +760,58 @@ impl RequestStore for SqliteRequestStore {
         self.with(|c| {
             c.execute(
                 "DELETE FROM saved_configs WHERE project = ?1 AND name = ?2",
+                params![project.as_str(), name],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn save_view(
+        &self,
+        project: &ProjectName,
+        name: &str,
+        layout: &str,
+        saved_by: &str,
+    ) -> Result<SavedView> {
+        check_saved_view(name, layout).map_err(|e| self.bad(e.0))?;
+        let now = crate::lifecycle::now_iso();
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO saved_views (project, name, layout, saved_by, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![project.as_str(), name, layout, saved_by, now],
+            )
+        })?;
+        Ok(SavedView {
+            name: name.to_owned(),
+            layout: layout.to_owned(),
+            saved_by: saved_by.to_owned(),
+            saved_at: now,
+        })
+    }
+
+    fn views(&self, project: &ProjectName) -> Result<Vec<SavedView>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, layout, saved_by, saved_at FROM saved_views WHERE project = ?1
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([project.as_str()], |r| {
+                Ok(SavedView {
+                    name: r.get(0)?,
+                    layout: r.get(1)?,
+                    saved_by: r.get(2)?,
+                    saved_at: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn delete_view(&self, project: &ProjectName, name: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM saved_views WHERE project = ?1 AND name = ?2",
                 params![project.as_str(), name],
             )
             .map(|n| n > 0)

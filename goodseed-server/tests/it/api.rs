@@ -699,6 +699,63 @@ fn edits_change_name_description_tags_and_note() {
     assert_eq!(server.get("/api/runs?project=p").json()["runs"][0]["experiment_name"], "baseline");
 }
 
+/// Named views of a project: kept, listed, replaced, deleted; bad names and bodies are
+/// refused with the reason, a foreign page cannot change them.
+#[test]
+fn views_are_kept_per_project_by_name() {
+    let home = tempfile::tempdir().expect("temp");
+    sdk_run(home.path(), "p", "r1", 2).finish().expect("finish");
+    let server = TestServer::start(&home.path().join("projects"));
+    let put = |name: &str, body: &str| {
+        server.request(
+            "PUT",
+            &format!("/api/views?project=p&name={name}"),
+            &[("Content-Type", "application/json")],
+            body,
+        )
+    };
+    let r = put("best", r#"{"query": "sort=s%3Amax%3Aval%2Facc%3Adesc"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["name"], "best");
+    assert_eq!(put("all", r#"{"query": ""}"#).status, 200);
+    assert_eq!(put("best", r#"{"query": "group=lr"}"#).status, 200, "replaced");
+    let list = server.get("/api/views?project=p").json();
+    let names: Vec<&str> = list["views"]
+        .as_array()
+        .expect("views")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["all", "best"]);
+    assert_eq!(list["views"][1]["layout"], r#"{"query": "group=lr"}"#);
+    assert_eq!(server.get("/api/views?project=q").json()["views"], serde_json::json!([]));
+    for (name, body, status, says) in [
+        ("a%20b", "{}", 400, "1 to 100 letters"),
+        ("ok", "[1]", 400, "must be a JSON object"),
+        ("ok", "{", 400, "not JSON"),
+    ] {
+        let r = put(name, body);
+        assert_eq!(r.status, status, "{name} {body}: {}", r.body);
+        assert!(r.body.contains(says), "{name} {body}: {}", r.body);
+    }
+    let big = format!(r#"{{"query": "{}"}}"#, "x".repeat(70_000));
+    assert_eq!(put("big", &big).status, 413);
+    assert_eq!(server.request("PUT", "/api/views?project=p", &[], "{}").status, 400, "no name");
+    let foreign = server.request(
+        "PUT",
+        "/api/views?project=p&name=x",
+        &[("Origin", "http://evil.example")],
+        "{}",
+    );
+    assert_eq!(foreign.status, 403);
+    assert_eq!(server.request("DELETE", "/api/views?project=p&name=all", &[], "").status, 200);
+    assert_eq!(server.request("DELETE", "/api/views?project=p&name=all", &[], "").status, 404);
+    assert_eq!(
+        server.get("/api/views?project=p").json()["views"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
 #[test]
 fn summary_of_a_finished_run() {
     let home = tempfile::tempdir().expect("temp");

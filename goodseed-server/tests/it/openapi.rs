@@ -42,6 +42,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/runs/{project}/{run_id}/artifacts/{id}/content"),
     ("get", "/api/requests"),
     ("get", "/api/saved_configs"),
+    ("get", "/api/views"),
+    ("put", "/api/views"),
+    ("delete", "/api/views"),
     ("get", "/api/config_keys"),
     ("get", "/api/importance"),
     ("get", "/api/groups"),
@@ -319,6 +322,7 @@ fn every_documented_operation_is_served_as_documented() {
                     Some("pointCount") => query.push("pointCount=10".to_owned()),
                     Some("metric") => query.push("metric=train/loss.min".to_owned()),
                     Some("by") => query.push("by=lr".to_owned()),
+                    Some("name") => query.push("name=probed".to_owned()),
                     other => panic!("{method} {path}: no value for required {other:?}"),
                 }
             }
@@ -326,6 +330,11 @@ fn every_documented_operation_is_served_as_documented() {
         let mut target = target(&path, &query.join("&"));
         // Operations come in path order, DELETE first: each deletes a checkpoint of its
         // own, so checkpoint 1 stays for the others.
+        if method == "delete" && path == "/api/views" {
+            // Deleted before it is put (operations come in path order): put it first.
+            let r = server.request("PUT", &target, &[], r#"{"query": ""}"#);
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
         if method == "delete" {
             let id = if path.contains("/artifacts/") { "/3" } else { "/2" };
             target = target.replacen("/1", id, 1);
@@ -360,6 +369,7 @@ fn every_documented_operation_is_served_as_documented() {
                 r#"{"name": "kept-elsewhere.pt", "step": 4, "sha256": "00000000000000000000000000000000000000000000000000000000000000aa", "size": 10, "path": "/data/kept-elsewhere.pt"}"#
             }
             Some(_) if path.ends_with("/edit") => r#"{"note": "probed"}"#,
+            Some(_) if path == "/api/views" => r#"{"query": "sort=name%3Aasc"}"#,
             Some(_) => r#"{"kind": "stop"}"#,
         };
         let r = server.request(&method.to_uppercase(), &target, &[], body);

@@ -227,12 +227,45 @@ fn saved_configs_are_kept_by_name(store: &dyn RequestStore) {
     assert_eq!(store.saved_config(&p, "fast").expect("get"), None);
 }
 
+/// Views: kept by name per project, replaced under the same name, refused with the
+/// reason, deleted.
+fn views_are_kept_by_name(store: &dyn RequestStore, p: &ProjectName) {
+    for (name, layout, why) in [
+        ("", "{}", "1 to 100 letters"),
+        ("a/b", "{}", "1 to 100 letters"),
+        ("ok", "[]", "must be a JSON object"),
+        ("ok", "{", "not JSON"),
+    ] {
+        let err = reason(store.save_view(p, name, layout, "ana").expect_err(name));
+        assert!(err.contains(why), "{name:?} {layout:?}: {err}");
+    }
+    let big = format!(r#"{{"query": "{}"}}"#, "x".repeat(goodseed_store::requests::MAX_VIEW));
+    assert!(reason(store.save_view(p, "big", &big, "ana").expect_err("big")).contains("at most"));
+    let best =
+        store.save_view(p, "best-runs", r#"{"query": "sort=s%3Amax"}"#, "ana").expect("save");
+    assert_eq!((best.name.as_str(), best.saved_by.as_str()), ("best-runs", "ana"));
+    store.save_view(p, "all", r#"{"query": ""}"#, "bo").expect("save");
+    store.save_view(p, "best-runs", r#"{"query": "group=lr"}"#, "bo").expect("replace");
+    let views = store.views(p).expect("list");
+    let names: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["all", "best-runs"]);
+    assert_eq!(
+        (views[1].layout.as_str(), views[1].saved_by.as_str()),
+        (r#"{"query": "group=lr"}"#, "bo")
+    );
+    assert_eq!(store.views(&pn("team/elsewhere")).expect("list"), []);
+    assert!(store.delete_view(p, "all").expect("delete"));
+    assert!(!store.delete_view(p, "all").expect("delete"), "gone");
+    assert_eq!(store.views(p).expect("list").len(), 1);
+}
+
 #[test]
 fn sqlite_requests() {
     let dir = tempfile::tempdir().expect("dir");
     requests_are_kept_claimed_and_settled(&SqliteRequestStore::in_data_dir(dir.path()));
     trials_belong_to_their_sweep_and_cancel_together(&SqliteRequestStore::in_data_dir(dir.path()));
     saved_configs_are_kept_by_name(&SqliteRequestStore::in_data_dir(dir.path()));
+    views_are_kept_by_name(&SqliteRequestStore::in_data_dir(dir.path()), &pn("team/views"));
     two_agents_never_claim_the_same_request(
         Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
         Arc::new(SqliteRequestStore::in_data_dir(dir.path())),
@@ -247,6 +280,9 @@ fn postgres_requests() {
     trials_belong_to_their_sweep_and_cancel_together(&goodseed_postgres::PgRequestStore::of(
         &store,
     ));
+    // The cluster is shared by the tests: a project of this test's own.
+    let views = pn(&format!("team/views-{}", std::process::id()));
+    views_are_kept_by_name(&goodseed_postgres::PgRequestStore::of(&store), &views);
     let other = goodseed_postgres::PgStore::connect(&url).expect("connect");
     two_agents_never_claim_the_same_request(
         Arc::new(goodseed_postgres::PgRequestStore::of(&store)),
