@@ -348,6 +348,22 @@ export const trash = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/
 export const restore = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/trash/restore`);
 export const stop = (p: string, r: string) => post(`/api/runs/${runPath(p, r)}/stop`);
 
+/** A named view of a project (`/api/views`): its layout is JSON text. */
+export interface View {
+  name: string;
+  layout: string;
+  saved_by: string;
+  saved_at: string;
+}
+export const views = async (project: string) =>
+  (await getJson<{ views: View[] }>(`/api/views?${new URLSearchParams({ project })}`)).views;
+export const saveView = (project: string, name: string, layout: { query: string }) =>
+  getJson<View>(`/api/views?${new URLSearchParams({ project, name })}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(layout),
+  });
+
 /** What people change about a run (`POST .../edit`): fields left out stay as they are. */
 export interface RunEdit {
   name?: string;

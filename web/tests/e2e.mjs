@@ -705,6 +705,29 @@ test('workspace: the top ten by a sort, panels that move and widen, hover and zo
   await page.waitForFunction(() => [...document.querySelectorAll('.workspace figure.chart')].every((f) => !f.textContent.includes('reset zoom')));
 });
 
+test('views: a screen saved under a name in the store, opened by name', async () => {
+  await page.goto(url({ project: 'fx/hp', cols: 'c:lr,s:max:val/acc', where: 'optimizer = adam', group: 'lr', sort: 's:max:val/acc:desc' }));
+  await page.locator('tr.group-row').first().waitFor();
+  await page.click('button:has-text("Save view…")');
+  await page.fill('input[aria-label="View name"]', 'adam-by-lr');
+  await page.click('form.view-name button:has-text("Save")');
+  await page.locator('select[aria-label="Views"] option[value="adam-by-lr"]').waitFor({ state: 'attached' });
+  await page.goto(url({ project: 'fx/hp' }));
+  await page.locator('tr[data-run]').first().waitFor();
+  await page.locator('select[aria-label="Views"] option[value="adam-by-lr"]').waitFor({ state: 'attached' });
+  await page.selectOption('select[aria-label="Views"]', 'adam-by-lr');
+  await page.waitForFunction(() => {
+    const q = new URLSearchParams(location.search);
+    return q.get('group') === 'lr' && q.getAll('where').includes('optimizer = adam') && q.get('cols') === 'c:lr,s:max:val/acc';
+  });
+  await page.waitForFunction(() => document.querySelectorAll('tr.group-row').length === 2);
+  // A bad name is refused with the reason.
+  await page.click('button:has-text("Save view…")');
+  await page.fill('input[aria-label="View name"]', 'a view');
+  await page.click('form.view-name button:has-text("Save")');
+  await page.getByText(/a view's name is 1 to 100 letters/).waitFor();
+});
+
 test('numbers: small values on axes and in tables read apart; hover names a step, not a bucket mean', async () => {
   // cmp-2's learning rate goes from 0.001 down to 0.0001.
   await page.goto(url({ project: 'fx/cmp', run: 'cmp-2' }));

@@ -7,6 +7,7 @@ import { CompareMedia } from './Files';
 import { useLive } from '../live';
 import { linkProps, navigate, patchRoute, type Route } from '../route';
 import { useKey } from '../keys';
+import { ViewPicker } from './Views';
 import { ChartOptions } from './ChartOptions';
 import { Empty, ErrorBox, Loading } from './common';
 import { valueText } from './ConfigTree';
@@ -141,6 +142,7 @@ export function Compare({ route }: { route: Route }) {
           ))}
         </div>
         <ChartOptions route={route} />
+        <ViewPicker project={project} />
       </div>
       {chosen.length === 0 ? (
         <Empty>{allPaths.length ? 'Choose metrics to overlay.' : 'These runs have no metrics.'}</Empty>

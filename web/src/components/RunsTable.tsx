@@ -13,6 +13,7 @@ import { csv, download, fileName } from '../export';
 import { Importance } from './Importance';
 import { Scatter } from './Scatter';
 import { Parallel } from './Parallel';
+import { ViewPicker } from './Views';
 import { aggregate, groupLabel, groupRows, GroupPanel, type RowGroup } from './Groups';
 
 const ROW = 36;
@@ -523,6 +524,7 @@ export function RunsTable({ route }: { route: Route }) {
             Top 10
           </button>
           <SweepPicker project={project} />
+          <ViewPicker project={project} />
           <button class="btn" disabled={shown.length === 0} title="Save the runs shown, with these columns, as CSV" onClick={saveCsv}>
             CSV
           </button>
