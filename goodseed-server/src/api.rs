@@ -106,7 +106,7 @@ pub(crate) async fn runs(
             return Ok(body);
         };
         let page = if columns.metrics().is_empty() { page } else { metrics.fill(&*store, page) };
-        let values = column_cache.get(&*store, &page);
+        let values = column_cache.get_for(&*store, &page, &columns);
         Ok(Bytes::from(runs_json(&page, total, Some((&columns, values.as_slice()))).finish()))
     })
     .await?;
@@ -641,33 +641,40 @@ fn project_param(req: &HttpRequest) -> Result<ProjectName, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("project: {e}")))
 }
 
-/// `GET /api/config_keys?project=<project>` (ours): every config key any run of the
-/// project has (the runs table's column picker), sorted, with how many runs were read.
-/// Closed runs' configs are kept by their version (the listing's column cache), so only
-/// new or live runs are read again.
+/// `GET /api/config_keys?project=<project>` (ours): every config key and metric path any
+/// run of the project has (the runs table's column picker), sorted, with how many runs
+/// there are: from the runs' summaries, so no run is opened (keys of values too long for
+/// a summary are left out; such values are not shown in columns either).
 pub(crate) async fn config_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let project = project_param(&req)?;
     let store = Arc::clone(&state.store);
-    let columns = Arc::clone(&state.columns);
-    let (keys, runs) = blocking(move || {
+    let (keys, paths, runs) = blocking(move || {
         let listing = store
             .list_runs(Some(&project))
             .map_err(|e| crate::error::store_error(project.as_str(), "*", e))?;
-        let cols = columns.get(&*store, &listing.runs);
         let mut keys = std::collections::BTreeSet::new();
-        for c in cols.iter().flatten() {
-            keys.extend(c.configs.keys().cloned());
+        let mut paths = std::collections::BTreeSet::new();
+        for r in &listing.runs {
+            keys.extend(r.configs.iter().map(|(k, _)| k.as_str()));
+            paths.extend(r.metric_paths.iter().map(String::as_str));
         }
-        Ok((keys, listing.runs.len()))
+        let list = |set: std::collections::BTreeSet<&str>| -> Vec<String> {
+            set.into_iter().map(str::to_owned).collect()
+        };
+        Ok((list(keys), list(paths), listing.runs.len()))
     })
     .await?;
     let mut j = Json::default();
     j.begin_object().key("keys").begin_array();
     for k in &keys {
         j.str(k);
+    }
+    j.end_array().key("metric_paths").begin_array();
+    for p in &paths {
+        j.str(p);
     }
     j.end_array().key("runs").i64(runs as i64).end_object();
     Ok(json_response(j))

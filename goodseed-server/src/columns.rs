@@ -3,10 +3,13 @@
 //! has none), so a runs table can show and sort by chosen configs and final metrics
 //! without one request per run.
 //!
-//! Reading them opens every listed run, so what a closed run holds is kept in memory by
-//! the version of its data (see `RunSummary::version`): its small configs (values up to
-//! [`MAX_KEPT_TEXT`] bytes) and the last point of each metric. Live runs are read again on
-//! every request. Runs are read on a few threads at once.
+//! A run's summary usually holds them (its short configs, each metric at a glance): then
+//! no file is opened ([`from_summary`]). Otherwise (a key the summary lacks, which may be
+//! a long value; a monitoring series, which summaries leave out) the run is read, and
+//! what a closed run holds is kept in memory by the version of its data (see
+//! `RunSummary::version`): its small configs (values up to [`MAX_KEPT_TEXT`] bytes) and
+//! the last point of each metric. Live runs are read again on every request. Runs are
+//! read on a few threads at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -96,6 +99,25 @@ fn short(value: &ConfigValue) -> bool {
     }
 }
 
+/// The columns asked of a run, from its summary alone: `None` when it does not hold them
+/// all (a config key it lacks, which may be a value too long for it; a metric it does
+/// not summarise), and the run must be read.
+pub(crate) fn from_summary(run: &RunSummary, columns: &Columns) -> Option<RunColumns> {
+    let mut out = RunColumns::default();
+    for key in columns.configs() {
+        let at = run.configs.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        out.configs.insert(key.clone(), run.configs[at].1.clone());
+    }
+    for path in columns.metrics() {
+        if run.metric_paths.binary_search_by(|p| p.as_str().cmp(path)).is_err() {
+            continue; // no such series: null
+        }
+        let at = run.metrics.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok()?;
+        out.last.insert(path.clone(), run.metrics[at].1.last);
+    }
+    Some(out)
+}
+
 fn read(store: &dyn RunStore, run: &RunSummary) -> Option<RunColumns> {
     let project = ProjectName::parse(&run.project).ok()?;
     let id = RunId::parse(&run.id).ok()?;
@@ -109,6 +131,27 @@ fn read(store: &dyn RunStore, run: &RunSummary) -> Option<RunColumns> {
 }
 
 impl ColumnCache {
+    /// The columns of each run (in order): from its summary when it holds them, else
+    /// read (see [`ColumnCache::get`]).
+    pub(crate) fn get_for(
+        &self,
+        store: &dyn RunStore,
+        runs: &[Arc<RunSummary>],
+        columns: &Columns,
+    ) -> Vec<Option<Arc<RunColumns>>> {
+        let mut out: Vec<Option<Arc<RunColumns>>> =
+            runs.iter().map(|r| from_summary(r, columns).map(Arc::new)).collect();
+        let missing: Vec<usize> = (0..runs.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let subset: Vec<Arc<RunSummary>> =
+                missing.iter().map(|&i| Arc::clone(&runs[i])).collect();
+            for (i, read) in missing.into_iter().zip(self.get(store, &subset)) {
+                out[i] = read;
+            }
+        }
+        out
+    }
+
     /// The columns of each run (in order); `None` for a run that cannot be read now.
     pub(crate) fn get(
         &self,

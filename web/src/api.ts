@@ -470,5 +470,8 @@ export const deleteArtifact = (p: string, r: string, id: number) =>
   getJson<unknown>(`/api/runs/${runPath(p, r)}/artifacts/${id}`, { method: 'DELETE' });
 
 /** Every config key any run of the project has (for table columns). */
+/** Every config key and metric path of a project's runs (the server's index of them). */
+export const projectKeys = (project: string) =>
+  getJson<{ keys: string[]; metric_paths: string[]; runs: number }>(`/api/config_keys?${new URLSearchParams({ project })}`);
 export const configKeys = async (project: string) =>
   (await getJson<{ keys: string[]; runs: number }>(`/api/config_keys?${new URLSearchParams({ project })}`)).keys;

@@ -71,6 +71,14 @@ fn listing_columns_of_configs_and_last_values() {
         assert_eq!(b["config"], json!({"lr": 0.001, "long": null, "none": null}));
         assert_eq!(b["last"], json!({"train/loss": 0.2, "odd": "NaN", "none": null}));
     }
+    // The column picker's index: every key and metric path, from the summaries (a value
+    // too long to show is not offered).
+    let index = server.get("/api/config_keys?project=p").json();
+    let keys: Vec<&str> =
+        index["keys"].as_array().expect("keys").iter().map(|k| k.as_str().expect("key")).collect();
+    assert!(keys.contains(&"lr") && !keys.contains(&"long"), "{keys:?}");
+    assert_eq!(index["metric_paths"], json!(["odd", "train/acc", "train/loss"]));
+    assert_eq!(index["runs"], 2);
     // Columns keep the listing's own fields and order, and mix with its parameters.
     let paged = server.get("/api/runs?project=p&sort=run_id&limit=1&metric=train/loss").json();
     assert_eq!(paged["runs"][0]["run_id"], "a");

@@ -845,14 +845,20 @@ function FilterBar({ route, project }: { route: Route; project: string }) {
 function ColumnPicker({ route, metricPaths, project }: { route: Route; metricPaths: string[]; project: string }) {
   const [open, setOpen] = useState(false);
   const [keys, setKeys] = useState<string[] | null>(null);
+  const [paths, setPaths] = useState<string[]>([]);
   useEffect(() => {
     if (!open || keys) return;
-    // Every run's keys, not only the newest run's: a key some runs lack is offered too.
-    api.configKeys(project).then(
-      (all) => setKeys(all.filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/'))),
+    // Every run's keys and metrics (the server's index), not only those of the runs
+    // loaded: a key some runs lack is offered too.
+    api.projectKeys(project).then(
+      (all) => {
+        setKeys(all.keys.filter((k) => !k.startsWith('sys/') && !k.startsWith('source_code/') && !k.startsWith('monitoring/')));
+        setPaths(all.metric_paths);
+      },
       () => setKeys([]),
     );
   }, [open, project]);
+  const allPaths = [...new Set([...metricPaths, ...paths])].sort();
   const add = (spec: string) => {
     if (!route.cols.includes(spec)) patchRoute({ cols: [...route.cols, spec] });
   };
@@ -875,8 +881,8 @@ function ColumnPicker({ route, metricPaths, project }: { route: Route; metricPat
           </div>
           <div class="picker-group">
             <b>Metrics: last value, and at a glance</b>
-            {metricPaths.length === 0 && <i>none</i>}
-            {metricPaths.map((m) => (
+            {allPaths.length === 0 && <i>none</i>}
+            {allPaths.map((m) => (
               <div class="picker-metric" data-metric={m}>
                 <label class="check">
                   <input type="checkbox" checked={route.cols.includes(`m:${m}`)} onChange={(e) => ((e.target as HTMLInputElement).checked ? add(`m:${m}`) : patchRoute({ cols: route.cols.filter((c) => c !== `m:${m}`) }))} />
