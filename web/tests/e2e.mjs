@@ -331,6 +331,13 @@ test('groups: by a config, a row per group with mean ± std, a mean curve with i
   await page.waitForFunction(() => !location.search.includes('group='));
   await page.locator('tr[data-run]').first().waitFor();
   assert.equal(await page.locator('section.groups').count(), 0);
+  // Several metrics' group curves, hovering in step; one taken away.
+  await page.goto(url({ project: 'fx/cmp', group: 'optimizer', gm: 'train/loss,val/acc' }));
+  await page.waitForFunction(() => [...document.querySelectorAll('.group-chart')].map((c) => `${c.dataset.metric}:${c.dataset.lines}`).join() === 'train/loss:2,val/acc:2');
+  await page.selectOption('select[aria-label="Add a group curve"]', 'train/lr');
+  await page.waitForFunction(() => document.querySelectorAll('.group-chart').length === 3);
+  await page.click('button[aria-label="Stop drawing val/acc"]');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('gm') === 'train/loss,train/lr');
 });
 
 test('edits: name, tags, description and note from the run page, and an edit made elsewhere shows live', async () => {
@@ -669,7 +676,7 @@ test('workspace: the top ten by a sort, panels that move and widen, hover and zo
   // The ten best runs by val/acc's max, from the table's sort.
   await page.goto(url({ project: 'fx/hp', cols: 's:max:val/acc', sort: 's:max:val/acc:desc' }));
   await page.locator('tr[data-run]').first().waitFor();
-  await page.click('button:has-text("Top 10")');
+  await page.selectOption('select[aria-label="Workspace of the top runs"]', '10');
   await page.waitForFunction(() => location.search.includes('view=compare'));
   const sel = new URL(page.url()).searchParams.get('sel').split(',');
   assert.equal(sel.length, 10);

@@ -103,53 +103,13 @@ export function GroupPanel({
   metricPaths: string[];
   onClose: () => void;
 }) {
-  const metric = route.gm ?? metricPaths[0];
+  // The metrics drawn: the URL's (`gm=a,b`), else the first one.
+  const metrics = route.gm ? route.gm.split(',').filter((m) => metricPaths.includes(m) || metricPaths.length === 0) : metricPaths.slice(0, 1);
+  const metric = metrics[0];
   const band = route.gband ?? 'std';
+  // Zoom shared by the group charts, as hover is.
   const [zoom, setZoom] = useState<[number, number] | null>(null);
-  const answer = useAsync(
-    () =>
-      route.group.length && metric
-        ? api.groups(project, route.group, {
-            metric,
-            stat: route.gstat ?? 'mean',
-            band,
-            pointCount: 300,
-            filters: route.where,
-            trashed: route.trashed,
-          })
-        : Promise.resolve(null),
-    [project, route.group.join(','), metric, route.gstat, band, route.where.join('\n'), route.trashed],
-  );
-  const lines: ChartLine[] = useMemo(() => {
-    const gs = answer.data?.groups ?? [];
-    return gs.slice(0, MAX_LINES).flatMap((g, i) => {
-      const c = g.curve;
-      if (!c || c.steps.length === 0) return [];
-      const label = `${groupLabel(route.group, g.values)} (${g.runs.length})`;
-      // Steps no run of the group reached (between two runs' spans) are left out.
-      const at = c.center.flatMap((v, k) => (v === null ? [] : [k]));
-      const nums = (xs: (number | null)[]) => at.map((k) => xs[k] ?? Number.NaN);
-      return [
-        {
-          key: label,
-          label,
-          color: colorFor(i),
-          data: {
-            path: metric ?? '',
-            steps: at.map((k) => c.steps[k]),
-            values: nums(c.center),
-            minY: nums(c.lo),
-            maxY: nums(c.hi),
-            downsampled: band !== 'none',
-            firstPointIndex: 0,
-            lastPointIndex: at.length - 1,
-            totalCount: at.length,
-          },
-        },
-      ];
-    });
-  }, [answer.data, band, metric]);
-  const groupsCount = answer.data?.groups.length ?? 0;
+  const setMetrics = (ms: string[]) => patchRoute({ gm: ms.length ? ms.join(',') : undefined });
   const addable = configKeys.filter((k) => !route.group.includes(k));
   return (
     <section class="groups" aria-label="Groups">
@@ -180,10 +140,37 @@ export function GroupPanel({
         )}
         {route.group.length > 0 && (
           <>
-            <select aria-label="Group curve metric" value={metric ?? ''} onChange={(e) => patchRoute({ gm: (e.target as HTMLSelectElement).value || undefined })}>
+            <select
+              aria-label="Group curve metric"
+              value={metric ?? ''}
+              onChange={(e) => setMetrics([(e.target as HTMLSelectElement).value, ...metrics.slice(1)].filter(Boolean))}
+            >
               {metricPaths.map((m) => (
                 <option value={m}>{m}</option>
               ))}
+            </select>
+            {metrics.slice(1).map((m) => (
+              <span class="filter-chip">
+                {m}
+                <button class="chip-x" aria-label={`Stop drawing ${m}`} onClick={() => setMetrics(metrics.filter((x) => x !== m))}>
+                  ×
+                </button>
+              </span>
+            ))}
+            <select
+              aria-label="Add a group curve"
+              value=""
+              onChange={(e) => {
+                const m = (e.target as HTMLSelectElement).value;
+                if (m) setMetrics([...metrics, m]);
+              }}
+            >
+              <option value="">and…</option>
+              {metricPaths
+                .filter((m) => !metrics.includes(m))
+                .map((m) => (
+                  <option value={m}>{m}</option>
+                ))}
             </select>
             <select
               aria-label="Group curve center"
@@ -217,27 +204,92 @@ export function GroupPanel({
         <p class="muted">Choose a config to group the runs by: each group gets a row in the table and a curve here.</p>
       ) : !metric ? (
         <p class="muted">These runs have no metric to draw.</p>
-      ) : answer.error ? (
-        <ErrorBox error={answer.error} retry={answer.reload} />
-      ) : !answer.data ? (
-        <Loading what="group curves" />
       ) : (
-        <>
-          {groupsCount > MAX_LINES && <p class="muted">The first {MAX_LINES} of {groupsCount} groups are drawn.</p>}
-          <div class="group-chart" data-lines={lines.length}>
-            <Chart
-              title={`${metric} — ${route.gstat ?? 'mean'} of each group${band === 'none' ? '' : band === 'std' ? ' ± std' : band === 'minmax' ? ', min–max' : ', quartiles'}`}
-              lines={lines}
-              x="step"
-              logy={route.logy}
-              smooth={0}
-              zoom={zoom}
-              onZoom={setZoom}
-              onReset={() => setZoom(null)}
-            />
-          </div>
-        </>
+        <div class="charts group-charts">
+          {metrics.map((m) => (
+            <GroupChart key={m} route={route} project={project} metric={m} band={band} zoom={zoom} setZoom={setZoom} />
+          ))}
+        </div>
       )}
     </section>
+  );
+}
+
+/** One metric's group curves, from `/api/groups`. */
+function GroupChart({
+  route,
+  project,
+  metric,
+  band,
+  zoom,
+  setZoom,
+}: {
+  route: Route;
+  project: string;
+  metric: string;
+  band: 'std' | 'minmax' | 'iqr' | 'none';
+  zoom: [number, number] | null;
+  setZoom: (z: [number, number] | null) => void;
+}) {
+  const answer = useAsync(
+    () =>
+      api.groups(project, route.group, {
+        metric,
+        stat: route.gstat ?? 'mean',
+        band,
+        pointCount: 300,
+        filters: route.where,
+        trashed: route.trashed,
+      }),
+    [project, route.group.join(','), metric, route.gstat, band, route.where.join('\n'), route.trashed],
+  );
+  const lines: ChartLine[] = useMemo(() => {
+    const gs = answer.data?.groups ?? [];
+    return gs.slice(0, MAX_LINES).flatMap((g, i) => {
+      const c = g.curve;
+      if (!c || c.steps.length === 0) return [];
+      const label = `${groupLabel(route.group, g.values)} (${g.runs.length})`;
+      // Steps no run of the group reached (between two runs' spans) are left out.
+      const at = c.center.flatMap((v, k) => (v === null ? [] : [k]));
+      const nums = (xs: (number | null)[]) => at.map((k) => xs[k] ?? Number.NaN);
+      return [
+        {
+          key: label,
+          label,
+          color: colorFor(i),
+          data: {
+            path: metric,
+            steps: at.map((k) => c.steps[k]),
+            values: nums(c.center),
+            minY: nums(c.lo),
+            maxY: nums(c.hi),
+            downsampled: band !== 'none',
+            firstPointIndex: 0,
+            lastPointIndex: at.length - 1,
+            totalCount: at.length,
+          },
+        },
+      ];
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [answer.data, band, metric]);
+  if (answer.error) return <ErrorBox error={answer.error} retry={answer.reload} />;
+  if (!answer.data) return <Loading what={`group curves of ${metric}`} />;
+  const groupsCount = answer.data.groups.length;
+  return (
+    <div class="group-chart" data-metric={metric} data-lines={lines.length}>
+      {groupsCount > MAX_LINES && <p class="muted">The first {MAX_LINES} of {groupsCount} groups are drawn.</p>}
+      <Chart
+        title={`${metric} — ${route.gstat ?? 'mean'} of each group${band === 'none' ? '' : band === 'std' ? ' ± std' : band === 'minmax' ? ', min–max' : ', quartiles'}`}
+        lines={lines}
+        x="step"
+        logy={route.logy}
+        smooth={0}
+        zoom={zoom}
+        onZoom={setZoom}
+        onReset={() => setZoom(null)}
+        syncKey={`groups:${project}`}
+      />
+    </div>
   );
 }

@@ -513,16 +513,22 @@ export function RunsTable({ route }: { route: Route }) {
               ? `Compare at most ${MAX_COMPARE} (${route.sel.length} selected)`
               : `Compare${route.sel.length > 0 ? ` (${route.sel.length})` : ''}`}
           </button>
-          <button
-            class="btn"
+          <select
+            aria-label="Workspace of the top runs"
+            title="A workspace of the first runs in the table's order (its sort and filters): their charts overlaid"
+            value=""
             disabled={loaded.length === 0}
-            title="A workspace of the first ten runs in the table's order (its sort and filters): their charts overlaid"
-            onClick={() =>
-              navigate({ project, view: 'compare', sel: loaded.slice(0, 10).map((r) => r.run_id), smooth: route.smooth, logy: route.logy, x: route.x })
-            }
+            onChange={(e) => {
+              const n = Number((e.target as HTMLSelectElement).value);
+              if (n > 0)
+                navigate({ project, view: 'compare', sel: loaded.slice(0, n).map((r) => r.run_id), smooth: route.smooth, logy: route.logy, x: route.x });
+            }}
           >
-            Top 10
-          </button>
+            <option value="">top…</option>
+            {[5, 10, 20, MAX_COMPARE].map((n) => (
+              <option value={String(n)}>top {n}</option>
+            ))}
+          </select>
           <SweepPicker project={project} />
           <ViewPicker project={project} />
           <button class="btn" disabled={shown.length === 0} title="Save the runs shown, with these columns, as CSV" onClick={saveCsv}>
