@@ -79,6 +79,8 @@ pub(crate) async fn runs(
     let column_cache = Arc::clone(&state.columns);
     let listings = Arc::clone(&state.listings);
     let metrics = Arc::clone(&state.metrics);
+    let orders = Arc::clone(&state.orders);
+    let order_key = crate::runs::order_key(&query);
     let target = req.query_string().to_owned();
     let body = blocking(move || {
         let listing = store
@@ -92,7 +94,7 @@ pub(crate) async fn runs(
                 } else {
                     listing.runs
                 };
-                let (page, total) = q.apply(runs);
+                let (page, total) = q.apply_cached(runs, &orders, &order_key);
                 (page, Some(total))
             }
         };

@@ -174,6 +174,7 @@ pub fn serve(
         listings: Arc::new(cache::ListingCache::default()),
         metrics: Arc::new(runs::MetricsCache::default()),
         series: Arc::new(groups::SeriesCache::default()),
+        orders: Arc::new(runs::OrderCache::default()),
         requests: options.requests.clone(),
     });
     let workers = options.workers;

@@ -172,10 +172,45 @@ impl ListingQuery {
     /// Filters, sorts and pages a listing (in 0.4.0's order); returns the page and the
     /// number of runs that matched before paging.
     pub(crate) fn apply(&self, runs: Vec<Arc<RunSummary>>) -> (Vec<Arc<RunSummary>>, usize) {
+        let upto = self.limit.map(|l| self.offset.saturating_add(l));
+        let (ordered, total) = self.order(runs, upto);
+        (self.page(&ordered), total)
+    }
+
+    /// As [`ListingQuery::apply`], reusing the order `cache` keeps for this query over the
+    /// same runs: the next page of a table, or a page after the count of its conditions,
+    /// is not filtered and sorted again.
+    pub(crate) fn apply_cached(
+        &self,
+        runs: Vec<Arc<RunSummary>>,
+        cache: &OrderCache,
+        key: &str,
+    ) -> (Vec<Arc<RunSummary>>, usize) {
+        let upto = self.limit.map(|l| self.offset.saturating_add(l));
+        if let Some((ordered, total)) = cache.get(key, &runs, upto) {
+            return (self.page(&ordered), total);
+        }
+        // Ask for more than this page, so the next pages come from the cache too.
+        let ahead = upto.map(|u| u.saturating_mul(4).max(1_000));
+        let (ordered, total) = self.order(runs.clone(), ahead);
+        let ordered = Arc::new(ordered);
+        cache.put(key, runs, ahead, Arc::clone(&ordered), total);
+        (self.page(&ordered), total)
+    }
+
+    fn page(&self, ordered: &[Arc<RunSummary>]) -> Vec<Arc<RunSummary>> {
+        ordered.iter().skip(self.offset).take(self.limit.unwrap_or(usize::MAX)).cloned().collect()
+    }
+
+    /// The runs the conditions keep, in the order asked (only the first `upto` of them
+    /// when given), and how many they keep.
+    fn order(
+        &self,
+        runs: Vec<Arc<RunSummary>>,
+        upto: Option<usize>,
+    ) -> (Vec<Arc<RunSummary>>, usize) {
         let mut runs: Vec<Arc<RunSummary>> = runs.into_iter().filter(|r| self.matches(r)).collect();
         let total = runs.len();
-        // A page needs only the runs up to its end in order, not all of them.
-        let upto = self.limit.map(|l| self.offset.saturating_add(l));
         if let Some((key, desc)) = &self.sort {
             // Each run's key read once (a meta lookup or an allocation per comparison is
             // most of the cost at 100,000 runs); runs without a value last in both
@@ -221,11 +256,79 @@ impl ListingQuery {
             };
             let mut slots: Vec<Option<Arc<RunSummary>>> = runs.drain(..).map(Some).collect();
             runs.extend(order.into_iter().filter_map(|i| slots[i].take()));
+        } else if let Some(upto) = upto {
+            runs.truncate(upto);
         }
-        let page =
-            runs.into_iter().skip(self.offset).take(self.limit.unwrap_or(usize::MAX)).collect();
-        (page, total)
+        (runs, total)
     }
+}
+
+/// The last few orders of listings (conditions and sort applied, before paging), by
+/// query, with the runs they were made from: a listing of the very same runs (the same
+/// summaries: a change to a run makes a new one) reuses its order. At 100,000 runs the
+/// conditions cost tens of milliseconds; a table asks for the count, then its pages.
+#[derive(Debug, Default)]
+pub(crate) struct OrderCache {
+    entries: std::sync::Mutex<std::collections::VecDeque<OrderEntry>>,
+}
+
+#[derive(Debug)]
+struct OrderEntry {
+    key: String,
+    /// The runs the order was made from (held, so their addresses stay theirs).
+    input: Vec<Arc<RunSummary>>,
+    /// How far the order goes (`None`: all of it).
+    upto: Option<usize>,
+    ordered: Arc<Vec<Arc<RunSummary>>>,
+    total: usize,
+}
+
+/// Orders kept.
+const ORDERS_KEPT: usize = 4;
+
+impl OrderCache {
+    fn get(
+        &self,
+        key: &str,
+        runs: &[Arc<RunSummary>],
+        upto: Option<usize>,
+    ) -> Option<(Arc<Vec<Arc<RunSummary>>>, usize)> {
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = entries.iter().find(|e| e.key == key)?;
+        let far_enough = match (e.upto, upto) {
+            (None, _) => true,
+            (Some(have), Some(want)) => want <= have || e.ordered.len() == e.total,
+            (Some(_), None) => e.ordered.len() == e.total,
+        };
+        let same =
+            e.input.len() == runs.len() && e.input.iter().zip(runs).all(|(a, b)| Arc::ptr_eq(a, b));
+        (far_enough && same).then(|| (Arc::clone(&e.ordered), e.total))
+    }
+
+    fn put(
+        &self,
+        key: &str,
+        input: Vec<Arc<RunSummary>>,
+        upto: Option<usize>,
+        ordered: Arc<Vec<Arc<RunSummary>>>,
+        total: usize,
+    ) {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.retain(|e| e.key != key);
+        entries.push_front(OrderEntry { key: key.to_owned(), input, upto, ordered, total });
+        entries.truncate(ORDERS_KEPT);
+    }
+}
+
+/// The key of a listing's order: its project and the parameters that choose and order
+/// runs (not the page, nor the columns).
+pub(crate) fn order_key(query: &crate::query::Query) -> String {
+    let mut parts: Vec<String> = ["project", "status", "tag", "q", "filter", "trashed", "sort"]
+        .iter()
+        .flat_map(|name| query.all(name).map(move |v| format!("{name}={v}")))
+        .collect();
+    parts.sort();
+    parts.join("\u{0}")
 }
 
 /// The order of runs by a key read once per run, in `cmp`'s order, ties in their order
@@ -427,5 +530,65 @@ mod tests {
             let part = sorted(&runs, Some(upto), key, |a, b| a.cmp(b));
             assert_eq!(part, whole[..upto.min(1000)], "the first {upto}");
         }
+    }
+}
+
+#[cfg(test)]
+mod order_cache_tests {
+    use super::*;
+
+    fn runs(n: usize) -> Vec<Arc<RunSummary>> {
+        (0..n)
+            .map(|i| {
+                let mut meta = std::collections::BTreeMap::new();
+                meta.insert("name".to_owned(), format!("trial {:04}", (i * 7919) % n));
+                Arc::new(RunSummary {
+                    project: "p".into(),
+                    id: format!("r{i}"),
+                    run_id: format!("r{i}"),
+                    meta: goodseed_store::RunMeta(meta),
+                    status: goodseed_core::RunStatus::Finished,
+                    liveness: goodseed_core::Liveness::Unknown,
+                    metric_paths: vec![],
+                    text_paths: vec![],
+                    tags: vec![],
+                    version: None,
+                    location: String::new(),
+                    last_write: None,
+                    configs: vec![],
+                    metrics: vec![],
+                })
+            })
+            .collect()
+    }
+
+    fn query(text: &str) -> ListingQuery {
+        ListingQuery::parse(&crate::query::Query::parse(text)).expect("parse").expect("ours")
+    }
+
+    #[test]
+    fn pages_from_the_cache_are_the_pages_computed_afresh_and_a_change_is_seen() {
+        let cache = OrderCache::default();
+        let mut all = runs(5_000);
+        let key = order_key(&crate::query::Query::parse("sort=name"));
+        for (offset, limit) in [(0, 1), (0, 100), (100, 100), (950, 100), (3_000, 100), (4_990, 100)] {
+            let q = query(&format!("sort=name&offset={offset}&limit={limit}"));
+            let fresh = q.apply(all.clone());
+            let cached = q.apply_cached(all.clone(), &cache, &key);
+            let ids = |p: &(Vec<Arc<RunSummary>>, usize)| -> (Vec<String>, usize) {
+                (p.0.iter().map(|r| r.id.clone()).collect(), p.1)
+            };
+            assert_eq!(ids(&cached), ids(&fresh), "offset {offset} limit {limit}");
+        }
+        // A run renamed is a new summary: the order is made again.
+        let renamed = {
+            let mut r = (*all[0]).clone();
+            r.meta.0.insert("name".into(), "aaa first".into());
+            Arc::new(r)
+        };
+        all[0] = renamed;
+        let q = query("sort=name&limit=1");
+        let (page, _) = q.apply_cached(all.clone(), &cache, &key);
+        assert_eq!(page[0].id, "r0", "the renamed run sorts first");
     }
 }

@@ -20,6 +20,8 @@ pub(crate) struct AppState {
     pub(crate) listings: Arc<crate::cache::ListingCache>,
     /// Metrics' summaries read from runs whose backend does not keep them.
     pub(crate) metrics: Arc<crate::runs::MetricsCache>,
+    /// The last orders of listings, for their next pages.
+    pub(crate) orders: Arc<crate::runs::OrderCache>,
     /// Closed runs' downsampled series read for groups' curves.
     pub(crate) series: Arc<crate::groups::SeriesCache>,
     /// The live streams (`GET /api/events`) and the thread that feeds them.
