@@ -571,7 +571,9 @@ mod order_cache_tests {
         let cache = OrderCache::default();
         let mut all = runs(5_000);
         let key = order_key(&crate::query::Query::parse("sort=name"));
-        for (offset, limit) in [(0, 1), (0, 100), (100, 100), (950, 100), (3_000, 100), (4_990, 100)] {
+        for (offset, limit) in
+            [(0, 1), (0, 100), (100, 100), (950, 100), (3_000, 100), (4_990, 100)]
+        {
             let q = query(&format!("sort=name&offset={offset}&limit={limit}"));
             let fresh = q.apply(all.clone());
             let cached = q.apply_cached(all.clone(), &cache, &key);
