@@ -3,6 +3,7 @@
 mod artifacts;
 mod index;
 mod lock;
+mod persist;
 mod pyramid;
 mod reader;
 mod schema;

@@ -64,6 +64,8 @@ pub struct SqliteStore {
     /// The catalog's index, when the store is watched ([`SqliteStore::watched`]).
     index: Option<super::index::Watched>,
     summaries: Mutex<HashMap<PathBuf, CachedSummary>>,
+    /// Where a watched store keeps its summaries between starts (see `persist`).
+    persist: Option<Arc<Persist>>,
     readers: Mutex<ReaderCache>,
     /// The thread the readers' pools use for their upkeep, started on first use.
     threads: OnceLock<Arc<ScheduledThreadPool>>,
@@ -78,10 +80,24 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// The summaries kept on disk, and when they were last written.
+#[derive(Debug)]
+pub(super) struct Persist {
+    path: PathBuf,
+    /// Summaries changed since the last write.
+    changed: std::sync::atomic::AtomicBool,
+    /// A write is under way.
+    saving: std::sync::atomic::AtomicBool,
+    last: Mutex<Option<std::time::Instant>>,
+}
+
+/// The least time between two writes of the summaries.
+const PERSIST_EVERY: Duration = Duration::from_secs(10);
+
 /// What identifies one version of a run file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Fingerprint {
-    size: u64,
+    pub(super) size: u64,
     pub(super) modified: SystemTime,
     pub(super) wal: Option<(u64, SystemTime)>,
 }
@@ -94,9 +110,9 @@ impl Fingerprint {
 }
 
 #[derive(Debug, Clone)]
-struct CachedSummary {
-    fingerprint: Fingerprint,
-    result: std::result::Result<Arc<RunSummary>, String>,
+pub(super) struct CachedSummary {
+    pub(super) fingerprint: Fingerprint,
+    pub(super) result: std::result::Result<Arc<RunSummary>, String>,
 }
 
 #[derive(Debug, Default)]
@@ -368,6 +384,7 @@ impl SqliteStore {
             root,
             layout,
             summaries: Mutex::new(HashMap::new()),
+            persist: None,
             readers: Mutex::new(ReaderCache::default()),
             threads: OnceLock::new(),
         }
@@ -395,8 +412,47 @@ impl SqliteStore {
     /// [`RECONCILE_EVERY`]: crate::sqlite::RECONCILE_EVERY
     #[must_use]
     pub fn watched_reconciling_every(mut self, every: Duration) -> SqliteStore {
+        // The summaries a server over this directory read before: files unchanged since
+        // are not read again.
+        let path = super::persist::path_in(&self.root);
+        *self.summaries.get_mut().unwrap_or_else(PoisonError::into_inner) =
+            super::persist::load(&path);
+        self.persist = Some(Arc::new(Persist {
+            path,
+            changed: Default::default(),
+            saving: Default::default(),
+            last: Mutex::new(None),
+        }));
         self.index = Some(super::index::Watched::start(self.walker.clone(), every));
         self
+    }
+
+    /// Writes the summaries to disk (on a thread of its own) when they changed and the
+    /// last write is old enough.
+    fn persist_soon(&self, cache: &HashMap<PathBuf, CachedSummary>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let Some(p) = &self.persist else { return };
+        if !p.changed.load(SeqCst) {
+            return;
+        }
+        let due = p
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none_or(|t| t.elapsed() >= PERSIST_EVERY);
+        if !due || p.saving.swap(true, SeqCst) {
+            return;
+        }
+        p.changed.store(false, SeqCst);
+        let snapshot = cache.clone();
+        let p = Arc::clone(p);
+        std::thread::spawn(move || {
+            // A cache: a failure to write it costs the next start a read of each run.
+            let _ = super::persist::save(&p.path, &snapshot);
+            *p.last.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(std::time::Instant::now());
+            p.saving.store(false, SeqCst);
+        });
     }
 
     /// Why a [`SqliteStore::watched`] store does not watch its directory (yet), if it
@@ -493,6 +549,7 @@ impl SqliteStore {
         }
 
         let mut cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = cache.len();
         for ((k, _), slot) in todo.iter().zip(loaded) {
             if let Some(entry) = slot.into_inner().unwrap_or_else(PoisonError::into_inner) {
                 cache.insert(found[*k].at.clone(), entry);
@@ -504,6 +561,12 @@ impl SqliteStore {
                 found.iter().map(|f| f.at.as_path()).collect();
             cache.retain(|p, _| live.contains(p.as_path()));
         }
+        if let Some(p) = &self.persist
+            && (!todo.is_empty() || cache.len() != before)
+        {
+            p.changed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.persist_soon(&cache);
 
         found
             .iter()

@@ -246,3 +246,61 @@ fn a_directory_made_later_is_watched_once_it_exists() {
         .expect("close");
     agree(&watched, &plain, "a run made once watched");
 }
+
+/// A watched store keeps its summaries on disk: the next one over the directory lists
+/// unchanged runs without opening them (a file garbled in place, same size and time, is
+/// still listed from what was kept), reads again a run changed in between, and ignores
+/// a kept file it cannot read.
+#[test]
+fn summaries_kept_between_starts_spare_unchanged_runs_a_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let writer = SqliteStore::new(dir.path());
+    for run in ["a", "b", "c"] {
+        let mut w = writer
+            .create_run(&pn("p"), &rid(run), &new_run(run, "2025-01-01T00:00:00+00:00"))
+            .expect("create");
+        w.write(&points(0, 5)).expect("write");
+        let mut done = WriteBatch::new();
+        done.set_meta("status", "finished");
+        w.write(&done).expect("finish");
+        w.close().expect("close");
+    }
+    let kept = dir.path().join(".goodseed-server/summaries.json");
+    {
+        let first = SqliteStore::new(dir.path()).watched();
+        let listed = everything(&first);
+        assert!(listed.iter().filter(|l| l.contains("p/")).count() >= 3, "{listed:?}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !kept.exists() {
+            assert!(Instant::now() < deadline, "the summaries were never written");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Between two servers: run b is trashed (read again), run a is garbled in place with
+    // its size and time kept (not read again: listed as it was).
+    writer.set_trashed(&pn("p"), &rid("b"), true).expect("trash");
+    let a = dir.path().join("p/runs/a.sqlite");
+    let modified = fs::metadata(&a).expect("meta").modified().expect("mtime");
+    let mut bytes = fs::read(&a).expect("read");
+    bytes[..16].copy_from_slice(b"not a sqlite db!");
+    fs::write(&a, &bytes).expect("garble");
+    fs::File::options().write(true).open(&a).expect("open").set_modified(modified).expect("mtime");
+
+    let second = SqliteStore::new(dir.path()).watched();
+    let listed = everything(&second);
+    let line = |id: &str| listed.iter().find(|l| l.starts_with(&format!("p/{id} "))).cloned();
+    assert!(
+        line("a").is_some_and(|l| l.contains("finished")),
+        "a listed from what was kept: {listed:?}"
+    );
+    assert!(line("b").is_some_and(|l| l.contains("trashed=true")), "b read again: {listed:?}");
+    // A fresh walk, with nothing kept, finds a garbled.
+    let fresh = everything(&SqliteStore::new(dir.path()));
+    assert!(fresh.iter().any(|l| l.starts_with("unreadable p a")), "{fresh:?}");
+    drop(second);
+
+    // A kept file that cannot be read is ignored: every run is read.
+    fs::write(&kept, b"{ not json").expect("garble the kept file");
+    let third = SqliteStore::new(dir.path()).watched();
+    assert_eq!(everything(&third), fresh);
+}
