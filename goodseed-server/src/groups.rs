@@ -574,26 +574,8 @@ mod tests {
     }
 
     fn summary(id: &str, cfg: &[(&str, ConfigValue)]) -> RunSummary {
-        use goodseed_store::RunMeta;
-        let mut configs: Vec<(String, ConfigValue)> =
-            cfg.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-        configs.sort_by(|a, b| a.0.cmp(&b.0));
-        RunSummary {
-            project: "p".into(),
-            id: id.into(),
-            run_id: id.into(),
-            meta: RunMeta(Default::default()),
-            status: goodseed_core::RunStatus::Finished,
-            liveness: goodseed_core::Liveness::Unknown,
-            metric_paths: vec![],
-            text_paths: vec![],
-            tags: vec![],
-            version: None,
-            location: String::new(),
-            last_write: None,
-            configs,
-            metrics: vec![],
-        }
+        let configs = cfg.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        crate::runs::test_summary(id, Default::default(), configs)
     }
 
     #[test]

@@ -497,27 +497,38 @@ pub(crate) fn summary_json(
     Ok(j)
 }
 
+/// A run's summary for tests: its id, meta and configs, nothing else.
+#[cfg(test)]
+pub(crate) fn test_summary(
+    id: &str,
+    meta: std::collections::BTreeMap<String, String>,
+    mut configs: Vec<(String, goodseed_core::ConfigValue)>,
+) -> RunSummary {
+    configs.sort_by(|a, b| a.0.cmp(&b.0));
+    RunSummary {
+        project: "p".into(),
+        id: id.into(),
+        run_id: id.into(),
+        meta: goodseed_store::RunMeta(meta),
+        status: goodseed_core::RunStatus::Finished,
+        liveness: goodseed_core::Liveness::Unknown,
+        metric_paths: vec![],
+        text_paths: vec![],
+        tags: vec![],
+        version: None,
+        location: String::new(),
+        last_write: None,
+        configs,
+        metrics: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn run(i: usize) -> Arc<RunSummary> {
-        Arc::new(RunSummary {
-            project: "p".into(),
-            id: format!("r{i}"),
-            run_id: format!("r{i}"),
-            meta: goodseed_store::RunMeta(Default::default()),
-            status: goodseed_core::RunStatus::Finished,
-            liveness: goodseed_core::Liveness::Unknown,
-            metric_paths: vec![],
-            text_paths: vec![],
-            tags: vec![],
-            version: None,
-            location: String::new(),
-            last_write: None,
-            configs: vec![],
-            metrics: vec![],
-        })
+        Arc::new(test_summary(&format!("r{i}"), Default::default(), vec![]))
     }
 
     #[test]
@@ -542,22 +553,7 @@ mod order_cache_tests {
             .map(|i| {
                 let mut meta = std::collections::BTreeMap::new();
                 meta.insert("name".to_owned(), format!("trial {:04}", (i * 7919) % n));
-                Arc::new(RunSummary {
-                    project: "p".into(),
-                    id: format!("r{i}"),
-                    run_id: format!("r{i}"),
-                    meta: goodseed_store::RunMeta(meta),
-                    status: goodseed_core::RunStatus::Finished,
-                    liveness: goodseed_core::Liveness::Unknown,
-                    metric_paths: vec![],
-                    text_paths: vec![],
-                    tags: vec![],
-                    version: None,
-                    location: String::new(),
-                    last_write: None,
-                    configs: vec![],
-                    metrics: vec![],
-                })
+                Arc::new(test_summary(&format!("r{i}"), meta, vec![]))
             })
             .collect()
     }
