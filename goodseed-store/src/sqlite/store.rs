@@ -91,8 +91,8 @@ pub(super) struct Persist {
     last: Mutex<Option<std::time::Instant>>,
 }
 
-/// The least time between two writes of the summaries.
-const PERSIST_EVERY: Duration = Duration::from_secs(10);
+/// The least time between two writes of the summaries (a first write is at once).
+const PERSIST_EVERY: Duration = Duration::from_secs(60);
 
 /// What identifies one version of a run file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,8 +550,13 @@ impl SqliteStore {
 
         let mut cache = self.summaries.lock().unwrap_or_else(PoisonError::into_inner);
         let before = cache.len();
+        // What a restart would use changed: a closed run read (live ones are read again
+        // after a restart anyway), or runs gone.
+        let mut closed_read = false;
         for ((k, _), slot) in todo.iter().zip(loaded) {
             if let Some(entry) = slot.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                closed_read |=
+                    entry.result.as_ref().is_ok_and(|s| s.meta.status() != Some("running"));
                 cache.insert(found[*k].at.clone(), entry);
             }
         }
@@ -562,7 +567,7 @@ impl SqliteStore {
             cache.retain(|p, _| live.contains(p.as_path()));
         }
         if let Some(p) = &self.persist
-            && (!todo.is_empty() || cache.len() != before)
+            && (closed_read || cache.len() < before)
         {
             p.changed.store(true, std::sync::atomic::Ordering::SeqCst);
         }
