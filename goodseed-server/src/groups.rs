@@ -31,7 +31,8 @@ use crate::runs::ListingQuery;
 pub(crate) const MAX_BY: usize = 4;
 /// The most groups an answer draws curves for (the groups beyond are listed, not drawn).
 pub(crate) const MAX_CURVES: usize = 100;
-/// The most runs whose series one answer reads.
+/// The most runs whose series one answer reads: beyond, each group's curve is drawn
+/// from an evenly spread sample of its runs (said in `curve.read`).
 pub(crate) const MAX_CURVE_RUNS: usize = 10_000;
 /// Bins of a curve when `pointCount` is not given, and the most it may ask.
 pub(crate) const DEFAULT_BINS: usize = 200;
@@ -308,14 +309,11 @@ pub(crate) async fn groups(
             None => listing.runs.into_iter().filter(|r| !r.meta.trashed()).collect(),
         };
         let groups = group(&runs, &by);
-        let drawn = groups.iter().take(MAX_CURVES).map(|g| g.runs.len()).sum::<usize>();
-        if metric.is_some() && drawn > MAX_CURVE_RUNS {
-            return Err(ApiError::bad_request(format!(
-                "the curves of {drawn} runs were asked; at most {MAX_CURVE_RUNS} are read at \
-                 once: narrow the runs with conditions"
-            )));
-        }
-        let curves: Vec<Option<(Curve, usize)>> = match &metric {
+        // The runs read for each group drawn: all of them within MAX_CURVE_RUNS in all,
+        // else an evenly spread sample, the same share for each group.
+        let drawn: Vec<usize> = groups.iter().take(MAX_CURVES).map(|g| g.runs.len()).collect();
+        let quota = sample_quota(&drawn, MAX_CURVE_RUNS);
+        let curves: Vec<Option<(Curve, usize, usize)>> = match &metric {
             None => Vec::new(),
             Some(path) => {
                 let count = goodseed_core::downsample::PointCount::new((bins * 2) as i64)
@@ -325,11 +323,12 @@ pub(crate) async fn groups(
                     .enumerate()
                     .map(|(i, g)| {
                         (i < MAX_CURVES).then(|| {
-                            let series = read_series(&*store, &cache, &g.runs, path, count);
+                            let read = spread(&g.runs, quota);
+                            let series = read_series(&*store, &cache, &read, path, count);
                             let with = series.iter().filter(|s| !s.is_empty()).count();
                             let slices: Vec<&[(f64, f64)]> =
                                 series.iter().map(|s| s.as_slice()).collect();
-                            (curve(&slices, bins, stat, band), with)
+                            (curve(&slices, bins, stat, band), with, read.len())
                         })
                     })
                     .collect()
@@ -371,9 +370,10 @@ pub(crate) async fn groups(
                 j.str(&r.id);
             }
             j.end_array();
-            if let Some(Some((c, with))) = curves.get(i) {
+            if let Some(Some((c, with, read))) = curves.get(i) {
                 j.key("curve").begin_object();
                 j.key("with_metric").i64(*with as i64);
+                j.key("read").i64(*read as i64);
                 let column = |j: &mut Json, name: &str, xs: &[f64]| {
                     j.key(name).begin_array();
                     for x in xs {
@@ -404,6 +404,34 @@ pub(crate) async fn groups(
     })
     .await?;
     Ok(json_response(j))
+}
+
+/// How many runs of each group to read so that at most `budget` are read in all: every
+/// run when they fit, else the largest per-group share that fits (a group smaller than
+/// it is read whole).
+pub(crate) fn sample_quota(sizes: &[usize], budget: usize) -> usize {
+    if sizes.iter().sum::<usize>() <= budget {
+        return usize::MAX;
+    }
+    // The largest q with sum(min(size, q)) <= budget.
+    let (mut lo, mut hi) = (1usize, sizes.iter().copied().max().unwrap_or(1));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if sizes.iter().map(|s| (*s).min(mid)).sum::<usize>() <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// At most `n` of `runs`, evenly spread over them (their order kept).
+fn spread<'a>(runs: &[&'a RunSummary], n: usize) -> Vec<&'a RunSummary> {
+    if runs.len() <= n {
+        return runs.to_vec();
+    }
+    (0..n).map(|k| runs[k * runs.len() / n]).collect()
 }
 
 /// Closed runs' downsampled series, kept by their version (which changes with any write,
@@ -548,6 +576,18 @@ mod tests {
         assert!(c.center.iter().zip(&c.steps).all(|(v, s)| (v - s).abs() < 60.0));
         let empty = curve(&[&[], &[(1.0, f64::NAN)]], 100, Stat::Mean, Band::Std);
         assert!(empty.steps.is_empty());
+    }
+
+    #[test]
+    fn large_groups_are_sampled_evenly_within_the_budget() {
+        assert_eq!(sample_quota(&[10, 20], 100), usize::MAX, "all fit");
+        let q = sample_quota(&[50_000, 5_000, 100], 10_000);
+        assert!(50_000.min(q) + 5_000.min(q) + 100 <= 10_000 && q >= 4_900, "{q}");
+        let runs: Vec<RunSummary> = (0..100).map(|i| summary(&format!("r{i}"), &[])).collect();
+        let refs: Vec<&RunSummary> = runs.iter().collect();
+        let picked: Vec<&str> = spread(&refs, 4).iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(picked, ["r0", "r25", "r50", "r75"]);
+        assert_eq!(spread(&refs[..3], 4).len(), 3);
     }
 
     #[test]

@@ -236,6 +236,8 @@ export interface RunGroup {
    * (null: not drawn, beyond the first 100 groups). */
   curve?: {
     with_metric: number;
+    /** Runs read for the curve: all, or an evenly spread sample of a large group. */
+    read: number;
     steps: number[];
     center: (number | null)[];
     lo: (number | null)[];

@@ -138,6 +138,12 @@ test('runs table paged through the server (beyond 5,000 runs, or paged=1): sort,
   assert.ok(cells.some((c) => c.startsWith('0.1')), `last loss of run-0999 shown: ${cells}`);
   await page.goto(url({ project: 'fx/table', paged: '1', where: 'layers = 2' }));
   await page.waitForFunction(() => document.querySelector('.count')?.textContent === '200 of 200 runs');
+  // The CSV holds every run the conditions keep, not only the pages loaded.
+  const [d] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("CSV")')]);
+  const chunks = [];
+  for await (const c of await d.createReadStream()) chunks.push(c);
+  const lines = Buffer.concat(chunks).toString('utf8').trim().split('\r\n');
+  assert.equal(lines.length, 201, 'a header and the 200 runs');
 });
 
 test('runs table: conditions on config values, evaluated by the server, in the URL', async () => {

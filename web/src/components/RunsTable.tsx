@@ -430,10 +430,37 @@ export function RunsTable({ route }: { route: Route }) {
     }
   }
 
-  /** The runs shown, in the table's order, with its columns, as CSV. */
-  const saveCsv = () => {
+  /** The runs shown, in the table's order, with its columns, as CSV (paged: every run
+   * the conditions keep, asked of the server 10,000 at a time). */
+  const saveCsv = async () => {
+    let all = shown;
+    if (paged !== null) {
+      toast(`Preparing the CSV of ${(pages.total ?? paged).toLocaleString()} runs…`);
+      all = [];
+      try {
+        for (;;) {
+          const r = await api.runs(project, {
+            trashed: route.trashed,
+            filters: route.where,
+            q: q.trim() || undefined,
+            status: route.status,
+            tag: route.tag,
+            sort: serverSort,
+            config: configKeys,
+            metric: metricKeys,
+            limit: 10_000,
+            offset: all.length,
+          });
+          all = all.concat(r.runs);
+          if (r.runs.length === 0 || all.length >= r.total) break;
+        }
+      } catch (e) {
+        toast(`CSV failed: ${e instanceof Error ? e.message : e}`, true);
+        return;
+      }
+    }
     const header = ['run_id', 'name', 'state', 'created_at', 'closed_at', 'tags', ...extra.map((c) => c.label)];
-    const body = shown.map((r) => [
+    const body = all.map((r) => [
       r.run_id,
       r.experiment_name ?? '',
       r.state,
@@ -531,7 +558,7 @@ export function RunsTable({ route }: { route: Route }) {
           </select>
           <SweepPicker project={project} />
           <ViewPicker project={project} />
-          <button class="btn" disabled={shown.length === 0} title="Save the runs shown, with these columns, as CSV" onClick={saveCsv}>
+          <button class="btn" disabled={!anyRows} title="Save the runs shown, with these columns, as CSV" onClick={() => void saveCsv()}>
             CSV
           </button>
           <button
@@ -601,7 +628,7 @@ export function RunsTable({ route }: { route: Route }) {
       {paged !== null && route.group.length > 0 && (
         <p class="muted">
           The table groups at most {ALL_MAX.toLocaleString()} runs (these conditions keep {paged.toLocaleString()}): narrow them with a filter to group its
-          rows; the curves above cover every run.
+          rows; the curves above cover every group.
         </p>
       )}
       {route.scatter && <ScatterPanel route={route} project={project} rows={loaded} metricPaths={metricPaths} />}
