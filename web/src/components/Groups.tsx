@@ -248,7 +248,7 @@ function GroupChart({
     return gs.slice(0, MAX_LINES).flatMap((g, i) => {
       const c = g.curve;
       if (!c || c.steps.length === 0) return [];
-      const label = `${groupLabel(route.group, g.values)} (${c.read < g.runs.length ? `a sample of ${c.read} of ` : ''}${g.runs.length})`;
+      const label = `${groupLabel(route.group, g.values)} (${c.read < g.runs.length ? `a sample of ${c.read.toLocaleString()} of ` : ''}${g.runs.length.toLocaleString()})`;
       // Steps no run of the group reached (between two runs' spans) are left out.
       const at = c.center.flatMap((v, k) => (v === null ? [] : [k]));
       const nums = (xs: (number | null)[]) => at.map((k) => xs[k] ?? Number.NaN);
