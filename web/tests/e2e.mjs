@@ -258,6 +258,9 @@ test('scatter: a config against a metric summary, a dot per run, a click opens t
   await shot('scatter');
   await page.click('svg.scatter-plot a[data-run="hp-03"]');
   await page.waitForFunction(() => location.search.includes('run=hp-03'));
+  // Paged through the server, the scatter asks it for the runs and their axes' values.
+  await page.goto(url({ project: 'fx/hp', paged: '1', scatter: '1', sx: 'c:lr', sy: 's:max:val/acc' }));
+  await page.waitForFunction(() => Number(document.querySelector('svg.scatter-plot')?.dataset.points) === 40);
 });
 
 test('parallel coordinates: a line per run; brushing an axis filters the table, a click clears it', async () => {

@@ -22,6 +22,8 @@ const ROW = 36;
 const ALL_MAX = 5_000;
 /** Runs per page asked of the server in that mode. */
 const PAGE = 100;
+/** Runs the scatter and the parallel coordinates draw at most in that mode. */
+const SAMPLE = 5_000;
 /** The most runs one comparison shows (the server's /api/compare limit). */
 const MAX_COMPARE = 32;
 const OVERSCAN = 10;
@@ -430,6 +432,29 @@ export function RunsTable({ route }: { route: Route }) {
     }
   }
 
+  // Paged, the panels draw the first runs of the table's order (up to SAMPLE), asked of
+  // the server with the columns their axes need, not only the pages loaded.
+  const sample =
+    paged === null
+      ? null
+      : {
+          key: pagedKey,
+          fetch: (config: string[], metric: string[]) =>
+            api
+              .runs(project, {
+                trashed: route.trashed,
+                filters: route.where,
+                q: q.trim() || undefined,
+                status: route.status,
+                tag: route.tag,
+                sort: serverSort,
+                config,
+                metric,
+                limit: SAMPLE,
+              })
+              .then((r) => r.runs),
+        };
+
   /** The runs shown, in the table's order, with its columns, as CSV (paged: every run
    * the conditions keep, asked of the server 10,000 at a time). */
   const saveCsv = async () => {
@@ -631,8 +656,8 @@ export function RunsTable({ route }: { route: Route }) {
           rows; the curves above cover every group.
         </p>
       )}
-      {route.scatter && <ScatterPanel route={route} project={project} rows={loaded} metricPaths={metricPaths} />}
-      {route.parallel && <ScatterPanel route={route} project={project} rows={loaded} metricPaths={metricPaths} parallel />}
+      {route.scatter && <ScatterPanel route={route} project={project} rows={loaded} metricPaths={metricPaths} sample={sample} />}
+      {route.parallel && <ScatterPanel route={route} project={project} rows={loaded} metricPaths={metricPaths} sample={sample} parallel />}
       {error ? (
         <ErrorBox error={error} retry={() => setN((x) => x + 1)} />
       ) : !rows && paged === null ? (
@@ -950,14 +975,26 @@ function ScatterPanel({
   rows,
   metricPaths,
   parallel,
+  sample,
 }: {
   route: Route;
   project: string;
   rows: RunRow[];
   metricPaths: string[];
   parallel?: boolean;
+  sample: { key: string; fetch: (config: string[], metric: string[]) => Promise<RunRow[]> } | null;
 }) {
   const keys = useAsync(() => api.configKeys(project), [project]);
+  // Paged: the first runs of the table's order with the axes' values, from the server.
+  const specs = (parallel ? route.pcols : [route.sx, route.sy]).filter((x): x is string => !!x);
+  const cols = specs.map(extraCol).filter((c): c is Col => !!c);
+  const wantConfig = cols.filter((c) => c.key.startsWith('c:')).map((c) => c.key.slice(2));
+  const wantMetric = metricsAsked(cols);
+  const sampled = useAsync(
+    () => (sample ? sample.fetch(wantConfig, wantMetric) : Promise.resolve(null)),
+    [sample?.key, wantConfig.join('\n'), wantMetric.join('\n')],
+  );
+  const used = sample ? (sampled.data ?? []) : rows;
   const axes = useMemo(() => {
     const specs = [
       ...(keys.data ?? [])
@@ -983,8 +1020,8 @@ function ScatterPanel({
     if (parallel && route.pcols.length === 0 && keys.data && defaults.length) patchRoute({ pcols: defaults });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [parallel, keys.data, defaults.join(',')]);
-  if (parallel) return <Parallel route={route} project={project} rows={rows} axes={axes} defaults={defaults} />;
-  return <Scatter route={route} project={project} rows={rows} axes={axes} />;
+  if (parallel) return <Parallel route={route} project={project} rows={used} axes={axes} defaults={defaults} />;
+  return <Scatter route={route} project={project} rows={used} axes={axes} />;
 }
 
 /** The group bar, with the project's config keys to choose from. */
