@@ -304,35 +304,37 @@ pub const MAX_VIEW: usize = 64 * 1024;
 
 /// Checks a view's name and layout before it is kept.
 pub fn check_saved_view(name: &str, layout: &str) -> std::result::Result<(), BadRequest> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty() || name.chars().count() > 100 || !name.chars().all(ok_char) {
-        return Err(BadRequest(format!(
-            "a view's name is 1 to 100 letters, digits, '.', '_' or '-', not {name:?}"
-        )));
-    }
+    check_name("a view's", name)?;
     if layout.len() > MAX_VIEW {
         return Err(BadRequest(format!("a view is at most {MAX_VIEW} bytes of JSON")));
     }
-    let value: serde_json::Value = serde_json::from_str(layout)
-        .map_err(|e| BadRequest(format!("the view is not JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(BadRequest("a view must be a JSON object".to_owned()));
-    }
-    Ok(())
+    check_object("the view", "a view", layout)
 }
 
 /// Checks a saved config's name and config before it is kept.
 pub fn check_saved_config(name: &str, config: &str) -> std::result::Result<(), BadRequest> {
+    check_name("a saved config's", name)?;
+    check_object("the saved config", "a saved config", config)
+}
+
+/// The name of what a project keeps by name (saved configs, views): 1 to 100 letters,
+/// digits, `.`, `_` or `-`.
+fn check_name(whose: &str, name: &str) -> std::result::Result<(), BadRequest> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if name.is_empty() || name.chars().count() > 100 || !name.chars().all(ok_char) {
         return Err(BadRequest(format!(
-            "a saved config's name is 1 to 100 letters, digits, '.', '_' or '-', not {name:?}"
+            "{whose} name is 1 to 100 letters, digits, '.', '_' or '-', not {name:?}"
         )));
     }
-    let value: serde_json::Value = serde_json::from_str(config)
-        .map_err(|e| BadRequest(format!("the saved config is not JSON: {e}")))?;
+    Ok(())
+}
+
+/// JSON text of an object; the errors name what it is (`the`, `a`).
+fn check_object(the: &str, a: &str, json: &str) -> std::result::Result<(), BadRequest> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| BadRequest(format!("{the} is not JSON: {e}")))?;
     if !value.is_object() {
-        return Err(BadRequest("a saved config must be a JSON object".to_owned()));
+        return Err(BadRequest(format!("{a} must be a JSON object")));
     }
     Ok(())
 }

@@ -255,10 +255,20 @@ export function RunsTable({ route }: { route: Route }) {
   // Paged: the server sorts, searches and filters; pages are asked as they scroll into
   // view, and asked again (those in view) when the listing may have changed (`n`).
   const serverSort = serverSortOf(sortKey, sortDir);
+  // What the server is asked for the table's runs in that mode (pages, the panels'
+  // sample and the CSV add the columns, a limit and an offset).
+  const serverQuery = {
+    trashed: route.trashed,
+    filters: route.where,
+    q: q.trim() || undefined,
+    status: route.status,
+    tag: route.tag,
+    sort: serverSort,
+  };
   const pagedKey =
     paged === null
       ? ''
-      : JSON.stringify([project, route.trashed, route.where, q, route.status ?? '', route.tag ?? '', serverSort, configKeys, metricKeys]);
+      : JSON.stringify([project, serverQuery, configKeys, metricKeys]);
   const [pages, setPages] = useState<{ key: string; total: number | null; got: Map<number, { rows: RunRow[]; gen: number }> }>({
     key: '',
     total: null,
@@ -344,18 +354,7 @@ export function RunsTable({ route }: { route: Route }) {
       if ((have && have.gen >= gen) || (asked.current.get(p) ?? -1) >= gen) continue;
       asked.current.set(p, gen);
       api
-        .runs(project, {
-          trashed: route.trashed,
-          filters: route.where,
-          q: q.trim() || undefined,
-          status: route.status,
-          tag: route.tag,
-          sort: serverSort,
-          config: configKeys,
-          metric: metricKeys,
-          limit: PAGE,
-          offset: p * PAGE,
-        })
+        .runs(project, { ...serverQuery, config: configKeys, metric: metricKeys, limit: PAGE, offset: p * PAGE })
         .then(
           (r) =>
             setPages((prev) =>
@@ -441,17 +440,7 @@ export function RunsTable({ route }: { route: Route }) {
           key: pagedKey,
           fetch: (config: string[], metric: string[]) =>
             api
-              .runs(project, {
-                trashed: route.trashed,
-                filters: route.where,
-                q: q.trim() || undefined,
-                status: route.status,
-                tag: route.tag,
-                sort: serverSort,
-                config,
-                metric,
-                limit: SAMPLE,
-              })
+              .runs(project, { ...serverQuery, config, metric, limit: SAMPLE })
               .then((r) => r.runs),
         };
 
@@ -464,18 +453,7 @@ export function RunsTable({ route }: { route: Route }) {
       all = [];
       try {
         for (;;) {
-          const r = await api.runs(project, {
-            trashed: route.trashed,
-            filters: route.where,
-            q: q.trim() || undefined,
-            status: route.status,
-            tag: route.tag,
-            sort: serverSort,
-            config: configKeys,
-            metric: metricKeys,
-            limit: 10_000,
-            offset: all.length,
-          });
+          const r = await api.runs(project, { ...serverQuery, config: configKeys, metric: metricKeys, limit: 10_000, offset: all.length });
           all = all.concat(r.runs);
           if (r.runs.length === 0 || all.length >= r.total) break;
         }
