@@ -120,6 +120,17 @@ pub(crate) enum Command {
     )]
     Sync(crate::sync::SyncArgs),
 
+    /// Import history: Neptune exports, TensorBoard logs, CSV files of metrics.
+    #[command(long_about = "Import history from other trackers as runs of the data \
+            directory (or --store): neptune-exporter's Parquet export, TensorBoard event \
+            files, CSV files of metrics. Idempotent: a run imported before is skipped \
+            (--update writes it again, never doubling a point), a run an import left \
+            half-written is finished. Every row or file that cannot be imported is listed \
+            with its reason, and the rest goes on. Shows a progress bar on a terminal and \
+            prints a line per run and a summary; exits with 1 when a run could not be \
+            imported.")]
+    Import(crate::import::ImportArgs),
+
     /// goodseed 0.4.0's `upload`: send a project's runs (or one) to GOODSEED_API_URL.
     #[command(
         long_about = "goodseed 0.4.0's `upload`, with its options and its lines: send             the runs of a project (or one, -r) to the server in GOODSEED_API_URL (default             https://api.goodseed.ai) with the key in GOODSEED_API_KEY or --api-key.             `goodseed sync` does the same with our options."

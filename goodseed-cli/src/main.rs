@@ -1,6 +1,6 @@
 //! The `goodseed` binary: the command line over the run store (and, later, the server).
 //! Each command is a module: `list`, `show`, `export`, `trash` (with `restore`), `rm`,
-//! `doctor`, `demo`, `token`, `sync` (with `upload`); `run_ref` parses the `PROJECT/RUN` they share, `home` finds the
+//! `doctor`, `demo`, `token`, `sync` (with `upload`), `import`; `run_ref` parses the `PROJECT/RUN` they share, `home` finds the
 //! data directory.
 //!
 //! Errors end here: each command returns an `anyhow` chain, printed on stderr as one
@@ -14,6 +14,7 @@ mod display;
 mod doctor;
 mod export;
 mod home;
+mod import;
 mod list;
 mod presets;
 mod progress;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args, &mut out),
         Command::Token(args) => token::run(args, &mut out),
         Command::Sync(args) => sync::run(args, &mut out),
+        Command::Import(args) => import::run(args, &mut out),
         Command::Upload(args) => sync::upload(args, &mut out),
         Command::Agent(args) => agent::run(args, &mut out),
         Command::DemoTrainer(args) => demo::trainer(args, &mut out),

@@ -21,6 +21,7 @@
 
 pub mod downsample;
 pub mod flatten;
+mod histogram;
 mod ident;
 pub mod media;
 pub mod names;
@@ -29,6 +30,7 @@ mod run_ref;
 pub mod time;
 mod value;
 
+pub use histogram::{Histogram, HistogramPoint, MAX_BUCKETS};
 pub use ident::{
     FieldPath, IdentError, IdentKind, IdentProblem, MAX_FIELD_PATH_LEN, MAX_PROJECT_NAME_LEN,
     MAX_PROJECT_SEGMENT_BYTES, MAX_RUN_ID_LEN, MAX_RUN_NAME_LEN, ProjectName, RunId, RunName,

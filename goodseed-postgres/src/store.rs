@@ -662,6 +662,9 @@ impl RunStore for PgStore {
     ) -> Result<Box<dyn RunWriter>> {
         crate::off_runtime(|| {
             let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
+            if !first.histogram_entries().is_empty() {
+                return Err(crate::writer::no_histograms(&location));
+            }
             let token = new_token(&location)?;
             let mut conn = self.conn()?;
             let mut tx = conn.transaction().map_err(|e| self.err(&e))?;

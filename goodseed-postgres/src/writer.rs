@@ -752,6 +752,11 @@ impl PgRunWriter {
     }
 }
 
+/// Why a batch holding histograms is refused: this store keeps none (yet).
+pub(crate) fn no_histograms(location: &str) -> StoreError {
+    StoreError::Unsupported { what: "keeping histograms", location: location.to_owned() }
+}
+
 impl RunWriter for PgRunWriter {
     fn write(&mut self, batch: &WriteBatch) -> Result<()> {
         crate::off_runtime(|| {
@@ -760,6 +765,9 @@ impl RunWriter for PgRunWriter {
             }
             if batch.has_artifacts() && self.blobs.is_none() {
                 return Err(self.no_files());
+            }
+            if !batch.histogram_entries().is_empty() {
+                return Err(no_histograms(&self.location));
             }
             for op in batch.artifact_ops() {
                 if let goodseed_store::artifacts::ArtifactOp::Add(a) = op {

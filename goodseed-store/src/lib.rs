@@ -52,9 +52,10 @@ use std::sync::Arc;
 
 pub use error::{Result, StoreError};
 pub use model::{
-    LastSteps, LogLevel, MEAN_OF_LAST, MetricRow, MetricSummary, ProjectSummary, RunListing,
-    RunMeta, RunReader, RunStore, RunSummary, RunVersion, RunWriter, SUMMARY_CONFIG_MAX, SeriesRef,
-    TextFilter, TextOrder, TextPage, TextRow, TextWindow, UnreadableRun, WriteBatch, meta_key,
+    HistogramRow, LastSteps, LogLevel, MEAN_OF_LAST, MetricRow, MetricSummary, ProjectSummary,
+    RunListing, RunMeta, RunReader, RunStore, RunSummary, RunVersion, RunWriter,
+    SUMMARY_CONFIG_MAX, SeriesRef, TextFilter, TextOrder, TextPage, TextRow, TextWindow,
+    UnreadableRun, WriteBatch, meta_key,
 };
 pub use sqlite::{
     HEARTBEAT_STALE_AFTER, RECONCILE_EVERY, STALE_AFTER, SqliteRunReader, SqliteRunWriter,

@@ -52,6 +52,12 @@ pub mod meta_key {
     /// Ours: the signal that killed the run (`SIGINT`, `SIGTERM`) when `ended_by` is
     /// `killed`.
     pub const ENDED_BY_SIGNAL: &str = "ended_by_signal";
+    /// Ours: where an imported run came from (`neptune:<project>/<run>`,
+    /// `tensorboard:<dir>`, `csv:<file>`), written when the import creates it.
+    pub const IMPORTED_FROM: &str = "imported_from";
+    /// Ours: ISO 8601 time at which an import last wrote the whole run; absent while an
+    /// import is under way (or was cut short), so the next import writes it again.
+    pub const IMPORTED_AT: &str = "imported_at";
 }
 
 /// A run's `run_meta` table, with accessors that fall back to the older key names as
@@ -147,6 +153,20 @@ pub struct WriteBatch {
     text_index: HashMap<FieldPath, SeriesRef>,
     pub(crate) texts: Vec<TextRow>,
     pub(crate) artifacts: Vec<crate::artifacts::ArtifactOp>,
+    pub(crate) histograms: Vec<HistogramRow>,
+}
+
+/// One histogram to write (see [`WriteBatch::histogram`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramRow {
+    /// The series' path.
+    pub path: FieldPath,
+    /// The step.
+    pub step: Step,
+    /// The histogram, checked ([`goodseed_core::Histogram::check`]) when written.
+    pub histogram: goodseed_core::Histogram,
+    /// Unix seconds.
+    pub ts: i64,
 }
 
 impl WriteBatch {
@@ -202,6 +222,25 @@ impl WriteBatch {
     /// [`RunWriter::blobs`]); one with the same kind, name and step is replaced.
     pub fn artifact(&mut self, artifact: crate::artifacts::NewArtifact) {
         self.artifacts.push(crate::artifacts::ArtifactOp::Add(artifact));
+    }
+
+    /// Adds a histogram to the histogram series at `path` (ours: 0.4.0 has none). A
+    /// backend that keeps no histograms refuses a batch holding one, whole
+    /// ([`crate::StoreError::Unsupported`]); a histogram of the wrong shape makes the
+    /// batch a [`crate::StoreError::BadRequest`].
+    pub fn histogram(
+        &mut self,
+        path: FieldPath,
+        step: Step,
+        histogram: goodseed_core::Histogram,
+        ts: i64,
+    ) {
+        self.histograms.push(HistogramRow { path, step, histogram, ts });
+    }
+
+    /// The histograms in the order they were added (a later one at a (path, step) wins).
+    pub fn histogram_entries(&self) -> &[HistogramRow] {
+        &self.histograms
     }
 
     /// Changes the run's artifact records (applied in order with the records added).
@@ -260,6 +299,7 @@ impl WriteBatch {
             + self.metrics.len()
             + self.texts.len()
             + self.artifacts.len()
+            + self.histograms.len()
     }
 
     /// True when there is nothing to write.
@@ -283,6 +323,7 @@ impl WriteBatch {
         self.text_index.clear();
         self.texts.clear();
         self.artifacts.clear();
+        self.histograms.clear();
     }
 }
 
@@ -595,6 +636,18 @@ pub trait RunReader: Send + Sync + std::fmt::Debug {
     /// True when the file stores steps as `INTEGER` (files from before 0.4.0), so
     /// they can be shown as whole numbers as those versions did.
     fn integer_steps(&self) -> Result<bool>;
+
+    /// The paths of the run's histogram series, sorted (none for a backend that keeps
+    /// none).
+    fn histogram_paths(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// The histograms of one series in step order (empty for a path with none).
+    fn histograms(&self, path: &str) -> Result<Vec<goodseed_core::HistogramPoint>> {
+        let _ = path;
+        Ok(Vec::new())
+    }
 
     /// The backend's own check that the run's stored data is sound, made without
     /// changing anything. Returns `["ok"]` for a sound run, else the problems found, one
@@ -950,6 +1003,12 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
     /// default) when it cannot, and a watcher must look for changes itself.
     fn watch(&self) -> Option<crate::changes::ChangeFeed> {
         None
+    }
+
+    /// Whether runs here keep histograms ([`WriteBatch::histogram`]); a writer of a store
+    /// that keeps none refuses a batch holding one.
+    fn keeps_histograms(&self) -> bool {
+        false
     }
 
     /// Registers a record from outside the run's writer (the API's register route): for

@@ -402,6 +402,9 @@ impl RunStore for MemoryStore {
     ) -> Result<Box<dyn RunWriter>> {
         let location = location(project.as_str(), run_id.as_str());
         self.check(Operation::Write, &location)?;
+        if !first.histogram_entries().is_empty() {
+            return Err(StoreError::Unsupported { what: "keeping histograms", location });
+        }
         let mut runs = self.runs();
         let key = (project.to_string(), run_id.to_string());
         if runs.0.contains_key(&key) {
@@ -539,6 +542,12 @@ impl RunWriter for MemoryWriter {
         if batch.has_artifacts() {
             return Err(StoreError::Unsupported {
                 what: "keeping files (checkpoints, artifacts)",
+                location: self.location.clone(),
+            });
+        }
+        if !batch.histogram_entries().is_empty() {
+            return Err(StoreError::Unsupported {
+                what: "keeping histograms",
                 location: self.location.clone(),
             });
         }

@@ -1,6 +1,7 @@
 //! The SQLite implementation of the store, in goodseed 0.4.0's file format.
 
 mod artifacts;
+mod histograms;
 mod index;
 mod lock;
 mod persist;

@@ -560,6 +560,14 @@ impl RunReader for SqliteRunReader {
         self.version
     }
 
+    fn histogram_paths(&self) -> Result<Vec<String>> {
+        self.with_conn(super::histograms::paths)
+    }
+
+    fn histograms(&self, path: &str) -> Result<Vec<goodseed_core::HistogramPoint>> {
+        self.with_conn(|conn| super::histograms::read(conn, path))
+    }
+
     fn artifacts(&self) -> Result<Vec<crate::artifacts::Artifact>> {
         self.with_conn(super::artifacts::list)
     }

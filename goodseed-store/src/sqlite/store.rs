@@ -1000,6 +1000,10 @@ fn micros(t: SystemTime) -> UtcMicros {
 }
 
 impl RunStore for SqliteStore {
+    fn keeps_histograms(&self) -> bool {
+        true
+    }
+
     fn location(&self) -> String {
         shown(&self.root)
     }

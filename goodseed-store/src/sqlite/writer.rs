@@ -313,6 +313,8 @@ impl SqliteRunWriter {
                 a.check().map_err(|reason| StoreError::BadRequest { reason })?;
             }
         }
+        super::histograms::check(&batch.histograms)
+            .map_err(|reason| StoreError::BadRequest { reason })?;
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
         let now = UtcMicros::from(SystemTime::now()).to_iso8601();
@@ -410,6 +412,7 @@ impl SqliteRunWriter {
             }
         }
 
+        super::histograms::write(&tx, &batch.histograms).map_err(db)?;
         let deleted = records::write(&tx, &batch.artifacts, &now).map_err(db)?;
 
         tx.commit().map_err(db)?;
