@@ -553,7 +553,13 @@ fn one_value(
     if plugin == "hparams" {
         return hparams(&value, imp);
     }
-    let path = state.path(&value.tag)?;
+    // tensorboardX files text under `<tag>/text_summary`; TensorBoard and tbparse show
+    // `<tag>`.
+    let tag = match plugin {
+        "text" => value.tag.strip_suffix("/text_summary").unwrap_or(&value.tag),
+        _ => &value.tag,
+    };
+    let path = state.path(tag)?;
     if let Some(v) = value.simple_value {
         return imp.metric(&path, step, f64::from(v), ts);
     }

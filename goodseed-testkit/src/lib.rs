@@ -8,6 +8,8 @@
 //!   check compatibility both ways;
 //! - [`faults`]: a small `tmpfs` to fill, and the figures the fault-injection tests
 //!   report;
+//! - [`producers`]: pyarrow, tensorboardX and tbparse (a venv made once under
+//!   `target/`), the real producers of what the importers read;
 //! - [`schemathesis`]: Schemathesis from PyPI (a venv made once under `target/`), for
 //!   the test that holds the server to its `openapi.json`.
 //! - [`postgres`]: private PostgreSQL clusters under `target/pg-test/` (the machine's own
@@ -33,6 +35,7 @@ pub mod faults;
 mod memory;
 #[cfg(unix)]
 pub mod postgres;
+pub mod producers;
 pub mod python;
 pub mod rng;
 pub mod schemathesis;

@@ -29,7 +29,8 @@ pub(crate) fn isolate(cmd: &mut Command) {
     cmd.env("PYTHONDONTWRITEBYTECODE", "1").env("PYTHONUTF8", "1");
 }
 
-/// Makes `venv` with `requirement` installed (`pip install <requirement>`), unless a
+/// Makes `venv` with `requirement` installed (`pip install <requirement>`: one or more
+/// requirements, separated by spaces), unless a
 /// finished one is there: `ready` says whether a venv has what is needed.
 pub(crate) fn make(
     venv: &Path,
@@ -65,15 +66,8 @@ fn build(tmp: &Path, requirement: &str, ready: &impl Fn(&Path) -> bool) -> Resul
         ),
     )?;
     let mut pip = Command::new(bin(tmp, "python"));
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-input",
-        requirement,
-    ]);
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"]);
+    pip.args(requirement.split_whitespace());
     isolate(&mut pip);
     check(pip.output(), &format!("`pip install {requirement}` (is PyPI reachable?)"))?;
     if ready(tmp) { Ok(()) } else { Err(format!("{requirement} installed but does not work")) }
