@@ -1,13 +1,14 @@
 """Writes a neptune-exporter export with pyarrow, in the exporter's exact schema and
 layout, and prints what it wrote as JSON (the values the importer must reproduce).
 
-Usage: neptune_export.py OUT_DIR [--points N]
+Usage: neptune_export.py OUT_DIR [--points N [--runs R] [--only-points]]
 
 OUT_DIR/data/<project dir>/<run>_part_<n>.parquet and OUT_DIR/files/<project dir>/...:
 - run SAN-1: every attribute type, split over two parts, files and a file series;
 - run SAN-2: forked from SAN-1 at step 2.5 (sys/forking/*), decimal steps;
 - run SAN-3: half-written (only .parquet.tmp parts, as an exporter that stopped);
-- run SAN-4 (with --points N): N float-series points in 10 series, for the benchmark.
+- run SAN-4 (with --points N): N float-series points in 10 series (with --runs R: R
+  runs SAN-4, SAN-5, ... of N/R points each); --only-points writes these alone.
 """
 import datetime as dt
 import hashlib
@@ -81,7 +82,17 @@ def main():
     data.mkdir(parents=True, exist_ok=True)
     files.mkdir(parents=True, exist_ok=True)
     expected = {}
+    if "--only-points" not in sys.argv:
+        expected = write_examples(data, files)
+    if points:
+        runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 1
+        for r in range(runs):
+            write_points(data, f"SAN-{4 + r}", points // runs)
+    print(json.dumps({"project_dir": safe(PROJECT), "expected": expected}))
 
+
+def write_examples(data, files):
+    expected = {}
     # SAN-1: every type.
     (files / "SAN-1" / "source").mkdir(parents=True, exist_ok=True)
     (files / "SAN-1" / "source" / "train.py").write_bytes(b"print('train')\n")
@@ -150,37 +161,39 @@ def main():
     # SAN-3: an exporter stopped before renaming it.
     write(data / f"{safe('SAN-3')}_part_0.parquet.tmp", [row("SAN-3", "sys/id", "string", string_value="SAN-3")])
 
-    if points:
-        series = 10
-        per = points // series
-        writer = pq.ParquetWriter(data / f"{safe('SAN-4')}_part_0.parquet", SCHEMA, compression="snappy")
-        chunk = 100_000
-        for s in range(series):
-            for start in range(0, per, chunk):
-                n = min(chunk, per - start)
-                steps = pa.array([Decimal(start + k) for k in range(n)], type=pa.decimal128(18, 6))
-                table = pa.table(
-                    {
-                        "project_id": pa.array([PROJECT] * n),
-                        "run_id": pa.array(["SAN-4"] * n),
-                        "attribute_path": pa.array([f"metrics/m{s}"] * n),
-                        "attribute_type": pa.array(["float_series"] * n),
-                        "step": steps,
-                        "timestamp": pa.array([T0 + dt.timedelta(seconds=start + k) for k in range(n)], type=pa.timestamp("ms", tz="UTC")),
-                        "int_value": pa.nulls(n, pa.int64()),
-                        "float_value": pa.array([(start + k) * 0.001 + s for k in range(n)], type=pa.float64()),
-                        "string_value": pa.nulls(n, pa.string()),
-                        "bool_value": pa.nulls(n, pa.bool_()),
-                        "datetime_value": pa.nulls(n, pa.timestamp("ms", tz="UTC")),
-                        "string_set_value": pa.nulls(n, pa.list_(pa.string())),
-                        "file_value": pa.nulls(n, SCHEMA.field("file_value").type),
-                        "histogram_value": pa.nulls(n, SCHEMA.field("histogram_value").type),
-                    },
-                    schema=SCHEMA,
-                )
-                writer.write_table(table)
-        writer.close()
-    print(json.dumps({"project_dir": safe(PROJECT), "expected": expected}))
+    return expected
+
+
+def write_points(data, run, points):
+    series = 10
+    per = points // series
+    writer = pq.ParquetWriter(data / f"{safe(run)}_part_0.parquet", SCHEMA, compression="snappy")
+    chunk = 100_000
+    for s in range(series):
+        for start in range(0, per, chunk):
+            n = min(chunk, per - start)
+            steps = pa.array([Decimal(start + k) for k in range(n)], type=pa.decimal128(18, 6))
+            table = pa.table(
+                {
+                    "project_id": pa.array([PROJECT] * n),
+                    "run_id": pa.array([run] * n),
+                    "attribute_path": pa.array([f"metrics/m{s}"] * n),
+                    "attribute_type": pa.array(["float_series"] * n),
+                    "step": steps,
+                    "timestamp": pa.array([T0 + dt.timedelta(seconds=start + k) for k in range(n)], type=pa.timestamp("ms", tz="UTC")),
+                    "int_value": pa.nulls(n, pa.int64()),
+                    "float_value": pa.array([(start + k) * 0.001 + s for k in range(n)], type=pa.float64()),
+                    "string_value": pa.nulls(n, pa.string()),
+                    "bool_value": pa.nulls(n, pa.bool_()),
+                    "datetime_value": pa.nulls(n, pa.timestamp("ms", tz="UTC")),
+                    "string_set_value": pa.nulls(n, pa.list_(pa.string())),
+                    "file_value": pa.nulls(n, SCHEMA.field("file_value").type),
+                    "histogram_value": pa.nulls(n, SCHEMA.field("histogram_value").type),
+                },
+                schema=SCHEMA,
+            )
+            writer.write_table(table)
+    writer.close()
 
 
 main()
