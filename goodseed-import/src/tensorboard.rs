@@ -660,7 +660,8 @@ fn strings(t: &proto::TensorProto) -> Result<Vec<String>, String> {
 }
 
 /// An old-style histogram: `bucket_limit` are right edges, the first bucket starting at
-/// `min`; the unbounded outer limits (±`DBL_MAX`) are clamped to `min` and `max`.
+/// `min`; limits outside the data (TensorFlow's ±1e12 and ±`DBL_MAX`) are clamped to
+/// `min` and `max`.
 fn old_histogram(h: &proto::HistogramProto) -> Result<Histogram, String> {
     if h.bucket.len() != h.bucket_limit.len() {
         return Err(format!(
@@ -671,8 +672,9 @@ fn old_histogram(h: &proto::HistogramProto) -> Result<Histogram, String> {
     }
     let (lo, hi) = (h.min, h.max);
     let mut edges = Vec::with_capacity(h.bucket.len() + 1);
-    let first = h.bucket_limit.first().copied().unwrap_or(lo);
-    edges.push(lo.min(first));
+    // No value is below `min`: a bucket whose limit is lower holds nothing, and becomes
+    // an empty bucket at `min` rather than stretching the axis to TensorFlow's ±1e12.
+    edges.push(lo);
     for &limit in &h.bucket_limit {
         let prev = edges.last().copied().unwrap_or(lo);
         edges.push(limit.clamp(prev, hi.max(prev)));
@@ -771,12 +773,12 @@ mod tests {
         let h = proto::HistogramProto {
             min: -1.0,
             max: 3.0,
-            bucket_limit: vec![0.0, 2.0, f64::MAX],
-            bucket: vec![1.0, 4.0, 2.0],
+            bucket_limit: vec![-1e12, 0.0, 2.0, f64::MAX],
+            bucket: vec![0.0, 1.0, 4.0, 2.0],
         };
         let got = old_histogram(&h).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(got.edges, vec![-1.0, 0.0, 2.0, 3.0]);
-        assert_eq!(got.counts, vec![1.0, 4.0, 2.0]);
+        assert_eq!(got.edges, vec![-1.0, -1.0, 0.0, 2.0, 3.0]);
+        assert_eq!(got.counts, vec![0.0, 1.0, 4.0, 2.0]);
         let bad = proto::HistogramProto { bucket: vec![1.0], ..h };
         assert!(old_histogram(&bad).is_err());
     }

@@ -251,7 +251,58 @@ pub(crate) async fn run_get(
             crate::series::series(route, reader, &query, Arc::clone(cache), key).await
         }
         RunView::Metrics => metrics(route, reader, &query, Arc::clone(cache), key).await,
+        RunView::Histograms => {
+            let j = histograms(route, reader, query.get("path").map(str::to_owned)).await?;
+            Ok(cached(cache, key, j))
+        }
     }
+}
+
+/// Ours: `{"paths": [...]}`, the run's histogram series; with `path`, that series'
+/// histograms in step order, `{"path", "histograms": [{"step", "logged_at", "kind",
+/// "edges", "counts"}]}` (an unknown path has none).
+async fn histograms(
+    route: RunRoute<RunView>,
+    reader: Arc<dyn RunReader>,
+    path: Option<String>,
+) -> Result<Json, ApiError> {
+    blocking(move || {
+        let mut j = Json::default();
+        let Some(path) = path else {
+            let paths = reader.histogram_paths().map_err(|e| route.err(e))?;
+            j.begin_object().key("paths").begin_array();
+            for p in &paths {
+                j.str(p);
+            }
+            j.end_array().end_object();
+            return Ok(j);
+        };
+        goodseed_core::FieldPath::parse(&path)
+            .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
+        let integer = reader.integer_steps().map_err(|e| route.err(e))?;
+        let hs = reader.histograms(&path).map_err(|e| route.err(e))?;
+        let cap = hs.iter().map(|h| 64 + h.histogram.edges.len() * 40).sum::<usize>();
+        let mut j = Json::with_capacity(64 + cap);
+        j.begin_object().key("path").str(&path).key("histograms").begin_array();
+        for h in &hs {
+            j.begin_object().key("step");
+            crate::encode::step(&mut j, h.step, integer);
+            j.key("logged_at").str(&crate::encode::logged_at(h.ts));
+            j.key("kind").str(&h.histogram.kind);
+            j.key("edges").begin_array();
+            for e in &h.histogram.edges {
+                j.f64(*e);
+            }
+            j.end_array().key("counts").begin_array();
+            for c in &h.histogram.counts {
+                j.f64(*c);
+            }
+            j.end_array().end_object();
+        }
+        j.end_array().end_object();
+        Ok(j)
+    })
+    .await
 }
 
 async fn metrics(

@@ -25,6 +25,8 @@ pub(crate) enum RunView {
     Series,
     /// `summary` (ours).
     Summary,
+    /// `histograms` (ours: the histogram series' paths, or one series' histograms).
+    Histograms,
 }
 
 /// What a `POST /api/runs/<project>/<run>/<what>` asks to do.
@@ -56,6 +58,7 @@ impl Ending for RunView {
         ("string_series", RunView::StringSeries),
         ("series", RunView::Series),
         ("summary", RunView::Summary),
+        ("histograms", RunView::Histograms),
     ];
 }
 

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 
 use crate::venv;
 
-/// What the venv gets (pinned: the tests compare with what these versions write).
-pub const REQUIREMENTS: &str = "pyarrow==26.0.1 tensorboardX==2.6.5 tbparse==0.0.9 \
-                                tensorboard==2.21.0 numpy==2.4.6 pandas==3.1.1";
+/// What the venv gets, one requirement a line (pinned: the tests compare with what these
+/// versions write; `.ci/run` installs the same file).
+pub const REQUIREMENTS: &str = include_str!("../python/import-requirements.txt");
 
 /// Python that exits 0 only when the producers are importable.
 const CHECK_IMPORT: &str = "import pyarrow, tensorboardX, tbparse, numpy";
@@ -71,7 +71,10 @@ fn find_or_make() -> Result<PathBuf, String> {
     }
     let dir = venv::dir("import-venv");
     venv::make(&dir, REQUIREMENTS, |v| has_them(&venv::bin(v, "python"))).map_err(|e| {
-        format!("{e}\n(or set GOODSEED_IMPORT_PYTHON to an interpreter with {REQUIREMENTS})")
+        format!(
+            "{e}\n(or set GOODSEED_IMPORT_PYTHON to an interpreter with {})",
+            REQUIREMENTS.split_whitespace().collect::<Vec<_>>().join(" ")
+        )
     })?;
     Ok(venv::bin(&dir, "python"))
 }

@@ -459,6 +459,30 @@ export async function artifacts(project: string, runId: string): Promise<Artifac
   return r.artifacts;
 }
 
+/** One histogram of a series: bucket `i` spans `edges[i]` to `edges[i + 1]`. */
+export interface HistogramPoint {
+  step: number;
+  logged_at: string;
+  kind: string;
+  edges: number[];
+  counts: number[];
+}
+
+/** The paths of a run's histogram series. */
+export async function histogramPaths(project: string, runId: string): Promise<string[]> {
+  const r = await getJson<{ paths: string[] }>(`/api/runs/${runPath(project, runId)}/histograms`);
+  return r.paths;
+}
+
+/** One histogram series, in step order. */
+export async function histograms(project: string, runId: string, path: string): Promise<HistogramPoint[]> {
+  const r = await getJson<{ histograms: HistogramPoint[] }>(
+    `/api/runs/${runPath(project, runId)}/histograms?path=${encodeURIComponent(path)}`,
+  );
+  for (const h of r.histograms) h.step = num(h.step);
+  return r.histograms;
+}
+
 /** Where a record's bytes download from. */
 export const artifactUrl = (project: string, runId: string, id: number) =>
   `/api/runs/${runPath(project, runId)}/artifacts/${id}/content`;

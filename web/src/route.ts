@@ -8,7 +8,7 @@ export interface Route {
   /** Run shown. */
   run?: string;
   /** Run page tab. */
-  tab?: 'charts' | 'config' | 'logs' | 'checkpoints' | 'files';
+  tab?: 'charts' | 'config' | 'logs' | 'checkpoints' | 'files' | 'histograms';
   /** Runs selected in the table, compared when `view` is compare. */
   sel: string[];
   view?: 'compare';
@@ -68,7 +68,7 @@ export function parseRoute(search: string): Route {
     project: q.get('project') ?? undefined,
     run: q.get('run') ?? undefined,
     tab:
-      tab === 'config' || tab === 'logs' || tab === 'charts' || tab === 'checkpoints' || tab === 'files'
+      tab === 'config' || tab === 'logs' || tab === 'charts' || tab === 'checkpoints' || tab === 'files' || tab === 'histograms'
         ? tab
         : undefined,
     sel: list('sel'),

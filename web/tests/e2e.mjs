@@ -551,6 +551,44 @@ test('a run written by Python goodseed 0.4.0: charts, config and logs', async ()
   await shot('python-run');
 });
 
+test('histograms: a tab for the runs that have them, the distribution over steps and one step as bars', async () => {
+  await page.goto(url({ project: 'fx/cmp', run: 'cmp-0' }));
+  await page.getByRole('tab', { name: 'Config' }).waitFor();
+  assert.equal(await page.getByRole('tab', { name: 'Histograms' }).count(), 0, 'no tab without histograms');
+  await page.goto(url({ project: 'fx/hist', run: 'hist-1' }));
+  await page.getByRole('tab', { name: 'Histograms' }).click();
+  const series = '.histogram-series[data-series="weights/fc1"]';
+  await page.locator(`${series} .histogram-bars rect`).first().waitFor();
+  await page.getByText('step 4 · 5 histograms').waitFor();
+  // The heat map: a row of cells per step.
+  const cells = await page.locator(`${series} .histogram-heat rect[fill="var(--live)"]`).count();
+  assert.ok(cells > 5 * 10, `heat map drawn: ${cells} cells`);
+  // The last step's bars sit right of the first step's.
+  const centre = () =>
+    page.$$eval(`${series} .histogram-bars rect[fill="var(--accent)"]`, (rects) => {
+      let sum = 0;
+      let weight = 0;
+      for (const r of rects) {
+        const h = Number(r.getAttribute('height'));
+        sum += (Number(r.getAttribute('x')) + Number(r.getAttribute('width')) / 2) * h;
+        weight += h;
+      }
+      return sum / weight;
+    });
+  const last = await centre();
+  await page.locator(`${series} input[type="range"]`).focus();
+  await page.keyboard.press('Home');
+  await page.getByText('step 0 · 5 histograms').waitFor();
+  const first = await centre();
+  assert.ok(last > first + 50, `the distribution moves right: ${first} -> ${last}`);
+  // A click on the heat map's middle row picks that step.
+  const box = await page.locator(`${series} .histogram-heat`).boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height * 0.52);
+  await page.getByText('step 2 · 5 histograms').waitFor();
+  assert.equal(new URL(page.url()).searchParams.get('tab'), 'histograms');
+  await shot('histograms');
+});
+
 test('a run left running by a killed 0.4.0 trainer shows as stale, with its last write', async () => {
   await page.goto(url({ project: 'fx/py' }));
   const badge = page.locator('tr:has-text("py-killed") .badge');

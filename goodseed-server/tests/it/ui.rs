@@ -164,6 +164,50 @@ fn fixtures(home: &Path) {
         }
         run.finish().expect("finish");
     }
+    histogram_fixture(home);
+}
+
+/// A run with a histogram series (the SDK logs none; imports bring them), written
+/// through the store's port as an importer writes it: a distribution that moves right
+/// and narrows over five steps.
+fn histogram_fixture(home: &Path) {
+    use goodseed_core::{FieldPath, Histogram, ProjectName, RunId, Step};
+    use goodseed_store::lifecycle::{self, EndState, NewRun, WriterIdentity};
+    use goodseed_store::{RunStore, SqliteStore, WriteBatch};
+    let store = SqliteStore::new(home.join("projects"));
+    let (project, id) =
+        (ProjectName::parse("fx/hist").expect("project"), RunId::parse("hist-1").expect("id"));
+    let first = lifecycle::created(
+        &NewRun::new(id.clone(), project.clone()),
+        &WriterIdentity::this_process(),
+        "2025-01-01T00:00:00+00:00",
+    );
+    let mut writer = store.create_run(&project, &id, &first).expect("create");
+    let mut b = WriteBatch::new();
+    let path = FieldPath::parse("weights/fc1").expect("path");
+    for step in 0..5u32 {
+        let centre = f64::from(step) * 0.5;
+        let edges: Vec<f64> = (0..=40).map(|k| -3.0 + f64::from(k) * 0.2).collect();
+        let counts: Vec<f64> = edges
+            .windows(2)
+            .map(|w| {
+                let x = (w[0] + w[1]) / 2.0 - centre;
+                (100.0 * (-x * x * (1.0 + f64::from(step))).exp()).round()
+            })
+            .collect();
+        let h = Histogram { kind: "COUNTING".into(), edges, counts };
+        b.histogram(
+            path.clone(),
+            Step::new(f64::from(step)).expect("step"),
+            h,
+            1_735_689_600 + i64::from(step),
+        );
+    }
+    let loss = b.metric_series(&FieldPath::parse("loss").expect("path"));
+    b.metric(loss, Step::ZERO, 1.0, 1_735_689_600);
+    lifecycle::closed(&mut b, EndState::Finished, "2025-01-01T00:01:00+00:00");
+    writer.write(&b).expect("write");
+    writer.close().expect("close");
 }
 
 /// A PNG of `w`×`h` RGB pixels (colour from the pixel's place and `seed`).

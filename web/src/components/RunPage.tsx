@@ -10,11 +10,12 @@ import { ChartOptions } from './ChartOptions';
 import { ConfigTree } from './ConfigTree';
 import { Empty, ErrorBox, Loading, StatusBadge, toast, useAsync } from './common';
 import { Checkpoints, FilesTab } from './Files';
+import { HistogramsTab } from './Histograms';
 import { Logs } from './Logs';
 import { LazyMetricChart, publishLive, type RunRef } from './MetricChart';
 import { isMonitoring, SystemSection } from './System';
 
-const TAB_NAMES = { charts: 'Charts', config: 'Config', logs: 'Logs', checkpoints: 'Checkpoints', files: 'Artifacts' };
+const TAB_NAMES = { charts: 'Charts', config: 'Config', logs: 'Logs', histograms: 'Histograms', checkpoints: 'Checkpoints', files: 'Artifacts' };
 
 /** Groups paths by their first segment (`train/loss` → `train`), in order. */
 export function groupPaths(paths: string[]): [string, string[]][] {
@@ -33,6 +34,9 @@ export function RunPage({ route }: { route: Route }) {
   const runId = route.run!;
   const summary = useAsync(() => api.summary(project, runId), [project, runId]);
   const paths = useAsync(() => api.metricPaths(project, runId), [project, runId]);
+  // Histogram series (ours; imports bring them): the tab shows when the run has some.
+  const histogramPaths = useAsync(() => api.histogramPaths(project, runId).catch(() => [] as string[]), [project, runId]);
+  const hasHistograms = (histogramPaths.data ?? []).length > 0;
   const tab = route.tab ?? 'charts';
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const cloning = route.clone;
@@ -215,7 +219,7 @@ export function RunPage({ route }: { route: Route }) {
         </dl>
         <div class="toolbar">
           <nav class="tabs" role="tablist">
-            {(['charts', 'config', 'logs', 'checkpoints', 'files'] as const).map((t) => (
+            {(['charts', 'config', 'logs', 'histograms', 'checkpoints', 'files'] as const).filter((t) => t !== 'histograms' || hasHistograms || tab === t).map((t) => (
               <button role="tab" aria-selected={tab === t} class={tab === t ? 'tab active' : 'tab'} onClick={() => patchRoute({ tab: t === 'charts' ? undefined : t })}>
                 {TAB_NAMES[t]}
               </button>
@@ -327,6 +331,7 @@ export function RunPage({ route }: { route: Route }) {
       {tab === 'logs' && <Logs project={project} runId={runId} live={s.state === 'running'} />}
       {tab === 'checkpoints' && <Checkpoints project={project} runId={runId} seen={filesSeen} />}
       {tab === 'files' && <FilesTab project={project} runId={runId} />}
+      {tab === 'histograms' && <HistogramsTab project={project} runId={runId} paths={histogramPaths.data ?? []} />}
     </section>
   );
 }
