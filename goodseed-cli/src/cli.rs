@@ -76,8 +76,10 @@ pub(crate) enum Command {
             carriage return) is written quoted with a ' before it.\n\n\
             JSON is one object: {\"run\": {...}, \"configs\": {...}, \"metrics\": \
             [{path, step, value, logged_at}, ...], \"text\": [{path, step, value, \
-            logged_at}, ...]}, with NaN and infinities as the strings \"NaN\", \
-            \"Infinity\" and \"-Infinity\", as goodseed's HTTP API sends them.")]
+            logged_at}, ...]} (and, for a run with histograms, \"histograms\": [{path, \
+            step, logged_at, kind, edges, counts}, ...]), with NaN and infinities as the \
+            strings \"NaN\", \"Infinity\" and \"-Infinity\", as goodseed's HTTP API sends \
+            them.")]
     Export(ExportArgs),
 
     /// Move a run to the trash. Its file stays; `goodseed restore` brings it back.

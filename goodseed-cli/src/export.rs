@@ -149,7 +149,9 @@ impl Export<'_> {
                 write!(out, "{}],\n\"text\": [", if first { "" } else { "\n" })
                     .map_err(context_writing)?;
                 let wrote = self.each_text(out, integer_steps)?;
-                writeln!(out, "{}]}}", if wrote { "\n" } else { "" }).map_err(context_writing)
+                write!(out, "{}]", if wrote { "\n" } else { "" }).map_err(context_writing)?;
+                self.histograms(out, integer_steps)?;
+                writeln!(out, "}}").map_err(context_writing)
             }
         }
     }
@@ -190,6 +192,40 @@ impl Export<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Writes `,"histograms": [...]` when the run has histogram series (ours: imports
+    /// bring them), each `{path, step, logged_at, kind, edges, counts}` in path then step
+    /// order.
+    fn histograms(&self, out: &mut dyn Write, integer_steps: bool) -> anyhow::Result<()> {
+        let reading = || format!("reading the histograms of run {}", self.run);
+        let paths = self.reader.histogram_paths().with_context(reading)?;
+        if paths.is_empty() {
+            return Ok(());
+        }
+        write!(out, ",\n\"histograms\": [").map_err(context_writing)?;
+        let mut first = true;
+        for path in &paths {
+            for h in self.reader.histograms(path).with_context(reading)? {
+                let sep = if std::mem::take(&mut first) { "\n" } else { ",\n" };
+                let mut j = Json::with_capacity(64 + 40 * h.histogram.edges.len());
+                j.begin_object().key("path").str(path).key("step");
+                encode::step(&mut j, h.step, integer_steps);
+                j.key("logged_at").str(&encode::logged_at(h.ts));
+                j.key("kind").str(&h.histogram.kind);
+                j.key("edges").begin_array();
+                for e in &h.histogram.edges {
+                    j.f64(*e);
+                }
+                j.end_array().key("counts").begin_array();
+                for c in &h.histogram.counts {
+                    j.f64(*c);
+                }
+                j.end_array().end_object();
+                write!(out, "{sep}{}", j.finish()).map_err(context_writing)?;
+            }
+        }
+        write!(out, "\n]").map_err(context_writing)
     }
 
     /// Writes every chosen text point as JSON objects, a page at a time; true if any.

@@ -398,6 +398,44 @@ impl RunReader for PgRunReader {
         crate::off_runtime(|| self.paths(TEXT))
     }
 
+    fn histogram_paths(&self) -> Result<Vec<String>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT DISTINCT path FROM goodseed_histograms WHERE run = $1 ORDER BY path",
+                    &[&self.run],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn histograms(&self, path: &str) -> Result<Vec<goodseed_core::HistogramPoint>> {
+        crate::off_runtime(|| {
+            let mut conn = self.shared.conn()?;
+            let rows = conn
+                .query(
+                    "SELECT step, ts, kind, edges, counts FROM goodseed_histograms
+                     WHERE run = $1 AND path = $2 ORDER BY step",
+                    &[&self.run, &path],
+                )
+                .map_err(|e| self.err(&e))?;
+            Ok(rows
+                .iter()
+                .map(|r| goodseed_core::HistogramPoint {
+                    step: r.get(0),
+                    ts: r.get(1),
+                    histogram: goodseed_core::Histogram {
+                        kind: r.get(2),
+                        edges: r.get(3),
+                        counts: r.get(4),
+                    },
+                })
+                .collect())
+        })
+    }
+
     fn metric_count(&self, path: &str) -> Result<u64> {
         crate::off_runtime(|| {
             let mut conn = self.shared.conn()?;

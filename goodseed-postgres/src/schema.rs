@@ -240,6 +240,21 @@ CREATE TABLE goodseed_saved_views (
     PRIMARY KEY (project, name)
 );
 "#,
+    // 11: histogram series (goodseed_store::WriteBatch::histogram), one row a histogram.
+    r#"
+CREATE TABLE goodseed_histograms (
+    run BIGINT NOT NULL REFERENCES goodseed_runs (id) ON DELETE CASCADE,
+    path TEXT COLLATE "C" NOT NULL,
+    step DOUBLE PRECISION NOT NULL,
+    ts BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    edges DOUBLE PRECISION[] NOT NULL,
+    counts DOUBLE PRECISION[] NOT NULL,
+    seq BIGINT NOT NULL,
+    uploaded BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (run, path, step)
+);
+"#,
 ];
 
 /// The SQL of migration `version` (1 to [`SCHEMA_VERSION`]), for a database

@@ -498,6 +498,10 @@ fn new_token(location: &str) -> Result<i64> {
 }
 
 impl RunStore for PgStore {
+    fn keeps_histograms(&self) -> bool {
+        true
+    }
+
     fn watch(&self) -> Option<goodseed_store::changes::ChangeFeed> {
         Some(crate::notify::watch(&self.shared))
     }
@@ -662,8 +666,10 @@ impl RunStore for PgStore {
     ) -> Result<Box<dyn RunWriter>> {
         crate::off_runtime(|| {
             let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
-            if !first.histogram_entries().is_empty() {
-                return Err(crate::writer::no_histograms(&location));
+            for h in first.histogram_entries() {
+                h.histogram.check().map_err(|e| StoreError::BadRequest {
+                    reason: format!("histogram {} at step {}: {e}", h.path, h.step.get()),
+                })?;
             }
             let token = new_token(&location)?;
             let mut conn = self.conn()?;

@@ -330,6 +330,35 @@ impl PgRunWriter {
             let groups = self.resolve(tx, TEXT, batch.text_paths(), &mut by_series)?;
             self.write_texts(tx, groups, seq)?;
         }
+
+        // Histograms: a row each, a later one at a (path, step) winning.
+        if !batch.histogram_entries().is_empty() {
+            let stmt = tx
+                .prepare(
+                    "INSERT INTO goodseed_histograms (run, path, step, ts, kind, edges, counts, seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (run, path, step) DO UPDATE SET ts = excluded.ts,
+                         kind = excluded.kind, edges = excluded.edges, counts = excluded.counts,
+                         seq = excluded.seq, uploaded = FALSE",
+                )
+                .map_err(|e| self.err(&e))?;
+            for h in batch.histogram_entries() {
+                tx.execute(
+                    &stmt,
+                    &[
+                        &run,
+                        &h.path.as_str(),
+                        &h.step.get(),
+                        &h.ts,
+                        &h.histogram.kind,
+                        &h.histogram.edges,
+                        &h.histogram.counts,
+                        &seq,
+                    ],
+                )
+                .map_err(|e| self.err(&e))?;
+            }
+        }
         Ok(())
     }
 
@@ -752,11 +781,6 @@ impl PgRunWriter {
     }
 }
 
-/// Why a batch holding histograms is refused: this store keeps none (yet).
-pub(crate) fn no_histograms(location: &str) -> StoreError {
-    StoreError::Unsupported { what: "keeping histograms", location: location.to_owned() }
-}
-
 impl RunWriter for PgRunWriter {
     fn write(&mut self, batch: &WriteBatch) -> Result<()> {
         crate::off_runtime(|| {
@@ -766,8 +790,10 @@ impl RunWriter for PgRunWriter {
             if batch.has_artifacts() && self.blobs.is_none() {
                 return Err(self.no_files());
             }
-            if !batch.histogram_entries().is_empty() {
-                return Err(no_histograms(&self.location));
+            for h in batch.histogram_entries() {
+                h.histogram.check().map_err(|e| StoreError::BadRequest {
+                    reason: format!("histogram {} at step {}: {e}", h.path, h.step.get()),
+                })?;
             }
             for op in batch.artifact_ops() {
                 if let goodseed_store::artifacts::ArtifactOp::Add(a) = op {

@@ -327,3 +327,42 @@ fn a_million_points_stream_through_with_exact_values() {
         }
     }
 }
+
+#[test]
+fn the_export_imports_into_postgresql_through_the_same_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    export(tmp.path(), None);
+    let url = goodseed_testkit::postgres::shared().database();
+    let pg =
+        goodseed_postgres::PgStore::open(&url, 4).unwrap().with_blob_dir(tmp.path().join("blobs"));
+    pg.migrate().unwrap();
+    let store: Arc<dyn RunStore> = Arc::new(pg);
+    let target = Target::new(store.clone(), false);
+    let report =
+        neptune::import(&tmp.path().join("data"), None, &target, &options(None, false), silent())
+            .unwrap();
+    assert!(
+        report.problems.iter().all(|p| p.source.contains("bad") || !p.reason.contains("keeps no")),
+        "{:#?}",
+        report.problems
+    );
+    let r = report_of(&report, "team/vision/SAN-1");
+    assert_eq!(r.outcome, Outcome::Imported);
+    assert_eq!(
+        (r.counts.metric_points, r.counts.text_points, r.counts.histograms, r.counts.files),
+        (62, 10, 3, 4)
+    );
+    let run = open(&store, "team/vision/SAN-1");
+    assert_eq!(run.metric_count("train/loss").unwrap(), 52);
+    assert_eq!(run.histograms("weights/hist").unwrap()[2].histogram.counts, vec![2.0, 2.0, 1.5]);
+    assert_eq!(run.artifacts().unwrap().len(), 4);
+    assert_eq!(
+        configs(run.as_ref())["params/layers"],
+        ConfigValue::StringSet(["conv", "fc", "pool"].map(String::from).into())
+    );
+    // Idempotent there too.
+    let again =
+        neptune::import(&tmp.path().join("data"), None, &target, &options(None, false), silent())
+            .unwrap();
+    assert!(again.runs.iter().all(|r| matches!(r.outcome, Outcome::Skipped(_))), "{again:#?}");
+}

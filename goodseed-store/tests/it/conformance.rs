@@ -194,7 +194,73 @@ mod backends {
         every_value_round_trips_exactly,
         metrics_are_summarised,
         edits_reach_readers_listings_and_uploads_beside_a_writer,
+        histograms_round_trip_or_are_refused_whole,
     );
+}
+
+fn histograms_round_trip_or_are_refused_whole(b: &impl Backend) {
+    use goodseed_core::Histogram;
+    let h = |c: f64| Histogram {
+        kind: "COUNTING".into(),
+        edges: vec![-0.5, 0.0, 1e-300],
+        counts: vec![c, 1.5],
+    };
+    let mut w =
+        b.create("p", "h", &finished_run("h", "2025-01-01T00:00:00+00:00")).expect("create");
+    let mut batch = WriteBatch::new();
+    batch.histogram(fp("w/fc"), step(1.0), h(2.0), TS);
+    batch.histogram(fp("w/fc"), step(0.0), h(1.0), TS);
+    batch.histogram(fp("w/fc"), step(1.0), h(3.0), TS + 1); // the same step later: wins
+    batch.histogram(fp("a"), step(0.5), h(0.0), TS);
+    let loss = batch.metric_series(&fp("loss"));
+    batch.metric(loss, step(0.0), 1.0, TS);
+    let result = w.write(&batch);
+    let r = b.catalog().open_run(&pn("p"), &rid("h")).expect("open");
+    if !b.store().keeps_histograms() {
+        assert!(matches!(result, Err(StoreError::Unsupported { .. })), "{result:?}");
+        assert_eq!(r.metric_count("loss").expect("count"), 0, "refused whole");
+        assert_eq!(r.histogram_paths().expect("paths"), Vec::<String>::new());
+        return;
+    }
+    result.expect("write");
+    assert_eq!(r.histogram_paths().expect("paths"), ["a", "w/fc"]);
+    let got = r.histograms("w/fc").expect("histograms");
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].step, got[0].ts, &got[0].histogram), (0.0, TS, &h(1.0)));
+    assert_eq!((got[1].step, got[1].ts, &got[1].histogram), (1.0, TS + 1, &h(3.0)));
+    assert_eq!(r.histograms("nope").expect("none"), []);
+
+    // A histogram of the wrong shape: the whole batch refused, naming it.
+    let mut bad = WriteBatch::new();
+    let loss = bad.metric_series(&fp("loss"));
+    bad.metric(loss, step(1.0), 0.5, TS);
+    bad.histogram(
+        fp("x"),
+        step(0.0),
+        Histogram { kind: String::new(), edges: vec![0.0], counts: vec![1.0] },
+        TS,
+    );
+    match w.write(&bad) {
+        Err(StoreError::BadRequest { reason }) => {
+            assert!(
+                reason.contains("histogram x at step 0") && reason.contains("needs 2 edges"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.metric_count("loss").expect("count"), 1);
+
+    // Resumed, a step written again is replaced; the run keeps its histograms when closed.
+    w.close().expect("close");
+    let mut w = b.resume("p", "h").expect("resume");
+    let mut again = WriteBatch::new();
+    again.histogram(fp("w/fc"), step(0.0), h(9.0), TS + 9);
+    w.write(&again).expect("write");
+    w.close().expect("close");
+    let r = b.catalog().open_run(&pn("p"), &rid("h")).expect("open");
+    let got = r.histograms("w/fc").expect("histograms");
+    assert_eq!(got.iter().map(|p| p.histogram.counts[0]).collect::<Vec<_>>(), [9.0, 3.0]);
 }
 
 fn configs_round_trip(b: &impl Backend) {
