@@ -62,6 +62,42 @@ pub trait Progress: Send + Sync {
     fn working_on(&self, what: &str);
 }
 
+/// One run's share of a [`Progress`]: counts what it passed on, so that a run that
+/// ends early (skipped, failed) still moves the bar by its whole size.
+pub(crate) struct RunProgress<'a> {
+    inner: &'a dyn Progress,
+    told: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> RunProgress<'a> {
+    pub(crate) fn new(inner: &'a dyn Progress) -> RunProgress<'a> {
+        RunProgress { inner, told: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// Moves the bar by what is left of the run's `total`.
+    pub(crate) fn top_up(&self, total: u64) {
+        let told = self.told.load(std::sync::atomic::Ordering::Relaxed);
+        if total > told {
+            self.advance(total - told);
+        }
+    }
+}
+
+impl Progress for RunProgress<'_> {
+    fn set_total(&self, total: u64) {
+        self.inner.set_total(total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.told.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.inner.advance(n);
+    }
+
+    fn working_on(&self, what: &str) {
+        self.inner.working_on(what);
+    }
+}
+
 /// A [`Progress`] that shows nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Silent;

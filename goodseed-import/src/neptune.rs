@@ -98,7 +98,9 @@ pub fn import(
     let shared = Shared::default();
     crate::each_parallel(runs, options.workers(), |run| {
         let mut problems = Problems::default();
-        let report = import_run(&run, files.as_deref(), target, options, progress, &mut problems);
+        let share = crate::RunProgress::new(progress);
+        let report = import_run(&run, files.as_deref(), target, options, &share, &mut problems);
+        share.top_up(run.parts.iter().map(|p| p.2).sum());
         shared.finish(report, problems);
     });
     Ok(shared.into_report())
@@ -180,7 +182,6 @@ fn import_run(
             run.prefix,
             run.unfinished + run.parts.len()
         ));
-        progress.advance(run.parts.iter().map(|p| p.2).sum());
         return report;
     }
     let expected: Vec<u32> = (0..).take(run.parts.len()).collect();
@@ -192,7 +193,6 @@ fn import_run(
         );
     }
     let mut state = RunState::default();
-    let mut done_bytes = 0;
     let result = (|| -> Result<(), String> {
         for (_, path, size) in &run.parts {
             let shown = path.display().to_string();
@@ -214,11 +214,7 @@ fn import_run(
                 if state.run.is_none() && batch.num_rows() > 0 {
                     match state.open(&cols, target, options, &mut report) {
                         Ok(true) => {}
-                        Ok(false) => {
-                            progress
-                                .advance(run.parts.iter().map(|p| p.2).sum::<u64>() - done_bytes);
-                            return Ok(());
-                        }
+                        Ok(false) => return Ok(()),
                         Err(e) => return Err(e),
                     }
                     if let Some(r) = &state.run {
@@ -231,7 +227,6 @@ fn import_run(
                 bytes_told = told;
             }
             progress.advance(size - bytes_told);
-            done_bytes += size;
         }
         Ok(())
     })();

@@ -296,7 +296,9 @@ pub fn import(
     let shared = Shared::default();
     crate::each_parallel(runs, options.workers(), |run| {
         let mut problems = Problems::default();
-        let report = import_dir(&run, &project, target, progress, &mut problems);
+        let share = crate::RunProgress::new(progress);
+        let report = import_dir(&run, &project, target, &share, &mut problems);
+        share.top_up(run.files.iter().map(|f| f.1).sum());
         shared.finish(report, problems);
     });
     Ok(shared.into_report())
@@ -351,7 +353,6 @@ fn import_dir(
         outcome: Outcome::Imported,
         counts: crate::Counts::default(),
     };
-    let total: u64 = run.files.iter().map(|f| f.1).sum();
     let canonical = run.dir.canonicalize().unwrap_or_else(|_| run.dir.clone());
     let run_id = crate::run_id_from(&run.rel.replace('/', "-"));
     report.run = Some(format!("{project}/{run_id}"));
@@ -370,12 +371,10 @@ fn import_dir(
         Ok(Opened::Write(imp)) => imp,
         Ok(Opened::Skip(why)) => {
             report.outcome = Outcome::Skipped(why);
-            progress.advance(total);
             return report;
         }
         Err(e) => {
             report.outcome = Outcome::Failed(e);
-            progress.advance(total);
             return report;
         }
     };
