@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/runs/{project}/{run_id}/string_series"),
     ("get", "/api/runs/{project}/{run_id}/series"),
     ("get", "/api/runs/{project}/{run_id}/summary"),
+    ("get", "/api/runs/{project}/{run_id}/histograms"),
     ("post", "/api/runs/{project}/{run_id}/trash"),
     ("post", "/api/runs/{project}/{run_id}/trash/restore"),
     ("post", "/api/runs/{project}/{run_id}/stop"),
@@ -204,6 +205,26 @@ fn server() -> (tempfile::TempDir, TestServer) {
         run.log_checkpoint(&file, step, &[("val/loss", f64::NAN)]).expect("checkpoint");
     }
     run.finish().expect("finish");
+    // A histogram series (ours; imports write them through the store).
+    {
+        use goodseed_store::RunStore as _;
+        let store = goodseed_store::SqliteStore::new(home.path().join("projects"));
+        let (p, r) = (
+            goodseed_core::ProjectName::parse(PROJECT).expect("project"),
+            goodseed_core::RunId::parse(RUN).expect("run"),
+        );
+        let mut w = store.resume_run(&p, &r).expect("resume");
+        let mut b = goodseed_store::WriteBatch::new();
+        let h = goodseed_core::Histogram {
+            kind: "COUNTING".into(),
+            edges: vec![-1.0, 0.0, 1.0],
+            counts: vec![2.0, 3.0],
+        };
+        let path = goodseed_core::FieldPath::parse("weights/fc1").expect("path");
+        b.histogram(path, goodseed_core::Step::ZERO, h, 1_700_000_000);
+        w.write(&b).expect("write");
+        w.close().expect("close");
+    }
     let server = TestServer::start(&home.path().join("projects"));
     (home, server)
 }
@@ -399,6 +420,8 @@ fn answers_have_the_documented_fields() {
         ("/api/runs", "status=finished&sort=-name&limit=5&offset=0"),
         ("/api/runs", "project=..%2Fetc&tag=t1"),
         ("/api/runs/{project}/{run_id}/summary", ""),
+        ("/api/runs/{project}/{run_id}/histograms", ""),
+        ("/api/runs/{project}/{run_id}/histograms", "path=weights/fc1"),
         ("/api/runs/{project}/{run_id}/metrics", "path=odd"),
         ("/api/runs/{project}/{run_id}/metrics", "path=train/loss&pointCount=3"),
         (
@@ -466,6 +489,11 @@ fn answers_have_the_documented_fields() {
     let sampled = server.get(&target(&format!("{run}/metrics"), "path=odd&pointCount=1")).json();
     assert_eq!(keys(&sampled), fields("DownsampledMetrics"));
     assert_eq!(keys(&sampled["points"][0]), fields("SampledPoint"));
+    let hist = server.get(&target(&format!("{run}/histograms"), "path=weights/fc1")).json();
+    assert_eq!(keys(&hist), fields("Histograms"));
+    assert_eq!(hist["histograms"][0]["counts"], serde_json::json!([2.0, 3.0]));
+    let paths = server.get(&target(&format!("{run}/histograms"), "")).json();
+    assert_eq!(paths, serde_json::json!({"paths": ["weights/fc1"]}));
     let text = server.get(&target(&format!("{run}/string_series"), "")).json();
     assert_eq!(keys(&text), fields("StringSeries"));
     assert_eq!(keys(&text["string_series"][0]), fields("TextPoint"));
