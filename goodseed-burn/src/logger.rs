@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use burn::train::Interrupter;
 use burn::train::logger::MetricLogger;
-use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::store::{EpochSummary, MetricsUpdate, NumericMetricUpdate, Split};
 use burn::train::metric::{
     MetricAttributes, MetricDefinition, MetricEntry, MetricId, NumericEntry,
 };
@@ -97,6 +97,23 @@ struct EpochValues {
     final_value: Option<f64>,
 }
 
+impl EpochValues {
+    fn add(&mut self, value: &NumericEntry) {
+        let values = self;
+        match *value {
+            NumericEntry::Value(v) => {
+                values.sum += v;
+                values.count += 1;
+            }
+            NumericEntry::Aggregated { aggregated_value, count } => {
+                values.sum += aggregated_value * count as f64;
+                values.count += count;
+            }
+            NumericEntry::Final(v) => values.final_value = Some(v),
+        }
+    }
+}
+
 impl GoodseedLogger {
     /// A logger writing into `run` (a clone of it: the logger keeps the run open until
     /// burn drops it or the run is finished).
@@ -139,13 +156,9 @@ impl GoodseedLogger {
         self.shared.errors()
     }
 
-    fn prefix_of(split: &Split) -> String {
-        split_prefix(split)
-    }
-
     /// Writes one update as an iteration of its split.
     fn write_iteration(&mut self, update: &MetricsUpdate, epoch: usize, split: &Split) {
-        let prefix = Self::prefix_of(split);
+        let prefix = split_prefix(split);
         let state = self.splits.entry(prefix.clone()).or_default();
         state.step += 1;
         let step = state.step;
@@ -155,11 +168,9 @@ impl GoodseedLogger {
         for numeric in &update.entries_numeric {
             let Some(def) = self.definition(&numeric.entry.metric_id) else { continue };
             let path = format!("{prefix}/{}", def.segment);
-            let name = def.name.clone();
-            let value = numeric.numeric_entry.clone().or_else(|| parse(&numeric.entry));
+            let value = value_of(numeric);
             if let Some(value) = value {
                 points.push((path.clone(), value.current()));
-                self.remember(&prefix, name, epoch, &value);
             }
             if let Some(running) = &numeric.running_entry {
                 points.push((format!("{path}/running"), running.current()));
@@ -173,21 +184,15 @@ impl GoodseedLogger {
 
     /// Writes one update as the final values of an epoch.
     fn write_epoch_end(&mut self, update: &MetricsUpdate, epoch: usize, split: &Split) {
-        let prefix = Self::prefix_of(split);
+        let prefix = split_prefix(split);
         let mut points: Vec<(String, f64)> = Vec::with_capacity(update.entries_numeric.len());
         for numeric in &update.entries_numeric {
             let Some(def) = self.definition(&numeric.entry.metric_id) else { continue };
             let path = format!("{prefix}/{}", def.segment);
-            let name = def.name.clone();
-            let Some(value) = numeric.numeric_entry.clone().or_else(|| parse(&numeric.entry))
-            else {
-                continue;
-            };
+            let Some(value) = value_of(numeric) else { continue };
             let final_value = value.current();
             points.push((format!("{path}/epoch"), final_value));
             self.shared.record_final(epoch, path, final_value);
-            let values = self.memory.entry((prefix.clone(), name, epoch)).or_default();
-            values.final_value = Some(final_value);
         }
         let result =
             self.shared.run.log_metrics(epoch, points.iter().map(|(p, v)| (p.as_str(), *v)));
@@ -219,18 +224,17 @@ impl GoodseedLogger {
         self.definitions.get(id)
     }
 
-    fn remember(&mut self, prefix: &str, name: Arc<String>, epoch: usize, value: &NumericEntry) {
-        let values = self.memory.entry((prefix.to_owned(), name, epoch)).or_default();
-        match *value {
-            NumericEntry::Value(v) => {
-                values.sum += v;
-                values.count += 1;
-            }
-            NumericEntry::Aggregated { aggregated_value, count } => {
-                values.sum += aggregated_value * count as f64;
-                values.count += count;
-            }
-            NumericEntry::Final(v) => values.final_value = Some(v),
+    /// Keeps an update's numeric values for [`MetricLogger::read_numeric`], at once (an
+    /// update held back is already counted), as burn's file logger would read them back.
+    fn remember(&mut self, update: &MetricsUpdate, epoch: usize, prefix: &str) {
+        for numeric in &update.entries_numeric {
+            let Some(name) = self.definitions.get(&numeric.entry.metric_id).map(|d| d.name.clone())
+            else {
+                continue;
+            };
+            let Some(value) = value_of(numeric) else { continue };
+            let values = self.memory.entry((prefix.to_owned(), name, epoch)).or_default();
+            values.add(&value);
         }
     }
 
@@ -243,8 +247,12 @@ impl GoodseedLogger {
     }
 }
 
-/// An entry's value read from its serialized form (as burn's file logger reads it), for
-/// a metric that gives no numeric entry.
+/// A numeric update's value: its numeric entry, else read from its serialized form (as
+/// burn's file logger reads it back), else none (a placeholder, or text that is no number).
+fn value_of(update: &NumericMetricUpdate) -> Option<NumericEntry> {
+    update.numeric_entry.clone().or_else(|| parse(&update.entry))
+}
+
 fn parse(entry: &MetricEntry) -> Option<NumericEntry> {
     if entry.serialized_entry.is_not_available() {
         return None;
@@ -255,7 +263,8 @@ fn parse(entry: &MetricEntry) -> Option<NumericEntry> {
 impl MetricLogger for GoodseedLogger {
     fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
         self.shared.forward_stop();
-        let prefix = Self::prefix_of(split);
+        let prefix = split_prefix(split);
+        self.remember(&update, epoch, &prefix);
         if matches!(split, Split::Test(_)) {
             self.write_iteration(&update, epoch, split);
             return;
@@ -270,7 +279,7 @@ impl MetricLogger for GoodseedLogger {
         epoch: usize,
         split: &Split,
     ) -> Result<Vec<NumericEntry>, String> {
-        let key = (Self::prefix_of(split), Arc::new(name.to_owned()), epoch);
+        let key = (split_prefix(split), Arc::new(name.to_owned()), epoch);
         let Some(values) = self.memory.get(&key) else { return Ok(Vec::new()) };
         let mut entries = Vec::with_capacity(2);
         if values.count > 0 {
@@ -317,7 +326,7 @@ impl MetricLogger for GoodseedLogger {
     }
 
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
-        let prefix = Self::prefix_of(&summary.split);
+        let prefix = split_prefix(&summary.split);
         let pending = self.splits.get_mut(&prefix).and_then(|s| s.pending.take());
         if let Some((update, epoch, split)) = pending {
             self.write_epoch_end(&update, epoch, &split);
