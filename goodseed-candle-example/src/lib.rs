@@ -159,7 +159,7 @@ pub fn train(
         hidden: linear(4, config.hidden_size, vb.pp("hidden"))?,
         output: linear(config.hidden_size, SPECIES.len(), vb.pp("output"))?,
     };
-    let params = (4 + 1) * config.hidden_size + (config.hidden_size + 1) * SPECIES.len();
+    let params: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
     run.set_config("model/num_params", i64::try_from(params).unwrap_or(i64::MAX))?;
     let mut optimizer = AdamW::new(
         varmap.all_vars(),

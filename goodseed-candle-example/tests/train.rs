@@ -49,7 +49,8 @@ fn a_few_epochs_log_every_series_and_checkpoint() {
     }
     let configs = r.configs().expect("configs");
     assert!(configs.iter().any(|(p, _)| p == "config/learning_rate"));
-    assert!(configs.iter().any(|(p, _)| p == "model/num_params"));
+    let params = configs.iter().find(|(p, _)| p == "model/num_params").map(|(_, v)| v.clone());
+    assert_eq!(params, Some(goodseed_sdk::ConfigValue::Int(4 * 16 + 16 + 16 * 3 + 3)));
     let kept: Vec<_> = r
         .artifacts()
         .expect("artifacts")
