@@ -184,3 +184,35 @@ fn a_stop_asked_during_training_ends_it_early() {
     assert!(!done.is_empty() && done.len() < epochs, "{} epochs of {epochs}", done.len());
     assert_eq!(r.meta().expect("meta").get("ended_by"), Some("stopped"));
 }
+
+#[test]
+fn a_checkpointer_of_its_own_saves_restores_deletes_and_registers() {
+    use burn::module::Module;
+    use burn::prelude::Device;
+    use burn::train::checkpoint::Checkpointer;
+    use goodseed_burn::GoodseedCheckpointer;
+
+    let home = tempfile::tempdir().expect("home");
+    let artifacts = tempfile::tempdir().expect("artifacts");
+    let run = builder(home.path()).create().expect("run");
+    let checkpointer = GoodseedCheckpointer::new(&run, artifacts.path().join("ckpt"), "model");
+    let config = IrisConfig::new(AdamConfig::new());
+    let model = super::iris::IrisModel::new(&config, &Device::flex());
+    checkpointer.save(7, model.clone().into_record()).expect("save");
+    let path = checkpointer.path_for_epoch(7);
+    assert_eq!(path, artifacts.path().join("ckpt/model-7.bpk"), "burn's FileCheckpointer layout");
+    let restored: burn::store::ModuleRecord = checkpointer.restore(7).expect("restore");
+    let restored = model.clone().load_record(restored);
+    assert_eq!(restored.num_params(), model.num_params());
+    run.wait_for_files().expect("copied");
+    Checkpointer::<burn::store::ModuleRecord>::delete(&checkpointer, 7).expect("delete");
+    assert!(!path.exists(), "burn's file goes when burn's strategy says");
+    run.finish().expect("finish");
+
+    let r = reader(home.path(), &run);
+    let all = r.artifacts().expect("artifacts");
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].name.as_str(), all[0].step), ("model", Some(7.0)));
+    assert!(all[0].metrics.is_empty(), "no logger, no metrics");
+    assert!(all[0].size > 0, "the run keeps its copy");
+}
