@@ -28,7 +28,8 @@ const FINALS_PATIENCE: Duration = Duration::from_secs(2);
 ///
 /// burn's checkpointing strategy still decides which of *its* files to keep and deletes
 /// the others ([`Checkpointer::delete`]); the run's copies are kept by the run's own
-/// rule ([`Run::keep_checkpoints`]), all of them by default. A failure to register is
+/// rule ([`Run::keep_checkpoints`]), all of them when it has none: give the run a rule,
+/// since burn checkpoints every epoch. A failure to register is
 /// said once through `log` and counted, never a failed training.
 ///
 /// [`checkpointer`]: crate::GoodseedLogger::checkpointer

@@ -20,7 +20,7 @@ use burn::train::{
     TrainOutput, TrainStep,
 };
 use goodseed_burn::GoodseedLogger;
-use goodseed_sdk::Run;
+use goodseed_sdk::{Goal, Retention, Run};
 
 /// The data set, embedded: 150 flowers, 4 measurements (cm) and a species each.
 const IRIS_CSV: &str = include_str!("../../../goodseed-cli/data/iris.csv");
@@ -184,6 +184,10 @@ pub(crate) fn train(
     };
 
     let checkpoints = artifact_dir.join("checkpoint");
+    // burn checkpoints every epoch: the run keeps the best three by validation loss and
+    // the last one (without a rule it keeps every one it is handed).
+    run.keep_checkpoints(Retention::best(3, "valid/loss", Goal::Min).and_last(1))
+        .map_err(|e| e.to_string())?;
     let interrupter = Interrupter::new();
     let logger = GoodseedLogger::new(run).with_interrupter(interrupter.clone());
     let mut training =
