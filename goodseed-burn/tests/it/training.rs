@@ -161,7 +161,7 @@ fn a_stop_asked_during_training_ends_it_early() {
     let home = tempfile::tempdir().expect("home");
     let artifacts = tempfile::tempdir().expect("artifacts");
     let run = builder(home.path()).create().expect("run");
-    let epochs = 400;
+    let epochs = 2000;
     let asker = {
         let (run, home) = (run.clone(), home.path().to_owned());
         std::thread::spawn(move || {
