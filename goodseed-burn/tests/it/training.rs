@@ -113,6 +113,11 @@ fn every_series_definition_config_and_checkpoint_of_a_real_training() {
         artifacts.path().join("checkpoint/model-3.bpk").exists(),
         "burn's own file is where burn puts it"
     );
+    // The run's rule (the best three by valid/loss, and the last) marks the lowest.
+    let best: Vec<_> = checkpoints.iter().filter(|c| c.best).collect();
+    let lowest = valid_losses.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min);
+    assert_eq!(best.len(), 1);
+    assert_eq!(best[0].metrics.get("valid/loss"), Some(&lowest));
     // No series burn's default file logger would have written: it was replaced.
     assert!(!artifacts.path().join("train").exists());
 }
