@@ -142,7 +142,9 @@ impl GoodseedLogger {
     /// A checkpointer saving burn records as `<directory>/<name>-<epoch>.bpk` (burn's
     /// own `FileCheckpointer` layout, so either can restore what the other saved) and
     /// registering each with the run as checkpoint `name` at step `epoch`, with the
-    /// epoch's final values (`valid/loss`, `train/accuracy`, …) as its metrics.
+    /// epoch's final values (`valid/loss`, `train/accuracy`, …) as its metrics. Register
+    /// this logger with burn too: a checkpoint waits (at most 2 s) for the logger to have
+    /// seen its epoch end.
     pub fn checkpointer(
         &self,
         directory: impl AsRef<std::path::Path>,
