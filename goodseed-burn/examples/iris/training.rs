@@ -12,8 +12,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::AdamConfig;
 use burn::prelude::*;
-use burn::train::checkpoint::FileCheckpointer;
+use burn::train::checkpoint::{FileCheckpointer, MetricCheckpointingStrategy};
 use burn::train::logger::FileMetricLogger;
+use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
     ClassificationOutput, InferenceStep, Interrupter, Learner, LearningResult, SupervisedTraining,
@@ -161,6 +162,9 @@ pub(crate) struct TrainOptions {
     pub(crate) keep_file_logger: bool,
     /// Print burn's progress on stdout (off in tests).
     pub(crate) quiet: bool,
+    /// Have burn keep only the checkpoint of the epoch with the *highest* validation loss,
+    /// which burn finds by asking the metric loggers (the tests' check of those answers).
+    pub(crate) keep_worst_checkpoint: bool,
 }
 
 /// Trains the classifier, logging into `run`; checkpoints and burn's files go under
@@ -204,6 +208,14 @@ pub(crate) fn train(
             .with_metric_logger(logger);
     if options.keep_file_logger {
         training = training.with_metric_logger(FileMetricLogger::new(artifact_dir));
+    }
+    if options.keep_worst_checkpoint {
+        training = training.with_checkpointing_strategy(MetricCheckpointingStrategy::new(
+            &LossMetric::new(),
+            Aggregate::Mean,
+            Direction::Highest,
+            Split::Valid,
+        ));
     }
     if options.quiet {
         training = training.renderer(Box::new(quiet::Quiet)).with_application_logger(None);

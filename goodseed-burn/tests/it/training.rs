@@ -15,7 +15,7 @@ const TRAIN_ITERATIONS: usize = 8;
 const VALID_ITERATIONS: usize = 2;
 
 fn options() -> TrainOptions {
-    TrainOptions { keep_file_logger: false, quiet: true }
+    TrainOptions { quiet: true, ..TrainOptions::default() }
 }
 
 fn range(from: usize, to: usize) -> Vec<f64> {
@@ -128,7 +128,7 @@ fn keeping_burns_file_logger_beside_goodseeds() {
     let artifacts = tempfile::tempdir().expect("artifacts");
     let run = builder(home.path()).create().expect("run");
     let config = IrisConfig::new(AdamConfig::new()).with_num_epochs(1);
-    let options = TrainOptions { keep_file_logger: true, quiet: true };
+    let options = TrainOptions { keep_file_logger: true, ..options() };
     train(&run, &config, artifacts.path(), &options).expect("training");
     run.finish().expect("finish");
     let r = reader(home.path(), &run);
@@ -220,4 +220,29 @@ fn a_checkpointer_of_its_own_saves_restores_deletes_and_registers() {
     assert_eq!((all[0].name.as_str(), all[0].step), ("model", Some(7.0)));
     assert!(all[0].metrics.is_empty(), "no logger, no metrics");
     assert!(all[0].size > 0, "the run keeps its copy");
+}
+
+#[test]
+fn burns_metric_queries_are_answered_by_the_logger() {
+    // burn keeps the checkpoint of the epoch whose validation loss is the highest, as
+    // it finds it by asking the loggers (`read_numeric`): goodseed's alone here.
+    let home = tempfile::tempdir().expect("home");
+    let artifacts = tempfile::tempdir().expect("artifacts");
+    let run = builder(home.path()).create().expect("run");
+    let epochs = 4;
+    let settings = IrisConfig::new(AdamConfig::new()).with_num_epochs(epochs);
+    let options = TrainOptions { keep_worst_checkpoint: true, ..options() };
+    train(&run, &settings, artifacts.path(), &options).expect("training");
+    run.finish().expect("finish");
+    let r = reader(home.path(), &run);
+    let losses = points(&*r, "valid/loss/epoch");
+    assert_eq!(losses.len(), epochs);
+    let worst =
+        losses.iter().fold((0.0, f64::NEG_INFINITY), |w, p| if p.1 > w.1 { *p } else { w }).0;
+    let kept: Vec<String> = std::fs::read_dir(artifacts.path().join("checkpoint"))
+        .expect("burn's checkpoints")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("model-"))
+        .collect();
+    assert_eq!(kept, [format!("model-{worst}.bpk")], "valid losses {losses:?}");
 }
