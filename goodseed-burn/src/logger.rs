@@ -98,18 +98,19 @@ struct EpochValues {
 }
 
 impl EpochValues {
+    /// Counts one entry as burn's aggregation would: a value once, an aggregate as many
+    /// times as it says, a final value as the epoch's answer.
     fn add(&mut self, value: &NumericEntry) {
-        let values = self;
         match *value {
             NumericEntry::Value(v) => {
-                values.sum += v;
-                values.count += 1;
+                self.sum += v;
+                self.count += 1;
             }
             NumericEntry::Aggregated { aggregated_value, count } => {
-                values.sum += aggregated_value * count as f64;
-                values.count += count;
+                self.sum += aggregated_value * count as f64;
+                self.count += count;
             }
-            NumericEntry::Final(v) => values.final_value = Some(v),
+            NumericEntry::Final(v) => self.final_value = Some(v),
         }
     }
 }
