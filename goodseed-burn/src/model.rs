@@ -9,8 +9,14 @@ use goodseed_sdk::{ConfigValue, Run};
 /// `model/num_params` (burn's count of its parameters, every element of every float
 /// tensor) and `model/structure` (burn's printout of its modules).
 ///
-/// ```ignore
-/// goodseed_burn::log_model(&run, &model)?;
+/// ```no_run
+/// # fn f<M: burn::module::Module + std::fmt::Display>(
+/// #     run: &goodseed_sdk::Run,
+/// #     model: &M,
+/// # ) -> goodseed_sdk::Result<()> {
+/// goodseed_burn::log_model(run, model)?;
+/// # Ok(())
+/// # }
 /// ```
 pub fn log_model<M: Module + std::fmt::Display>(run: &Run, model: &M) -> goodseed_sdk::Result<()> {
     let num_params = i64::try_from(model.num_params()).unwrap_or(i64::MAX);
