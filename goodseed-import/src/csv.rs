@@ -88,7 +88,7 @@ fn import_file(
         Err(e) => return fail(report, format!("{shown} has no readable header: {e}")),
     };
     let find = |names: &[&str]| {
-        headers.iter().position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
+        headers.iter().position(|h| names.iter().any(|n| clean(h).eq_ignore_ascii_case(n)))
     };
     let step_col = find(&STEP_COLUMNS);
     let time_col = find(&TIME_COLUMNS);
@@ -97,7 +97,7 @@ fn import_file(
         if Some(i) == step_col || Some(i) == time_col {
             continue;
         }
-        let path = FieldPath::parse(h.trim()).map_err(|e| format!("column {h:?}: {e}"));
+        let path = FieldPath::parse(clean(h)).map_err(|e| format!("column {h:?}: {e}"));
         columns.push((i, path, Kind::Unknown));
     }
     if columns.is_empty() {
@@ -221,6 +221,12 @@ fn import_file(
     report
 }
 
+/// A header cell without spaces around it or a byte-order mark before it (spreadsheets
+/// write one).
+fn clean(header: &str) -> &str {
+    header.trim().trim_start_matches('\u{feff}').trim()
+}
+
 /// A number as Python and trackio write them (`nan`, `inf`, `-inf` included).
 fn parse_number(text: &str) -> Option<f64> {
     match text.to_ascii_lowercase().as_str() {
@@ -256,5 +262,6 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Some(1_700_000_000));
         assert_eq!(parse_time("2023-11-14T22:13:20"), Some(1_700_000_000));
         assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(clean("\u{feff}step "), "step");
     }
 }

@@ -275,9 +275,11 @@ impl RunImport {
         let total = bytes.len() as u64;
         let state = sink.upload_state(&hash).map_err(|e| e.to_string())?;
         if !state.complete {
-            let rest = usize::try_from(state.received).unwrap_or(0);
-            sink.upload_chunk(&hash, state.received, total, &bytes[rest..])
-                .map_err(|e| e.to_string())?;
+            let rest = usize::try_from(state.received)
+                .ok()
+                .and_then(|at| bytes.get(at..))
+                .ok_or_else(|| format!("the store holds more of {name} than it has bytes"))?;
+            sink.upload_chunk(&hash, state.received, total, rest).map_err(|e| e.to_string())?;
         }
         let blob = sink
             .describe(&hash, name)
