@@ -209,19 +209,7 @@ impl Export<'_> {
             for h in self.reader.histograms(path).with_context(reading)? {
                 let sep = if std::mem::take(&mut first) { "\n" } else { ",\n" };
                 let mut j = Json::with_capacity(64 + 40 * h.histogram.edges.len());
-                j.begin_object().key("path").str(path).key("step");
-                encode::step(&mut j, h.step, integer_steps);
-                j.key("logged_at").str(&encode::logged_at(h.ts));
-                j.key("kind").str(&h.histogram.kind);
-                j.key("edges").begin_array();
-                for e in &h.histogram.edges {
-                    j.f64(*e);
-                }
-                j.end_array().key("counts").begin_array();
-                for c in &h.histogram.counts {
-                    j.f64(*c);
-                }
-                j.end_array().end_object();
+                encode::histogram_point(&mut j, Some(path), &h, integer_steps);
                 write!(out, "{sep}{}", j.finish()).map_err(context_writing)?;
             }
         }

@@ -285,19 +285,7 @@ async fn histograms(
         let mut j = Json::with_capacity(64 + cap);
         j.begin_object().key("path").str(&path).key("histograms").begin_array();
         for h in &hs {
-            j.begin_object().key("step");
-            crate::encode::step(&mut j, h.step, integer);
-            j.key("logged_at").str(&crate::encode::logged_at(h.ts));
-            j.key("kind").str(&h.histogram.kind);
-            j.key("edges").begin_array();
-            for e in &h.histogram.edges {
-                j.f64(*e);
-            }
-            j.end_array().key("counts").begin_array();
-            for c in &h.histogram.counts {
-                j.f64(*c);
-            }
-            j.end_array().end_object();
+            crate::encode::histogram_point(&mut j, None, h, integer);
         }
         j.end_array().end_object();
         Ok(j)

@@ -4,7 +4,7 @@
 
 use goodseed_core::downsample::{SampledPoint, Window};
 use goodseed_core::time::UtcMicros;
-use goodseed_core::{ConfigValue, MetricPoint, TextPoint};
+use goodseed_core::{ConfigValue, HistogramPoint, MetricPoint, TextPoint};
 use goodseed_store::RunSummary;
 
 use crate::json::Json;
@@ -106,6 +106,28 @@ pub fn text_point(
     j.key("value").str(&point.value);
     j.key("logged_at").str(times.get(point.ts));
     j.end_object();
+}
+
+/// A histogram as `.../histograms?path=` lists it, `{"step", "logged_at", "kind",
+/// "edges", "counts"}`, with `"path"` first when given (as `goodseed export` writes it).
+pub fn histogram_point(j: &mut Json, path: Option<&str>, h: &HistogramPoint, integer_steps: bool) {
+    j.begin_object();
+    if let Some(path) = path {
+        j.key("path").str(path);
+    }
+    j.key("step");
+    step(j, h.step, integer_steps);
+    j.key("logged_at").str(&logged_at(h.ts));
+    j.key("kind").str(&h.histogram.kind);
+    j.key("edges").begin_array();
+    for e in &h.histogram.edges {
+        j.f64(*e);
+    }
+    j.end_array().key("counts").begin_array();
+    for c in &h.histogram.counts {
+        j.f64(*c);
+    }
+    j.end_array().end_object();
 }
 
 /// A downsampled point as `.../metrics?pointCount=` lists it.
