@@ -1,6 +1,6 @@
 //! Importers: history from other trackers into goodseed runs, through the store's port
-//! ([`RunStore`]), so they work on any backend and the runs they make are ordinary runs
-//! that goodseed 0.4.0 reads.
+//! ([`goodseed_store::RunStore`]), so they work on any backend and the runs they make
+//! are ordinary runs that goodseed 0.4.0 reads.
 //!
 //! - [`neptune`]: neptune-exporter's Parquet export (`<data>/<project>/<run>_part_<n>.parquet`
 //!   and the files beside it), streamed record batch by record batch;

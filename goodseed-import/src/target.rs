@@ -115,7 +115,7 @@ pub(crate) fn now() -> String {
     UtcMicros::from(std::time::SystemTime::now()).to_iso8601()
 }
 
-/// One run being imported: rows gathered in a batch, written every [`BATCH_ROWS`].
+/// One run being imported: rows gathered in a batch, written every 100,000 rows.
 #[derive(Debug)]
 pub struct RunImport {
     writer: Box<dyn RunWriter>,
