@@ -156,6 +156,7 @@ fn sync_runs(
             counted = p.sent;
         });
         drop(bar);
+        say_histograms_stay(store, project, run);
         match result {
             Ok(r) => {
                 if r.requests == 0 {
@@ -216,6 +217,24 @@ fn sync_runs(
         anyhow::bail!("{failed} run(s) could not be sent; run the same command again to resume");
     }
     Ok(())
+}
+
+/// Says on stderr when a run has histogram series (imports bring them): goodseed's cloud
+/// protocol carries none, so they are not sent, and nothing is left behind unsaid.
+fn say_histograms_stay(store: &dyn RunStore, project: &ProjectName, run: &RunId) {
+    let Ok(paths) = store.open_run(project, run).and_then(|r| r.histogram_paths()) else {
+        return;
+    };
+    if !paths.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {project}/{run}: its {} histogram series ({}) stay here: goodseed's cloud \
+             protocol carries none (import on the server, or into its --store, to have them \
+             there)",
+            paths.len(),
+            paths.join(", ")
+        );
+    }
 }
 
 /// ", 3 file(s) (120.0 MiB)" when a run's checkpoints, artifacts or files were sent.

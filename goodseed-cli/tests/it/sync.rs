@@ -287,3 +287,31 @@ fn a_server_killed_during_ingest_loses_nothing_the_trainer_logged() {
     assert_eq!(local.open_uploads(&p, &r).expect("uploads").count_pending().expect("count"), 0);
     assert_eq!(everything(server_dir.path()), everything(&home.path().join("projects")));
 }
+
+#[test]
+fn sync_says_which_histograms_stay_local() {
+    let server_dir = tempfile::tempdir().expect("server");
+    let server = Server::start(server_dir.path());
+    let key = key(server_dir.path(), "team");
+    let home = tempfile::tempdir().expect("home");
+    local_run(home.path(), "team/hist", "h-1", 3);
+    // A histogram series, as an import writes one.
+    let store = open_store(&StoreLocation::Projects(home.path().join("projects")));
+    let (p, r) = (ProjectName::parse("team/hist").expect("p"), RunId::parse("h-1").expect("r"));
+    let mut w = store.resume_run(&p, &r).expect("resume");
+    let mut b = goodseed_store::WriteBatch::new();
+    let h =
+        goodseed_core::Histogram { kind: String::new(), edges: vec![0.0, 1.0], counts: vec![4.0] };
+    b.histogram(
+        goodseed_core::FieldPath::parse("w/fc").expect("path"),
+        goodseed_core::Step::ZERO,
+        h,
+        1,
+    );
+    w.write(&b).expect("write");
+    w.close().expect("close");
+    let (code, out, err) = sync(home.path(), &server, &key, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("team/hist/h-1: sent"), "{out}");
+    assert!(err.contains("note: team/hist/h-1: its 1 histogram series (w/fc) stay here"), "{err}");
+}
