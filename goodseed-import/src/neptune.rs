@@ -14,7 +14,9 @@
 //! `histogram_series` histograms, at their exact steps (a decimal step is the nearest
 //! float, which prints back as the same decimal) and timestamps (kept to the second,
 //! the format's resolution); `file` attributes become artifacts and `file_series` file
-//! series. Neptune's own `sys/*` attributes are kept under `neptune/sys/…` (its ids and
+//! series; Neptune 2's `artifact` attributes keep the listing of their files (the
+//! exporter's `files_list.json`) as an artifact, and `file_set` attributes (a directory)
+//! each of their files as an artifact `<attribute>/<path in the set>`. Neptune's own `sys/*` attributes are kept under `neptune/sys/…` (its ids and
 //! fork information among them: `neptune/sys/forking/parent`, `…/step`), with
 //! `neptune/project_id` and `neptune/run_id`; `sys/name`, `sys/description`,
 //! `sys/tags` and `sys/creation_time` also become the run's name, description, tags and
@@ -555,11 +557,17 @@ impl RunState {
                 let ts = ts_or_zero(cols, i)?;
                 run.histogram(&path, step, h, ts)
             }
-            "file" | "file_series" => {
+            // A Neptune 2 `artifact` is kept as the exporter keeps it: its files' listing
+            // (`files_list.json`), a file like any other.
+            "file" | "artifact" | "file_series" => {
                 let step = if kind == "file_series" { Some(cols.step(i)?) } else { None };
-                let src = file_path(cols.file, i, files, files_root)?;
+                let src = file_path(cols.file, i, files, files_root, Want::File)?;
                 run.file(path.as_str(), step, &src)
                     .map_err(|e| format!("file {} not kept: {e}", src.display()))
+            }
+            "file_set" => {
+                let dir = file_path(cols.file, i, files, files_root, Want::Directory)?;
+                file_set(run, path.as_str(), &dir)
             }
             _ => {
                 let value = param(cols, i, kind)?;
@@ -683,11 +691,60 @@ fn histogram(col: &StructArray, i: usize) -> Result<Histogram, String> {
 
 /// Where the file of row `i` is: `<files>/<project dir name>/<file_value.path>`, the path
 /// relative and never leaving that directory.
+/// What a file value must name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    File,
+    Directory,
+}
+
+/// Keeps every regular file under `dir` (a Neptune file set, as the exporter downloads
+/// it) as an artifact `<name>/<path in the set>`. Links are not followed; a file that
+/// cannot be kept is said, after the others are.
+fn file_set(run: &mut RunImport, name: &str, dir: &Path) -> Result<(), String> {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut failed: Vec<String> = Vec::new();
+    while let Some(at) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&at)
+            .map_err(|e| format!("cannot list {}: {e}", at.display()))?
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let path = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(path);
+            } else if t.is_file() {
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                let member = format!("{name}/{}", rel.join("/"));
+                if let Err(e) = run.file(&member, None, &path) {
+                    if run.failed().is_some() {
+                        return Err(e);
+                    }
+                    failed.push(format!("{}: {e}", path.display()));
+                }
+            } else {
+                failed.push(format!("{} is not a regular file", path.display()));
+            }
+        }
+    }
+    match failed.len() {
+        0 => Ok(()),
+        n => Err(format!("{n} file(s) of the file set not kept: {}", failed.join("; "))),
+    }
+}
+
 fn file_path(
     col: &StructArray,
     i: usize,
     files: &RunFiles,
     root: Option<&Path>,
+    want: Want,
 ) -> Result<PathBuf, String> {
     if col.is_null(i) {
         return Err("no file_value".into());
@@ -716,10 +773,13 @@ fn file_path(
     let full = root.join(dir_name).join(rel);
     let meta = std::fs::symlink_metadata(&full)
         .map_err(|e| format!("file {} left out: {e}", full.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", full.display()));
+    match want {
+        Want::File if !meta.is_file() => Err(format!("{} is not a regular file", full.display())),
+        Want::Directory if !meta.is_dir() => {
+            Err(format!("{} is not a directory (a file set)", full.display()))
+        }
+        _ => Ok(full),
     }
-    Ok(full)
 }
 
 #[cfg(test)]

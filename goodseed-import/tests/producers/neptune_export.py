@@ -100,6 +100,13 @@ def write_examples(data, files):
         "89504e470d0a1a0a0000000d4948445200000002000000030806000000"
         "9d74ecb00000000d49444154789c63f8ffff3f0300050001ff5d1e4b8b0000000049454e44ae426082"
     )
+    # A Neptune 2 artifact (the exporter keeps its files' listing) and a file set (a
+    # directory, as the exporter downloads it).
+    (files / "SAN-1" / "data" / "train").mkdir(parents=True, exist_ok=True)
+    (files / "SAN-1" / "data" / "train" / "files_list.json").write_text('[{"file_path": "s3://b/train.csv", "size": 10}]')
+    (files / "SAN-1" / "code" / "pkg").mkdir(parents=True, exist_ok=True)
+    (files / "SAN-1" / "code" / "main.py").write_bytes(b"import pkg\n")
+    (files / "SAN-1" / "code" / "pkg" / "__init__.py").write_bytes(b"")
     for s in range(3):
         (files / "SAN-1" / "images").mkdir(parents=True, exist_ok=True)
         (files / "SAN-1" / "images" / f"{s}.png").write_bytes(png + bytes([s]))
@@ -120,6 +127,8 @@ def write_examples(data, files):
         row("SAN-1", "params/huge", "int", int_value=2**62),
         row("SAN-1", "params/nan", "float", float_value=float("nan")),
         row("SAN-1", "source/train", "file", file_value={"path": "SAN-1/source/train.py"}),
+        row("SAN-1", "datasets/train", "artifact", file_value={"path": "SAN-1/data/train/files_list.json"}),
+        row("SAN-1", "source_code/files", "file_set", file_value={"path": "SAN-1/code"}),
     ]
     part0 = params[:]
     for i in range(50):
@@ -144,7 +153,7 @@ def write_examples(data, files):
     write(data / f"{safe('SAN-1')}_part_1.parquet", part1)
     write(data / f"{safe('SAN-1')}_part_0.parquet", part0)
     expected["SAN-1"] = {"loss_points": 52, "acc_steps": [i / 4 for i in range(10)], "text_points": 10,
-                         "histograms": 3, "files": 4, "problems": 4}
+                         "histograms": 3, "files": 7, "problems": 4}
 
     # SAN-2: forked from SAN-1.
     rows = [
