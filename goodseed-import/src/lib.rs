@@ -24,7 +24,9 @@ pub mod tfrecord;
 use std::fmt;
 use std::sync::Mutex;
 
-use goodseed_core::ProjectName;
+use std::collections::HashMap;
+
+use goodseed_core::{FieldPath, ProjectName};
 
 pub use target::{Opened, RunImport, Target};
 
@@ -265,6 +267,23 @@ impl Shared {
 
     pub(crate) fn into_report(self) -> Report {
         self.report.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The field path of `text`, parsed once per import of a run (every row names one, so
+/// no row pays for a parse or a copy), or why it is none.
+pub(crate) fn cached_path<'a>(
+    paths: &'a mut HashMap<String, Result<FieldPath, String>>,
+    text: &str,
+) -> Result<&'a FieldPath, String> {
+    if !paths.contains_key(text) {
+        let parsed = FieldPath::parse(text).map_err(|e| e.to_string());
+        paths.insert(text.to_owned(), parsed);
+    }
+    match paths.get(text) {
+        Some(Ok(p)) => Ok(p),
+        Some(Err(e)) => Err(e.clone()),
+        None => Err(format!("{text:?} was not kept")),
     }
 }
 

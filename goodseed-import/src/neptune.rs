@@ -484,15 +484,6 @@ impl RunState {
         }
     }
 
-    fn path(&mut self, text: &str) -> Result<FieldPath, String> {
-        if let Some(p) = self.paths.get(text) {
-            return p.clone();
-        }
-        let p = FieldPath::parse(text).map_err(|e| e.to_string());
-        self.paths.insert(text.to_owned(), p.clone());
-        p
-    }
-
     /// Imports the rows of one batch.
     fn rows(
         &mut self,
@@ -534,28 +525,28 @@ impl RunState {
         }
         let kind = cols.kind.value(i);
         let text_path = cols.path.value(i);
-        let path = self.path(text_path)?;
+        let path = crate::cached_path(&mut self.paths, text_path)?;
         let Some(run) = self.run.as_deref_mut() else { return Ok(()) };
         match kind {
             "float_series" => {
                 let step = cols.step(i)?;
                 let value = value_or(cols.float, i, "float_value")?;
-                let ts = ts_or_zero(cols, i)?;
-                run.metric(&path, step, value, ts)
+                let ts = series_ts(cols, i)?;
+                run.metric(path, step, value, ts)
             }
             "string_series" => {
                 let step = cols.step(i)?;
                 if cols.string.is_null(i) {
                     return Err("no string_value".into());
                 }
-                let ts = ts_or_zero(cols, i)?;
-                run.text(&path, step, cols.string.value(i), ts)
+                let ts = series_ts(cols, i)?;
+                run.text(path, step, cols.string.value(i), ts)
             }
             "histogram_series" => {
                 let step = cols.step(i)?;
                 let h = histogram(cols.histogram, i)?;
-                let ts = ts_or_zero(cols, i)?;
-                run.histogram(&path, step, h, ts)
+                let ts = series_ts(cols, i)?;
+                run.histogram(path, step, h, ts)
             }
             // A Neptune 2 `artifact` is kept as the exporter keeps it: its files' listing
             // (`files_list.json`), a file like any other.
@@ -571,6 +562,7 @@ impl RunState {
             }
             _ => {
                 let value = param(cols, i, kind)?;
+                let path = path.clone();
                 self.param(text_path, path, value)
             }
         }
@@ -611,7 +603,7 @@ fn value_or(col: &Float64Array, i: usize, name: &str) -> Result<f64, String> {
 }
 
 /// The row's timestamp in unix seconds; a series row must have one.
-fn ts_or_zero(cols: &Columns<'_>, i: usize) -> Result<i64, String> {
+fn series_ts(cols: &Columns<'_>, i: usize) -> Result<i64, String> {
     cols.ts(i).ok_or_else(|| "no timestamp".to_owned())
 }
 

@@ -16,7 +16,7 @@
 //! Wall times are kept to the second; the run was created at its first event and closed
 //! at its last. The messages are declared here with prost (only the fields read).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -421,18 +421,7 @@ struct State {
     first_wall: Option<(i64, u32)>,
     last_wall: Option<(i64, u32)>,
     skipped: u64,
-    paths: BTreeMap<String, Result<FieldPath, String>>,
-}
-
-impl State {
-    fn path(&mut self, tag: &str) -> Result<FieldPath, String> {
-        if let Some(p) = self.paths.get(tag) {
-            return p.clone();
-        }
-        let p = FieldPath::parse(tag).map_err(|e| format!("tag {tag:?} is no field path: {e}"));
-        self.paths.insert(tag.to_owned(), p.clone());
-        p
-    }
+    paths: HashMap<String, Result<FieldPath, String>>,
 }
 
 /// Splits unix seconds into whole seconds and nanoseconds.
@@ -494,24 +483,13 @@ fn read_file(
             }
         }
         if let Some(summary) = event.summary {
-            let step = i32::try_from(event.step)
-                .map(f64::from)
-                .or_else(|_| {
-                    #[allow(clippy::cast_precision_loss)]
-                    let f = event.step as f64;
-                    if event.step.unsigned_abs() <= goodseed_core::MAX_EXACT_STEP {
-                        Ok(f)
-                    } else {
-                        Err(())
-                    }
-                })
-                .ok()
-                .and_then(|f| Step::new(f).ok());
-            let Some(step) = step else {
-                state.skipped += 1;
-                problems
-                    .add(shown.clone(), format!("step {} cannot be stored exactly", event.step));
-                continue;
+            let step = match Step::try_from(event.step) {
+                Ok(step) => step,
+                Err(e) => {
+                    state.skipped += 1;
+                    problems.add(shown.clone(), e.to_string());
+                    continue;
+                }
             };
             let ts = split_time(event.wall_time).map_or(0, |t| t.0);
             for value in summary.value {
@@ -558,9 +536,9 @@ fn one_value(
         "text" => value.tag.strip_suffix("/text_summary").unwrap_or(&value.tag),
         _ => &value.tag,
     };
-    let path = state.path(tag)?;
+    let path = tag_path(&mut state.paths, tag)?;
     if let Some(v) = value.simple_value {
-        return imp.metric(&path, step, f64::from(v), ts);
+        return imp.metric(path, step, f64::from(v), ts);
     }
     if let Some(image) = value.image {
         let name = format!("{}.png", value.tag);
@@ -569,7 +547,7 @@ fn one_value(
             .map_err(|e| format!("image {name} not kept: {e}"));
     }
     if let Some(h) = value.histo {
-        return imp.histogram(&path, step, old_histogram(&h)?, ts);
+        return imp.histogram(path, step, old_histogram(&h)?, ts);
     }
     if let Some(audio) = value.audio {
         return imp
@@ -582,7 +560,7 @@ fn one_value(
     match plugin {
         "text" => {
             let strings = strings(&tensor)?;
-            imp.text(&path, step, &strings.join("\n"), ts)
+            imp.text(path, step, &strings.join("\n"), ts)
         }
         "images" => {
             let strings = tensor.string_val;
@@ -590,18 +568,27 @@ fn one_value(
                 return Err(format!("image {} holds no image", value.tag));
             }
             let many = strings.len() > 3;
+            let base = path.to_string();
             for (k, bytes) in strings.iter().skip(2).enumerate() {
-                let name = if many { format!("{}/{k}", path) } else { path.to_string() };
-                let p = state.path(&name)?;
+                let name = if many { format!("{base}/{k}") } else { base.clone() };
+                let p = tag_path(&mut state.paths, &name)?;
                 imp.file_bytes(p.as_str(), Some(step), bytes)
                     .map_err(|e| format!("image {name} not kept: {e}"))?;
             }
             Ok(())
         }
-        "histograms" => imp.histogram(&path, step, new_histogram(&tensor)?, ts),
-        "scalars" | "" => imp.metric(&path, step, scalar(&tensor)?, ts),
+        "histograms" => imp.histogram(path, step, new_histogram(&tensor)?, ts),
+        "scalars" | "" => imp.metric(path, step, scalar(&tensor)?, ts),
         other => Err(format!("plugin {other:?} of {} is not imported", value.tag)),
     }
+}
+
+/// The field path of a tag, parsed once per run (see `crate::cached_path`).
+fn tag_path<'a>(
+    paths: &'a mut HashMap<String, Result<FieldPath, String>>,
+    tag: &str,
+) -> Result<&'a FieldPath, String> {
+    crate::cached_path(paths, tag).map_err(|e| format!("tag {tag:?} is no field path: {e}"))
 }
 
 /// A one-value numeric tensor as a float.

@@ -666,11 +666,7 @@ impl RunStore for PgStore {
     ) -> Result<Box<dyn RunWriter>> {
         crate::off_runtime(|| {
             let location = run_location(&self.shared.location, project.as_str(), run_id.as_str());
-            for h in first.histogram_entries() {
-                h.histogram.check().map_err(|e| StoreError::BadRequest {
-                    reason: format!("histogram {} at step {}: {e}", h.path, h.step.get()),
-                })?;
-            }
+            first.check_histograms()?;
             let token = new_token(&location)?;
             let mut conn = self.conn()?;
             let mut tx = conn.transaction().map_err(|e| self.err(&e))?;

@@ -790,11 +790,7 @@ impl RunWriter for PgRunWriter {
             if batch.has_artifacts() && self.blobs.is_none() {
                 return Err(self.no_files());
             }
-            for h in batch.histogram_entries() {
-                h.histogram.check().map_err(|e| StoreError::BadRequest {
-                    reason: format!("histogram {} at step {}: {e}", h.path, h.step.get()),
-                })?;
-            }
+            batch.check_histograms()?;
             for op in batch.artifact_ops() {
                 if let goodseed_store::artifacts::ArtifactOp::Add(a) = op {
                     a.check().map_err(|reason| StoreError::BadRequest { reason })?;

@@ -590,6 +590,23 @@ fn requests_of(state: &AppState) -> Result<Arc<dyn RequestStore>, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this server keeps no requests"))
 }
 
+/// Runs `f` on the server's request store off the workers: what it refuses is a 400
+/// with its reason, any other failure a 503 saying what could not be done (`doing`).
+async fn with_requests<T: Send + 'static>(
+    state: &AppState,
+    doing: &'static str,
+    f: impl FnOnce(&dyn RequestStore) -> goodseed_store::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let requests = requests_of(state)?;
+    blocking(move || {
+        f(requests.as_ref()).map_err(|e| match e {
+            goodseed_store::StoreError::BadRequest { reason } => ApiError::bad_request(reason),
+            e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot {doing}: {e}")),
+        })
+    })
+    .await
+}
+
 /// `POST /api/runs/<project>/<run>/requests` (ours): keeps a pending request of
 /// interactive control about the run, for an agent to carry out.
 async fn ask(
@@ -794,16 +811,8 @@ pub(crate) async fn saved_configs(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let project = project_param(&req)?;
-    let requests = requests_of(&state)?;
-    let list = blocking(move || {
-        requests.saved_configs(&project).map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot read saved configs: {e}"),
-            )
-        })
-    })
-    .await?;
+    let list =
+        with_requests(&state, "read saved configs", move |r| r.saved_configs(&project)).await?;
     let mut j = Json::default();
     j.begin_object().key("saved_configs").begin_array();
     for c in &list {
@@ -826,13 +835,7 @@ pub(crate) async fn views(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let project = project_param(&req)?;
-    let requests = requests_of(&state)?;
-    let list = blocking(move || {
-        requests.views(&project).map_err(|e| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read views: {e}"))
-        })
-    })
-    .await?;
+    let list = with_requests(&state, "read views", move |r| r.views(&project)).await?;
     let mut j = Json::default();
     j.begin_object().key("views").begin_array();
     for v in &list {
@@ -868,17 +871,12 @@ pub(crate) async fn save_view(
 ) -> Result<HttpResponse, ApiError> {
     let project = project_param(&req)?;
     let name = view_name(&req)?;
-    let requests = requests_of(&state)?;
+    requests_of(&state)?;
     let body = small_body(&req, payload, goodseed_store::requests::MAX_VIEW, "a view").await?;
     let layout = String::from_utf8(body)
         .map_err(|_| ApiError::bad_request("a view is JSON text (UTF-8)"))?;
-    let saved = blocking(move || {
-        requests.save_view(&project, &name, &layout, "web").map_err(|e| match e {
-            goodseed_store::StoreError::BadRequest { reason } => ApiError::bad_request(reason),
-            e => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot keep the view: {e}"))
-            }
-        })
+    let saved = with_requests(&state, "keep the view", move |r| {
+        r.save_view(&project, &name, &layout, "web")
     })
     .await?;
     let mut j = Json::default();
@@ -893,18 +891,9 @@ pub(crate) async fn delete_view(
 ) -> Result<HttpResponse, ApiError> {
     let project = project_param(&req)?;
     let name = view_name(&req)?;
-    let requests = requests_of(&state)?;
     let gone = {
         let (project, name) = (project.clone(), name.clone());
-        blocking(move || {
-            requests.delete_view(&project, &name).map_err(|e| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cannot delete the view: {e}"),
-                )
-            })
-        })
-        .await?
+        with_requests(&state, "delete the view", move |r| r.delete_view(&project, &name)).await?
     };
     if !gone {
         return Err(ApiError::new(
@@ -923,13 +912,7 @@ pub(crate) async fn requests(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let project = project_param(&req)?;
-    let requests = requests_of(&state)?;
-    let list = blocking(move || {
-        requests.list(&project).map_err(|e| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read requests: {e}"))
-        })
-    })
-    .await?;
+    let list = with_requests(&state, "read requests", move |r| r.list(&project)).await?;
     let mut j = Json::with_capacity(64 + list.len() * 300);
     j.begin_object().key("requests").begin_array();
     for r in &list {

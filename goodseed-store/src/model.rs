@@ -243,6 +243,18 @@ impl WriteBatch {
         &self.histograms
     }
 
+    /// Checks every histogram of the batch ([`goodseed_core::Histogram::check`]) before a
+    /// backend writes any of it: [`crate::StoreError::BadRequest`] naming the first bad
+    /// one by path and step.
+    pub fn check_histograms(&self) -> crate::Result<()> {
+        for row in &self.histograms {
+            row.histogram.check().map_err(|e| crate::StoreError::BadRequest {
+                reason: format!("histogram {} at step {}: {e}", row.path, row.step.get()),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Changes the run's artifact records (applied in order with the records added).
     pub fn artifact_change(&mut self, change: crate::artifacts::ArtifactChange) {
         self.artifacts.push(crate::artifacts::ArtifactOp::Change(change));

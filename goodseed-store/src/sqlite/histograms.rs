@@ -22,16 +22,6 @@ const DDL: &str = "CREATE TABLE IF NOT EXISTS goodseed_histograms (
     PRIMARY KEY (path, step)
 ) WITHOUT ROWID;";
 
-/// Checks every histogram of a batch before anything is written.
-pub(crate) fn check(rows: &[HistogramRow]) -> Result<(), String> {
-    for row in rows {
-        row.histogram
-            .check()
-            .map_err(|e| format!("histogram {} at step {}: {e}", row.path, row.step.get()))?;
-    }
-    Ok(())
-}
-
 /// Writes a batch's histograms (a later one at a (path, step) wins).
 pub(crate) fn write(tx: &rusqlite::Transaction<'_>, rows: &[HistogramRow]) -> rusqlite::Result<()> {
     if rows.is_empty() {

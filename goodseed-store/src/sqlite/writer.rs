@@ -313,8 +313,7 @@ impl SqliteRunWriter {
                 a.check().map_err(|reason| StoreError::BadRequest { reason })?;
             }
         }
-        super::histograms::check(&batch.histograms)
-            .map_err(|reason| StoreError::BadRequest { reason })?;
+        batch.check_histograms()?;
         let path = self.path.clone();
         let db = |e| StoreError::db(&path, e);
         let now = UtcMicros::from(SystemTime::now()).to_iso8601();
